@@ -1,0 +1,12 @@
+"""Entry point: `python app.py [--port N]`. Hugging Face Spaces imports `demo` from here."""
+import argparse
+
+from mminspect.ui import build_app, launch_kwargs
+
+demo = build_app()
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="mminspect web app")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port to serve on (default: $GRADIO_SERVER_PORT or 7860)")
+    demo.launch(**launch_kwargs(parser.parse_args().port))

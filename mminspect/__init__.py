@@ -1,0 +1,14 @@
+"""mminspect: see why a transformer predicts what it predicts.
+
+    import mminspect as mi
+    model = mi.load("minilm")
+    view = mi.inspect_text(model, "The cat sat on the mat.")
+    fig = mi.figures.attention_grid(view.attention)
+"""
+from . import figures
+from .api import bertviz_html, inspect_text, list_models, load
+from .types import InputError, ModelLoadError
+
+__all__ = ["InputError", "ModelLoadError", "bertviz_html", "figures", "inspect_text",
+           "list_models", "load"]
+__version__ = "0.1.0"

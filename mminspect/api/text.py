@@ -1,0 +1,89 @@
+"""Text inspection: one forward pass -> tokens, attention, hidden-state norms, prediction."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..explain import cosine, softmax
+from ..models import TextAdapter, load
+from ..models.hf_text import MAX_CHARS
+from ..types import AttentionMaps, InputError, TextPrediction, TextView
+
+MAX_LABELS = 50
+MAX_LABEL_CHARS = 200
+
+
+def _as_adapter(model) -> TextAdapter:
+    adapter = load(model) if isinstance(model, str) else model
+    if "text" not in adapter.modalities:
+        raise InputError(f"{adapter.name} does not read text; choose a text model.")
+    return adapter
+
+
+def _clean_labels(labels) -> list[str]:
+    if labels is None:
+        return []
+    if isinstance(labels, str):
+        raise InputError("labels must be a list of strings, e.g. ['sports', 'politics'].")
+    out: list[str] = []
+    for lab in labels:
+        lab = str(lab).strip()
+        if lab and lab not in out:
+            out.append(lab)
+    if len(out) > MAX_LABELS:
+        raise InputError(f"{len(out)} labels given; the limit is {MAX_LABELS}. Keep the ones you need.")
+    long = [lab[:30] for lab in out if len(lab) > MAX_LABEL_CHARS]
+    if long:
+        raise InputError(f"Labels are limited to {MAX_LABEL_CHARS} characters; shorten {long[0]!r}...")
+    return out
+
+
+def _prediction(adapter: TextAdapter, sentence: np.ndarray, compare_to: str | None,
+                labels: list[str], temperature: float, notes: list[str]) -> TextPrediction:
+    """Zero-shot and pair similarity from embeddings. sentence: [d] of the inspected text."""
+    others = ([compare_to] if compare_to else []) + labels
+    if not others:
+        return TextPrediction(kind=adapter.kind, temperature=temperature)
+    if compare_to:
+        if len(compare_to) > MAX_CHARS:
+            raise InputError(f"The second text is {len(compare_to):,} characters; the limit is {MAX_CHARS:,}.")
+        dropped = adapter.encode(compare_to).n_dropped
+        if dropped:
+            notes.append(f"The second text was cut to {adapter.max_tokens} tokens: {dropped} dropped.")
+    emb = adapter.embed(others)                                   # [other, d]
+    sims = cosine(sentence[None], emb)[0]                         # [other]
+    similarity = float(sims[0]) if compare_to else None
+    scores = sims[1:] if compare_to else sims                     # [label]
+    probs = softmax(scores, temperature) if labels else np.zeros(0)
+    return TextPrediction(kind=adapter.kind, compare_to=compare_to or None, similarity=similarity,
+                          labels=labels, label_scores=scores, label_probs=probs,
+                          temperature=temperature)
+
+
+def inspect_text(model, text: str, compare_to: str | None = None, labels=None,
+                 temperature: float = 0.05) -> TextView:
+    """Tokens, attention of every layer and head, hidden-state norms and the prediction.
+
+    model: a loaded adapter or a registry name. compare_to: a second text for the cosine
+    similarity. labels: strings for zero-shot scores (cosine of the text to each label,
+    softmax at `temperature`; 0.05 is the 1/20 scale sentence-transformers trains with).
+    """
+    adapter = _as_adapter(model)
+    if not 0 < temperature <= 10:
+        raise InputError(f"temperature must be in (0, 10], got {temperature}.")
+    labels = _clean_labels(labels)
+    compare_to = compare_to.strip() if isinstance(compare_to, str) and compare_to.strip() else None
+    enc = adapter.encode(text)
+    notes = []
+    if enc.n_dropped:
+        notes.append(f"The text was cut to the model's limit of {adapter.max_tokens} tokens: "
+                     f"{enc.n_dropped} tokens at the end were dropped.")
+    inner = adapter.internals(enc)
+    mask = enc.inputs["attention_mask"]                                   # [1, token]
+    sentence = adapter.pool(inner.hidden[-1][None], mask)[0].cpu().numpy()  # [d_model]
+    pred = _prediction(adapter, sentence, compare_to, labels, temperature, notes)
+    maps = AttentionMaps(weights=inner.attentions.float().cpu().numpy(), tokens=enc.tokens,
+                         special=enc.special, causal=adapter.causal)
+    norms = inner.hidden.float().norm(dim=-1).cpu().numpy()              # [layer + 1, token]
+    return TextView(text=text, model_name=adapter.name, attention=maps, hidden_norms=norms,
+                    offsets=enc.offsets, prediction=pred, n_dropped=enc.n_dropped,
+                    max_tokens=adapter.max_tokens, notes=notes)

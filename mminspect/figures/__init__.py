@@ -1,0 +1,9 @@
+"""Figures: numpy results in, plotly figures / HTML strings out. Never imports torch."""
+from .attention import (head_heatmap, head_summary_figure, head_view, hidden_norms_figure,
+                        model_view, rollout_figure)
+from .html import iframe_srcdoc
+
+attention_grid = model_view  # the name the design notes use: mi.figures.attention_grid(view.attention)
+
+__all__ = ["attention_grid", "head_heatmap", "head_summary_figure", "head_view",
+           "hidden_norms_figure", "iframe_srcdoc", "model_view", "rollout_figure"]

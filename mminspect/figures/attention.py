@@ -1,0 +1,185 @@
+"""Plotly views of attention: model view (grid), one head, head view (lines), head summary,
+rollout and hidden-state norms. numpy in, `go.Figure` out; no model, no torch.
+
+Long inputs are grouped into contiguous blocks (see `layout.make_axis`) so no figure sends
+more than a few hundred kB to the browser, whatever the text length.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.colors as pc
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..types import AttentionMaps, HeadSummary, Rollout, TextView
+from .layout import Axis, make_axis, pool_matrix, shown_positions
+
+GRID_CELLS = 16      # per side of each small heatmap in the model view
+HEAD_CELLS = 128     # per side of the enlarged head
+LINE_CELLS = 64      # tokens per column in the head view
+SCALE = "Blues"
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Plotly merges equal category labels ("the" twice -> one row): make each unique with
+    zero-width spaces, which are invisible on screen and in hover text."""
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        n = seen.get(lab, 0)
+        seen[lab] = n + 1
+        out.append(lab + "\u200b" * n)
+    return out
+
+
+def _axes(maps: AttentionMaps, hide_special: bool, cells: int) -> Axis:
+    return make_axis(maps.tokens, shown_positions(maps, hide_special), cells)
+
+
+def head_heatmap(maps: AttentionMaps, layer: int, head: int, hide_special: bool = False) -> go.Figure:
+    """One head's pattern, query (rows) x key (columns), with hover values."""
+    ax = _axes(maps, hide_special, HEAD_CELLS)
+    z = pool_matrix(maps.weights[layer, head], ax, ax).astype(np.float32)    # [query, key]
+    labels = _unique(ax.labels)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=labels, y=labels, colorscale=SCALE, zmin=0, zmax=1,
+        colorbar={"title": {"text": "weight"}},
+        hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"))
+    title = f"Layer {layer}, head {head}"
+    if ax.grouped:
+        title += " (long input: blocks of tokens, rows averaged, columns summed)"
+    fig.update_layout(title=title, height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      xaxis={"title": "key (attended to)", "tickangle": -60},
+                      yaxis={"title": "query (attending)", "autorange": "reversed"})
+    return fig
+
+
+def model_view(maps: AttentionMaps, hide_special: bool = False,
+               selected: tuple[int, int] | None = None) -> go.Figure:
+    """Every layer (rows) x head (columns) as a small heatmap on one colour scale."""
+    n_layers, n_heads = maps.n_layers, maps.n_heads
+    ax = _axes(maps, hide_special, GRID_CELLS)
+    fig = make_subplots(rows=n_layers, cols=n_heads, horizontal_spacing=0.004,
+                        vertical_spacing=0.01, row_titles=[f"L{i}" for i in range(n_layers)],
+                        column_titles=[f"H{j}" for j in range(n_heads)])
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            z = pool_matrix(maps.weights[layer, head], ax, ax).astype(np.float32)
+            fig.add_trace(go.Heatmap(
+                z=z, coloraxis="coloraxis",
+                hovertemplate=f"layer {layer}, head {head}<br>query %{{y}} → key %{{x}}"
+                              "<br>weight %{z:.3f}<extra></extra>"),
+                row=layer + 1, col=head + 1)
+    fig.update_xaxes(showticklabels=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed")
+    if selected is not None:
+        n = selected[0] * n_heads + selected[1] + 1
+        ref = "" if n == 1 else str(n)
+        fig.add_shape(type="rect", xref=f"x{ref} domain", yref=f"y{ref} domain",
+                      x0=-0.05, x1=1.05, y0=-0.05, y1=1.05, line={"color": "crimson", "width": 3})
+    fig.update_layout(coloraxis={"colorscale": SCALE, "cmin": 0, "cmax": 1},
+                      height=max(360, 70 * n_layers), margin={"l": 10, "r": 30, "t": 30, "b": 10},
+                      title=None)
+    return fig
+
+
+def head_view(maps: AttentionMaps, layer: int, hide_special: bool = False,
+              heads: list[int] | None = None, min_weight: float = 0.05, top_k: int = 4) -> go.Figure:
+    """Lines from each query token (left) to the tokens it attends to (right), one colour per
+    head; line opacity follows the weight. Click a head in the legend to hide it."""
+    ax = _axes(maps, hide_special, LINE_CELLS)
+    n = len(ax.groups)
+    heads = list(range(maps.n_heads)) if heads is None else heads
+    palette = pc.qualitative.Dark24
+    y = -np.arange(n, dtype=float)
+    fig = go.Figure()
+    buckets = [(min_weight, 0.25, 0.25), (0.25, 0.5, 0.5), (0.5, 1.01, 0.9)]  # (lo, hi, opacity)
+    for head in heads:
+        w = pool_matrix(maps.weights[layer, head], ax, ax)                 # [query, key]
+        # Keep each query's top_k keys: enough to read the pattern, bounded in size.
+        order = np.argsort(-w, axis=1)[:, :top_k]                          # [query, top_k]
+        colour = palette[head % len(palette)]
+        for lo, hi, alpha in buckets:
+            xs, ys = [], []
+            for q in range(n):
+                for k in order[q]:
+                    if lo <= w[q, k] < hi:
+                        xs += [0, 1, None]
+                        ys += [y[q], y[k], None]
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines", line={"color": colour, "width": 1 + 3 * alpha},
+                opacity=alpha, legendgroup=f"h{head}", name=f"head {head}",
+                showlegend=lo == min_weight, hoverinfo="skip"))
+    for x, anchor in ((0, "right"), (1, "left")):
+        fig.add_trace(go.Scatter(
+            x=[x] * n, y=y, mode="text", text=ax.labels, textposition=f"middle {anchor}",
+            showlegend=False, hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title=f"Layer {layer}: query tokens (left) → attended tokens (right)",
+                      height=max(320, 18 * n + 80), margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      xaxis={"visible": False, "range": [-0.6, 1.6]}, yaxis={"visible": False},
+                      plot_bgcolor="white")
+    return fig
+
+
+SUMMARY_TITLES = {
+    "entropy": "entropy (nats): low = focused",
+    "distance": "mean distance (tokens)",
+    "special": "share to special tokens",
+    "self_": "share to itself",
+    "previous": "share to previous token",
+}
+
+
+def head_summary_figure(summary: HeadSummary) -> go.Figure:
+    """One small layer x head heatmap per statistic, values printed in the cells."""
+    names = list(SUMMARY_TITLES)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[SUMMARY_TITLES[k] for k in names],
+                        horizontal_spacing=0.03)
+    for i, key in enumerate(names):
+        z = getattr(summary, key)                                           # [layer, head]
+        fig.add_trace(go.Heatmap(
+            z=z.astype(np.float32), colorscale="Viridis", showscale=False,
+            texttemplate="%{z:.2f}", textfont={"size": 8},
+            hovertemplate=f"layer %{{y}}, head %{{x}}<br>{key.rstrip('_')} %{{z:.3f}}<extra></extra>"),
+            row=1, col=i + 1)
+    fig.update_xaxes(title_text="head", dtick=1)
+    fig.update_yaxes(title_text="layer", dtick=1, autorange="reversed")
+    fig.update_layout(height=80 + 34 * summary.entropy.shape[0] + 60,
+                      margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    return fig
+
+
+def rollout_figure(roll: Rollout, special: np.ndarray, hide_special: bool = False,
+                   pooled: str = "mean") -> go.Figure:
+    """Rollout matrix, and how much each token flows into the pooled sentence embedding."""
+    maps = AttentionMaps(weights=roll.weights[None, None], tokens=roll.tokens, special=special)
+    ax = _axes(maps, hide_special, HEAD_CELLS)
+    z = pool_matrix(roll.weights, ax, ax).astype(np.float32)                # [query, key]
+    # Mean pooling averages every row; CLS pooling takes row 0.
+    flow = roll.weights.mean(0) if pooled == "mean" else roll.weights[0]     # [key]
+    flow_g = np.array([flow[g].sum() for g in ax.groups], dtype=np.float32)
+    labels = _unique(ax.labels)
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.7, 0.3], vertical_spacing=0.12,
+                        subplot_titles=["rollout: query ← input token",
+                                        f"share of the {pooled}-pooled embedding traced to each token"])
+    fig.add_trace(go.Heatmap(z=z, x=labels, y=labels, colorscale=SCALE, zmin=0,
+                             hovertemplate="position %{y}<br>from input %{x}<br>%{z:.3f}<extra></extra>"),
+                  row=1, col=1)
+    fig.add_trace(go.Bar(x=labels, y=flow_g, marker_color="steelblue",
+                         hovertemplate="%{x}: %{y:.3f}<extra></extra>"), row=2, col=1)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)
+    fig.update_layout(height=760, showlegend=False, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def hidden_norms_figure(view: TextView, hide_special: bool = False) -> go.Figure:
+    """L2 norm of each position's residual stream after the embeddings and each layer."""
+    ax = _axes(view.attention, hide_special, HEAD_CELLS)
+    z = np.stack([view.hidden_norms[:, g].mean(1) for g in ax.groups], axis=1)  # [layer+1, group]
+    ylabels = ["embeddings"] + [f"after layer {i}" for i in range(z.shape[0] - 1)]
+    fig = go.Figure(go.Heatmap(z=z.astype(np.float32), x=_unique(ax.labels), y=ylabels,
+                               colorscale="Magma",
+                               hovertemplate="%{y}<br>%{x}<br>norm %{z:.2f}<extra></extra>"))
+    fig.update_layout(height=120 + 28 * z.shape[0], margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      yaxis={"autorange": "reversed"})
+    return fig

@@ -1,0 +1,54 @@
+"""Shared helpers for figures: token subsets, downsampling, axis labels. numpy only."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..types import AttentionMaps
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Positions shown on one axis after hiding tokens and grouping long inputs.
+
+    groups: list of index arrays into the original tokens (one per shown cell);
+    labels: one label per group ("cat" or "cat … mat (12–19)").
+    """
+
+    groups: list[np.ndarray]
+    labels: list[str]
+
+    @property
+    def grouped(self) -> bool:
+        return any(len(g) > 1 for g in self.groups)
+
+
+def shown_positions(maps: AttentionMaps, hide_special: bool) -> np.ndarray:
+    """Indices of tokens to show; all of them if hiding would leave nothing."""
+    keep = np.flatnonzero(~maps.special) if hide_special else np.arange(len(maps.tokens))
+    return keep if len(keep) else np.arange(len(maps.tokens))
+
+
+def make_axis(tokens: list[str], keep: np.ndarray, max_cells: int) -> Axis:
+    """Split the kept positions into at most `max_cells` contiguous groups."""
+    groups = np.array_split(keep, min(len(keep), max_cells))
+    labels = []
+    for g in groups:
+        if len(g) == 1:
+            labels.append(tokens[g[0]])
+        else:
+            labels.append(f"{tokens[g[0]]} … {tokens[g[-1]]} ({g[0]}–{g[-1]})")
+    return Axis(groups=groups, labels=labels)
+
+
+def pool_matrix(m: np.ndarray, rows: Axis, cols: Axis) -> np.ndarray:
+    """Attention [query, key] -> [row group, col group]: mean over the query block (a typical
+    row), sum over the key block (so a row still says where the attention went)."""
+    r = np.stack([m[g].mean(0) for g in rows.groups])                 # [row group, key]
+    return np.stack([r[:, g].sum(1) for g in cols.groups], axis=1)     # [row group, col group]
+
+
+def round_for_json(a: np.ndarray, decimals: int = 4) -> np.ndarray:
+    """Fewer digits in the JSON sent to the browser; 4 decimals is below what a colour shows."""
+    return np.round(a.astype(np.float64), decimals)

@@ -1,0 +1,74 @@
+"""The interface every model family implements.
+
+Adapters are stateless per request: they hold the (read-only, shared) model and tokenizer,
+and every call takes its input and returns values; nothing about "the last run" is stored.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One tokenized text, ready for the model and for display.
+
+    inputs: model kwargs, each tensor [1, token]. tokens: display strings. offsets: [token, 2]
+    character spans in the text. special: bool [token]. n_dropped: tokens cut at max_tokens.
+    """
+
+    inputs: dict[str, torch.Tensor]
+    tokens: list[str]
+    offsets: np.ndarray
+    special: np.ndarray
+    n_dropped: int
+
+
+@dataclass(frozen=True)
+class Internals:
+    """What one forward pass exposes. attentions: [layer, head, query, key];
+    hidden: [layer + 1, token, d_model] (embeddings first); both for batch item 0."""
+
+    attentions: torch.Tensor
+    hidden: torch.Tensor
+
+
+class ModelAdapter(ABC):
+    """Common to all families: a name, a label for people, where it runs."""
+
+    name: str
+    label: str
+    family: str
+    device: torch.device
+
+    @property
+    @abstractmethod
+    def modalities(self) -> tuple[str, ...]:
+        """("text",) for text models, ("image", "text") for CLIP-style ones."""
+
+
+class TextAdapter(ModelAdapter):
+    """A transformer over text tokens (encoder or decoder)."""
+
+    kind: str            # "embedding" (sentence embeddings); later: classifier, masked_lm, causal_lm
+    max_tokens: int
+    causal: bool = False
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return ("text",)
+
+    @abstractmethod
+    def encode(self, text: str) -> Encoded:
+        """Tokenize one text, truncating to `max_tokens` (and saying how many were dropped)."""
+
+    @abstractmethod
+    def internals(self, enc: Encoded) -> Internals:
+        """One forward pass with attention and hidden states captured (no gradients)."""
+
+    @abstractmethod
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Sentence embeddings [text, d] as the model's own pooling defines them."""

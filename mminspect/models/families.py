@@ -1,0 +1,27 @@
+"""Family quirks as data, keyed by `config.model_type`: how a tokenizer marks spaces and
+word pieces, so display tokens read as text. Add a row here, not an `if`, for a new family."""
+
+# space: the character a tokenizer puts in place of a leading space (shown as "␣"-less text).
+# newline: byte-level BPE's stand-in for "\n". end_of_word: CLIP-BPE's suffix on word ends.
+TOKEN_STYLES: dict[str, dict[str, str]] = {
+    "bert": {},                                   # WordPiece: "##" marks a continuation; kept
+    "distilbert": {},
+    "roberta": {"space": "Ġ", "newline": "Ċ"},
+    "gpt2": {"space": "Ġ", "newline": "Ċ"},
+    "albert": {"space": "▁"},
+    "xlm-roberta": {"space": "▁"},
+    "t5": {"space": "▁"},
+    "clip": {"end_of_word": "</w>"},
+}
+
+
+def clean_token(token: str, model_type: str) -> str:
+    """A tokenizer's piece as a person would read it (the raw piece stays in the vocabulary)."""
+    style = TOKEN_STYLES.get(model_type, {})
+    if "space" in style and token.startswith(style["space"]):
+        token = " " + token[len(style["space"]):]
+    if "newline" in style:
+        token = token.replace(style["newline"], "⏎")
+    if "end_of_word" in style and token.endswith(style["end_of_word"]):
+        token = token[: -len(style["end_of_word"])]
+    return token

@@ -1,0 +1,89 @@
+"""Hugging Face text transformers (BERT family, MiniLM; later GPT-2), via `AutoModel`."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from ..types import InputError
+from .base import Encoded, Internals, TextAdapter
+from .families import clean_token
+
+MAX_CHARS = 20_000   # tokenizing more is wasted work: only max_tokens (<= 512) are inspected
+
+
+class HFTextAdapter(TextAdapter):
+    family = "hf_text"
+
+    def __init__(self, name: str, path: str, label: str, kind: str = "embedding",
+                 pooling: str = "mean", normalize: bool = True, device: str | None = None):
+        self.name, self.label, self.kind = name, label, kind
+        self.pooling, self.normalize = pooling, normalize
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        # eager attention: SDPA returns no attention weights; float32: attribution on CPU.
+        self.model = AutoModel.from_pretrained(
+            path, attn_implementation="eager", dtype=torch.float32, trust_remote_code=False,
+            use_safetensors=True).to(self.device).eval()
+        cfg = self.model.config
+        self.model_type = cfg.model_type
+        limits = [cfg.max_position_embeddings, self.tokenizer.model_max_length]
+        self.max_tokens = int(min(x for x in limits if x and x < 1_000_000))
+
+    def encode(self, text: str) -> Encoded:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("The text is empty. Type a sentence to inspect.")
+        if len(text) > MAX_CHARS:
+            raise InputError(f"The text is {len(text):,} characters; the limit is {MAX_CHARS:,}. "
+                             f"Paste a shorter passage (only the first {self.max_tokens} tokens "
+                             "are inspected anyway).")
+        full = len(self.tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
+        enc = self.tokenizer(text, truncation=True, max_length=self.max_tokens,
+                             return_offsets_mapping=True, return_special_tokens_mask=True,
+                             return_tensors="pt")
+        ids = enc["input_ids"][0]                                         # [token]
+        special = enc.pop("special_tokens_mask")[0].numpy().astype(bool)  # [token]
+        offsets = enc.pop("offset_mapping")[0].numpy()                    # [token, 2]
+        if special.all():
+            raise InputError("Nothing is left to inspect after tokenization: the text holds only "
+                             "characters this tokenizer drops (control or invisible characters). "
+                             "Type some words.")
+        pieces = self.tokenizer.convert_ids_to_tokens(ids.tolist())
+        tokens = [clean_token(p, self.model_type) for p in pieces]
+        unk = self.tokenizer.unk_token
+        for i, (piece, (a, b)) in enumerate(zip(pieces, offsets)):
+            if piece == unk and b > a:  # show what the vocabulary could not represent
+                tokens[i] = f"{unk} {text[a:b]}"
+        inputs = {k: v.to(self.device) for k, v in enc.items()}
+        return Encoded(inputs=inputs, tokens=tokens, offsets=offsets, special=special,
+                       n_dropped=max(0, full - len(tokens)))
+
+    @torch.no_grad()
+    def internals(self, enc: Encoded) -> Internals:
+        out = self.model(**enc.inputs, output_attentions=True, output_hidden_states=True)
+        n_layers = self.model.config.num_hidden_layers
+        if len(out.attentions) != n_layers:
+            raise RuntimeError(f"{self.name}: got {len(out.attentions)} attention maps for "
+                               f"{n_layers} layers; load with attn_implementation='eager'.")
+        att = torch.stack(out.attentions)[:, 0]                   # [layer, head, query, key]
+        hid = torch.stack(out.hidden_states)[:, 0]                 # [layer + 1, token, d_model]
+        return Internals(attentions=att, hidden=hid)
+
+    def pool(self, last_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Sentence embedding from the last hidden state, differentiable.
+
+        last_hidden: [batch, token, d_model]; mask: [batch, token] -> [batch, d_model].
+        """
+        if self.pooling == "cls":
+            emb = last_hidden[:, 0]
+        else:  # mean over real tokens, as sentence-transformers' Pooling(mean) does
+            m = mask.unsqueeze(-1).to(last_hidden.dtype)           # [batch, token, 1]
+            emb = (last_hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(emb, dim=-1) if self.normalize else emb
+
+    @torch.no_grad()
+    def embed(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
+                             return_tensors="pt").to(self.device)
+        out = self.model(**enc)
+        return self.pool(out.last_hidden_state, enc["attention_mask"]).float().cpu().numpy()

@@ -1,0 +1,4 @@
+"""Gradio UI: one module per tab. Imports api and figures only (never torch)."""
+from .app import build_app, launch_kwargs
+
+__all__ = ["build_app", "launch_kwargs"]

@@ -1,0 +1,31 @@
+"""Compose the tabs into one Gradio app, and the settings it launches with."""
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from . import text_tab
+from .context import AppContext, default_context
+
+INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts. "
+         "Type a text, press **Inspect**, then explore the attention of every layer and head.")
+
+
+def build_app(ctx: AppContext | None = None) -> gr.Blocks:
+    ctx = ctx or default_context()
+    with gr.Blocks(title="mminspect") as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            with gr.Tab("Text"):
+                text_tab.build(ctx)
+    # One model event at a time overall: hooks and caches are shared by all users.
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    return demo
+
+
+def launch_kwargs(port: int | None = None) -> dict:
+    """Launch settings. No server_name: Spaces sets GRADIO_SERVER_NAME; never share=True."""
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
+    return {"server_port": port, "share": False, "theme": gr.themes.Soft(),
+            "footer_links": ["api", "gradio"], "max_file_size": "10mb"}

@@ -1,0 +1,169 @@
+"""The Text tab: one forward pass, then attention views that only redraw.
+
+`on_run` calls the model once and keeps the `TextView` in `gr.State`; moving a slider or
+the special-token toggle calls `redraw`, which never touches the model.
+"""
+from __future__ import annotations
+
+import re
+
+import gradio as gr
+
+from .. import api, figures
+from ..explain import head_summary, rollout
+from ..types import InputError, TextView
+from .context import AppContext
+from .errors import user_errors
+
+CAPTIONS = {
+    "model": "**Model view.** Every layer (rows, L0 = first) × head (columns), each a small "
+             "query × key heatmap: darker = more attention. Long texts are grouped into blocks. "
+             "Use the layer and head sliders to enlarge one (outlined in red).",
+    "head": "**One head.** Row = the token that is attending (query), column = the token it "
+            "attends to (key); each row sums to 1. Hover a cell for its weight. A bright diagonal "
+            "= attends to itself; a bright column = everyone looks at one token (often [CLS] or "
+            "[SEP], a 'no-op' head).",
+    "lines": "**Head view.** For the chosen layer, a line joins each token (left) to the tokens "
+             "it attends to most (right), one colour per head; stronger = thicker. Click a head in "
+             "the legend to hide it, double-click to show only it. Lines below 5 % are not drawn.",
+    "summary": "**Head summary.** One number per layer × head. Low entropy = a focused head; "
+               "high 'share to special tokens' = a head parked on [CLS]/[SEP] (doing little); "
+               "high 'share to previous token' or small mean distance = a positional head.",
+    "rollout": "**Attention rollout** (Abnar & Zuidema 2020): multiplies the head-averaged "
+               "attention of all layers, adding the residual connection, to estimate how much "
+               "each output position draws from each input token. It ignores the value vectors "
+               "and MLPs, so read it as a rough flow, not an attribution.",
+    "norms": "**Hidden-state norms.** Length of each token's vector after the embeddings and "
+             "after each layer. Tokens whose norm grows far beyond the others (often [SEP] or "
+             "punctuation) are where heads park their attention.",
+    "bertviz": "**bertviz** (Vig 2019), an extra. Its JavaScript loads libraries from the "
+               "internet *in your browser*: offline it stays blank; the views above do not "
+               "need it. Limited to short texts.",
+}
+
+
+def parse_labels(text: str | None) -> list[str]:
+    """Labels typed one per line or separated by commas."""
+    return [p.strip() for p in re.split(r"[\n,]", text or "") if p.strip()]
+
+
+def _summary_markdown(view: TextView) -> str:
+    pred, n = view.prediction, len(view.tokens)
+    lines = [f"**{view.model_name}** · {n} tokens ({int(view.attention.special.sum())} special) · "
+             f"{view.attention.n_layers} layers × {view.attention.n_heads} heads"]
+    if pred.similarity is not None:
+        lines.append(f"Cosine similarity to the second text: **{pred.similarity:.3f}** "
+                     "(1 = same meaning, 0 = unrelated).")
+    if pred.labels:
+        lines.append(f"Zero-shot: cosine of the text to each label, softmax at temperature "
+                     f"{pred.temperature:g} → probabilities on the left.")
+    if not pred.labels and pred.similarity is None:
+        lines.append("Add a second text or some labels to see what the model predicts.")
+    return "\n\n".join(lines)
+
+
+def _notes_markdown(view: TextView) -> str:
+    return "\n".join(f"⚠️ {note}" for note in view.notes)
+
+
+def _views(view: TextView, layer: int, head: int, hide_special: bool):
+    """Every figure that depends on the sliders or the toggle."""
+    maps = view.attention
+    layer = min(int(layer), maps.n_layers - 1)
+    head = min(int(head), maps.n_heads - 1)
+    return (figures.model_view(maps, hide_special, selected=(layer, head)),
+            figures.head_heatmap(maps, layer, head, hide_special),
+            figures.head_view(maps, layer, hide_special),
+            figures.rollout_figure(rollout(maps), maps.special, hide_special),
+            figures.hidden_norms_figure(view, hide_special))
+
+
+@user_errors
+def on_run(model_name, text, compare_to, labels_text, temperature, hide_special, layer, head,
+           progress=gr.Progress()):
+    progress(0.1, desc="Loading the model")
+    model = api.load(model_name)
+    progress(0.4, desc="Running the model")
+    view = api.inspect_text(model, text, compare_to=compare_to,
+                            labels=parse_labels(labels_text), temperature=float(temperature))
+    progress(0.8, desc="Drawing")
+    pred = view.prediction
+    label = {lab: float(p) for lab, p in zip(pred.labels, pred.label_probs)} or None
+    return (view, label, _summary_markdown(view), _notes_markdown(view),
+            gr.update(maximum=view.attention.n_layers - 1), gr.update(maximum=view.attention.n_heads - 1),
+            figures.head_summary_figure(head_summary(view.attention)),
+            *_views(view, layer, head, hide_special))
+
+
+@user_errors
+def redraw(view, layer, head, hide_special):
+    if view is None:
+        raise InputError("Run an inspection first (press Inspect).")
+    return _views(view, layer, head, hide_special)
+
+
+@user_errors
+def on_bertviz(view, which):
+    if view is None:
+        raise InputError("Run an inspection first (press Inspect), then open bertviz.")
+    return figures.iframe_srcdoc(api.bertviz_html(view, "model" if which == "model view" else "head"))
+
+
+def build(ctx: AppContext) -> None:
+    """Lay out the Text tab inside the current Blocks and wire its events."""
+    state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(label="Text", lines=3, value=ctx.example_text, max_length=ctx.max_chars)
+            compare = gr.Textbox(label="Second text (optional): cosine similarity", lines=1,
+                                 value=ctx.example_compare, max_length=ctx.max_chars)
+            labels = gr.Textbox(label="Labels (optional, one per line or comma-separated): zero-shot",
+                                lines=2, value=ctx.example_labels)
+        with gr.Column(scale=1):
+            model = gr.Dropdown(choices=ctx.text_models, value=ctx.text_models[0][1], label="Model")
+            temperature = gr.Slider(0.01, 1.0, value=0.05, step=0.01, label="Zero-shot temperature")
+            hide = gr.Checkbox(label="Hide special tokens ([CLS], [SEP])", value=False)
+            run = gr.Button("Inspect", variant="primary")
+    notes = gr.Markdown()
+    with gr.Row():
+        pred_label = gr.Label(label="Zero-shot probabilities", num_top_classes=10)
+        summary = gr.Markdown()
+    with gr.Row():
+        layer = gr.Slider(0, 5, value=0, step=1, label="Layer")
+        head = gr.Slider(0, 11, value=0, step=1, label="Head")
+    with gr.Tabs():
+        with gr.Tab("Model view"):
+            grid = gr.Plot(show_label=False)
+            gr.Markdown(CAPTIONS["model"])
+        with gr.Tab("One head"):
+            one = gr.Plot(show_label=False)
+            gr.Markdown(CAPTIONS["head"])
+        with gr.Tab("Head view"):
+            lines = gr.Plot(show_label=False)
+            gr.Markdown(CAPTIONS["lines"])
+        with gr.Tab("Head summary"):
+            stats = gr.Plot(show_label=False)
+            gr.Markdown(CAPTIONS["summary"])
+        with gr.Tab("Rollout"):
+            roll = gr.Plot(show_label=False)
+            gr.Markdown(CAPTIONS["rollout"])
+        with gr.Tab("Hidden-state norms"):
+            norms = gr.Plot(show_label=False)
+            gr.Markdown(CAPTIONS["norms"])
+        with gr.Tab("bertviz (needs internet)"):
+            gr.Markdown(CAPTIONS["bertviz"])
+            which = gr.Radio(["head view", "model view"], value="head view", show_label=False)
+            show_bv = gr.Button("Show bertviz")
+            bv = gr.HTML()
+    views = [grid, one, lines, roll, norms]
+    run.click(on_run, [model, text, compare, labels, temperature, hide, layer, head],
+              [state, pred_label, summary, notes, layer, head, stats, *views],
+              api_name="inspect_text", concurrency_id="model", concurrency_limit=1)
+    text.submit(on_run, [model, text, compare, labels, temperature, hide, layer, head],
+                [state, pred_label, summary, notes, layer, head, stats, *views],
+                api_visibility="private", concurrency_id="model", concurrency_limit=1)
+    for control in (layer, head):
+        control.release(redraw, [state, layer, head, hide], views, api_visibility="private",
+                        show_progress="hidden")
+    hide.change(redraw, [state, layer, head, hide], views, api_name="redraw_text")
+    show_bv.click(on_bertviz, [state, which], bv, api_name="bertviz")
