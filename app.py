@@ -1,7 +1,7 @@
 """Entry point: `python app.py [--port N]`. Hugging Face Spaces imports `demo` from here."""
 import argparse
 
-from mminspect.ui import build_app, launch_kwargs
+from mminspect.ui import build_app, launch_kwargs, warm_up
 
 demo = build_app()
 
@@ -9,4 +9,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="mminspect web app")
     parser.add_argument("--port", type=int, default=None,
                         help="port to serve on (default: $GRADIO_SERVER_PORT or 7860)")
+    warm_up()
     demo.launch(**launch_kwargs(parser.parse_args().port))

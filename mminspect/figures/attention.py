@@ -84,21 +84,27 @@ def model_view(maps: AttentionMaps, hide_special: bool = False,
 
 
 def head_view(maps: AttentionMaps, layer: int, hide_special: bool = False,
-              heads: list[int] | None = None, min_weight: float = 0.05, top_k: int = 4) -> go.Figure:
+              selected_heads: list[int] | None = None, min_weight: float = 0.05,
+              top_k: int = 4) -> go.Figure:
     """Lines from each query token (left) to the tokens it attends to (right), one colour per
-    head; line opacity follows the weight. Click a head in the legend to hide it."""
+    head; line opacity follows the weight. Heads not in `selected_heads` start hidden (click
+    them in the legend): all twelve at once is a tangle."""
     ax = _axes(maps, hide_special, LINE_CELLS)
     n = len(ax.groups)
-    heads = list(range(maps.n_heads)) if heads is None else heads
+    shown = set(range(maps.n_heads) if selected_heads is None else selected_heads)
     palette = pc.qualitative.Dark24
     y = -np.arange(n, dtype=float)
     fig = go.Figure()
     buckets = [(min_weight, 0.25, 0.25), (0.25, 0.5, 0.5), (0.5, 1.01, 0.9)]  # (lo, hi, opacity)
-    for head in heads:
+    for head in range(maps.n_heads):
         w = pool_matrix(maps.weights[layer, head], ax, ax)                 # [query, key]
         # Keep each query's top_k keys: enough to read the pattern, bounded in size.
         order = np.argsort(-w, axis=1)[:, :top_k]                          # [query, top_k]
         colour = palette[head % len(palette)]
+        visible = True if head in shown else "legendonly"
+        # An empty trace carries the legend entry, so every head has one even with no lines.
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": colour, "width": 3},
+                                 legendgroup=f"h{head}", name=f"head {head}", visible=visible))
         for lo, hi, alpha in buckets:
             xs, ys = [], []
             for q in range(n):
@@ -108,16 +114,16 @@ def head_view(maps: AttentionMaps, layer: int, hide_special: bool = False,
                         ys += [y[q], y[k], None]
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="lines", line={"color": colour, "width": 1 + 3 * alpha},
-                opacity=alpha, legendgroup=f"h{head}", name=f"head {head}",
-                showlegend=lo == min_weight, hoverinfo="skip"))
-    for x, anchor in ((0, "right"), (1, "left")):
+                opacity=alpha, legendgroup=f"h{head}", showlegend=False, visible=visible,
+                hoverinfo="skip"))
+    for x, side in ((0, "left"), (1, "right")):   # labels outside the columns, not on the lines
         fig.add_trace(go.Scatter(
-            x=[x] * n, y=y, mode="text", text=ax.labels, textposition=f"middle {anchor}",
+            x=[x] * n, y=y, mode="text", text=ax.labels, textposition=f"middle {side}",
             showlegend=False, hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(title=f"Layer {layer}: query tokens (left) → attended tokens (right)",
-                      height=max(320, 18 * n + 80), margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      xaxis={"visible": False, "range": [-0.6, 1.6]}, yaxis={"visible": False},
-                      plot_bgcolor="white")
+                      height=max(420, 24 * n + 100), margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      xaxis={"visible": False, "range": [-0.8, 1.8]}, yaxis={"visible": False},
+                      plot_bgcolor="white", legend={"title": {"text": "click to show/hide"}})
     return fig
 
 
@@ -131,21 +137,22 @@ SUMMARY_TITLES = {
 
 
 def head_summary_figure(summary: HeadSummary) -> go.Figure:
-    """One small layer x head heatmap per statistic, values printed in the cells."""
+    """One layer x head heatmap per statistic (2 per row, so the printed values fit)."""
     names = list(SUMMARY_TITLES)
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[SUMMARY_TITLES[k] for k in names],
-                        horizontal_spacing=0.03)
+    n_rows = (len(names) + 1) // 2
+    fig = make_subplots(rows=n_rows, cols=2, subplot_titles=[SUMMARY_TITLES[k] for k in names],
+                        horizontal_spacing=0.08, vertical_spacing=0.12)
     for i, key in enumerate(names):
         z = getattr(summary, key)                                           # [layer, head]
         fig.add_trace(go.Heatmap(
             z=z.astype(np.float32), colorscale="Viridis", showscale=False,
-            texttemplate="%{z:.2f}", textfont={"size": 8},
+            texttemplate="%{z:.2f}", textfont={"size": 10},
             hovertemplate=f"layer %{{y}}, head %{{x}}<br>{key.rstrip('_')} %{{z:.3f}}<extra></extra>"),
-            row=1, col=i + 1)
+            row=i // 2 + 1, col=i % 2 + 1)
     fig.update_xaxes(title_text="head", dtick=1)
     fig.update_yaxes(title_text="layer", dtick=1, autorange="reversed")
-    fig.update_layout(height=80 + 34 * summary.entropy.shape[0] + 60,
-                      margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    n_layers = summary.entropy.shape[0]
+    fig.update_layout(height=n_rows * (26 * n_layers + 110), margin={"l": 10, "r": 10, "t": 40, "b": 30})
     return fig
 
 

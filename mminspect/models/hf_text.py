@@ -81,6 +81,25 @@ class HFTextAdapter(TextAdapter):
             emb = (last_hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(emb, dim=-1) if self.normalize else emb
 
+    def input_embeddings(self) -> torch.nn.Embedding:
+        """The word-embedding layer (token id -> vector): where token attributions are taken."""
+        return self.model.get_input_embeddings()
+
+    def forward_embeds(self, embeds: torch.Tensor, enc: Encoded):
+        """The model's outputs from word embeddings [batch, token, d_model], with gradients.
+
+        Position and token-type embeddings are still added inside the model, so this equals
+        the forward from `input_ids` when `embeds` are their word embeddings. The other inputs
+        of `enc` (attention mask, token types) are repeated over the batch.
+        """
+        batch = embeds.shape[0]
+        kwargs = {k: v.expand(batch, -1) for k, v in enc.inputs.items() if k != "input_ids"}
+        return self.model(inputs_embeds=embeds, **kwargs)
+
+    def token_id(self, role: str) -> int | None:
+        """The id of the tokenizer's `role` token ("pad", "mask", "unk"...), None if it has none."""
+        return getattr(self.tokenizer, f"{role}_token_id", None)
+
     @torch.no_grad()
     def embed(self, texts: list[str]) -> np.ndarray:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,

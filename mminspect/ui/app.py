@@ -1,10 +1,13 @@
 """Compose the tabs into one Gradio app, and the settings it launches with."""
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 import gradio as gr
 
+from .. import api
 from . import text_tab
 from .context import AppContext, default_context
 
@@ -29,3 +32,19 @@ def launch_kwargs(port: int | None = None) -> dict:
     port = port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
     return {"server_port": port, "share": False, "theme": gr.themes.Soft(),
             "footer_links": ["api", "gradio"], "max_file_size": "10mb"}
+
+
+def warm_up(names: tuple[str, ...] = ("minilm",)) -> threading.Thread:
+    """Load the default models in the background, so the server answers at once and the
+    first Inspect does not wait for weights (a failure here is logged; the UI reports it)."""
+
+    def load_all():
+        for name in names:
+            try:
+                api.load(name)
+            except Exception:  # noqa: BLE001 - logged; the user gets the message on first use
+                logging.getLogger("mminspect").exception("warm-up of %s failed", name)
+
+    thread = threading.Thread(target=load_all, name="mminspect-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -25,7 +25,8 @@ CAPTIONS = {
             "[SEP], a 'no-op' head).",
     "lines": "**Head view.** For the chosen layer, a line joins each token (left) to the tokens "
              "it attends to most (right), one colour per head; stronger = thicker. Click a head in "
-             "the legend to hide it, double-click to show only it. Lines below 5 % are not drawn.",
+             "the legend to show or hide it (the head slider picks the first one shown). Lines below 5 % "
+             "are not drawn.",
     "summary": "**Head summary.** One number per layer × head. Low entropy = a focused head; "
                "high 'share to special tokens' = a head parked on [CLS]/[SEP] (doing little); "
                "high 'share to previous token' or small mean distance = a positional head.",
@@ -34,8 +35,9 @@ CAPTIONS = {
                "each output position draws from each input token. It ignores the value vectors "
                "and MLPs, so read it as a rough flow, not an attribution.",
     "norms": "**Hidden-state norms.** Length of each token's vector after the embeddings and "
-             "after each layer. Tokens whose norm grows far beyond the others (often [SEP] or "
-             "punctuation) are where heads park their attention.",
+             "after each layer (the residual stream). Watch how it changes with depth; a token "
+             "whose norm stands out from the rest often behaves differently, e.g. as a place "
+             "where heads park their attention.",
     "bertviz": "**bertviz** (Vig 2019), an extra. Its JavaScript loads libraries from the "
                "internet *in your browser*: offline it stays blank; the views above do not "
                "need it. Limited to short texts.",
@@ -73,7 +75,7 @@ def _views(view: TextView, layer: int, head: int, hide_special: bool):
     head = min(int(head), maps.n_heads - 1)
     return (figures.model_view(maps, hide_special, selected=(layer, head)),
             figures.head_heatmap(maps, layer, head, hide_special),
-            figures.head_view(maps, layer, hide_special),
+            figures.head_view(maps, layer, hide_special, selected_heads=[head]),
             figures.rollout_figure(rollout(maps), maps.special, hide_special),
             figures.hidden_norms_figure(view, hide_special))
 
@@ -163,7 +165,8 @@ def build(ctx: AppContext) -> None:
                 [state, pred_label, summary, notes, layer, head, stats, *views],
                 api_visibility="private", concurrency_id="model", concurrency_limit=1)
     for control in (layer, head):
-        control.release(redraw, [state, layer, head, hide], views, api_visibility="private",
-                        show_progress="hidden")
+        # input fires on drag and on typing; always_last drops the stale redraws in between
+        control.input(redraw, [state, layer, head, hide], views, api_visibility="private",
+                      show_progress="hidden", trigger_mode="always_last")
     hide.change(redraw, [state, layer, head, hide], views, api_name="redraw_text")
     show_bv.click(on_bertviz, [state, which], bv, api_name="bertviz")

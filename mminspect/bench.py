@@ -1,0 +1,148 @@
+"""`python -m mminspect.bench`: speed and size figures, each next to a baseline measured in
+the same run (these machines are noisy; ratios travel better than seconds).
+
+Text: inspect_text vs a bare `model(**enc, output_attentions=True)` on a 32-token input;
+the largest UI update for a 512-token input; cold start of `python app.py` to first HTTP 200.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def p50(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def text_with_n_tokens(tokenizer, n: int) -> str:
+    """A natural-looking text that tokenizes to exactly n tokens (specials included)."""
+    words = ("the quick brown fox jumps over the lazy dog while a cat watches from the warm "
+             "windowsill and the birds sing in the tall green trees near the quiet river ").split()
+    text, i = "", 0
+    while len(tokenizer(text)["input_ids"]) < n:
+        text = f"{text} {words[i % len(words)]}".strip()
+        i += 1
+    return text
+
+
+def bench_text_latency(repeats: int) -> dict:
+    import mminspect as mi
+    model = mi.load("minilm")
+    text = text_with_n_tokens(model.tokenizer, 32)
+    enc = model.tokenizer(text, return_tensors="pt").to(model.device)
+
+    def bare():
+        with torch.no_grad():
+            model.model(**enc, output_attentions=True)
+
+    t_bare = p50(bare, repeats)
+    t_ours = p50(lambda: mi.inspect_text(model, text), repeats)
+    return {"tokens": len(enc["input_ids"][0]), "bare_forward_ms": 1e3 * t_bare,
+            "inspect_text_ms": 1e3 * t_ours, "ratio": t_ours / t_bare}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_app(timeout: float = 120) -> dict:
+    """Cold start (process start -> first HTTP 200), then the largest update it sends for a
+    512-token text, measured as the JSON the client receives."""
+    from gradio_client import Client
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with code {proc.returncode}")
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"app.py did not answer within {timeout} s")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        cold = time.perf_counter() - t0
+        client = Client(url, verbose=False)
+        long_text = " ".join(f"word{i}" for i in range(600))           # > 512 tokens: truncated
+        sizes = {}
+        out = client.predict("minilm", long_text, "a second text", "numbers, animals", 0.05, False,
+                             0, 0, api_name="/inspect_text")
+        sizes["inspect_text"] = len(json.dumps(out))
+        sizes["redraw_text"] = len(json.dumps(client.predict(5, 11, True, api_name="/redraw_text")))
+        sizes["bertviz"] = len(json.dumps(client.predict("model view", api_name="/bertviz")))
+        return {"cold_start_s": cold, "payload_bytes": sizes, "max_payload_mb": max(sizes.values()) / 1e6}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def optional_sections(repeats: int) -> dict:
+    """Benchmarks that later features add (each module exposes `run(repeats) -> dict`)."""
+    out = {}
+    for name in ("bench_attribution",):
+        try:
+            mod = __import__(f"mminspect.{name}", fromlist=["run"])
+        except ImportError:
+            continue
+        out[name] = mod.run(repeats)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    torch.set_grad_enabled(True)
+    report = {"text_latency": bench_text_latency(args.repeats), "app": bench_app()}
+    report.update(optional_sections(args.repeats))
+    lat, app = report["text_latency"], report["app"]
+    checks = [
+        ("inspect_text / bare forward (32 tokens)", lat["ratio"], 2.0,
+         f"{lat['inspect_text_ms']:.1f} ms vs {lat['bare_forward_ms']:.1f} ms"),
+        ("largest UI update at 512 tokens (MB)", app["max_payload_mb"], 2.0,
+         ", ".join(f"{k} {v / 1e3:.0f} kB" for k, v in app["payload_bytes"].items())),
+        ("cold start to first HTTP 200 (s)", app["cold_start_s"], 15.0, ""),
+    ]
+    for section in report.values():
+        checks += section.get("checks", []) if isinstance(section, dict) else []
+    print(f"{'figure':<48}{'value':>10}{'target':>10}  ok   detail")
+    ok_all = True
+    for name, value, target, detail in checks:
+        ok = value <= target
+        ok_all &= ok
+        print(f"{name:<48}{value:>10.3f}{'≤' + format(target, 'g'):>10}  {'yes' if ok else 'NO ':<4} {detail}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=float))
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

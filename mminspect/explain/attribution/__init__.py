@@ -1,0 +1,23 @@
+"""Token attributions through captum, one method family per file, registered in METHODS.
+
+    problem = build_problem(adapter, enc, target.prepare(adapter), baseline="pad")
+    out = METHODS["integrated_gradients"].fn(problem, **METHODS[...].resolve(params))
+"""
+from .ablation import FEATURE_ABLATION, OCCLUSION
+from .base import Method, MethodOutput, Param, Problem, completeness
+from .faithfulness import Curves, faithfulness, random_curves
+from .gradients import GRADIENT_SHAP, INPUT_X_GRADIENT, SALIENCY
+from .integrated_gradients import METHOD as INTEGRATED_GRADIENTS
+from .problem import BASELINES, build_problem
+from .surrogate import KERNEL_SHAP, LIME
+from .targets import SimilarityTarget, Target, ZeroShotTarget, make_target
+from .words import align_words, word_scores
+
+# name -> Method, in the order the UI lists them (fast gradient methods first).
+METHODS: dict[str, Method] = {m.name: m for m in (
+    INTEGRATED_GRADIENTS, SALIENCY, INPUT_X_GRADIENT, GRADIENT_SHAP,
+    FEATURE_ABLATION, OCCLUSION, LIME, KERNEL_SHAP)}
+
+__all__ = ["BASELINES", "METHODS", "Curves", "Method", "MethodOutput", "Param", "Problem",
+           "SimilarityTarget", "Target", "ZeroShotTarget", "align_words", "build_problem",
+           "completeness", "faithfulness", "make_target", "random_curves", "word_scores"]

@@ -1,0 +1,36 @@
+"""A real browser (Playwright driving Debian's Chromium) opens the app, runs an inspection
+and sees plotly heatmaps drawn."""
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = os.environ.get("MMINSPECT_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    if not shutil.which(CHROMIUM):
+        # Not a skip: the README's test command installs chromium, so its absence is a failure.
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `apt-get install -y chromium` "
+                    "(the README's test command does).")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(app_url)
+        yield pg
+        browser.close()
+
+
+def test_inspection_draws_heatmaps_in_the_browser(page, tmp_path):
+    page.get_by_role("button", name="Inspect").click()
+    # plotly draws each heatmap as an <image> inside a .hm group once the figure is rendered
+    page.wait_for_selector(".js-plotly-plot .hm image", timeout=60_000)
+    assert page.locator(".js-plotly-plot .hm image").count() >= 6 * 12
+    assert "Cosine similarity to the second text" in page.inner_text("body")
+    page.get_by_role("tab", name="One head").click()
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000)
+    page.screenshot(path=str(tmp_path / "text_tab.png"), full_page=True)
