@@ -5,10 +5,10 @@
     view = mi.inspect_text(model, "The cat sat on the mat.")
     fig = mi.figures.attention_grid(view.attention)
 """
-from . import figures
-from .api import bertviz_html, inspect_text, list_models, load
+from . import explain, figures
+from .api import bertviz_html, inspect_text, list_models, load, logit_lens
 from .types import InputError, ModelLoadError
 
-__all__ = ["InputError", "ModelLoadError", "bertviz_html", "figures", "inspect_text",
-           "list_models", "load"]
+__all__ = ["InputError", "ModelLoadError", "bertviz_html", "explain", "figures", "inspect_text",
+           "list_models", "load", "logit_lens"]
 __version__ = "0.1.0"

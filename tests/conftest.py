@@ -63,3 +63,65 @@ def app_url():
     demo.launch(server_port=port, prevent_thread_lock=True, share=False, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+def _save_wordpiece_tokenizer(folder, cls_name="BertTokenizerFast"):
+    import transformers
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]) + "\n")
+    getattr(transformers, cls_name)(vocab_file=str(vocab), do_lower_case=True,
+                                    model_max_length=64).save_pretrained(folder)
+    return 5 + len(TINY_WORDS)
+
+
+TINY_CORPUS = ["the cat sat on the mat", "a dog is running on a warm rug", "hello world!",
+               "the cats are sitting", "is the dog warm?"] * 20
+
+
+def _save_bpe_tokenizer(folder):
+    """A byte-level BPE (GPT-2 style) trained here on a few sentences."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(TINY_CORPUS, vocab_size=300, min_frequency=1,
+                            special_tokens=["<|endoftext|>"])
+    tok = GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>",
+                            bos_token="<|endoftext|>", unk_token="<|endoftext|>", model_max_length=64)
+    tok.save_pretrained(folder)
+    return len(tok)
+
+
+def build_tiny_task_model(folder, head: str, seed: int = 0):
+    """A tiny random checkpoint of one task kind, saved to `folder` like a hub download.
+
+    head: "bert-cls" (3-class sequence classifier), "bert-mlm", "distilbert-mlm", "gpt2".
+    """
+    import torch
+    import transformers as tf
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if head == "gpt2":
+        vocab = _save_bpe_tokenizer(folder)
+        cfg = tf.GPT2Config(vocab_size=vocab, n_positions=64, n_embd=16, n_layer=2, n_head=2)
+        model = tf.GPT2LMHeadModel(cfg)
+    elif head == "distilbert-mlm":
+        vocab = _save_wordpiece_tokenizer(folder, "DistilBertTokenizerFast")
+        cfg = tf.DistilBertConfig(vocab_size=vocab, dim=16, n_layers=2, n_heads=2, hidden_dim=32,
+                                  max_position_embeddings=64)
+        model = tf.DistilBertForMaskedLM(cfg)
+    else:
+        vocab = _save_wordpiece_tokenizer(folder)
+        cfg = tf.BertConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=2,
+                            num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
+                            num_labels=3, id2label={0: "negative", 1: "neutral", 2: "positive"},
+                            label2id={"negative": 0, "neutral": 1, "positive": 2})
+        model = (tf.BertForSequenceClassification if head == "bert-cls" else tf.BertForMaskedLM)(cfg)
+    model.eval().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_task_dirs(tmp_path_factory):
+    """{head: folder} for every tiny task checkpoint."""
+    return {h: build_tiny_task_model(tmp_path_factory.mktemp(h), h)
+            for h in ("bert-cls", "bert-mlm", "distilbert-mlm", "gpt2")}

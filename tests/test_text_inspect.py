@@ -139,6 +139,11 @@ def test_model_is_loaded_once_per_process(minilm):
     assert mi.load("minilm") is minilm
 
 
-def test_unknown_model_names_the_alternatives():
+def test_a_name_that_is_no_model_names_the_alternatives():
     with pytest.raises(mi.ModelLoadError, match="Known models: minilm"):
-        mi.load("no-such-model")
+        mi.load("no such model!")
+
+
+def test_an_uncached_hub_id_offline_fails_at_once_naming_the_bundled_models():
+    with pytest.raises(mi.ModelLoadError, match="not in the local cache and the hub is offline.*minilm"):
+        mi.load("someone/not-cached-model")

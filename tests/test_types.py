@@ -28,7 +28,7 @@ def test_attention_maps_casts_to_float32_and_reports_sizes():
 def test_head_summary_requires_equal_shapes():
     a = np.zeros((2, 3))
     with pytest.raises(ValueError, match="distance"):
-        HeadSummary(entropy=a, distance=np.zeros((3, 2)), special=a, self_=a, previous=a)
+        HeadSummary(entropy=a, distance=np.zeros((3, 2)), special=a, self_=a, previous=a, first=a)
 
 
 def test_rollout_must_be_square_in_tokens():

@@ -7,6 +7,7 @@ from ..explain import cosine, softmax
 from ..models import TextAdapter, load
 from ..models.hf_text import MAX_CHARS
 from ..types import AttentionMaps, InputError, TextPrediction, TextView
+from .predictions import task_prediction
 
 MAX_LABELS = 50
 MAX_LABEL_CHARS = 200
@@ -78,9 +79,15 @@ def inspect_text(model, text: str, compare_to: str | None = None, labels=None,
         notes.append(f"The text was cut to the model's limit of {adapter.max_tokens} tokens: "
                      f"{enc.n_dropped} tokens at the end were dropped.")
     inner = adapter.internals(enc)
-    mask = enc.inputs["attention_mask"]                                   # [1, token]
-    sentence = adapter.pool(inner.hidden[-1][None], mask)[0].cpu().numpy()  # [d_model]
-    pred = _prediction(adapter, sentence, compare_to, labels, temperature, notes)
+    if adapter.kind == "embedding":
+        mask = enc.inputs["attention_mask"]                                   # [1, token]
+        sentence = adapter.pool(inner.hidden[-1][None], mask)[0].cpu().numpy()  # [d_model]
+        pred = _prediction(adapter, sentence, compare_to, labels, temperature, notes)
+    else:
+        if compare_to or labels:
+            notes.append(f"{adapter.name} is a {adapter.kind.replace('_', ' ')} model: it makes "
+                         "its own prediction, so the second text and the labels are not used.")
+        pred = task_prediction(adapter, enc, inner, notes)
     maps = AttentionMaps(weights=inner.attentions.float().cpu().numpy(), tokens=enc.tokens,
                          special=enc.special, causal=adapter.causal)
     norms = inner.hidden.float().norm(dim=-1).cpu().numpy()              # [layer + 1, token]

@@ -24,9 +24,10 @@ def head_summary(maps: AttentionMaps) -> HeadSummary:
     self_ = np.diagonal(w, axis1=-2, axis2=-1)                    # [layer, head, query]
     # The first query has no previous token: average the previous-token share over queries 1..n-1.
     prev = np.diagonal(w, offset=-1, axis1=-2, axis2=-1) if n > 1 else np.zeros(w.shape[:2] + (1,))
+    first = w[..., 0]                                             # [layer, head, query]
     return HeadSummary(
         entropy=entropy.mean(-1), distance=distance.mean(-1), special=special.mean(-1),
-        self_=self_.mean(-1), previous=prev.mean(-1))
+        self_=self_.mean(-1), previous=prev.mean(-1), first=first.mean(-1))
 
 
 def rollout(maps: AttentionMaps, residual: float = 0.5) -> Rollout:

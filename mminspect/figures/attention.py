@@ -133,6 +133,7 @@ SUMMARY_TITLES = {
     "special": "share to special tokens",
     "self_": "share to itself",
     "previous": "share to previous token",
+    "first": "share to first token (attention sink)",
 }
 
 

@@ -29,11 +29,13 @@ class Encoded:
 
 @dataclass(frozen=True)
 class Internals:
-    """What one forward pass exposes. attentions: [layer, head, query, key];
-    hidden: [layer + 1, token, d_model] (embeddings first); both for batch item 0."""
+    """What one forward pass exposes, for batch item 0. attentions: [layer, head, query, key];
+    hidden: [layer + 1, token, d_model] (embeddings first); logits: the head's output,
+    [token, vocab] for language models, [class] for classifiers, None for bare encoders."""
 
     attentions: torch.Tensor
     hidden: torch.Tensor
+    logits: torch.Tensor | None = None
 
 
 class ModelAdapter(ABC):
@@ -49,11 +51,17 @@ class ModelAdapter(ABC):
     def modalities(self) -> tuple[str, ...]:
         """("text",) for text models, ("image", "text") for CLIP-style ones."""
 
+    def memory_bytes(self) -> int:
+        """Bytes of every parameter and buffer the adapter holds: what the model cache budgets."""
+        modules = [m for m in vars(self).values() if isinstance(m, torch.nn.Module)]
+        return sum(t.numel() * t.element_size()
+                   for m in modules for t in [*m.parameters(), *m.buffers()])
+
 
 class TextAdapter(ModelAdapter):
     """A transformer over text tokens (encoder or decoder)."""
 
-    kind: str            # "embedding" (sentence embeddings); later: classifier, masked_lm, causal_lm
+    kind: str            # "embedding" (sentence embeddings), "classifier", "masked_lm", "causal_lm"
     max_tokens: int
     causal: bool = False
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 from ..types import InputError
 from .base import Encoded, Internals, TextAdapter
+from .devices import choose_device
 from .families import clean_token
+from .tasks import AUTO_CLASSES, LENS_HEADS, detect_kind
 
 MAX_CHARS = 20_000   # tokenizing more is wasted work: only max_tokens (<= 512) are inspected
 
@@ -15,19 +17,26 @@ MAX_CHARS = 20_000   # tokenizing more is wasted work: only max_tokens (<= 512) 
 class HFTextAdapter(TextAdapter):
     family = "hf_text"
 
-    def __init__(self, name: str, path: str, label: str, kind: str = "embedding",
+    def __init__(self, name: str, path: str, label: str, kind: str | None = None,
                  pooling: str = "mean", normalize: bool = True, device: str | None = None):
-        self.name, self.label, self.kind = name, label, kind
+        self.name, self.label = name, label
         self.pooling, self.normalize = pooling, normalize
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = choose_device(device)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+        self.kind = kind or detect_kind(config)             # what the head predicts, from the config
+        self.causal = self.kind == "causal_lm"
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        if self.tokenizer.pad_token is None:                 # GPT-2 has none; batching needs one
+            self.tokenizer.pad_token = self.tokenizer.eos_token
         # eager attention: SDPA returns no attention weights; float32: attribution on CPU.
-        self.model = AutoModel.from_pretrained(
+        self.model = AUTO_CLASSES[self.kind].from_pretrained(
             path, attn_implementation="eager", dtype=torch.float32, trust_remote_code=False,
             use_safetensors=True).to(self.device).eval()
         cfg = self.model.config
         self.model_type = cfg.model_type
-        limits = [cfg.max_position_embeddings, self.tokenizer.model_max_length]
+        self.n_layers = cfg.num_hidden_layers if hasattr(cfg, "num_hidden_layers") else cfg.n_layer
+        limits = [getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None),
+                  self.tokenizer.model_max_length]
         self.max_tokens = int(min(x for x in limits if x and x < 1_000_000))
 
     def encode(self, text: str) -> Encoded:
@@ -61,13 +70,38 @@ class HFTextAdapter(TextAdapter):
     @torch.no_grad()
     def internals(self, enc: Encoded) -> Internals:
         out = self.model(**enc.inputs, output_attentions=True, output_hidden_states=True)
-        n_layers = self.model.config.num_hidden_layers
-        if len(out.attentions) != n_layers:
+        if len(out.attentions) != self.n_layers:
             raise RuntimeError(f"{self.name}: got {len(out.attentions)} attention maps for "
-                               f"{n_layers} layers; load with attn_implementation='eager'.")
+                               f"{self.n_layers} layers; load with attn_implementation='eager'.")
         att = torch.stack(out.attentions)[:, 0]                   # [layer, head, query, key]
         hid = torch.stack(out.hidden_states)[:, 0]                 # [layer + 1, token, d_model]
-        return Internals(attentions=att, hidden=hid)
+        logits = out.logits[0] if getattr(out, "logits", None) is not None else None
+        return Internals(attentions=att, hidden=hid, logits=logits)
+
+    def require_lens(self) -> dict:
+        """Where the final norm and head live, or a clear refusal for models without them."""
+        spec = LENS_HEADS.get(self.model_type)
+        if spec is None or self.kind not in ("causal_lm", "masked_lm"):
+            raise InputError(f"The layer-by-layer view needs a masked or causal language model "
+                             f"of a known family ({', '.join(LENS_HEADS)}); {self.name} is a "
+                             f"{self.model_type} {self.kind.replace('_', ' ')} model.")
+        return spec
+
+    def lens_logits(self, hidden: torch.Tensor, layer: int) -> torch.Tensor:
+        """One layer's residual stream through the final norm and the output head.
+
+        hidden: [token, d_model], row `layer` of `Internals.hidden` (0 = embeddings) ->
+        logits [token, vocab]. At layer == n_layers this equals the model's own logits (tested).
+        One layer at a time: all layers at once would be [layer, token, vocab], 1.3 GB for
+        GPT-2 at 512 tokens.
+        """
+        spec = self.require_lens()
+        h = hidden
+        if spec["norm"] and not (spec["last_normed"] and layer == self.n_layers):
+            h = self.model.get_submodule(spec["norm"])(h)
+        for path in spec["head"]:
+            h = self.model.get_submodule(path)(h)
+        return h                                                   # [token, vocab]
 
     def pool(self, last_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Sentence embedding from the last hidden state, differentiable.
@@ -104,5 +138,5 @@ class HFTextAdapter(TextAdapter):
     def embed(self, texts: list[str]) -> np.ndarray:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
                              return_tensors="pt").to(self.device)
-        out = self.model(**enc)
-        return self.pool(out.last_hidden_state, enc["attention_mask"]).float().cpu().numpy()
+        out = self.model(**enc, output_hidden_states=True)        # task models have no last_hidden_state
+        return self.pool(out.hidden_states[-1], enc["attention_mask"]).float().cpu().numpy()

@@ -1,26 +1,55 @@
 """The models we know, as data, and the one process-wide cache of loaded adapters.
 
-A name maps to a family (which adapter class opens it), a source (where its weights are)
-and a label for people. `load()` also takes a local folder of a Hugging Face checkpoint.
+A name maps to a family (which adapter class opens it), a source (where its weights are),
+a label for people and the adapter's options. `load()` also takes a Hugging Face hub id or
+a local folder holding a checkpoint. Loaded adapters are cached, least recently used first
+out once they exceed a memory budget (MMINSPECT_CACHE_MB, default 6000).
 """
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from ..types import ModelLoadError
 from .base import ModelAdapter
 from .bundled import MINILM_SHA256, minilm_dir, verify_sha256
 
-# name -> family, source, label, and the adapter's keyword options.
+# name -> family, source, label, and the adapter's keyword options. Bundled models work
+# offline; the others are well-known hub checkpoints, downloaded on first use.
 REGISTRY: dict[str, dict] = {
     "minilm": {
         "family": "hf_text",
         "source": "bundled:minilm",
         "label": "all-MiniLM-L6-v2 · sentence embeddings (bundled, offline)",
         "options": {"kind": "embedding", "pooling": "mean", "normalize": True},
+    },
+    "distilbert-sst2": {
+        "family": "hf_text",
+        "source": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+        "label": "DistilBERT SST-2 · sentiment classifier (downloads on first use)",
+        "options": {},
+    },
+    "bert-base-uncased": {
+        "family": "hf_text",
+        "source": "google-bert/bert-base-uncased",
+        "label": "BERT base uncased · fill-mask (downloads on first use)",
+        "options": {},
+    },
+    "gpt2": {
+        "family": "hf_text",
+        "source": "openai-community/gpt2",
+        "label": "GPT-2 small · next token (downloads on first use)",
+        "options": {},
+    },
+    "distilgpt2": {
+        "family": "hf_text",
+        "source": "distilbert/distilgpt2",
+        "label": "DistilGPT-2 · next token (downloads on first use)",
+        "options": {},
     },
 }
 
@@ -29,13 +58,26 @@ FAMILIES: dict[str, str] = {
     "hf_text": "mminspect.models.hf_text:HFTextAdapter",
 }
 
-_CACHE: dict[str, ModelAdapter] = {}
+# A hub id: "name" or "owner/name", letters, digits, "-", "_", "." (no "..", no slashes beyond one).
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
+
+_CACHE: OrderedDict[str, ModelAdapter] = OrderedDict()
 _LOCK = threading.Lock()
 
 
+def cache_budget_bytes() -> int:
+    return int(float(os.environ.get("MMINSPECT_CACHE_MB", 6000)) * 1e6)
+
+
 def list_models() -> list[dict]:
-    """[{name, family, label}] for the registered models, bundled ones first."""
-    return [{"name": k, "family": v["family"], "label": v["label"]} for k, v in REGISTRY.items()]
+    """[{name, family, label, bundled}] for the registered models, bundled ones first."""
+    rows = [{"name": k, "family": v["family"], "label": v["label"],
+             "bundled": v["source"].startswith("bundled:")} for k, v in REGISTRY.items()]
+    return sorted(rows, key=lambda r: not r["bundled"])
+
+
+def bundled_names() -> list[str]:
+    return [r["name"] for r in list_models() if r["bundled"]]
 
 
 def _resolve_source(source: str) -> str:
@@ -51,6 +93,34 @@ def _adapter_class(family: str):
     return getattr(importlib.import_module(module), cls)
 
 
+def _entry(name: str) -> tuple[str, str, str, dict]:
+    """family, path or hub id, label, options for a registry name, a folder or a hub id."""
+    if name in REGISTRY:
+        e = REGISTRY[name]
+        return e["family"], _resolve_source(e["source"]), e["label"], e["options"]
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(f"{name} is a folder but holds no config.json: point at the folder "
+                                 "where a Hugging Face model was saved (save_pretrained).")
+        return "hf_text", str(folder), f"{folder.name} (local folder)", {}
+    if HUB_ID.match(name) and ".." not in name:
+        return "hf_text", name, f"{name} (Hugging Face hub)", {}
+    raise ModelLoadError(f"Unknown model {name!r}. Known models: {', '.join(REGISTRY)}; or give "
+                         "a Hugging Face id like 'owner/name', or a local folder with a checkpoint.")
+
+
+def _evict(keep: str) -> None:
+    """Drop least recently used adapters until the cache fits its budget (never `keep`).
+    A request still using an evicted model holds its own reference and finishes normally."""
+    total = sum(a.memory_bytes() for a in _CACHE.values())
+    for name in list(_CACHE):
+        if total <= cache_budget_bytes():
+            break
+        if name != keep:
+            total -= _CACHE.pop(name).memory_bytes()
+
+
 def load(name: str) -> ModelAdapter:
     """A loaded model adapter, from the cache after the first call for the same name."""
     if not isinstance(name, str) or not name.strip():
@@ -58,24 +128,19 @@ def load(name: str) -> ModelAdapter:
     name = name.strip()
     with _LOCK:  # one load at a time: two users asking for one model must not load it twice
         if name in _CACHE:
+            _CACHE.move_to_end(name)
             return _CACHE[name]
-        if name in REGISTRY:
-            entry = REGISTRY[name]
-            family, path, label, options = (entry["family"], _resolve_source(entry["source"]),
-                                            entry["label"], entry["options"])
-        elif Path(name).is_dir():
-            family, path, label, options = "hf_text", name, f"{Path(name).name} (local folder)", {}
-        else:
-            raise ModelLoadError(f"Unknown model {name!r}. Known models: {', '.join(REGISTRY)}; "
-                                 "or pass the path of a local folder holding a Hugging Face model.")
+        family, path, label, options = _entry(name)
         try:
             adapter = _adapter_class(family)(name=name, path=path, label=label, **options)
         except ModelLoadError:
             raise
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, KeyError) as e:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-            raise ModelLoadError(f"Could not load {name!r}: {e}. "
-                                 + ("The hub is offline here; " if offline else "")
-                                 + f"the bundled models always work: {', '.join(REGISTRY)}.") from e
+            why = ("it is not in the local cache and the hub is offline here" if offline
+                   else f"{type(e).__name__}: {str(e)[:300]}")
+            raise ModelLoadError(f"Could not load {name!r}: {why}. The bundled models always "
+                                 f"work offline: {', '.join(bundled_names())}.") from e
         _CACHE[name] = adapter
+        _evict(keep=name)
         return adapter

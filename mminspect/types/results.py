@@ -57,8 +57,8 @@ class HeadSummary:
     """Per-head statistics, each float32 [layer, head], averaged over query positions.
 
     entropy: nats of each attention row. distance: mean |query - key| in positions, weighted.
-    special/self_/previous: share of attention going to special tokens / the query itself /
-    the token just before the query.
+    special/self_/previous/first: share of attention going to special tokens / the query
+    itself / the token just before the query / the first token (decoders' "attention sink").
     """
 
     entropy: np.ndarray
@@ -66,8 +66,9 @@ class HeadSummary:
     special: np.ndarray
     self_: np.ndarray
     previous: np.ndarray
+    first: np.ndarray
 
-    METRICS = ("entropy", "distance", "special", "self_", "previous")
+    METRICS = ("entropy", "distance", "special", "self_", "previous", "first")
 
     def __post_init__(self):
         shape = _as_f32(self.entropy).shape
@@ -97,12 +98,38 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class TokenChoices:
+    """The top-k tokens a model proposes at one position, with probabilities (descending).
+
+    position: index into the inspected tokens (a [MASK], or the last token for next-token).
+    tokens: display strings [k]; ids: int [k]; probs: float32 [k].
+    """
+
+    position: int
+    tokens: list[str]
+    ids: np.ndarray
+    probs: np.ndarray
+
+    def __post_init__(self):
+        p = _as_f32(self.probs)
+        object.__setattr__(self, "probs", p)
+        object.__setattr__(self, "ids", np.asarray(self.ids, dtype=np.int64))
+        _check(p.shape == self.ids.shape == (len(self.tokens),),
+               f"TokenChoices: {len(self.tokens)} tokens need ids and probs of that length, "
+               f"got {self.ids.shape} and {p.shape}")
+        _check(bool(np.all(np.diff(p) <= 1e-7)), "TokenChoices.probs must be sorted, highest first")
+
+
+@dataclass(frozen=True)
 class TextPrediction:
     """What the model predicts for the text; the fields that apply to its kind are filled.
 
-    kind: "embedding" for sentence-embedding models (all that the foundation supports).
-    similarity: cosine to `compare_to`, or None. labels/label_scores/label_probs: zero-shot
-    scores (cosine to each label) and their softmax at `temperature`.
+    kind: "embedding" (sentence embeddings), "classifier", "masked_lm" or "causal_lm".
+    embedding: similarity = cosine to `compare_to`, or None; labels/label_scores/label_probs =
+      zero-shot scores (cosine to each label) and their softmax at `temperature`.
+    classifier: labels = the classes, label_scores = logits, label_probs = softmax (temperature 1).
+    masked_lm: fills = the top fillers of each [MASK]. causal_lm: fills = [the next-token
+      choices], continuation = the greedy continuation's text.
     """
 
     kind: str
@@ -112,8 +139,13 @@ class TextPrediction:
     label_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     label_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     temperature: float = 0.05
+    fills: list[TokenChoices] = field(default_factory=list)
+    continuation: str | None = None
+
+    KINDS = ("embedding", "classifier", "masked_lm", "causal_lm")
 
     def __post_init__(self):
+        _check(self.kind in self.KINDS, f"TextPrediction.kind must be one of {self.KINDS}, got {self.kind!r}")
         s, p = _as_f32(self.label_scores), _as_f32(self.label_probs)
         object.__setattr__(self, "label_scores", s)
         object.__setattr__(self, "label_probs", p)
@@ -128,7 +160,7 @@ class TextPrediction:
 class TextView:
     """Everything one forward pass tells about a text (what `mi.inspect_text` returns).
 
-    hidden_norms: float32 [layer + 1, token], mean L2 norm of each position's residual stream
+    hidden_norms: float32 [layer + 1, token], the L2 norm of each position's residual stream
     after the embeddings (row 0) and after each layer. offsets: int [token, 2] character spans
     in `text` ((0, 0) for special tokens). n_dropped: tokens cut off by the model's limit.
     """
@@ -158,3 +190,35 @@ class TextView:
     @property
     def tokens(self) -> list[str]:
         return self.attention.tokens
+
+
+@dataclass(frozen=True)
+class LogitLens:
+    """What the model would predict after each layer (nostalgebraist's "logit lens"): each
+    layer's residual stream through the model's own final norm and output head.
+
+    tokens: the input's display tokens. layer_names: [layer + 1] ("embeddings", "layer 0"...).
+    top_tokens: [layer + 1][token][k] display strings; top_probs: float32 [layer + 1, token, k].
+    final_rank: int [layer + 1, token], the rank (0 = top) at each layer of the token the last
+    layer ranks first. The last row is the model's own output.
+    """
+
+    tokens: list[str]
+    layer_names: list[str]
+    top_tokens: list[list[list[str]]]
+    top_probs: np.ndarray
+    final_rank: np.ndarray
+    head: str = "lm_head"
+
+    def __post_init__(self):
+        p = _as_f32(self.top_probs)
+        object.__setattr__(self, "top_probs", p)
+        r = np.asarray(self.final_rank, dtype=np.int64)
+        object.__setattr__(self, "final_rank", r)
+        n_layers, n = len(self.layer_names), len(self.tokens)
+        _check(p.ndim == 3 and p.shape[:2] == (n_layers, n),
+               f"LogitLens.top_probs must be [layer+1, token, k]=({n_layers}, {n}, k), got {p.shape}")
+        _check(r.shape == (n_layers, n), f"LogitLens.final_rank must be ({n_layers}, {n}), got {r.shape}")
+        _check(len(self.top_tokens) == n_layers and all(len(row) == n for row in self.top_tokens),
+               "LogitLens.top_tokens must be [layer+1][token][k]")
+        _check(bool(np.all(r[-1] == 0)), "LogitLens: the last layer must rank its own top token first")

@@ -1,0 +1,36 @@
+"""Layer-by-layer predictions (the logit lens): what the model would output if it stopped
+after each layer."""
+from __future__ import annotations
+
+import torch
+
+from ..models.families import clean_token
+from ..types import LogitLens
+from .text import _as_adapter
+
+
+@torch.no_grad()
+def logit_lens(model, text: str, top_k: int = 5) -> LogitLens:
+    """Each layer's residual stream through the model's final norm and output head: top-k
+    tokens per layer and position, and the rank of the final top token at every layer."""
+    adapter = _as_adapter(model)
+    adapter.require_lens()
+    enc = adapter.encode(text)
+    inner = adapter.internals(enc)
+    n = inner.hidden.shape[0]                                      # layers + 1
+    final = inner.logits.argmax(-1)                                # [token]
+    probs, tokens, ranks = [], [], []
+    for layer in range(n):
+        logits = adapter.lens_logits(inner.hidden[layer], layer).float()      # [token, vocab]
+        p = torch.softmax(logits, -1)                                          # [token, vocab]
+        top = torch.topk(p, top_k, dim=-1)                                     # [token, k]
+        probs.append(top.values)
+        pieces = adapter.tokenizer.convert_ids_to_tokens(top.indices.flatten().tolist())
+        names = [clean_token(t, adapter.model_type) for t in pieces]
+        tokens.append([names[i * top_k:(i + 1) * top_k] for i in range(len(enc.tokens))])
+        own = logits.gather(-1, final[:, None])                                # [token, 1]
+        ranks.append((logits > own).sum(-1))                                   # [token]
+    return LogitLens(tokens=enc.tokens, layer_names=["embeddings"] + [f"layer {i}" for i in range(n - 1)],
+                     top_tokens=tokens, top_probs=torch.stack(probs).cpu().numpy(),
+                     final_rank=torch.stack(ranks).cpu().numpy(),
+                     head="MLM head" if adapter.kind == "masked_lm" else "unembedding")

@@ -1,0 +1,53 @@
+"""The prediction of a task model, read from the logits of the inspection's forward pass:
+class probabilities, [MASK] fillers, next tokens and a greedy continuation."""
+from __future__ import annotations
+
+import torch
+
+from ..models import TextAdapter
+from ..models.base import Encoded, Internals
+from ..models.families import clean_token
+from ..types import TextPrediction, TokenChoices
+
+
+def _choices(adapter: TextAdapter, logits: torch.Tensor, position: int, k: int) -> TokenChoices:
+    """Top-k of softmax(logits) at one position. logits: [vocab]."""
+    probs = torch.softmax(logits.float(), -1)                       # [vocab]
+    top = torch.topk(probs, min(k, probs.numel()))
+    ids = top.indices.tolist()
+    tokens = [clean_token(t, adapter.model_type) for t in adapter.tokenizer.convert_ids_to_tokens(ids)]
+    return TokenChoices(position=position, tokens=tokens, ids=ids, probs=top.values.cpu().numpy())
+
+
+@torch.no_grad()
+def _continue(adapter: TextAdapter, enc: Encoded, n: int) -> str | None:
+    """Greedy continuation of n tokens; None when the text already fills the context."""
+    ids = enc.inputs["input_ids"]                                    # [1, token]
+    if ids.shape[1] + n > adapter.max_tokens:
+        return None
+    out = adapter.model.generate(**enc.inputs, max_new_tokens=n, do_sample=False,
+                                 pad_token_id=adapter.tokenizer.pad_token_id)
+    return adapter.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+def task_prediction(adapter: TextAdapter, enc: Encoded, inner: Internals, notes: list[str],
+                    top_k: int = 5, n_continue: int = 8) -> TextPrediction:
+    kind = adapter.kind
+    if kind == "classifier":
+        logits = inner.logits.float()                                # [class]
+        id2label = adapter.model.config.id2label
+        labels = [str(id2label.get(i, f"class {i}")) for i in range(logits.numel())]
+        return TextPrediction(kind=kind, labels=labels, label_scores=logits.cpu().numpy(),
+                              label_probs=torch.softmax(logits, -1).cpu().numpy(), temperature=1.0)
+    if kind == "masked_lm":
+        ids = enc.inputs["input_ids"][0]                             # [token]
+        positions = (ids == adapter.tokenizer.mask_token_id).nonzero().flatten().tolist()
+        if not positions:
+            notes.append(f"Put {adapter.tokenizer.mask_token} in the text to see what the model "
+                         "would fill in.")
+        fills = [_choices(adapter, inner.logits[p], p, top_k) for p in positions]
+        return TextPrediction(kind=kind, fills=fills)
+    # causal_lm: the next token after the last one
+    last = inner.logits.shape[0] - 1
+    return TextPrediction(kind=kind, fills=[_choices(adapter, inner.logits[last], last, top_k)],
+                          continuation=_continue(adapter, enc, n_continue))
