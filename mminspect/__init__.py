@@ -6,9 +6,12 @@
     fig = mi.figures.attention_grid(view.attention)
 """
 from . import explain, figures
-from .api import bertviz_html, inspect_text, list_models, load, logit_lens
+from .api import (SimilarityTarget, Target, ZeroShotTarget, attribute_text, bertviz_html,
+                  compare_attributions, inspect_text, list_attribution_methods, list_models, load,
+                  logit_lens)
 from .types import InputError, ModelLoadError
 
-__all__ = ["InputError", "ModelLoadError", "bertviz_html", "explain", "figures", "inspect_text",
-           "list_models", "load", "logit_lens"]
+__all__ = ["InputError", "ModelLoadError", "SimilarityTarget", "Target", "ZeroShotTarget",
+           "attribute_text", "bertviz_html", "compare_attributions", "explain", "figures",
+           "inspect_text", "list_attribution_methods", "list_models", "load", "logit_lens"]
 __version__ = "0.1.0"

@@ -1,8 +1,12 @@
 """The facade that the UI, the CLI and notebooks call: plain Python in, result values out."""
 from ..models import list_models, load
 from ..models.hf_text import MAX_CHARS
+from ..explain.attribution import SimilarityTarget, Target, ZeroShotTarget
+from .attribution import attribute_text, compare_attributions, list_attribution_methods
 from .bertviz_views import bertviz_html
 from .lens import logit_lens
 from .text import inspect_text
 
-__all__ = ["MAX_CHARS", "bertviz_html", "inspect_text", "list_models", "load", "logit_lens"]
+__all__ = ["MAX_CHARS", "SimilarityTarget", "Target", "ZeroShotTarget", "attribute_text",
+           "bertviz_html", "compare_attributions", "inspect_text", "list_attribution_methods",
+           "list_models", "load", "logit_lens"]

@@ -1,20 +1,26 @@
 """Single-gradient methods: Saliency, Input × Gradient, GradientSHAP (captum)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from captum.attr import GradientShap, InputXGradient, Saliency
 
 from .base import Method, MethodOutput, Param, Problem, token_scores
 
 
+def _leaf(problem: Problem) -> torch.Tensor:
+    """The input as a fresh leaf that requires grad (captum would warn and flip it in place)."""
+    return problem.inputs.clone().requires_grad_(True)                    # [1, token, d_model]
+
+
 def saliency(problem: Problem) -> MethodOutput:
-    grad = Saliency(problem.forward).attribute(problem.inputs, abs=True)   # [1, token, d_model]
+    grad = Saliency(problem.forward).attribute(_leaf(problem), abs=True)   # [1, token, d_model]
     # The L2 norm over the embedding: how sensitive the target is to each token, unsigned.
     return MethodOutput(scores=grad[0].norm(dim=-1).detach())               # [token]
 
 
 def input_x_gradient(problem: Problem) -> MethodOutput:
-    attr = InputXGradient(problem.forward).attribute(problem.inputs)       # [1, token, d_model]
+    attr = InputXGradient(problem.forward).attribute(_leaf(problem))       # [1, token, d_model]
     return MethodOutput(scores=token_scores(attr).detach())
 
 
@@ -22,7 +28,10 @@ def gradient_shap(problem: Problem, n_samples: int = 16, stdevs: float = 0.0) ->
     # Expected gradients between the baseline and the input at random points of the path
     # (one baseline, so a Monte Carlo IG), optionally with Gaussian noise on the input.
     gs = GradientShap(problem.forward)
-    torch.manual_seed(0)              # same map for the same input: the UI re-runs must agree
+    # Same map for the same input. captum draws the path points with numpy's global RNG;
+    # seeding it is safe because model events run one at a time (one queue).
+    torch.manual_seed(0)
+    np.random.seed(0)
     attr = gs.attribute(problem.inputs, baselines=problem.baselines, n_samples=n_samples,
                         stdevs=stdevs)                                     # [1, token, d_model]
     return MethodOutput(scores=token_scores(attr).detach())

@@ -3,9 +3,14 @@ tolerance needs, not a fixed 50.
 
 IG's scores sum to f(input) - f(baseline) when the path integral is exact, so the gap
 between the two (the completeness error) measures the integration error directly. We run
-captum's Gauss-Legendre rule with few steps, check that gap, and double the steps until it
-is within `tolerance` of |f(input) - f(baseline)|. On smooth targets 8-16 Gauss-Legendre
-points already reach 1 %, where a fixed 50 wastes most of the work.
+captum's Gauss-Legendre rule, check that gap, and grow the steps by 1.5x until it is within
+`tolerance` of |f(input) - f(baseline)|.
+
+Why start at 16 and grow by 1.5: Gauss-Legendre nodes are not nested, so a failed try is
+wasted work. On MiniLM similarity targets (~30 tokens, three baselines) 16 steps met 1 % in
+9 of 12 cases and 24 in all 12, while 8 steps met it in 1 of 12 and fewer steps can meet
+it by lucky cancellation (4 steps: 0.1 %, 6 steps: 81 %) with a wrong map. Doubling from 8
+would cost 24-56 evaluations where 16 -> 24 costs 16-40.
 """
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ from captum.attr import IntegratedGradients
 from .base import Method, MethodOutput, Param, Problem, completeness, token_scores
 
 
-def integrated_gradients(problem: Problem, tolerance: float = 0.01, start_steps: int = 8,
+GROWTH = 1.5
+
+
+def integrated_gradients(problem: Problem, tolerance: float = 0.01, start_steps: int = 16,
                          max_steps: int = 256) -> MethodOutput:
     ig = IntegratedGradients(problem.forward)        # per call: captum objects are not shareable
     n, total = min(start_steps, max_steps), 0
@@ -27,8 +35,8 @@ def integrated_gradients(problem: Problem, tolerance: float = 0.01, start_steps:
         _, rel = completeness(float(scores.sum()), problem)
         if rel <= tolerance or n >= max_steps:
             break
-        n = min(2 * n, max_steps)
-    notes = [f"{total} gradient evaluations in all (tries of {start_steps}, doubling)."]
+        n = min(int(round(n * GROWTH)), max_steps)
+    notes = [f"{n} steps; {total} gradient evaluations in all (tries from {start_steps}, x{GROWTH:g})."]
     if rel > tolerance:
         notes.append(f"Completeness error {rel:.1%} is above the {tolerance:.1%} tolerance at the "
                      f"{max_steps}-step limit: raise max_steps or read the map with care.")
@@ -40,7 +48,7 @@ METHOD = Method(
     complete=True,
     params=(Param("tolerance", 0.01, 0.001, 0.2, 0.001,
                   "Relative completeness error to reach; smaller costs more steps."),
-            Param("start_steps", 8, 2, 64, 1, "Gauss-Legendre steps of the first try."),
+            Param("start_steps", 16, 2, 128, 1, "Gauss-Legendre steps of the first try."),
             Param("max_steps", 256, 8, 1024, 1, "Stop doubling here even if the tolerance is not met.")),
     description="Gradients averaged along the straight path from the baseline to the input, "
                 "times (input - baseline), summed over the embedding. Scores add up to "

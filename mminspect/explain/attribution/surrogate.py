@@ -37,7 +37,8 @@ class WeightedRidge(Model):
         xm, ym = (w[:, None] * x).sum(0), (w * y).sum()               # [feature], []
         xc, yc = x - xm, y - ym                                       # [sample, feature], [sample]
         a = xc.T @ (w[:, None] * xc) + self.alpha * torch.eye(x.shape[1], dtype=x.dtype)
-        beta = torch.linalg.solve(a, xc.T @ (w * yc))                 # [feature]
+        # lstsq, not solve: with alpha = 0 and fewer samples than tokens the system is singular.
+        beta = torch.linalg.lstsq(a, (xc.T @ (w * yc))[:, None], driver="gelsd").solution[:, 0]
         self.coef = beta[None].float()                                # [1, feature]
         self.bias = (ym - xm @ beta).reshape(1).float()               # [1]
         return {}
@@ -67,9 +68,9 @@ def lime(problem: Problem, n_samples: int = 64, alpha: float = 0.001) -> MethodO
 
 def kernel_shap(problem: Problem, n_samples: int = 64) -> MethodOutput:
     explainer = KernelShap(problem.forward)
-    # Near-zero ridge: KernelSHAP's weights (with "infinite" weight on the empty and full
-    # coalitions) already pin the fit; only keep the solve well-posed.
-    explainer.interpretable_model = WeightedRidge(alpha=1e-6)
+    # No ridge: a penalty would shrink the Shapley estimates (the "infinite" weights on the
+    # empty and full coalitions dwarf the others, so even a tiny alpha biases them).
+    explainer.interpretable_model = WeightedRidge(alpha=0.0)
     torch.manual_seed(0)
     attr = explainer.attribute(problem.inputs, baselines=problem.baselines,
                                feature_mask=_mask(problem), n_samples=n_samples,
