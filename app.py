@@ -1,7 +1,12 @@
 """Entry point: `python app.py [--port N]`. Hugging Face Spaces imports `demo` from here."""
 import argparse
 
-from mminspect.ui import build_app, launch_kwargs, warm_up
+try:  # ZeroGPU needs `spaces` imported before torch touches CUDA; absent elsewhere
+    import spaces  # noqa: F401
+except ImportError:
+    pass
+
+from mminspect.ui import build_app, launch_kwargs, warm_up  # noqa: E402
 
 demo = build_app()
 

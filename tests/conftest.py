@@ -102,7 +102,9 @@ def build_tiny_task_model(folder, head: str, seed: int = 0):
     torch.manual_seed(seed)
     if head == "gpt2":
         vocab = _save_bpe_tokenizer(folder)
-        cfg = tf.GPT2Config(vocab_size=vocab, n_positions=64, n_embd=16, n_layer=2, n_head=2)
+        eos = 0                                # "<|endoftext|>", the first token trained
+        cfg = tf.GPT2Config(vocab_size=vocab, n_positions=64, n_embd=16, n_layer=2, n_head=2,
+                            bos_token_id=eos, eos_token_id=eos)
         model = tf.GPT2LMHeadModel(cfg)
     elif head == "distilbert-mlm":
         vocab = _save_wordpiece_tokenizer(folder, "DistilBertTokenizerFast")

@@ -12,24 +12,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..types import AttentionMaps, HeadSummary, Rollout, TextView
-from .layout import Axis, make_axis, pool_matrix, shown_positions
+from .layout import Axis, hide_future, make_axis, pool_matrix, shown_positions, unique_labels
 
 GRID_CELLS = 16      # per side of each small heatmap in the model view
 HEAD_CELLS = 128     # per side of the enlarged head
 LINE_CELLS = 64      # tokens per column in the head view
 SCALE = "Blues"
-
-
-def _unique(labels: list[str]) -> list[str]:
-    """Plotly merges equal category labels ("the" twice -> one row): make each unique with
-    zero-width spaces, which are invisible on screen and in hover text."""
-    seen: dict[str, int] = {}
-    out = []
-    for lab in labels:
-        n = seen.get(lab, 0)
-        seen[lab] = n + 1
-        out.append(lab + "\u200b" * n)
-    return out
 
 
 def _axes(maps: AttentionMaps, hide_special: bool, cells: int) -> Axis:
@@ -40,7 +28,8 @@ def head_heatmap(maps: AttentionMaps, layer: int, head: int, hide_special: bool 
     """One head's pattern, query (rows) x key (columns), with hover values."""
     ax = _axes(maps, hide_special, HEAD_CELLS)
     z = pool_matrix(maps.weights[layer, head], ax, ax).astype(np.float32)    # [query, key]
-    labels = _unique(ax.labels)
+    z = hide_future(z, ax, ax, maps.causal)
+    labels = unique_labels(ax.labels)
     fig = go.Figure(go.Heatmap(
         z=z, x=labels, y=labels, colorscale=SCALE, zmin=0, zmax=1,
         colorbar={"title": {"text": "weight"}},
@@ -48,6 +37,8 @@ def head_heatmap(maps: AttentionMaps, layer: int, head: int, hide_special: bool 
     title = f"Layer {layer}, head {head}"
     if ax.grouped:
         title += " (long input: blocks of tokens, rows averaged, columns summed)"
+    if maps.causal:
+        title += " · blank = masked (a decoder cannot see later tokens)"
     fig.update_layout(title=title, height=560, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       xaxis={"title": "key (attended to)", "tickangle": -60},
                       yaxis={"title": "query (attending)", "autorange": "reversed"})
@@ -64,9 +55,9 @@ def model_view(maps: AttentionMaps, hide_special: bool = False,
                         column_titles=[f"H{j}" for j in range(n_heads)])
     for layer in range(n_layers):
         for head in range(n_heads):
-            z = pool_matrix(maps.weights[layer, head], ax, ax).astype(np.float32)
+            z = hide_future(pool_matrix(maps.weights[layer, head], ax, ax), ax, ax, maps.causal)
             fig.add_trace(go.Heatmap(
-                z=z, coloraxis="coloraxis",
+                z=z.astype(np.float32), coloraxis="coloraxis",
                 hovertemplate=f"layer {layer}, head {head}<br>query %{{y}} → key %{{x}}"
                               "<br>weight %{z:.3f}<extra></extra>"),
                 row=layer + 1, col=head + 1)
@@ -157,19 +148,29 @@ def head_summary_figure(summary: HeadSummary) -> go.Figure:
     return fig
 
 
+READOUT_TITLES = {
+    "mean": "share of the mean-pooled embedding traced to each token",
+    "first": "share of the first token's output (what a [CLS] classifier reads) traced to each token",
+    "last": "share of the last token's output (where the next token is predicted) traced to each token",
+}
+
+
 def rollout_figure(roll: Rollout, special: np.ndarray, hide_special: bool = False,
-                   pooled: str = "mean") -> go.Figure:
-    """Rollout matrix, and how much each token flows into the pooled sentence embedding."""
+                   readout: str = "mean", causal: bool = False) -> go.Figure:
+    """Rollout matrix, and how much of the model's read-out position(s) flows from each token.
+
+    readout: "mean" (sentence embeddings average every row), "first" ([CLS] classifiers) or
+    "last" (decoders predict the next token there).
+    """
     maps = AttentionMaps(weights=roll.weights[None, None], tokens=roll.tokens, special=special)
     ax = _axes(maps, hide_special, HEAD_CELLS)
-    z = pool_matrix(roll.weights, ax, ax).astype(np.float32)                # [query, key]
-    # Mean pooling averages every row; CLS pooling takes row 0.
-    flow = roll.weights.mean(0) if pooled == "mean" else roll.weights[0]     # [key]
+    z = hide_future(pool_matrix(roll.weights, ax, ax), ax, ax, causal).astype(np.float32)
+    rows = {"mean": roll.weights.mean(0), "first": roll.weights[0], "last": roll.weights[-1]}
+    flow = rows[readout]                                                     # [key]
     flow_g = np.array([flow[g].sum() for g in ax.groups], dtype=np.float32)
-    labels = _unique(ax.labels)
+    labels = unique_labels(ax.labels)
     fig = make_subplots(rows=2, cols=1, row_heights=[0.7, 0.3], vertical_spacing=0.12,
-                        subplot_titles=["rollout: query ← input token",
-                                        f"share of the {pooled}-pooled embedding traced to each token"])
+                        subplot_titles=["rollout: query ← input token", READOUT_TITLES[readout]])
     fig.add_trace(go.Heatmap(z=z, x=labels, y=labels, colorscale=SCALE, zmin=0,
                              hovertemplate="position %{y}<br>from input %{x}<br>%{z:.3f}<extra></extra>"),
                   row=1, col=1)
@@ -185,7 +186,7 @@ def hidden_norms_figure(view: TextView, hide_special: bool = False) -> go.Figure
     ax = _axes(view.attention, hide_special, HEAD_CELLS)
     z = np.stack([view.hidden_norms[:, g].mean(1) for g in ax.groups], axis=1)  # [layer+1, group]
     ylabels = ["embeddings"] + [f"after layer {i}" for i in range(z.shape[0] - 1)]
-    fig = go.Figure(go.Heatmap(z=z.astype(np.float32), x=_unique(ax.labels), y=ylabels,
+    fig = go.Figure(go.Heatmap(z=z.astype(np.float32), x=unique_labels(ax.labels), y=ylabels,
                                colorscale="Magma",
                                hovertemplate="%{y}<br>%{x}<br>norm %{z:.2f}<extra></extra>"))
     fig.update_layout(height=120 + 28 * z.shape[0], margin={"l": 10, "r": 10, "t": 30, "b": 10},

@@ -49,6 +49,28 @@ def pool_matrix(m: np.ndarray, rows: Axis, cols: Axis) -> np.ndarray:
     return np.stack([r[:, g].sum(1) for g in cols.groups], axis=1)     # [row group, col group]
 
 
+def hide_future(z: np.ndarray, rows: Axis, cols: Axis, causal: bool) -> np.ndarray:
+    """For decoders, NaN (drawn blank) where every key of a cell lies after every query:
+    masked by design, which is different from "attended with weight 0"."""
+    if not causal:
+        return z
+    first_key = np.array([g[0] for g in cols.groups])                 # [col group]
+    last_query = np.array([g[-1] for g in rows.groups])               # [row group]
+    return np.where(first_key[None, :] > last_query[:, None], np.nan, z)
+
+
 def round_for_json(a: np.ndarray, decimals: int = 4) -> np.ndarray:
     """Fewer digits in the JSON sent to the browser; 4 decimals is below what a colour shows."""
     return np.round(a.astype(np.float64), decimals)
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    """Plotly merges equal category labels ("the" twice -> one row): make each unique with
+    zero-width spaces, which are invisible on screen and in hover text."""
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        n = seen.get(lab, 0)
+        seen[lab] = n + 1
+        out.append(lab + "\u200b" * n)
+    return out

@@ -1,14 +1,20 @@
 """What every tab needs to know about the app: defaults and limits, decided once."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from .. import api
 
+# family -> what its models read (the picker shows each tab the models it can use)
+FAMILY_MODALITY = {"hf_text": "text", "miniclip": "image", "hf_clip": "image", "open_clip": "image"}
+
 
 @dataclass(frozen=True)
 class AppContext:
-    text_models: list[tuple[str, str]] = field(default_factory=list)   # (label, name) for dropdowns
+    models: list[dict] = field(default_factory=list)       # list_models() rows + "modality"
+    bundled: frozenset[str] = frozenset()
+    allow_custom_models: bool = True
     max_chars: int = api.MAX_CHARS
     example_text: str = "The cat sat on the mat because it was warm."
     example_compare: str = "A kitten was lying on the rug."
@@ -16,5 +22,9 @@ class AppContext:
 
 
 def default_context() -> AppContext:
-    models = [(m["label"], m["name"]) for m in api.list_models() if m["family"] == "hf_text"]
-    return AppContext(text_models=models)
+    """From the registry and the environment. MMINSPECT_ALLOW_CUSTOM_MODELS=0 hides the
+    free-text model box (public hosting: only the curated list can be loaded)."""
+    rows = [{**m, "modality": FAMILY_MODALITY.get(m["family"], "text")} for m in api.list_models()]
+    allow = os.environ.get("MMINSPECT_ALLOW_CUSTOM_MODELS", "1").strip().lower() not in ("0", "false", "no")
+    return AppContext(models=rows, bundled=frozenset(m["name"] for m in rows if m["bundled"]),
+                      allow_custom_models=allow)

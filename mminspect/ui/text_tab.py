@@ -14,6 +14,9 @@ from ..explain import head_summary, rollout
 from ..types import InputError, TextView
 from .context import AppContext
 from .errors import user_errors
+from .gpu import gpu
+from .model_picker import build_picker, resolve_model
+from .prediction_view import READOUT, label_dict, notes_markdown, summary_markdown
 
 CAPTIONS = {
     "model": "**Model view.** Every layer (rows, L0 = first) × head (columns), each a small "
@@ -38,6 +41,11 @@ CAPTIONS = {
              "after each layer (the residual stream). Watch how it changes with depth; a token "
              "whose norm stands out from the rest often behaves differently, e.g. as a place "
              "where heads park their attention.",
+    "lens": "**Layer by layer** (the logit lens): each layer's output pushed through the model's "
+            "own final norm and output head, as if the model stopped there. Top: the token it "
+            "would predict at each position, coloured by probability (hover for the top 5). "
+            "Bottom: the rank of the model's final answer at each layer — watch it climb to 0. "
+            "Only for masked and causal language models.",
     "bertviz": "**bertviz** (Vig 2019), an extra. Its JavaScript loads libraries from the "
                "internet *in your browser*: offline it stays blank; the views above do not "
                "need it. Limited to short texts.",
@@ -49,25 +57,6 @@ def parse_labels(text: str | None) -> list[str]:
     return [p.strip() for p in re.split(r"[\n,]", text or "") if p.strip()]
 
 
-def _summary_markdown(view: TextView) -> str:
-    pred, n = view.prediction, len(view.tokens)
-    lines = [f"**{view.model_name}** · {n} tokens ({int(view.attention.special.sum())} special) · "
-             f"{view.attention.n_layers} layers × {view.attention.n_heads} heads"]
-    if pred.similarity is not None:
-        lines.append(f"Cosine similarity to the second text: **{pred.similarity:.3f}** "
-                     "(1 = same meaning, 0 = unrelated).")
-    if pred.labels:
-        lines.append(f"Zero-shot: cosine of the text to each label, softmax at temperature "
-                     f"{pred.temperature:g} → probabilities on the left.")
-    if not pred.labels and pred.similarity is None:
-        lines.append("Add a second text or some labels to see what the model predicts.")
-    return "\n\n".join(lines)
-
-
-def _notes_markdown(view: TextView) -> str:
-    return "\n".join(f"⚠️ {note}" for note in view.notes)
-
-
 def _views(view: TextView, layer: int, head: int, hide_special: bool):
     """Every figure that depends on the sliders or the toggle."""
     maps = view.attention
@@ -76,25 +65,37 @@ def _views(view: TextView, layer: int, head: int, hide_special: bool):
     return (figures.model_view(maps, hide_special, selected=(layer, head)),
             figures.head_heatmap(maps, layer, head, hide_special),
             figures.head_view(maps, layer, hide_special, selected_heads=[head]),
-            figures.rollout_figure(rollout(maps), maps.special, hide_special),
+            figures.rollout_figure(rollout(maps), maps.special, hide_special,
+                                   readout=READOUT[view.prediction.kind], causal=maps.causal),
             figures.hidden_norms_figure(view, hide_special))
 
 
-@user_errors
-def on_run(model_name, text, compare_to, labels_text, temperature, hide_special, layer, head,
-           progress=gr.Progress()):
-    progress(0.1, desc="Loading the model")
-    model = api.load(model_name)
-    progress(0.4, desc="Running the model")
-    view = api.inspect_text(model, text, compare_to=compare_to,
-                            labels=parse_labels(labels_text), temperature=float(temperature))
-    progress(0.8, desc="Drawing")
-    pred = view.prediction
-    label = {lab: float(p) for lab, p in zip(pred.labels, pred.label_probs)} or None
-    return (view, label, _summary_markdown(view), _notes_markdown(view),
-            gr.update(maximum=view.attention.n_layers - 1), gr.update(maximum=view.attention.n_heads - 1),
-            figures.head_summary_figure(head_summary(view.attention)),
-            *_views(view, layer, head, hide_special))
+def _lens_figure(model, view: TextView):
+    """The logit lens for language models; None (an empty plot) for the others."""
+    if view.prediction.kind not in ("masked_lm", "causal_lm"):
+        return None
+    lens = api.logit_lens(model, view.text)
+    masks = [f.position for f in view.prediction.fills] if view.prediction.kind == "masked_lm" else []
+    return figures.logit_lens_figure(lens, keep_first=masks)
+
+
+def make_on_run(ctx: AppContext):
+    @user_errors
+    @gpu
+    def on_run(model_name, custom_model, text, compare_to, labels_text, temperature, hide_special,
+               layer, head, progress=gr.Progress()):
+        model = resolve_model(ctx, model_name, custom_model, progress)
+        progress(0.4, desc="Running the model")
+        view = api.inspect_text(model, text, compare_to=compare_to,
+                                labels=parse_labels(labels_text), temperature=float(temperature))
+        progress(0.7, desc="Drawing")
+        maps = view.attention
+        return (view, label_dict(view),
+                summary_markdown(view, str(model.device)), notes_markdown(view),
+                gr.update(maximum=maps.n_layers - 1), gr.update(maximum=maps.n_heads - 1),
+                figures.head_summary_figure(head_summary(maps)), _lens_figure(model, view),
+                *_views(view, layer, head, hide_special))
+    return on_run
 
 
 @user_errors
@@ -117,18 +118,19 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             text = gr.Textbox(label="Text", lines=3, value=ctx.example_text, max_length=ctx.max_chars)
-            compare = gr.Textbox(label="Second text (optional): cosine similarity", lines=1,
-                                 value=ctx.example_compare, max_length=ctx.max_chars)
+            compare = gr.Textbox(label="Second text (optional, sentence-embedding models): cosine "
+                                 "similarity", lines=1, value=ctx.example_compare, max_length=ctx.max_chars)
             labels = gr.Textbox(label="Labels (optional, one per line or comma-separated): zero-shot",
                                 lines=2, value=ctx.example_labels)
         with gr.Column(scale=1):
-            model = gr.Dropdown(choices=ctx.text_models, value=ctx.text_models[0][1], label="Model")
+            model, custom = build_picker(ctx, "text")
             temperature = gr.Slider(0.01, 1.0, value=0.05, step=0.01, label="Zero-shot temperature")
             hide = gr.Checkbox(label="Hide special tokens ([CLS], [SEP])", value=False)
             run = gr.Button("Inspect", variant="primary")
     notes = gr.Markdown()
     with gr.Row():
-        pred_label = gr.Label(label="Zero-shot probabilities", num_top_classes=10)
+        pred_label = gr.Label(label="Prediction: zero-shot / class / next-token probabilities",
+                              num_top_classes=10)
         summary = gr.Markdown()
     with gr.Row():
         layer = gr.Slider(0, 5, value=0, step=1, label="Layer")
@@ -152,18 +154,22 @@ def build(ctx: AppContext) -> None:
         with gr.Tab("Hidden-state norms"):
             norms = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["norms"])
+        with gr.Tab("Layer by layer"):
+            lens = gr.Plot(show_label=False)
+            gr.Markdown(CAPTIONS["lens"])
         with gr.Tab("bertviz (needs internet)"):
             gr.Markdown(CAPTIONS["bertviz"])
             which = gr.Radio(["head view", "model view"], value="head view", show_label=False)
             show_bv = gr.Button("Show bertviz")
             bv = gr.HTML()
     views = [grid, one, lines, roll, norms]
-    run.click(on_run, [model, text, compare, labels, temperature, hide, layer, head],
-              [state, pred_label, summary, notes, layer, head, stats, *views],
-              api_name="inspect_text", concurrency_id="model", concurrency_limit=1)
-    text.submit(on_run, [model, text, compare, labels, temperature, hide, layer, head],
-                [state, pred_label, summary, notes, layer, head, stats, *views],
-                api_visibility="private", concurrency_id="model", concurrency_limit=1)
+    inputs = [model, custom, text, compare, labels, temperature, hide, layer, head]
+    outputs = [state, pred_label, summary, notes, layer, head, stats, lens, *views]
+    on_run = make_on_run(ctx)
+    run.click(on_run, inputs, outputs, api_name="inspect_text", concurrency_id="model",
+              concurrency_limit=1)
+    text.submit(on_run, inputs, outputs, api_visibility="private", concurrency_id="model",
+                concurrency_limit=1)
     for control in (layer, head):
         # input fires on drag and on typing; always_last drops the stale redraws in between
         control.input(redraw, [state, layer, head, hide], views, api_visibility="private",
