@@ -39,6 +39,12 @@ REGISTRY: dict[str, dict] = {
         "label": "BERT base uncased · fill-mask (downloads on first use)",
         "options": {},
     },
+    "miniclip": {
+        "family": "miniclip",
+        "source": "bundled:miniclip",   # assets/miniclip; the adapter checks the card's SHA-256
+        "label": "mini-CLIP · tiny ViT + frozen MiniLM, trained on synthetic shapes (bundled, offline)",
+        "options": {},
+    },
     "gpt2": {
         "family": "hf_text",
         "source": "openai-community/gpt2",
@@ -56,6 +62,7 @@ REGISTRY: dict[str, dict] = {
 # family -> "module:Class", imported on first use so the app starts without every library.
 FAMILIES: dict[str, str] = {
     "hf_text": "mminspect.models.hf_text:HFTextAdapter",
+    "miniclip": "mminspect.models.miniclip_adapter:MiniCLIPAdapter",
 }
 
 # A hub id: "name" or "owner/name", letters, digits, "-", "_", "." (no "..", no slashes beyond one).

@@ -1,0 +1,150 @@
+"""The interface of every CLIP-style model (mini-CLIP now; HF `CLIPModel`, open_clip later).
+
+The CLIP tab and the image-text explainers talk only to `CLIPAdapter`. What they need:
+- preprocess PIL images to the tower's pixels, tokenize a text with display tokens;
+- the two encoders and the logit scale, so a logit is `logit_scale * cosine(image, text)`;
+- one forward pass per tower that returns the embedding together with every layer's
+  attention — optionally *kept in the autograd graph*, so gradient-weighted relevance
+  (Chefer et al. 2021) can call `torch.autograd.grad(score, out.layer_attentions)`;
+- per-patch projected features (each patch token through the final norm and the image
+  projection) for a patch-text similarity map, and the patch grid geometry to draw it.
+
+Like every adapter, it is stateless per request: calls take inputs and return values.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .base import Encoded, ModelAdapter
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """Where image tokens come from. Token order: [CLS] (if `has_cls`), then patches row-major:
+    token `cls_offset + r * cols + c` covers pixels [r*patch_size, (r+1)*patch_size) x
+    [c*patch_size, (c+1)*patch_size) of the preprocessed `image_size` (height, width) image."""
+
+    rows: int
+    cols: int
+    patch_size: int
+    image_size: tuple[int, int]
+    has_cls: bool = True
+
+    @property
+    def n_patches(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def cls_offset(self) -> int:
+        return 1 if self.has_cls else 0
+
+    @property
+    def n_tokens(self) -> int:
+        return self.cls_offset + self.n_patches
+
+    def token_labels(self) -> list[str]:
+        """Display names of image tokens: "[CLS]", "r0c0", "r0c1", ..."""
+        cls = ["[CLS]"] if self.has_cls else []
+        return cls + [f"r{r}c{c}" for r in range(self.rows) for c in range(self.cols)]
+
+    def to_image(self, patch_values: np.ndarray) -> np.ndarray:
+        """[patch] values -> [rows, cols] map (drop the CLS entry first if present)."""
+        v = np.asarray(patch_values)
+        if v.shape != (self.n_patches,):
+            raise ValueError(f"expected {self.n_patches} patch values ({self.rows}x{self.cols}), "
+                             f"got shape {v.shape}; drop the CLS entry with [cls_offset:]")
+        return v.reshape(self.rows, self.cols)
+
+
+@dataclass(frozen=True)
+class TowerOutput:
+    """One item through one tower.
+
+    embedding: [embed], the projected embedding before L2 normalisation.
+    layer_attentions: one tensor per layer, each [1, head, query, key]: the very tensors the
+      forward pass multiplied with the values (batch of one), so when the forward ran with
+      `keep_graph=True` they can be passed to `torch.autograd.grad`.
+    tokens: display strings, one per query/key position.
+    patch_features: image tower only: [patch, embed], each patch token through the final norm
+      and the image projection (not normalised), comparable with text embeddings.
+    """
+
+    embedding: torch.Tensor
+    layer_attentions: tuple[torch.Tensor, ...]
+    tokens: list[str]
+    patch_features: torch.Tensor | None = None
+
+    @property
+    def attentions(self) -> torch.Tensor:
+        """All layers stacked: [layer, head, query, key] (a copy; not a graph leaf to
+        differentiate against: use `layer_attentions` for gradients)."""
+        return torch.stack([a[0] for a in self.layer_attentions])
+
+
+class CLIPAdapter(ModelAdapter):
+    """A two-tower image-text model with contrastive embeddings."""
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return ("image", "text")
+
+    @property
+    @abstractmethod
+    def patch_grid(self) -> PatchGrid:
+        """Geometry of the image tower's tokens."""
+
+    @property
+    @abstractmethod
+    def logit_scale(self) -> float:
+        """The learned 1 / temperature: logit = logit_scale * cosine(image, text)."""
+
+    @abstractmethod
+    def preprocess(self, images: Sequence[Image.Image | np.ndarray]) -> torch.Tensor:
+        """PIL images (or uint8 [H, W, 3] arrays) -> pixels [image, 3, H, W] on the device,
+        resized/cropped/normalised exactly as the model was trained."""
+
+    @abstractmethod
+    def tokenize(self, text: str) -> Encoded:
+        """One text -> model inputs (each [1, token]) and display tokens."""
+
+    @abstractmethod
+    def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
+        """Texts -> embeddings [text, embed] (no gradients)."""
+
+    @abstractmethod
+    def encode_image(self, pixels: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """pixels [image, 3, H, W] -> embeddings [image, embed] (no gradients)."""
+
+    @abstractmethod
+    def image_forward(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        """pixels [1, 3, H, W] -> embedding, patch features and every layer's attention.
+        keep_graph=True runs with gradients so attentions/pixels can be differentiated."""
+
+    @abstractmethod
+    def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
+        """One tokenized text -> embedding and every layer's attention (text tower)."""
+
+    # Built on the abstract methods; subclasses need not override them.
+
+    @torch.no_grad()
+    def similarity(self, pixels: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """Logits [image, text] = logit_scale * cosine, as the model's softmax sees them."""
+        img = self.encode_image(pixels)                          # [image, embed]
+        txt = self.encode_text(texts)                            # [text, embed]
+        return self.logit_scale * img @ txt.T                    # [image, text]
+
+    @torch.no_grad()
+    def patch_similarity(self, pixels: torch.Tensor, text: str) -> torch.Tensor:
+        """Cosine of each patch's projected feature with the text: [rows, cols] for pixels
+        [1, 3, H, W]."""
+        out = self.image_forward(pixels)
+        p = torch.nn.functional.normalize(out.patch_features, dim=-1)    # [patch, embed]
+        t = self.encode_text([text])[0]                                   # [embed]
+        g = self.patch_grid
+        return (p @ t).reshape(g.rows, g.cols)                           # [rows, cols]

