@@ -8,7 +8,7 @@ import threading
 import gradio as gr
 
 from .. import api
-from . import text_tab
+from . import attribution_tab, text_tab
 from .context import AppContext, default_context
 
 INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts. "
@@ -22,6 +22,8 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Text"):
                 text_tab.build(ctx)
+            with gr.Tab("Attributions"):
+                attribution_tab.build(ctx)
     # One model event at a time overall: hooks and caches are shared by all users.
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo

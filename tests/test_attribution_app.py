@@ -1,0 +1,120 @@
+"""The Attributions tab: figures escape user text, handlers work without a server, and the
+app's endpoints answer through gradio_client."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import mminspect as mi  # noqa: E402
+from mminspect.figures import attribution as fig  # noqa: E402
+from mminspect.ui import attribution_tab  # noqa: E402
+
+TEXT, OTHER = "The cat sat on the mat.", "A kitten rested on a rug."
+
+
+@pytest.fixture(scope="module")
+def attr(minilm):
+    return mi.attribute_text(minilm, TEXT, compare_to=OTHER)
+
+
+def test_highlights_escape_every_token_and_keep_the_text(minilm):
+    nasty = 'Click <script>alert("x")</script> & "quote" now'
+    a = mi.attribute_text(minilm, nasty, method="saliency", compare_to="a link",
+                          both_sides=False, faithfulness=False)
+    for level in ("word", "token"):
+        html = fig.highlight_html(a, level)
+        assert "<script" not in html and "&lt;" in html and 'alert("x")' not in html
+    # Word view keeps the text: stripping the tags and unescaping gives it back.
+    import html as h
+    body = fig.highlight_html(a, "word", show_legend=False)
+    assert h.unescape(re.sub(r"<[^>]+>", "", body)) == nasty
+
+
+def test_colours_follow_the_sign_and_the_legend_gives_the_scale(attr):
+    html = fig.highlight_html(attr, "word")
+    top = int(np.argmax(attr.word_scores))
+    scale = fig.color_scale(attr.word_scores, np.zeros(len(attr.words), bool))
+    assert scale == pytest.approx(np.abs(attr.word_scores).max())
+    # The top word is drawn in full red.
+    assert re.search(rf'rgba\(178,24,43,1\.000\);color:#fff;[^>]*>{re.escape(attr.words[top])}<', html)
+    assert f"+{scale:.3g} raises the target" in html and f"−{scale:.3g} lowers" in html
+
+
+def test_bar_and_curves_figures_hold_the_numbers(attr):
+    bar = fig.top_tokens_bar(attr, "word", k=3)
+    xs = list(bar.data[0].x)
+    biggest = attr.word_scores[np.argmax(np.abs(attr.word_scores))]
+    assert len(xs) == 3 and xs[-1] == pytest.approx(float(biggest))  # largest |score| on top
+    curves = fig.faithfulness_figure(attr.faithfulness)
+    assert len(curves.data) == 4
+    np.testing.assert_allclose(curves.data[1].y, attr.faithfulness.deletion)
+    assert f"{attr.faithfulness.deletion_area:+.3f}" in curves.layout.title.text
+
+
+def test_handlers_run_without_a_server_and_redraw_without_the_model():
+    values = [p["default"] for _, p in attribution_tab.param_controls()]
+    state, summary, text_map, other_map, bar, curves = attribution_tab.on_attribute(
+        "minilm", TEXT, "similarity", OTHER, "", "", "integrated_gradients", "pad", "word", *values)
+    assert state.n_steps >= 16 and "IG steps" in summary and "completeness error" in summary
+    assert "kitten" in other_map and "mat" in text_map
+    token_map, _, _ = attribution_tab.redraw(state, "token")
+    assert "[CLS]" in token_map
+    comp, table = attribution_tab.on_compare_methods(
+        "minilm", TEXT, "zero_shot", "", "animals, finance", "finance", "mask", "word")
+    assert comp.methods == list(mi.explain.attribution.METHODS)
+    assert table.count("<tr>") == len(comp.methods) + 1
+    assert all(r.baseline == "mask" and "finance" in r.target for r in comp.results)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client():
+    from gradio_client import Client
+
+    from mminspect.ui import build_app
+    demo = build_app()
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+def test_attribute_text_endpoint_returns_the_map_and_numbers(client, minilm):
+    values = [p["default"] for _, p in attribution_tab.param_controls()]
+    out = client.predict("minilm", TEXT, "similarity", OTHER, "", "", "feature_ablation", "pad",
+                         "word", *values, api_name="/attribute_text")
+    summary, text_map, other_map, bar, curves = out
+    ref = mi.attribute_text(minilm, TEXT, method="feature_ablation", compare_to=OTHER)
+    assert f"f(text) = **{ref.target_value:.4f}**" in summary
+    assert f"deletion area **{ref.faithfulness.deletion_area:+.3f}**" in summary
+    top = ref.words[int(np.argmax(ref.word_scores))]
+    bar_fig = json.loads(bar["plot"])
+    assert bar_fig["data"][0]["y"][-1].startswith(top)          # largest effect at the top
+    assert "kitten" in other_map and "<script" not in text_map
+    assert json.loads(curves["plot"])["data"]
+
+
+def test_endpoint_reports_bad_input_as_a_message(client):
+    from gradio_client.exceptions import AppError
+    values = [p["default"] for _, p in attribution_tab.param_controls()]
+    with pytest.raises(AppError, match="Type a second text"):
+        client.predict("minilm", TEXT, "similarity", "  ", "", "", "saliency", "pad", "word",
+                       *values, api_name="/attribute_text")
+    with pytest.raises(AppError, match="at least two labels"):
+        client.predict("minilm", TEXT, "zero_shot", "", "animals", "", "saliency", "pad", "word",
+                       *values, api_name="/attribute_text")
