@@ -8,6 +8,7 @@ out once they exceed a memory budget (MMINSPECT_CACHE_MB, default 6000).
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import threading
@@ -57,13 +58,31 @@ REGISTRY: dict[str, dict] = {
         "label": "DistilGPT-2 · next token (downloads on first use)",
         "options": {},
     },
+    "clip-vit-base-patch32": {
+        "family": "hf_clip",
+        "source": "openai/clip-vit-base-patch32",
+        "label": "OpenAI CLIP ViT-B/32 · image-text (Hugging Face, downloads on first use)",
+        "options": {},
+    },
+    "open_clip:ViT-B-32/laion2b_s34b_b79k": {
+        "family": "open_clip",
+        "source": "open_clip:ViT-B-32/laion2b_s34b_b79k",
+        "label": "open_clip ViT-B/32 LAION-2B · image-text (downloads on first use)",
+        "options": {},
+    },
 }
 
 # family -> "module:Class", imported on first use so the app starts without every library.
 FAMILIES: dict[str, str] = {
     "hf_text": "mminspect.models.hf_text:HFTextAdapter",
     "miniclip": "mminspect.models.miniclip_adapter:MiniCLIPAdapter",
+    "hf_clip": "mminspect.models.hf_clip:HFCLIPAdapter",
+    "open_clip": "mminspect.models.open_clip_adapter:OpenCLIPAdapter",
 }
+
+# A saved Hugging Face folder opens with the family its config names (default: hf_text).
+CONFIG_FAMILIES: dict[str, str] = {"clip": "hf_clip", "CLIPModel": "hf_clip"}
+OPEN_CLIP_PREFIX = "open_clip:"   # "open_clip:<architecture>/<tag | random | /path/file>"
 
 # A hub id: "name" or "owner/name", letters, digits, "-", "_", "." (no "..", no slashes beyond one).
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
@@ -100,19 +119,37 @@ def _adapter_class(family: str):
     return getattr(importlib.import_module(module), cls)
 
 
+def _folder_family(folder: Path) -> str:
+    """The family a saved checkpoint's config.json names (model_type, then architectures)."""
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{folder / 'config.json'} is unreadable ({e}).") from e
+    keys = [cfg.get("model_type"), *(cfg.get("architectures") or [])]
+    return next((CONFIG_FAMILIES[k] for k in keys if k in CONFIG_FAMILIES), "hf_text")
+
+
+def _hub_family(hub_id: str) -> str:
+    """A hub id the registry knows as a CLIP checkpoint opens as one; others as text models."""
+    known = {e["source"]: e["family"] for e in REGISTRY.values()}
+    return known.get(hub_id, "hf_text")
+
+
 def _entry(name: str) -> tuple[str, str, str, dict]:
     """family, path or hub id, label, options for a registry name, a folder or a hub id."""
     if name in REGISTRY:
         e = REGISTRY[name]
         return e["family"], _resolve_source(e["source"]), e["label"], e["options"]
+    if name.startswith(OPEN_CLIP_PREFIX):
+        return "open_clip", name, f"{name} (open_clip)", {}
     folder = Path(name).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():
             raise ModelLoadError(f"{name} is a folder but holds no config.json: point at the folder "
                                  "where a Hugging Face model was saved (save_pretrained).")
-        return "hf_text", str(folder), f"{folder.name} (local folder)", {}
+        return _folder_family(folder), str(folder), f"{folder.name} (local folder)", {}
     if HUB_ID.match(name) and ".." not in name:
-        return "hf_text", name, f"{name} (Hugging Face hub)", {}
+        return _hub_family(name), name, f"{name} (Hugging Face hub)", {}
     raise ModelLoadError(f"Unknown model {name!r}. Known models: {', '.join(REGISTRY)}; or give "
                          "a Hugging Face id like 'owner/name', or a local folder with a checkpoint.")
 

@@ -1,0 +1,132 @@
+"""Hugging Face `CLIPModel` as a `CLIPAdapter`: a hub id or a folder saved with
+`save_pretrained`, its `CLIPImageProcessor` and CLIP-BPE tokenizer from the same place.
+
+Attention comes from transformers itself: with eager attention and `output_attentions=True`
+each layer returns the softmax it multiplied with the values, so the returned tensors are on
+the path to the embedding and `torch.autograd.grad(score, out.layer_attentions)` works (tested).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
+
+from ..types import InputError, ModelLoadError
+from .base import Encoded
+from .clip_base import CLIPAdapter, PatchGrid, TowerOutput
+from .devices import choose_device
+from .families import clean_token
+
+MAX_CHARS = 2_000   # CLIP reads 77 tokens; more characters are wasted tokenizer work
+
+
+def to_rgb(im: Image.Image | np.ndarray) -> Image.Image:
+    """A PIL image or uint8 [H, W(, C)] array as an RGB PIL image (greyscale, RGBA, palette...)."""
+    if isinstance(im, np.ndarray):
+        im = Image.fromarray(im.astype(np.uint8))
+    if not isinstance(im, Image.Image):
+        raise InputError(f"Expected a PIL image or a uint8 [H, W, 3] array, got {type(im).__name__}.")
+    return im.convert("RGB")
+
+
+def check_text(text: str) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("The prompt is empty. Type a few words, e.g. 'a photo of a cat'.")
+    if len(text) > MAX_CHARS:
+        raise InputError(f"The prompt is {len(text):,} characters; the limit is {MAX_CHARS:,} "
+                         "(CLIP reads only its first 77 tokens).")
+
+
+class HFCLIPAdapter(CLIPAdapter):
+    family = "hf_clip"
+
+    def __init__(self, name: str, path: str, label: str, device: str | None = None):
+        self.name, self.label = name, label
+        self.device = choose_device(device)
+        # eager: SDPA returns no attention weights; float32: gradients on CPU.
+        self.model = CLIPModel.from_pretrained(
+            path, attn_implementation="eager", dtype=torch.float32, trust_remote_code=False,
+            use_safetensors=True).to(self.device).eval()
+        self.image_processor = CLIPImageProcessor.from_pretrained(path)
+        self.tokenizer = CLIPTokenizer.from_pretrained(path)
+        vc, tc = self.model.config.vision_config, self.model.config.text_config
+        self.model_type = "clip"                       # display-token style (families.py)
+        self.max_tokens = int(min(tc.max_position_embeddings, self.tokenizer.model_max_length))
+        side = vc.image_size // vc.patch_size
+        self._grid = PatchGrid(rows=side, cols=side, patch_size=vc.patch_size,
+                               image_size=(vc.image_size, vc.image_size), has_cls=True)
+        crop = self.image_processor.crop_size or {}
+        if (crop.get("height"), crop.get("width")) not in ((None, None), (vc.image_size,) * 2):
+            raise ModelLoadError(f"{name}: the image processor crops to {crop}, but the vision "
+                                 f"tower expects {vc.image_size}x{vc.image_size} pixels; fix "
+                                 "preprocessor_config.json.")
+
+    @property
+    def patch_grid(self) -> PatchGrid:
+        return self._grid
+
+    @property
+    def logit_scale(self) -> float:
+        return self.model.logit_scale.exp().item()
+
+    def preprocess(self, images: Sequence[Image.Image | np.ndarray]) -> torch.Tensor:
+        rgb = [to_rgb(im) for im in images]
+        px = self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]  # [image, 3, H, W]
+        return px.to(self.device, torch.float32)
+
+    def tokenize(self, text: str) -> Encoded:
+        check_text(text)
+        full = len(self.tokenizer(text)["input_ids"])
+        enc = self.tokenizer(text, truncation=True, max_length=self.max_tokens,
+                             return_offsets_mapping=True, return_special_tokens_mask=True,
+                             return_tensors="pt")
+        special = enc.pop("special_tokens_mask")[0].numpy().astype(bool)  # [token]
+        offsets = enc.pop("offset_mapping")[0].numpy()                    # [token, 2]
+        pieces = self.tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist())
+        tokens = [clean_token(p, self.model_type) for p in pieces]
+        inputs = {k: v.to(self.device) for k, v in enc.items()}          # each [1, token]
+        return Encoded(inputs=inputs, tokens=tokens, offsets=offsets, special=special,
+                       n_dropped=max(0, full - len(tokens)))
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
+        for t in texts:
+            check_text(t)
+        enc = self.tokenizer(list(texts), padding=True, truncation=True,
+                             max_length=self.max_tokens, return_tensors="pt").to(self.device)
+        z = self.model.get_text_features(**enc).pooler_output                 # [text, embed]
+        return torch.nn.functional.normalize(z, dim=-1) if normalize else z
+
+    @torch.no_grad()
+    def encode_image(self, pixels: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        z = self.model.get_image_features(pixel_values=pixels.to(self.device)).pooler_output
+        return torch.nn.functional.normalize(z, dim=-1) if normalize else z  # [image, embed]
+
+    def _checked(self, attentions, tower: str) -> tuple[torch.Tensor, ...]:
+        cfg = getattr(self.model.config, f"{tower}_config")
+        if attentions is None or len(attentions) != cfg.num_hidden_layers:
+            raise RuntimeError(f"{self.name}: the {tower} tower returned no attention maps; "
+                               "it must be loaded with attn_implementation='eager'.")
+        return tuple(attentions)
+
+    def image_forward(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        if pixels.ndim != 4 or pixels.shape[0] != 1:
+            raise ValueError(f"image_forward takes one image [1, 3, H, W], got {tuple(pixels.shape)}")
+        vision = self.model.vision_model
+        with torch.set_grad_enabled(keep_graph):
+            out = vision(pixel_values=pixels.to(self.device), output_attentions=True)
+            emb = self.model.visual_projection(out.pooler_output)[0]              # [embed]
+            tokens = vision.post_layernorm(out.last_hidden_state[0, 1:])        # [patch, width]
+            patches = self.model.visual_projection(tokens)                       # [patch, embed]
+        return TowerOutput(embedding=emb, layer_attentions=self._checked(out.attentions, "vision"),
+                           tokens=self._grid.token_labels(), patch_features=patches)
+
+    def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
+        with torch.set_grad_enabled(keep_graph):
+            out = self.model.text_model(**enc.inputs, output_attentions=True)
+            emb = self.model.text_projection(out.pooler_output)[0]                # [embed]
+        return TowerOutput(embedding=emb, layer_attentions=self._checked(out.attentions, "text"),
+                           tokens=list(enc.tokens))

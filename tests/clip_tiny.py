@@ -1,0 +1,117 @@
+"""Tiny random CLIP-style models, built and saved locally for the CLIP adapter tests
+(what a hub checkpoint looks like, without the download)."""
+from __future__ import annotations
+
+import json
+
+WORDS = ["a", "photo", "of", "the", "cat", "dog", "red", "blue", "square", "circle", "on", "left"]
+
+
+def byte_chars() -> list[str]:
+    """CLIP-BPE's printable stand-ins for the 256 bytes (GPT-2's bytes_to_unicode)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def tiny_bpe(words=WORDS) -> tuple[dict[str, int], list[str]]:
+    """A CLIP-BPE vocabulary (every byte, alone and word-final, plus whole words) and merges."""
+    chars = byte_chars()
+    vocab = chars + [c + "</w>" for c in chars]
+    merges: list[str] = []
+    for w in words:
+        parts = list(w[:-1]) + [w[-1] + "</w>"]
+        while len(parts) > 1:                      # merge left to right: c a -> ca, ca t</w> ...
+            merge, joined = f"{parts[0]} {parts[1]}", parts[0] + parts[1]
+            if merge not in merges:
+                merges.append(merge)
+            if joined not in vocab:
+                vocab.append(joined)
+            parts = [joined] + parts[2:]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    return {t: i for i, t in enumerate(vocab)}, merges
+
+
+def build_tiny_hf_clip(folder, seed: int = 0, image_size: int = 32, patch: int = 8):
+    """A random CLIPModel (2 layers, 4 heads per tower) + tokenizer + image processor."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = tiny_bpe()
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    tok = CLIPTokenizer(vocab=vocab, merges=[tuple(m.split()) for m in merges], model_max_length=32)
+    tok.save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": image_size},
+                       crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    bos, eos = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
+    tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    cfg = CLIPConfig(
+        text_config=dict(tower, vocab_size=len(vocab), max_position_embeddings=32,
+                         bos_token_id=bos, eos_token_id=eos, pad_token_id=eos),
+        vision_config=dict(tower, image_size=image_size, patch_size=patch),
+        projection_dim=16)
+    torch.manual_seed(seed)
+    CLIPModel(cfg).eval().save_pretrained(folder)
+    return folder
+
+
+TINY_OPEN_CLIP = {  # an open_clip model config: 2-layer towers, 32x32 images, 8x8 patches
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 8, "patch_size": 8},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 2},
+}
+
+
+def register_tiny_open_clip(folder, name: str = "mminspect-tiny-vit", **vision_overrides) -> str:
+    """Add a tiny architecture to open_clip's config registry, so that
+    "open_clip:<name>/random" loads it like a built-in one."""
+    import open_clip
+
+    cfg = json.loads(json.dumps(TINY_OPEN_CLIP))
+    cfg["vision_cfg"].update(vision_overrides)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(cfg))
+    open_clip.add_model_config(path)
+    return name
+
+
+_BUILT: dict[str, object] = {}   # one tiny model per kind per test session, shared by files
+
+
+def tiny_hf_clip_dir(tmp_path_factory):
+    if "hf_clip" not in _BUILT:
+        _BUILT["hf_clip"] = build_tiny_hf_clip(tmp_path_factory.mktemp("tiny_hf_clip"))
+    return _BUILT["hf_clip"]
+
+
+def tiny_open_clip_arch(tmp_path_factory) -> str:
+    if "open_clip" not in _BUILT:
+        _BUILT["open_clip"] = register_tiny_open_clip(tmp_path_factory.mktemp("tiny_open_clip"))
+    return _BUILT["open_clip"]
+
+
+def tiny_miniclip():
+    """The shipped mini-CLIP when its weights exist, else one with random weights (same code)."""
+    from mminspect.models import load
+    from mminspect.models.miniclip_adapter import CARD, MINICLIP_DIR, MiniCLIPAdapter, minilm_text_tower
+
+    if (MINICLIP_DIR / CARD).is_file():
+        return load("miniclip")
+    import torch
+    from mminspect.miniclip.model import MiniCLIP
+    from mminspect.miniclip.vit import ViTConfig
+
+    torch.manual_seed(0)
+    cfg = ViTConfig(image_size=32, stem_channels=(8, 16, 32), width=32, depth=2, heads=4,
+                    embed_dim=16)
+    return MiniCLIPAdapter.from_model(MiniCLIP(cfg).eval(), minilm_text_tower("cpu"),
+                                      label="mini-CLIP (random weights)")
