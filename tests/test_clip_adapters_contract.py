@@ -1,0 +1,108 @@
+"""The CLIPAdapter contract, checked on every CLIP-style adapter: HF CLIPModel and open_clip
+(tiny random models built here) and mini-CLIP (shipped weights, or random when not trained yet)."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from clip_tiny import tiny_hf_clip_dir, tiny_miniclip, tiny_open_clip_arch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from mminspect.models import load  # noqa: E402
+from mminspect.models.clip_base import CLIPAdapter, PatchGrid  # noqa: E402
+from mminspect.types import InputError  # noqa: E402
+
+F = torch.nn.functional
+FAMILIES = ["hf_clip", "open_clip", "miniclip"]
+TEXT = "a photo of the red cat"
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def clip(request, tmp_path_factory):
+    if request.param == "hf_clip":
+        return load(str(tiny_hf_clip_dir(tmp_path_factory)))
+    if request.param == "open_clip":
+        torch.manual_seed(0)
+        return load(f"open_clip:{tiny_open_clip_arch(tmp_path_factory)}/random")
+    return tiny_miniclip()
+
+
+def images() -> list:
+    rng = np.random.default_rng(3)
+    rgb = Image.fromarray(rng.integers(0, 256, (70, 50, 3), dtype=np.uint8))
+    return [rgb, rgb.convert("RGBA"), rgb.convert("L"), rgb.convert("P"), np.asarray(rgb)]
+
+
+@pytest.fixture(scope="module")
+def pixels(clip):
+    return clip.preprocess(images()[:1])
+
+
+def test_it_is_an_image_text_adapter_of_its_family(clip):
+    assert isinstance(clip, CLIPAdapter) and clip.family in FAMILIES
+    assert clip.modalities == ("image", "text")
+    assert 0 < clip.logit_scale <= 100 and clip.memory_bytes() > 0
+
+
+def test_preprocess_takes_any_mode_and_size_to_the_grid_image_size(clip):
+    g = clip.patch_grid
+    assert isinstance(g, PatchGrid) and g.rows * g.patch_size == g.image_size[0]
+    x = clip.preprocess(images())
+    assert x.shape == (5, 3, *g.image_size) and x.dtype == torch.float32
+    torch.testing.assert_close(x[0], x[4])                                  # PIL == array
+    with pytest.raises(InputError):
+        clip.preprocess(["not an image"])
+
+
+def test_image_forward_shapes_rows_and_embedding(clip, pixels):
+    g = clip.patch_grid
+    out = clip.image_forward(pixels)
+    n_layers, n_heads, t, t2 = out.attentions.shape
+    assert t == t2 == g.n_tokens and out.tokens == g.token_labels()
+    assert all(a.shape == (1, n_heads, t, t) for a in out.layer_attentions)
+    torch.testing.assert_close(out.attentions.sum(-1), torch.ones(n_layers, n_heads, t))
+    emb = clip.encode_image(pixels)                                          # [1, embed]
+    assert out.patch_features.shape == (g.n_patches, emb.shape[1])
+    torch.testing.assert_close(F.normalize(out.embedding, dim=0), emb[0], atol=1e-5, rtol=1e-4)
+
+
+def test_text_forward_shapes_rows_and_embedding(clip):
+    enc = clip.tokenize(TEXT)
+    n = len(enc.tokens)
+    assert enc.inputs["input_ids"].shape == (1, n) and enc.special.shape == (n,)
+    assert enc.offsets.shape == (n, 2) and enc.special[0] and enc.special[-1]
+    assert not any("</w>" in t for t in enc.tokens) and "cat" in enc.tokens
+    out = clip.text_forward(enc)
+    assert out.attentions.shape[2:] == (n, n) and out.tokens == enc.tokens
+    torch.testing.assert_close(out.attentions.sum(-1), torch.ones(out.attentions.shape[:3]))
+    torch.testing.assert_close(F.normalize(out.embedding, dim=0), clip.encode_text([TEXT])[0],
+                               atol=1e-5, rtol=1e-4)
+
+
+def test_logits_are_logit_scale_times_cosine(clip, pixels):
+    texts = [TEXT, "a blue square", TEXT]
+    logits = clip.similarity(pixels, texts)                                  # [image, text]
+    cos = clip.encode_image(pixels) @ clip.encode_text(texts).T
+    torch.testing.assert_close(logits, clip.logit_scale * cos)
+    torch.testing.assert_close(logits[:, 0], logits[:, 2])                  # duplicates agree
+    sim = clip.patch_similarity(pixels, TEXT)
+    assert sim.shape == (clip.patch_grid.rows, clip.patch_grid.cols) and sim.abs().max() <= 1 + 1e-5
+
+
+def test_gradients_reach_every_attention_with_keep_graph_and_not_without(clip, pixels):
+    img = clip.image_forward(pixels, keep_graph=True)
+    txt = clip.text_forward(clip.tokenize(TEXT), keep_graph=True)
+    score = F.normalize(img.embedding, dim=0) @ F.normalize(txt.embedding, dim=0)
+    grads = torch.autograd.grad(score, img.layer_attentions + txt.layer_attentions)
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    assert clip.image_forward(pixels).embedding.grad_fn is None
+    assert clip.text_forward(clip.tokenize(TEXT)).embedding.grad_fn is None
+
+
+def test_adapters_store_nothing_about_the_last_request(clip, pixels):
+    before = set(vars(clip))
+    clip.image_forward(pixels)
+    clip.text_forward(clip.tokenize(TEXT))
+    assert set(vars(clip)) == before
