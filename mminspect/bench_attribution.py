@@ -69,8 +69,22 @@ def _captum_default(adapter, enc, target):
     return lig.attribute(ids, baselines=base_ids)                          # [1, token, d_model]
 
 
-def run(repeats: int = 5, comparison_repeats: int = 3) -> dict:
-    """Measure and return the figures (seconds, steps, errors, ratios, goals met)."""
+def run(repeats: int = 5, comparison_repeats: int = 3, threads: int | None = None) -> dict:
+    """Measure and return the figures (seconds, steps, errors, ratios, goals met).
+
+    threads: torch intra-op threads for the measurement (restored after). On a small machine
+    whose cores are busy with other work, 2 threads can be 10-60x slower than 1 (the threads
+    wait for each other at every op), so say which was used."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _measure(repeats, comparison_repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _measure(repeats: int, comparison_repeats: int) -> dict:
     adapter = load("minilm")
     enc = adapter.encode(TEXT)
     if len(enc.tokens) != N_TOKENS:
@@ -127,6 +141,7 @@ def report(figures: dict) -> str:
 
 if __name__ == "__main__":
     import json
-    figs = run()
+    import sys
+    figs = run(threads=int(sys.argv[1]) if len(sys.argv) > 1 else None)
     print(json.dumps(figs, indent=2))
     print(report(figs))

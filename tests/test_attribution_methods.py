@@ -178,3 +178,21 @@ def test_every_method_runs_on_minilm_and_the_comparison_shares_one_problem(minil
         assert (f.completeness_relative is None) == (not METHODS[r.method].complete)
     ig = comp.results[0]
     assert ig.faithfulness.deletion_area > 0 and ig.faithfulness.insertion_area > 0
+
+
+def test_a_new_target_is_a_subclass_and_callers_do_not_change(minilm):
+    """What later issues do for class logits, [MASK] probabilities and next tokens."""
+    from mminspect.explain.attribution import Target
+
+    class ClsUnit(Target):
+        def score(self, adapter, outputs, mask):
+            return outputs.last_hidden_state[:, 0, 7]                   # [batch]
+
+        def describe(self):
+            return "unit 7 of the [CLS] state"
+
+    attr = mi.attribute_text(minilm, "A small dog barked.", target=ClsUnit())
+    assert attr.target == "unit 7 of the [CLS] state" and attr.other is None
+    ref = minilm.internals(minilm.encode("A small dog barked.")).hidden[-1, 0, 7]
+    assert attr.target_value == pytest.approx(float(ref), abs=1e-4)
+    assert attr.faithfulness.completeness_relative <= 0.01

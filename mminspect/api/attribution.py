@@ -11,8 +11,6 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-import numpy as np
-
 from ..explain.attribution import (BASELINES, METHODS, Curves, Problem, SimilarityTarget, Target,
                                    align_words, build_problem, faithfulness, make_target,
                                    random_curves, word_scores)
@@ -146,8 +144,3 @@ def list_attribution_methods() -> list[dict]:
     return [{"name": m.name, "label": m.label, "description": m.description, "complete": m.complete,
              "params": [vars(p) for p in m.params]} for m in METHODS.values()]
 
-
-def top_words(attr: TokenAttribution, k: int = 5) -> list[tuple[str, float]]:
-    """The k words with the highest scores, highest first."""
-    order = np.argsort(-attr.word_scores, kind="stable")[:k]
-    return [(attr.words[i], float(attr.word_scores[i])) for i in order]

@@ -54,7 +54,7 @@ def _mask(problem: Problem) -> torch.Tensor:
     return token_features(problem).expand_as(problem.inputs)         # [1, token, d_model]
 
 
-def lime(problem: Problem, n_samples: int = 64, alpha: float = 0.001) -> MethodOutput:
+def lime(problem: Problem, n_samples: int = 48, alpha: float = 0.001) -> MethodOutput:
     # Default captum kernel: exp(-d^2 / width^2) on the cosine distance between the input
     # and each perturbed embedding matrix, so samples near the input count more.
     explainer = Lime(problem.forward, interpretable_model=WeightedRidge(alpha))
@@ -66,7 +66,7 @@ def lime(problem: Problem, n_samples: int = 64, alpha: float = 0.001) -> MethodO
     return MethodOutput(scores=torch.where(problem.special, 0.0, scores).detach())
 
 
-def kernel_shap(problem: Problem, n_samples: int = 64) -> MethodOutput:
+def kernel_shap(problem: Problem, n_samples: int = 48) -> MethodOutput:
     explainer = KernelShap(problem.forward)
     # No ridge: a penalty would shrink the Shapley estimates (the "infinite" weights on the
     # empty and full coalitions dwarf the others, so even a tiny alpha biases them).
@@ -81,13 +81,13 @@ def kernel_shap(problem: Problem, n_samples: int = 64) -> MethodOutput:
 
 LIME = Method(
     name="lime", label="LIME", fn=lime,
-    params=(Param("n_samples", 64, 16, 512, 1, "Random token subsets the model is run on."),
+    params=(Param("n_samples", 48, 16, 512, 1, "Random token subsets the model is run on."),
             Param("alpha", 0.001, 0.0, 1.0, 0.001, "Ridge penalty of the surrogate linear model.")),
     description="Run the model on random subsets of the tokens (the rest set to the baseline) "
                 "and fit a linear model, weighted towards subsets close to the full text; its "
                 "coefficients are the scores.")
 KERNEL_SHAP = Method(
     name="kernel_shap", label="KernelSHAP", fn=kernel_shap, complete=True,
-    params=(Param("n_samples", 64, 16, 512, 1, "Random token subsets the model is run on."),),
+    params=(Param("n_samples", 48, 16, 512, 1, "Random token subsets the model is run on."),),
     description="LIME with the Shapley kernel: the linear fit estimates Shapley values, so the "
                 "scores add up to f(input) - f(baseline).")
