@@ -51,6 +51,11 @@ CAPTIONS = {
                "need it. Limited to short texts.",
 }
 
+# (tab title, key into CAPTIONS and the plots), in display order
+PANELS = [("Model view", "model"), ("One head", "head"), ("Head view", "lines"),
+          ("Head summary", "summary"), ("Rollout", "rollout"), ("Hidden-state norms", "norms"),
+          ("Layer by layer", "lens")]
+
 
 def parse_labels(text: str | None) -> list[str]:
     """Labels typed one per line or separated by commas."""
@@ -136,35 +141,19 @@ def build(ctx: AppContext) -> None:
         layer = gr.Slider(0, 5, value=0, step=1, label="Layer")
         head = gr.Slider(0, 11, value=0, step=1, label="Head")
     with gr.Tabs():
-        with gr.Tab("Model view"):
-            grid = gr.Plot(show_label=False)
-            gr.Markdown(CAPTIONS["model"])
-        with gr.Tab("One head"):
-            one = gr.Plot(show_label=False)
-            gr.Markdown(CAPTIONS["head"])
-        with gr.Tab("Head view"):
-            lines = gr.Plot(show_label=False)
-            gr.Markdown(CAPTIONS["lines"])
-        with gr.Tab("Head summary"):
-            stats = gr.Plot(show_label=False)
-            gr.Markdown(CAPTIONS["summary"])
-        with gr.Tab("Rollout"):
-            roll = gr.Plot(show_label=False)
-            gr.Markdown(CAPTIONS["rollout"])
-        with gr.Tab("Hidden-state norms"):
-            norms = gr.Plot(show_label=False)
-            gr.Markdown(CAPTIONS["norms"])
-        with gr.Tab("Layer by layer"):
-            lens = gr.Plot(show_label=False)
-            gr.Markdown(CAPTIONS["lens"])
+        plots = {}
+        for title, key in PANELS:
+            with gr.Tab(title):
+                plots[key] = gr.Plot(show_label=False)
+                gr.Markdown(CAPTIONS[key])
         with gr.Tab("bertviz (needs internet)"):
             gr.Markdown(CAPTIONS["bertviz"])
             which = gr.Radio(["head view", "model view"], value="head view", show_label=False)
             show_bv = gr.Button("Show bertviz")
             bv = gr.HTML()
-    views = [grid, one, lines, roll, norms]
+    views = [plots[k] for k in ("model", "head", "lines", "rollout", "norms")]  # order of _views
     inputs = [model, custom, text, compare, labels, temperature, hide, layer, head]
-    outputs = [state, pred_label, summary, notes, layer, head, stats, lens, *views]
+    outputs = [state, pred_label, summary, notes, layer, head, plots["summary"], plots["lens"], *views]
     on_run = make_on_run(ctx)
     run.click(on_run, inputs, outputs, api_name="inspect_text", concurrency_id="model",
               concurrency_limit=1)
