@@ -132,6 +132,23 @@ class CLIPAdapter(ModelAdapter):
 
     # Built on the abstract methods; subclasses need not override them.
 
+    def image_forward_batch(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        """pixels [batch, 3, H, W] -> a TowerOutput whose tensors keep the batch axis:
+        embedding [batch, embed], layer_attentions each [batch, head, query, key] (in the graph
+        with keep_graph=True), patch_features [batch, patch, embed].
+
+        Why: explaining several prompts of one image runs copies of the image as one batch and
+        asks autograd for the gradient of the summed per-copy scores w.r.t. these attentions
+        (copies do not interact, so copy i's gradient is prompt i's). This default covers a
+        batch of one; adapters whose tower runs batches override it."""
+        if pixels.ndim != 4 or pixels.shape[0] != 1:
+            raise NotImplementedError(f"{type(self).__name__} runs one image at a time in "
+                                      f"image_forward; got a batch of {tuple(pixels.shape)}")
+        out = self.image_forward(pixels, keep_graph=keep_graph)
+        pf = None if out.patch_features is None else out.patch_features[None]
+        return TowerOutput(embedding=out.embedding[None], layer_attentions=out.layer_attentions,
+                           tokens=out.tokens, patch_features=pf)     # [1, embed], [1, patch, embed]
+
     @torch.no_grad()
     def similarity(self, pixels: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """Logits [image, text] = logit_scale * cosine, as the model's softmax sees them."""

@@ -124,6 +124,17 @@ class HFCLIPAdapter(CLIPAdapter):
         return TowerOutput(embedding=emb, layer_attentions=self._checked(out.attentions, "vision"),
                            tokens=self._grid.token_labels(), patch_features=patches)
 
+    def image_forward_batch(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        """Like image_forward, batch axis kept (see CLIPAdapter.image_forward_batch)."""
+        vision = self.model.vision_model
+        with torch.set_grad_enabled(keep_graph):
+            out = vision(pixel_values=pixels.to(self.device), output_attentions=True)
+            emb = self.model.visual_projection(out.pooler_output)                # [batch, embed]
+            tokens = vision.post_layernorm(out.last_hidden_state[:, 1:])        # [batch, patch, width]
+            patches = self.model.visual_projection(tokens)                       # [batch, patch, embed]
+        return TowerOutput(embedding=emb, layer_attentions=self._checked(out.attentions, "vision"),
+                           tokens=self._grid.token_labels(), patch_features=patches)
+
     def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
         with torch.set_grad_enabled(keep_graph):
             out = self.model.text_model(**enc.inputs, output_attentions=True)

@@ -190,6 +190,19 @@ class OpenCLIPAdapter(CLIPAdapter):
         return TowerOutput(embedding=emb, layer_attentions=tuple(maps),
                            tokens=self._grid.token_labels(), patch_features=patches)
 
+    def image_forward_batch(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        """Like image_forward, batch axis kept (see CLIPAdapter.image_forward_batch)."""
+        v = self.model.visual
+        with capture_attention(v.transformer, "the image tower") as maps, \
+                torch.set_grad_enabled(keep_graph):
+            x = v._embeds(pixels.to(self.device))                            # [batch, token, width]
+            x = v.transformer(x)                                             # [batch, token, width]
+            pooled, _ = v._pool(x)                                           # [batch, width]
+            emb = pooled @ v.proj                                            # [batch, embed]
+            patches = v.ln_post(x[:, 1:]) @ v.proj                           # [batch, patch, embed]
+        return TowerOutput(embedding=emb, layer_attentions=tuple(maps),
+                           tokens=self._grid.token_labels(), patch_features=patches)
+
     def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
         t = self.text
         if getattr(t, "cls_emb", None) is not None or not hasattr(t, "token_embedding"):

@@ -1,8 +1,10 @@
 """Result values shared by every layer (numpy only)."""
 from .attribution import AttributionComparison, Faithfulness, TokenAttribution
+from .clip import ClipView, PixelAttribution, PromptExplanations, PromptText
 from .errors import InputError, ModelLoadError
 from .results import (AttentionMaps, HeadSummary, LogitLens, Rollout, TextPrediction, TextView,
                       TokenChoices)
 
-__all__ = ["AttentionMaps", "AttributionComparison", "Faithfulness", "HeadSummary", "InputError", "LogitLens", "ModelLoadError", "Rollout",
+__all__ = ["AttentionMaps", "AttributionComparison", "ClipView", "PixelAttribution",
+           "PromptExplanations", "PromptText", "Faithfulness", "HeadSummary", "InputError", "LogitLens", "ModelLoadError", "Rollout",
            "TextPrediction", "TextView", "TokenAttribution", "TokenChoices"]

@@ -1,0 +1,185 @@
+"""Gradient-weighted attention relevance for image-text models (Chefer, Gur & Wolf 2021,
+"Generic attention-model explainability for interpreting bi-modal and encoder-decoder
+transformers"), for the image tower and the prompt's words, on any `CLIPAdapter`.
+
+For one tower: R = I; for each layer (bottom up) Ā = mean_heads(clamp(∂s/∂A ⊙ A, min=0)),
+R = R + Ā @ R. The image map is the row of the pooled token (CLS) over the patches; the word
+map is the row of the text's pooled token (EOT for CLIP, the mean over tokens for mini-CLIP's
+mean-pooled MiniLM). The score s is the prompt's logit: logit_scale * cosine(image, text).
+
+Two ways to get ∂s/∂A for P prompts, numerically equal (tested):
+- `relevance_per_prompt`: the published recipe: for each prompt a full forward of both towers
+  and a full backward (weight gradients included), as the notebooks do.
+- `relevance_batched` (ours): one image forward over P copies of the image, one text forward
+  per prompt, and one `torch.autograd.grad` of the summed scores w.r.t. the attention maps
+  only. Copies never interact, so copy p's gradient is exactly prompt p's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..models.base import Encoded
+from ..models.clip_base import CLIPAdapter, TowerOutput
+
+F = torch.nn.functional
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """image: float [prompt, token] relevance of every image token for the pooled image token
+    (CLS row of R); text: per prompt, float [token] (the pooled text row of R); scores: [prompt]
+    logits that were explained. numpy, detached."""
+
+    image: np.ndarray
+    text: list[np.ndarray]
+    scores: np.ndarray
+
+
+def propagate(attentions: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Chefer's rule over layers. attentions / grads: per layer [batch, head, q, k] ->
+    R [batch, q, k]."""
+    b, n = attentions[0].shape[0], attentions[0].shape[-1]
+    r = torch.eye(n, dtype=attentions[0].dtype, device=attentions[0].device).repeat(b, 1, 1)
+    for a, g in zip(attentions, grads):
+        cam = (g * a).clamp(min=0).mean(1)                   # [batch, q, k]
+        r = r + cam @ r                                      # [batch, q, k]
+    return r
+
+
+# Which token's state becomes the text embedding, per family: a function of (adapter, ids)
+# giving weights [token] over positions (one-hot for a pooled token, uniform for mean pooling).
+def _eot_hf(adapter, ids: np.ndarray) -> np.ndarray:
+    eos = adapter.model.config.text_config.eos_token_id
+    # transformers pools at argmax(ids) for legacy configs (eos id 2), else the first eos.
+    pos = int(np.argmax(ids)) if eos == 2 or eos not in ids else int(np.flatnonzero(ids == eos)[0])
+    return np.eye(len(ids))[pos]
+
+
+def _eot_open_clip(adapter, ids: np.ndarray) -> np.ndarray:
+    kind = adapter.pool_type
+    if kind == "first":
+        pos = 0
+    elif kind == "last":
+        pos = len(ids) - 1
+    elif kind == "eos" and adapter.eos_id in ids:
+        pos = int(np.flatnonzero(ids == adapter.eos_id)[0])
+    else:                                                   # "argmax": the EOT id is the largest
+        pos = int(np.argmax(ids))
+    return np.eye(len(ids))[pos]
+
+
+def _mean_miniclip(adapter, ids: np.ndarray) -> np.ndarray:
+    if getattr(adapter.text, "pooling", "mean") == "cls":
+        return np.eye(len(ids))[0]
+    return np.full(len(ids), 1.0 / len(ids))                # one unpadded text: all tokens count
+
+
+TEXT_POOLING = {"hf_clip": _eot_hf, "open_clip": _eot_open_clip, "miniclip": _mean_miniclip}
+
+
+def text_pool_weights(adapter: CLIPAdapter, enc: Encoded) -> np.ndarray:
+    """[token] weights of the text tower's pooling for one tokenized prompt."""
+    ids = enc.inputs["input_ids"][0].cpu().numpy()
+    fn = TEXT_POOLING.get(adapter.family)
+    if fn is None:
+        raise NotImplementedError(f"no text pooling rule for family {adapter.family!r}; add one "
+                                  "to TEXT_POOLING in explain/relevance.py")
+    return fn(adapter, ids)
+
+
+def image_pool_weights(adapter: CLIPAdapter) -> np.ndarray:
+    """[token] weights of the image pooling: the CLS token, or the mean of the patches for
+    open_clip towers that average-pool."""
+    g = adapter.patch_grid
+    w = np.zeros(g.n_tokens)
+    if getattr(getattr(adapter, "model", None), "visual", None) is not None and \
+            getattr(adapter.model.visual, "pool_type", "tok") == "avg":
+        w[g.cls_offset:] = 1.0 / g.n_patches
+    else:
+        w[0] = 1.0
+    return w
+
+
+def _rows(r: torch.Tensor, weights: np.ndarray) -> np.ndarray:
+    """R [batch, q, k] and pooling weights [q] -> [batch, k]: the pooled token's relevance row."""
+    w = torch.as_tensor(weights, dtype=r.dtype, device=r.device)
+    return (w @ r).detach().cpu().numpy().astype(np.float64)         # [batch, k]
+
+
+def image_forward_copies(adapter: CLIPAdapter, pixels: torch.Tensor, n: int) -> tuple[torch.Tensor, list[tuple]]:
+    """n copies of one image [1, 3, H, W] through the image tower with the graph kept.
+    Returns (embeddings [n, embed], groups): each group is (attentions per layer [b, h, q, k],
+    first copy index). One batched forward when the adapter runs batches, else one per copy."""
+    try:
+        out = adapter.image_forward_batch(pixels.repeat(n, 1, 1, 1), keep_graph=True)
+        return out.embedding, [(out.layer_attentions, 0)]
+    except NotImplementedError:
+        outs: list[TowerOutput] = [adapter.image_forward(pixels, keep_graph=True) for _ in range(n)]
+        return torch.stack([o.embedding for o in outs]), [(o.layer_attentions, i) for i, o in enumerate(outs)]
+
+
+def relevance_batched(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Sequence[Encoded],
+                      words: bool = True) -> Relevance:
+    """Ours: relevance of one image [1, 3, H, W] for every prompt in one backward pass."""
+    p = len(encs)
+    if words:
+        texts = [adapter.text_forward(e, keep_graph=True) for e in encs]
+        t = F.normalize(torch.stack([o.embedding for o in texts]), dim=-1)   # [prompt, embed]
+    else:
+        texts = []
+        with torch.no_grad():
+            t = F.normalize(torch.stack([adapter.text_forward(e).embedding for e in encs]), dim=-1)
+    emb, groups = image_forward_copies(adapter, pixels, p)                   # [prompt, embed]
+    scores = adapter.logit_scale * (F.normalize(emb, dim=-1) * t).sum(-1)    # [prompt]
+    leaves = [a for attns, _ in groups for a in attns] + [a for o in texts for a in o.layer_attentions]
+    # Gradients of the attention maps only: no weight gradients are computed or stored.
+    grads = torch.autograd.grad(scores.sum(), leaves, allow_unused=True)
+    grads = [torch.zeros_like(a) if g is None else g for a, g in zip(leaves, grads)]
+    pool = image_pool_weights(adapter)
+    image = np.zeros((p, adapter.patch_grid.n_tokens))
+    k = 0
+    for attns, first in groups:
+        n_layers = len(attns)
+        rows = _rows(propagate(attns, grads[k:k + n_layers]), pool)          # [b, token]
+        image[first:first + len(rows)] = rows
+        k += n_layers
+    text = []
+    for o, e in zip(texts, encs):
+        n_layers = len(o.layer_attentions)
+        r = propagate(o.layer_attentions, grads[k:k + n_layers])            # [1, token, token]
+        text.append(_rows(r, text_pool_weights(adapter, e))[0])
+        k += n_layers
+    return Relevance(image=image, text=text, scores=scores.detach().cpu().numpy())
+
+
+def _parameters(adapter: CLIPAdapter) -> list[torch.Tensor]:
+    mods = [m for m in vars(adapter).values() if isinstance(m, nn.Module)]
+    return [q for m in mods for q in m.parameters() if q.requires_grad]
+
+
+def relevance_per_prompt(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Sequence[Encoded],
+                         words: bool = True) -> Relevance:
+    """The published recipe, the reference: per prompt, a forward of both towers and a full
+    backward (weight gradients too, as `loss.backward()` would; returned, not stored on the
+    shared model)."""
+    params = _parameters(adapter)
+    pool = image_pool_weights(adapter)
+    image, text, scores = [], [], []
+    for e in encs:
+        img = adapter.image_forward(pixels, keep_graph=True)
+        txt = adapter.text_forward(e, keep_graph=True)
+        s = adapter.logit_scale * F.cosine_similarity(img.embedding, txt.embedding, dim=-1)
+        leaves = [*img.layer_attentions, *txt.layer_attentions]
+        grads = torch.autograd.grad(s, leaves + params, allow_unused=True)[:len(leaves)]
+        grads = [torch.zeros_like(a) if g is None else g for a, g in zip(leaves, grads)]
+        n = len(img.layer_attentions)
+        image.append(_rows(propagate(img.layer_attentions, grads[:n]), pool)[0])
+        if words:
+            text.append(_rows(propagate(txt.layer_attentions, grads[n:]), text_pool_weights(adapter, e))[0])
+        scores.append(float(s.detach()))
+    return Relevance(image=np.stack(image), text=text, scores=np.array(scores))
