@@ -6,14 +6,15 @@
     fig = mi.figures.attention_grid(view.attention)
 """
 from . import explain, figures
-from .api import (SimilarityTarget, Target, ZeroShotTarget, attribute_image, attribute_text,
-                  bertviz_html, compare_attributions, explain_prompts, inspect_clip,
-                  inspect_text, list_attribution_methods, list_image_methods, list_models, load,
-                  logit_lens)
+from .api import (ClassTarget, MaskFillTarget, NextTokenTarget, SimilarityTarget, Target,
+                  ZeroShotTarget, attribute_generation, attribute_image, attribute_text,
+                  bertviz_html, compare_attributions, explain_prompts, inspect_clip, inspect_text,
+                  list_attribution_methods, list_image_methods, list_models, load, logit_lens)
 from .types import InputError, ModelLoadError
 
-__all__ = ["InputError", "ModelLoadError", "SimilarityTarget", "Target", "ZeroShotTarget",
+__all__ = ["ClassTarget", "InputError", "MaskFillTarget", "ModelLoadError", "NextTokenTarget",
+           "SimilarityTarget", "Target", "ZeroShotTarget", "attribute_generation",
            "attribute_image", "attribute_text", "bertviz_html", "compare_attributions", "explain",
-           "explain_prompts", "figures", "inspect_clip", "list_image_methods",
-           "inspect_text", "list_attribution_methods", "list_models", "load", "logit_lens"]
+           "explain_prompts", "figures", "inspect_clip", "inspect_text", "list_attribution_methods",
+           "list_image_methods", "list_models", "load", "logit_lens"]
 __version__ = "0.1.0"

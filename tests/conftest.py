@@ -12,6 +12,9 @@ import pytest  # noqa: E402
 
 TINY_WORDS = ["the", "cat", "sat", "on", "mat", "dog", "a", "rug", "is", "warm", "##s", "##ing",
               "run", ".", ",", "!", "?", "hello", "world"]
+# A vocab dict, not a vocab.txt: transformers 5's fast WordPiece tokenizers ignore vocab_file
+# (every word would become [UNK]).
+TINY_VOCAB = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS])}
 
 
 def build_tiny_bert(folder, n_layers: int = 2, n_heads: int = 2, hidden: int = 16, seed: int = 0):
@@ -20,11 +23,9 @@ def build_tiny_bert(folder, n_layers: int = 2, n_heads: int = 2, hidden: int = 1
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]) + "\n")
-    BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_max_length=64).save_pretrained(folder)
+    BertTokenizerFast(vocab=TINY_VOCAB, do_lower_case=True, model_max_length=64).save_pretrained(folder)
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=5 + len(TINY_WORDS), hidden_size=hidden, num_hidden_layers=n_layers,
+    cfg = BertConfig(vocab_size=len(TINY_VOCAB), hidden_size=hidden, num_hidden_layers=n_layers,
                      num_attention_heads=n_heads, intermediate_size=2 * hidden,
                      max_position_embeddings=64)
     BertModel(cfg).eval().save_pretrained(folder)
@@ -67,11 +68,9 @@ def app_url():
 
 def _save_wordpiece_tokenizer(folder, cls_name="BertTokenizerFast"):
     import transformers
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]) + "\n")
-    getattr(transformers, cls_name)(vocab_file=str(vocab), do_lower_case=True,
+    getattr(transformers, cls_name)(vocab=TINY_VOCAB, do_lower_case=True,
                                     model_max_length=64).save_pretrained(folder)
-    return 5 + len(TINY_WORDS)
+    return len(TINY_VOCAB)
 
 
 TINY_CORPUS = ["the cat sat on the mat", "a dog is running on a warm rug", "hello world!",
@@ -116,6 +115,9 @@ def build_tiny_task_model(folder, head: str, seed: int = 0):
         cfg = tf.BertConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=2,
                             num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
                             num_labels=3, id2label={0: "negative", 1: "neutral", 2: "positive"},
+                            # larger random weights: the default 0.02 leaves a classifier whose
+                            # logits barely depend on the text, nothing for attributions to explain
+                            initializer_range=0.3,
                             label2id={"negative": 0, "neutral": 1, "positive": 2})
         model = (tf.BertForSequenceClassification if head == "bert-cls" else tf.BertForMaskedLM)(cfg)
     model.eval().save_pretrained(folder)

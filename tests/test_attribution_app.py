@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
 
 import mminspect as mi  # noqa: E402
 from mminspect.figures import attribution as fig  # noqa: E402
 from mminspect.ui import attribution_tab  # noqa: E402
+from mminspect.ui.context import default_context  # noqa: E402
 
 TEXT, OTHER = "The cat sat on the mat.", "A kitten rested on a rug."
 
@@ -61,43 +62,38 @@ def test_bar_and_curves_figures_hold_the_numbers(attr):
 
 def test_handlers_run_without_a_server_and_redraw_without_the_model():
     values = [p["default"] for _, p in attribution_tab.param_controls()]
-    state, summary, text_map, other_map, bar, curves = attribution_tab.on_attribute(
-        "minilm", TEXT, "similarity", OTHER, "", "", "integrated_gradients", "pad", "word", *values)
+    ctx = default_context()
+    state, summary, text_map, other_map, bar, curves = attribution_tab.make_on_attribute(ctx)(
+        "minilm", "", TEXT, "similarity", OTHER, "", "", "", "integrated_gradients", "pad", "word",
+        *values)
     assert state.n_steps >= 16 and "IG steps" in summary and "completeness error" in summary
     assert "kitten" in other_map and "mat" in text_map
     token_map, _, _ = attribution_tab.redraw(state, "token")
     assert "[CLS]" in token_map
-    comp, table = attribution_tab.on_compare_methods(
-        "minilm", TEXT, "zero_shot", "", "animals, finance", "finance", "mask", "word")
+    comp, table = attribution_tab.make_on_compare_methods(ctx)(
+        "minilm", "", TEXT, "zero_shot", "", "animals, finance", "finance", "", "mask", "word")
     assert comp.methods == list(mi.explain.attribution.METHODS)
     assert table.count("<tr>") == len(comp.methods) + 1
     assert all(r.baseline == "mask" and "finance" in r.target for r in comp.results)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def client():
+def client(app_url):
     from gradio_client import Client
+    return Client(app_url, verbose=False)
 
-    from mminspect.ui import build_app
-    demo = build_app()
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+
+def attribute(client, *args, model="minilm", custom="", choice=""):
+    """Call /attribute_text with the method's default slider values.
+    args: text, target, compare, labels, label, method, baseline, level."""
+    text, target, compare, labels, label, method, baseline, level = args
+    values = [p["default"] for _, p in attribution_tab.param_controls()]
+    return client.predict(model, custom, text, target, compare, labels, label, choice, method,
+                          baseline, level, *values, api_name="/attribute_text")
 
 
 def test_attribute_text_endpoint_returns_the_map_and_numbers(client, minilm):
-    values = [p["default"] for _, p in attribution_tab.param_controls()]
-    out = client.predict("minilm", TEXT, "similarity", OTHER, "", "", "feature_ablation", "pad",
-                         "word", *values, api_name="/attribute_text")
+    out = attribute(client, TEXT, "similarity", OTHER, "", "", "feature_ablation", "pad", "word")
     summary, text_map, other_map, bar, curves = out
     ref = mi.attribute_text(minilm, TEXT, method="feature_ablation", compare_to=OTHER)
     assert f"f(text) = **{ref.target_value:.4f}**" in summary
@@ -110,11 +106,22 @@ def test_attribute_text_endpoint_returns_the_map_and_numbers(client, minilm):
 
 
 def test_endpoint_reports_bad_input_as_a_message(client):
-    from gradio_client.exceptions import AppError
-    values = [p["default"] for _, p in attribution_tab.param_controls()]
     with pytest.raises(AppError, match="Type a second text"):
-        client.predict("minilm", TEXT, "similarity", "  ", "", "", "saliency", "pad", "word",
-                       *values, api_name="/attribute_text")
+        attribute(client, TEXT, "similarity", "  ", "", "", "saliency", "pad", "word")
     with pytest.raises(AppError, match="at least two labels"):
-        client.predict("minilm", TEXT, "zero_shot", "", "animals", "", "saliency", "pad", "word",
-                       *values, api_name="/attribute_text")
+        attribute(client, TEXT, "zero_shot", "", "animals", "", "saliency", "pad", "word")
+    with pytest.raises(AppError, match="no prediction head"):
+        attribute(client, TEXT, "prediction", "", "", "", "saliency", "pad", "word")
+
+
+def test_a_local_masked_lm_explains_its_own_filler(client, tiny_task_dirs):
+    folder = str(tiny_task_dirs["bert-mlm"])
+    with pytest.raises(AppError, match="choose “The model's own prediction"):
+        attribute(client, "the cat [MASK]", "similarity", OTHER, "", "", "saliency", "pad", "word",
+                  custom=folder)
+    out = attribute(client, "the cat [MASK] on the mat", "prediction", "", "", "", "saliency",
+                    "pad", "token", custom=folder, choice="sat")
+    summary, text_map = out[0], out[1]
+    assert "prob of “sat” at [MASK] #1 (position 3)" in summary
+    assert "mat" in text_map
+

@@ -48,7 +48,7 @@ def test_tiny_random_bert_by_path_matches_direct_computation(tiny_bert):
     view = mi.inspect_text(tiny_bert, text)
     assert view.attention.weights.shape == (2, 2, 9, 9)
     np.testing.assert_allclose(view.attention.weights, direct_attention(tiny_bert, text), atol=1e-6)
-    assert view.tokens[0] == "[CLS]" and view.tokens[-1] == "[SEP]"
+    assert view.tokens == ["[CLS]", "the", "cat", "sat", "on", "the", "warm", "rug", "[SEP]"]
     assert view.attention.special.tolist() == [True] + [False] * 7 + [True]
 
 

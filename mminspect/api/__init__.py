@@ -1,14 +1,17 @@
 """The facade that the UI, the CLI and notebooks call: plain Python in, result values out."""
+from ..explain.attribution import (ClassTarget, MaskFillTarget, NextTokenTarget, SimilarityTarget,
+                                   Target, ZeroShotTarget)
 from ..models import list_models, load
 from ..models.hf_text import MAX_CHARS
-from ..explain.attribution import SimilarityTarget, Target, ZeroShotTarget
-from .attribution import attribute_text, compare_attributions, list_attribution_methods
+from .attribution import (attribute_generation, attribute_text, compare_attributions,
+                          list_attribution_methods)
 from .bertviz_views import bertviz_html
 from .clip import attribute_image, explain_prompts, inspect_clip, list_image_methods
 from .lens import logit_lens
 from .text import inspect_text
 
-__all__ = ["MAX_CHARS", "SimilarityTarget", "Target", "ZeroShotTarget", "attribute_image",
-           "attribute_text", "explain_prompts", "inspect_clip", "list_image_methods",
-           "bertviz_html", "compare_attributions", "inspect_text", "list_attribution_methods",
-           "list_models", "load", "logit_lens"]
+__all__ = ["MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
+           "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
+           "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
+           "inspect_text", "list_attribution_methods", "list_image_methods", "list_models", "load",
+           "logit_lens"]

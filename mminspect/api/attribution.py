@@ -57,8 +57,10 @@ def _explain(adapter, text: str, problem: Problem, enc, method_name: str, params
 
 
 def _side(adapter, text: str, target: Target, baseline: str, memory_mb: float):
+    """Encode one text, complete the target for it (bind) and build its problem."""
     enc = adapter.encode(text)
-    return enc, build_problem(adapter, enc, target, baseline, memory_mb)
+    bound = target.bind(adapter, enc)
+    return enc, bound, build_problem(adapter, enc, bound, baseline, memory_mb)
 
 
 def _check_common(baseline: str, memory_mb: float) -> None:
@@ -71,15 +73,20 @@ def _check_common(baseline: str, memory_mb: float) -> None:
 def attribute_text(model, text: str, method: str = "integrated_gradients", target=None, *,
                    compare_to: str | None = None, labels=None, label: str | None = None,
                    temperature: float = 0.05, baseline: str = "pad", faithfulness: bool = True,
-                   both_sides: bool = True, memory_mb: float = 1024,
+                   both_sides: bool = True, memory_mb: float = 1024, token: str | None = None,
+                   mask: int = 0, output: str | None = None,
                    progress: Progress | None = None, **params) -> TokenAttribution:
     """Attribute a target to the tokens (and words) of `text` with one captum method.
 
     model: a loaded adapter or a registry name. method: a key of METHODS (see
     `list_attribution_methods()`); its parameters go in **params (e.g. tolerance=0.01 for IG).
-    target: a Target object, "similarity" or "zero_shot"; by default the cosine similarity to
-    `compare_to` if given, else the zero-shot log-odds of `label` (default: the first of
-    `labels`) against the other labels. baseline: "pad", "mask" or "zero" (special tokens
+    target: a Target object, "similarity" or "zero_shot" (sentence-embedding models), "class"
+    (classifiers: `label`, default the predicted class), "mask_fill" (fill-mask: `token` at the
+    `mask`-th [MASK], default the top filler) or "next_token" (decoders: `token`, default the
+    top next token); `output` picks "logit", "prob" or "log_prob" for those. By default: the
+    cosine similarity to `compare_to` if given, else the zero-shot log-odds of `label`
+    (default: the first of `labels`) against the other labels, else the model's own
+    prediction. baseline: "pad", "mask" or "zero" (special tokens
     kept). faithfulness: also compute deletion/insertion curves (about 20 extra forwards +
     ~80 shared). both_sides: for a similarity, also attribute `compare_to` against `text`
     (in `.other`). memory_mb: activation budget that sets how many steps run in one batch.
@@ -88,18 +95,20 @@ def attribute_text(model, text: str, method: str = "integrated_gradients", targe
     adapter = _as_adapter(model)
     _check_common(baseline, memory_mb)
     _method(method).resolve(params)                 # fail on bad parameters before any work
-    target = make_target(target, compare_to, labels, label, temperature)
+    target = make_target(target, compare_to, labels, label, temperature, kind=adapter.kind,
+                         token=token, mask=mask, output=output)
     target.check(adapter)
     progress(0.05, "Encoding")
     prepared = target.prepare(adapter)
-    enc, problem = _side(adapter, text, prepared, baseline, memory_mb)
+    enc, bound, problem = _side(adapter, text, prepared, baseline, memory_mb)
     progress(0.15, f"Running {_method(method).label}")
-    result = _explain(adapter, text, problem, enc, method, params, prepared, baseline,
+    result = _explain(adapter, text, problem, enc, method, params, bound, baseline,
                       faithfulness, None)
     if both_sides and isinstance(prepared, SimilarityTarget):
         progress(0.55, "Attributing the second text")
         other_target = SimilarityTarget(text).prepare(adapter)
-        other_enc, other_problem = _side(adapter, prepared.compare_to, other_target, baseline, memory_mb)
+        other_enc, _, other_problem = _side(adapter, prepared.compare_to, other_target, baseline,
+                                            memory_mb)
         other = _explain(adapter, prepared.compare_to, other_problem, other_enc, method, params,
                          other_target, baseline, faithfulness, None)
         result = replace(result, other=other)
@@ -111,6 +120,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
                          compare_to: str | None = None, labels=None, label: str | None = None,
                          temperature: float = 0.05, baseline: str = "pad",
                          memory_mb: float = 1024, params: dict | None = None,
+                         token: str | None = None, mask: int = 0, output: str | None = None,
                          progress: Progress | None = None) -> AttributionComparison:
     """Every method (or `methods`) on one input with its faithfulness numbers and time taken.
 
@@ -125,18 +135,46 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     for name in names:
         _method(name).resolve(params.get(name, {}))
     start = time.perf_counter()
-    target = make_target(target, compare_to, labels, label, temperature)
+    target = make_target(target, compare_to, labels, label, temperature, kind=adapter.kind,
+                         token=token, mask=mask, output=output)
     target.check(adapter)
     prepared = target.prepare(adapter)
-    enc, problem = _side(adapter, text, prepared, baseline, memory_mb)
+    enc, bound, problem = _side(adapter, text, prepared, baseline, memory_mb)
     reference = random_curves(problem)
     results = []
     for i, name in enumerate(names):
         progress(0.05 + 0.9 * i / len(names), f"Running {_method(name).label}")
-        results.append(_explain(adapter, text, problem, enc, name, params.get(name, {}), prepared,
+        results.append(_explain(adapter, text, problem, enc, name, params.get(name, {}), bound,
                                 baseline, True, reference))
     progress(1.0, "Done")
     return AttributionComparison(results=results, seconds=time.perf_counter() - start)
+
+
+def attribute_generation(model, text: str, n_tokens: int = 4,
+                         method: str = "integrated_gradients", *, baseline: str = "pad",
+                         faithfulness: bool = False, progress: Progress | None = None,
+                         **params) -> list[TokenAttribution]:
+    """For a decoder: generate `n_tokens` greedily, then explain each generated token in turn
+    (its log-probability given the text so far), one `TokenAttribution` per token."""
+    from .predictions import _continue_ids    # the same greedy decoding the Text tab shows
+    progress = progress or _no_progress
+    adapter = _as_adapter(model)
+    if adapter.kind != "causal_lm":
+        raise InputError(f"{adapter.name} is a {adapter.kind} model; attributing generated "
+                         "tokens needs a causal language model (GPT-2 family).")
+    if not 1 <= int(n_tokens) <= 32:
+        raise InputError(f"n_tokens must be between 1 and 32, got {n_tokens}.")
+    ids = _continue_ids(adapter, adapter.encode(text), int(n_tokens))
+    pieces = adapter.tokenizer.convert_ids_to_tokens(ids)
+    out, prefix = [], text
+    for i, (tid, piece) in enumerate(zip(ids, pieces)):
+        progress(i / len(ids), f"Explaining generated token {i + 1} of {len(ids)}")
+        out.append(attribute_text(adapter, prefix, method, target="next_token", token=piece,
+                                  baseline=baseline, faithfulness=faithfulness, **params))
+        prefix = adapter.tokenizer.decode(
+            adapter.tokenizer(text)["input_ids"] + ids[: i + 1], skip_special_tokens=True)
+    progress(1.0, "Done")
+    return out
 
 
 def list_attribution_methods() -> list[dict]:

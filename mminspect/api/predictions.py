@@ -20,14 +20,22 @@ def _choices(adapter: TextAdapter, logits: torch.Tensor, position: int, k: int) 
 
 
 @torch.no_grad()
-def _continue(adapter: TextAdapter, enc: Encoded, n: int) -> str | None:
-    """Greedy continuation of n tokens; None when the text already fills the context."""
+def _continue_ids(adapter: TextAdapter, enc: Encoded, n: int) -> list[int]:
+    """Ids of the greedy continuation (n tokens, fewer if the context fills up)."""
     ids = enc.inputs["input_ids"]                                    # [1, token]
-    if ids.shape[1] + n > adapter.max_tokens:
-        return None
+    n = min(n, adapter.max_tokens - ids.shape[1])
+    if n <= 0:
+        return []
     out = adapter.model.generate(**enc.inputs, max_new_tokens=n, do_sample=False,
                                  pad_token_id=adapter.tokenizer.pad_token_id)
-    return adapter.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    return out[0, ids.shape[1]:].tolist()
+
+
+def _continue(adapter: TextAdapter, enc: Encoded, n: int) -> str | None:
+    """Greedy continuation of n tokens as text; None when the text already fills the context."""
+    if enc.inputs["input_ids"].shape[1] + n > adapter.max_tokens:
+        return None
+    return adapter.tokenizer.decode(_continue_ids(adapter, enc, n), skip_special_tokens=True)
 
 
 def task_prediction(adapter: TextAdapter, enc: Encoded, inner: Internals, notes: list[str],

@@ -17,9 +17,12 @@ from ..figures import attribution as fig
 from ..types import InputError, TokenAttribution
 from .context import AppContext
 from .errors import user_errors
+from .gpu import gpu
+from .model_picker import build_picker, resolve_model
 
 TARGETS = {"similarity": "Cosine similarity to the second text",
-           "zero_shot": "Zero-shot score of one label against the others"}
+           "zero_shot": "Zero-shot score of one label against the others",
+           "prediction": "The model's own prediction (its class, [MASK] filler or next token)"}
 LEVELS = ["word", "token"]
 
 CAPTIONS = {
@@ -49,17 +52,17 @@ def parse_labels(text: str | None) -> list[str]:
     return [p.strip() for p in re.split(r"[\n,]", text or "") if p.strip()]
 
 
-def text_models() -> list[tuple[str, str]]:
-    """(label, name) of the registered text models (attribution reads text)."""
-    return [(m["label"], m["name"]) for m in api.list_models() if m["family"] == "hf_text"]
-
-
 def param_controls() -> list[tuple[str, dict]]:
     """(method, param) for every declared parameter, in the order the sliders are built."""
     return [(m["name"], p) for m in api.list_attribution_methods() for p in m["params"]]
 
 
-def _target_kwargs(target_kind, compare, labels_text, label) -> dict:
+def _target_kwargs(target_kind, compare, labels_text, label, choice="") -> dict:
+    choice = (choice or "").strip() or None
+    if target_kind == "prediction":
+        # None lets the model's kind pick (class / mask_fill / next_token); the box names the
+        # class or token to explain instead of the model's top choice.
+        return {"target": None, "label": choice, "token": choice}
     if target_kind == "similarity":
         if not (compare or "").strip():
             raise InputError("Type a second text: the map explains the cosine similarity to it.")
@@ -94,21 +97,34 @@ def _draw(attr: TokenAttribution, level: str):
     return fig.highlight_html(attr, level), other, fig.top_tokens_bar(attr, level)
 
 
-@user_errors
-def on_attribute(model_name, text, target_kind, compare, labels_text, label, method, baseline,
-                 level, *param_values, progress=gr.Progress()):
-    """Run one method; returns the state, summary, both maps, bar chart and curves."""
-    progress(0.02, desc="Loading the model")
-    model = api.load(model_name)
+def _check_target_fits(model, target_kind: str) -> None:
+    embedding = model.kind == "embedding"
+    if embedding and target_kind == "prediction":
+        raise InputError(f"{model.name} is a sentence-embedding model with no prediction head: "
+                         "explain the similarity to a second text or a zero-shot label.")
+    if not embedding and target_kind != "prediction":
+        raise InputError(f"{model.name} is a {model.kind.replace('_', ' ')} model: choose "
+                         f"“{TARGETS['prediction']}” as what to explain.")
 
-    def report(fraction, desc):
-        progress(fraction, desc=desc)
 
-    attr = api.attribute_text(model, text, method=method, baseline=baseline, progress=report,
-                              **_target_kwargs(target_kind, compare, labels_text, label),
-                              **_method_params(method, param_values))
-    return (attr, _summary(attr), *_draw(attr, level),
-            fig.faithfulness_figure(attr.faithfulness, attr.method))
+def make_on_attribute(ctx: AppContext):
+    @user_errors
+    @gpu
+    def on_attribute(model_name, custom_model, text, target_kind, compare, labels_text, label,
+                     choice, method, baseline, level, *param_values, progress=gr.Progress()):
+        """Run one method; returns the state, summary, both maps, bar chart and curves."""
+        model = resolve_model(ctx, model_name, custom_model, progress)
+        _check_target_fits(model, target_kind)
+
+        def report(fraction, desc):
+            progress(fraction, desc=desc)
+
+        attr = api.attribute_text(model, text, method=method, baseline=baseline, progress=report,
+                                  **_target_kwargs(target_kind, compare, labels_text, label, choice),
+                                  **_method_params(method, param_values))
+        return (attr, _summary(attr), *_draw(attr, level),
+                fig.faithfulness_figure(attr.faithfulness, attr.method))
+    return on_attribute
 
 
 @user_errors
@@ -118,16 +134,19 @@ def redraw(attr, level):
     return _draw(attr, level)
 
 
-@user_errors
-def on_compare_methods(model_name, text, target_kind, compare, labels_text, label, baseline,
-                       level, progress=gr.Progress()):
-    """Every method on one input, side by side with its numbers and time."""
-    progress(0.02, desc="Loading the model")
-    model = api.load(model_name)
-    comparison = api.compare_attributions(
-        model, text, baseline=baseline, progress=lambda f, d: progress(f, desc=d),
-        **_target_kwargs(target_kind, compare, labels_text, label))
-    return comparison, fig.comparison_html(comparison, level)
+def make_on_compare_methods(ctx: AppContext):
+    @user_errors
+    @gpu
+    def on_compare_methods(model_name, custom_model, text, target_kind, compare, labels_text,
+                           label, choice, baseline, level, progress=gr.Progress()):
+        """Every method on one input, side by side with its numbers and time."""
+        model = resolve_model(ctx, model_name, custom_model, progress)
+        _check_target_fits(model, target_kind)
+        comparison = api.compare_attributions(
+            model, text, baseline=baseline, progress=lambda f, d: progress(f, desc=d),
+            **_target_kwargs(target_kind, compare, labels_text, label, choice))
+        return comparison, fig.comparison_html(comparison, level)
+    return on_compare_methods
 
 
 @user_errors
@@ -147,7 +166,6 @@ def on_method_change(method):
 def build(ctx: AppContext) -> None:
     """Lay out the Attributions tab inside the current Blocks and wire its events."""
     methods = api.list_attribution_methods()
-    models = text_models()
     state, comp_state = gr.State(None), gr.State(None)
     with gr.Row():
         with gr.Column(scale=3):
@@ -161,8 +179,10 @@ def build(ctx: AppContext) -> None:
                 labels = gr.Textbox(label="Labels (zero-shot; comma-separated)", lines=1,
                                     value=ctx.example_labels)
                 label = gr.Textbox(label="Label to explain (default: the first)", lines=1)
+            choice = gr.Textbox(label="Class or token to explain (own prediction; default: the "
+                                "model's top choice)", lines=1, max_length=100)
         with gr.Column(scale=2):
-            model = gr.Dropdown(choices=models, value=models[0][1], label="Model")
+            model, custom = build_picker(ctx, "text")
             method = gr.Dropdown(choices=[(m["label"], m["name"]) for m in methods],
                                  value=methods[0]["name"], label="Method")
             description = gr.Markdown(methods[0]["description"])
@@ -196,11 +216,12 @@ def build(ctx: AppContext) -> None:
             gr.Markdown(CAPTIONS["compare"])
     method.change(on_method_change, method, [*groups, description], api_visibility="private",
                   show_progress="hidden")
-    inputs = [model, text, target, compare, labels, label, method, baseline, level, *sliders]
-    run.click(on_attribute, inputs, [state, summary, text_map, other_map, bar, curves],
+    inputs = [model, custom, text, target, compare, labels, label, choice, method, baseline,
+              level, *sliders]
+    run.click(make_on_attribute(ctx), inputs, [state, summary, text_map, other_map, bar, curves],
               api_name="attribute_text", concurrency_id="model", concurrency_limit=1)
-    run_all.click(on_compare_methods,
-                  [model, text, target, compare, labels, label, baseline, level],
+    run_all.click(make_on_compare_methods(ctx),
+                  [model, custom, text, target, compare, labels, label, choice, baseline, level],
                   [comp_state, table], api_name="compare_attributions",
                   concurrency_id="model", concurrency_limit=1)
     level.change(redraw, [state, level], [text_map, other_map, bar], api_name="redraw_attribution")

@@ -11,6 +11,7 @@ from .integrated_gradients import METHOD as INTEGRATED_GRADIENTS
 from .problem import BASELINES, build_problem
 from .surrogate import KERNEL_SHAP, LIME
 from .targets import SimilarityTarget, Target, ZeroShotTarget, make_target
+from .task_targets import ClassTarget, MaskFillTarget, NextTokenTarget
 from .words import align_words, word_scores
 
 # name -> Method, in the order the UI lists them (fast gradient methods first).
@@ -18,6 +19,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     INTEGRATED_GRADIENTS, SALIENCY, INPUT_X_GRADIENT, GRADIENT_SHAP,
     FEATURE_ABLATION, OCCLUSION, LIME, KERNEL_SHAP)}
 
-__all__ = ["BASELINES", "METHODS", "Curves", "Method", "MethodOutput", "Param", "Problem",
+__all__ = ["BASELINES", "METHODS", "ClassTarget", "Curves", "MaskFillTarget", "Method",
+           "MethodOutput", "NextTokenTarget", "Param", "Problem",
            "SimilarityTarget", "Target", "ZeroShotTarget", "align_words", "build_problem",
            "completeness", "faithfulness", "make_target", "random_curves", "word_scores"]
