@@ -9,12 +9,13 @@ from . import explain, figures
 from .api import (ClassTarget, MaskFillTarget, NextTokenTarget, SimilarityTarget, Target,
                   ZeroShotTarget, attribute_generation, attribute_image, attribute_text,
                   bertviz_html, compare_attributions, explain_prompts, inspect_clip, inspect_text,
-                  list_attribution_methods, list_image_methods, list_models, load, logit_lens)
+                  list_attribution_methods, list_examples, list_image_methods, list_models, load,
+                  load_example, logit_lens)
 from .types import InputError, ModelLoadError
 
 __all__ = ["ClassTarget", "InputError", "MaskFillTarget", "ModelLoadError", "NextTokenTarget",
            "SimilarityTarget", "Target", "ZeroShotTarget", "attribute_generation",
            "attribute_image", "attribute_text", "bertviz_html", "compare_attributions", "explain",
            "explain_prompts", "figures", "inspect_clip", "inspect_text", "list_attribution_methods",
-           "list_image_methods", "list_models", "load", "logit_lens"]
+           "list_examples", "list_image_methods", "list_models", "load", "load_example", "logit_lens"]
 __version__ = "0.1.0"

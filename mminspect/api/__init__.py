@@ -6,6 +6,7 @@ from ..models.hf_text import MAX_CHARS
 from .attribution import (attribute_generation, attribute_text, compare_attributions,
                           list_attribution_methods)
 from .bertviz_views import bertviz_html
+from .examples import list_examples, load_example
 from .clip import attribute_image, explain_prompts, inspect_clip, list_image_methods
 from .lens import logit_lens
 from .text import inspect_text
@@ -13,5 +14,6 @@ from .text import inspect_text
 __all__ = ["MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
            "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
-           "inspect_text", "list_attribution_methods", "list_image_methods", "list_models", "load",
+           "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",
+           "list_models", "load", "load_example",
            "logit_lens"]

@@ -8,11 +8,13 @@ import threading
 import gradio as gr
 
 from .. import api
-from . import attribution_tab, text_tab
+from . import attribution_tab, clip_tab, text_tab
 from .context import AppContext, default_context
 
-INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts. "
-         "Type a text, press **Inspect**, then explore the attention of every layer and head.")
+INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts: "
+         "**Text** — attention of every layer and head and the model's prediction; "
+         "**Attributions** — which words push a score up or down, and how far to trust the map; "
+         "**Image–text** — how a CLIP-style model picks a label and which patches carried it.")
 
 
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
@@ -24,6 +26,8 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 text_tab.build(ctx)
             with gr.Tab("Attributions"):
                 attribution_tab.build(ctx)
+            with gr.Tab("Image–text"):
+                clip_tab.build(ctx)
     # One model event at a time overall: hooks and caches are shared by all users.
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
@@ -36,7 +40,7 @@ def launch_kwargs(port: int | None = None) -> dict:
             "footer_links": ["api", "gradio"], "max_file_size": "10mb"}
 
 
-def warm_up(names: tuple[str, ...] = ("minilm",)) -> threading.Thread:
+def warm_up(names: tuple[str, ...] = ("minilm", "miniclip")) -> threading.Thread:
     """Load the default models in the background, so the server answers at once and the
     first Inspect does not wait for weights (a failure here is logged; the UI reports it)."""
 

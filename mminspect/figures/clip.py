@@ -1,0 +1,130 @@
+"""Figures of the image-text tab: the prediction step by step, heat maps over the image
+(composed here: gr.AnnotatedImage takes one colour per mask, not a colour map), the
+embedding space, attention over the patch grid. numpy in, figures / uint8 images out."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.colors as pc
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..types import ClipView
+
+DISPLAY = 320   # overlays are drawn at least this big: a 64 px scene is unreadable as is
+
+
+def _lut(scale: str, n: int = 256) -> np.ndarray:
+    """A plotly colour scale sampled into a [n, 3] uint8 lookup table."""
+    colours = pc.sample_colorscale(scale, [i / (n - 1) for i in range(n)], colortype="tuple")
+    return (np.array(colours) * (255 if max(max(c) for c in colours) <= 1 else 1)).astype(np.uint8)
+
+
+LUTS = {"seq": _lut("Inferno"), "div": _lut("RdBu_r")}
+
+
+def upscale(a: np.ndarray, size: int = DISPLAY) -> np.ndarray:
+    """Nearest-neighbour upscale by a whole factor so the shorter side is >= size. [H, W, ...]"""
+    k = max(1, -(-size // min(a.shape[:2])))
+    return np.repeat(np.repeat(a, k, axis=0), k, axis=1)
+
+
+def overlay(image: np.ndarray, scores: np.ndarray, vmax: float | None = None,
+            signed: bool = False, alpha: float = 0.6) -> np.ndarray:
+    """Heat map over an image. image: uint8 [H, W, 3]; scores: [h, w] (any grid that divides
+    the image: a patch map is repeated to pixels). signed: diverging colours centred on 0
+    (red up, blue down), else sequential from 0 (negative values clipped).
+    Returns uint8 [H', W', 3], upscaled for display."""
+    H, W = image.shape[:2]
+    s = np.asarray(scores, np.float64)
+    s = np.repeat(np.repeat(s, H // s.shape[0], axis=0), W // s.shape[1], axis=1)  # [H, W]
+    vmax = float(vmax if vmax else np.abs(s).max()) or 1.0
+    if signed:
+        idx = np.clip((s / vmax + 1) / 2, 0, 1)
+        lut = LUTS["div"]
+    else:
+        idx = np.clip(s / vmax, 0, 1)
+        lut = LUTS["seq"]
+    colours = lut[(idx * 255).astype(int)]                                # [H, W, 3]
+    # Weak values let the image show through, so the map reads as "where", not as a veil.
+    weight = alpha * (np.abs(s) / vmax).clip(0, 1)[..., None] ** 0.5
+    out = (1 - weight) * image + weight * colours
+    return upscale(out.astype(np.uint8))
+
+
+def prediction_steps_figure(view: ClipView, image: int = 0) -> go.Figure:
+    """Cosine -> x logit scale -> softmax, one bar per prompt in each step."""
+    prompts = view.prompts
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=[
+        "1. cosine(image, prompt)", f"2. × logit scale {view.logit_scale:.1f} = logit",
+        "3. softmax over prompts = probability"])
+    for col, (vals, fmt) in enumerate([(view.cosine[image], ".3f"), (view.logits[image], ".2f"),
+                                       (view.probs[image], ".1%")], start=1):
+        fig.add_trace(go.Bar(x=vals.astype(np.float32), y=prompts, orientation="h",
+                             marker_color=["crimson" if i == int(view.probs[image].argmax()) else
+                                           "steelblue" for i in range(len(prompts))],
+                             texttemplate=f"%{{x:{fmt}}}", textposition="auto",
+                             hovertemplate=f"%{{y}}: %{{x:{fmt}}}<extra></extra>"), row=1, col=col)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_yaxes(showticklabels=True, row=1, col=1)
+    fig.update_xaxes(range=[0, 1], row=1, col=3)
+    fig.update_layout(showlegend=False, height=140 + 34 * len(prompts),
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def similarity_matrix_figure(view: ClipView) -> go.Figure:
+    """Probabilities [image, prompt] when several images are given."""
+    labels = [f"image {i + 1}" for i in range(view.n_images)]
+    fig = go.Figure(go.Heatmap(z=view.probs, x=view.prompts, y=labels, colorscale="Blues",
+                               zmin=0, zmax=1, texttemplate="%{z:.2f}", customdata=view.cosine,
+                               hovertemplate="%{y} · %{x}<br>p %{z:.3f}, cosine %{customdata:.3f}"
+                                             "<extra></extra>"))
+    fig.update_layout(height=120 + 40 * view.n_images, yaxis={"autorange": "reversed"},
+                      margin={"l": 10, "r": 10, "t": 20, "b": 10})
+    return fig
+
+
+def embedding_figure(view: ClipView) -> go.Figure:
+    """PCA of image and prompt embeddings: the two modalities sit apart (the modality gap)."""
+    n = view.n_images
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=view.pca[:n, 0], y=view.pca[:n, 1], mode="markers+text",
+                             text=[f"image {i + 1}" for i in range(n)], textposition="top center",
+                             marker={"symbol": "square", "size": 14, "color": "darkorange"},
+                             name="images"))
+    fig.add_trace(go.Scatter(x=view.pca[n:, 0], y=view.pca[n:, 1], mode="markers+text",
+                             text=view.prompts, textposition="top center",
+                             marker={"size": 11, "color": "steelblue"}, name="prompts"))
+    v = view.pca_variance
+    fig.update_layout(height=460, xaxis_title=f"PC 1 ({v[0]:.0%} of variance)",
+                      yaxis_title=f"PC 2 ({v[1]:.0%})", margin={"l": 10, "r": 10, "t": 20, "b": 10})
+    return fig
+
+
+def attention_over_patches(view: ClipView, image: int, layer: int, head: int,
+                           query: int) -> np.ndarray:
+    """One image-tower head: where token `query` (0 = [CLS] when there is one) looks, over
+    the patch grid, drawn on the image. -> uint8 [H', W', 3]"""
+    att = view.image_attention[image, layer, head, query]                   # [key]
+    offset = len(view.image_tokens) - view.grid_rows * view.grid_cols      # 1 with [CLS]
+    grid = att[offset:].reshape(view.grid_rows, view.grid_cols)            # [rows, cols]
+    out = overlay(view.images[image], grid)
+    if query >= offset:                                                    # outline the query patch
+        r, c = divmod(query - offset, view.grid_cols)
+        k = out.shape[0] // view.grid_rows
+        out[r * k:(r + 1) * k, [c * k, (c + 1) * k - 1]] = (0, 255, 120)
+        out[[r * k, (r + 1) * k - 1], c * k:(c + 1) * k] = (0, 255, 120)
+    return out
+
+
+def word_relevance_html(words: list[str], scores: np.ndarray) -> str:
+    """A prompt's words shaded by relevance (sequential, escaped)."""
+    top = float(np.abs(scores).max()) or 1.0
+    spans = []
+    for w, s in zip(words, scores):
+        a = max(0.0, float(s)) / top
+        spans.append(f'<span title="{s:.3f}" style="background: rgba(220,50,30,{a:.2f}); '
+                     f'padding:1px 3px; border-radius:3px">{html.escape(w)}</span>')
+    return " ".join(spans)
