@@ -103,34 +103,54 @@ def bench_app(timeout: float = 120) -> dict:
         proc.wait(timeout=30)
 
 
-def optional_sections(repeats: int) -> dict:
-    """Benchmarks that later features add (each module exposes `run(repeats) -> dict`)."""
+def attribution_checks(f: dict) -> list[tuple]:
+    """The text-attribution targets as "value <= target" rows."""
+    return [
+        ("our IG time / captum LIG default (32 tokens)", 1 / f["speedup"], 0.5,
+         f"{f['ours_ig_p50_s']:.3f} s ({f['ig_steps']} steps, {f['ig_completeness_relative']:.2%} "
+         f"completeness) vs {f['captum_lig_default_p50_s']:.3f} s (50 steps) = {f['speedup']:.1f}x"),
+        ("method comparison, all methods (s, p50)", f["comparison_p50_s"], 3.0,
+         f"{len(f['comparison_methods'])} methods with faithfulness curves"),
+    ]
+
+
+def optional_sections(repeats: int, names=("bench_attribution", "bench_clip")) -> dict:
+    """Benchmarks of the later features, each module's `run(repeats) -> dict`."""
     out = {}
-    for name in ("bench_attribution",):
+    for name in names:
         try:
             mod = __import__(f"mminspect.{name}", fromlist=["run"])
         except ImportError:
             continue
-        out[name] = mod.run(repeats)
+        figures = mod.run(repeats)
+        if name == "bench_attribution":
+            figures["checks"] = attribution_checks(figures)
+        out[name] = figures
     return out
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--only", choices=["text", "attribution", "clip"],
+                        help="run one section (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     torch.set_grad_enabled(True)
-    report = {"text_latency": bench_text_latency(args.repeats), "app": bench_app()}
-    report.update(optional_sections(args.repeats))
-    lat, app = report["text_latency"], report["app"]
-    checks = [
-        ("inspect_text / bare forward (32 tokens)", lat["ratio"], 2.0,
-         f"{lat['inspect_text_ms']:.1f} ms vs {lat['bare_forward_ms']:.1f} ms"),
-        ("largest UI update at 512 tokens (MB)", app["max_payload_mb"], 2.0,
-         ", ".join(f"{k} {v / 1e3:.0f} kB" for k, v in app["payload_bytes"].items())),
-        ("cold start to first HTTP 200 (s)", app["cold_start_s"], 15.0, ""),
-    ]
+    report, checks = {}, []
+    if args.only in (None, "text"):
+        report = {"text_latency": bench_text_latency(args.repeats), "app": bench_app()}
+        lat, app = report["text_latency"], report["app"]
+        checks = [
+            ("inspect_text / bare forward (32 tokens)", lat["ratio"], 2.0,
+             f"{lat['inspect_text_ms']:.1f} ms vs {lat['bare_forward_ms']:.1f} ms"),
+            ("largest UI update at 512 tokens (MB)", app["max_payload_mb"], 2.0,
+             ", ".join(f"{k} {v / 1e3:.0f} kB" for k, v in app["payload_bytes"].items())),
+            ("cold start to first HTTP 200 (s)", app["cold_start_s"], 15.0, ""),
+        ]
+    if args.only != "text":
+        names = (f"bench_{args.only}",) if args.only else ("bench_attribution", "bench_clip")
+        report.update(optional_sections(args.repeats, names))
     for section in report.values():
         checks += section.get("checks", []) if isinstance(section, dict) else []
     print(f"{'figure':<48}{'value':>10}{'target':>10}  ok   detail")
