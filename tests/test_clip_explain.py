@@ -12,7 +12,8 @@ from clip_tiny import tiny_hf_clip_dir, tiny_miniclip, tiny_open_clip_arch  # no
 
 import mminspect as mi  # noqa: E402
 from mminspect.explain.pixel_attribution import logit_function  # noqa: E402
-from mminspect.explain.relevance import propagate, relevance_batched, relevance_per_prompt  # noqa: E402
+from mminspect.explain.relevance import (STRATEGIES, propagate, relevance_batched,  # noqa: E402
+                                         relevance_per_prompt)
 from mminspect.models import load  # noqa: E402
 from mminspect.types import ClipView, PixelAttribution  # noqa: E402
 
@@ -69,10 +70,14 @@ def test_inspect_clip_gives_what_a_ui_draws(clip, image):
     assert any("resized from 60x45" in n for n in view.notes)
 
 
-def test_batched_relevance_equals_the_per_prompt_recipe(clip, image):
+@pytest.mark.parametrize("strategy", ["vjp", "copies"])
+def test_batched_relevance_equals_the_per_prompt_recipe(clip, image, strategy):
     px = clip.preprocess([image])
     encs = [clip.tokenize(p) for p in PROMPTS]
-    ours, ref = relevance_batched(clip, px, encs), relevance_per_prompt(clip, px, encs)
+    t = torch.nn.functional.normalize(clip.encode_text(PROMPTS), dim=-1)
+    STRATEGIES[strategy](clip, px, t)            # runs as such (no silent fallback to copies)
+    ours = relevance_batched(clip, px, encs, strategy=strategy)
+    ref = relevance_per_prompt(clip, px, encs)
     np.testing.assert_allclose(ours.scores, ref.scores, rtol=1e-5, atol=1e-5)
     assert ours.image.shape == (4, clip.patch_grid.n_tokens)
     np.testing.assert_allclose(ours.image, ref.image, rtol=1e-5, atol=1e-6)

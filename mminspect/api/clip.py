@@ -199,19 +199,23 @@ def explain_prompts(model, image, prompts, template: str | None = None,
             patch = g.to_image(rel.image[i][g.cls_offset:])
             outs.append((MapOutput(patch, upsample(patch, g), float(rel.scores[i]), text=rel.text[i]), each))
         by_prompt = dict(zip(prompts, rel.image))
+        temb = torch.from_numpy(rel.text_embeddings).to(pixels.device)   # [prompt, embed]
+        feats = torch.from_numpy(rel.patch_features)                      # [patch, embed]
     else:
+        temb = text_embeddings(adapter, encs)                             # [prompt, embed]
+        feats = None
         outs = []
-        for e in encs:
+        for i, e in enumerate(encs):
             t = time.perf_counter()
-            outs.append((compute(adapter, pixels, [e], method), 0.0))
-            outs[-1] = (outs[-1][0], time.perf_counter() - t)
+            o = compute(adapter, pixels, [e], method, text_emb=temb[i:i + 1])
+            outs.append((o, time.perf_counter() - t))
         by_prompt = {}
     maps = [_result(adapter, o, view, method, p, None, e, s, {}, [])
             for (o, s), p, e in zip(outs, prompts, encs)]
     sims = []
     if similarity:
         t = time.perf_counter()
-        s = similarity_maps(adapter, pixels, text_embeddings(adapter, encs))   # [prompt, rows, cols]
+        s = similarity_maps(adapter, pixels, temb, feats)                 # [prompt, rows, cols]
         each = (time.perf_counter() - t) / len(prompts)
         sims = [_result(adapter, MapOutput(s[i], upsample(s[i], g), float(maps[i].target_value)),
                         view, "similarity", p, None, e, each, {}, []) for i, (p, e) in enumerate(zip(prompts, encs))]

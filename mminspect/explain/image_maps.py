@@ -57,12 +57,15 @@ def raw_attention_map(maps: AttentionMaps, grid: PatchGrid) -> np.ndarray:
     return patch_row(grid, maps.weights[-1].mean(0)[0])
 
 
-def similarity_maps(adapter: CLIPAdapter, pixels: torch.Tensor, text_emb: torch.Tensor) -> np.ndarray:
+def similarity_maps(adapter: CLIPAdapter, pixels: torch.Tensor, text_emb: torch.Tensor,
+                    patch_features: torch.Tensor | None = None) -> np.ndarray:
     """Cosine of every patch feature with every prompt: [prompt, rows, cols] for one image
-    [1, 3, H, W] and unit text embeddings [prompt, embed] (one image forward for all)."""
+    [1, 3, H, W] and text embeddings [prompt, embed] (one image forward for all, none when
+    the patch features [patch, embed] of that image are given)."""
     g = adapter.patch_grid
     with torch.no_grad():
-        out = adapter.image_forward(pixels)
-        p = F.normalize(out.patch_features, dim=-1)                       # [patch, embed]
-        sims = F.normalize(text_emb, dim=-1) @ p.T                        # [prompt, patch]
-    return sims.reshape(-1, g.rows, g.cols).float().cpu().numpy()         # [prompt, rows, cols]
+        if patch_features is None:
+            patch_features = adapter.image_forward(pixels).patch_features     # [patch, embed]
+        p = F.normalize(patch_features.to(text_emb), dim=-1)                  # [patch, embed]
+        sims = F.normalize(text_emb, dim=-1) @ p.T                            # [prompt, patch]
+    return sims.reshape(-1, g.rows, g.cols).float().cpu().numpy()             # [prompt, rows, cols]

@@ -7,12 +7,16 @@ R = R + Ā @ R. The image map is the row of the pooled token (CLS) over the patc
 map is the row of the text's pooled token (EOT for CLIP, the mean over tokens for mini-CLIP's
 mean-pooled MiniLM). The score s is the prompt's logit: logit_scale * cosine(image, text).
 
-Two ways to get ∂s/∂A for P prompts, numerically equal (tested):
+Ways to get ∂s/∂A for P prompts, numerically equal (tested):
 - `relevance_per_prompt`: the published recipe: for each prompt a full forward of both towers
   and a full backward (weight gradients included), as the notebooks do.
-- `relevance_batched` (ours): one image forward over P copies of the image, one text forward
-  per prompt, and one `torch.autograd.grad` of the summed scores w.r.t. the attention maps
-  only. Copies never interact, so copy p's gradient is exactly prompt p's.
+- `relevance_batched` (ours), gradients of the attention maps only, never of the weights:
+  "vjp": ONE image forward; the P gradients as one batched vector-Jacobian product
+  (`autograd.grad(scores, attentions, grad_outputs=I_P, is_grads_batched=True)`, a vmap over
+  the backward), so the image tower runs forward once instead of P times;
+  "copies": P copies of the image as one batch, one backward of the summed scores (copies
+  never interact, so copy p's gradient is exactly prompt p's).
+  Texts: one forward per prompt, and one backward for all (each text feeds only its score).
 """
 from __future__ import annotations
 
@@ -33,11 +37,15 @@ F = torch.nn.functional
 class Relevance:
     """image: float [prompt, token] relevance of every image token for the pooled image token
     (CLS row of R); text: per prompt, float [token] (the pooled text row of R); scores: [prompt]
-    logits that were explained. numpy, detached."""
+    logits that were explained; text_embeddings: [prompt, embed] unit text embeddings (reused
+    by the similarity maps, so the text tower runs once per prompt); patch_features: [patch,
+    embed] of the image (the same for every copy), for the similarity maps. numpy, detached."""
 
     image: np.ndarray
     text: list[np.ndarray]
     scores: np.ndarray
+    text_embeddings: np.ndarray | None = None
+    patch_features: np.ndarray | None = None
 
 
 def propagate(attentions: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -111,22 +119,72 @@ def _rows(r: torch.Tensor, weights: np.ndarray) -> np.ndarray:
     return (w @ r).detach().cpu().numpy().astype(np.float64)         # [batch, k]
 
 
-def image_forward_copies(adapter: CLIPAdapter, pixels: torch.Tensor, n: int) -> tuple[torch.Tensor, list[tuple]]:
+def image_forward_copies(adapter: CLIPAdapter, pixels: torch.Tensor, n: int
+                         ) -> tuple[torch.Tensor, list[tuple], torch.Tensor]:
     """n copies of one image [1, 3, H, W] through the image tower with the graph kept.
-    Returns (embeddings [n, embed], groups): each group is (attentions per layer [b, h, q, k],
-    first copy index). One batched forward when the adapter runs batches, else one per copy."""
+    Returns (embeddings [n, embed], groups, patch features [patch, embed] of copy 0): each
+    group is (attentions per layer [b, h, q, k], first copy index). One batched forward when
+    the adapter runs batches, else one per copy."""
     try:
         out = adapter.image_forward_batch(pixels.repeat(n, 1, 1, 1), keep_graph=True)
-        return out.embedding, [(out.layer_attentions, 0)]
+        return out.embedding, [(out.layer_attentions, 0)], out.patch_features[0]
     except NotImplementedError:
         outs: list[TowerOutput] = [adapter.image_forward(pixels, keep_graph=True) for _ in range(n)]
-        return torch.stack([o.embedding for o in outs]), [(o.layer_attentions, i) for i, o in enumerate(outs)]
+        return (torch.stack([o.embedding for o in outs]),
+                [(o.layer_attentions, i) for i, o in enumerate(outs)], outs[0].patch_features)
+
+
+def _grads(outputs: torch.Tensor, leaves: Sequence[torch.Tensor], **kw) -> list[torch.Tensor]:
+    """Gradients of `outputs` w.r.t. the attention maps only (no weight gradients are computed
+    or stored); zeros for a map the output does not depend on."""
+    gs = torch.autograd.grad(outputs, leaves, allow_unused=True, **kw)
+    return [torch.zeros_like(a) if g is None else g for a, g in zip(leaves, gs)]
+
+
+def _image_rows_vjp(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tensor
+                    ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """One image forward; the P per-prompt gradients as one batched vector-Jacobian product
+    (`is_grads_batched`: vmap over the backward, one row of the identity per prompt)."""
+    out = adapter.image_forward(pixels, keep_graph=True)
+    img = F.normalize(out.embedding, dim=-1)                                 # [embed]
+    scores = adapter.logit_scale * (t @ img)                                 # [prompt]
+    p = len(scores)
+    eye = torch.eye(p, dtype=scores.dtype, device=scores.device)            # [prompt, prompt]
+    grads = _grads(scores, out.layer_attentions, grad_outputs=eye, is_grads_batched=True,
+                   retain_graph=True)                                        # each [prompt, 1, h, q, k]
+    attns = [a.detach().expand(p, -1, -1, -1) for a in out.layer_attentions]  # [prompt, h, q, k]
+    rows = _rows(propagate(attns, [g[:, 0] for g in grads]), image_pool_weights(adapter))
+    return scores, rows, out.patch_features
+
+
+def _image_rows_copies(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tensor
+                       ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """P copies of the image in one batch (one forward per copy when the adapter cannot
+    batch); copies never interact, so the gradient of the summed scores w.r.t. copy p's
+    attention is prompt p's."""
+    p = len(t)
+    emb, groups, patches = image_forward_copies(adapter, pixels, p)          # [prompt, embed]
+    scores = adapter.logit_scale * (F.normalize(emb, dim=-1) * t).sum(-1)    # [prompt]
+    leaves = [a for attns, _ in groups for a in attns]
+    grads = _grads(scores.sum(), leaves, retain_graph=True)
+    rows, k = np.zeros((p, adapter.patch_grid.n_tokens)), 0
+    for attns, first in groups:
+        r = _rows(propagate(attns, grads[k:k + len(attns)]), image_pool_weights(adapter))
+        rows[first:first + len(r)] = r                                       # [b, token]
+        k += len(attns)
+    return scores, rows, patches
+
+
+STRATEGIES = {"vjp": _image_rows_vjp, "copies": _image_rows_copies}
 
 
 def relevance_batched(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Sequence[Encoded],
-                      words: bool = True) -> Relevance:
-    """Ours: relevance of one image [1, 3, H, W] for every prompt in one backward pass."""
-    p = len(encs)
+                      words: bool = True, strategy: str = "vjp") -> Relevance:
+    """Ours: relevance of one image [1, 3, H, W] for every prompt, sharing the work.
+
+    strategy "vjp" (default): one image forward and one batched backward for all prompts;
+    "copies": P copies of the image as one batch and one backward. Both give the per-prompt
+    recipe's maps; "vjp" falls back to "copies" if an operator has no batching rule."""
     if words:
         texts = [adapter.text_forward(e, keep_graph=True) for e in encs]
         t = F.normalize(torch.stack([o.embedding for o in texts]), dim=-1)   # [prompt, embed]
@@ -134,27 +192,24 @@ def relevance_batched(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Sequence
         texts = []
         with torch.no_grad():
             t = F.normalize(torch.stack([adapter.text_forward(e).embedding for e in encs]), dim=-1)
-    emb, groups = image_forward_copies(adapter, pixels, p)                   # [prompt, embed]
-    scores = adapter.logit_scale * (F.normalize(emb, dim=-1) * t).sum(-1)    # [prompt]
-    leaves = [a for attns, _ in groups for a in attns] + [a for o in texts for a in o.layer_attentions]
-    # Gradients of the attention maps only: no weight gradients are computed or stored.
-    grads = torch.autograd.grad(scores.sum(), leaves, allow_unused=True)
-    grads = [torch.zeros_like(a) if g is None else g for a, g in zip(leaves, grads)]
-    pool = image_pool_weights(adapter)
-    image = np.zeros((p, adapter.patch_grid.n_tokens))
-    k = 0
-    for attns, first in groups:
-        n_layers = len(attns)
-        rows = _rows(propagate(attns, grads[k:k + n_layers]), pool)          # [b, token]
-        image[first:first + len(rows)] = rows
-        k += n_layers
+    try:
+        scores, image, patches = STRATEGIES[strategy](adapter, pixels, t)
+    except RuntimeError:
+        if strategy != "vjp":
+            raise
+        scores, image, patches = _image_rows_copies(adapter, pixels, t)
     text = []
-    for o, e in zip(texts, encs):
-        n_layers = len(o.layer_attentions)
-        r = propagate(o.layer_attentions, grads[k:k + n_layers])            # [1, token, token]
-        text.append(_rows(r, text_pool_weights(adapter, e))[0])
-        k += n_layers
-    return Relevance(image=image, text=text, scores=scores.detach().cpu().numpy())
+    if words:   # each text's attention feeds only its own score: one plain backward for all
+        leaves = [a for o in texts for a in o.layer_attentions]
+        grads, k = _grads(scores.sum(), leaves), 0
+        for o, e in zip(texts, encs):
+            n = len(o.layer_attentions)
+            r = propagate(o.layer_attentions, grads[k:k + n])               # [1, token, token]
+            text.append(_rows(r, text_pool_weights(adapter, e))[0])
+            k += n
+    return Relevance(image=image, text=text, scores=scores.detach().cpu().numpy(),
+                     text_embeddings=t.detach().cpu().numpy(),
+                     patch_features=patches.detach().cpu().numpy())
 
 
 def _parameters(adapter: CLIPAdapter) -> list[torch.Tensor]:
