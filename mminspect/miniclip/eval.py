@@ -7,6 +7,7 @@ and renders from `data_seed` with a different generator key). Figures:
   circle", ...), the image picks the closest class;
 - image->text R@1 among `n_retrieval` captions of scenes with 1-3 objects (a pick counts if
   its caption text equals the true one: short captions like "a red circle" can repeat);
+- patch pointing: whether the raw patch-text similarity map peaks on the named object;
 - swapped bindings, a known weakness of CLIP-style models: on two-object scenes with two
   colours and two shapes, how often "a red circle and a blue square" scores above "a blue
   circle and a red square" (chance 50 %), and the same for the relation ("a above b" vs
@@ -94,14 +95,36 @@ def swapped(adapter, seed: int = EVAL_SEED + 2, n: int = 200) -> dict:
     return out
 
 
+def pointing(adapter, seed: int = EVAL_SEED + 3, n: int = 100) -> dict:
+    """How often the patch most similar to "a <colour> <shape>" (cosine of the projected patch
+    features with the text) lies on the object, on single-object scenes. A check of the raw
+    patch-text map, not of any explainer; chance is the object's share of patches."""
+    scenes = [scene(seed, i, n_objects=1) for i in range(n)]
+    prompts = sorted({article(f"{s.objects[0].colour} {s.objects[0].shape}") for s in scenes})
+    txt = dict(zip(prompts, adapter.encode_text(prompts)))          # prompt -> [embed]
+    g = adapter.patch_grid
+    hits, chance = [], []
+    for s in scenes:
+        o = s.objects[0]
+        out = adapter.image_forward(adapter.preprocess([s.image]))
+        sim = torch.nn.functional.normalize(out.patch_features, dim=-1) @ \
+            txt[article(f"{o.colour} {o.shape}")]                      # [patch]
+        on = s.masks[0].reshape(g.rows, g.patch_size, g.cols, g.patch_size).any((1, 3))  # [rows, cols]
+        hits.append(bool(on.reshape(-1)[int(sim.argmax())]))
+        chance.append(on.mean())
+    return {"patch_pointing": float(np.mean(hits)), "patch_pointing_chance": float(np.mean(chance))}
+
+
 def evaluate(adapter, seed: int = EVAL_SEED, n_single: int = 300, n_retrieval: int = 100,
-             n_swap: int = 200) -> dict:
+             n_swap: int = 200, n_pointing: int = 100) -> dict:
     m = {}
     m.update(zero_shot(adapter, seed, n_single))
     m.update(retrieval(adapter, seed + 1, n_retrieval))
     m.update(swapped(adapter, seed + 2, n_swap))
+    m.update(pointing(adapter, seed + 3, n_pointing))
     m = {k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}
-    m["eval"] = {"seed": seed, "n_single": n_single, "n_retrieval": n_retrieval, "n_swap": n_swap}
+    m["eval"] = {"seed": seed, "n_single": n_single, "n_retrieval": n_retrieval, "n_swap": n_swap,
+                 "n_pointing": n_pointing}
     return m
 
 
@@ -114,6 +137,9 @@ def format_metrics(m: dict) -> str:
     for k in ("swapped_colours", "swapped_relation"):
         lines.append(f"{k:>24}: {100 * m[k]:5.1f} %   (true caption above the swapped one; "
                      "chance 50 %)")
+    if "patch_pointing" in m:
+        lines.append(f"{'patch_pointing':>24}: {100 * m['patch_pointing']:5.1f} %   (argmax of the raw "
+                     f"patch-text cosine on the object; chance {100 * m['patch_pointing_chance']:.1f} %)")
     return "\n".join(lines)
 
 

@@ -145,6 +145,14 @@ class MiniCLIPAdapter(CLIPAdapter):
         return TowerOutput(embedding=emb[0], layer_attentions=tuple(attns),      # [embed]
                            tokens=self._grid.token_labels(), patch_features=patches[0])
 
+    def image_forward_batch(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        """The ViT runs batches natively: embedding [batch, embed], layer_attentions each
+        [batch, head, query, key] (the graph's own tensors), patch_features [batch, patch, embed]."""
+        with torch.set_grad_enabled(keep_graph):
+            emb, patches, attns = self.model.visual(pixels.to(self.device), return_attentions=True)
+        return TowerOutput(embedding=emb, layer_attentions=tuple(attns),
+                           tokens=self._grid.token_labels(), patch_features=patches)
+
     def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
         inputs = dict(enc.inputs)
         with torch.set_grad_enabled(keep_graph):
