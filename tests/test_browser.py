@@ -34,3 +34,24 @@ def test_inspection_draws_heatmaps_in_the_browser(page, tmp_path):
     page.get_by_role("tab", name="One head").click()
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000)
     page.screenshot(path=str(tmp_path / "text_tab.png"), full_page=True)
+
+
+def test_attribution_tab_highlights_the_words_in_the_browser(page):
+    page.get_by_role("tab", name="Attributions").click()
+    page.get_by_role("button", name="Attribute").click()
+    page.wait_for_function("document.body.innerText.includes('f(text) =')", timeout=120_000)
+    body = page.inner_text("body")
+    assert "lowers" in body and "raises" in body               # the colour legend is drawn
+    assert page.locator("span[title]").count() >= 5             # one highlighted span per word
+
+
+def test_image_text_tab_draws_the_prediction_and_the_maps(page, tmp_path):
+    page.get_by_role("tab", name="Image–text").click()
+    page.get_by_role("button", name="Inspect").last.click()
+    page.wait_for_function("document.body.innerText.includes('best match')", timeout=120_000)
+    # the step-by-step chart is a plotly bar chart: three sets of bars
+    page.wait_for_selector(".js-plotly-plot .barlayer", timeout=30_000)
+    page.get_by_role("tab", name="Why this label").click()
+    page.wait_for_function("document.querySelectorAll('.grid-wrap img, .gallery img').length >= 5",
+                           timeout=30_000)
+    page.screenshot(path=str(tmp_path / "image_text_tab.png"), full_page=True)
