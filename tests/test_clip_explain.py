@@ -194,3 +194,20 @@ def test_method_list_declares_parameters():
             "occlusion", "gradient_shap"} <= set(methods)
     assert methods["integrated_gradients"]["params"][0]["name"] == "n_steps"
     assert methods["rollout"]["prompt"] is False
+
+
+def test_padded_text_batch_equals_one_text_at_a_time(clip):
+    encs = [clip.tokenize(p) for p in PROMPTS]              # different lengths
+    try:
+        batch = clip.text_forward_batch(encs)
+    except NotImplementedError:
+        assert clip.family == "miniclip"                    # falls back to one text at a time
+        return
+    lengths = {e.inputs["input_ids"].shape[1] for e in encs}
+    assert len(lengths) > 1
+    for i, e in enumerate(encs):
+        one = clip.text_forward(e)
+        n = e.inputs["input_ids"].shape[1]
+        torch.testing.assert_close(batch.embedding[i], one.embedding, atol=1e-5, rtol=1e-5)
+        for a, b in zip(batch.layer_attentions, one.layer_attentions):
+            torch.testing.assert_close(a[i, :, :n, :n], b[0], atol=1e-6, rtol=1e-5)

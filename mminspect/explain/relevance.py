@@ -16,7 +16,8 @@ Ways to get ∂s/∂A for P prompts, numerically equal (tested):
   the backward), so the image tower runs forward once instead of P times;
   "copies": P copies of the image as one batch, one backward of the summed scores (copies
   never interact, so copy p's gradient is exactly prompt p's).
-  Texts: one forward per prompt, and one backward for all (each text feeds only its score).
+  Texts: one padded batch (HF CLIP, open_clip; else one forward per prompt), and one backward
+  for all (each text feeds only its own score); text i's maps are its [:n_i, :n_i] block.
 """
 from __future__ import annotations
 
@@ -175,6 +176,21 @@ def _image_rows_copies(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tens
     return scores, rows, patches
 
 
+def text_forward_all(adapter: CLIPAdapter, encs: Sequence[Encoded], keep_graph: bool
+                     ) -> tuple[torch.Tensor, list[tuple]]:
+    """Every prompt through the text tower: (unit embeddings [prompt, embed], groups), each
+    group (attentions per layer [b, h, L, L], first prompt index). One padded batch when the
+    adapter runs one, else one forward per prompt."""
+    try:
+        out = adapter.text_forward_batch(encs, keep_graph=keep_graph)
+        emb, groups = out.embedding, [(out.layer_attentions, 0)]
+    except NotImplementedError:
+        outs = [adapter.text_forward(e, keep_graph=keep_graph) for e in encs]
+        emb = torch.stack([o.embedding for o in outs])
+        groups = [(o.layer_attentions, i) for i, o in enumerate(outs)]
+    return F.normalize(emb, dim=-1), groups
+
+
 STRATEGIES = {"vjp": _image_rows_vjp, "copies": _image_rows_copies}
 
 
@@ -185,13 +201,7 @@ def relevance_batched(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Sequence
     strategy "vjp" (default): one image forward and one batched backward for all prompts;
     "copies": P copies of the image as one batch and one backward. Both give the per-prompt
     recipe's maps; "vjp" falls back to "copies" if an operator has no batching rule."""
-    if words:
-        texts = [adapter.text_forward(e, keep_graph=True) for e in encs]
-        t = F.normalize(torch.stack([o.embedding for o in texts]), dim=-1)   # [prompt, embed]
-    else:
-        texts = []
-        with torch.no_grad():
-            t = F.normalize(torch.stack([adapter.text_forward(e).embedding for e in encs]), dim=-1)
+    t, groups = text_forward_all(adapter, encs, keep_graph=words)          # [prompt, embed]
     try:
         scores, image, patches = STRATEGIES[strategy](adapter, pixels, t)
     except RuntimeError:
@@ -200,13 +210,16 @@ def relevance_batched(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Sequence
         scores, image, patches = _image_rows_copies(adapter, pixels, t)
     text = []
     if words:   # each text's attention feeds only its own score: one plain backward for all
-        leaves = [a for o in texts for a in o.layer_attentions]
+        leaves = [a for attns, _ in groups for a in attns]
         grads, k = _grads(scores.sum(), leaves), 0
-        for o, e in zip(texts, encs):
-            n = len(o.layer_attentions)
-            r = propagate(o.layer_attentions, grads[k:k + n])               # [1, token, token]
-            text.append(_rows(r, text_pool_weights(adapter, e))[0])
-            k += n
+        for attns, first in groups:
+            gs, k = grads[k:k + len(attns)], k + len(attns)
+            for i in range(len(attns[0])):
+                e = encs[first + i]
+                n = e.inputs["input_ids"].shape[1]                           # its own block
+                r = propagate([a[i:i + 1, :, :n, :n] for a in attns],
+                              [g[i:i + 1, :, :n, :n] for g in gs])           # [1, token, token]
+                text.append(_rows(r, text_pool_weights(adapter, e))[0])
     return Relevance(image=image, text=text, scores=scores.detach().cpu().numpy(),
                      text_embeddings=t.detach().cpu().numpy(),
                      patch_features=patches.detach().cpu().numpy())

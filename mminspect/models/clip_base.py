@@ -149,6 +149,14 @@ class CLIPAdapter(ModelAdapter):
         return TowerOutput(embedding=out.embedding[None], layer_attentions=out.layer_attentions,
                            tokens=out.tokens, patch_features=pf)     # [1, embed], [1, patch, embed]
 
+    def text_forward_batch(self, encs: Sequence[Encoded], keep_graph: bool = False) -> TowerOutput:
+        """Several tokenized texts, right-padded to the longest, as one batch: embedding
+        [text, embed], layer_attentions each [text, head, L, L]. Text i's own attention is the
+        block [i, :, :n_i, :n_i] (n_i = its token count): the towers are causal or mask the
+        padding, so real tokens never attend to it. `tokens` is empty (see each Encoded).
+        Adapters whose text tower runs padded batches override this; the default cannot."""
+        raise NotImplementedError(f"{type(self).__name__} runs one text at a time")
+
     @torch.no_grad()
     def similarity(self, pixels: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """Logits [image, text] = logit_scale * cosine, as the model's softmax sees them."""

@@ -220,6 +220,26 @@ class OpenCLIPAdapter(CLIPAdapter):
             emb = (proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj)[0]    # [embed]
         return TowerOutput(embedding=emb, layer_attentions=tuple(maps), tokens=list(enc.tokens))
 
+    def text_forward_batch(self, encs: Sequence[Encoded], keep_graph: bool = False) -> TowerOutput:
+        """Like text_forward for several texts, padded after their end-of-text token (see
+        CLIPAdapter.text_forward_batch): only for causal towers, where padding is invisible."""
+        t = self.text
+        if getattr(t, "attn_mask", None) is None or getattr(t, "cls_emb", None) is not None \
+                or not hasattr(t, "token_embedding"):
+            raise NotImplementedError("padded text batches need open_clip's causal text tower")
+        n = max(e.inputs["input_ids"].shape[1] for e in encs)
+        ids = torch.zeros(len(encs), n, dtype=torch.long, device=self.device)   # [text, L]
+        for i, e in enumerate(encs):
+            ids[i, :e.inputs["input_ids"].shape[1]] = e.inputs["input_ids"][0]
+        with capture_attention(t.transformer, "the text tower") as maps, \
+                torch.set_grad_enabled(keep_graph):
+            x = t.token_embedding(ids) + t.positional_embedding[:n]          # [text, L, width]
+            x = t.ln_final(t.transformer(x, attn_mask=t.attn_mask[:n, :n]))  # [text, L, width]
+            pooled = text_global_pool(x, ids, self.pool_type, eos_token_id=self.eos_id)  # [text, width]
+            proj = t.text_projection
+            emb = proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj          # [text, embed]
+        return TowerOutput(embedding=emb, layer_attentions=tuple(maps), tokens=[])
+
 
 def char_spans(text: str, tokens: list[str], special: np.ndarray) -> np.ndarray:
     """[token, 2] character spans, found by reading the (lower-cased) text left to right;
