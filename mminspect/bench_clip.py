@@ -62,12 +62,14 @@ def speedup(model, image, rounds: int) -> dict:
     diff = max(float(np.abs(ours_r.image - ref_r.image).max()),
                max(float(np.abs(a - b).max()) for a, b in zip(ours_r.text, ref_r.text)))
     scale = float(np.abs(ref_r.image).max())
-    ours, ref = [], []
-    for _ in range(rounds):                                 # alternate: the same load for both
+    ours, copies, ref = [], [], []
+    for _ in range(rounds):                                 # alternate: the same load for all
         ours.append(timed(lambda: relevance_batched(model, px, encs)))
+        copies.append(timed(lambda: relevance_batched(model, px, encs, strategy="copies")))
         ref.append(timed(lambda: relevance_per_prompt(model, px, encs)))
-    o, r = statistics.median(ours), statistics.median(ref)
-    return {"ours_s": o, "per_prompt_s": r, "ratio": r / o, "max_abs_diff": diff,
+    o, c, r = statistics.median(ours), statistics.median(copies), statistics.median(ref)
+    return {"ours_s": o, "per_prompt_s": r, "ratio": r / o, "copies_s": c, "copies_ratio": r / c,
+            "max_abs_diff": diff,
             "relative_diff": diff / max(scale, 1e-12), "rounds": rounds}
 
 
