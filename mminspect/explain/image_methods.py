@@ -14,6 +14,7 @@ import torch
 
 from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter
+from ..types import InputError
 from .attribution import Param
 from .image_maps import (attention_maps, patch_row, pool_to_patches, raw_attention_map,
                          rollout_map, similarity_maps, upsample)
@@ -37,7 +38,6 @@ class ImageMethod:
     description: str = ""
 
     def resolve(self, given: dict) -> dict:
-        from ..types import InputError
         known = {p.name: p for p in self.params}
         unknown = sorted(set(given) - set(known))
         if unknown:
