@@ -98,3 +98,23 @@ def test_clip_endpoint_through_gradio_client(app_url, tiny_clip, tmp_path):
     with pytest.raises(AppError, match="prompt"):
         client.predict("miniclip", tiny_clip, handle_file(str(path)), [], "\n \n", "", None,
                        api_name="/inspect_clip")
+
+
+def test_the_pointing_table_says_where_it_came_from_and_whether_it_is_current(tmp_path, monkeypatch):
+    import shutil
+
+    from mminspect.models import miniclip_adapter
+    shutil.copy(miniclip_adapter.MINICLIP_DIR / "card.json", tmp_path / "card.json")
+    monkeypatch.setattr(miniclip_adapter, "MINICLIP_DIR", tmp_path)
+    assert "No pointing-game table" in clip_tab.pointing_markdown()
+    sha = json.loads((tmp_path / "card.json").read_text())["weights"]["sha256"]
+    record = {"model": "miniclip", "n": 200, "seed": 7, "weights_sha256": sha, "command": "cmd",
+              "results": {"relevance": {"hit_rate": 0.95, "n": 200, "seconds": 0.01},
+                          "rollout": {"hit_rate": 0.5, "n": 200, "seconds": 0.01}, "chance": 0.1}}
+    (tmp_path / "pointing.json").write_text(json.dumps(record))
+    md = clip_tab.pointing_markdown()
+    assert "| relevance | 95.0 % |" in md and md.index("relevance") < md.index("rollout")
+    assert "chance 10.0 %" in md and "⚠️" not in md
+    record["weights_sha256"] = "0" * 64
+    (tmp_path / "pointing.json").write_text(json.dumps(record))
+    assert "measured on other weights" in clip_tab.pointing_markdown()

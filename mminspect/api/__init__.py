@@ -6,7 +6,7 @@ from ..models.hf_text import MAX_CHARS
 from .attribution import (attribute_generation, attribute_text, compare_attributions,
                           list_attribution_methods)
 from .bertviz_views import bertviz_html
-from .examples import list_examples, load_example
+from .examples import list_examples, load_example, pointing_results
 from .clip import attribute_image, explain_prompts, inspect_clip, list_image_methods
 from .lens import logit_lens
 from .text import inspect_text
@@ -15,5 +15,5 @@ __all__ = ["MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "Sim
            "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
            "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",
-           "list_models", "load", "load_example",
+           "list_models", "load", "load_example", "pointing_results",
            "logit_lens"]

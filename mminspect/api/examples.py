@@ -1,7 +1,9 @@
 """Example inputs for the image-text tab: mini-CLIP scenes (with the true mask of each
-object, so a map can be checked) and real photos that scikit-image ships (offline)."""
+object, so a map can be checked) and real photos that scikit-image ships (offline); and the
+pointing-game table measured on those scenes."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,3 +68,16 @@ def load_example(title: str) -> Example:
         if t == title:
             return _photo_example(name)
     raise InputError(f"Unknown example {title!r}; choose one of: {', '.join(list_examples())}.")
+
+
+def pointing_results() -> dict | None:
+    """The pointing-game table measured on the shipped mini-CLIP (written by
+    `python -m mminspect.explain.pointing --json assets/miniclip/pointing.json`), with
+    `current` = whether it was measured on the weights shipped now; None if absent."""
+    from ..models.miniclip_adapter import MINICLIP_DIR, read_card
+    path = MINICLIP_DIR / "pointing.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    record["current"] = record.get("weights_sha256") == read_card(MINICLIP_DIR)["weights"]["sha256"]
+    return record

@@ -96,6 +96,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=POINTING_SEED)
     ap.add_argument("--methods", default=",".join(IMAGE_METHODS))
     ap.add_argument("--model", default="miniclip")
+    ap.add_argument("--json", help="also write the table here (the app shows assets/miniclip/pointing.json)")
     a = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ..models import load
@@ -103,6 +104,15 @@ def main(argv=None) -> None:
     res = pointing_game(adapter, a.n, a.methods.split(","), a.seed)
     print(f"pointing game: {a.model}, {a.n} two-object scenes, seed {a.seed}")
     print(format_table(res))
+    if a.json:
+        import json
+        from ..models.miniclip_adapter import MINICLIP_DIR, read_card
+        card = read_card(MINICLIP_DIR) if a.model == "miniclip" else {}
+        record = {"model": a.model, "n": a.n, "seed": a.seed, "results": res,
+                  "weights_sha256": card.get("weights", {}).get("sha256"),
+                  "command": f"python -m mminspect.explain.pointing --n {a.n} --json {a.json}"}
+        with open(a.json, "w") as f:
+            json.dump(record, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,22 @@ CAPTIONS = {
 }
 
 
+def pointing_markdown() -> str:
+    """The measured pointing-game table, with where it came from (or how to make it)."""
+    rec = api.pointing_results()
+    if rec is None:
+        return ("*No pointing-game table shipped: run `python -m mminspect.explain.pointing "
+                "--json assets/miniclip/pointing.json`.*")
+    res = rec["results"]
+    rows = sorted(((m, r["hit_rate"]) for m, r in res.items() if m != "chance"), key=lambda x: -x[1])
+    table = "| map | peak on the named object |\n|---|---|\n" + "".join(
+        f"| {m.replace('_', ' ')} | {100 * h:.1f} % |\n" for m, h in rows)
+    stale = "" if rec["current"] else " ⚠️ measured on other weights than the shipped ones."
+    return (f"**Pointing game** on {rec['n']} held-out two-object mini-CLIP scenes (seed "
+            f"{rec['seed']}; chance {100 * res['chance']:.1f} %): does the map's peak patch lie "
+            f"on the object the prompt names?{stale}\n\n{table}\nReproduce: `{rec['command']}`")
+
+
 def parse_prompts(text: str | None) -> list[str]:
     """One prompt per line; empty lines dropped (the API says what else it changed)."""
     return [p for p in (text or "").splitlines() if p.strip()]
@@ -250,6 +266,7 @@ def build(ctx: AppContext) -> None:
             method_maps = gr.Gallery(label="Maps", columns=4, height="auto")
             method_table = gr.HTML()
             gr.Markdown(CAPTIONS["methods"])
+            gr.Markdown(pointing_markdown())
         with gr.Tab("Attention over patches"):
             with gr.Row():
                 layer = gr.Slider(0, 1, value=0, step=1, label="Layer")
