@@ -129,3 +129,18 @@ def tiny_task_dirs(tmp_path_factory):
     """{head: folder} for every tiny task checkpoint."""
     return {h: build_tiny_task_model(tmp_path_factory.mktemp(h), h)
             for h in ("bert-cls", "bert-mlm", "distilbert-mlm", "gpt2")}
+
+
+@pytest.fixture(scope="module")
+def task_models(tiny_task_dirs):
+    """{head: adapter} for every tiny task checkpoint, loaded by path like a user's folder."""
+    from mminspect.models import load
+    return {h: load(str(d)) for h, d in tiny_task_dirs.items()}
+
+
+def direct_logits(adapter, text):
+    """The model's own logits for a text, batch item 0, without mminspect in between."""
+    import torch
+    enc = adapter.tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        return adapter.model(**enc).logits[0]

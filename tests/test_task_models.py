@@ -6,17 +6,12 @@ import pytest
 import torch
 
 import mminspect as mi
+from conftest import direct_logits
 
 
 @pytest.fixture(scope="module")
-def models(tiny_task_dirs):
-    return {h: mi.load(str(d)) for h, d in tiny_task_dirs.items()}
-
-
-def direct_logits(adapter, text):
-    enc = adapter.tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        return adapter.model(**enc).logits[0]
+def models(task_models):
+    return task_models
 
 
 def test_kinds_are_detected_from_the_config(models):
