@@ -156,9 +156,15 @@ def make_on_all_methods(ctx: AppContext):
         gallery, rows = [], []
         methods = api.list_image_methods()
         for i, m in enumerate(methods):
-            progress(0.1 + 0.85 * i / len(methods), desc=f"{m['label']}")
+            start, span = 0.1 + 0.85 * i / len(methods), 0.85 / len(methods)
+            progress(start, desc=m["label"])
+
+            def report(fraction, desc, start=start, span=span):   # IG reports its steps
+                progress(start + span * fraction, desc=desc)
+
             attr = api.attribute_image(model, image, prompt, method=m["name"], faithfulness=True,
-                                       mask=None if mask is None else _resize_mask(mask, image))
+                                       mask=None if mask is None else _resize_mask(mask, image),
+                                       progress=report)
             gallery.append((cfig.overlay(attr.image, attr.patch_scores, signed=m["signed"]), m["label"]))
             f = attr.faithfulness
             hit = "—" if attr.pointing_hit is None else ("✅" if attr.pointing_hit else "❌")
