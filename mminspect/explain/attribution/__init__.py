@@ -10,7 +10,8 @@ from .gradients import GRADIENT_SHAP, INPUT_X_GRADIENT, SALIENCY
 from .integrated_gradients import METHOD as INTEGRATED_GRADIENTS
 from .problem import BASELINES, build_problem
 from .surrogate import KERNEL_SHAP, LIME
-from .targets import SimilarityTarget, Target, ZeroShotTarget, make_target
+from .target_choice import make_target
+from .targets import SimilarityTarget, Target, ZeroShotTarget
 from .task_targets import ClassTarget, MaskFillTarget, NextTokenTarget
 from .words import align_words, word_scores
 
