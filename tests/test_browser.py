@@ -55,3 +55,9 @@ def test_image_text_tab_draws_the_prediction_and_the_maps(page, tmp_path):
     page.wait_for_function("document.querySelectorAll('.grid-wrap img, .gallery img').length >= 5",
                            timeout=30_000)
     page.screenshot(path=str(tmp_path / "image_text_tab.png"), full_page=True)
+    # the other panels draw from the same run: a contrast image, the attention image, the PCA
+    for tab, selector in (("A rather than B", "img"), ("Attention over patches", "img"),
+                          ("Embedding space", ".js-plotly-plot .scatterlayer")):
+        page.get_by_role("tab", name=tab).click()
+        panel = page.locator("[role=tabpanel]:visible").last
+        panel.locator(selector).first.wait_for(state="visible", timeout=30_000)
