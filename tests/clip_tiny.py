@@ -115,3 +115,18 @@ def tiny_miniclip():
                     embed_dim=16)
     return MiniCLIPAdapter.from_model(MiniCLIP(cfg).eval(), minilm_text_tower("cpu"),
                                       label="mini-CLIP (random weights)")
+
+
+CLIP_FAMILIES = ["hf_clip", "open_clip", "miniclip"]
+
+
+def tiny_clip_of(family: str, tmp_path_factory):
+    """A tiny CLIP-style adapter of one family (for tests parametrized over CLIP_FAMILIES)."""
+    from mminspect.models import load
+    if family == "hf_clip":
+        return load(str(tiny_hf_clip_dir(tmp_path_factory)))
+    if family == "open_clip":
+        import torch
+        torch.manual_seed(0)
+        return load(f"open_clip:{tiny_open_clip_arch(tmp_path_factory)}/random")
+    return tiny_miniclip()

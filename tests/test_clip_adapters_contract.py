@@ -7,26 +7,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from clip_tiny import tiny_hf_clip_dir, tiny_miniclip, tiny_open_clip_arch  # noqa: E402
+from clip_tiny import CLIP_FAMILIES, tiny_clip_of  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mminspect.models import load  # noqa: E402
 from mminspect.models.clip_base import CLIPAdapter, PatchGrid  # noqa: E402
 from mminspect.types import InputError  # noqa: E402
 
 F = torch.nn.functional
-FAMILIES = ["hf_clip", "open_clip", "miniclip"]
+FAMILIES = CLIP_FAMILIES
 TEXT = "a photo of the red cat"
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def clip(request, tmp_path_factory):
-    if request.param == "hf_clip":
-        return load(str(tiny_hf_clip_dir(tmp_path_factory)))
-    if request.param == "open_clip":
-        torch.manual_seed(0)
-        return load(f"open_clip:{tiny_open_clip_arch(tmp_path_factory)}/random")
-    return tiny_miniclip()
+    return tiny_clip_of(request.param, tmp_path_factory)
 
 
 def images() -> list:

@@ -8,27 +8,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from clip_tiny import tiny_hf_clip_dir, tiny_miniclip, tiny_open_clip_arch  # noqa: E402
+from clip_tiny import CLIP_FAMILIES, tiny_clip_of  # noqa: E402
 
 import mminspect as mi  # noqa: E402
 from mminspect.explain.pixel_attribution import logit_function  # noqa: E402
 from mminspect.explain.relevance import (STRATEGIES, propagate, relevance_batched,  # noqa: E402
                                          relevance_per_prompt)
-from mminspect.models import load  # noqa: E402
 from mminspect.types import ClipView, PixelAttribution  # noqa: E402
 
-FAMILIES = ["hf_clip", "open_clip", "miniclip"]
+FAMILIES = CLIP_FAMILIES
 PROMPTS = ["a photo of the cat", "a red square", "the dog on the left", "a blue circle"]
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def clip(request, tmp_path_factory):
-    if request.param == "hf_clip":
-        return load(str(tiny_hf_clip_dir(tmp_path_factory)))
-    if request.param == "open_clip":
-        torch.manual_seed(0)
-        return load(f"open_clip:{tiny_open_clip_arch(tmp_path_factory)}/random")
-    return tiny_miniclip()
+    return tiny_clip_of(request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

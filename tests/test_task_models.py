@@ -119,3 +119,14 @@ def test_the_cache_evicts_the_least_recently_used_model_beyond_its_budget(models
     registry.load(names[1])                                          # touch: now most recent
     registry.load(names[0])
     assert list(registry._CACHE) == [names[1], names[0]]
+
+
+def test_inspect_text_gives_the_logit_lens_from_its_own_forward_pass(models, minilm):
+    text = "the cat sat on the mat"
+    view = mi.inspect_text(models["gpt2"], text, logit_lens=True)
+    alone = mi.logit_lens(models["gpt2"], text)
+    np.testing.assert_array_equal(view.lens.top_probs, alone.top_probs)
+    np.testing.assert_array_equal(view.lens.final_rank, alone.final_rank)
+    assert view.lens.top_tokens == alone.top_tokens
+    assert mi.inspect_text(models["gpt2"], text).lens is None          # only when asked
+    assert mi.inspect_text(minilm, text, logit_lens=True).lens is None  # no head to read

@@ -15,7 +15,7 @@ from ..explain.attribution import (BASELINES, METHODS, Curves, Problem, Similari
                                    align_words, build_problem, faithfulness, make_target,
                                    random_curves, word_scores)
 from ..types import AttributionComparison, InputError, TokenAttribution
-from .text import _as_adapter
+from .adapters import as_text_adapter
 
 Progress = Callable[[float, str], None]
 
@@ -92,7 +92,7 @@ def attribute_text(model, text: str, method: str = "integrated_gradients", targe
     (in `.other`). memory_mb: activation budget that sets how many steps run in one batch.
     """
     progress = progress or _no_progress
-    adapter = _as_adapter(model)
+    adapter = as_text_adapter(model)
     _check_common(baseline, memory_mb)
     _method(method).resolve(params)                 # fail on bad parameters before any work
     target = make_target(target, compare_to, labels, label, temperature, kind=adapter.kind,
@@ -128,7 +128,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     methods are compared on exactly the same problem. params: {method: {name: value}}.
     """
     progress = progress or _no_progress
-    adapter = _as_adapter(model)
+    adapter = as_text_adapter(model)
     _check_common(baseline, memory_mb)
     names = list(methods) if methods else list(METHODS)
     params = params or {}
@@ -158,7 +158,7 @@ def attribute_generation(model, text: str, n_tokens: int = 4,
     (its log-probability given the text so far), one `TokenAttribution` per token."""
     from .predictions import _continue_ids    # the same greedy decoding the Text tab shows
     progress = progress or _no_progress
-    adapter = _as_adapter(model)
+    adapter = as_text_adapter(model)
     if adapter.kind != "causal_lm":
         raise InputError(f"{adapter.name} is a {adapter.kind} model; attributing generated "
                          "tokens needs a causal language model (GPT-2 family).")

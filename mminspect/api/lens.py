@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import torch
 
+from ..models.base import Encoded, Internals
 from ..models.families import clean_token
 from ..types import LogitLens
-from .text import _as_adapter
+from .adapters import as_text_adapter
+
+LENS_KINDS = ("masked_lm", "causal_lm")
 
 
 @torch.no_grad()
-def logit_lens(model, text: str, top_k: int = 5) -> LogitLens:
-    """Each layer's residual stream through the model's final norm and output head: top-k
-    tokens per layer and position, and the rank of the final top token at every layer."""
-    adapter = _as_adapter(model)
+def lens_from(adapter, enc: Encoded, internals: Internals, top_k: int = 5) -> LogitLens:
+    """The logit lens from a forward pass already made (`adapter.internals(enc)`)."""
     adapter.require_lens()
-    enc = adapter.encode(text)
-    inner = adapter.internals(enc)
-    n = inner.hidden.shape[0]                                      # layers + 1
-    final = inner.logits.argmax(-1)                                # [token]
+    n = internals.hidden.shape[0]                                  # layers + 1
+    final = internals.logits.argmax(-1)                            # [token]
     probs, tokens, ranks = [], [], []
     for layer in range(n):
-        logits = adapter.lens_logits(inner.hidden[layer], layer).float()      # [token, vocab]
+        logits = adapter.lens_logits(internals.hidden[layer], layer).float()  # [token, vocab]
         p = torch.softmax(logits, -1)                                          # [token, vocab]
         top = torch.topk(p, top_k, dim=-1)                                     # [token, k]
         probs.append(top.values)
@@ -34,3 +33,12 @@ def logit_lens(model, text: str, top_k: int = 5) -> LogitLens:
                      top_tokens=tokens, top_probs=torch.stack(probs).cpu().numpy(),
                      final_rank=torch.stack(ranks).cpu().numpy(),
                      head="MLM head" if adapter.kind == "masked_lm" else "unembedding")
+
+
+def logit_lens(model, text: str, top_k: int = 5) -> LogitLens:
+    """Each layer's residual stream through the model's final norm and output head: top-k
+    tokens per layer and position, and the rank of the final top token at every layer."""
+    adapter = as_text_adapter(model)
+    adapter.require_lens()                       # refuse before running the model
+    enc = adapter.encode(text)
+    return lens_from(adapter, enc, adapter.internals(enc), top_k)

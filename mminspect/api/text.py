@@ -4,20 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..explain import cosine, softmax
-from ..models import TextAdapter, load
+from ..models import TextAdapter
 from ..models.hf_text import MAX_CHARS
 from ..types import AttentionMaps, InputError, TextPrediction, TextView
+from .adapters import as_text_adapter
+from .lens import LENS_KINDS, lens_from
 from .predictions import task_prediction
 
 MAX_LABELS = 50
 MAX_LABEL_CHARS = 200
-
-
-def _as_adapter(model) -> TextAdapter:
-    adapter = load(model) if isinstance(model, str) else model
-    if "text" not in adapter.modalities:
-        raise InputError(f"{adapter.name} does not read text; choose a text model.")
-    return adapter
 
 
 def _clean_labels(labels) -> list[str]:
@@ -61,14 +56,16 @@ def _prediction(adapter: TextAdapter, sentence: np.ndarray, compare_to: str | No
 
 
 def inspect_text(model, text: str, compare_to: str | None = None, labels=None,
-                 temperature: float = 0.05) -> TextView:
+                 temperature: float = 0.05, logit_lens: bool = False) -> TextView:
     """Tokens, attention of every layer and head, hidden-state norms and the prediction.
 
     model: a loaded adapter or a registry name. compare_to: a second text for the cosine
     similarity. labels: strings for zero-shot scores (cosine of the text to each label,
     softmax at `temperature`; 0.05 is the 1/20 scale sentence-transformers trains with).
+    logit_lens: for masked and causal LMs, also the layer-by-layer predictions (`view.lens`),
+    from the same forward pass.
     """
-    adapter = _as_adapter(model)
+    adapter = as_text_adapter(model)
     if not 0 < temperature <= 10:
         raise InputError(f"temperature must be in (0, 10], got {temperature}.")
     labels = _clean_labels(labels)
@@ -91,6 +88,7 @@ def inspect_text(model, text: str, compare_to: str | None = None, labels=None,
     maps = AttentionMaps(weights=inner.attentions.float().cpu().numpy(), tokens=enc.tokens,
                          special=enc.special, causal=adapter.causal)
     norms = inner.hidden.float().norm(dim=-1).cpu().numpy()              # [layer + 1, token]
+    lens = lens_from(adapter, enc, inner) if logit_lens and adapter.kind in LENS_KINDS else None
     return TextView(text=text, model_name=adapter.name, attention=maps, hidden_norms=norms,
                     offsets=enc.offsets, prediction=pred, n_dropped=enc.n_dropped,
-                    max_tokens=adapter.max_tokens, notes=notes)
+                    max_tokens=adapter.max_tokens, notes=notes, lens=lens)

@@ -14,8 +14,7 @@ import torch
 
 from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter
-from ..types import InputError
-from .attribution import Param
+from .attribution import Param, resolve_params
 from .image_maps import (attention_maps, patch_row, pool_to_patches, raw_attention_map,
                          rollout_map, similarity_maps, upsample)
 from .pixel_attribution import (PIXEL_METHODS, Progress, gradient_shap, integrated_gradients,
@@ -38,12 +37,7 @@ class ImageMethod:
     description: str = ""
 
     def resolve(self, given: dict) -> dict:
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            raise InputError(f"{self.label} has no parameter {unknown[0]!r}; its parameters: "
-                             f"{', '.join(known) or 'none'}.")
-        return {n: p.coerce(given.get(n, p.default)) for n, p in known.items()}
+        return resolve_params(self.label, self.params, given)
 
 
 IMAGE_METHODS: dict[str, ImageMethod] = {m.name: m for m in (

@@ -59,11 +59,6 @@ def hide_future(z: np.ndarray, rows: Axis, cols: Axis, causal: bool) -> np.ndarr
     return np.where(first_key[None, :] > last_query[:, None], np.nan, z)
 
 
-def round_for_json(a: np.ndarray, decimals: int = 4) -> np.ndarray:
-    """Fewer digits in the JSON sent to the browser; 4 decimals is below what a colour shows."""
-    return np.round(a.astype(np.float64), decimals)
-
-
 def unique_labels(labels: list[str]) -> list[str]:
     """Plotly merges equal category labels ("the" twice -> one row): make each unique with
     zero-width spaces, which are invisible on screen and in hover text."""

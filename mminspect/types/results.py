@@ -163,6 +163,7 @@ class TextView:
     hidden_norms: float32 [layer + 1, token], the L2 norm of each position's residual stream
     after the embeddings (row 0) and after each layer. offsets: int [token, 2] character spans
     in `text` ((0, 0) for special tokens). n_dropped: tokens cut off by the model's limit.
+    lens: the layer-by-layer predictions, when asked for (`inspect_text(..., logit_lens=True)`).
     """
 
     text: str
@@ -174,6 +175,7 @@ class TextView:
     n_dropped: int = 0
     max_tokens: int = 512
     notes: list[str] = field(default_factory=list)
+    lens: LogitLens | None = None
 
     def __post_init__(self):
         n = len(self.attention.tokens)
@@ -186,6 +188,8 @@ class TextView:
         object.__setattr__(self, "offsets", o)
         _check(o.shape == (n, 2), f"TextView.offsets must be [token, 2]=({n}, 2), got {o.shape}")
         _check(self.n_dropped >= 0, f"n_dropped must be >= 0, got {self.n_dropped}")
+        _check(self.lens is None or self.lens.tokens == self.attention.tokens,
+               "TextView.lens must be computed on the same tokens as the attention")
 
     @property
     def tokens(self) -> list[str]:

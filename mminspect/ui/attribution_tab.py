@@ -8,8 +8,6 @@ only for the selected method.
 """
 from __future__ import annotations
 
-import re
-
 import gradio as gr
 
 from .. import api
@@ -18,6 +16,7 @@ from ..types import InputError, TokenAttribution
 from .context import AppContext
 from .errors import user_errors
 from .gpu import gpu
+from .inputs import parse_labels
 from .model_picker import build_picker, resolve_model
 
 TARGETS = {"similarity": "Cosine similarity to the second text",
@@ -45,11 +44,6 @@ CAPTIONS = {
                "*Areas*: deletion / insertion, higher = the map ranks words more like the model "
                "uses them. Each row has its own colour scale (methods' units differ).",
 }
-
-
-def parse_labels(text: str | None) -> list[str]:
-    """Labels typed one per line or separated by commas."""
-    return [p.strip() for p in re.split(r"[\n,]", text or "") if p.strip()]
 
 
 def param_controls() -> list[tuple[str, dict]]:

@@ -18,6 +18,7 @@ from ..figures import clip as cfig
 from ..types import AttentionMaps, InputError
 from .context import AppContext
 from .errors import user_errors
+from .inputs import parse_prompts
 from .gpu import gpu
 from .model_picker import build_picker, resolve_model
 
@@ -64,11 +65,6 @@ def pointing_markdown() -> str:
     return (f"**Pointing game** on {rec['n']} held-out two-object mini-CLIP scenes (seed "
             f"{rec['seed']}; chance {100 * res['chance']:.1f} %): does the map's peak patch lie "
             f"on the object the prompt names?{stale}\n\n{table}\nReproduce: `{rec['command']}`")
-
-
-def parse_prompts(text: str | None) -> list[str]:
-    """One prompt per line; empty lines dropped (the API says what else it changed)."""
-    return [p for p in (text or "").splitlines() if p.strip()]
 
 
 def _contrast(state, a: str, b: str):

@@ -5,8 +5,6 @@ the special-token toggle calls `redraw`, which never touches the model.
 """
 from __future__ import annotations
 
-import re
-
 import gradio as gr
 
 from .. import api, figures
@@ -14,6 +12,7 @@ from ..explain import head_summary, rollout
 from ..types import InputError, TextView
 from .context import AppContext
 from .errors import user_errors
+from .inputs import parse_labels
 from .gpu import gpu
 from .model_picker import build_picker, resolve_model
 from .prediction_view import READOUT, label_dict, notes_markdown, summary_markdown
@@ -57,11 +56,6 @@ PANELS = [("Model view", "model"), ("One head", "head"), ("Head view", "lines"),
           ("Layer by layer", "lens")]
 
 
-def parse_labels(text: str | None) -> list[str]:
-    """Labels typed one per line or separated by commas."""
-    return [p.strip() for p in re.split(r"[\n,]", text or "") if p.strip()]
-
-
 def _views(view: TextView, layer: int, head: int, hide_special: bool):
     """Every figure that depends on the sliders or the toggle."""
     maps = view.attention
@@ -75,13 +69,12 @@ def _views(view: TextView, layer: int, head: int, hide_special: bool):
             figures.hidden_norms_figure(view, hide_special))
 
 
-def _lens_figure(model, view: TextView):
+def _lens_figure(view: TextView):
     """The logit lens for language models; None (an empty plot) for the others."""
-    if view.prediction.kind not in ("masked_lm", "causal_lm"):
+    if view.lens is None:
         return None
-    lens = api.logit_lens(model, view.text)
     masks = [f.position for f in view.prediction.fills] if view.prediction.kind == "masked_lm" else []
-    return figures.logit_lens_figure(lens, keep_first=masks)
+    return figures.logit_lens_figure(view.lens, keep_first=masks)
 
 
 def make_on_run(ctx: AppContext):
@@ -92,13 +85,14 @@ def make_on_run(ctx: AppContext):
         model = resolve_model(ctx, model_name, custom_model, progress)
         progress(0.4, desc="Running the model")
         view = api.inspect_text(model, text, compare_to=compare_to,
-                                labels=parse_labels(labels_text), temperature=float(temperature))
+                                labels=parse_labels(labels_text), temperature=float(temperature),
+                                logit_lens=True)
         progress(0.7, desc="Drawing")
         maps = view.attention
         return (view, label_dict(view),
                 summary_markdown(view, str(model.device)), notes_markdown(view),
                 gr.update(maximum=maps.n_layers - 1), gr.update(maximum=maps.n_heads - 1),
-                figures.head_summary_figure(head_summary(maps)), _lens_figure(model, view),
+                figures.head_summary_figure(head_summary(maps)), _lens_figure(view),
                 *_views(view, layer, head, hide_special))
     return on_run
 

@@ -4,7 +4,7 @@
     out = METHODS["integrated_gradients"].fn(problem, **METHODS[...].resolve(params))
 """
 from .ablation import FEATURE_ABLATION, OCCLUSION
-from .base import Method, MethodOutput, Param, Problem, completeness
+from .base import Method, MethodOutput, Param, Problem, completeness, resolve_params
 from .faithfulness import Curves, faithfulness, random_curves
 from .gradients import GRADIENT_SHAP, INPUT_X_GRADIENT, SALIENCY
 from .integrated_gradients import METHOD as INTEGRATED_GRADIENTS
@@ -23,4 +23,5 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 __all__ = ["BASELINES", "METHODS", "ClassTarget", "Curves", "MaskFillTarget", "Method",
            "MethodOutput", "NextTokenTarget", "Param", "Problem",
            "SimilarityTarget", "Target", "ZeroShotTarget", "align_words", "build_problem",
-           "completeness", "faithfulness", "make_target", "random_curves", "word_scores"]
+           "completeness", "faithfulness", "make_target", "random_curves", "resolve_params",
+           "word_scores"]

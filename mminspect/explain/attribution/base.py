@@ -92,13 +92,18 @@ class Method:
     description: str = ""
 
     def resolve(self, given: dict) -> dict:
-        """Defaults overridden by `given`, each checked against its declared range."""
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            allowed = ", ".join(known) or "none"
-            raise InputError(f"{self.label} has no parameter {unknown[0]!r}; its parameters: {allowed}.")
-        return {name: p.coerce(given.get(name, p.default)) for name, p in known.items()}
+        return resolve_params(self.label, self.params, given)
+
+
+def resolve_params(label: str, params: tuple[Param, ...], given: dict) -> dict:
+    """Every declared parameter: its default overridden by `given`, checked against its range.
+    Shared by text and image methods, which both declare their parameters as `Param`s."""
+    known = {p.name: p for p in params}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        allowed = ", ".join(known) or "none"
+        raise InputError(f"{label} has no parameter {unknown[0]!r}; its parameters: {allowed}.")
+    return {name: p.coerce(given.get(name, p.default)) for name, p in known.items()}
 
 
 ABS_FLOOR = 1e-6   # a target gap this small is numerically zero
