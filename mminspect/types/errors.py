@@ -8,3 +8,7 @@ class InputError(ValueError):
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded (unknown name, failed hash check, not cached offline...)."""
+
+
+class Cancelled(RuntimeError):
+    """Long work stopped on purpose between two steps (the client left or pressed Stop)."""
