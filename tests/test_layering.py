@@ -1,4 +1,5 @@
-"""The one-way import rule of DESIGN.md, checked by parsing every module's imports."""
+"""The one-way import rule of DESIGN.md, checked by parsing every module's imports (those
+inside functions too), with a rule for every package and no cycle between packages."""
 import ast
 from pathlib import Path
 
@@ -6,55 +7,174 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mminspect"
 HEAVY = {"torch", "transformers", "open_clip", "captum", "bertviz", "torchvision"}
-# layer -> mminspect subpackages it must never import
-FORBIDDEN = {
-    "types": {"models", "capture", "explain", "api", "figures", "ui"},
-    "explain": {"api", "figures", "ui"},
-    "capture": {"api", "figures", "ui"},
-    "models": {"api", "figures", "ui"},
-    "figures": {"models", "capture", "explain", "api", "ui"},
-    "api": {"ui", "figures"},
+PACKAGES = {"types", "miniclip", "models", "capture", "explain", "api", "figures", "ui", "lab"}
+# "__init__" is the facade `import mminspect as mi`; "bench" the `python -m mminspect.bench` shim.
+TOP_LEVEL = {"__init__", "bench"}
+# part -> the parts it may import (besides itself and third-party libraries).
+ALLOWED = {
+    "types": set(),
+    "miniclip": {"types"},                               # the model and its data, under models
+    # capture holds the temporary library patches an adapter opens internals with (open_clip's
+    # attention), so it sits under models and knows no adapter.
+    "capture": {"types"},
+    "models": {"types", "miniclip", "capture"},
+    "explain": {"types", "models", "capture"},
+    "api": {"types", "miniclip", "models", "capture", "explain"},
+    "figures": {"types"},
+    "ui": {"types", "api", "figures"},
+    "lab": (PACKAGES | {"__init__"}) - {"ui"},           # programs: anything but the UI
+    "__init__": {"types", "api", "explain", "figures"},
+    "bench": {"lab"},
 }
 
 
-def imports_of(path: Path) -> set[str]:
-    """Absolute module names imported by a file (relative imports resolved)."""
-    tree = ast.parse(path.read_text())
-    pkg = path.relative_to(PKG.parent).with_suffix("").parts
+def imports_of(source: str, module: tuple[str, ...]) -> set[str]:
+    """Absolute module names imported by `source`, the module at dotted path `module` (its
+    relative imports resolved; `from x import y` gives x and x.y, since y may be a module).
+    Also `importlib.import_module("mminspect...")` / `__import__` with a literal name and
+    "mminspect.pkg.mod:Class" entry-point strings, the lazy forms this code base uses."""
     out = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):              # every scope, function bodies too
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg[: len(pkg) - node.level]
-                mod = ".".join(base + ((node.module,) if node.module else ()))
-                out |= {mod} | {f"{mod}.{a.name}" for a in node.names}
-            else:
-                out.add(node.module)
+            base = module[: len(module) - node.level] if node.level else ()
+            mod = ".".join(base + ((node.module,) if node.module else ()))
+            if mod != "mminspect":                        # `from mminspect import x`: x is the target
+                out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names}
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and getattr(node.func, "attr", getattr(node.func, "id", "")) in
+              ("import_module", "__import__")):
+            out.add(node.args[0].value)
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and node.value.startswith("mminspect.") and ":" in node.value
+              and " " not in node.value):
+            out.add(node.value.split(":")[0])
     return out
 
 
-def layer_of(path: Path) -> str:
-    parts = path.relative_to(PKG).parts
+def part_of(name: str) -> str | None:
+    """The package (or top-level module) an absolute name belongs to; None outside mminspect."""
+    parts = name.split(".")
+    if parts[0] != "mminspect":
+        return None
+    if len(parts) == 1:
+        return "__init__"
+    return parts[1] if parts[1] in PACKAGES | TOP_LEVEL else "__init__"   # mminspect.load etc.
+
+
+def module_of(path: Path, pkg: Path = PKG) -> tuple[str, ...]:
+    """("mminspect", "api", "clip") for api/clip.py; a package's __init__ keeps its "__init__"
+    part, so that `from . import x` in it resolves to the package itself, as Python does."""
+    return path.relative_to(pkg.parent).with_suffix("").parts
+
+
+def file_part(path: Path, pkg: Path = PKG) -> str:
+    parts = path.relative_to(pkg).parts
     return parts[0] if len(parts) > 1 else parts[0].removesuffix(".py")
+
+
+def violations(part: str, imports: set[str]) -> set[str]:
+    """The mminspect parts `imports` reach that `part` must not import."""
+    used = {p for p in map(part_of, imports) if p and p != part}
+    return used - ALLOWED[part]
+
+
+def package_graph(pkg: Path = PKG) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in sorted(pkg.rglob("*.py")):
+        part = file_part(path, pkg)
+        uses = {p for p in map(part_of, imports_of(path.read_text(), module_of(path, pkg))) if p}
+        graph.setdefault(part, set()).update(uses - {part})
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph as [a, b, ..., a], or None (depth-first search, three colours)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
 
 
 FILES = sorted(PKG.rglob("*.py"))
 
 
-def test_the_parser_sees_relative_imports():
-    assert "mminspect.types" in imports_of(PKG / "explain" / "attention.py")
+def test_every_package_and_top_level_module_has_a_rule():
+    parts = {file_part(p) for p in FILES}
+    assert parts <= set(ALLOWED), f"no layering rule for {parts - set(ALLOWED)}"
+    assert PACKAGES <= parts, f"a package named in the rules is gone: {PACKAGES - parts}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PKG)))
 def test_imports_point_down(path):
-    layer, mods = layer_of(path), imports_of(path)
-    inner = {m.split(".")[1] for m in mods if m.startswith("mminspect.") and m.count(".") >= 1}
-    bad = inner & FORBIDDEN.get(layer, set())
-    assert not bad, f"{path.relative_to(PKG)} ({layer}) imports {bad}"
-    if layer in ("figures", "ui"):
+    part, mods = file_part(path), imports_of(path.read_text(), module_of(path))
+    bad = violations(part, mods)
+    assert not bad, f"{path.relative_to(PKG)} ({part}) imports {sorted(bad)}; allowed: {sorted(ALLOWED[part])}"
+    if part in ("figures", "ui"):
         heavy = {m.split(".")[0] for m in mods} & HEAVY
         assert not heavy, f"{path.relative_to(PKG)} must not import {heavy}: go through mminspect.api"
-    if layer != "ui":
-        assert "mminspect.ui" not in {m[:12] for m in mods}, "nothing but app.py imports the ui"
+
+
+def test_nothing_imports_the_ui_and_only_the_bench_shim_imports_lab():
+    graph = package_graph()
+    assert {p for p, uses in graph.items() if "ui" in uses} <= {"ui"}
+    assert {p for p, uses in graph.items() if "lab" in uses} <= {"lab", "bench"}
+
+
+def test_the_packages_form_no_cycle():
+    graph = package_graph()
+    assert find_cycle(graph) is None, f"import cycle between packages: {find_cycle(graph)}"
+
+
+# --- the checker itself: it sees what it must see ------------------------------------------
+
+def test_the_parser_resolves_relative_and_package_imports():
+    mods = imports_of((PKG / "explain" / "attention.py").read_text(), ("mminspect", "explain", "attention"))
+    assert any(part_of(m) == "types" for m in mods)
+    assert part_of("mminspect.api.clip") == "api" and part_of("mminspect") == "__init__"
+    assert imports_of("from .. import api", ("mminspect", "ui", "x")) == {"mminspect.api"}
+    assert imports_of("from .attention import x", module_of(PKG / "explain" / "__init__.py")) \
+        >= {"mminspect.explain.attention"}
+
+
+def test_a_lazy_back_arrow_inside_a_function_is_caught():
+    # Today's shape before issue 9: mini-CLIP's training reached up into models lazily.
+    src = "import torch\n\ndef main():\n    from ..models.miniclip_adapter import MINICLIP_DIR\n"
+    mods = imports_of(src, ("mminspect", "miniclip", "train"))
+    assert violations("miniclip", mods) == {"models"}
+    assert violations("explain", imports_of("def f():\n    from ..api import load\n",
+                                            ("mminspect", "explain", "x"))) == {"api"}
+
+
+def test_string_imports_and_the_facade_count():
+    src = ("import importlib\nimport mminspect as mi\n"
+           "M = importlib.import_module('mminspect.ui.app')\nF = {'a': 'mminspect.lab.bench:main'}\n")
+    assert violations("api", imports_of(src, ("mminspect", "api", "x"))) == {"__init__", "ui", "lab"}
+
+
+def test_a_cycle_between_packages_is_found(tmp_path):
+    pkg = tmp_path / "mminspect"
+    for part, src in {"models": "from ..explain import x\n", "explain": "from ..api import y\n",
+                      "api": "from ..models import z\n"}.items():
+        (pkg / part).mkdir(parents=True)
+        (pkg / part / "m.py").write_text(src)
+    cycle = find_cycle(package_graph(pkg))
+    assert cycle and cycle[0] == cycle[-1] and set(cycle) == {"models", "explain", "api"}
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None

@@ -11,7 +11,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import mminspect as mi  # noqa: E402
-from mminspect.miniclip.eval import TARGETS, evaluate  # noqa: E402
+from mminspect.lab.miniclip_eval import TARGETS, evaluate  # noqa: E402
 from mminspect.miniclip.scenes import scene  # noqa: E402
 from mminspect.models.bundled import sha256_file  # noqa: E402
 from mminspect.models.clip_base import CLIPAdapter, PatchGrid  # noqa: E402
@@ -34,6 +34,16 @@ def test_registry_lists_miniclip_as_an_image_text_model(clip):
     assert isinstance(clip, CLIPAdapter)
     assert clip.modalities == ("image", "text") and clip.family == "miniclip"
     assert mi.load("miniclip") is clip                      # cached
+
+
+def test_the_text_tower_is_the_cached_minilm_not_a_second_copy(clip):
+    minilm = mi.load("minilm")
+    assert clip.text is minilm
+    emb = clip.text.model.get_input_embeddings().weight
+    assert emb.data_ptr() == minilm.model.get_input_embeddings().weight.data_ptr()
+    # mini-CLIP never trains its text tower, but it must not freeze the shared MiniLM either:
+    # the Text tab attributes through the same module.
+    assert all(p.requires_grad for p in minilm.model.parameters())
 
 
 def test_shipped_weights_are_small_safetensors_matching_the_card(card):
@@ -61,7 +71,7 @@ def test_tampered_weights_are_refused_and_an_intact_copy_loads(tmp_path):
 
 def test_missing_card_is_a_load_error_that_says_how_to_fix_it(tmp_path):
     shutil.copy(MINICLIP_DIR / WEIGHTS, tmp_path / WEIGHTS)
-    with pytest.raises(mi.ModelLoadError, match="miniclip.train"):
+    with pytest.raises(mi.ModelLoadError, match="lab.miniclip_train"):
         MiniCLIPAdapter("nocard", str(tmp_path), "nocard")
 
 

@@ -101,7 +101,7 @@ def text_tower():
 
 
 def test_a_few_training_steps_lower_the_loss_on_a_fixed_batch(text_tower):
-    from mminspect.miniclip import train as T
+    from mminspect.lab import miniclip_train as T
     cfg = T.TrainConfig(seed=0, data_seed=5, pool=64, steps=40, batch=32, lr=3e-3, warmup=5,
                         vit=TINY)
     layouts, captions = T.build_pool(cfg)

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..miniclip.captions import article
 from ..miniclip.scenes import COLOURS, SHAPES, scene
+from ..models import miniclip_adapter
+from ..models.bundled import sources_sha256
 from ..types import InputError
 
 EXAMPLE_SEED = 4242          # held out: training draws from data_seed 1, evaluation from 1000
 SCENE_INDICES = (0, 1, 2, 3)
+CODE_ROOT = Path(__file__).resolve().parents[2]   # the repository: records name files from here
 
 # skimage.data function -> (title, prompts); the first prompt is the right one.
 PHOTOS = {
@@ -72,12 +76,37 @@ def load_example(title: str) -> Example:
 
 def pointing_results() -> dict | None:
     """The pointing-game table measured on the shipped mini-CLIP (written by
-    `python -m mminspect.explain.pointing --json assets/miniclip/pointing.json`), with
-    `current` = whether it was measured on the weights shipped now; None if absent."""
-    from ..models.miniclip_adapter import MINICLIP_DIR, read_card
-    path = MINICLIP_DIR / "pointing.json"
+    `python -m mminspect.lab.pointing --json assets/miniclip/pointing.json`); None if absent.
+
+    {"results": {method: {"hit_rate", "n", "seconds"}, "chance": float}, "n", "seed",
+     "command": how it was run, "params": {method: {parameter: value}} it ran with,
+     "current": bool, "stale_reason": str | None, "date": str | None}
+
+    `current` is False when the shipped weights differ from the ones it was measured on, or
+    when any source file that produced it differs from the one it recorded (SHA-256)."""
+    folder = miniclip_adapter.MINICLIP_DIR
+    path = folder / "pointing.json"
     if not path.is_file():
         return None
-    record = json.loads(path.read_text())
-    record["current"] = record.get("weights_sha256") == read_card(MINICLIP_DIR)["weights"]["sha256"]
-    return record
+    rec = json.loads(path.read_text())
+    command = rec.get("command")
+    why = []
+    shipped = miniclip_adapter.read_card(folder)["weights"]["sha256"]
+    if rec.get("weights_sha256") != shipped:
+        why.append(f"measured on other weights (SHA-256 {str(rec.get('weights_sha256'))[:8]}…, "
+                   f"shipped {shipped[:8]}…)")
+    code = rec.get("provenance", {}).get("code", {})
+    if not code.get("files"):
+        why.append("it records no hash of the code that produced it")
+    else:
+        now, files = sources_sha256(CODE_ROOT, code["files"])
+        if now != code.get("sha256"):
+            changed = [f for f, h in files.items() if h != code["files"][f]]
+            shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+            why.append(f"the code that produced it changed since ({shown})")
+    stale = None
+    if why:
+        stale = "; ".join(why) + (f"; re-run `{command}`" if command else "")
+    return {"results": rec["results"], "n": rec.get("n"), "seed": rec.get("seed"),
+            "command": command, "params": rec.get("params", {}), "current": not why,
+            "stale_reason": stale, "date": rec.get("date")}

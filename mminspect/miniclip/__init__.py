@@ -4,8 +4,9 @@ scenes   synthetic shape scenes with exact per-object masks
 captions caption templates (synonyms, relations) and zero-shot prompts
 vit      the image tower (conv stem, 2-D sin-cos positions, attention in the autograd graph)
 model    image tower + projection of the frozen MiniLM + temperature, and the InfoNCE loss
-train    python -m mminspect.miniclip.train   (writes weights + model card)
-eval     python -m mminspect.miniclip.eval    (held-out zero-shot, retrieval, swapped bindings)
 
-Load the shipped model with `mminspect.load("miniclip")`; this package holds no UI code.
+This package is the model and its data, nothing else: it imports only torch, numpy, Pillow
+and `mminspect.types`. Load the shipped model with `mminspect.load("miniclip")`
+(`models/miniclip_adapter.py` adds the MiniLM text tower); train and evaluate it with the
+programs in `mminspect/lab` (`python -m mminspect.lab.miniclip_train`, `... .miniclip_eval`).
 """

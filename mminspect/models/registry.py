@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..types import ModelLoadError
 from .base import ModelAdapter
-from .bundled import MINILM_SHA256, minilm_dir, verify_sha256
+from .bundled import verified_minilm_dir
 
 # name -> family, source, label, and the adapter's keyword options. Bundled models work
 # offline; the others are well-known hub checkpoints, downloaded on first use.
@@ -88,7 +88,9 @@ OPEN_CLIP_PREFIX = "open_clip:"   # "open_clip:<architecture>/<tag | random | /p
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
 
 _CACHE: OrderedDict[str, ModelAdapter] = OrderedDict()
-_LOCK = threading.Lock()
+# Re-entrant: an adapter may load another while being built (mini-CLIP takes its text tower,
+# MiniLM, from this cache, so one copy serves both).
+_LOCK = threading.RLock()
 
 
 def cache_budget_bytes() -> int:
@@ -108,9 +110,7 @@ def bundled_names() -> list[str]:
 
 def _resolve_source(source: str) -> str:
     if source == "bundled:minilm":
-        path = minilm_dir()
-        verify_sha256(path / "model.safetensors", MINILM_SHA256)
-        return str(path)
+        return str(verified_minilm_dir())
     return source
 
 

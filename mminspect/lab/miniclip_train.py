@@ -1,4 +1,4 @@
-"""Train mini-CLIP from scratch on synthetic scenes:  python -m mminspect.miniclip.train
+"""Train mini-CLIP from scratch on synthetic scenes:  python -m mminspect.lab.miniclip_train
 
 Recipe: a pool of captioned layouts is drawn from `data_seed`; their captions go once through
 the frozen MiniLM (cached: that tower never changes, and it is the slow part on a CPU). Every
@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,10 +22,18 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from .captions import caption
-from .model import MiniCLIP, clip_loss, to_pixels
-from .scenes import render, sample_layout
-from .vit import ViTConfig, count_params
+from ..miniclip.captions import caption
+from ..miniclip.model import MiniCLIP, clip_loss, to_pixels
+from ..miniclip.scenes import render, sample_layout
+from ..miniclip.vit import ViTConfig, count_params
+from ..models.bundled import MINILM_SHA256, sha256_file
+from ..models.miniclip_adapter import CARD, MINICLIP_DIR, WEIGHTS, MiniCLIPAdapter, minilm_text_tower
+from .miniclip_eval import evaluate, format_metrics
+from .provenance import provenance
+
+# The code whose change makes a card's figures stale: these folders' modules that ran.
+CODE = ("mminspect/lab/miniclip_train.py", "mminspect/lab/miniclip_eval.py", "mminspect/miniclip",
+        "mminspect/models", "mminspect/types")
 
 
 @dataclass
@@ -133,10 +140,8 @@ def train(cfg: TrainConfig, text, log=print, every: int = 25) -> tuple[MiniCLIP,
 
 
 def save(model: MiniCLIP, cfg: TrainConfig, hist: dict, metrics: dict, out: Path,
-         command: str) -> dict:
+         prov: dict) -> dict:
     """Write the weights (safetensors) and the model card (JSON) into `out`."""
-    from ..models.bundled import MINILM_SHA256, sha256_file
-    from ..models.miniclip_adapter import CARD, WEIGHTS
     out.mkdir(parents=True, exist_ok=True)
     path = out / WEIGHTS
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -153,15 +158,14 @@ def save(model: MiniCLIP, cfg: TrainConfig, hist: dict, metrics: dict, out: Path
         "preprocess": {"resize": "centre crop + bicubic", "mean": 0.5, "std": 0.25},
         "train": {k: v for k, v in asdict(cfg).items() if k != "vit"},
         "data_seed": cfg.data_seed,
-        "command": command,
+        "command": prov["command"],
         "training_time_s": round(hist["seconds"], 1),
         "training_cpu_time_s": round(hist.get("cpu_seconds", float("nan")), 1),
         "final_loss": round(float(np.mean(hist["losses"][-25:])), 4),
         "logit_scale": round(model.scale().item(), 3),
         "unique_captions": hist["unique_captions"],
         "metrics": metrics,
-        "environment": {"torch": torch.__version__, "python": platform.python_version(),
-                        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count()},
+        "provenance": prov,
         "weights": {"file": WEIGHTS, "sha256": sha256_file(path), "bytes": path.stat().st_size},
     }
     (out / CARD).write_text(json.dumps(card, indent=2) + "\n")
@@ -173,6 +177,7 @@ def _log(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
     d = TrainConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=d.seed)
@@ -186,23 +191,22 @@ def main(argv: list[str] | None = None) -> None:
                          "machine busy with other work, where threads wait on each other)")
     ap.add_argument("--out", type=Path, default=None, help="default: assets/miniclip")
     ap.add_argument("--no-eval", action="store_true")
-    a = ap.parse_args(argv)
+    a = ap.parse_args(args)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.threads:
         torch.set_num_threads(a.threads)
-    from ..models.miniclip_adapter import MINICLIP_DIR, MiniCLIPAdapter, minilm_text_tower
-    from .eval import evaluate, format_metrics
     cfg = TrainConfig(seed=a.seed, data_seed=a.data_seed, steps=a.steps, batch=a.batch,
                       pool=a.pool, lr=a.lr)
-    text = minilm_text_tower("cpu")
+    text = minilm_text_tower("cpu")               # training runs on the CPU, so its text tower too
     model, hist = train(cfg, text, _log)
     metrics = {}
     if not a.no_eval:
         _log("evaluating on held-out scenes ...")
         metrics = evaluate(MiniCLIPAdapter.from_model(model, text))
         _log(format_metrics(metrics))
-    command = "python -m mminspect.miniclip.train " + " ".join(sys.argv[1:] if argv is None else argv)
-    card = save(model, cfg, hist, metrics, a.out or MINICLIP_DIR, command.strip())
+    prov = provenance("mminspect.lab.miniclip_train", args, code=CODE, device="cpu",
+                      params={**asdict(cfg), "threads": a.threads, "eval": not a.no_eval})
+    card = save(model, cfg, hist, metrics, a.out or MINICLIP_DIR, prov)
     _log(f"wrote {card['weights']['file']} ({card['weights']['bytes']:,} bytes, sha256 "
         f"{card['weights']['sha256']}) in {card['training_time_s']:.0f}s")
 

@@ -1,4 +1,4 @@
-"""Evaluate mini-CLIP on held-out scenes:  python -m mminspect.miniclip.eval
+"""Evaluate mini-CLIP on held-out scenes:  python -m mminspect.lab.miniclip_eval
 
 Held-out scenes come from `EVAL_SEED`, a seed training never uses (training draws its layouts
 and renders from `data_seed` with a different generator key). Figures:
@@ -12,19 +12,25 @@ and renders from `data_seed` with a different generator key). Figures:
   colours and two shapes, how often "a red circle and a blue square" scores above "a blue
   circle and a red square" (chance 50 %), and the same for the relation ("a above b" vs
   "b above a").
-Works on any `CLIPAdapter`.
+Works on any `CLIPAdapter`. `--card assets/miniclip/card.json` writes the figures into the
+model card with their provenance (`metrics`, `metrics_provenance`).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .captions import article, caption, position_prompts, relations, shape_colour_prompts, swapped_pair
-from .scenes import COLOURS, POSITIONS, SHAPES, render, sample_layout, scene, scene_rng
+from ..miniclip.captions import (article, caption, position_prompts, relations,
+                                 shape_colour_prompts, swapped_pair)
+from ..miniclip.scenes import COLOURS, POSITIONS, SHAPES, render, sample_layout, scene, scene_rng
+from ..models import load
+from .provenance import provenance
 
 EVAL_SEED = 1000
 TARGETS = {"shape": 0.95, "colour": 0.95, "position": 0.90, "retrieval_r1": 0.75}
@@ -144,16 +150,27 @@ def format_metrics(m: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
     ap.add_argument("--n-single", type=int, default=300)
     ap.add_argument("--n-retrieval", type=int, default=100)
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    a = ap.parse_args(argv)
+    ap.add_argument("--card", type=Path, default=None,
+                    help="write the metrics and their provenance into this model card")
+    a = ap.parse_args(args)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ..models import load
-    m = evaluate(load("miniclip"), a.seed, a.n_single, a.n_retrieval)
+    adapter = load("miniclip")
+    m = evaluate(adapter, a.seed, a.n_single, a.n_retrieval)
     print(json.dumps(m, indent=2) if a.json else format_metrics(m))
+    if a.card:
+        card = json.loads(a.card.read_text())
+        card["metrics"] = m
+        card["metrics_provenance"] = provenance(
+            "mminspect.lab.miniclip_eval", args, params={"model": "miniclip", **m["eval"]},
+            code=("mminspect/lab/miniclip_eval.py", "mminspect/miniclip", "mminspect/models",
+                  "mminspect/types"), device=adapter.device)
+        a.card.write_text(json.dumps(card, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""The one provenance writer: what every record the project ships says about how it was made.
+
+    prov = provenance("mminspect.lab.pointing", args, params={...}, code=("mminspect/explain", ...))
+
+- `command`: the program and the arguments exactly as given (so non-default flags are kept),
+  and `argv`, the process's own `sys.argv`;
+- `params`: every parameter, defaults included (a reader should not need the code to know them);
+- `packages`: versions of the libraries that compute the figures;
+- `code`: the git commit (and which of the files below differ from it), plus the SHA-256 of
+  each source file that produced the record and one hash over them all. The files are the
+  modules of the given folders that this process has imported: the code that ran, not every
+  file of the package. A reader compares the hash to today's (`models.bundled.sources_sha256`)
+  to see whether the record is still current;
+- `date` (UTC) and `machine` (platform, CPU count, torch threads, device).
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..models.bundled import sources_sha256
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {"torch": "torch", "transformers": "transformers", "open_clip": "open_clip_torch",
+            "captum": "captum", "numpy": "numpy", "gradio": "gradio"}
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {}
+    for name, dist in PACKAGES.items():
+        try:
+            out[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def loaded_sources(folders: Sequence[str], root: Path = ROOT) -> list[str]:
+    """Paths (relative to the repository) of the imported modules that lie in `folders`
+    (folders or single files, relative to the repository)."""
+    out = set()
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if not f or not f.endswith(".py"):
+            continue
+        try:
+            rel = Path(f).resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue                                    # outside the repository
+        if any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in folders):
+            out.add(rel)
+    return sorted(out)
+
+
+def _git(*args: str, root: Path = ROOT) -> str | None:
+    try:
+        r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def code_version(files: Sequence[str], root: Path = ROOT) -> dict:
+    """{git_commit, changed_since_commit, files: {path: sha256}, sha256}."""
+    combined, per_file = sources_sha256(root, files)
+    status = _git("status", "--porcelain", "--", *files, root=root) if files else ""
+    return {"git_commit": _git("rev-parse", "HEAD", root=root),
+            "changed_since_commit": None if status is None else
+            sorted(line[3:] for line in status.splitlines()),
+            "files": per_file, "sha256": combined}
+
+
+def machine(device: str | torch.device | None = None) -> dict:
+    return {"platform": platform.platform(), "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "device": str(device) if device is not None else
+            ("cuda" if torch.cuda.is_available() else "cpu"),
+            "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg")
+            else None}
+
+
+def command_line(program: str, args: Sequence[str]) -> str:
+    """How to run it again: `python -m <program> <args exactly as given>`."""
+    return " ".join(["python", "-m", program, shlex.join(list(args))]).strip()
+
+
+def provenance(program: str, args: Sequence[str], params: dict, code: Sequence[str],
+               device: str | torch.device | None = None) -> dict:
+    """The provenance block of one record. `args`: the arguments the program parsed (its
+    `argv`, i.e. sys.argv[1:] when run from a shell); `code`: folders whose imported modules
+    produced the figures."""
+    return {"command": command_line(program, args), "argv": list(sys.argv),
+            "params": params, "packages": package_versions(),
+            "code": code_version(loaded_sources(code)),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(device)}
