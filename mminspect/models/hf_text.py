@@ -1,4 +1,5 @@
-"""Hugging Face text transformers (BERT family, MiniLM; later GPT-2), via `AutoModel`."""
+"""Hugging Face text transformers (BERT family, MiniLM, DistilBERT, GPT-2 family), through the
+Auto class of their task (`tasks.AUTO_CLASSES`: embedding, classifier, fill-mask, next token)."""
 from __future__ import annotations
 
 import numpy as np

@@ -49,7 +49,8 @@ METHOD = Method(
     params=(Param("tolerance", 0.01, 0.001, 0.2, 0.001,
                   "Relative completeness error to reach; smaller costs more steps."),
             Param("start_steps", 16, 2, 128, 1, "Gauss-Legendre steps of the first try."),
-            Param("max_steps", 256, 8, 1024, 1, "Stop doubling here even if the tolerance is not met.")),
+            Param("max_steps", 256, 8, 1024, 1,
+                  "Stop growing the steps (x1.5 per try) here even if the tolerance is not met.")),
     description="Gradients averaged along the straight path from the baseline to the input, "
                 "times (input - baseline), summed over the embedding. Scores add up to "
                 "f(input) - f(baseline).")
