@@ -100,3 +100,31 @@ def test_adapters_store_nothing_about_the_last_request(clip, pixels):
     clip.image_forward(pixels)
     clip.text_forward(clip.tokenize(TEXT))
     assert set(vars(clip)) == before
+
+
+def _rows_with_gradient(embedding: torch.Tensor, last_layer: torch.Tensor) -> np.ndarray:
+    """Query rows of the last layer's attention [1, head, q, k] that the embedding depends on.
+    After the last attention every op is per token until the pooling, so these are exactly
+    the tokens the tower pools."""
+    direction = torch.randn(embedding.shape[-1], generator=torch.Generator().manual_seed(0))
+    g, = torch.autograd.grad(embedding @ direction.to(embedding), last_layer)
+    return g[0].abs().sum((0, 2)).detach().cpu().numpy() > 0                # [q]
+
+
+@pytest.mark.parametrize("text", [TEXT, "a dog", "the blue square on the left of a red circle"])
+def test_text_pool_weights_are_the_tokens_the_text_tower_pools(clip, text):
+    enc = clip.tokenize(text)
+    w = clip.text_pool_weights(enc)
+    assert w.shape == (len(enc.tokens),) and (w >= 0).all() and w.sum() == pytest.approx(1.0)
+    out = clip.text_forward(enc, keep_graph=True)
+    pooled = _rows_with_gradient(out.embedding, out.layer_attentions[-1])
+    np.testing.assert_array_equal(w > 0, pooled)
+    if pooled.sum() > 1:                         # mean pooling: every pooled token counts alike
+        np.testing.assert_allclose(w[pooled], 1.0 / pooled.sum())
+
+
+def test_image_pool_weights_are_the_tokens_the_image_tower_pools(clip, pixels):
+    w = clip.image_pool_weights()
+    assert w.shape == (clip.patch_grid.n_tokens,) and w.sum() == pytest.approx(1.0)
+    out = clip.image_forward(pixels, keep_graph=True)
+    np.testing.assert_array_equal(w > 0, _rows_with_gradient(out.embedding, out.layer_attentions[-1]))

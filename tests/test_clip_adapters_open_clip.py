@@ -153,3 +153,51 @@ def test_a_resnet_image_tower_is_refused_at_load_with_a_clear_message(tmp_path):
                                    head_width=8)
     with pytest.raises(ModelLoadError, match=NOT_AVAILABLE):
         load(f"open_clip:{arch}/random")
+
+
+def _register(folder, name: str, text: dict, vision: dict) -> str:
+    """A tiny open_clip architecture with its own text / vision pooling."""
+    import json
+
+    import open_clip
+    from clip_tiny import TINY_OPEN_CLIP
+    cfg = json.loads(json.dumps(TINY_OPEN_CLIP))
+    cfg["text_cfg"].update(text)
+    cfg["vision_cfg"].update(vision)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(folder / f"{name}.json")
+    return name
+
+
+POOLINGS = {   # name: (text_cfg, vision_cfg) overrides
+    "text-first": ({"pool_type": "first"}, {}),
+    "text-last": ({"pool_type": "last"}, {}),
+    "text-eos": ({"pool_type": "eos", "eos_id": 49407}, {}),
+    "image-avg": ({}, {"pool_type": "avg"}),
+}
+
+
+@pytest.mark.parametrize("kind", list(POOLINGS))
+def test_pooling_variants_are_answered_by_the_adapter_and_relevance_follows(kind, tmp_path, pixels):
+    """Each pooling rule the adapter reports is the one the tower runs (the pooled rows are
+    the only ones the embedding depends on), and batched relevance still equals the recipe."""
+    from mminspect.explain.relevance import relevance_batched, relevance_per_prompt
+    text_cfg, vision_cfg = POOLINGS[kind]
+    torch.manual_seed(0)
+    clip = load(f"open_clip:{_register(tmp_path, f'mminspect-tiny-{kind}', text_cfg, vision_cfg)}/random")
+    direction = torch.randn(16, generator=torch.Generator().manual_seed(0))
+    encs = [clip.tokenize(t) for t in ("a photo of the cat", "a dog")]     # different lengths
+    for e in encs:
+        out = clip.text_forward(e, keep_graph=True)
+        g, = torch.autograd.grad(out.embedding @ direction, out.layer_attentions[-1])
+        np.testing.assert_array_equal(clip.text_pool_weights(e) > 0, g[0].abs().sum((0, 2)) > 0)
+    out = clip.image_forward(pixels, keep_graph=True)
+    g, = torch.autograd.grad(out.embedding @ direction, out.layer_attentions[-1])
+    w = clip.image_pool_weights()
+    np.testing.assert_array_equal(w > 0, g[0].abs().sum((0, 2)) > 0)
+    assert w.sum() == pytest.approx(1.0)
+    ours, ref = relevance_batched(clip, pixels, encs), relevance_per_prompt(clip, pixels, encs)
+    np.testing.assert_allclose(ours.image, ref.image, rtol=1e-5, atol=1e-6)
+    for a, b in zip(ours.text, ref.text):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -1,31 +1,35 @@
 """Image-text inspection: the zero-shot prediction step by step, and "why this label" maps.
 
-    view = mi.inspect_clip(model, image, ["a cat", "a dog"], template="a photo of {}")
+    view = mi.inspect_clip(model, image, ["a cat", "a dog"], template="a photo of {}", maps=True)
+    view.maps.maps[0]                                             # relevance of "a photo of a cat"
     pix = mi.attribute_image(model, image, "a photo of a cat", method="relevance")
     panel = mi.explain_prompts(model, image, view.prompts)        # one map per prompt, shared scale
+
+One click, one pass: the inputs are read, resized and tokenized once (`_read`), both towers
+run once (`explain.towers.run_towers`: each image through the image tower, each prompt through
+the text tower), and the view and its maps are all derived from that pass.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..explain import softmax
 from ..explain.attribution import align_words, word_scores
-from ..explain.image_maps import similarity_maps, upsample
-from ..explain.image_methods import IMAGE_METHODS, MapOutput, compute, text_embeddings
-from ..explain.pixel_attribution import patch_faithfulness, patch_problem, logit_function
+from ..explain.image_methods import IMAGE_METHODS, ImageQuery, MapOutput
+from ..explain.pixel_attribution import patch_faithfulness, patch_problem
 from ..explain.pointing import pointing_hit
-from ..explain.relevance import relevance_batched, text_pool_weights
+from ..explain.towers import TowerPass, run_towers
 from ..models import load
+from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter
 from ..types import ClipView, InputError, PixelAttribution, PromptExplanations, PromptText
 from .images import clean_prompts, model_mask, model_view, read_image, read_images, resize_note
-
-F = torch.nn.functional
 
 
 def as_clip(model) -> CLIPAdapter:
@@ -36,13 +40,44 @@ def as_clip(model) -> CLIPAdapter:
     return adapter
 
 
-def _encode(adapter: CLIPAdapter, prompts: list[str], notes: list[str]) -> list:
+def _method(method: str):
+    if method not in IMAGE_METHODS:
+        raise InputError(f"Unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}.")
+    return IMAGE_METHODS[method]
+
+
+def _encode(adapter: CLIPAdapter, prompts: list[str], notes: list[str]) -> list[Encoded]:
     encs = [adapter.tokenize(p) for p in prompts]
     for p, e in zip(prompts, encs):
         if e.n_dropped:
             notes.append(f"Prompt {p[:40]!r} is longer than the text tower's limit: its last "
                          f"{e.n_dropped} tokens were dropped.")
     return encs
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """One click's inputs, read, resized and tokenized once. pixels: [image, 3, H, W] as the
+    model takes them; views: uint8 [image, H, W, 3] as it sees them (for overlays)."""
+
+    pils: list[Image.Image]
+    prompts: list[str]
+    encs: list[Encoded]
+    pixels: torch.Tensor
+    views: np.ndarray
+    notes: list[str]
+
+
+def _read(adapter: CLIPAdapter, pils: list[Image.Image], prompts, template: str | None,
+          notes: list[str]) -> _Inputs:
+    prompts = clean_prompts(prompts, template, notes)
+    encs = _encode(adapter, prompts, notes)
+    size = adapter.patch_grid.image_size
+    for i, im in enumerate(pils):
+        n = resize_note(im, size, "the image" if len(pils) == 1 else f"image {i + 1}")
+        notes += [n] if n else []
+    return _Inputs(pils=pils, prompts=prompts, encs=encs, pixels=adapter.preprocess(pils),
+                   views=np.stack([model_view(im, size) for im in pils]), notes=notes)
 
 
 def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,46 +93,46 @@ def _pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, var
 
 
-def inspect_clip(model, images, prompts, template: str | None = None) -> ClipView:
-    """Raw cosine, × logit scale, softmax over prompts, for one image or several.
-
-    images: a PIL image, a uint8 array, the bytes of an image file, or a list of them.
-    prompts: one per line (a string) or a list; template: e.g. "a photo of a {}"."""
-    adapter = as_clip(model)
-    notes: list[str] = []
-    pils = read_images(images, notes)
-    prompts = clean_prompts(prompts, template, notes)
-    encs = _encode(adapter, prompts, notes)
-    size = adapter.patch_grid.image_size
-    for i, im in enumerate(pils):
-        n = resize_note(im, size, "the image" if len(pils) == 1 else f"image {i + 1}")
-        notes += [n] if n else []
-    pixels = adapter.preprocess(pils)                                     # [image, 3, H, W]
-    with torch.no_grad():
-        outs = [adapter.image_forward(pixels[i:i + 1]) for i in range(len(pils))]
-        texts = [adapter.text_forward(e) for e in encs]
-    img = F.normalize(torch.stack([o.embedding for o in outs]), dim=-1).double().cpu().numpy()
-    txt = F.normalize(torch.stack([o.embedding for o in texts]), dim=-1).double().cpu().numpy()
+def _view(adapter: CLIPAdapter, inp: _Inputs, towers: TowerPass,
+          maps: PromptExplanations | None) -> ClipView:
+    """Cosine, logits, probabilities, PCA and attentions, all from the one pass."""
+    img, txt = towers.image_embeddings(), towers.text_embeddings()       # [image | prompt, embed]
     cos = img @ txt.T                                                     # [image, prompt]
     scale = float(adapter.logit_scale)
     logits = scale * cos
     coords, var = _pca(np.concatenate([img, txt]))
     g = adapter.patch_grid
-    prompt_texts = []
-    for p, e, o in zip(prompts, encs, texts):
-        w = text_pool_weights(adapter, e)
+    texts = []
+    for i, (p, e) in enumerate(zip(inp.prompts, inp.encs)):
+        w = adapter.text_pool_weights(e)                                  # [token]
         pooled = int(np.argmax(w)) if w.max() == 1 else -1
-        prompt_texts.append(PromptText(prompt=p, tokens=list(e.tokens), special=e.special,
-                                       attention=o.attentions.float().cpu().numpy(),
-                                       pooled=pooled, n_dropped=e.n_dropped))
+        texts.append(PromptText(prompt=p, tokens=list(e.tokens), special=e.special,
+                                attention=towers.text_attention(i), pooled=pooled,
+                                n_dropped=e.n_dropped))
     return ClipView(
-        model_name=adapter.name, prompts=prompts,
-        images=np.stack([model_view(im, size) for im in pils]),
+        model_name=adapter.name, prompts=inp.prompts, images=inp.views,
         cosine=cos, logit_scale=scale, logits=logits, probs=softmax(logits, 1.0),
         image_embeddings=img, prompt_embeddings=txt, pca=coords, pca_variance=var,
         grid_rows=g.rows, grid_cols=g.cols, patch_size=g.patch_size,
-        image_attention=np.stack([o.attentions.float().cpu().numpy() for o in outs]),
-        image_tokens=list(outs[0].tokens), texts=prompt_texts, notes=notes)
+        image_attention=np.stack([o.attentions.detach().float().cpu().numpy() for o in towers.images]),
+        image_tokens=list(towers.images[0].tokens), texts=texts, notes=inp.notes, maps=maps)
+
+
+def inspect_clip(model, images, prompts, template: str | None = None,
+                 maps: bool = False) -> ClipView:
+    """Raw cosine, × logit scale, softmax over prompts, for one image or several.
+
+    images: a PIL image, a uint8 array, the bytes of an image file, or a list of them.
+    prompts: one per line (a string) or a list; template: e.g. "a photo of a {}".
+    maps: also the relevance and patch-text similarity maps of every prompt for the FIRST
+    image (`view.maps`), from the same forward pass (it then keeps the autograd graph)."""
+    adapter = as_clip(model)
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    inp = _read(adapter, read_images(images, notes), prompts, template, notes)
+    towers = run_towers(adapter, inp.pixels, inp.encs, keep_graph=maps)
+    panel = _panel(adapter, inp, towers, "relevance", True, None, t0, notes=[]) if maps else None
+    return _view(adapter, inp, towers, panel)
 
 
 def _one_prompt(prompt: str, what: str) -> str:
@@ -134,12 +169,12 @@ def attribute_image(model, image, prompt: str, method: str = "relevance",
                     **params) -> PixelAttribution:
     """Why does the model match `image` with `prompt` (rather than `contrast`)?
 
-    method: one of `list_image_methods()`. mask: bool [H, W] at the image's own size, the
-    object the prompt names: gives `pointing_hit`. faithfulness: also compute deletion /
-    insertion over patches (about 80 extra forwards). progress(fraction, message): IG only."""
+    method: one of `list_image_methods()`. mask: bool [H, W] at the image's own size (any
+    size: it is centre-cropped and resized like the image), the object the prompt names:
+    gives `pointing_hit`. faithfulness: also compute deletion / insertion over patches
+    (about 80 extra forwards). progress(fraction, message): IG only."""
     adapter = as_clip(model)
-    if method not in IMAGE_METHODS:
-        raise InputError(f"Unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}.")
+    m = _method(method)
     notes: list[str] = []
     im = read_image(image, "the image", notes)
     prompt = _one_prompt(prompt, "prompt")
@@ -149,23 +184,56 @@ def attribute_image(model, image, prompt: str, method: str = "relevance",
     size = adapter.patch_grid.image_size
     n = resize_note(im, size, "the image")
     notes += [n] if n else []
+    used = m.resolve(params)
+    target_mask = None if mask is None else model_mask(mask, im, size)   # checked before the work
     t0 = time.perf_counter()
     pixels = adapter.preprocess([im])                                     # [1, 3, H, W]
     encs = _encode(adapter, [prompt] + ([contrast] if contrast else []), notes)
-    out = compute(adapter, pixels, encs, method, params, progress)
+    query = ImageQuery(adapter, pixels, encs)
+    out = m.fn(query, used, progress)
     seconds = time.perf_counter() - t0
     res = _result(adapter, out, model_view(im, size), method, prompt, contrast, encs[0],
-                  seconds, IMAGE_METHODS[method].resolve(params), notes)
+                  seconds, used, notes)
     extra = {}
-    if mask is not None:
-        extra["pointing_hit"] = pointing_hit(out.patch_scores, model_mask(mask, im, size),
-                                             adapter.patch_grid)
+    if target_mask is not None:
+        extra["pointing_hit"] = pointing_hit(out.patch_scores, target_mask, adapter.patch_grid)
     if faithfulness:
-        forward = logit_function(adapter, text_embeddings(adapter, encs),
-                                 torch.tensor([1.0, -1.0][:len(encs)]))
-        problem = patch_problem(forward, pixels, adapter.patch_grid.patch_size)
+        problem = patch_problem(query.forward(), pixels, adapter.patch_grid.patch_size)
         extra["faithfulness"] = patch_faithfulness(problem, out.patch_scores)
     return replace(res, **extra) if extra else res
+
+
+def _panel(adapter: CLIPAdapter, inp: _Inputs, towers: TowerPass, method: str, similarity: bool,
+           contrasts, t0: float, notes: list[str]) -> PromptExplanations:
+    """Every prompt's map for the first image, from the pass: the method's `from_pass` where it
+    has one (relevance: one batched backward), else one call per prompt."""
+    m = IMAGE_METHODS[method]
+    view, prompts, encs = inp.views[0], inp.prompts, inp.encs
+    t = time.perf_counter()
+    outs = m.every_prompt(adapter, towers, encs)
+    each = (time.perf_counter() - t) / len(prompts)
+    maps = [_result(adapter, o, view, method, p, None, e, each, {}, [])
+            for o, p, e in zip(outs, prompts, encs)]
+    sims = []
+    if similarity:
+        t = time.perf_counter()
+        outs_s = IMAGE_METHODS["similarity"].every_prompt(adapter, towers, encs)
+        each = (time.perf_counter() - t) / len(prompts)
+        sims = [_result(adapter, o, view, "similarity", p, None, e, each, {}, [])
+                for o, p, e in zip(outs_s, prompts, encs)]
+    pairs = {}
+    for a, b in contrasts or []:
+        if m.from_pass is not None and a in prompts and b in prompts:   # map(A) - map(B)
+            ma, mb = maps[prompts.index(a)], maps[prompts.index(b)]
+            patch = ma.patch_scores - mb.patch_scores                     # [rows, cols]
+            out = MapOutput(patch, ma.scores - mb.scores, ma.target_value - mb.target_value)
+            pairs[(a, b)] = _result(adapter, out, view, method, a, b, encs[prompts.index(a)],
+                                    0.0, {}, [])
+        else:
+            pairs[(a, b)] = attribute_image(adapter, inp.pils[0], a, method=method, contrast=b)
+    vmax = max(float(np.abs(r.patch_scores).max()) for r in maps)
+    return PromptExplanations(prompts=prompts, maps=maps, similarity=sims, vmax=vmax,
+                              seconds=time.perf_counter() - t0, contrasts=pairs, notes=notes)
 
 
 def explain_prompts(model, image, prompts, template: str | None = None,
@@ -173,64 +241,17 @@ def explain_prompts(model, image, prompts, template: str | None = None,
                     contrasts: list[tuple[str, str]] | None = None) -> PromptExplanations:
     """One map per prompt for one image, on a shared colour scale (`vmax`).
 
-    relevance runs all prompts in one batched backward (`explain.relevance`); other methods
-    run per prompt. similarity: also the patch-text similarity map of each prompt (one image
-    forward for all). contrasts: (A, B) pairs of prompts for "why A rather than B" maps."""
+    One pass of both towers (as `inspect_clip(..., maps=True)` runs); relevance then explains
+    all prompts in one batched backward (`explain.relevance`); methods without a shared-pass
+    form run per prompt. similarity: also the patch-text similarity map of each prompt (from
+    the same pass). contrasts: (A, B) pairs of prompts for "why A rather than B" maps."""
     adapter = as_clip(model)
-    if method not in IMAGE_METHODS:
-        raise InputError(f"Unknown method {method!r}; choose one of {', '.join(IMAGE_METHODS)}.")
-    notes: list[str] = []
+    m = _method(method)
     t0 = time.perf_counter()
-    im = read_image(image, "the image", notes)
-    prompts = clean_prompts(prompts, template, notes)
-    size = adapter.patch_grid.image_size
-    n = resize_note(im, size, "the image")
-    notes += [n] if n else []
-    view = model_view(im, size)
-    g = adapter.patch_grid
-    pixels = adapter.preprocess([im])                                     # [1, 3, H, W]
-    encs = _encode(adapter, prompts, notes)
-    if method == "relevance":
-        t = time.perf_counter()
-        rel = relevance_batched(adapter, pixels, encs, words=True)
-        each = (time.perf_counter() - t) / len(prompts)
-        outs = []
-        for i in range(len(prompts)):
-            patch = g.to_image(rel.image[i][g.cls_offset:])
-            outs.append((MapOutput(patch, upsample(patch, g), float(rel.scores[i]), text=rel.text[i]), each))
-        by_prompt = dict(zip(prompts, rel.image))
-        temb = torch.from_numpy(rel.text_embeddings).to(pixels.device)   # [prompt, embed]
-        feats = torch.from_numpy(rel.patch_features)                      # [patch, embed]
-    else:
-        temb = text_embeddings(adapter, encs)                             # [prompt, embed]
-        feats = None
-        outs = []
-        for i, e in enumerate(encs):
-            t = time.perf_counter()
-            o = compute(adapter, pixels, [e], method, text_emb=temb[i:i + 1])
-            outs.append((o, time.perf_counter() - t))
-        by_prompt = {}
-    maps = [_result(adapter, o, view, method, p, None, e, s, {}, [])
-            for (o, s), p, e in zip(outs, prompts, encs)]
-    sims = []
-    if similarity:
-        t = time.perf_counter()
-        s = similarity_maps(adapter, pixels, temb, feats)                 # [prompt, rows, cols]
-        each = (time.perf_counter() - t) / len(prompts)
-        sims = [_result(adapter, MapOutput(s[i], upsample(s[i], g), float(maps[i].target_value)),
-                        view, "similarity", p, None, e, each, {}, []) for i, (p, e) in enumerate(zip(prompts, encs))]
-    pairs = {}
-    for a, b in contrasts or []:
-        if a in by_prompt and b in by_prompt:                             # reuse the batched rows
-            patch = g.to_image((by_prompt[a] - by_prompt[b])[g.cls_offset:])
-            va = maps[prompts.index(a)].target_value - maps[prompts.index(b)].target_value
-            pairs[(a, b)] = _result(adapter, MapOutput(patch, upsample(patch, g), va), view,
-                                    method, a, b, encs[prompts.index(a)], 0.0, {}, [])
-        else:
-            pairs[(a, b)] = attribute_image(adapter, im, a, method=method, contrast=b)
-    vmax = max(float(np.abs(m.patch_scores).max()) for m in maps)
-    return PromptExplanations(prompts=prompts, maps=maps, similarity=sims, vmax=vmax,
-                              seconds=time.perf_counter() - t0, contrasts=pairs, notes=notes)
+    notes: list[str] = []
+    inp = _read(adapter, [read_image(image, "the image", notes)], prompts, template, notes)
+    towers = run_towers(adapter, inp.pixels, inp.encs, keep_graph=m.needs_graph)
+    return _panel(adapter, inp, towers, method, similarity, contrasts, t0, notes)
 
 
 def list_image_methods() -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..models.clip_base import CLIPAdapter, PatchGrid
+from ..models.clip_base import CLIPAdapter, PatchGrid, TowerOutput
 from ..types import AttentionMaps
 from .attention import rollout
 
@@ -37,11 +37,14 @@ def pool_to_patches(pixel_scores: np.ndarray, grid: PatchGrid) -> np.ndarray:
     return s.reshape(grid.rows, p, grid.cols, p).sum((1, 3))
 
 
-def attention_maps(adapter: CLIPAdapter, pixels: torch.Tensor) -> AttentionMaps:
-    """Every layer and head of the image tower for pixels [1, 3, H, W], no gradients."""
-    with torch.no_grad():
-        out = adapter.image_forward(pixels)
-    w = out.attentions.float().cpu().numpy()                              # [layer, head, q, k]
+def attention_maps(adapter: CLIPAdapter, pixels: torch.Tensor,
+                   out: TowerOutput | None = None) -> AttentionMaps:
+    """Every layer and head of the image tower for pixels [1, 3, H, W], no gradients (from
+    `out`, that image's forward, when the caller already ran it)."""
+    if out is None:
+        with torch.no_grad():
+            out = adapter.image_forward(pixels)
+    w = out.attentions.detach().float().cpu().numpy()                     # [layer, head, q, k]
     special = np.zeros(len(out.tokens), dtype=bool)
     special[:adapter.patch_grid.cls_offset] = True
     return AttentionMaps(weights=w, tokens=list(out.tokens), special=special)

@@ -15,7 +15,7 @@ from captum.attr import GradientShap, IntegratedGradients, Occlusion
 
 from ..models.clip_base import CLIPAdapter
 from ..types import Faithfulness
-from .attribution import Param, Problem, faithfulness, random_curves
+from .attribution import Problem, faithfulness, random_curves
 
 F = torch.nn.functional
 Progress = Callable[[float, str], None]
@@ -91,18 +91,6 @@ def gradient_shap(forward, pixels: torch.Tensor, n_samples: int = 16, stdevs: fl
     attr, delta = GradientShap(forward).attribute(pixels, baselines=baselines, n_samples=n_samples,
                                                   stdevs=stdevs, return_convergence_delta=True)
     return attr[0].sum(0).detach().cpu().numpy(), float(delta.abs().mean())        # [H, W]
-
-
-# name -> (label, parameters): the UI builds its controls from these.
-PIXEL_METHODS: dict[str, tuple[str, tuple[Param, ...]]] = {
-    "integrated_gradients": ("Integrated Gradients", (
-        Param("n_steps", 32, 4, 256, 4, "Integration steps (Gauss-Legendre)."),)),
-    "occlusion": ("Occlusion", (
-        Param("window", 0, 0, 64, 1, "Square window in pixels; 0 = one patch."),)),
-    "gradient_shap": ("GradientSHAP", (
-        Param("n_samples", 16, 4, 64, 4, "Noisy samples around the baselines."),
-        Param("stdevs", 0.1, 0.0, 1.0, 0.05, "Noise in normalised pixel units."),)),
-}
 
 
 def patch_problem(forward, pixels: torch.Tensor, patch: int, batch: int = 16) -> Problem:

@@ -5,7 +5,9 @@ transformers"), for the image tower and the prompt's words, on any `CLIPAdapter`
 For one tower: R = I; for each layer (bottom up) Ā = mean_heads(clamp(∂s/∂A ⊙ A, min=0)),
 R = R + Ā @ R. The image map is the row of the pooled token (CLS) over the patches; the word
 map is the row of the text's pooled token (EOT for CLIP, the mean over tokens for mini-CLIP's
-mean-pooled MiniLM). The score s is the prompt's logit: logit_scale * cosine(image, text).
+mean-pooled MiniLM). Which tokens are pooled is the adapter's answer (`text_pool_weights`,
+`image_pool_weights`): a family quirk, not this file's. The score s is the prompt's logit:
+logit_scale * cosine(image, text).
 
 Ways to get ∂s/∂A for P prompts, numerically equal (tested):
 - `relevance_per_prompt`: the published recipe: for each prompt a full forward of both towers
@@ -18,6 +20,7 @@ Ways to get ∂s/∂A for P prompts, numerically equal (tested):
   never interact, so copy p's gradient is exactly prompt p's).
   Texts: one padded batch (HF CLIP, open_clip; else one forward per prompt), and one backward
   for all (each text feeds only its own score); text i's maps are its [:n_i, :n_i] block.
+  `relevance_from` does the same from towers that already ran (an Inspect's one pass).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from torch import nn
 
 from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter, TowerOutput
+from .towers import text_forward_all
 
 F = torch.nn.functional
 
@@ -60,60 +64,6 @@ def propagate(attentions: Sequence[torch.Tensor], grads: Sequence[torch.Tensor])
     return r
 
 
-# Which token's state becomes the text embedding, per family: a function of (adapter, ids)
-# giving weights [token] over positions (one-hot for a pooled token, uniform for mean pooling).
-def _eot_hf(adapter, ids: np.ndarray) -> np.ndarray:
-    eos = adapter.model.config.text_config.eos_token_id
-    # transformers pools at argmax(ids) for legacy configs (eos id 2), else the first eos.
-    pos = int(np.argmax(ids)) if eos == 2 or eos not in ids else int(np.flatnonzero(ids == eos)[0])
-    return np.eye(len(ids))[pos]
-
-
-def _eot_open_clip(adapter, ids: np.ndarray) -> np.ndarray:
-    kind = adapter.pool_type
-    if kind == "first":
-        pos = 0
-    elif kind == "last":
-        pos = len(ids) - 1
-    elif kind == "eos" and adapter.eos_id in ids:
-        pos = int(np.flatnonzero(ids == adapter.eos_id)[0])
-    else:                                                   # "argmax": the EOT id is the largest
-        pos = int(np.argmax(ids))
-    return np.eye(len(ids))[pos]
-
-
-def _mean_miniclip(adapter, ids: np.ndarray) -> np.ndarray:
-    if getattr(adapter.text, "pooling", "mean") == "cls":
-        return np.eye(len(ids))[0]
-    return np.full(len(ids), 1.0 / len(ids))                # one unpadded text: all tokens count
-
-
-TEXT_POOLING = {"hf_clip": _eot_hf, "open_clip": _eot_open_clip, "miniclip": _mean_miniclip}
-
-
-def text_pool_weights(adapter: CLIPAdapter, enc: Encoded) -> np.ndarray:
-    """[token] weights of the text tower's pooling for one tokenized prompt."""
-    ids = enc.inputs["input_ids"][0].cpu().numpy()
-    fn = TEXT_POOLING.get(adapter.family)
-    if fn is None:
-        raise NotImplementedError(f"no text pooling rule for family {adapter.family!r}; add one "
-                                  "to TEXT_POOLING in explain/relevance.py")
-    return fn(adapter, ids)
-
-
-def image_pool_weights(adapter: CLIPAdapter) -> np.ndarray:
-    """[token] weights of the image pooling: the CLS token, or the mean of the patches for
-    open_clip towers that average-pool."""
-    g = adapter.patch_grid
-    w = np.zeros(g.n_tokens)
-    if getattr(getattr(adapter, "model", None), "visual", None) is not None and \
-            getattr(adapter.model.visual, "pool_type", "tok") == "avg":
-        w[g.cls_offset:] = 1.0 / g.n_patches
-    else:
-        w[0] = 1.0
-    return w
-
-
 def _rows(r: torch.Tensor, weights: np.ndarray) -> np.ndarray:
     """R [batch, q, k] and pooling weights [q] -> [batch, k]: the pooled token's relevance row."""
     w = torch.as_tensor(weights, dtype=r.dtype, device=r.device)
@@ -142,11 +92,13 @@ def _grads(outputs: torch.Tensor, leaves: Sequence[torch.Tensor], **kw) -> list[
     return [torch.zeros_like(a) if g is None else g for a, g in zip(leaves, gs)]
 
 
-def _image_rows_vjp(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tensor
+def _image_rows_vjp(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tensor,
+                    image: TowerOutput | None = None
                     ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
-    """One image forward; the P per-prompt gradients as one batched vector-Jacobian product
-    (`is_grads_batched`: vmap over the backward, one row of the identity per prompt)."""
-    out = adapter.image_forward(pixels, keep_graph=True)
+    """One image forward (the caller's `image` when it already ran one with keep_graph); the P
+    per-prompt gradients as one batched vector-Jacobian product (`is_grads_batched`: vmap over
+    the backward, one row of the identity per prompt)."""
+    out = adapter.image_forward(pixels, keep_graph=True) if image is None else image
     img = F.normalize(out.embedding, dim=-1)                                 # [embed]
     scores = adapter.logit_scale * (t @ img)                                 # [prompt]
     p = len(scores)
@@ -154,15 +106,16 @@ def _image_rows_vjp(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tensor
     grads = _grads(scores, out.layer_attentions, grad_outputs=eye, is_grads_batched=True,
                    retain_graph=True)                                        # each [prompt, 1, h, q, k]
     attns = [a.detach().expand(p, -1, -1, -1) for a in out.layer_attentions]  # [prompt, h, q, k]
-    rows = _rows(propagate(attns, [g[:, 0] for g in grads]), image_pool_weights(adapter))
+    rows = _rows(propagate(attns, [g[:, 0] for g in grads]), adapter.image_pool_weights())
     return scores, rows, out.patch_features
 
 
-def _image_rows_copies(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tensor
+def _image_rows_copies(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tensor,
+                       image: TowerOutput | None = None
                        ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
     """P copies of the image in one batch (one forward per copy when the adapter cannot
     batch); copies never interact, so the gradient of the summed scores w.r.t. copy p's
-    attention is prompt p's."""
+    attention is prompt p's. `image` is not used: the copies are their own forward."""
     p = len(t)
     emb, groups, patches = image_forward_copies(adapter, pixels, p)          # [prompt, embed]
     scores = adapter.logit_scale * (F.normalize(emb, dim=-1) * t).sum(-1)    # [prompt]
@@ -170,28 +123,49 @@ def _image_rows_copies(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tens
     grads = _grads(scores.sum(), leaves, retain_graph=True)
     rows, k = np.zeros((p, adapter.patch_grid.n_tokens)), 0
     for attns, first in groups:
-        r = _rows(propagate(attns, grads[k:k + len(attns)]), image_pool_weights(adapter))
+        r = _rows(propagate(attns, grads[k:k + len(attns)]), adapter.image_pool_weights())
         rows[first:first + len(r)] = r                                       # [b, token]
         k += len(attns)
     return scores, rows, patches
 
 
-def text_forward_all(adapter: CLIPAdapter, encs: Sequence[Encoded], keep_graph: bool
-                     ) -> tuple[torch.Tensor, list[tuple]]:
-    """Every prompt through the text tower: (unit embeddings [prompt, embed], groups), each
-    group (attentions per layer [b, h, L, L], first prompt index). One padded batch when the
-    adapter runs one, else one forward per prompt."""
-    try:
-        out = adapter.text_forward_batch(encs, keep_graph=keep_graph)
-        emb, groups = out.embedding, [(out.layer_attentions, 0)]
-    except NotImplementedError:
-        outs = [adapter.text_forward(e, keep_graph=keep_graph) for e in encs]
-        emb = torch.stack([o.embedding for o in outs])
-        groups = [(o.layer_attentions, i) for i, o in enumerate(outs)]
-    return F.normalize(emb, dim=-1), groups
-
-
 STRATEGIES = {"vjp": _image_rows_vjp, "copies": _image_rows_copies}
+
+
+def _text_rows(adapter: CLIPAdapter, scores: torch.Tensor, groups: list[tuple],
+               encs: Sequence[Encoded]) -> list[np.ndarray]:
+    """Word relevance of every prompt [token] each. Each text's attention feeds only its own
+    score, so one plain backward of the summed scores gives every prompt's gradients."""
+    leaves = [a for attns, _ in groups for a in attns]
+    grads, k, text = _grads(scores.sum(), leaves), 0, []
+    for attns, first in groups:
+        gs, k = grads[k:k + len(attns)], k + len(attns)
+        for i in range(len(attns[0])):
+            e = encs[first + i]
+            n = e.inputs["input_ids"].shape[1]                               # its own block
+            r = propagate([a[i:i + 1, :, :n, :n] for a in attns],
+                          [g[i:i + 1, :, :n, :n] for g in gs])               # [1, token, token]
+            text.append(_rows(r, adapter.text_pool_weights(e))[0])
+    return text
+
+
+def relevance_from(adapter: CLIPAdapter, pixels: torch.Tensor, t: torch.Tensor,
+                   groups: list[tuple], encs: Sequence[Encoded], image: TowerOutput | None = None,
+                   words: bool = True, strategy: str = "vjp") -> Relevance:
+    """Relevance of one image [1, 3, H, W] for every prompt from texts that already ran:
+    t: unit text embeddings [prompt, embed] and their attention groups (`text_forward_all`,
+    in the graph when words=True). image: that image's forward with keep_graph, if the caller
+    ran one (the "vjp" strategy then runs no image forward of its own)."""
+    try:
+        scores, rows, patches = STRATEGIES[strategy](adapter, pixels, t, image)
+    except RuntimeError:
+        if strategy != "vjp":
+            raise
+        scores, rows, patches = _image_rows_copies(adapter, pixels, t)
+    text = _text_rows(adapter, scores, groups, encs) if words else []
+    return Relevance(image=rows, text=text, scores=scores.detach().cpu().numpy(),
+                     text_embeddings=t.detach().cpu().numpy(),
+                     patch_features=patches.detach().cpu().numpy())
 
 
 def relevance_batched(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Sequence[Encoded],
@@ -202,27 +176,7 @@ def relevance_batched(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Sequence
     "copies": P copies of the image as one batch and one backward. Both give the per-prompt
     recipe's maps; "vjp" falls back to "copies" if an operator has no batching rule."""
     t, groups = text_forward_all(adapter, encs, keep_graph=words)          # [prompt, embed]
-    try:
-        scores, image, patches = STRATEGIES[strategy](adapter, pixels, t)
-    except RuntimeError:
-        if strategy != "vjp":
-            raise
-        scores, image, patches = _image_rows_copies(adapter, pixels, t)
-    text = []
-    if words:   # each text's attention feeds only its own score: one plain backward for all
-        leaves = [a for attns, _ in groups for a in attns]
-        grads, k = _grads(scores.sum(), leaves), 0
-        for attns, first in groups:
-            gs, k = grads[k:k + len(attns)], k + len(attns)
-            for i in range(len(attns[0])):
-                e = encs[first + i]
-                n = e.inputs["input_ids"].shape[1]                           # its own block
-                r = propagate([a[i:i + 1, :, :n, :n] for a in attns],
-                              [g[i:i + 1, :, :n, :n] for g in gs])           # [1, token, token]
-                text.append(_rows(r, text_pool_weights(adapter, e))[0])
-    return Relevance(image=image, text=text, scores=scores.detach().cpu().numpy(),
-                     text_embeddings=t.detach().cpu().numpy(),
-                     patch_features=patches.detach().cpu().numpy())
+    return relevance_from(adapter, pixels, t, groups, encs, words=words, strategy=strategy)
 
 
 def _parameters(adapter: CLIPAdapter) -> list[torch.Tensor]:
@@ -236,7 +190,7 @@ def relevance_per_prompt(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Seque
     backward (weight gradients too, as `loss.backward()` would; returned, not stored on the
     shared model)."""
     params = _parameters(adapter)
-    pool = image_pool_weights(adapter)
+    pool = adapter.image_pool_weights()
     image, text, scores = [], [], []
     for e in encs:
         img = adapter.image_forward(pixels, keep_graph=True)
@@ -248,6 +202,6 @@ def relevance_per_prompt(adapter: CLIPAdapter, pixels: torch.Tensor, encs: Seque
         n = len(img.layer_attentions)
         image.append(_rows(propagate(img.layer_attentions, grads[:n]), pool)[0])
         if words:
-            text.append(_rows(propagate(txt.layer_attentions, grads[n:]), text_pool_weights(adapter, e))[0])
+            text.append(_rows(propagate(txt.layer_attentions, grads[n:]), adapter.text_pool_weights(e))[0])
         scores.append(float(s.detach()))
     return Relevance(image=np.stack(image), text=text, scores=np.array(scores))

@@ -1,4 +1,4 @@
-"""The interface of every CLIP-style model (mini-CLIP now; HF `CLIPModel`, open_clip later).
+"""The interface of every CLIP-style model: HF `CLIPModel`, open_clip and our mini-CLIP.
 
 The CLIP tab and the image-text explainers talk only to `CLIPAdapter`. What they need:
 - preprocess PIL images to the tower's pixels, tokenize a text with display tokens;
@@ -7,7 +7,10 @@ The CLIP tab and the image-text explainers talk only to `CLIPAdapter`. What they
   attention — optionally *kept in the autograd graph*, so gradient-weighted relevance
   (Chefer et al. 2021) can call `torch.autograd.grad(score, out.layer_attentions)`;
 - per-patch projected features (each patch token through the final norm and the image
-  projection) for a patch-text similarity map, and the patch grid geometry to draw it.
+  projection) for a patch-text similarity map, and the patch grid geometry to draw it;
+- which token states each tower pools into its embedding (`text_pool_weights`,
+  `image_pool_weights`): relevance reads the pooled token's row, and only the family knows
+  its pooling rule (EOT position, first EOS, mean over tokens...).
 
 Like every adapter, it is stateless per request: calls take inputs and return values.
 """
@@ -129,6 +132,22 @@ class CLIPAdapter(ModelAdapter):
     @abstractmethod
     def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
         """One tokenized text -> embedding and every layer's attention (text tower)."""
+
+    @abstractmethod
+    def text_pool_weights(self, enc: Encoded) -> np.ndarray:
+        """float [token] weights over one tokenized text's positions: how the text tower's
+        last hidden states become the pooled state the projection reads (one-hot at the EOT /
+        [CLS] token, uniform for mean pooling). Sums to 1."""
+
+    def image_pool_weights(self) -> np.ndarray:
+        """float [image token] weights of the image tower's pooling; this default is the
+        [CLS] token (towers that average their patches override it). Sums to 1."""
+        if not self.patch_grid.has_cls:
+            raise NotImplementedError(f"{type(self).__name__} has no [CLS] token: override "
+                                      "image_pool_weights with its pooling rule")
+        w = np.zeros(self.patch_grid.n_tokens)
+        w[0] = 1.0
+        return w
 
     # Built on the abstract methods; subclasses need not override them.
 

@@ -151,6 +151,15 @@ class HFCLIPAdapter(CLIPAdapter):
         return TowerOutput(embedding=emb, layer_attentions=self._checked(out.attentions, "text"),
                            tokens=[])
 
+    def text_pool_weights(self, enc: Encoded) -> np.ndarray:
+        """One-hot at the token transformers pools: argmax(ids) for legacy configs whose
+        eos id is 2 (the EOT id was the largest), else the first eos token."""
+        ids = enc.inputs["input_ids"][0].cpu().numpy()                        # [token]
+        eos = self.model.config.text_config.eos_token_id
+        legacy = eos == 2 or eos not in ids
+        pos = int(np.argmax(ids)) if legacy else int(np.flatnonzero(ids == eos)[0])
+        return np.eye(len(ids))[pos]                                          # [token]
+
     def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
         with torch.set_grad_enabled(keep_graph):
             out = self.model.text_model(**enc.inputs, output_attentions=True)

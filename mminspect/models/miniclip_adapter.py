@@ -154,6 +154,12 @@ class MiniCLIPAdapter(CLIPAdapter):
         return TowerOutput(embedding=emb, layer_attentions=tuple(attns),
                            tokens=self._grid.token_labels(), patch_features=patches)
 
+    def text_pool_weights(self, enc: Encoded) -> np.ndarray:
+        """MiniLM mean-pools its real tokens (one unpadded text: all of them), or reads [CLS]
+        when its pooling says so."""
+        n = enc.inputs["input_ids"].shape[1]
+        return np.eye(n)[0] if self.text.pooling == "cls" else np.full(n, 1.0 / n)   # [token]
+
     def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
         inputs = dict(enc.inputs)
         with torch.set_grad_enabled(keep_graph):

@@ -203,6 +203,29 @@ class OpenCLIPAdapter(CLIPAdapter):
         return TowerOutput(embedding=emb, layer_attentions=tuple(maps),
                            tokens=self._grid.token_labels(), patch_features=patches)
 
+    def text_pool_weights(self, enc: Encoded) -> np.ndarray:
+        """One-hot at the token `text_global_pool` reads for this tower's pool type."""
+        ids = enc.inputs["input_ids"][0].cpu().numpy()                        # [token]
+        if self.pool_type == "argmax":                   # the EOT id is the largest id
+            pos = int(np.argmax(ids))
+        elif self.pool_type == "eos":                    # the first eos (position 0 if none)
+            pos = int(np.argmax(ids == self.eos_id))
+        elif self.pool_type in ("first", "last"):
+            pos = 0 if self.pool_type == "first" else len(ids) - 1
+        else:
+            raise NotImplementedError(f"{self.name}: text pool type {self.pool_type!r} has no "
+                                      "single pooled token")
+        return np.eye(len(ids))[pos]                                          # [token]
+
+    def image_pool_weights(self) -> np.ndarray:
+        """[CLS] for "tok" pooling; the mean of the patches for "avg" (checked at load)."""
+        if self.model.visual.pool_type == "tok":
+            return super().image_pool_weights()
+        g = self._grid
+        w = np.zeros(g.n_tokens)
+        w[g.cls_offset:] = 1.0 / g.n_patches
+        return w                                                              # [token]
+
     def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
         t = self.text
         if getattr(t, "cls_emb", None) is not None or not hasattr(t, "token_embedding"):
@@ -225,8 +248,10 @@ class OpenCLIPAdapter(CLIPAdapter):
         CLIPAdapter.text_forward_batch): only for causal towers, where padding is invisible."""
         t = self.text
         if getattr(t, "attn_mask", None) is None or getattr(t, "cls_emb", None) is not None \
-                or not hasattr(t, "token_embedding"):
-            raise NotImplementedError("padded text batches need open_clip's causal text tower")
+                or not hasattr(t, "token_embedding") or self.pool_type == "last":
+            # "last" would pool the padding of shorter texts: run those one at a time
+            raise NotImplementedError("padded text batches need open_clip's causal text tower "
+                                      "pooled at the EOT / first token")
         n = max(e.inputs["input_ids"].shape[1] for e in encs)
         ids = torch.zeros(len(encs), n, dtype=torch.long, device=self.device)   # [text, L]
         for i, e in enumerate(encs):

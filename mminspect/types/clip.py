@@ -47,7 +47,11 @@ class ClipView:
     of variance of each axis.
     grid_rows / grid_cols / patch_size: the image tower's patch grid.
     image_attention: float32 [image, layer, head, query, key] over image_tokens ([CLS], r0c0...).
-    texts: one PromptText per prompt. notes: what was changed in the input, for people.
+    texts: one PromptText per prompt. notes: what was changed in the input, for people
+    (every note once, those about the maps included).
+    maps: with `inspect_clip(..., maps=True)`, the relevance and patch-text similarity maps of
+    every prompt for the FIRST image, from the same forward pass; else None. Its `notes` are
+    empty: they are in `notes` above.
     """
 
     model_name: str
@@ -68,6 +72,7 @@ class ClipView:
     image_tokens: list[str]
     texts: list[PromptText]
     notes: list[str] = field(default_factory=list)
+    maps: PromptExplanations | None = None
 
     def __post_init__(self):
         n_i, n_p = self.n_images, len(self.prompts)
@@ -103,6 +108,9 @@ class ClipView:
                f"ClipView.image_attention must be [image, layer, head, {n_tok}, {n_tok}], got {att.shape}")
         _check(len(self.texts) == n_p, f"ClipView.texts needs one PromptText per prompt "
                                        f"({n_p}), got {len(self.texts)}")
+        _check(self.maps is None or self.maps.prompts == self.prompts,
+               f"ClipView.maps must explain the view's prompts {self.prompts}, got "
+               f"{None if self.maps is None else self.maps.prompts}")
 
     @property
     def n_images(self) -> int:
