@@ -11,9 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
 
 import mminspect as mi  # noqa: E402
+from app_outputs import unchanged  # noqa: E402
 from mminspect.figures import attribution as fig  # noqa: E402
 from mminspect.ui import attribution_tab  # noqa: E402
 from mminspect.ui.context import default_context  # noqa: E402
@@ -63,15 +63,18 @@ def test_bar_and_curves_figures_hold_the_numbers(attr):
 def test_handlers_run_without_a_server_and_redraw_without_the_model():
     values = [p["default"] for _, p in attribution_tab.param_controls()]
     ctx = default_context()
-    state, summary, text_map, other_map, bar, curves = attribution_tab.make_on_attribute(ctx)(
-        "minilm", "", TEXT, "similarity", OTHER, "", "", "", "integrated_gradients", "pad", "word",
-        *values)
-    assert state.n_steps >= 16 and "IG steps" in summary and "completeness error" in summary
-    assert "kitten" in other_map and "mat" in text_map
-    token_map, _, _ = attribution_tab.redraw(state, "token")
-    assert "[CLS]" in token_map
-    comp, table = attribution_tab.make_on_compare_methods(ctx)(
-        "minilm", "", TEXT, "zero_shot", "", "animals, finance", "finance", "", "mask", "word")
+    out = attribution_tab.on_attribute(
+        ctx, "minilm", "", TEXT, "similarity", OTHER, "", "", "", "integrated_gradients", "pad",
+        "word", *values)
+    state, summary = out["state"], out["summary"]
+    assert state.n_steps >= 16 and "steps along the path" in summary
+    assert "completeness error" in summary and "Integrated Gradients" in summary
+    assert "integrated_gradients" not in summary and "minilm" not in summary   # words, not ids
+    assert "kitten" in out["other_map"] and "mat" in out["text_map"]
+    assert "[CLS]" in attribution_tab.redraw(ctx, state, "token")["text_map"]
+    out = attribution_tab.on_compare_methods(
+        ctx, "minilm", "", TEXT, "zero_shot", "", "animals, finance", "finance", "", "mask", "word")
+    comp, table = out["comparison"], out["table"]
     assert comp.methods == list(mi.explain.attribution.METHODS)
     assert table.count("<tr>") == len(comp.methods) + 1
     assert all(r.baseline == "mask" and "finance" in r.target for r in comp.results)
@@ -88,13 +91,16 @@ def attribute(client, *args, model="minilm", custom="", choice=""):
     args: text, target, compare, labels, label, method, baseline, level."""
     text, target, compare, labels, label, method, baseline, level = args
     values = [p["default"] for _, p in attribution_tab.param_controls()]
-    return client.predict(model, custom, text, target, compare, labels, label, choice, method,
-                          baseline, level, *values, api_name="/attribute_text")
+    out = client.predict(model, custom, text, target, compare, labels, label, choice, method,
+                         baseline, level, *values, api_name="/attribute_text")
+    return dict(zip(["summary", "text_map", "other_map", "bar", "curves", "message"], out))
+
 
 
 def test_attribute_text_endpoint_returns_the_map_and_numbers(client, minilm):
     out = attribute(client, TEXT, "similarity", OTHER, "", "", "feature_ablation", "pad", "word")
-    summary, text_map, other_map, bar, curves = out
+    summary, text_map, other_map, bar, curves = (out[k] for k in ("summary", "text_map",
+                                                                   "other_map", "bar", "curves"))
     ref = mi.attribute_text(minilm, TEXT, method="feature_ablation", compare_to=OTHER)
     assert f"f(text) = **{ref.target_value:.4f}**" in summary
     assert f"deletion area **{ref.faithfulness.deletion_area:+.3f}**" in summary
@@ -105,23 +111,30 @@ def test_attribute_text_endpoint_returns_the_map_and_numbers(client, minilm):
     assert json.loads(curves["plot"])["data"]
 
 
-def test_endpoint_reports_bad_input_as_a_message(client):
-    with pytest.raises(AppError, match="Type a second text"):
-        attribute(client, TEXT, "similarity", "  ", "", "", "saliency", "pad", "word")
-    with pytest.raises(AppError, match="at least two labels"):
-        attribute(client, TEXT, "zero_shot", "", "animals", "", "saliency", "pad", "word")
-    with pytest.raises(AppError, match="no prediction head"):
-        attribute(client, TEXT, "prediction", "", "", "", "saliency", "pad", "word")
+def test_endpoint_reports_bad_input_as_a_message_and_keeps_the_page(client):
+    for args, says in (((TEXT, "similarity", "  ", "", ""), "Type a second text"),
+                       ((TEXT, "zero_shot", "", "animals", ""), "at least two labels"),
+                       ((TEXT, "prediction", "", "", ""), "no prediction head")):
+        out = attribute(client, *args, "saliency", "pad", "word")
+        assert says in out["message"]
+        assert all(unchanged(v) for k, v in out.items() if k != "message"), out
+
+
+def test_user_text_in_the_summary_is_escaped(client):
+    evil = '<img src=x onerror="alert(1)"> <a href="http://x">link</a>'
+    out = attribute(client, TEXT, "zero_shot", "", f"{evil}, finance", "", "saliency", "pad",
+                    "word")
+    assert out["message"] == "" and "<img" not in out["summary"] and "<a " not in out["summary"]
 
 
 def test_a_local_masked_lm_explains_its_own_filler(client, tiny_task_dirs):
     folder = str(tiny_task_dirs["bert-mlm"])
-    with pytest.raises(AppError, match="choose “The model's own prediction"):
-        attribute(client, "the cat [MASK]", "similarity", OTHER, "", "", "saliency", "pad", "word",
-                  custom=folder)
+    out = attribute(client, "the cat [MASK]", "similarity", OTHER, "", "", "saliency", "pad",
+                    "word", custom=folder)
+    assert "choose “The model's own prediction" in out["message"]
     out = attribute(client, "the cat [MASK] on the mat", "prediction", "", "", "", "saliency",
                     "pad", "token", custom=folder, choice="sat")
-    summary, text_map = out[0], out[1]
+    summary, text_map = out["summary"], out["text_map"]
     assert "prob of “sat” at [MASK] #1 (position 3)" in summary
     assert "mat" in text_map
 

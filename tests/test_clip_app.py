@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
 
 import mminspect as mi
 from mminspect.ui import clip_tab
 from mminspect.ui.context import default_context
 
+from app_outputs import unchanged
 from clip_tiny import tiny_hf_clip_dir
 
 EXAMPLE = "scene 1: a red star and a green star"
@@ -33,9 +33,14 @@ def test_examples_carry_true_masks_for_the_objects_they_name():
 
 def test_inspect_handler_fills_every_panel_and_matches_the_api(tiny_clip):
     ex = mi.load_example(EXAMPLE)
-    out = clip_tab.make_on_inspect(default_context())(
-        "miniclip", tiny_clip, ex.image, None, "\n".join(ex.prompts) + "\n\n", "", EXAMPLE)
-    state, probs, summary, notes, steps, matrix, rel, sims, words, pca, contrast, contrast_md = out[:12]
+    out = clip_tab.on_inspect(default_context(), "miniclip", tiny_clip, ex.image, None,
+                              "\n".join(ex.prompts) + "\n\n", "", EXAMPLE)
+    state, probs, notes, steps = out["state"], out["label"], out["notes"], out["steps"]
+    rel, sims, words, contrast, contrast_md = (out[k] for k in ("rel", "sims", "words", "contrast",
+                                                                 "contrast_md"))
+    # every prompt dropdown is filled (a shared update object used to leave all but one empty)
+    for key in ("a", "b", "method_prompt", "text_prompt"):
+        assert list(out[key]["choices"]) == ex.prompts, key
     view = mi.inspect_clip(tiny_clip, ex.image, ex.prompts)
     assert list(probs) == ex.prompts
     np.testing.assert_allclose(list(probs.values()), view.probs[0], atol=1e-5)
@@ -52,12 +57,14 @@ def test_inspect_handler_fills_every_panel_and_matches_the_api(tiny_clip):
 def test_contrast_is_the_difference_of_two_relevance_maps(tiny_clip):
     ex = mi.load_example(EXAMPLE)
     expl = mi.explain_prompts(tiny_clip, ex.image, ex.prompts[:2])
-    state = {"expl": expl}
-    image, md = clip_tab.redraw_contrast(state, ex.prompts[0], ex.prompts[1])
-    same, _ = clip_tab.redraw_contrast(state, ex.prompts[1], ex.prompts[0])
+    state, ctx = {"expl": expl}, default_context()
+    image = clip_tab.redraw_contrast(ctx, state, ex.prompts[0], ex.prompts[1])["contrast"]
+    same = clip_tab.redraw_contrast(ctx, state, ex.prompts[1], ex.prompts[0])["contrast"]
     assert not np.array_equal(image, same)                       # A-B and B-A colour differently
-    with pytest.raises(Exception, match="Pick two of the prompts"):
-        clip_tab.redraw_contrast(state, "a cat", ex.prompts[0])
+    with pytest.raises(mi.InputError, match="Pick two of the prompts"):
+        clip_tab.redraw_contrast(ctx, state, "a cat", ex.prompts[0])
+    with pytest.raises(mi.InputError, match="same prompt"):
+        clip_tab.redraw_contrast(ctx, state, ex.prompts[0], ex.prompts[0])
 
 
 def test_clicking_the_attention_image_picks_the_patch_under_the_pointer(tiny_clip):
@@ -67,20 +74,26 @@ def test_clicking_the_attention_image_picks_the_patch_under_the_pointer(tiny_cli
     size = clip_tab.cfig.upscale(view.images[0]).shape[0]
     cell = size // view.grid_rows
     evt = type("Evt", (), {"index": [2 * cell + 1, 3 * cell + 1]})()   # column 2, row 3
-    update = clip_tab.on_patch_select(state, evt)
+    ctx = default_context()
+    update = clip_tab.on_patch_select(ctx, state, evt)["query"]
     assert update["value"] == "r3c2"
-    img = clip_tab.redraw_attention(state, 0, 0, "r3c2")
-    assert img.shape[:2] == (size, size)
+    img = clip_tab.redraw_attention(ctx, state, 0, 0, "r3c2")["patches"]
+    assert img.shape[:2][1] == size and img.shape[0] > size     # the image, then its colour bar
+    below = type("Evt", (), {"index": [5, size + 3]})()          # a click on the colour bar
+    assert clip_tab.on_patch_select(ctx, state, below) == {}
 
 
 def test_every_method_runs_with_faithfulness_and_pointing_on_a_scene(tiny_clip):
     ex = mi.load_example(EXAMPLE)
     ctx = default_context()
-    out = clip_tab.make_on_inspect(ctx)("miniclip", tiny_clip, ex.image, None,
-                                        "\n".join(ex.prompts[:2]), "", EXAMPLE)
-    gallery, table = clip_tab.make_on_all_methods(ctx)("miniclip", tiny_clip, out[0], "a red star")
+    out = clip_tab.on_inspect(ctx, "miniclip", tiny_clip, ex.image, None,
+                              "\n".join(ex.prompts[:2]), "", EXAMPLE)
+    res = clip_tab.on_all_methods(ctx, "miniclip", tiny_clip, out["state"], "a red star")
+    gallery, table = res["method_maps"], res["method_table"]
     assert len(gallery) == len(mi.list_image_methods())
     assert table.count("<tr>") == len(gallery) + 1 and "deletion area" in table
+    # the tiny CLIP's input is not 64 px, and the scene's mask still gives a hit or a miss
+    assert "—" not in table and table.count("✅") + table.count("❌") == len(gallery)
 
 
 def test_clip_endpoint_through_gradio_client(app_url, tiny_clip, tmp_path):
@@ -88,33 +101,39 @@ def test_clip_endpoint_through_gradio_client(app_url, tiny_clip, tmp_path):
     ex = mi.load_example(EXAMPLE)
     path = tmp_path / "scene.png"
     ex.image.save(path)
-    out = client.predict("miniclip", tiny_clip, handle_file(str(path)), [], "a red star\na green star",
-                         "", None, api_name="/inspect_clip")
-    probs, summary = out[0], out[1]
+    out = client.predict("miniclip", tiny_clip, handle_file(str(path)), "a red star\na green star",
+                         "", api_name="/inspect_clip")
+    probs = out[0]
     view = mi.inspect_clip(tiny_clip, ex.image, ["a red star", "a green star"])
     got = {c["label"]: c["confidence"] for c in probs["confidences"]}
     assert got == pytest.approx(dict(zip(view.prompts, view.probs[0].tolist())), abs=1e-5)
     assert json.loads(out[3]["plot"])["data"][0]["type"] == "bar"
-    with pytest.raises(AppError, match="prompt"):
-        client.predict("miniclip", tiny_clip, handle_file(str(path)), [], "\n \n", "", None,
-                       api_name="/inspect_clip")
+    out = client.predict("miniclip", tiny_clip, handle_file(str(path)), "\n \n", "",
+                         api_name="/inspect_clip")
+    assert "prompt" in out[-1] and all(unchanged(v) for v in out[:-1])
+    broken = tmp_path / "broken.png"
+    broken.write_text("this is text, not an image")
+    out = client.predict("miniclip", tiny_clip, handle_file(str(broken)), "a red star", "",
+                         api_name="/inspect_clip")
+    assert "could not read the image" in out[-1] and all(unchanged(v) for v in out[:-1])
 
 
-def test_the_pointing_table_says_where_it_came_from_and_whether_it_is_current(tmp_path, monkeypatch):
-    import shutil
-
-    from mminspect.models import miniclip_adapter
-    shutil.copy(miniclip_adapter.MINICLIP_DIR / "card.json", tmp_path / "card.json")
-    monkeypatch.setattr(miniclip_adapter, "MINICLIP_DIR", tmp_path)
+def test_the_pointing_table_says_where_it_came_from_its_parameters_and_whether_it_is_current(
+        monkeypatch):
+    from mminspect import api
+    monkeypatch.setattr(api, "pointing_results", lambda: None)
     assert "No pointing-game table" in clip_tab.pointing_markdown()
-    sha = json.loads((tmp_path / "card.json").read_text())["weights"]["sha256"]
-    record = {"model": "miniclip", "n": 200, "seed": 7, "weights_sha256": sha, "command": "cmd",
+    record = {"n": 200, "seed": 7, "command": "python -m mminspect.lab.pointing --n 200",
+              "params": {"integrated_gradients": {"n_steps": 32}, "relevance": {}},
+              "current": True, "stale_reason": None, "date": "2026-11-29",
               "results": {"relevance": {"hit_rate": 0.95, "n": 200, "seconds": 0.01},
                           "rollout": {"hit_rate": 0.5, "n": 200, "seconds": 0.01}, "chance": 0.1}}
-    (tmp_path / "pointing.json").write_text(json.dumps(record))
+    monkeypatch.setattr(api, "pointing_results", lambda: record)
     md = clip_tab.pointing_markdown()
-    assert "| relevance | 95.0 % |" in md and md.index("relevance") < md.index("rollout")
-    assert "chance 10.0 %" in md and "⚠️" not in md
-    record["weights_sha256"] = "0" * 64
-    (tmp_path / "pointing.json").write_text(json.dumps(record))
-    assert "measured on other weights" in clip_tab.pointing_markdown()
+    assert "| Relevance (Chefer et al. 2021) | 95.0 % |" in md
+    assert md.index("Relevance") < md.index("Attention rollout")
+    assert "chance 10.0 %" in md and "⚠️" not in md and "python -m mminspect.lab.pointing" in md
+    assert "Integrated Gradients" in md and "steps along the path 32" in md   # its parameters
+    monkeypatch.setattr(api, "pointing_results",
+                        lambda: record | {"current": False, "stale_reason": "the code changed"})
+    assert "⚠️ stale: the code changed" in clip_tab.pointing_markdown()

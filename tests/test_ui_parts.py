@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import mminspect as mi
+from mminspect import api
 from mminspect.types import AttentionMaps, TextPrediction, TextView, TokenChoices
 from mminspect.ui.context import default_context
 from mminspect.ui.model_picker import picker_choices, resolve_model
@@ -35,8 +36,36 @@ def test_custom_models_are_on_by_default_and_win_over_the_dropdown(monkeypatch, 
 def test_picker_lists_bundled_models_first_then_the_curated_hub_ones():
     names = [name for _, name in picker_choices(default_context(), "text")]
     assert names[0] == "minilm" and {"gpt2", "bert-base-uncased", "distilbert-sst2"} <= set(names)
-    labels = [label for label, _ in picker_choices(default_context(), "text")]
-    assert all("downloads on first use" in lab for lab in labels[1:])
+
+
+def test_offline_the_picker_marks_hub_models_that_are_not_cached(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")       # the tests' own setting, said explicitly
+    api.hub_reachable.cache_clear()
+    ctx = default_context()
+    labels = dict((name, label) for label, name in picker_choices(ctx, "text"))
+    assert "not available offline" not in labels["minilm"]
+    assert all("not available offline" in labels[n] for n in ("gpt2", "bert-base-uncased"))
+    with pytest.raises(mi.InputError, match="not available offline.*all-MiniLM-L6-v2"):
+        resolve_model(ctx, "gpt2", "")
+
+
+def test_online_hub_models_are_listed_as_downloads(monkeypatch):
+    monkeypatch.setattr(api.availability, "hub_reachable", lambda: True)
+    assert api.availability.unavailable_models() == set()
+
+
+def test_a_cached_hub_model_counts_as_available_offline(monkeypatch, tmp_path):
+    """A hub model already in the local cache opens offline: it is not marked."""
+    repo = tmp_path / "models--openai-community--gpt2" / "snapshots" / "abc"
+    repo.mkdir(parents=True)
+    (repo / "config.json").write_text("{}")
+    (tmp_path / "models--openai-community--gpt2" / "refs").mkdir()
+    (tmp_path / "models--openai-community--gpt2" / "refs" / "main").write_text("abc")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    import huggingface_hub.constants as c
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
+    assert api.availability.in_local_cache("openai-community/gpt2")
+    assert not api.availability.in_local_cache("distilbert/distilgpt2")
 
 
 def test_classifier_summary_names_the_best_class():

@@ -1,17 +1,21 @@
 """The facade that the UI, the CLI and notebooks call: plain Python in, result values out."""
 from ..explain.attribution import (ClassTarget, MaskFillTarget, NextTokenTarget, SimilarityTarget,
                                    Target, ZeroShotTarget)
+from ..explain import head_summary, rollout
 from ..models import list_models, load
 from ..models.hf_text import MAX_CHARS
 from .attribution import (attribute_generation, attribute_text, compare_attributions,
                           list_attribution_methods)
+from .availability import hub_reachable, unavailable_models
 from .bertviz_views import bertviz_html
+from .domain import domain_note
+from .images import read_image
 from .examples import list_examples, load_example, pointing_results
 from .clip import attribute_image, explain_prompts, inspect_clip, list_image_methods
 from .lens import logit_lens
 from .text import inspect_text
 
-__all__ = ["MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
+__all__ = ["domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
            "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
            "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",

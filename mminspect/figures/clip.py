@@ -30,12 +30,32 @@ def upscale(a: np.ndarray, size: int = DISPLAY) -> np.ndarray:
     return np.repeat(np.repeat(a, k, axis=0), k, axis=1)
 
 
+def colour_bar(width: int, vmax: float, signed: bool, height: int = 30) -> np.ndarray:
+    """A legend strip under an overlay: the colour scale with its end values written on it.
+    -> uint8 [height, width, 3]. Drawn with Pillow because the overlay is an image, not a plot."""
+    from PIL import Image, ImageDraw
+    lut = LUTS["div" if signed else "seq"]
+    ramp = lut[np.linspace(0, 255, width).astype(int)]                   # [width, 3]
+    bar = np.full((height, width, 3), 255, np.uint8)
+    bar[:12] = ramp[None]
+    im = Image.fromarray(bar)
+    draw = ImageDraw.Draw(im)
+    left, right = (f"-{vmax:.3g}", f"+{vmax:.3g}") if signed else ("0", f"{vmax:.3g}")
+    draw.text((2, 14), left + (" (against)" if signed else " (none)"), fill=(40, 40, 40))
+    mid = "0" if signed else ""
+    draw.text((width // 2 - 3, 14), mid, fill=(40, 40, 40))
+    label = right + (" (for)" if signed else " (most)")
+    draw.text((width - 7 * len(label) - 2, 14), label, fill=(40, 40, 40))
+    return np.asarray(im)
+
+
 def overlay(image: np.ndarray, scores: np.ndarray, vmax: float | None = None,
-            signed: bool = False, alpha: float = 0.6) -> np.ndarray:
+            signed: bool = False, alpha: float = 0.6, legend: bool = True) -> np.ndarray:
     """Heat map over an image. image: uint8 [H, W, 3]; scores: [h, w] (any grid that divides
     the image: a patch map is repeated to pixels). signed: diverging colours centred on 0
-    (red up, blue down), else sequential from 0 (negative values clipped).
-    Returns uint8 [H', W', 3], upscaled for display."""
+    (red up, blue down), else sequential from 0 (negative values clipped). legend: a colour
+    bar with the scale's end values under the image.
+    Returns uint8 [H' (+ bar), W', 3], upscaled for display."""
     H, W = image.shape[:2]
     s = np.asarray(scores, np.float64)
     s = np.repeat(np.repeat(s, H // s.shape[0], axis=0), W // s.shape[1], axis=1)  # [H, W]
@@ -49,8 +69,8 @@ def overlay(image: np.ndarray, scores: np.ndarray, vmax: float | None = None,
     colours = lut[(idx * 255).astype(int)]                                # [H, W, 3]
     # Weak values let the image show through, so the map reads as "where", not as a veil.
     weight = alpha * (np.abs(s) / vmax).clip(0, 1)[..., None] ** 0.5
-    out = (1 - weight) * image + weight * colours
-    return upscale(out.astype(np.uint8))
+    out = upscale(((1 - weight) * image + weight * colours).astype(np.uint8))
+    return np.concatenate([out, colour_bar(out.shape[1], vmax, signed)]) if legend else out
 
 
 def prediction_steps_figure(view: ClipView, image: int = 0) -> go.Figure:
@@ -110,13 +130,14 @@ def attention_over_patches(view: ClipView, image: int, layer: int, head: int,
     att = view.image_attention[image, layer, head, query]                   # [key]
     offset = len(view.image_tokens) - view.grid_rows * view.grid_cols      # 1 with [CLS]
     grid = att[offset:].reshape(view.grid_rows, view.grid_cols)            # [rows, cols]
-    out = overlay(view.images[image], grid)
+    out = overlay(view.images[image], grid, legend=False)
     if query >= offset:                                                    # outline the query patch
         r, c = divmod(query - offset, view.grid_cols)
         k = out.shape[0] // view.grid_rows
         out[r * k:(r + 1) * k, [c * k, (c + 1) * k - 1]] = (0, 255, 120)
         out[[r * k, (r + 1) * k - 1], c * k:(c + 1) * k] = (0, 255, 120)
-    return out
+    vmax = float(np.abs(grid).max()) or 1.0
+    return np.concatenate([out, colour_bar(out.shape[1], vmax, signed=False)])
 
 
 def word_relevance_html(words: list[str], scores: np.ndarray) -> str:

@@ -17,9 +17,15 @@ INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it pred
          "**Image–text** — how a CLIP-style model picks a label and which patches carried it.")
 
 
+# The message line under each tab's buttons: visible, but not alarming.
+CSS = ".mm-message p { color: #9a3412; font-weight: 500; margin: 4px 0; }"
+
+
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     ctx = ctx or default_context()
-    with gr.Blocks(title="mminspect") as demo:
+    # delete_cache: gradio keeps every upload and output image in its cache folder; drop
+    # files older than an hour, checked every 10 minutes (else ~13 files per image request).
+    with gr.Blocks(title="mminspect", delete_cache=(600, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Text"):
@@ -28,7 +34,8 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 attribution_tab.build(ctx)
             with gr.Tab("Image–text"):
                 clip_tab.build(ctx)
-    # One model event at a time overall: hooks and caches are shared by all users.
+    # Model events share one queue ("model", ctx.model_concurrency slots): hooks and caches
+    # are shared by all users. Redraws have no limit: they never wait behind a model event.
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
 
@@ -36,7 +43,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 def launch_kwargs(port: int | None = None) -> dict:
     """Launch settings. No server_name: Spaces sets GRADIO_SERVER_NAME; never share=True."""
     port = port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
-    return {"server_port": port, "share": False, "theme": gr.themes.Soft(),
+    return {"server_port": port, "share": False, "theme": gr.themes.Soft(), "css": CSS,
             "footer_links": ["api", "gradio"], "max_file_size": "10mb"}
 
 

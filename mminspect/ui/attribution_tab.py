@@ -2,7 +2,8 @@
 faithfulness numbers next to the map, and every method side by side.
 
 `on_attribute` runs one method and keeps the `TokenAttribution` in `gr.State`; the word /
-token toggle calls `redraw`, which never touches the model. The method's controls are built
+token toggle calls `redraw`, which never touches the model. "Compare all methods" opens its
+sub-tab first, so the progress shows where the user looks. The method's controls are built
 from the parameters each method declares (METHODS[...].params), one group per method, shown
 only for the selected method.
 """
@@ -14,10 +15,12 @@ from .. import api
 from ..figures import attribution as fig
 from ..types import InputError, TokenAttribution
 from .context import AppContext
-from .errors import user_errors
+from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
 from .inputs import parse_labels
-from .model_picker import build_picker, resolve_model
+from .model_picker import build_picker, model_label, resolve_model
+from .prediction_view import md_escape as _md
+from .words import BASELINES, param_words
 
 TARGETS = {"similarity": "Cosine similarity to the second text",
            "zero_shot": "Zero-shot score of one label against the others",
@@ -51,6 +54,10 @@ def param_controls() -> list[tuple[str, dict]]:
     return [(m["name"], p) for m in api.list_attribution_methods() for p in m["params"]]
 
 
+def method_label(name: str) -> str:
+    return next((m["label"] for m in api.list_attribution_methods() if m["name"] == name), name)
+
+
 def _target_kwargs(target_kind, compare, labels_text, label, choice="") -> dict:
     choice = (choice or "").strip() or None
     if target_kind == "prediction":
@@ -69,155 +76,167 @@ def _method_params(method: str, values) -> dict:
     return {p["name"]: v for (m, p), v in zip(param_controls(), values) if m == method}
 
 
-def _summary(attr: TokenAttribution) -> str:
+def _summary(attr: TokenAttribution, model_name: str) -> str:
     f = attr.faithfulness
-    lines = [f"**{attr.method}** on **{attr.model_name}** · explaining the {attr.target} · "
-             f"f(text) = **{attr.target_value:.4f}**, f(baseline '{attr.baseline}') = "
-             f"{attr.baseline_value:.4f} · {attr.seconds:.2f} s"
-             + (f" · {attr.n_steps} IG steps" if attr.n_steps else "")]
+    lines = [f"**{method_label(attr.method)}** on **{_md(model_name)}** · explaining the "
+             f"{_md(attr.target)} · f(text) = **{attr.target_value:.4f}**, f(baseline "
+             f"'{_md(attr.baseline)}') = {attr.baseline_value:.4f} · {attr.seconds:.2f} s"
+             + (f" · {attr.n_steps} steps along the path" if attr.n_steps else "")]
     if f is not None:
         comp = ("" if f.completeness_relative is None else
                 f"completeness error {f.completeness_error:.4f} "
                 f"(**{f.completeness_relative:.2%}** of f(text) − f(baseline)) · ")
         lines.append(f"Faithfulness: {comp}deletion area **{f.deletion_area:+.3f}**, insertion "
                      f"area **{f.insertion_area:+.3f}** (> 0 = better than a random order).")
-    lines += [f"⚠️ {n}" if "above" in n or "cut" in n else f"ℹ️ {n}" for n in attr.notes]
+    lines += [("⚠️ " if "above" in n or "cut" in n else "ℹ️ ") + _md(n) for n in attr.notes]
     return "\n\n".join(lines)
 
 
-def _draw(attr: TokenAttribution, level: str):
+def _draw(attr: TokenAttribution, level: str) -> dict:
     other = (fig.highlight_html(attr.other, level) if attr.other is not None else
              "<p><i>Only for the similarity target.</i></p>")
-    return fig.highlight_html(attr, level), other, fig.top_tokens_bar(attr, level)
+    return {"text_map": fig.highlight_html(attr, level), "other_map": other,
+            "bar": fig.top_tokens_bar(attr, level)}
 
 
-def _check_target_fits(model, target_kind: str) -> None:
+def _check_target_fits(model, target_kind: str, label: str) -> None:
     embedding = model.kind == "embedding"
     if embedding and target_kind == "prediction":
-        raise InputError(f"{model.name} is a sentence-embedding model with no prediction head: "
+        raise InputError(f"{label} is a sentence-embedding model with no prediction head: "
                          "explain the similarity to a second text or a zero-shot label.")
     if not embedding and target_kind != "prediction":
-        raise InputError(f"{model.name} is a {model.kind.replace('_', ' ')} model: choose "
+        raise InputError(f"{label} is a {model.kind.replace('_', ' ')} model: choose "
                          f"“{TARGETS['prediction']}” as what to explain.")
 
 
-def make_on_attribute(ctx: AppContext):
-    @user_errors
-    @gpu
-    def on_attribute(model_name, custom_model, text, target_kind, compare, labels_text, label,
-                     choice, method, baseline, level, *param_values, progress=gr.Progress()):
-        """Run one method; returns the state, summary, both maps, bar chart and curves."""
-        model = resolve_model(ctx, model_name, custom_model, progress)
-        _check_target_fits(model, target_kind)
-
-        def report(fraction, desc):
-            progress(fraction, desc=desc)
-
-        attr = api.attribute_text(model, text, method=method, baseline=baseline, progress=report,
-                                  **_target_kwargs(target_kind, compare, labels_text, label, choice),
-                                  **_method_params(method, param_values))
-        return (attr, _summary(attr), *_draw(attr, level),
-                fig.faithfulness_figure(attr.faithfulness, attr.method))
-    return on_attribute
+def on_attribute(ctx: AppContext, model_name, custom_model, text, target_kind, compare,
+                 labels_text, label, choice, method, baseline, level, *param_values,
+                 progress=gr.Progress()) -> dict:
+    """Run one method; the state, summary, both maps, bar chart and curves."""
+    report = reporter(progress)
+    model = resolve_model(ctx, model_name, custom_model, report)
+    name = model_label(ctx, model.name)
+    _check_target_fits(model, target_kind, name)
+    attr = api.attribute_text(model, text, method=method, baseline=baseline, progress=report,
+                              **_target_kwargs(target_kind, compare, labels_text, label, choice),
+                              **_method_params(method, param_values))
+    return {"state": attr, "summary": _summary(attr, name), **_draw(attr, level),
+            "curves": fig.faithfulness_figure(attr.faithfulness, method_label(attr.method))}
 
 
-@user_errors
-def redraw(attr, level):
+def redraw(ctx: AppContext, attr, level) -> dict:
     if attr is None:
-        raise InputError("Run an attribution first (press Attribute).")
+        return {}                      # nothing drawn yet: the toggle has nothing to change
     return _draw(attr, level)
 
 
-def make_on_compare_methods(ctx: AppContext):
-    @user_errors
-    @gpu
-    def on_compare_methods(model_name, custom_model, text, target_kind, compare, labels_text,
-                           label, choice, baseline, level, progress=gr.Progress()):
-        """Every method on one input, side by side with its numbers and time."""
-        model = resolve_model(ctx, model_name, custom_model, progress)
-        _check_target_fits(model, target_kind)
-        comparison = api.compare_attributions(
-            model, text, baseline=baseline, progress=lambda f, d: progress(f, desc=d),
-            **_target_kwargs(target_kind, compare, labels_text, label, choice))
-        return comparison, fig.comparison_html(comparison, level)
-    return on_compare_methods
+def show_comparison_tab(ctx: AppContext) -> dict:
+    """Open the comparison sub-tab first, so its progress shows where the user looks."""
+    return {"tabs": gr.Tabs(selected="compare")}
 
 
-@user_errors
-def redraw_comparison(comparison, level):
-    if comparison is None:
-        return "<p><i>Press “Compare all methods”.</i></p>"
-    return fig.comparison_html(comparison, level)
+def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_kind, compare,
+                       labels_text, label, choice, baseline, level, progress=gr.Progress()) -> dict:
+    """Every method on one input, side by side with its numbers and time."""
+    report = reporter(progress)
+    model = resolve_model(ctx, model_name, custom_model, report)
+    _check_target_fits(model, target_kind, model_label(ctx, model.name))
+    comparison = api.compare_attributions(
+        model, text, baseline=baseline, progress=report,
+        **_target_kwargs(target_kind, compare, labels_text, label, choice))
+    return {"comparison": comparison, "table": fig.comparison_html(comparison, level)}
 
 
-def on_method_change(method):
+def redraw_comparison(ctx: AppContext, comparison, level) -> dict:
+    return {} if comparison is None else {"table": fig.comparison_html(comparison, level)}
+
+
+def on_method_change(ctx: AppContext, method) -> dict:
     """Show the chosen method's controls and description (no model)."""
     methods = api.list_attribution_methods()
     desc = next(m["description"] for m in methods if m["name"] == method)
-    return [gr.update(visible=m["name"] == method) for m in methods] + [desc]
+    return {f"group_{m['name']}": gr.update(visible=m["name"] == method) for m in methods} | {
+        "description": desc}
 
 
 def build(ctx: AppContext) -> None:
     """Lay out the Attributions tab inside the current Blocks and wire its events."""
     methods = api.list_attribution_methods()
-    state, comp_state = gr.State(None), gr.State(None)
+    c = Components(state=gr.State(None), comparison=gr.State(None))
     with gr.Row():
         with gr.Column(scale=3):
-            text = gr.Textbox(label="Text to explain", lines=3, value=ctx.example_text,
-                              max_length=ctx.max_chars)
-            target = gr.Radio([(v, k) for k, v in TARGETS.items()], value="similarity",
-                              label="What to explain")
-            compare = gr.Textbox(label="Second text (similarity)", lines=1,
-                                 value=ctx.example_compare, max_length=ctx.max_chars)
+            c["text"] = gr.Textbox(label="Text to explain", lines=3, value=ctx.example_text)
+            c["target"] = gr.Radio([(v, k) for k, v in TARGETS.items()], value="similarity",
+                                   label="What to explain")
+            c["compare"] = gr.Textbox(label="Second text (similarity)", lines=1,
+                                      value=ctx.example_compare)
             with gr.Row():
-                labels = gr.Textbox(label="Labels (zero-shot; comma-separated)", lines=1,
-                                    value=ctx.example_labels)
-                label = gr.Textbox(label="Label to explain (default: the first)", lines=1)
-            choice = gr.Textbox(label="Class or token to explain (own prediction; default: the "
-                                "model's top choice)", lines=1, max_length=100)
+                c["labels"] = gr.Textbox(label="Labels (zero-shot; comma-separated)", lines=1,
+                                         value=ctx.example_labels)
+                c["label"] = gr.Textbox(label="Label to explain (default: the first)", lines=1)
+            c["choice"] = gr.Textbox(label="Class or token to explain (own prediction; default: "
+                                     "the model's top choice)", lines=1)
         with gr.Column(scale=2):
-            model, custom = build_picker(ctx, "text")
-            method = gr.Dropdown(choices=[(m["label"], m["name"]) for m in methods],
-                                 value=methods[0]["name"], label="Method")
-            description = gr.Markdown(methods[0]["description"])
-            groups, sliders = [], []
+            c["model"], c["custom"] = build_picker(ctx, "text")
+            c["method"] = gr.Dropdown(choices=[(m["label"], m["name"]) for m in methods],
+                                      value=methods[0]["name"], label="Method")
+            c["description"] = gr.Markdown(methods[0]["description"])
+            sliders = []
             for m in methods:
-                with gr.Group(visible=m is methods[0]) as group:
+                with gr.Group(visible=m is methods[0]) as c[f"group_{m['name']}"]:
                     for p in m["params"]:
+                        words, info = param_words(p["name"], p["help"])
                         sliders.append(gr.Slider(p["low"], p["high"], value=p["default"],
-                                                 step=p["step"], label=p["name"], info=p["help"]))
-                groups.append(group)
-            baseline = gr.Radio(["pad", "mask", "zero"], value="pad", label="Baseline")
-            level = gr.Radio(LEVELS, value="word", label="Show")
+                                                 step=p["step"], label=words, info=info))
+            c["baseline"] = gr.Radio(BASELINES, value="pad", label="Baseline (what a word is "
+                                     "replaced with when it is taken away)")
+            c["level"] = gr.Radio(LEVELS, value="word", label="Show scores per")
             with gr.Row():
                 run = gr.Button("Attribute", variant="primary")
                 run_all = gr.Button("Compare all methods")
-    summary = gr.Markdown()
-    with gr.Tabs():
-        with gr.Tab("Map"):
-            text_map = gr.HTML()
+            c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
+    c["summary"] = gr.Markdown()
+    with gr.Tabs() as c["tabs"]:
+        with gr.Tab("Map", id="map"):
+            c["text_map"] = gr.HTML()
             gr.Markdown(CAPTIONS["map"])
-            other_map = gr.HTML()
+            c["other_map"] = gr.HTML()
             gr.Markdown(CAPTIONS["other"])
-        with gr.Tab("Top words"):
-            bar = gr.Plot(show_label=False)
+        with gr.Tab("Top words", id="bar"):
+            c["bar"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["bar"])
-        with gr.Tab("Deletion / insertion"):
-            curves = gr.Plot(show_label=False)
+        with gr.Tab("Deletion / insertion", id="curves"):
+            c["curves"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["curves"])
-        with gr.Tab("Method comparison"):
-            table = gr.HTML()
+        with gr.Tab("Method comparison", id="compare"):
             gr.Markdown(CAPTIONS["compare"])
-    method.change(on_method_change, method, [*groups, description], api_visibility="private",
-                  show_progress="hidden")
-    inputs = [model, custom, text, target, compare, labels, label, choice, method, baseline,
-              level, *sliders]
-    run.click(make_on_attribute(ctx), inputs, [state, summary, text_map, other_map, bar, curves],
-              api_name="attribute_text", concurrency_id="model", concurrency_limit=1)
-    run_all.click(make_on_compare_methods(ctx),
-                  [model, custom, text, target, compare, labels, label, choice, baseline, level],
-                  [comp_state, table], api_name="compare_attributions",
-                  concurrency_id="model", concurrency_limit=1)
-    level.change(redraw, [state, level], [text_map, other_map, bar], api_name="redraw_attribution")
-    level.change(redraw_comparison, [comp_state, level], table, api_visibility="private",
-                 show_progress="hidden")
+            c["table"] = gr.HTML()
+    wire(ctx, c, run, run_all, sliders)
+
+
+def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
+    def comps(names):
+        return [c[n] for n in names]
+
+    methods = [m["name"] for m in api.list_attribution_methods()]
+    quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
+    method_out = [*(f"group_{m}" for m in methods), "description"]
+    c["method"].change(bind(on_method_change, ctx, method_out, None), c["method"],
+                       comps(method_out), **quick)
+    target = ["model", "custom", "text", "target", "compare", "labels", "label", "choice"]
+    out = ["state", "summary", "text_map", "other_map", "bar", "curves", MESSAGE]
+    run.click(bind(gpu(on_attribute), ctx, out),
+              comps([*target, "method", "baseline", "level"]) + sliders, comps(out),
+              api_name="attribute_text", concurrency_id="model",
+              concurrency_limit=ctx.model_concurrency)
+    compare_out = ["comparison", "table", MESSAGE]
+    run_all.click(bind(show_comparison_tab, ctx, ["tabs"], None), None, c["tabs"], **quick).then(
+        bind(gpu(on_compare_methods), ctx, compare_out),
+        comps([*target, "baseline", "level"]), comps(compare_out),
+        api_name="compare_attributions", concurrency_id="model",
+        concurrency_limit=ctx.model_concurrency)
+    draw_out = ["text_map", "other_map", "bar", MESSAGE]
+    c["level"].change(bind(redraw, ctx, draw_out), comps(["state", "level"]), comps(draw_out),
+                      **quick)
+    c["level"].change(bind(redraw_comparison, ctx, ["table", MESSAGE]),
+                      comps(["comparison", "level"]), comps(["table", MESSAGE]), **quick)

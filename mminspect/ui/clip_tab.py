@@ -1,10 +1,11 @@
 """The Image–text tab: how a CLIP-style model picks a label (cosine -> logit scale ->
 softmax), which patches and words carried it, and attention over the patch grid.
 
-`on_inspect` runs the model once (similarity for every image, relevance and patch-text
-similarity for every prompt, batched) and keeps the results in `gr.State`; contrast maps,
-attention sliders and the text-tower view only redraw. "Every method" runs the captum
-methods on one prompt, with their faithfulness numbers.
+`on_inspect` runs the model once (one pass of both towers gives the similarity of every image
+to every prompt and the relevance and patch–text maps of every prompt) and keeps the result
+in `gr.State`; contrast maps, attention sliders and the text-tower view only redraw. "Every
+method" runs every image method on one prompt, with its faithfulness numbers. Uploads are
+decoded by the app (not by gradio), so a bad file gets the app's own message.
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from .. import api, figures
 from ..figures import clip as cfig
 from ..types import AttentionMaps, InputError
 from .context import AppContext
-from .errors import user_errors
-from .inputs import parse_prompts
+from .events import MESSAGE, Components, bind, message_markdown, reporter
 from .gpu import gpu
-from .model_picker import build_picker, resolve_model
+from .inputs import parse_prompts
+from .model_picker import build_picker, model_label, resolve_model
+from .words import param_words
 
 CAPTIONS = {
     "steps": "**The prediction, step by step.** (1) the cosine between the image's embedding and "
@@ -52,30 +54,41 @@ CAPTIONS = {
 
 
 def pointing_markdown() -> str:
-    """The measured pointing-game table, with where it came from (or how to make it)."""
+    """The measured pointing-game table, with where it came from and its parameters."""
     rec = api.pointing_results()
     if rec is None:
-        return ("*No pointing-game table shipped: run `python -m mminspect.explain.pointing "
+        return ("*No pointing-game table shipped: run `python -m mminspect.lab.pointing "
                 "--json assets/miniclip/pointing.json`.*")
     res = rec["results"]
+    labels = {m["name"]: m["label"] for m in api.list_image_methods()}
     rows = sorted(((m, r["hit_rate"]) for m, r in res.items() if m != "chance"), key=lambda x: -x[1])
     table = "| map | peak on the named object |\n|---|---|\n" + "".join(
-        f"| {m.replace('_', ' ')} | {100 * h:.1f} % |\n" for m, h in rows)
-    stale = "" if rec["current"] else " ⚠️ measured on other weights than the shipped ones."
+        f"| {html.escape(labels.get(m, m))} | {100 * h:.1f} % |\n" for m, h in rows)
+    stale = ("" if rec.get("current") else
+             f" ⚠️ stale: {rec.get('stale_reason') or 'measured on other weights or code'}.")
+    params = rec.get("params") or {}
+    used = "; ".join(f"{labels.get(m, m)}: " + ", ".join(f"{param_words(k)[0].lower()} {v}"
+                                                          for k, v in p.items())
+                     for m, p in params.items() if isinstance(p, dict) and p)
+    used = f"\n\nParameters: {used}." if used else ""
     return (f"**Pointing game** on {rec['n']} held-out two-object mini-CLIP scenes (seed "
             f"{rec['seed']}; chance {100 * res['chance']:.1f} %): does the map's peak patch lie "
-            f"on the object the prompt names?{stale}\n\n{table}\nReproduce: `{rec['command']}`")
+            f"on the object the prompt names?{stale}\n\n{table}{used}\n\n"
+            f"Reproduce: `{rec['command']}`")
 
 
-def _contrast(state, a: str, b: str):
+def _contrast(state, a: str, b: str) -> dict:
     expl = state["expl"]
     if a not in expl.prompts or b not in expl.prompts:
         raise InputError("Pick two of the prompts for the contrast.")
+    if a == b:
+        raise InputError("A and B are the same prompt, so A − B is zero everywhere: pick two "
+                         "different prompts.")
     ma, mb = expl.maps[expl.prompts.index(a)], expl.maps[expl.prompts.index(b)]
     diff = ma.patch_scores - mb.patch_scores                                 # [rows, cols]
-    return (cfig.overlay(ma.image, diff, signed=True),
-            f"logit({html.escape(a)}) − logit({html.escape(b)}) = "
-            f"**{ma.target_value - mb.target_value:+.3f}**")
+    return {"contrast": cfig.overlay(ma.image, diff, signed=True),
+            "contrast_md": f"logit({html.escape(a)}) − logit({html.escape(b)}) = "
+                           f"**{ma.target_value - mb.target_value:+.3f}**"}
 
 
 def _query_index(state, query: str) -> int:
@@ -92,212 +105,276 @@ def _text_attention(state, prompt: str):
     return figures.model_view(maps)
 
 
-def make_on_inspect(ctx: AppContext):
-    @user_errors
-    @gpu
-    def on_inspect(model_name, custom_model, image, more_images, prompts_text, template,
-                   example, progress=gr.Progress()):
-        model = resolve_model(ctx, model_name, custom_model, progress)
-        if image is None:
-            raise InputError("Upload an image or pick an example.")
-        images = [image] + [item[0] for item in (more_images or [])]
-        prompts = parse_prompts(prompts_text)
-        template = (template or "").strip() or None
-        progress(0.3, desc="Similarity of every image to every prompt")
-        view = api.inspect_clip(model, images, prompts, template)
-        progress(0.6, desc="Relevance maps of every prompt (one batched backward)")
-        expl = api.explain_prompts(model, image, prompts, template, similarity=True)
-        state = {"view": view, "expl": expl, "example": example}
-        probs = dict(zip(view.prompts, view.probs[0].astype(float)))
-        rel = [(cfig.overlay(m.image, m.patch_scores, expl.vmax),
-                f"{m.prompt} · p = {probs[m.prompt]:.2f}") for m in expl.maps]
-        sims = [(cfig.overlay(m.image, m.patch_scores - m.patch_scores.mean(), signed=True),
-                 m.prompt) for m in expl.similarity]
-        words = "<br>".join(f"<b>{html.escape(m.prompt)}</b>: "
-                            + cfig.word_relevance_html(m.words, m.word_scores)
-                            for m in expl.maps if m.words)
-        order = list(np.argsort(-view.probs[0]))
-        a, b = view.prompts[order[0]], view.prompts[order[1 if len(order) > 1 else 0]]
-        n_layers, n_heads = view.image_attention.shape[1:3]
-        summary = (f"**{html.escape(model.name)}** on {model.device} · best match: "
-                   f"**{html.escape(view.top(0))}** (p = {view.probs[0].max():.2f}) · "
-                   f"logit scale {view.logit_scale:.1f} · {view.grid_rows}×{view.grid_cols} "
-                   f"patches · maps in {expl.seconds:.2f} s")
-        notes = "\n\n".join(f"⚠️ {html.escape(n)}" for n in dict.fromkeys(view.notes + expl.notes))
-        choices = gr.update(choices=view.prompts, value=a)
-        return (state, probs, summary, notes, cfig.prediction_steps_figure(view),
-                cfig.similarity_matrix_figure(view),
-                rel, sims, words, cfig.embedding_figure(view),
-                *(_contrast(state, a, b) if a != b else (None, "")),
-                choices, gr.update(choices=view.prompts, value=b), choices, choices,
-                gr.update(maximum=n_layers - 1, value=n_layers - 1),
-                gr.update(maximum=n_heads - 1, value=0),
-                gr.update(choices=view.image_tokens, value=view.image_tokens[0]),
-                cfig.attention_over_patches(view, 0, n_layers - 1, 0, 0),
-                _text_attention(state, a))
-    return on_inspect
+def _dropdown(choices: list[str], value: str) -> dict:
+    # A fresh update per output: gradio consumes the dict it is given, so one shared update
+    # object fills the first dropdown and leaves the next ones empty.
+    return gr.update(choices=list(choices), value=value)
 
 
-def make_on_all_methods(ctx: AppContext):
-    @user_errors
-    @gpu
-    def on_all_methods(model_name, custom_model, state, prompt, progress=gr.Progress()):
-        if state is None:
-            raise InputError("Press Inspect first.")
-        model = resolve_model(ctx, model_name, custom_model, progress)
-        image = state["view"].images[0]
-        mask = None
-        if state["example"]:
-            mask = api.load_example(state["example"]).masks.get(prompt)
-        gallery, rows = [], []
-        methods = api.list_image_methods()
-        for i, m in enumerate(methods):
-            start, span = 0.1 + 0.85 * i / len(methods), 0.85 / len(methods)
-            progress(start, desc=m["label"])
+def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, prompts_text,
+               template, example, progress=gr.Progress()) -> dict:
+    """One pass of the model: similarity of every image to every prompt, and the relevance
+    and patch–text maps of every prompt for the first image, all from the same forward."""
+    report = reporter(progress)
+    model = resolve_model(ctx, model_name, custom_model, report)
+    if image is None:
+        raise InputError("Upload an image or pick an example.")
+    report(0.3, "Similarity, relevance and patch maps of every prompt (one pass)")
+    view = api.inspect_clip(model, [image, *(more_images or [])], parse_prompts(prompts_text),
+                            (template or "").strip() or None, maps=True)
+    expl = view.maps
+    state = {"view": view, "expl": expl, "example": example, "image": image}
+    probs = dict(zip(view.prompts, view.probs[0].astype(float)))
+    order = list(np.argsort(-view.probs[0]))
+    a, b = view.prompts[order[0]], view.prompts[order[1 if len(order) > 1 else 0]]
+    n_layers, n_heads = view.image_attention.shape[1:3]
+    name = model_label(ctx, model.name)
+    summary = (f"**{html.escape(name)}** on {model.device} · best match: "
+               f"**{html.escape(view.top(0))}** (p = {view.probs[0].max():.2f}) · "
+               f"logit scale {view.logit_scale:.1f} · {view.grid_rows}×{view.grid_cols} "
+               f"patches · maps in {expl.seconds:.2f} s")
+    warning = api.domain_note(model, image)
+    notes = ([f"🚩 **{html.escape(warning)}**"] if warning else []) + [
+        f"⚠️ {html.escape(n, quote=False)}" for n in view.notes]
+    out = {"state": state, "label": probs, "summary": summary, "notes": "\n\n".join(notes),
+           "steps": cfig.prediction_steps_figure(view), "matrix": cfig.similarity_matrix_figure(view),
+           "rel": [(cfig.overlay(m.image, m.patch_scores, expl.vmax),
+                    f"{m.prompt} · p = {probs[m.prompt]:.2f}") for m in expl.maps],
+           "sims": [(cfig.overlay(m.image, m.patch_scores - m.patch_scores.mean(), signed=True),
+                     m.prompt) for m in expl.similarity],
+           "words": "<br>".join(f"<b>{html.escape(m.prompt)}</b>: "
+                                + cfig.word_relevance_html(m.words, m.word_scores)
+                                for m in expl.maps if m.words),
+           "pca": cfig.embedding_figure(view),
+           "a": _dropdown(view.prompts, a), "b": _dropdown(view.prompts, b),
+           "method_prompt": _dropdown(view.prompts, a), "text_prompt": _dropdown(view.prompts, a),
+           "layer": gr.update(maximum=n_layers - 1, value=n_layers - 1),
+           "head": gr.update(maximum=n_heads - 1, value=0),
+           "query": _dropdown(view.image_tokens, view.image_tokens[0]),
+           "patches": cfig.attention_over_patches(view, 0, n_layers - 1, 0, 0),
+           "text_att": _text_attention(state, a),
+           "method_maps": [], "method_table": ""}     # earlier method maps were another run's
+    if a != b:
+        out |= _contrast(state, a, b)
+    return out
 
-            def report(fraction, desc, start=start, span=span):   # IG reports its steps
-                progress(start + span * fraction, desc=desc)
 
-            attr = api.attribute_image(model, image, prompt, method=m["name"], faithfulness=True,
-                                       mask=None if mask is None else _resize_mask(mask, image),
-                                       progress=report)
-            gallery.append((cfig.overlay(attr.image, attr.patch_scores, signed=m["signed"]), m["label"]))
-            f = attr.faithfulness
-            hit = "—" if attr.pointing_hit is None else ("✅" if attr.pointing_hit else "❌")
-            rows.append(f"<tr><td>{html.escape(m['label'])}</td><td>{f.deletion_area:+.3f}</td>"
-                        f"<td>{f.insertion_area:+.3f}</td><td>{hit}</td><td>{attr.seconds:.2f} s</td></tr>")
-        table = ("<table><tr><th>method</th><th>deletion area</th><th>insertion area</th>"
-                 "<th>pointing</th><th>time</th></tr>" + "".join(rows) + "</table>")
-        return gallery, table
-    return on_all_methods
+def on_inspect_file(ctx: AppContext, model_name, custom_model, data, prompts_text, template,
+                    progress=gr.Progress()) -> dict:
+    """The API's Inspect: an image file instead of the page's picked / uploaded image."""
+    if data is None:
+        raise InputError("Send an image file.")
+    image = api.read_image(data, "the image")
+    return on_inspect(ctx, model_name, custom_model, image, [], prompts_text, template, None,
+                      progress)
 
 
-def _resize_mask(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """An example's mask is drawn at the example's own size, which is the image's (scenes are
-    square and unresized); anything else has no trustworthy mask."""
-    return mask if mask.shape == image.shape[:2] else None
+def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
+                   progress=gr.Progress()) -> dict:
+    """Every image method on one prompt, with deletion / insertion and (on scenes) pointing."""
+    if state is None:
+        raise InputError("Press Inspect first.")
+    if not prompt:
+        raise InputError("Pick a prompt from the list (Inspect fills it with your prompts).")
+    report = reporter(progress)
+    model = resolve_model(ctx, model_name, custom_model, report)
+    image = state["image"]
+    mask = api.load_example(state["example"]).masks.get(prompt) if state["example"] else None
+    gallery, rows = [], []
+    methods = api.list_image_methods()
+    for i, m in enumerate(methods):
+        start, span = 0.1 + 0.85 * i / len(methods), 0.85 / len(methods)
+        report(start, m["label"])
+
+        def step(fraction, desc, start=start, span=span):   # IG reports its steps
+            report(start + span * fraction, desc)
+
+        attr = api.attribute_image(model, image, prompt, method=m["name"], faithfulness=True,
+                                   mask=mask, progress=step)
+        gallery.append((cfig.overlay(attr.image, attr.patch_scores, signed=m["signed"]), m["label"]))
+        f = attr.faithfulness
+        hit = "—" if attr.pointing_hit is None else ("✅" if attr.pointing_hit else "❌")
+        rows.append(f"<tr><td>{html.escape(m['label'])}</td><td>{f.deletion_area:+.3f}</td>"
+                    f"<td>{f.insertion_area:+.3f}</td><td>{hit}</td><td>{attr.seconds:.2f} s</td></tr>")
+    where = ("" if mask is not None else "<p><i>Pointing needs an example scene's object mask: "
+             "pick a mini-CLIP scene and one of its object prompts.</i></p>")
+    table = ("<table><tr><th>method</th><th>deletion area</th><th>insertion area</th>"
+             "<th>pointing</th><th>time</th></tr>" + "".join(rows) + "</table>" + where)
+    return {"method_maps": gallery, "method_table": table}
 
 
-@user_errors
-def redraw_contrast(state, a, b):
+def redraw_contrast(ctx: AppContext, state, a, b) -> dict:
     if state is None:
         raise InputError("Press Inspect first.")
     return _contrast(state, a, b)
 
 
-@user_errors
-def redraw_attention(state, layer, head, query):
+def redraw_attention(ctx: AppContext, state, layer, head, query) -> dict:
     if state is None:
-        raise InputError("Press Inspect first.")
-    return cfig.attention_over_patches(state["view"], 0, int(layer), int(head),
-                                       _query_index(state, query))
+        return {}
+    return {"patches": cfig.attention_over_patches(state["view"], 0, int(layer), int(head),
+                                                   _query_index(state, query))}
 
 
-def on_patch_select(state, evt: gr.SelectData):
+def on_patch_select(ctx: AppContext, state, evt: gr.SelectData) -> dict:
     """Clicking the attention image picks the patch under the pointer as the query."""
     if state is None or evt.index is None:
-        return gr.update()
+        return {}
     view = state["view"]
     x, y = evt.index
     size = cfig.upscale(view.images[0]).shape[0]
+    if int(y) >= size:                                    # the colour bar under the image
+        return {}
     r, c = int(y) * view.grid_rows // size, int(x) * view.grid_cols // size
     offset = len(view.image_tokens) - view.grid_rows * view.grid_cols
-    return gr.update(value=view.image_tokens[offset + r * view.grid_cols + c])
+    return {"query": gr.update(value=view.image_tokens[offset + r * view.grid_cols + c])}
 
 
-@user_errors
-def redraw_text_attention(state, prompt):
-    if state is None:
-        raise InputError("Press Inspect first.")
-    return _text_attention(state, prompt)
+def redraw_text_attention(ctx: AppContext, state, prompt) -> dict:
+    return {} if state is None else {"text_att": _text_attention(state, prompt)}
 
 
-def forget_example():
-    """An uploaded image is not the example any more: its object masks no longer apply."""
-    return None
+def on_upload(ctx: AppContext, data) -> dict:
+    """Decode the uploaded file ourselves (Pillow, with its size limits), so a broken or odd
+    file gets the app's message and every conversion is said on screen."""
+    if data is None:
+        return {}
+    notes: list[str] = []
+    image = api.read_image(data, "the uploaded image", notes)
+    return {"image": image, "preview": image, "example": None,
+            MESSAGE: "\n\n".join(message_markdown(n, "info") for n in notes)}
 
 
-def on_example(title):
+def on_more_upload(ctx: AppContext, files) -> dict:
+    notes: list[str] = []
+    images = [api.read_image(d, f"extra image {i + 1}", notes) for i, d in enumerate(files or [])]
+    return {"more": images, "more_preview": images,
+            MESSAGE: "\n\n".join(message_markdown(n, "info") for n in notes)}
+
+
+def on_more_clear(ctx: AppContext) -> dict:
+    return {"more": [], "more_preview": []}
+
+
+def on_example(ctx: AppContext, title) -> dict:
     ex = api.load_example(title)
-    return ex.image, "\n".join(ex.prompts), ex.template or "", title
+    return {"image": ex.image, "preview": ex.image, "prompts": "\n".join(ex.prompts),
+            "template": ex.template or "", "example": title}
 
 
 def build(ctx: AppContext) -> None:
     """Lay out the Image–text tab inside the current Blocks and wire its events."""
-    state, example = gr.State(None), gr.State(None)
     examples = api.list_examples()
     first = api.load_example(examples[0])
+    # The default example is the picked one: its masks (pointing) work on a fresh page.
+    c = Components(state=gr.State(None), example=gr.State(examples[0]),
+                   image=gr.State(first.image), more=gr.State([]))
     with gr.Row():
         with gr.Column(scale=2):
-            image = gr.Image(type="pil", label="Image", value=first.image, height=280,
-                             sources=["upload", "clipboard"])
-            more = gr.Gallery(type="pil", label="More images (optional): an images × prompts matrix",
-                              height=120, columns=6)
+            c["preview"] = gr.Image(value=first.image, label="Image the model sees (before its "
+                                    "own resize)", interactive=False, height=260)
+            c["upload"] = gr.File(label="Upload an image (PNG, JPEG, GIF, BMP, WebP)",
+                                  file_types=["image"], type="binary", height=90)
+            c["more_files"] = gr.File(label="More images (optional): an images × prompts matrix",
+                                      file_types=["image"], type="binary", file_count="multiple",
+                                      height=90)
+            c["more_preview"] = gr.Gallery(label="More images", interactive=False, height=100,
+                                           columns=6, visible=True)
         with gr.Column(scale=3):
-            pick = gr.Dropdown(examples, value=examples[0], label="Example")
-            prompts = gr.Textbox(label="Prompts, one per line", lines=5, value="\n".join(first.prompts))
-            template = gr.Textbox(label="Template (optional), e.g. a photo of {}", value="")
-            model, custom = build_picker(ctx, "image")
+            c["pick"] = gr.Dropdown(examples, value=examples[0], label="Example")
+            c["prompts"] = gr.Textbox(label="Prompts, one per line", lines=5,
+                                      value="\n".join(first.prompts))
+            c["template"] = gr.Textbox(label="Template (optional), e.g. a photo of {}", value="")
+            c["model"], c["custom"] = build_picker(ctx, "image")
             run = gr.Button("Inspect", variant="primary")
-    notes = gr.Markdown()
+            c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
+    c["notes"] = gr.Markdown()
     with gr.Row():
-        label = gr.Label(label="Probabilities", num_top_classes=8)
-        summary = gr.Markdown()
+        c["label"] = gr.Label(label="Probabilities", num_top_classes=8)
+        c["summary"] = gr.Markdown()
     with gr.Tabs():
         with gr.Tab("Prediction"):
-            steps = gr.Plot(show_label=False)
+            c["steps"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["steps"])
-            matrix = gr.Plot(show_label=False)
+            c["matrix"] = gr.Plot(show_label=False)
         with gr.Tab("Why this label"):
-            rel = gr.Gallery(label="Relevance", columns=5, height="auto")
-            words = gr.HTML()
             gr.Markdown(CAPTIONS["relevance"])
-            sims = gr.Gallery(label="Patch–text similarity", columns=5, height="auto")
+            c["rel"] = gr.Gallery(label="Relevance", columns=4, height="auto", object_fit="contain")
+            c["words"] = gr.HTML()
             gr.Markdown(CAPTIONS["similarity"])
+            c["sims"] = gr.Gallery(label="Patch–text similarity", columns=4, height="auto",
+                                   object_fit="contain")
         with gr.Tab("A rather than B"):
             with gr.Row():
-                a = gr.Dropdown(label="A")
-                b = gr.Dropdown(label="B")
-            contrast = gr.Image(label="A − B", interactive=False, height=360)
-            contrast_md = gr.Markdown()
+                c["a"] = gr.Dropdown(label="A")
+                c["b"] = gr.Dropdown(label="B")
+            c["contrast"] = gr.Image(label="A − B", interactive=False, height=380)
+            c["contrast_md"] = gr.Markdown()
             gr.Markdown(CAPTIONS["contrast"])
         with gr.Tab("Every method"):
-            with gr.Row():
-                method_prompt = gr.Dropdown(label="Prompt")
-                run_all = gr.Button("Run every method on this prompt")
-            method_maps = gr.Gallery(label="Maps", columns=4, height="auto")
-            method_table = gr.HTML()
             gr.Markdown(CAPTIONS["methods"])
+            with gr.Row():
+                c["method_prompt"] = gr.Dropdown(label="Prompt")
+                run_all = gr.Button("Run every method on this prompt")
+            c["method_table"] = gr.HTML()
+            c["method_maps"] = gr.Gallery(label="Maps", columns=4, height="auto",
+                                          object_fit="contain")
             gr.Markdown(pointing_markdown())
         with gr.Tab("Attention over patches"):
             with gr.Row():
-                layer = gr.Slider(0, 1, value=0, step=1, label="Layer")
-                head = gr.Slider(0, 1, value=0, step=1, label="Head")
-                query = gr.Dropdown(label="Query token")
-            patches = gr.Image(label="Attention", interactive=False, height=380)
+                c["layer"] = gr.Slider(0, 1, value=0, step=1, label="Layer")
+                c["head"] = gr.Slider(0, 1, value=0, step=1, label="Head")
+                c["query"] = gr.Dropdown(label="Query token")
+            c["patches"] = gr.Image(label="Attention", interactive=False, height=400)
             gr.Markdown(CAPTIONS["attention"])
         with gr.Tab("Prompt attention"):
-            text_prompt = gr.Dropdown(label="Prompt")
-            text_att = gr.Plot(show_label=False)
+            c["text_prompt"] = gr.Dropdown(label="Prompt")
+            c["text_att"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["text"])
         with gr.Tab("Embedding space"):
-            pca = gr.Plot(show_label=False)
+            c["pca"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["pca"])
-    pick.change(on_example, pick, [image, prompts, template, example], api_visibility="private")
-    image.upload(forget_example, None, example, api_visibility="private")
-    run.click(make_on_inspect(ctx), [model, custom, image, more, prompts, template, example],
-              [state, label, summary, notes, steps, matrix, rel, sims, words, pca, contrast,
-               contrast_md, a, b, method_prompt, text_prompt, layer, head, query, patches, text_att],
-              api_name="inspect_clip", concurrency_id="model", concurrency_limit=1)
-    for control in (a, b):
-        control.input(redraw_contrast, [state, a, b], [contrast, contrast_md], api_visibility="private")
-    for control in (layer, head, query):
-        control.input(redraw_attention, [state, layer, head, query], patches,
-                      api_visibility="private", trigger_mode="always_last", show_progress="hidden")
-    query.change(redraw_attention, [state, layer, head, query], patches, api_visibility="private",
-                 show_progress="hidden")
-    patches.select(on_patch_select, state, query, api_visibility="private")
-    text_prompt.input(redraw_text_attention, [state, text_prompt], text_att, api_visibility="private")
-    run_all.click(make_on_all_methods(ctx), [model, custom, state, method_prompt],
-                  [method_maps, method_table], api_name="explain_methods",
-                  concurrency_id="model", concurrency_limit=1)
+    c["api_inspect"] = gr.Button(visible=False)
+    wire(ctx, c, run, run_all)
+
+
+def wire(ctx: AppContext, c: dict, run, run_all) -> None:
+    def comps(names):
+        return [c[n] for n in names]
+
+    def on(trigger, fn, inputs, outputs, message=MESSAGE, **kw):
+        names = [*outputs, message] if message else outputs
+        trigger(bind(fn, ctx, names, message), comps(inputs), comps(names), **kw)
+
+    quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
+    on(c["pick"].input, on_example, ["pick"], ["image", "preview", "prompts", "template", "example"],
+       **quick)
+    on(c["upload"].upload, on_upload, ["upload"], ["image", "preview", "example"],
+       concurrency_limit=None, api_visibility="private")
+    on(c["more_files"].upload, on_more_upload, ["more_files"], ["more", "more_preview"],
+       concurrency_limit=None, api_visibility="private")
+    on(c["more_files"].clear, on_more_clear, [], ["more", "more_preview"], **quick)
+    model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
+    inspect_out = ["state", "label", "summary", "notes", "steps", "matrix", "rel", "sims", "words",
+                   "pca", "contrast", "contrast_md", "a", "b", "method_prompt", "text_prompt",
+                   "layer", "head", "query", "patches", "text_att", "method_maps", "method_table"]
+    on(run.click, gpu(on_inspect),
+       ["model", "custom", "image", "more", "prompts", "template", "example"], inspect_out,
+       api_visibility="private", **model)
+    # For API users (the page's image lives in a State the API cannot send): a file in.
+    on(c["api_inspect"].click, gpu(on_inspect_file),
+       ["model", "custom", "upload", "prompts", "template"], inspect_out,
+       api_name="inspect_clip", **model)
+    on(run_all.click, gpu(on_all_methods), ["model", "custom", "state", "method_prompt"],
+       ["method_maps", "method_table"], api_name="explain_methods", **model)
+    for control in ("a", "b"):
+        on(c[control].input, redraw_contrast, ["state", "a", "b"], ["contrast", "contrast_md"],
+           **quick)
+    for control in ("layer", "head", "query"):
+        on(c[control].input, redraw_attention, ["state", "layer", "head", "query"], ["patches"],
+           trigger_mode="always_last", **quick)
+    on(c["query"].change, redraw_attention, ["state", "layer", "head", "query"], ["patches"],
+       **quick)
+    on(c["patches"].select, on_patch_select, ["state"], ["query"], **quick)
+    on(c["text_prompt"].input, redraw_text_attention, ["state", "text_prompt"], ["text_att"],
+       **quick)

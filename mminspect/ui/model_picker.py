@@ -10,9 +10,21 @@ from ..types import InputError
 from .context import AppContext
 
 
+OFFLINE = " — not available offline (no internet here and not in the local cache)"
+
+
 def picker_choices(ctx: AppContext, modality: str = "text") -> list[tuple[str, str]]:
-    """(label, name) pairs for one modality's dropdown, bundled first (list_models' order)."""
-    return [(m["label"], m["name"]) for m in ctx.models if m["modality"] == modality]
+    """(label, name) pairs for one modality's dropdown, bundled first (list_models' order);
+    hub models that cannot be opened here are marked, not hidden: the list stays the same
+    on every server, and the message on picking one says what to do."""
+    return [(m["label"].replace(" (downloads on first use)", "") + OFFLINE
+             if m["name"] in ctx.unavailable else m["label"], m["name"])
+            for m in ctx.models if m["modality"] == modality]
+
+
+def model_label(ctx: AppContext, name: str) -> str:
+    """What people see for a model: its label's first part, else the name they typed."""
+    return next((m["label"].split(" · ")[0] for m in ctx.models if m["name"] == name), name)
 
 
 def build_picker(ctx: AppContext, modality: str = "text") -> tuple[gr.Dropdown, gr.Textbox]:
@@ -30,7 +42,13 @@ def resolve_model(ctx: AppContext, choice: str, custom: str | None, progress=Non
         raise InputError("This server only offers the models in the list (custom models are "
                          "turned off by MMINSPECT_ALLOW_CUSTOM_MODELS=0).")
     name = name or choice
+    if name in ctx.unavailable:
+        raise InputError(f"{model_label(ctx, name)} is not available offline: this server has no "
+                         "internet and the model is not in its local cache. Pick a bundled "
+                         "model (" + ", ".join(model_label(ctx, n) for n in sorted(ctx.bundled))
+                         + ") or run the app where the hub is reachable.")
     if progress is not None:
         bundled = name in ctx.bundled
-        progress(0.05, desc=f"Loading {name}" + ("" if bundled else " (downloads on first use)"))
+        progress(0.05, desc=f"Loading {model_label(ctx, name)}"
+                 + ("" if bundled else " (downloads on first use)"))
     return api.load(name)

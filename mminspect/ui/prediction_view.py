@@ -9,9 +9,10 @@ from ..types import TextView
 READOUT = {"embedding": "mean", "classifier": "first", "masked_lm": "mean", "causal_lm": "last"}
 
 
-def _md(text: str) -> str:
-    """Tokens are user text: escape HTML and Markdown's inline marks."""
-    out = html.escape(text)
+def md_escape(text: str) -> str:
+    """Tokens are user text: escape HTML and Markdown's inline marks (quotes stay: escaped
+    quotes show as a literal `&#x27;` in gradio's Markdown)."""
+    out = html.escape(text, quote=False)
     for ch in "\\`*_[]<>|#":
         out = out.replace(ch, "\\" + ch)
     return out
@@ -28,9 +29,13 @@ def label_dict(view: TextView) -> dict[str, float] | None:
     return None
 
 
-def summary_markdown(view: TextView, device: str) -> str:
+KINDS = {"embedding": "sentence embeddings", "classifier": "classifier",
+         "masked_lm": "fill-mask model", "causal_lm": "next-token model"}
+
+
+def summary_markdown(view: TextView, device: str, label: str | None = None) -> str:
     pred, n = view.prediction, len(view.tokens)
-    lines = [f"**{_md(view.model_name)}** ({pred.kind.replace('_', ' ')}, on {device}) · {n} tokens "
+    lines = [f"**{md_escape(label or view.model_name)}** ({KINDS.get(pred.kind, pred.kind)}, on {device}) · {n} tokens "
              f"({int(view.attention.special.sum())} special) · "
              f"{view.attention.n_layers} layers × {view.attention.n_heads} heads"]
     if pred.kind == "embedding":
@@ -44,19 +49,19 @@ def summary_markdown(view: TextView, device: str) -> str:
             lines.append("Add a second text or some labels to see what the model predicts.")
     elif pred.kind == "classifier":
         best = int(pred.label_probs.argmax())
-        lines.append(f"Predicted class: **{_md(pred.labels[best])}** "
+        lines.append(f"Predicted class: **{md_escape(pred.labels[best])}** "
                      f"(p = {pred.label_probs[best]:.3f}; softmax of the classifier's logits).")
     elif pred.kind == "masked_lm":
         for f in pred.fills:
-            options = ", ".join(f"`{_md(t.strip()) or '␣'}` {p:.2f}" for t, p in zip(f.tokens, f.probs))
+            options = ", ".join(f"`{md_escape(t.strip()) or '␣'}` {p:.2f}" for t, p in zip(f.tokens, f.probs))
             lines.append(f"[MASK] at position {f.position}: {options}")
     else:
         f = pred.fills[0]
-        lines.append(f"Most likely next token: `{_md(f.tokens[0])}` (p = {f.probs[0]:.3f}).")
+        lines.append(f"Most likely next token: `{md_escape(f.tokens[0])}` (p = {f.probs[0]:.3f}).")
         if pred.continuation is not None:
-            lines.append(f"Greedy continuation: …{_md(pred.continuation)}")
+            lines.append(f"Greedy continuation: …{md_escape(pred.continuation)}")
     return "\n\n".join(lines)
 
 
 def notes_markdown(view: TextView) -> str:
-    return "\n\n".join(f"⚠️ {_md(note)}" for note in view.notes)
+    return "\n\n".join(f"⚠️ {md_escape(note)}" for note in view.notes)

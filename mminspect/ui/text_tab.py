@@ -1,27 +1,27 @@
 """The Text tab: one forward pass, then attention views that only redraw.
 
 `on_run` calls the model once and keeps the `TextView` in `gr.State`; moving a slider or
-the special-token toggle calls `redraw`, which never touches the model.
+the special-token toggle redraws only the panel on screen, never touching the model; opening
+a panel's tab draws that panel afresh.
 """
 from __future__ import annotations
 
 import gradio as gr
 
 from .. import api, figures
-from ..explain import head_summary, rollout
 from ..types import InputError, TextView
 from .context import AppContext
-from .errors import user_errors
-from .inputs import parse_labels
+from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
-from .model_picker import build_picker, resolve_model
+from .inputs import parse_labels
+from .model_picker import build_picker, model_label, resolve_model
 from .prediction_view import READOUT, label_dict, notes_markdown, summary_markdown
 
 CAPTIONS = {
-    "model": "**Model view.** Every layer (rows, L0 = first) × head (columns), each a small "
+    "grid": "**Model view.** Every layer (rows, L0 = first) × head (columns), each a small "
              "query × key heatmap: darker = more attention. Long texts are grouped into blocks. "
              "Use the layer and head sliders to enlarge one (outlined in red).",
-    "head": "**One head.** Row = the token that is attending (query), column = the token it "
+    "onehead": "**One head.** Row = the token that is attending (query), column = the token it "
             "attends to (key); each row sums to 1. Hover a cell for its weight. A bright diagonal "
             "= attends to itself; a bright column = everyone looks at one token (often [CLS] or "
             "[SEP], a 'no-op' head).",
@@ -29,7 +29,7 @@ CAPTIONS = {
              "it attends to most (right), one colour per head; stronger = thicker. Click a head in "
              "the legend to show or hide it (the head slider picks the first one shown). Lines below 5 % "
              "are not drawn.",
-    "summary": "**Head summary.** One number per layer × head. Low entropy = a focused head; "
+    "stats": "**Head summary.** One number per layer × head. Low entropy = a focused head; "
                "high 'share to special tokens' = a head parked on [CLS]/[SEP] (doing little); "
                "high 'share to previous token' or small mean distance = a positional head.",
     "rollout": "**Attention rollout** (Abnar & Zuidema 2020): multiplies the head-averaged "
@@ -51,111 +51,170 @@ CAPTIONS = {
 }
 
 # (tab title, key into CAPTIONS and the plots), in display order
-PANELS = [("Model view", "model"), ("One head", "head"), ("Head view", "lines"),
-          ("Head summary", "summary"), ("Rollout", "rollout"), ("Hidden-state norms", "norms"),
+PANELS = [("Model view", "grid"), ("One head", "onehead"), ("Head view", "lines"),
+          ("Head summary", "stats"), ("Rollout", "rollout"), ("Hidden-state norms", "norms"),
           ("Layer by layer", "lens")]
+SLIDER_PANELS = ("grid", "onehead", "lines")          # the panels a layer/head step changes
+TOGGLE_PANELS = ("grid", "onehead", "lines", "rollout", "norms")   # ... and the toggle
 
 
-def _views(view: TextView, layer: int, head: int, hide_special: bool):
-    """Every figure that depends on the sliders or the toggle."""
+def _figure(view: TextView, key: str, layer: int, head: int, hide_special: bool):
+    """One panel's figure; the only place that knows how each panel is drawn."""
     maps = view.attention
-    layer = min(int(layer), maps.n_layers - 1)
-    head = min(int(head), maps.n_heads - 1)
-    return (figures.model_view(maps, hide_special, selected=(layer, head)),
-            figures.head_heatmap(maps, layer, head, hide_special),
-            figures.head_view(maps, layer, hide_special, selected_heads=[head]),
-            figures.rollout_figure(rollout(maps), maps.special, hide_special,
-                                   readout=READOUT[view.prediction.kind], causal=maps.causal),
-            figures.hidden_norms_figure(view, hide_special))
-
-
-def _lens_figure(view: TextView):
-    """The logit lens for language models; None (an empty plot) for the others."""
-    if view.lens is None:
+    layer, head = min(int(layer), maps.n_layers - 1), min(int(head), maps.n_heads - 1)
+    if key == "grid":
+        return figures.model_view(maps, hide_special, selected=(layer, head))
+    if key == "onehead":
+        return figures.head_heatmap(maps, layer, head, hide_special)
+    if key == "lines":
+        return figures.head_view(maps, layer, hide_special, selected_heads=[head])
+    if key == "rollout":
+        return figures.rollout_figure(api.rollout(maps), maps.special, hide_special,
+                                      readout=READOUT[view.prediction.kind], causal=maps.causal)
+    if key == "norms":
+        return figures.hidden_norms_figure(view, hide_special)
+    if key == "stats":
+        return figures.head_summary_figure(api.head_summary(maps))
+    if view.lens is None:                                   # "lens": language models only
         return None
     masks = [f.position for f in view.prediction.fills] if view.prediction.kind == "masked_lm" else []
     return figures.logit_lens_figure(view.lens, keep_first=masks)
 
 
-def make_on_run(ctx: AppContext):
-    @user_errors
-    @gpu
-    def on_run(model_name, custom_model, text, compare_to, labels_text, temperature, hide_special,
-               layer, head, progress=gr.Progress()):
-        model = resolve_model(ctx, model_name, custom_model, progress)
-        progress(0.4, desc="Running the model")
-        view = api.inspect_text(model, text, compare_to=compare_to,
-                                labels=parse_labels(labels_text), temperature=float(temperature),
-                                logit_lens=True)
-        progress(0.7, desc="Drawing")
-        maps = view.attention
-        return (view, label_dict(view),
-                summary_markdown(view, str(model.device)), notes_markdown(view),
-                gr.update(maximum=maps.n_layers - 1), gr.update(maximum=maps.n_heads - 1),
-                figures.head_summary_figure(head_summary(maps)), _lens_figure(view),
-                *_views(view, layer, head, hide_special))
-    return on_run
+def on_run(ctx: AppContext, model_name, custom_model, text, compare_to, labels_text, temperature,
+           hide_special, layer, head, progress=gr.Progress()) -> dict:
+    """Run the model once; every panel is drawn from the one TextView kept in `state`."""
+    report = reporter(progress)
+    model = resolve_model(ctx, model_name, custom_model, report)
+    report(0.4, "Running the model")
+    view = api.inspect_text(model, text, compare_to=compare_to,
+                            labels=parse_labels(labels_text), temperature=float(temperature),
+                            logit_lens=True)
+    report(0.7, "Drawing")
+    maps = view.attention
+    layer, head = min(int(layer), maps.n_layers - 1), min(int(head), maps.n_heads - 1)
+    out = {"state": view, "label": label_dict(view), "notes": notes_markdown(view),
+           "summary": summary_markdown(view, str(model.device), model_label(ctx, model.name)),
+           "layer": gr.update(maximum=maps.n_layers - 1, value=layer),
+           "head": gr.update(maximum=maps.n_heads - 1, value=head)}
+    return out | {key: _figure(view, key, layer, head, hide_special) for _, key in PANELS}
 
 
-@user_errors
-def redraw(view, layer, head, hide_special):
+def _redraw(view, panel: str, keys: tuple[str, ...], layer, head, hide_special) -> dict:
+    """Redraw only the panel on screen, and only if the change affects it: a slider step
+    costs one figure, not five (the others are redrawn when their tab is opened)."""
     if view is None:
-        raise InputError("Run an inspection first (press Inspect).")
-    return _views(view, layer, head, hide_special)
+        raise InputError("Press Inspect first: the views are drawn from its result.")
+    return {panel: _figure(view, panel, layer, head, hide_special)} if panel in keys else {}
 
 
-@user_errors
-def on_bertviz(view, which):
+def redraw_sliders(ctx: AppContext, view, panel, layer, head, hide_special) -> dict:
+    return _redraw(view, panel, SLIDER_PANELS, layer, head, hide_special)
+
+
+def redraw_toggle(ctx: AppContext, view, panel, layer, head, hide_special) -> dict:
+    return _redraw(view, panel, TOGGLE_PANELS, layer, head, hide_special)
+
+
+def redraw_all(ctx: AppContext, view, layer, head, hide_special) -> dict:
+    """Every view that depends on the sliders or the toggle (the API's redraw endpoint)."""
     if view is None:
-        raise InputError("Run an inspection first (press Inspect), then open bertviz.")
-    return figures.iframe_srcdoc(api.bertviz_html(view, "model" if which == "model view" else "head"))
+        raise InputError("Press Inspect first: the views are drawn from its result.")
+    return {key: _figure(view, key, layer, head, hide_special) for key in TOGGLE_PANELS}
+
+
+def make_on_open(key: str):
+    """The handler for opening panel `key`'s tab: remember it is on screen, draw it afresh."""
+
+    def on_open(ctx: AppContext, view, layer, head, hide_special) -> dict:
+        out = {"panel": key}
+        if view is not None:
+            out[key] = _figure(view, key, layer, head, hide_special)
+        return out
+
+    on_open.__name__ = on_open.__qualname__ = f"on_open_{key}"
+    return on_open
+
+
+def on_bertviz(ctx: AppContext, view, which) -> dict:
+    if view is None:
+        raise InputError("Press Inspect first, then open bertviz.")
+    html = api.bertviz_html(view, "model" if which == "model view" else "head")
+    return {"bertviz": figures.iframe_srcdoc(html)}
 
 
 def build(ctx: AppContext) -> None:
     """Lay out the Text tab inside the current Blocks and wire its events."""
-    state = gr.State(None)
+    c = Components(state=gr.State(None), panel=gr.State("grid"))
     with gr.Row():
         with gr.Column(scale=3):
-            text = gr.Textbox(label="Text", lines=3, value=ctx.example_text, max_length=ctx.max_chars)
-            compare = gr.Textbox(label="Second text (optional, sentence-embedding models): cosine "
-                                 "similarity", lines=1, value=ctx.example_compare, max_length=ctx.max_chars)
-            labels = gr.Textbox(label="Labels (optional, one per line or comma-separated): zero-shot",
-                                lines=2, value=ctx.example_labels)
+            c["text"] = gr.Textbox(label="Text", lines=3, value=ctx.example_text)
+            c["compare"] = gr.Textbox(label="Second text (optional, sentence-embedding models): "
+                                      "cosine similarity", lines=1, value=ctx.example_compare)
+            c["labels"] = gr.Textbox(label="Labels (optional, one per line or comma-separated): "
+                                     "zero-shot", lines=2, value=ctx.example_labels)
         with gr.Column(scale=1):
-            model, custom = build_picker(ctx, "text")
-            temperature = gr.Slider(0.01, 1.0, value=0.05, step=0.01, label="Zero-shot temperature")
-            hide = gr.Checkbox(label="Hide special tokens ([CLS], [SEP])", value=False)
+            c["model"], c["custom"] = build_picker(ctx, "text")
+            c["temperature"] = gr.Slider(0.01, 1.0, value=0.05, step=0.01,
+                                         label="Zero-shot temperature")
+            c["hide"] = gr.Checkbox(label="Hide special tokens ([CLS], [SEP])", value=False)
             run = gr.Button("Inspect", variant="primary")
-    notes = gr.Markdown()
+            c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
+    c["notes"] = gr.Markdown()
     with gr.Row():
-        pred_label = gr.Label(label="Prediction: zero-shot / class / next-token probabilities",
+        c["label"] = gr.Label(label="Prediction: zero-shot / class / next-token probabilities",
                               num_top_classes=10)
-        summary = gr.Markdown()
+        c["summary"] = gr.Markdown()
     with gr.Row():
-        layer = gr.Slider(0, 5, value=0, step=1, label="Layer")
-        head = gr.Slider(0, 11, value=0, step=1, label="Head")
+        c["layer"] = gr.Slider(0, 5, value=0, step=1, label="Layer")
+        c["head"] = gr.Slider(0, 11, value=0, step=1, label="Head")
+    tabs = {}
     with gr.Tabs():
-        plots = {}
         for title, key in PANELS:
-            with gr.Tab(title):
-                plots[key] = gr.Plot(show_label=False)
+            with gr.Tab(title) as tabs[key]:
+                c[key] = gr.Plot(show_label=False)
                 gr.Markdown(CAPTIONS[key])
         with gr.Tab("bertviz (needs internet)"):
             gr.Markdown(CAPTIONS["bertviz"])
-            which = gr.Radio(["head view", "model view"], value="head view", show_label=False)
+            c["which"] = gr.Radio(["head view", "model view"], value="head view", show_label=False)
             show_bv = gr.Button("Show bertviz")
-            bv = gr.HTML()
-    views = [plots[k] for k in ("model", "head", "lines", "rollout", "norms")]  # order of _views
-    inputs = [model, custom, text, compare, labels, temperature, hide, layer, head]
-    outputs = [state, pred_label, summary, notes, layer, head, plots["summary"], plots["lens"], *views]
-    on_run = make_on_run(ctx)
-    run.click(on_run, inputs, outputs, api_name="inspect_text", concurrency_id="model",
-              concurrency_limit=1)
-    text.submit(on_run, inputs, outputs, api_visibility="private", concurrency_id="model",
-                concurrency_limit=1)
-    for control in (layer, head):
-        # input fires on drag and on typing; always_last drops the stale redraws in between
-        control.input(redraw, [state, layer, head, hide], views, api_visibility="private",
-                      show_progress="hidden", trigger_mode="always_last")
-    hide.change(redraw, [state, layer, head, hide], views, api_name="redraw_text")
-    show_bv.click(on_bertviz, [state, which], bv, api_name="bertviz")
+            c["bertviz"] = gr.HTML()
+    c["redraw_all"] = gr.Button(visible=False)
+    wire(ctx, c, run, show_bv, tabs)
+
+
+def wire(ctx: AppContext, c: dict, run, show_bv, tabs: dict) -> None:
+    """Connect the events; each handler's outputs are named, so order is decided here only."""
+
+    def comps(names):
+        return [c[n] for n in names]
+
+    inputs = ["model", "custom", "text", "compare", "labels", "temperature", "hide", "layer", "head"]
+    outputs = ["state", "label", "summary", "notes", "layer", "head", MESSAGE,
+               *(key for _, key in PANELS)]
+    for trigger, api_name in ((run.click, "inspect_text"), (c["text"].submit, None)):
+        trigger(bind(gpu(on_run), ctx, outputs), comps(inputs), comps(outputs),
+                api_name=api_name, api_visibility="public" if api_name else "private",
+                concurrency_id="model", concurrency_limit=ctx.model_concurrency)
+    view_in = ["state", "panel", "layer", "head", "hide"]
+    # Redraws never touch the model: their own unlimited queue, never behind a model event.
+    quick = {"concurrency_limit": None, "show_progress": "hidden"}
+    for control in ("layer", "head"):
+        # input fires on drag and typing; always_last drops the stale redraws in between
+        c[control].input(bind(redraw_sliders, ctx, [*SLIDER_PANELS, MESSAGE]), comps(view_in),
+                         comps([*SLIDER_PANELS, MESSAGE]), api_visibility="private",
+                         trigger_mode="always_last", **quick)
+    c["hide"].input(bind(redraw_toggle, ctx, [*TOGGLE_PANELS, MESSAGE]), comps(view_in),
+                    comps([*TOGGLE_PANELS, MESSAGE]), api_visibility="private",
+                    trigger_mode="always_last", **quick)
+    for key, tab in tabs.items():
+        tab.select(bind(make_on_open(key), ctx, ["panel", key, MESSAGE]),
+                   comps(["state", "layer", "head", "hide"]), comps(["panel", key, MESSAGE]),
+                   api_visibility="private", **quick)
+    redraw_out = [*TOGGLE_PANELS, MESSAGE]
+    show_bv.click(bind(on_bertviz, ctx, ["bertviz", MESSAGE]), comps(["state", "which"]),
+                  comps(["bertviz", MESSAGE]), api_name="bertviz", **quick)
+    # For API users: every slider-dependent view at once (the page uses the cheaper events);
+    # an endpoint needs a trigger, so it hangs on a button nobody sees.
+    c["redraw_all"].click(bind(redraw_all, ctx, redraw_out), comps(["state", "layer", "head", "hide"]),
+                          comps(redraw_out), api_name="redraw_text", **quick)

@@ -1,0 +1,59 @@
+"""What each image model was trained on, and whether an image is of that kind.
+
+A model answers confidently whatever it is shown: mini-CLIP, trained only on synthetic scenes,
+calls Chelsea the cat "a rocket" at 60 %. The page must say when an input is outside what the
+model knows, next to the prediction, in plain words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+
+def flat_colour_share(image: Image.Image | np.ndarray, k: int = 8) -> float:
+    """Share of pixels covered by the k most common colours (8 levels per channel) at
+    128x128: synthetic scenes (flat background + flat shapes) score near 1, photos far
+    lower (thousands of shades)."""
+    im = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
+    a = np.asarray(im.convert("RGB").resize((128, 128), Image.NEAREST)) // 32   # [128, 128, 3]
+    codes = (a[..., 0].astype(np.int64) * 64 + a[..., 1] * 8 + a[..., 2]).ravel()  # [pixel]
+    counts = np.sort(np.bincount(codes, minlength=512))[::-1]
+    return float(counts[:k].sum() / codes.size)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """trained_on: in words; fits(image) -> bool, or None when any image is fair game."""
+
+    trained_on: str
+    fits: Callable[[Image.Image], bool] | None = None
+    elsewhere: str = ""
+
+
+SYNTHETIC_MIN_SHARE = 0.6   # scenes of the generator: >= 0.9; the bundled photos: <= 0.3
+
+DOMAINS: dict[str, Domain] = {
+    "miniclip": Domain(
+        trained_on="synthetic scenes: a few flat coloured shapes on a plain background",
+        fits=lambda im: flat_colour_share(im) >= SYNTHETIC_MIN_SHARE,
+        elsewhere="For photos, open a real CLIP where the internet is reachable: "
+                  "“OpenAI CLIP ViT-B/32” or “open_clip ViT-B/32 LAION-2B” in the model list."),
+    "hf_clip": Domain(trained_on="photos and pictures from the web"),
+    "open_clip": Domain(trained_on="photos and pictures from the web"),
+}
+
+
+def domain_note(model, image: Image.Image | np.ndarray) -> str | None:
+    """A plain-words warning when `image` is outside what `model` was trained on, else None."""
+    domain = DOMAINS.get(getattr(model, "family", ""))
+    if domain is None or domain.fits is None:
+        return None
+    im = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
+    if domain.fits(im):
+        return None
+    return (f"This image does not look like what {getattr(model, 'label', model.name).split(' · ')[0]} "
+            f"was trained on ({domain.trained_on}). Its answer here is a guess with no basis, "
+            f"however confident the percentages look. {domain.elsewhere}")

@@ -1,0 +1,119 @@
+"""One mechanism for every handler of every tab.
+
+A handler is a module-level function `on_x(ctx, *inputs) -> dict[str, value]` whose keys
+name the components it fills. `bind(on_x, ctx, outputs)` turns it into what Gradio calls:
+positional inputs in, one value per output out, `gr.skip()` for every output it did not name.
+
+Why not raise `gr.Error`: gradio 6 then marks *every* output of the event with a red "Error"
+pill and drops the values they held (PITFALLS.md). A handled error instead shows its message
+once — a toast and the tab's message line — and leaves every other output exactly as it was.
+
+Long handlers also get `stop_if_client_left()`: gradio cancels a dropped client's event but
+cannot stop a sync handler's thread, so loops check between steps and stop themselves.
+"""
+from __future__ import annotations
+
+import html
+import inspect
+import logging
+import typing
+from typing import Any, Callable
+
+import gradio as gr
+from gradio.context import LocalContext
+
+from ..types import Cancelled, InputError, ModelLoadError
+
+log = logging.getLogger("mminspect")
+MESSAGE = "message"          # the output name of each tab's message line
+
+
+def message_markdown(text: str, level: str = "warning") -> str:
+    """The message line's Markdown; user text inside is escaped (no live HTML)."""
+    icon = {"warning": "⚠️", "info": "ℹ️"}[level]
+    return f"{icon} {html.escape(text, quote=False)}"
+
+
+def client_left() -> bool:
+    """True when the event running in this thread lost its client (tab closed, Stop pressed).
+
+    gradio marks such an event `alive = False` (queueing.clean_events) but keeps running a
+    sync handler; the only way to learn it is to look the event up. Outside an event (direct
+    calls, tests) the client is never gone."""
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return False
+    for job in queue.active_jobs:
+        for event in job or ():
+            if event._id == event_id:
+                return not event.alive
+    return False
+
+
+def reporter(progress) -> Callable[[float, str], None]:
+    """A `progress(fraction, desc)` callback for the api that also stops the work when the
+    client has left (the api's loops call it between steps)."""
+
+    def report(fraction: float, desc: str = "") -> None:
+        if client_left():
+            raise Cancelled("The client left; the work was stopped.")
+        progress(fraction, desc=desc)
+
+    return report
+
+
+def _checked(values: dict, outputs: list[str], name: str) -> dict:
+    unknown = set(values) - set(outputs)
+    if unknown:  # a programming error, not a user's: fail loudly in tests
+        raise KeyError(f"{name} filled {sorted(unknown)}, which are not among its outputs {outputs}")
+    return values
+
+
+def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],
+         message: str | None = MESSAGE) -> Callable[..., list]:
+    """The Gradio function for handler `fn` with `ctx` bound as its first argument.
+
+    outputs: the names of the event's output components, in the order given to gradio.
+    message: the name of the message line among them (cleared on success)."""
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn)                     # in fn's module: gr.SelectData etc.
+    # drop ctx (gradio passes only the inputs); gradio finds `evt: gr.SelectData` and
+    # `progress=gr.Progress()` through the signature and the annotations
+    params = [p.replace(annotation=hints.get(p.name, p.annotation))
+              for p in list(sig.parameters.values())[1:]]
+
+    def run(*args, **kwargs):
+        try:
+            values = _checked(dict(fn(ctx, *args, **kwargs)), outputs, fn.__name__)
+        except Cancelled:
+            log.info("%s stopped: its client left", fn.__name__)
+            return [gr.skip() for _ in outputs]
+        except (InputError, ModelLoadError) as e:
+            text = str(e)
+        except Exception as e:  # noqa: BLE001 - the boundary where every error becomes a message
+            log.exception("handler %s failed", fn.__name__)
+            text = (f"Something went wrong ({type(e).__name__}). Your input and the results "
+                    "on the page were kept; try a shorter or different input, or report this.")
+        else:
+            if message in outputs and message not in values:
+                values[message] = ""                     # a success clears an old message
+            return [values.get(n, gr.skip()) for n in outputs]
+        gr.Warning(text)
+        return [message_markdown(text) if n == message else gr.skip() for n in outputs]
+
+    run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    run.__signature__ = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
+    run.__annotations__ = {p.name: p.annotation for p in params
+                           if p.annotation is not inspect.Parameter.empty}
+    return run
+
+
+class Components(dict):
+    """A tab's components by name. A name given twice is a bug (the second would silently
+    replace the first in every event): refuse it where it happens."""
+
+    def __setitem__(self, name: str, component) -> None:
+        if name in self:
+            raise KeyError(f"component name {name!r} is used twice in this tab")
+        super().__setitem__(name, component)
