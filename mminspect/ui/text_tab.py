@@ -58,8 +58,10 @@ SLIDER_PANELS = ("grid", "onehead", "lines")          # the panels a layer/head 
 TOGGLE_PANELS = ("grid", "onehead", "lines", "rollout", "norms")   # ... and the toggle
 
 
-def _figure(view: TextView, key: str, layer: int, head: int, hide_special: bool):
-    """One panel's figure; the only place that knows how each panel is drawn."""
+def _figure(state: dict, key: str, layer: int, head: int, hide_special: bool):
+    """One panel's figure; the only place that knows how each panel is drawn.
+    state: {"view": TextView, "rollout": Rollout} (rollout computed once per Inspect)."""
+    view: TextView = state["view"]
     maps = view.attention
     layer, head = min(int(layer), maps.n_layers - 1), min(int(head), maps.n_heads - 1)
     if key == "grid":
@@ -69,7 +71,7 @@ def _figure(view: TextView, key: str, layer: int, head: int, hide_special: bool)
     if key == "lines":
         return figures.head_view(maps, layer, hide_special, selected_heads=[head])
     if key == "rollout":
-        return figures.rollout_figure(api.rollout(maps), maps.special, hide_special,
+        return figures.rollout_figure(state["rollout"], maps.special, hide_special,
                                       readout=READOUT[view.prediction.kind], causal=maps.causal)
     if key == "norms":
         return figures.hidden_norms_figure(view, hide_special)
@@ -93,53 +95,54 @@ def on_run(ctx: AppContext, model_name, custom_model, text, compare_to, labels_t
     report(0.7, "Drawing")
     maps = view.attention
     layer, head = min(int(layer), maps.n_layers - 1), min(int(head), maps.n_heads - 1)
-    out = {"state": view, "label": label_dict(view), "notes": notes_markdown(view),
+    state = {"view": view, "rollout": api.rollout(maps)}
+    out = {"state": state, "label": label_dict(view), "notes": notes_markdown(view),
            "summary": summary_markdown(view, str(model.device), model_label(ctx, model.name)),
            "layer": gr.update(maximum=maps.n_layers - 1, value=layer),
            "head": gr.update(maximum=maps.n_heads - 1, value=head)}
-    return out | {key: _figure(view, key, layer, head, hide_special) for _, key in PANELS}
+    return out | {key: _figure(state, key, layer, head, hide_special) for _, key in PANELS}
 
 
-def _redraw(view, panel: str, keys: tuple[str, ...], layer, head, hide_special) -> dict:
+def _redraw(state, panel: str, keys: tuple[str, ...], layer, head, hide_special) -> dict:
     """Redraw only the panel on screen, and only if the change affects it: a slider step
     costs one figure, not five (the others are redrawn when their tab is opened)."""
-    if view is None:
-        raise InputError("Press Inspect first: the views are drawn from its result.")
-    return {panel: _figure(view, panel, layer, head, hide_special)} if panel in keys else {}
+    if state is None:
+        return {}                  # nothing drawn yet: a slider has nothing to change
+    return {panel: _figure(state, panel, layer, head, hide_special)} if panel in keys else {}
 
 
-def redraw_sliders(ctx: AppContext, view, panel, layer, head, hide_special) -> dict:
-    return _redraw(view, panel, SLIDER_PANELS, layer, head, hide_special)
+def redraw_sliders(ctx: AppContext, state, panel, layer, head, hide_special) -> dict:
+    return _redraw(state, panel, SLIDER_PANELS, layer, head, hide_special)
 
 
-def redraw_toggle(ctx: AppContext, view, panel, layer, head, hide_special) -> dict:
-    return _redraw(view, panel, TOGGLE_PANELS, layer, head, hide_special)
+def redraw_toggle(ctx: AppContext, state, panel, layer, head, hide_special) -> dict:
+    return _redraw(state, panel, TOGGLE_PANELS, layer, head, hide_special)
 
 
-def redraw_all(ctx: AppContext, view, layer, head, hide_special) -> dict:
+def redraw_all(ctx: AppContext, state, layer, head, hide_special) -> dict:
     """Every view that depends on the sliders or the toggle (the API's redraw endpoint)."""
-    if view is None:
+    if state is None:
         raise InputError("Press Inspect first: the views are drawn from its result.")
-    return {key: _figure(view, key, layer, head, hide_special) for key in TOGGLE_PANELS}
+    return {key: _figure(state, key, layer, head, hide_special) for key in TOGGLE_PANELS}
 
 
 def make_on_open(key: str):
     """The handler for opening panel `key`'s tab: remember it is on screen, draw it afresh."""
 
-    def on_open(ctx: AppContext, view, layer, head, hide_special) -> dict:
+    def on_open(ctx: AppContext, state, layer, head, hide_special) -> dict:
         out = {"panel": key}
-        if view is not None:
-            out[key] = _figure(view, key, layer, head, hide_special)
+        if state is not None:
+            out[key] = _figure(state, key, layer, head, hide_special)
         return out
 
     on_open.__name__ = on_open.__qualname__ = f"on_open_{key}"
     return on_open
 
 
-def on_bertviz(ctx: AppContext, view, which) -> dict:
-    if view is None:
+def on_bertviz(ctx: AppContext, state, which) -> dict:
+    if state is None:
         raise InputError("Press Inspect first, then open bertviz.")
-    html = api.bertviz_html(view, "model" if which == "model view" else "head")
+    html = api.bertviz_html(state["view"], "model" if which == "model view" else "head")
     return {"bertviz": figures.iframe_srcdoc(html)}
 
 
