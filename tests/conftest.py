@@ -58,10 +58,10 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url():
     """The whole app, launched once for the end-to-end and browser tests."""
-    from mminspect.ui import build_app
+    from mminspect.ui import build_app, launch_kwargs
     demo = build_app()
     port = free_port()
-    demo.launch(server_port=port, prevent_thread_lock=True, share=False, quiet=True)
+    demo.launch(**launch_kwargs(port), prevent_thread_lock=True, quiet=True)   # as app.py does
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

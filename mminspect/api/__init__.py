@@ -6,7 +6,7 @@ from ..models import list_models, load
 from ..models.hf_text import MAX_CHARS
 from .attribution import (attribute_generation, attribute_text, compare_attributions,
                           list_attribution_methods)
-from .availability import hub_reachable, unavailable_models
+from .availability import default_model_workers, exclusive, hub_reachable, unavailable_models
 from .bertviz_views import bertviz_html
 from .domain import domain_note
 from .images import read_image
@@ -15,7 +15,7 @@ from .clip import attribute_image, explain_prompts, inspect_clip, list_image_met
 from .lens import logit_lens
 from .text import inspect_text
 
-__all__ = ["domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
+__all__ = ["default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
            "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
            "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import threading
 
 from ..models.registry import REGISTRY
 
@@ -53,3 +54,28 @@ def unavailable_models() -> set[str]:
     if hub_reachable():
         return set()
     return {name for name, ok in available_offline().items() if not ok}
+
+
+def default_model_workers() -> int:
+    """How many model events may run at once when the host says nothing: 1 on a CPU (two
+    requests would only split the same cores), 2 on a GPU (one can prepare while the other
+    computes)."""
+    import torch
+    return 2 if torch.cuda.is_available() else 1
+
+
+_LOCKS_GUARD = threading.Lock()
+
+
+def exclusive(model) -> threading.RLock:
+    """The lock of one loaded model: `with api.exclusive(model): ...` around work on it.
+
+    Why: captum's layer methods and our attention captures put temporary hooks and patches
+    on the shared model; another request's forward pass in the meantime would run through
+    them. Requests on *different* models still run side by side (MMINSPECT_MODEL_WORKERS)."""
+    with _LOCKS_GUARD:
+        lock = getattr(model, "_mminspect_lock", None)
+        if lock is None:
+            lock = threading.RLock()
+            object.__setattr__(model, "_mminspect_lock", lock)
+        return lock

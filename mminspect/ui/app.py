@@ -6,10 +6,12 @@ import os
 import threading
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from .. import api
 from . import attribution_tab, clip_tab, text_tab
 from .context import AppContext, default_context
+from .hosting import HeadersMiddleware, limit_queue_per_client
 
 INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts: "
          "**Text** — attention of every layer and head and the model's prediction; "
@@ -37,6 +39,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     # Model events share one queue ("model", ctx.model_concurrency slots): hooks and caches
     # are shared by all users. Redraws have no limit: they never wait behind a model event.
     demo.queue(default_concurrency_limit=1, max_size=64)
+    limit_queue_per_client(demo)          # one visitor cannot hold every model slot
     return demo
 
 
@@ -44,7 +47,8 @@ def launch_kwargs(port: int | None = None) -> dict:
     """Launch settings. No server_name: Spaces sets GRADIO_SERVER_NAME; never share=True."""
     port = port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
     return {"server_port": port, "share": False, "theme": gr.themes.Soft(), "css": CSS,
-            "footer_links": ["api", "gradio"], "max_file_size": "10mb"}
+            "footer_links": ["api", "gradio"], "max_file_size": "10mb",
+            "app_kwargs": {"middleware": [Middleware(HeadersMiddleware)]}}
 
 
 def warm_up(names: tuple[str, ...] = ("minilm", "miniclip")) -> threading.Thread:

@@ -117,9 +117,10 @@ def on_attribute(ctx: AppContext, model_name, custom_model, text, target_kind, c
     model = resolve_model(ctx, model_name, custom_model, report)
     name = model_label(ctx, model.name)
     _check_target_fits(model, target_kind, name)
-    attr = api.attribute_text(model, text, method=method, baseline=baseline, progress=report,
-                              **_target_kwargs(target_kind, compare, labels_text, label, choice),
-                              **_method_params(method, param_values))
+    with api.exclusive(model):
+        attr = api.attribute_text(model, text, method=method, baseline=baseline, progress=report,
+                                  **_target_kwargs(target_kind, compare, labels_text, label, choice),
+                                  **_method_params(method, param_values))
     return {"state": attr, "summary": _summary(attr, name), **_draw(attr, level),
             "curves": fig.faithfulness_figure(attr.faithfulness, method_label(attr.method))}
 
@@ -141,9 +142,10 @@ def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_k
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
     _check_target_fits(model, target_kind, model_label(ctx, model.name))
-    comparison = api.compare_attributions(
-        model, text, baseline=baseline, progress=report,
-        **_target_kwargs(target_kind, compare, labels_text, label, choice))
+    with api.exclusive(model):
+        comparison = api.compare_attributions(
+            model, text, baseline=baseline, progress=report,
+            **_target_kwargs(target_kind, compare, labels_text, label, choice))
     return {"comparison": comparison, "table": fig.comparison_html(comparison, level)}
 
 

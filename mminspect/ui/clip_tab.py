@@ -53,6 +53,12 @@ CAPTIONS = {
 }
 
 
+# Galleries grow with their rows. gradio 6 treats height="auto" (and None) as a fixed box of
+# 55 % of the window that scrolls: the second row of maps (IG, Occlusion, GradientSHAP) was cut
+# off. A CSS height other than "auto" is set on the grid as is.
+GALLERY_HEIGHT = "fit-content"
+
+
 def pointing_markdown() -> str:
     """The measured pointing-game table, with where it came from and its parameters."""
     rec = api.pointing_results()
@@ -120,8 +126,9 @@ def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, pr
     if image is None:
         raise InputError("Upload an image or pick an example.")
     report(0.3, "Similarity, relevance and patch maps of every prompt (one pass)")
-    view = api.inspect_clip(model, [image, *(more_images or [])], parse_prompts(prompts_text),
-                            (template or "").strip() or None, maps=True)
+    with api.exclusive(model):
+        view = api.inspect_clip(model, [image, *(more_images or [])], parse_prompts(prompts_text),
+                                (template or "").strip() or None, maps=True)
     expl = view.maps
     state = {"view": view, "expl": expl, "example": example, "image": image}
     probs = dict(zip(view.prompts, view.probs[0].astype(float)))
@@ -138,10 +145,11 @@ def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, pr
         f"⚠️ {html.escape(n, quote=False)}" for n in view.notes]
     out = {"state": state, "label": probs, "summary": summary, "notes": "\n\n".join(notes),
            "steps": cfig.prediction_steps_figure(view), "matrix": cfig.similarity_matrix_figure(view),
-           "rel": [(cfig.overlay(m.image, m.patch_scores, expl.vmax),
+           "rel": [(cfig.caption_room(cfig.overlay(m.image, m.patch_scores, expl.vmax)),
                     f"{m.prompt} · p = {probs[m.prompt]:.2f}") for m in expl.maps],
-           "sims": [(cfig.overlay(m.image, m.patch_scores - m.patch_scores.mean(), signed=True),
-                     m.prompt) for m in expl.similarity],
+           "sims": [(cfig.caption_room(cfig.overlay(m.image, m.patch_scores - m.patch_scores.mean(),
+                                                    signed=True)), m.prompt)
+                    for m in expl.similarity],
            "words": "<br>".join(f"<b>{html.escape(m.prompt)}</b>: "
                                 + cfig.word_relevance_html(m.words, m.word_scores)
                                 for m in expl.maps if m.words),
@@ -189,9 +197,11 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
         def step(fraction, desc, start=start, span=span):   # IG reports its steps
             report(start + span * fraction, desc)
 
-        attr = api.attribute_image(model, image, prompt, method=m["name"], faithfulness=True,
-                                   mask=mask, progress=step)
-        gallery.append((cfig.overlay(attr.image, attr.patch_scores, signed=m["signed"]), m["label"]))
+        with api.exclusive(model):
+            attr = api.attribute_image(model, image, prompt, method=m["name"], faithfulness=True,
+                                       mask=mask, progress=step)
+        gallery.append((cfig.caption_room(cfig.overlay(attr.image, attr.patch_scores,
+                                                       signed=m["signed"])), m["label"]))
         f = attr.faithfulness
         hit = "—" if attr.pointing_hit is None else ("✅" if attr.pointing_hit else "❌")
         rows.append(f"<tr><td>{html.escape(m['label'])}</td><td>{f.deletion_area:+.3f}</td>"
@@ -299,10 +309,11 @@ def build(ctx: AppContext) -> None:
             c["matrix"] = gr.Plot(show_label=False)
         with gr.Tab("Why this label"):
             gr.Markdown(CAPTIONS["relevance"])
-            c["rel"] = gr.Gallery(label="Relevance", columns=4, height="auto", object_fit="contain")
+            c["rel"] = gr.Gallery(label="Relevance", columns=4, height=GALLERY_HEIGHT,
+                                  object_fit="contain")
             c["words"] = gr.HTML()
             gr.Markdown(CAPTIONS["similarity"])
-            c["sims"] = gr.Gallery(label="Patch–text similarity", columns=4, height="auto",
+            c["sims"] = gr.Gallery(label="Patch–text similarity", columns=4, height=GALLERY_HEIGHT,
                                    object_fit="contain")
         with gr.Tab("A rather than B"):
             with gr.Row():
@@ -317,7 +328,7 @@ def build(ctx: AppContext) -> None:
                 c["method_prompt"] = gr.Dropdown(label="Prompt")
                 run_all = gr.Button("Run every method on this prompt")
             c["method_table"] = gr.HTML()
-            c["method_maps"] = gr.Gallery(label="Maps", columns=4, height="auto",
+            c["method_maps"] = gr.Gallery(label="Maps", columns=4, height=GALLERY_HEIGHT,
                                           object_fit="contain")
             gr.Markdown(pointing_markdown())
         with gr.Tab("Attention over patches"):

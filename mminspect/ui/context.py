@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, field
 
 from .. import api
+from .hosting import custom_models_allowed, env_int
 
 # family -> what its models read (the picker shows each tab the models it can use)
 FAMILY_MODALITY = {"hf_text": "text", "miniclip": "image", "hf_clip": "image", "open_clip": "image"}
@@ -24,11 +25,12 @@ class AppContext:
 
 
 def default_context() -> AppContext:
-    """From the registry and the environment. MMINSPECT_ALLOW_CUSTOM_MODELS=0 hides the
-    free-text model box (public hosting: only the curated list can be loaded)."""
+    """From the registry and the environment. The free-text model box is on locally and off
+    on a public server unless MMINSPECT_ALLOW_CUSTOM_MODELS=1 (see hosting.py);
+    MMINSPECT_MODEL_WORKERS: model events at once (default 1 on a CPU, 2 on a GPU)."""
     rows = [{**m, "modality": FAMILY_MODALITY.get(m["family"], "text")} for m in api.list_models()]
-    allow = os.environ.get("MMINSPECT_ALLOW_CUSTOM_MODELS", "1").strip().lower() not in ("0", "false", "no")
-    workers = int(os.environ.get("MMINSPECT_MODEL_WORKERS", "1"))
+    allow = custom_models_allowed()
+    workers = env_int("MMINSPECT_MODEL_WORKERS", api.default_model_workers())
     return AppContext(models=rows, bundled=frozenset(m["name"] for m in rows if m["bundled"]),
                       unavailable=frozenset(api.unavailable_models()), allow_custom_models=allow,
                       model_concurrency=max(1, workers))

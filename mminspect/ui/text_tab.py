@@ -89,9 +89,10 @@ def on_run(ctx: AppContext, model_name, custom_model, text, compare_to, labels_t
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
     report(0.4, "Running the model")
-    view = api.inspect_text(model, text, compare_to=compare_to,
-                            labels=parse_labels(labels_text), temperature=float(temperature),
-                            logit_lens=True)
+    with api.exclusive(model):
+        view = api.inspect_text(model, text, compare_to=compare_to,
+                                labels=parse_labels(labels_text), temperature=float(temperature),
+                                logit_lens=True)
     report(0.7, "Drawing")
     maps = view.attention
     layer, head = min(int(layer), maps.n_layers - 1), min(int(head), maps.n_heads - 1)

@@ -1,0 +1,122 @@
+"""Safe to host: public defaults, security headers, a bound per client, redraws that never
+wait behind model work, one model used by one request at a time."""
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+
+import mminspect as mi
+from mminspect import api
+from mminspect.ui import hosting
+from mminspect.ui.context import default_context
+
+from conftest import free_port
+
+
+@pytest.mark.parametrize("env, allowed", [
+    ({}, True),                                                   # a laptop: on
+    ({"SPACE_ID": "someone/mminspect"}, False),                   # a Space: off
+    ({"GRADIO_SERVER_NAME": "0.0.0.0"}, False),                   # a public address: off
+    ({"SPACE_ID": "x/y", "MMINSPECT_ALLOW_CUSTOM_MODELS": "1"}, True),   # the host's choice
+    ({"MMINSPECT_ALLOW_CUSTOM_MODELS": "0"}, False),
+])
+def test_the_model_box_is_off_in_public_unless_the_host_turns_it_on(monkeypatch, env, allowed):
+    for name in ("SPACE_ID", "GRADIO_SERVER_NAME", "MMINSPECT_ALLOW_CUSTOM_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert default_context().allow_custom_models is allowed
+
+
+def test_responses_carry_security_headers(app_url):
+    with urllib.request.urlopen(app_url) as r:
+        headers = {k.lower(): v for k, v in r.headers.items()}
+    for name, value in hosting.SECURITY_HEADERS.items():
+        assert headers.get(name.lower()) == value, name
+
+
+def _slow_app(per_session: int):
+    """A tiny app whose one event sits in the shared model queue for a while."""
+    def slow(x):
+        time.sleep(1.5)
+        return x
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        gr.Button().click(slow, box, box, api_name="slow", concurrency_id=hosting.MODEL_QUEUE,
+                          concurrency_limit=1)
+    demo.queue(max_size=64)
+    hosting.limit_queue_per_client(demo, per_session=per_session, per_address=50)
+    port = free_port()
+    demo.launch(server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+def test_one_client_cannot_hold_more_than_its_share_of_the_model_queue():
+    demo, url = _slow_app(per_session=2)
+    try:
+        greedy, other = Client(url, verbose=False), Client(url, verbose=False)
+        jobs = [greedy.submit(str(i), api_name="/slow") for i in range(3)]
+        results = []
+        for job in jobs:
+            try:
+                results.append(job.result(timeout=30))
+            except Exception as e:                      # noqa: BLE001 - the refusal is an error
+                results.append(e)
+        refused = [r for r in results if isinstance(r, Exception)]
+        assert len(refused) == 1 and sorted(r for r in results if isinstance(r, str)) == ["0", "1"]
+        # another visitor is served while the greedy one is refused
+        assert other.predict("ok", api_name="/slow") == "ok"
+    finally:
+        demo.close()
+
+
+def test_a_redraw_answers_at_once_while_compare_all_runs(app_url):
+    worker, viewer = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    viewer.predict("minilm", "", "The cat sat on the mat.", "", "", 0.05, False, 0, 0,
+                   api_name="/inspect_text")
+    long_text = " ".join(["The quick brown fox jumps over the lazy dog."] * 6)
+    job = worker.submit("minilm", "", long_text, "zero_shot", "", "animals, finance, sports", "",
+                        "", "pad", "word", api_name="/compare_attributions")
+    time.sleep(1.0)                                     # compare-all is running now
+    waits = []
+    for layer in range(3):
+        t = time.perf_counter()
+        viewer.predict(layer, 1, False, api_name="/redraw_text")
+        waits.append(time.perf_counter() - t)
+    assert not job.done(), "compare-all finished too soon to show anything"
+    job.result(timeout=300)
+    assert max(waits) < 1.0, waits
+
+
+def test_one_model_serves_one_request_at_a_time_and_results_match_sequential_runs(minilm):
+    """Captum's layer methods hook the shared embedding layer: concurrent requests on one
+    model must not see each other's hooks. Threads give the same maps as sequential runs."""
+    texts = ["The cat sat on the mat.", "Stocks fell sharply today.", "A dog barked at night."]
+
+    def work(text):
+        with api.exclusive(minilm):
+            a = mi.attribute_text(minilm, text, method="integrated_gradients",
+                                  compare_to="an animal", faithfulness=False)
+        with api.exclusive(minilm):
+            v = mi.inspect_text(minilm, text)
+        return a.scores, v.attention.weights
+
+    sequential = [work(t) for t in texts]
+    results: dict[int, tuple] = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, work(texts[i % 3])))
+               for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for i in range(6):
+        scores, weights = results[i]
+        ref_scores, ref_weights = sequential[i % 3]
+        assert (abs(scores - ref_scores).max() < 1e-5 and abs(weights - ref_weights).max() < 1e-6)
+    assert api.exclusive(minilm) is api.exclusive(minilm)      # one lock per loaded model
