@@ -11,17 +11,16 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from ..explain.attribution import (BASELINES, METHODS, Curves, Problem, SimilarityTarget, Target,
-                                   align_words, build_problem, faithfulness, make_target,
-                                   random_curves, word_scores)
+from ..explain.attribution import (BASELINES, METHODS, N_RANDOM, Curves, Guard, Job, Problem,
+                                   SimilarityTarget, Target, ZeroShotTarget, align_words,
+                                   build_problem, curve_units, faithfulness, item_bytes,
+                                   make_target, plan_budget, random_curves, word_scores)
 from ..types import AttributionComparison, InputError, TokenAttribution
 from .adapters import as_text_adapter
+from .limits import Limits, check_labels, check_memory_mb, check_text, limits
 
-Progress = Callable[[float, str], None]
-
-
-def _no_progress(fraction: float, desc: str) -> None:
-    pass
+Progress = Callable[[float, str], None]     # progress(fraction, desc); may raise Cancelled
+StopCheck = Callable[[], bool]              # should_stop() -> True: stop (raises Cancelled)
 
 
 def _method(name: str):
@@ -30,12 +29,11 @@ def _method(name: str):
     return METHODS[name]
 
 
-def _explain(adapter, text: str, problem: Problem, enc, method_name: str, params: dict,
+def _explain(adapter, text: str, problem: Problem, enc, method_name: str, resolved: dict,
              target: Target, baseline: str, with_faithfulness: bool,
-             reference: Curves | None) -> TokenAttribution:
-    """Run one method on a built problem and package the result."""
+             reference: Curves | None, notes: list[str] = ()) -> TokenAttribution:
+    """Run one method with its (planned) parameters on a built problem and package the result."""
     method = _method(method_name)
-    resolved = method.resolve(params)
     start = time.perf_counter()
     out = method.fn(problem, **resolved)
     seconds = time.perf_counter() - start
@@ -43,7 +41,7 @@ def _explain(adapter, text: str, problem: Problem, enc, method_name: str, params
     faith = (faithfulness(problem, scores, reference, complete=method.complete)
              if with_faithfulness else None)
     words, word_offsets, token_word = align_words(text, enc.offsets, enc.special)
-    notes = list(out.notes)
+    notes = [*notes, *out.notes]
     if enc.n_dropped:
         notes.append(f"The text was cut to {adapter.max_tokens} tokens: the last "
                      f"{enc.n_dropped} tokens are not attributed.")
@@ -56,26 +54,87 @@ def _explain(adapter, text: str, problem: Problem, enc, method_name: str, params
         params=resolved, n_steps=out.n_steps, faithfulness=faith, notes=notes)
 
 
-def _side(adapter, text: str, target: Target, baseline: str, memory_mb: float):
+def _side(adapter, text: str, target: Target, baseline: str, memory_mb: float, guard: Guard):
     """Encode one text, complete the target for it (bind) and build its problem."""
     enc = adapter.encode(text)
     bound = target.bind(adapter, enc)
-    return enc, bound, build_problem(adapter, enc, bound, baseline, memory_mb)
+    return enc, bound, build_problem(adapter, enc, bound, baseline, memory_mb, guard)
 
 
-def _check_common(baseline: str, memory_mb: float) -> None:
+def _check_inputs(text, compare_to, labels, target, baseline: str, memory_mb,
+                  lim: Limits) -> tuple[list[str], float]:
+    """Every limit that needs no model: (cleaned labels, memory_mb)."""
     if baseline not in BASELINES:
         raise InputError(f"Unknown baseline {baseline!r}; choose one of: {', '.join(BASELINES)}.")
-    if not 16 <= float(memory_mb) <= 1_000_000:
-        raise InputError(f"memory_mb must be between 16 and 1,000,000, got {memory_mb}.")
+    check_text(text, lim)
+    check_text(compare_to, lim, "The second text")
+    if isinstance(target, ZeroShotTarget):
+        check_labels(target.labels, lim)
+    return check_labels(labels, lim), check_memory_mb(memory_mb, lim)
+
+
+def _check_memory(adapter, problem: Problem, methods, memory_mb: float) -> None:
+    """A gradient method keeps one item's activations at least: refuse if that alone is over."""
+    grad = [m.label for m in methods if m.needs_grad]
+    cfg, n = adapter.model.config, problem.n_tokens
+    need = item_bytes(cfg, n) / 2 ** 20
+    if grad and need > memory_mb:
+        fit = max((k for k in range(1, n) if item_bytes(cfg, k) / 2 ** 20 <= memory_mb), default=1)
+        raise InputError(f"At {n} tokens one gradient step of {adapter.name} needs about "
+                         f"{need:,.0f} MB of activations; the limit is {memory_mb:g} MB. Shorten "
+                         f"the text to about {fit} tokens, or choose a method without gradients "
+                         "(Feature Ablation, Occlusion, LIME, KernelSHAP).")
+
+
+def _budget(budget_s, lim: Limits) -> float:
+    budget = lim.budget_s if budget_s is None else float(budget_s)
+    if not budget > 0:
+        raise InputError(f"budget_s must be > 0 seconds (math.inf for none), got {budget_s}.")
+    return budget
+
+
+def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim: Limits,
+               budget_s: float, *, target, compare_to, labels, label, temperature, baseline,
+               with_faithfulness: bool, both_sides: bool, memory_mb, token, mask, output
+               ) -> TokenAttribution:
+    """attribute_text's work, within `budget_s` seconds from now on `guard`'s clock; the
+    inputs' limits are checked (labels cleaned, memory_mb set)."""
+    end = guard.elapsed() + budget_s
+    m = _method(method)
+    resolved = m.resolve(params)
+    target = make_target(target, compare_to, labels, label, temperature, kind=adapter.kind,
+                         token=token, mask=mask, output=output)
+    target.check(adapter)
+    guard.job("Encoding")
+    prepared = target.prepare(adapter)
+    sides = [(text, prepared)]
+    if both_sides and isinstance(prepared, SimilarityTarget):
+        sides.append((prepared.compare_to, SimilarityTarget(text).prepare(adapter)))
+    built = [_side(adapter, t, tg, baseline, memory_mb, guard) for t, tg in sides]
+    faith_units = (lambda p: curve_units(p.n_free, 1 + N_RANDOM)) if with_faithfulness else (
+        lambda p: 0)
+    jobs = []
+    for _, _, problem in built:
+        _check_memory(adapter, problem, [m], memory_mb)
+        jobs.append(Job(m, resolved, problem, faith_units(problem)))
+    plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget)
+    guard.plan(plan.estimate_s)
+    results = []
+    for i, ((t, _), (enc, bound, _), job) in enumerate(zip(sides, built, jobs)):
+        guard.job(f"Running {m.label}" + (" on the second text" if i else ""),
+                  until_s=end - plan.after(i))
+        results.append(_explain(adapter, t, job.problem, enc, method, plan.params[i], bound,
+                                baseline, with_faithfulness, None, plan.notes[i]))
+    return results[0] if len(results) == 1 else replace(results[0], other=results[1])
 
 
 def attribute_text(model, text: str, method: str = "integrated_gradients", target=None, *,
                    compare_to: str | None = None, labels=None, label: str | None = None,
                    temperature: float = 0.05, baseline: str = "pad", faithfulness: bool = True,
-                   both_sides: bool = True, memory_mb: float = 1024, token: str | None = None,
-                   mask: int = 0, output: str | None = None,
-                   progress: Progress | None = None, **params) -> TokenAttribution:
+                   both_sides: bool = True, memory_mb: float | None = None,
+                   token: str | None = None, mask: int = 0, output: str | None = None,
+                   progress: Progress | None = None, should_stop: StopCheck | None = None,
+                   budget_s: float | None = None, **params) -> TokenAttribution:
     """Attribute a target to the tokens (and words) of `text` with one captum method.
 
     model: a loaded adapter or a registry name. method: a key of METHODS (see
@@ -89,91 +148,110 @@ def attribute_text(model, text: str, method: str = "integrated_gradients", targe
     prediction. baseline: "pad", "mask" or "zero" (special tokens
     kept). faithfulness: also compute deletion/insertion curves (about 20 extra forwards +
     ~80 shared). both_sides: for a similarity, also attribute `compare_to` against `text`
-    (in `.other`). memory_mb: activation budget that sets how many steps run in one batch.
+    (in `.other`). memory_mb: activation budget that sets how many steps run in one batch
+    (default and maximum: the host's, see api/limits.py).
+
+    Limits (api/limits.py) are checked before any model work. budget_s (default: the host's
+    MMINSPECT_BUDGET_S): the request's cost is estimated up front; above the budget it runs
+    with fewer samples / coarser perturbations (a note in `.notes` says so) or is refused
+    with an OverBudget error that gives the estimate. progress(fraction, desc) is called
+    between steps; it, or should_stop() returning True, stops the work within one batch:
+    Cancelled is raised.
     """
-    progress = progress or _no_progress
-    adapter = as_text_adapter(model)
-    _check_common(baseline, memory_mb)
+    lim = limits()
+    guard = Guard(_budget(budget_s, lim), progress, should_stop)
+    labels, memory_mb = _check_inputs(text, compare_to, labels, target, baseline, memory_mb, lim)
     _method(method).resolve(params)                 # fail on bad parameters before any work
-    target = make_target(target, compare_to, labels, label, temperature, kind=adapter.kind,
-                         token=token, mask=mask, output=output)
-    target.check(adapter)
-    progress(0.05, "Encoding")
-    prepared = target.prepare(adapter)
-    enc, bound, problem = _side(adapter, text, prepared, baseline, memory_mb)
-    progress(0.15, f"Running {_method(method).label}")
-    result = _explain(adapter, text, problem, enc, method, params, bound, baseline,
-                      faithfulness, None)
-    if both_sides and isinstance(prepared, SimilarityTarget):
-        progress(0.55, "Attributing the second text")
-        other_target = SimilarityTarget(text).prepare(adapter)
-        other_enc, _, other_problem = _side(adapter, prepared.compare_to, other_target, baseline,
-                                            memory_mb)
-        other = _explain(adapter, prepared.compare_to, other_problem, other_enc, method, params,
-                         other_target, baseline, faithfulness, None)
-        result = replace(result, other=other)
-    progress(1.0, "Done")
+    result = _attribute(as_text_adapter(model), text, method, params, guard, lim,
+                        guard.budget_s, target=target, compare_to=compare_to, labels=labels,
+                        label=label, temperature=temperature, baseline=baseline,
+                        with_faithfulness=faithfulness, both_sides=both_sides,
+                        memory_mb=memory_mb, token=token, mask=mask, output=output)
+    guard.progress(1.0, "Done")
     return result
 
 
 def compare_attributions(model, text: str, methods=None, target=None, *,
                          compare_to: str | None = None, labels=None, label: str | None = None,
                          temperature: float = 0.05, baseline: str = "pad",
-                         memory_mb: float = 1024, params: dict | None = None,
+                         memory_mb: float | None = None, params: dict | None = None,
                          token: str | None = None, mask: int = 0, output: str | None = None,
-                         progress: Progress | None = None) -> AttributionComparison:
+                         progress: Progress | None = None, should_stop: StopCheck | None = None,
+                         budget_s: float | None = None) -> AttributionComparison:
     """Every method (or `methods`) on one input with its faithfulness numbers and time taken.
 
     The input, baseline and random-order reference curves are built once and shared, so the
     methods are compared on exactly the same problem. params: {method: {name: value}}.
+    The whole comparison shares one time budget (see attribute_text): above it, the
+    methods that can run fewer samples or coarser perturbations do, together, each with a
+    note; progress / should_stop as in attribute_text.
     """
-    progress = progress or _no_progress
-    adapter = as_text_adapter(model)
-    _check_common(baseline, memory_mb)
+    lim = limits()
+    guard = Guard(_budget(budget_s, lim), progress, should_stop)
+    labels, memory_mb = _check_inputs(text, compare_to, labels, target, baseline, memory_mb, lim)
     names = list(methods) if methods else list(METHODS)
     params = params or {}
-    for name in names:
-        _method(name).resolve(params.get(name, {}))
+    resolved = {name: _method(name).resolve(params.get(name, {})) for name in names}
+    adapter = as_text_adapter(model)
     start = time.perf_counter()
     target = make_target(target, compare_to, labels, label, temperature, kind=adapter.kind,
                          token=token, mask=mask, output=output)
     target.check(adapter)
+    guard.job("Encoding")
     prepared = target.prepare(adapter)
-    enc, bound, problem = _side(adapter, text, prepared, baseline, memory_mb)
+    enc, bound, problem = _side(adapter, text, prepared, baseline, memory_mb, guard)
+    _check_memory(adapter, problem, [METHODS[n] for n in names], memory_mb)
+    jobs = [Job(METHODS[n], resolved[n], problem, curve_units(problem.n_free)) for n in names]
+    reference_s = curve_units(problem.n_free, N_RANDOM) * problem.unit_s
+    plan = plan_budget(jobs, guard.budget_s - guard.elapsed(), lim.over_budget,
+                       fixed_s=reference_s)
+    problem = jobs[0].problem               # planning may have re-timed it (same problem)
+    guard.plan(plan.estimate_s)
+    guard.job("Random-order reference curves", until_s=guard.budget_s - sum(plan.seconds))
     reference = random_curves(problem)
     results = []
     for i, name in enumerate(names):
-        progress(0.05 + 0.9 * i / len(names), f"Running {_method(name).label}")
-        results.append(_explain(adapter, text, problem, enc, name, params.get(name, {}), bound,
-                                baseline, True, reference))
-    progress(1.0, "Done")
+        guard.job(f"Running {_method(name).label}", until_s=guard.budget_s - plan.after(i))
+        results.append(_explain(adapter, text, problem, enc, name, plan.params[i], bound,
+                                baseline, True, reference, plan.notes[i]))
+    guard.progress(1.0, "Done")
     return AttributionComparison(results=results, seconds=time.perf_counter() - start)
 
 
 def attribute_generation(model, text: str, n_tokens: int = 4,
                          method: str = "integrated_gradients", *, baseline: str = "pad",
                          faithfulness: bool = False, progress: Progress | None = None,
+                         should_stop: StopCheck | None = None, budget_s: float | None = None,
                          **params) -> list[TokenAttribution]:
     """For a decoder: generate `n_tokens` greedily, then explain each generated token in turn
-    (its log-probability given the text so far), one `TokenAttribution` per token."""
+    (its log-probability given the text so far), one `TokenAttribution` per token. One time
+    budget for all of them, shared out as they run."""
     from .predictions import _continue_ids    # the same greedy decoding the Text tab shows
-    progress = progress or _no_progress
+    lim = limits()
+    guard = Guard(_budget(budget_s, lim), progress, should_stop)
+    if not 1 <= int(n_tokens) <= lim.max_new_tokens:
+        raise InputError(f"n_tokens must be between 1 and {lim.max_new_tokens}, got {n_tokens}.")
+    _check_inputs(text, None, None, None, baseline, None, lim)
+    _method(method).resolve(params)
     adapter = as_text_adapter(model)
     if adapter.kind != "causal_lm":
         raise InputError(f"{adapter.name} is a {adapter.kind} model; attributing generated "
                          "tokens needs a causal language model (GPT-2 family).")
-    if not 1 <= int(n_tokens) <= 32:
-        raise InputError(f"n_tokens must be between 1 and 32, got {n_tokens}.")
     ids = _continue_ids(adapter, adapter.encode(text), int(n_tokens))
     pieces = adapter.tokenizer.convert_ids_to_tokens(ids)
     out, prefix = [], text
     for i, (tid, piece) in enumerate(zip(ids, pieces)):
-        progress(i / len(ids), f"Explaining generated token {i + 1} of {len(ids)}")
-        out.append(attribute_text(adapter, prefix, method, target="next_token", token=piece,
-                                  baseline=baseline, faithfulness=faithfulness, **params))
+        guard.span = (i / len(ids), (i + 1) / len(ids))
+        share = (guard.budget_s - guard.elapsed()) / (len(ids) - i)
+        out.append(_attribute(adapter, prefix, method, params, guard, lim, share,
+                              target="next_token", compare_to=None, labels=None, label=None,
+                              temperature=0.05, baseline=baseline,
+                              with_faithfulness=faithfulness, both_sides=False,
+                              memory_mb=lim.memory_mb,
+                              token=piece, mask=0, output=None))
         prefix = adapter.tokenizer.decode(
             adapter.tokenizer(text)["input_ids"] + ids[: i + 1], skip_special_tokens=True)
-    progress(1.0, "Done")
+    guard.progress(1.0, "Done")
     return out
 
 

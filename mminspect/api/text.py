@@ -5,33 +5,11 @@ import numpy as np
 
 from ..explain import cosine, softmax
 from ..models import TextAdapter
-from ..models.hf_text import MAX_CHARS
 from ..types import AttentionMaps, InputError, TextPrediction, TextView
 from .adapters import as_text_adapter
 from .lens import LENS_KINDS, lens_from
+from .limits import check_labels, check_text, limits
 from .predictions import task_prediction
-
-MAX_LABELS = 50
-MAX_LABEL_CHARS = 200
-
-
-def _clean_labels(labels) -> list[str]:
-    if labels is None:
-        return []
-    if isinstance(labels, str):
-        raise InputError("labels must be a list of strings, e.g. ['sports', 'politics'].")
-    out: list[str] = []
-    for lab in labels:
-        lab = str(lab).strip()
-        if lab and lab not in out:
-            out.append(lab)
-    if len(out) > MAX_LABELS:
-        raise InputError(f"{len(out)} labels given; the limit is {MAX_LABELS}. Keep the ones you need.")
-    long = [lab[:30] for lab in out if len(lab) > MAX_LABEL_CHARS]
-    if long:
-        raise InputError(f"Labels are limited to {MAX_LABEL_CHARS} characters; shorten {long[0]!r}...")
-    return out
-
 
 def _prediction(adapter: TextAdapter, sentence: np.ndarray, compare_to: str | None,
                 labels: list[str], temperature: float, notes: list[str]) -> TextPrediction:
@@ -40,8 +18,6 @@ def _prediction(adapter: TextAdapter, sentence: np.ndarray, compare_to: str | No
     if not others:
         return TextPrediction(kind=adapter.kind, temperature=temperature)
     if compare_to:
-        if len(compare_to) > MAX_CHARS:
-            raise InputError(f"The second text is {len(compare_to):,} characters; the limit is {MAX_CHARS:,}.")
         dropped = adapter.encode(compare_to).n_dropped
         if dropped:
             notes.append(f"The second text was cut to {adapter.max_tokens} tokens: {dropped} dropped.")
@@ -65,10 +41,13 @@ def inspect_text(model, text: str, compare_to: str | None = None, labels=None,
     logit_lens: for masked and causal LMs, also the layer-by-layer predictions (`view.lens`),
     from the same forward pass.
     """
-    adapter = as_text_adapter(model)
+    lim = limits()                  # every limit before any model work (api/limits.py)
+    check_text(text, lim)
+    check_text(compare_to, lim, "The second text")
+    labels = check_labels(labels, lim)
     if not 0 < temperature <= 10:
         raise InputError(f"temperature must be in (0, 10], got {temperature}.")
-    labels = _clean_labels(labels)
+    adapter = as_text_adapter(model)
     compare_to = compare_to.strip() if isinstance(compare_to, str) and compare_to.strip() else None
     enc = adapter.encode(text)
     notes = []

@@ -4,11 +4,13 @@
     out = METHODS["integrated_gradients"].fn(problem, **METHODS[...].resolve(params))
 """
 from .ablation import FEATURE_ABLATION, OCCLUSION
-from .base import Method, MethodOutput, Param, Problem, completeness, resolve_params
-from .faithfulness import Curves, faithfulness, random_curves
+from .base import GRAD_UNITS, Method, MethodOutput, Param, Problem, completeness, resolve_params
+from .budget import Job, Plan, plan_budget
+from .faithfulness import N_RANDOM, Curves, curve_units, faithfulness, random_curves
 from .gradients import GRADIENT_SHAP, INPUT_X_GRADIENT, SALIENCY
 from .integrated_gradients import METHOD as INTEGRATED_GRADIENTS
-from .problem import BASELINES, build_problem
+from .guard import Guard
+from .problem import BASELINES, build_problem, item_bytes
 from .surrogate import KERNEL_SHAP, LIME
 from .target_choice import make_target
 from .targets import SimilarityTarget, Target, ZeroShotTarget
@@ -20,8 +22,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     INTEGRATED_GRADIENTS, SALIENCY, INPUT_X_GRADIENT, GRADIENT_SHAP,
     FEATURE_ABLATION, OCCLUSION, LIME, KERNEL_SHAP)}
 
-__all__ = ["BASELINES", "METHODS", "ClassTarget", "Curves", "MaskFillTarget", "Method",
-           "MethodOutput", "NextTokenTarget", "Param", "Problem",
-           "SimilarityTarget", "Target", "ZeroShotTarget", "align_words", "build_problem",
-           "completeness", "faithfulness", "make_target", "random_curves", "resolve_params",
-           "word_scores"]
+__all__ = ["BASELINES", "GRAD_UNITS", "METHODS", "N_RANDOM", "ClassTarget", "Curves", "Guard",
+           "Job", "MaskFillTarget", "Method", "MethodOutput", "NextTokenTarget", "Param", "Plan",
+           "Problem", "SimilarityTarget", "Target", "ZeroShotTarget", "align_words",
+           "build_problem", "completeness", "curve_units", "faithfulness", "item_bytes",
+           "make_target", "plan_budget", "random_curves", "resolve_params", "word_scores"]

@@ -8,12 +8,14 @@ interpolates that layer's output), without the hook.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 from ...types import InputError
+from .guard import Guard
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,22 @@ class Problem:
     f_input: float
     f_baseline: float
     batch_size: int
+    unit_s: float = 0.0          # measured seconds of one forward item (no gradient) at this length
+    call_s: float = 0.0          # measured fixed seconds of one forward call (see calibrated())
+    guard: Guard | None = None   # the request's stop / budget / progress check (forward calls it)
 
     @property
     def n_tokens(self) -> int:
         return self.inputs.shape[1]
+
+    def seconds_for(self, units: float) -> float:
+        """Estimated seconds of `units` forward items run `batch_size` at a time."""
+        return units * self.unit_s + math.ceil(units / self.batch_size) * self.call_s
+
+    @property
+    def n_free(self) -> int:
+        """Tokens a method may perturb (special tokens stay in place)."""
+        return int((~self.special).sum())
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,23 @@ class MethodOutput:
     notes: list[str] = field(default_factory=list)
 
 
+# Cost unit: one forward of one item without gradients, at the text's length. A gradient
+# step (forward keeping activations + backward to the inputs only) costs ~2.2 of them
+# (MiniLM on CPU, CPU time per item: 86 ms forward, 189 ms with the gradient at 256 tokens).
+GRAD_UNITS = 2.2
+
+
+def one_gradient(n_tokens: int, n_free: int, params: dict) -> float:
+    return GRAD_UNITS
+
+
+def fewer_samples(low: int):
+    """shrink() for sampling methods: n_samples scaled down, never below `low`."""
+    def shrink(params: dict, factor: float, n_tokens: int, n_free: int) -> dict:
+        return {**params, "n_samples": max(low, int(params["n_samples"] * factor))}
+    return shrink
+
+
 @dataclass(frozen=True)
 class Method:
     """A registered attribution method.
@@ -82,6 +113,10 @@ class Method:
     fn(problem, **params) -> MethodOutput. complete: the method's scores should sum to
     f(input) - f(baseline) (IG, KernelSHAP, GradientSHAP in expectation), so its
     completeness error is worth showing.
+    cost(n_tokens, n_free, params) -> forward units it will run (see GRAD_UNITS), for the
+    time budget. shrink(params, factor, n_tokens, n_free) -> params that cost about `factor`
+    (< 1) times as much (fewer samples, coarser perturbations), or None if it cannot shrink.
+    needs_grad: it runs backward passes, so one item must fit the activation memory budget.
     """
 
     name: str
@@ -90,6 +125,9 @@ class Method:
     params: tuple[Param, ...] = ()
     complete: bool = False
     description: str = ""
+    cost: Callable[[int, int, dict], float] = one_gradient
+    shrink: Callable[[dict, float, int, int], dict] | None = None
+    needs_grad: bool = True       # gradient methods keep activations: their memory check
 
     def resolve(self, given: dict) -> dict:
         return resolve_params(self.label, self.params, given)

@@ -66,6 +66,12 @@ def curves(problem: Problem, orders: np.ndarray, max_points: int = MAX_POINTS) -
                   deletion=values[0], insertion=values[1])
 
 
+def curve_units(n_free: int, n_orders: int = 1, max_points: int = MAX_POINTS) -> int:
+    """Forwards (no gradient) that `curves` runs for `n_orders` orders: deletion and
+    insertion at each inner point (the time budget counts them)."""
+    return 2 * n_orders * max(len(_steps(n_free, max_points)) - 2, 0)
+
+
 def free_positions(problem: Problem) -> np.ndarray:
     return np.flatnonzero(~problem.special.cpu().numpy())             # [free token]
 

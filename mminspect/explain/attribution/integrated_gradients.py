@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from captum.attr import IntegratedGradients
 
-from .base import Method, MethodOutput, Param, Problem, completeness, token_scores
+from .base import GRAD_UNITS, Method, MethodOutput, Param, Problem, completeness, token_scores
 
 
 GROWTH = 1.5
@@ -25,7 +25,7 @@ GROWTH = 1.5
 def integrated_gradients(problem: Problem, tolerance: float = 0.01, start_steps: int = 16,
                          max_steps: int = 256) -> MethodOutput:
     ig = IntegratedGradients(problem.forward)        # per call: captum objects are not shareable
-    n, total = min(start_steps, max_steps), 0
+    n, total, budget_stop = min(start_steps, max_steps), 0, False
     while True:
         attr = ig.attribute(problem.inputs, baselines=problem.baselines, n_steps=n,
                             method="gausslegendre",
@@ -35,17 +35,35 @@ def integrated_gradients(problem: Problem, tolerance: float = 0.01, start_steps:
         _, rel = completeness(float(scores.sum()), problem)
         if rel <= tolerance or n >= max_steps:
             break
-        n = min(int(round(n * GROWTH)), max_steps)
+        following = min(int(round(n * GROWTH)), max_steps)
+        # The next try only if it fits the time budget (its steps are not known up front).
+        if problem.guard is not None and not problem.guard.fits(
+                problem.seconds_for(following * GRAD_UNITS)):
+            budget_stop = True
+            break
+        n = following
     notes = [f"{n} steps; {total} gradient evaluations in all (tries from {start_steps}, x{GROWTH:g})."]
-    if rel > tolerance:
+    if budget_stop:
+        notes.append(f"Completeness error {rel:.1%} is above the {tolerance:.1%} tolerance: a "
+                     f"try with {following} steps would not fit the time budget. Shorten the "
+                     "text or read the map with care.")
+    elif rel > tolerance:
         notes.append(f"Completeness error {rel:.1%} is above the {tolerance:.1%} tolerance at the "
                      f"{max_steps}-step limit: raise max_steps or read the map with care.")
     return MethodOutput(scores=scores.detach(), n_steps=n, notes=notes)
 
 
+def expected_cost(n_tokens: int, n_free: int, params: dict) -> float:
+    """Two tries (16 then 24 steps by default): what most texts need (see above). More
+    tries run only while the time budget has room for them (checked before each)."""
+    first = min(params.get("start_steps", 16), params.get("max_steps", 256))
+    second = min(int(round(first * GROWTH)), params.get("max_steps", 256))
+    return GRAD_UNITS * (first + (second if second > first else 0))
+
+
 METHOD = Method(
     name="integrated_gradients", label="Integrated Gradients", fn=integrated_gradients,
-    complete=True,
+    complete=True, cost=expected_cost,
     params=(Param("tolerance", 0.01, 0.001, 0.2, 0.001,
                   "Relative completeness error to reach; smaller costs more steps."),
             Param("start_steps", 16, 2, 128, 1, "Gauss-Legendre steps of the first try."),

@@ -4,10 +4,14 @@ budget. The adapter is used through its small surface (input_embeddings, forward
 token_id, pool), so any text adapter that has these works."""
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import torch
 
 from ...types import InputError
 from .base import Problem
+from .guard import Guard
 from .targets import Target
 
 BASELINES = {
@@ -36,31 +40,73 @@ def baseline_embeddings(adapter, enc, inputs: torch.Tensor, baseline: str) -> to
     return torch.where(special[None, :, None], inputs, base).detach()   # [1, token, d_model]
 
 
-def batch_for_memory(config, n_tokens: int, memory_mb: float) -> int:
-    """Items per forward+backward within `memory_mb`: a rough count of the activations
-    autograd keeps per item (hidden states and MLP ~20 d_model per token per layer, the
-    attention scores and probabilities ~4 per head per query-key pair), float32."""
+def item_bytes(config, n_tokens: int) -> int:
+    """Activation bytes autograd keeps for one item of a forward+backward: a rough count
+    (hidden states and MLP ~20 d_model per token per layer, the attention scores and
+    probabilities ~4 per head per query-key pair), float32."""
     d = config.hidden_size
-    per_item = 4 * config.num_hidden_layers * (20 * n_tokens * d
-                                                + 4 * config.num_attention_heads * n_tokens ** 2)
-    return int(max(1, min(MAX_BATCH, memory_mb * 2 ** 20 // per_item)))
+    return 4 * config.num_hidden_layers * (20 * n_tokens * d
+                                           + 4 * config.num_attention_heads * n_tokens ** 2)
+
+
+def batch_for_memory(config, n_tokens: int, memory_mb: float) -> int:
+    """Items per forward+backward within `memory_mb` (at least one; the api refuses a
+    gradient method whose single item is over the budget)."""
+    return int(max(1, min(MAX_BATCH, memory_mb * 2 ** 20 // item_bytes(config, n_tokens))))
 
 
 def build_problem(adapter, enc, target: Target, baseline: str = "pad",
-                  memory_mb: float = 1024) -> Problem:
-    """A Problem for one encoded text; `target` must be prepared (see Target.prepare)."""
+                  memory_mb: float = 1024, guard: Guard | None = None) -> Problem:
+    """A Problem for one encoded text; `target` must be prepared (see Target.prepare).
+
+    Its forward calls `guard.check()` before every batch (stop / budget / progress). The
+    forward that gives f(input) and f(baseline) is timed: `unit_s`, the seconds of one item
+    at this length on this machine now, which the time budget multiplies by a count. It
+    counts each call's fixed overhead as if it were per item, so it errs high for short
+    texts; `calibrated()` separates the two when the estimate matters."""
     mask = enc.inputs["attention_mask"]                                 # [1, token]
 
     def forward(embeds: torch.Tensor) -> torch.Tensor:                  # [batch, token, d] -> [batch]
+        if guard is not None:
+            guard.check()
         outputs = adapter.forward_embeds(embeds, enc)
         return target.score(adapter, outputs, mask.expand(embeds.shape[0], -1))
 
     with torch.no_grad():
         inputs = adapter.input_embeddings()(enc.inputs["input_ids"]).detach()  # [1, token, d_model]
         baselines = baseline_embeddings(adapter, enc, inputs, baseline)
+        start = time.perf_counter()
         f_in, f_base = forward(torch.cat([inputs, baselines])).tolist()  # 2 values
+        unit_s = (time.perf_counter() - start) / 2
     n = inputs.shape[1]
     return Problem(forward=forward, inputs=inputs, baselines=baselines,
                    special=torch.as_tensor(enc.special, device=inputs.device),
                    f_input=f_in, f_baseline=f_base,
-                   batch_size=batch_for_memory(adapter.model.config, n, memory_mb))
+                   batch_size=batch_for_memory(adapter.model.config, n, memory_mb),
+                   unit_s=unit_s, guard=guard)
+
+
+CALIBRATION_ITEMS = 8
+
+
+@torch.no_grad()
+def calibrated(problem: Problem) -> Problem:
+    """The problem with its cost split into a per-call overhead (`call_s`) and a per-item
+    cost (`unit_s`), from two warm timings: 2 items and up to CALIBRATION_ITEMS items.
+
+    Why: on a small or busy CPU a short text's forward is mostly fixed overhead (measured:
+    200 ms for 2 items of 13 tokens, 78 ms per item in a batch of 16), so unit_s alone can
+    overstate a batched method several times. Costs 2 + CALIBRATION_ITEMS forwards, so the
+    budget runs it only when the first estimate is over."""
+    m = min(problem.batch_size, CALIBRATION_ITEMS)
+    if m <= 2:
+        return problem
+    times = []
+    for k in (2, m):
+        x = problem.inputs.expand(k, -1, -1)                            # [k, token, d_model]
+        start = time.perf_counter()
+        problem.forward(x)
+        times.append(time.perf_counter() - start)
+    t2, tm = times
+    unit = max((tm - t2) / (m - 2), tm / m / 10)   # noise can make the slope tiny or negative
+    return replace(problem, unit_s=unit, call_s=max(t2 - 2 * unit, 0.0))

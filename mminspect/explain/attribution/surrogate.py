@@ -13,7 +13,7 @@ from captum.attr import KernelShap, Lime
 from torch.utils.data import DataLoader
 
 from .ablation import token_features
-from .base import Method, MethodOutput, Param, Problem, group_scores
+from .base import Method, MethodOutput, Param, Problem, fewer_samples, group_scores
 
 
 class WeightedRidge(Model):
@@ -79,15 +79,21 @@ def kernel_shap(problem: Problem, n_samples: int = 48) -> MethodOutput:
     return MethodOutput(scores=torch.where(problem.special, 0.0, scores).detach())
 
 
+def sampled_cost(n_tokens: int, n_free: int, params: dict) -> float:
+    return params.get("n_samples", 48) + 1     # the samples, and the input once
+
+
 LIME = Method(
-    name="lime", label="LIME", fn=lime,
+    name="lime", label="LIME", fn=lime, cost=sampled_cost, shrink=fewer_samples(16),
+    needs_grad=False,
     params=(Param("n_samples", 48, 16, 512, 1, "Random token subsets the model is run on."),
             Param("alpha", 0.001, 0.0, 1.0, 0.001, "Ridge penalty of the surrogate linear model.")),
     description="Run the model on random subsets of the tokens (the rest set to the baseline) "
                 "and fit a linear model, weighted towards subsets close to the full text; its "
                 "coefficients are the scores.")
 KERNEL_SHAP = Method(
-    name="kernel_shap", label="KernelSHAP", fn=kernel_shap, complete=True,
+    name="kernel_shap", label="KernelSHAP", fn=kernel_shap, complete=True, cost=sampled_cost,
+    shrink=fewer_samples(16), needs_grad=False,
     params=(Param("n_samples", 48, 16, 512, 1, "Random token subsets the model is run on."),),
     description="LIME with the Shapley kernel: the linear fit estimates Shapley values, so the "
                 "scores add up to f(input) - f(baseline).")
