@@ -33,7 +33,7 @@ class Domain:
     elsewhere: str = ""
 
 
-SYNTHETIC_MIN_SHARE = 0.6   # scenes of the generator: >= 0.9; the bundled photos: <= 0.3
+SYNTHETIC_MIN_SHARE = 0.9   # generator scenes: >= 0.95 (200 drawn); the bundled photos: 0.54-0.77
 
 DOMAINS: dict[str, Domain] = {
     "miniclip": Domain(
