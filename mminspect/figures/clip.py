@@ -30,23 +30,32 @@ def upscale(a: np.ndarray, size: int = DISPLAY) -> np.ndarray:
     return np.repeat(np.repeat(a, k, axis=0), k, axis=1)
 
 
-def colour_bar(width: int, vmax: float, signed: bool, height: int = 30) -> np.ndarray:
-    """A legend strip under an overlay: the colour scale with its end values written on it.
+def colour_bar(width: int, vmax: float, signed: bool, height: int = 32) -> np.ndarray:
+    """A legend strip under an overlay: the colour scale with its end values written under it.
     -> uint8 [height, width, 3]. Drawn with Pillow because the overlay is an image, not a plot."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
     lut = LUTS["div" if signed else "seq"]
     ramp = lut[np.linspace(0, 255, width).astype(int)]                   # [width, 3]
     bar = np.full((height, width, 3), 255, np.uint8)
     bar[:12] = ramp[None]
     im = Image.fromarray(bar)
     draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=max(10, height - 18))   # readable once the image shrinks
     left, right = (f"-{vmax:.3g}", f"+{vmax:.3g}") if signed else ("0", f"{vmax:.3g}")
-    draw.text((2, 14), left + (" (against)" if signed else " (none)"), fill=(40, 40, 40))
-    mid = "0" if signed else ""
-    draw.text((width // 2 - 3, 14), mid, fill=(40, 40, 40))
+    draw.text((2, 13), left + (" (against)" if signed else " (none)"), fill=(40, 40, 40), font=font)
+    if signed:
+        draw.text((width // 2 - draw.textlength("0", font=font) / 2, 13), "0", fill=(40, 40, 40),
+                  font=font)
     label = right + (" (for)" if signed else " (most)")
-    draw.text((width - 7 * len(label) - 2, 14), label, fill=(40, 40, 40))
+    draw.text((width - draw.textlength(label, font=font) - 2, 13), label, fill=(40, 40, 40),
+              font=font)
     return np.asarray(im)
+
+
+def caption_room(image: np.ndarray, height: int = 36) -> np.ndarray:
+    """A white band under an image for a gallery: gradio draws each caption over the bottom
+    right of its picture, which would hide the colour bar's largest value."""
+    return np.concatenate([image, np.full((height, *image.shape[1:]), 255, image.dtype)])
 
 
 def overlay(image: np.ndarray, scores: np.ndarray, vmax: float | None = None,
