@@ -20,10 +20,11 @@ from .prediction_view import READOUT, label_dict, notes_markdown, summary_markdo
 CAPTIONS = {
     "grid": "**Model view.** Every layer (rows, L0 = first) × head (columns), each a small "
              "query × key heatmap: darker = more attention. Long texts are grouped into blocks. "
-             "Use the layer and head sliders to enlarge one (outlined in red).",
+             "The layer and head sliders pick the head outlined in red; *One head* shows it "
+             "large, with its tokens.",
     "onehead": "**One head.** Row = the token that is attending (query), column = the token it "
-            "attends to (key); each row sums to 1. Hover a cell for its weight. A bright diagonal "
-            "= attends to itself; a bright column = everyone looks at one token (often [CLS] or "
+            "attends to (key); each row sums to 1. Hover a cell for its weight. A dark diagonal "
+            "= attends to itself; a dark column = everyone looks at one token (often [CLS] or "
             "[SEP], a 'no-op' head).",
     "lines": "**Head view.** For the chosen layer, a line joins each token (left) to the tokens "
              "it attends to most (right), one colour per head; stronger = thicker. Click a head in "
