@@ -176,3 +176,21 @@ def test_pointing_results_is_stale_on_other_weights_or_without_a_code_hash(tmp_p
     assert not out["current"] and "no hash of the code" in out["stale_reason"]
     (tmp_path / "pointing.json").unlink()
     assert mi.api.pointing_results() is None
+
+
+def test_provenance_keeps_the_command_as_given_and_refuses_code_that_changed_mid_run():
+    from mminspect.lab.provenance import code_snapshot, provenance
+    code = ("mminspect/lab/pointing.py", "mminspect/explain")
+    prov = provenance("mminspect.lab.pointing", ["--n", "3", "--json", "a b.json"],
+                      params={"n": 3}, code=code)
+    assert prov["command"] == "python -m mminspect.lab.pointing --n 3 --json 'a b.json'"
+    assert prov["params"] == {"n": 3} and set(prov["packages"]) >= {"torch", "captum", "gradio"}
+    files = prov["code"]["files"]
+    assert "mminspect/lab/pointing.py" in files and "mminspect/explain/pointing.py" in files
+    assert not any(f.startswith("mminspect/models/") for f in files)     # only the given folders
+    assert all(f in files for f in prov["code"]["changed_since_commit"])    # paths parsed whole
+    start = code_snapshot(code)
+    assert start["sha256"] == prov["code"]["sha256"]
+    moved = {**start, "sha256": "0" * 64, "files": {**start["files"], "mminspect/explain/pointing.py": "x"}}
+    with pytest.raises(RuntimeError, match="changed during the run.*explain/pointing.py"):
+        provenance("mminspect.lab.pointing", [], params={}, code=code, at_start=moved)

@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 
 from . import bench_attribution, bench_clip, bench_redraw, bench_text
-from .provenance import provenance
+from .provenance import code_snapshot, provenance
 
 SECTIONS = {"text": bench_text, "redraw": bench_redraw, "attribution": bench_attribution,
             "clip": bench_clip}
+CODE = ("mminspect",)   # every mminspect module the sections import is hashed into --json
 
 
 def run_sections(names, repeats: int) -> tuple[dict, list[str]]:
@@ -62,12 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     names = [a.only] if a.only else list(SECTIONS)
+    at_start = code_snapshot(CODE)
     report, failed = run_sections(names, a.repeats)
     ok_all = print_checks(report)
     if failed:
         print(f"FAILED sections: {', '.join(failed)}")
     if a.json:
-        prov = provenance("mminspect.bench", args, code=("mminspect",),
+        prov = provenance("mminspect.bench", args, code=CODE, at_start=at_start,
                           params={"repeats": a.repeats, "sections": names, "threads": a.threads})
         a.json.write_text(json.dumps({"sections": report, "failed": failed, "provenance": prov},
                                      indent=2, default=float) + "\n")

@@ -30,9 +30,11 @@ from ..miniclip.captions import (article, caption, position_prompts, relations,
                                  shape_colour_prompts, swapped_pair)
 from ..miniclip.scenes import COLOURS, POSITIONS, SHAPES, render, sample_layout, scene, scene_rng
 from ..models import load
-from .provenance import provenance
+from .provenance import code_snapshot, provenance
 
 EVAL_SEED = 1000
+# The code whose modules that ran are hashed into the card's metrics_provenance.
+CODE = ("mminspect/lab/miniclip_eval.py", "mminspect/miniclip", "mminspect/models", "mminspect/types")
 TARGETS = {"shape": 0.95, "colour": 0.95, "position": 0.90, "retrieval_r1": 0.75}
 
 
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(args)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     adapter = load("miniclip")
+    at_start = code_snapshot(CODE)
     m = evaluate(adapter, a.seed, a.n_single, a.n_retrieval)
     print(json.dumps(m, indent=2) if a.json else format_metrics(m))
     if a.card:
@@ -168,8 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         card["metrics"] = m
         card["metrics_provenance"] = provenance(
             "mminspect.lab.miniclip_eval", args, params={"model": "miniclip", **m["eval"]},
-            code=("mminspect/lab/miniclip_eval.py", "mminspect/miniclip", "mminspect/models",
-                  "mminspect/types"), device=adapter.device)
+            code=CODE, device=adapter.device, at_start=at_start)
         a.card.write_text(json.dumps(card, indent=2) + "\n")
 
 

@@ -29,7 +29,7 @@ from ..miniclip.vit import ViTConfig, count_params
 from ..models.bundled import MINILM_SHA256, sha256_file
 from ..models.miniclip_adapter import CARD, MINICLIP_DIR, WEIGHTS, MiniCLIPAdapter, minilm_text_tower
 from .miniclip_eval import evaluate, format_metrics
-from .provenance import provenance
+from .provenance import code_snapshot, provenance
 
 # The code whose change makes a card's figures stale: these folders' modules that ran.
 CODE = ("mminspect/lab/miniclip_train.py", "mminspect/lab/miniclip_eval.py", "mminspect/miniclip",
@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = TrainConfig(seed=a.seed, data_seed=a.data_seed, steps=a.steps, batch=a.batch,
                       pool=a.pool, lr=a.lr)
     text = minilm_text_tower("cpu")               # training runs on the CPU, so its text tower too
+    at_start = code_snapshot(CODE)
     model, hist = train(cfg, text, _log)
     metrics = {}
     if not a.no_eval:
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         metrics = evaluate(MiniCLIPAdapter.from_model(model, text))
         _log(format_metrics(metrics))
     prov = provenance("mminspect.lab.miniclip_train", args, code=CODE, device="cpu",
-                      params={**asdict(cfg), "threads": a.threads, "eval": not a.no_eval})
+                      params={**asdict(cfg), "threads": a.threads, "eval": not a.no_eval},
+                      at_start=at_start)
     card = save(model, cfg, hist, metrics, a.out or MINICLIP_DIR, prov)
     _log(f"wrote {card['weights']['file']} ({card['weights']['bytes']:,} bytes, sha256 "
         f"{card['weights']['sha256']}) in {card['training_time_s']:.0f}s")

@@ -29,7 +29,7 @@ from ..miniclip.captions import article
 from ..miniclip.scenes import scene
 from ..models import load, miniclip_adapter
 from ..models.clip_base import CLIPAdapter
-from .provenance import provenance
+from .provenance import code_snapshot, provenance
 
 POINTING_SEED = 2024
 TARGETS = {"relevance": 0.80}
@@ -93,7 +93,7 @@ def format_table(res: dict) -> str:
 
 
 def record(adapter: CLIPAdapter, model: str, n: int, seed: int, methods, params: dict | None,
-           res: dict, seconds: float, args) -> dict:
+           res: dict, seconds: float, args, code_at_start: dict | None = None) -> dict:
     """The shipped table: figures, parameters, weights hash and provenance."""
     weights = None
     if model == "miniclip":
@@ -101,7 +101,7 @@ def record(adapter: CLIPAdapter, model: str, n: int, seed: int, methods, params:
     used = method_params(methods, params)
     prov = provenance("mminspect.lab.pointing", args, code=CODE, device=adapter.device,
                       params={"model": model, "n": n, "seed": seed, "methods": list(methods),
-                              "method_params": used})
+                              "method_params": used}, at_start=code_at_start)
     return {"model": model, "n": n, "seed": seed, "params": used, "results": res,
             "weights_sha256": weights, "seconds_total": round(seconds, 1),
             "command": prov["command"], "date": prov["date"], "provenance": prov}
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     adapter = load(a.model)
     methods = a.methods.split(",")
+    code_at_start = code_snapshot(CODE)
     t0 = time.perf_counter()
     res = pointing_game(adapter, a.n, methods, a.seed, a.params)
     seconds = time.perf_counter() - t0
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     print("parameters: " + json.dumps(method_params(methods, a.params)))
     print(format_table(res))
     if a.json:
-        rec = record(adapter, a.model, a.n, a.seed, methods, a.params, res, seconds, args)
+        rec = record(adapter, a.model, a.n, a.seed, methods, a.params, res, seconds, args,
+                     code_at_start)
         with open(a.json, "w") as f:
             json.dump(rec, f, indent=2)
             f.write("\n")

@@ -66,7 +66,7 @@ def _git(*args: str, root: Path = ROOT) -> str | None:
         r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return r.stdout.strip() if r.returncode == 0 else None
+    return r.stdout.rstrip("\n") if r.returncode == 0 else None   # porcelain lines start with a space
 
 
 def code_version(files: Sequence[str], root: Path = ROOT) -> dict:
@@ -94,13 +94,25 @@ def command_line(program: str, args: Sequence[str]) -> str:
     return " ".join(["python", "-m", program, shlex.join(list(args))]).strip()
 
 
+def code_snapshot(code: Sequence[str]) -> dict:
+    """code_version() of the imported modules in `code` folders: take it once the program has
+    imported what it runs, before measuring, and hand it to `provenance`."""
+    return code_version(loaded_sources(code))
+
+
 def provenance(program: str, args: Sequence[str], params: dict, code: Sequence[str],
-               device: str | torch.device | None = None) -> dict:
+               device: str | torch.device | None = None, at_start: dict | None = None) -> dict:
     """The provenance block of one record. `args`: the arguments the program parsed (its
     `argv`, i.e. sys.argv[1:] when run from a shell); `code`: folders whose imported modules
-    produced the figures."""
+    produced the figures; `at_start`: their `code_snapshot` before the measurement. If a file
+    changed while the program ran (a shared checkout), the record could not say which code
+    made it: refuse to write it."""
+    now = code_snapshot(code)
+    if at_start is not None and at_start["sha256"] != now["sha256"]:
+        changed = [f for f in now["files"] if now["files"][f] != at_start["files"].get(f)]
+        raise RuntimeError(f"source files changed during the run ({', '.join(changed)}); "
+                           "the figures cannot be tied to one version of the code: run again.")
     return {"command": command_line(program, args), "argv": list(sys.argv),
-            "params": params, "packages": package_versions(),
-            "code": code_version(loaded_sources(code)),
+            "params": params, "packages": package_versions(), "code": now,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(device)}
