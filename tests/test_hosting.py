@@ -120,3 +120,30 @@ def test_one_model_serves_one_request_at_a_time_and_results_match_sequential_run
         ref_scores, ref_weights = sequential[i % 3]
         assert (abs(scores - ref_scores).max() < 1e-5 and abs(weights - ref_weights).max() < 1e-6)
     assert api.exclusive(minilm) is api.exclusive(minilm)      # one lock per loaded model
+
+
+def _cpu_seconds() -> float:
+    import resource
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def test_work_stops_when_its_client_cancels_and_the_next_request_starts_promptly(app_url):
+    """gradio cancels a dropped event but cannot stop a sync handler's thread; the handler
+    checks between batches (ui/events.py client_left) and stops itself."""
+    leaver, next_user = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    long_text = " ".join(["The quick brown fox jumps over the lazy dog near the river."] * 12)
+    job = leaver.submit("minilm", "", long_text, "zero_shot", "", "animals, finance, sports", "",
+                        "", "pad", "word", api_name="/compare_attributions")
+    time.sleep(2.0)                                   # compare-all is well under way
+    assert not job.done()
+    job.cancel()
+    t = time.perf_counter()
+    out = next_user.predict("minilm", "", "Still serving.", "", "", 0.05, False, 0, 0,
+                            api_name="/inspect_text")
+    waited = time.perf_counter() - t
+    assert "tokens" in out[1] and waited < 10.0, waited   # not the minutes compare-all takes
+    time.sleep(1.0)
+    before = _cpu_seconds()
+    time.sleep(2.0)
+    assert _cpu_seconds() - before < 0.8              # nobody's work is left running

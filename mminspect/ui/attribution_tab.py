@@ -15,7 +15,7 @@ from .. import api
 from ..figures import attribution as fig
 from ..types import InputError, TokenAttribution
 from .context import AppContext
-from .events import MESSAGE, Components, bind, reporter
+from .events import MESSAGE, Components, bind, client_left, reporter
 from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import build_picker, model_label, resolve_model
@@ -119,6 +119,7 @@ def on_attribute(ctx: AppContext, model_name, custom_model, text, target_kind, c
     _check_target_fits(model, target_kind, name)
     with api.exclusive(model):
         attr = api.attribute_text(model, text, method=method, baseline=baseline, progress=report,
+                                  should_stop=client_left,
                                   **_target_kwargs(target_kind, compare, labels_text, label, choice),
                                   **_method_params(method, param_values))
     return {"state": attr, "summary": _summary(attr, name), **_draw(attr, level),
@@ -144,7 +145,7 @@ def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_k
     _check_target_fits(model, target_kind, model_label(ctx, model.name))
     with api.exclusive(model):
         comparison = api.compare_attributions(
-            model, text, baseline=baseline, progress=report,
+            model, text, baseline=baseline, progress=report, should_stop=client_left,
             **_target_kwargs(target_kind, compare, labels_text, label, choice))
     return {"comparison": comparison, "table": fig.comparison_html(comparison, level)}
 

@@ -34,21 +34,32 @@ def message_markdown(text: str, level: str = "warning") -> str:
     return f"{icon} {html.escape(text, quote=False)}"
 
 
+def _running_queue():
+    """The queue of the server running this event. The request's app knows it; the
+    `LocalContext.blocks` of a worker thread can be another Blocks whose queue never ran."""
+    req = LocalContext.request.get(None)
+    app = getattr(getattr(req, "request", None), "app", None)
+    if app is not None and hasattr(app, "get_blocks"):
+        return getattr(app.get_blocks(), "_queue", None)
+    return getattr(LocalContext.blocks.get(None), "_queue", None)
+
+
 def client_left() -> bool:
     """True when the event running in this thread lost its client (tab closed, Stop pressed).
 
-    gradio marks such an event `alive = False` (queueing.clean_events) but keeps running a
-    sync handler; the only way to learn it is to look the event up. Outside an event (direct
-    calls, tests) the client is never gone."""
-    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
-    queue = getattr(blocks, "_queue", None)
+    gradio drops such an event from its running jobs (Stop: /cancel cancels the task) or
+    marks it `alive = False` (a closed connection: queueing.clean_events), but the sync
+    handler's thread runs on; the only way to learn it is to look the event up. Outside an
+    event (direct calls, tests) the client is never gone."""
+    event_id = LocalContext.event_id.get(None)
+    queue = _running_queue()
     if queue is None or event_id is None:
         return False
     for job in queue.active_jobs:
         for event in job or ():
             if event._id == event_id:
                 return not event.alive
-    return False
+    return True                 # no longer among the running jobs: it was cancelled
 
 
 def reporter(progress) -> Callable[[float, str], None]:
