@@ -117,7 +117,7 @@ def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim:
     for _, _, problem in built:
         _check_memory(adapter, problem, [m], memory_mb)
         jobs.append(Job(m, resolved, problem, faith_units(problem)))
-    plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget)
+    plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget, total_s=budget_s)
     guard.plan(plan.estimate_s)
     results = []
     for i, ((t, _), (enc, bound, _), job) in enumerate(zip(sides, built, jobs)):
@@ -204,7 +204,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     jobs = [Job(METHODS[n], resolved[n], problem, curve_units(problem.n_free)) for n in names]
     reference_s = curve_units(problem.n_free, N_RANDOM) * problem.unit_s
     plan = plan_budget(jobs, guard.budget_s - guard.elapsed(), lim.over_budget,
-                       fixed_s=reference_s)
+                       fixed_s=reference_s, total_s=guard.budget_s)
     problem = jobs[0].problem               # planning may have re-timed it (same problem)
     guard.plan(plan.estimate_s)
     guard.job("Random-order reference curves", until_s=guard.budget_s - sum(plan.seconds))

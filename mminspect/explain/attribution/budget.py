@@ -55,15 +55,15 @@ class Plan:
         return sum(self.seconds[i + 1:])
 
 
-def _describe(jobs: list[Job], estimate_s: float, budget_s: float) -> str:
+def _describe(jobs: list[Job], estimate_s: float, budget_s: float, total_s: float) -> str:
     p = max((j.problem for j in jobs), key=lambda q: q.n_tokens)
     units = sum(j.units() + j.extra_units for j in jobs)
     # cost grows ~ tokens^2 for perturbation methods (n forwards of n tokens), so a text
     # shorter by sqrt(budget / estimate) fits
-    fits = int(p.n_tokens * math.sqrt(budget_s / estimate_s))
+    fits = int(p.n_tokens * math.sqrt(max(budget_s, 0.0) / estimate_s))
     return (f"this request would take about {estimate_s:.0f} s ({units:,.0f} forward passes of "
             f"{p.n_tokens} tokens, ~{p.unit_s * 1e3:.0f} ms each here, now), and the time budget "
-            f"is {budget_s:g} s. Shorten the text (about {fits} tokens would fit), choose a "
+            f"is {total_s:g} s. Shorten the text (about {fits} tokens would fit), choose a "
             f"faster method ({FAST}), or use fewer samples")
 
 
@@ -83,9 +83,11 @@ def _calibrate(jobs: list[Job]) -> float:
 
 
 def plan_budget(jobs: list[Job], budget_s: float, mode: str = "reduce",
-                fixed_s: float = 0.0) -> Plan:
+                fixed_s: float = 0.0, total_s: float | None = None) -> Plan:
     """The plan for `jobs` within `budget_s` seconds (fixed_s: work that runs regardless,
-    e.g. the shared random-order curves). Raises OverBudget when it cannot fit."""
+    e.g. the shared random-order curves; total_s: the request's whole budget, for messages,
+    when part of it is already spent). Raises OverBudget when it cannot fit."""
+    total_s = budget_s if total_s is None else total_s
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     params = [dict(j.params) for j in jobs]
@@ -98,7 +100,7 @@ def plan_budget(jobs: list[Job], budget_s: float, mode: str = "reduce",
     if full <= budget_s:
         return Plan(params, notes, seconds, full, full)
     if mode == "refuse":
-        raise OverBudget(f"Not run: {_describe(jobs, full, budget_s)}.")
+        raise OverBudget(f"Not run: {_describe(jobs, full, budget_s, total_s)}.")
     flexible = [i for i, j in enumerate(jobs) if j.method.shrink is not None]
     factor, estimate = 1.0, full
     for _ in range(8):     # shrink() rounds and has floors: converge in a few passes
@@ -117,14 +119,15 @@ def plan_budget(jobs: list[Job], budget_s: float, mode: str = "reduce",
         if estimate >= previous:           # every flexible method is at its floor
             break
     if estimate > budget_s:
-        raise OverBudget(f"Not run, even with fewer samples: {_describe(jobs, full, budget_s)}.")
+        raise OverBudget("Not run, even with fewer samples: "
+                         f"{_describe(jobs, full, budget_s, total_s)}.")
     for i in flexible:
         changed = {k: v for k, v in params[i].items() if v != jobs[i].params.get(k)}
         if changed:
             was = ", ".join(f"{k}={jobs[i].params[k]}" for k in changed)
             now = ", ".join(f"{k}={v}" for k, v in changed.items())
             notes[i].append(f"Ran with {now} (instead of {was}) to stay within the time budget "
-                            f"of {budget_s:g} s: the full request was estimated at {full:.0f} s "
+                            f"of {total_s:g} s: the full request was estimated at {full:.0f} s "
                             f"at {jobs[i].problem.n_tokens} tokens. For the full run, shorten "
                             "the text or raise the budget (MMINSPECT_BUDGET_S).")
     return Plan(params, notes, seconds, estimate, full, reduced=True)
