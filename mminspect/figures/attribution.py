@@ -81,8 +81,10 @@ def legend_html(scale: float) -> str:
         f'<span>+{scale:.3g} raises the target</span></div>')
 
 
-def top_tokens_bar(attr: TokenAttribution, level: str = "word", k: int = 15) -> go.Figure:
-    """The k words (tokens) with the largest |score|, largest at the top, coloured by sign."""
+def top_tokens_bar(attr: TokenAttribution, level: str = "word", k: int = 15,
+                   method: str | None = None) -> go.Figure:
+    """The k words (tokens) with the largest |score|, largest at the top, coloured by sign.
+    method: the method's name as people read it (default: the library's identifier)."""
     labels, scores, special = attr.view(level)
     idx = np.flatnonzero(~special)
     idx = idx[np.argsort(-np.abs(scores[idx]), kind="stable")][:k][::-1]   # largest last = top
@@ -92,7 +94,7 @@ def top_tokens_bar(attr: TokenAttribution, level: str = "word", k: int = 15) -> 
     fig = go.Figure(go.Bar(x=[float(scores[i]) for i in idx], y=names, orientation="h",
                            marker_color=colors,
                            hovertemplate="%{y}: %{x:+.4g}<extra></extra>"))
-    fig.update_layout(title=f"Top {len(idx)} {level}s by |score| · {attr.method}",
+    fig.update_layout(title=f"Top {len(idx)} {level}s by |score| · {method or attr.method}",
                       xaxis_title=f"score (effect on {attr.target})"[:90],
                       height=max(260, 28 * len(idx) + 110), margin=dict(l=10, r=10, t=50, b=40))
     return fig
@@ -130,9 +132,11 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "–" if value is None else pattern.format(value)
 
 
-def comparison_html(comparison: AttributionComparison, level: str = "word") -> str:
+def comparison_html(comparison: AttributionComparison, level: str = "word",
+                    labels: dict[str, str] | None = None) -> str:
     """One row per method: its numbers, then its map (each on its own colour scale, since
-    methods' units differ; the legend of each row gives the range)."""
+    methods' units differ; the legend of each row gives the range).
+    labels: method identifier -> the name people read (default: the identifier)."""
     head = ("<tr><th>method</th><th>time</th><th>IG steps</th><th>completeness error</th>"
             "<th>deletion area</th><th>insertion area</th><th>map (red raises, blue lowers)</th></tr>")
     rows = []
@@ -143,7 +147,8 @@ def comparison_html(comparison: AttributionComparison, level: str = "word") -> s
         rel = f.completeness_relative if f else None
         rows.append(
             "<tr>"
-            f"<td><b>{html.escape(r.method)}</b></td><td>{r.seconds:.2f} s</td>"
+            f"<td><b>{html.escape((labels or {}).get(r.method, r.method))}</b></td>"
+            f"<td>{r.seconds:.2f} s</td>"
             f"<td>{_fmt(r.n_steps, '{}')}</td><td>{_fmt(rel, '{:.2%}')}</td>"
             f"<td>{_fmt(f.deletion_area if f else None, '{:+.3f}')}</td>"
             f"<td>{_fmt(f.insertion_area if f else None, '{:+.3f}')}</td>"

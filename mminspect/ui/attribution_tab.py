@@ -26,6 +26,7 @@ TARGETS = {"similarity": "Cosine similarity to the second text",
            "zero_shot": "Zero-shot score of one label against the others",
            "prediction": "The model's own prediction (its class, [MASK] filler or next token)"}
 LEVELS = ["word", "token"]
+BASELINE_WORDS = {name: words for words, name in BASELINES}     # "pad" -> "[PAD] tokens"
 
 CAPTIONS = {
     "map": "**How to read the map.** Red words raise the score being explained, blue words "
@@ -54,6 +55,10 @@ def param_controls() -> list[tuple[str, dict]]:
     return [(m["name"], p) for m in api.list_attribution_methods() for p in m["params"]]
 
 
+def method_labels() -> dict[str, str]:
+    return {m["name"]: m["label"] for m in api.list_attribution_methods()}
+
+
 def method_label(name: str) -> str:
     return next((m["label"] for m in api.list_attribution_methods() if m["name"] == name), name)
 
@@ -79,8 +84,9 @@ def _method_params(method: str, values) -> dict:
 def _summary(attr: TokenAttribution, model_name: str) -> str:
     f = attr.faithfulness
     lines = [f"**{method_label(attr.method)}** on **{_md(model_name)}** · explaining the "
-             f"{_md(attr.target)} · f(text) = **{attr.target_value:.4f}**, f(baseline "
-             f"'{_md(attr.baseline)}') = {attr.baseline_value:.4f} · {attr.seconds:.2f} s"
+             f"{_md(attr.target)} · f(text) = **{attr.target_value:.4f}**, f(baseline: "
+             f"{_md(BASELINE_WORDS.get(attr.baseline, attr.baseline))}) = "
+             f"{attr.baseline_value:.4f} · {attr.seconds:.2f} s"
              + (f" · {attr.n_steps} steps along the path" if attr.n_steps else "")]
     if f is not None:
         comp = ("" if f.completeness_relative is None else
@@ -96,7 +102,7 @@ def _draw(attr: TokenAttribution, level: str) -> dict:
     other = (fig.highlight_html(attr.other, level) if attr.other is not None else
              "<p><i>Only for the similarity target.</i></p>")
     return {"text_map": fig.highlight_html(attr, level), "other_map": other,
-            "bar": fig.top_tokens_bar(attr, level)}
+            "bar": fig.top_tokens_bar(attr, level, method=method_label(attr.method))}
 
 
 def _check_target_fits(model, target_kind: str, label: str) -> None:
@@ -147,11 +153,13 @@ def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_k
         comparison = api.compare_attributions(
             model, text, baseline=baseline, progress=report, should_stop=client_left,
             **_target_kwargs(target_kind, compare, labels_text, label, choice))
-    return {"comparison": comparison, "table": fig.comparison_html(comparison, level)}
+    return {"comparison": comparison,
+            "table": fig.comparison_html(comparison, level, method_labels())}
 
 
 def redraw_comparison(ctx: AppContext, comparison, level) -> dict:
-    return {} if comparison is None else {"table": fig.comparison_html(comparison, level)}
+    return {} if comparison is None else {
+        "table": fig.comparison_html(comparison, level, method_labels())}
 
 
 def on_method_change(ctx: AppContext, method) -> dict:
