@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import re
 import threading
@@ -84,9 +85,13 @@ FAMILIES: dict[str, str] = {
 CONFIG_FAMILIES: dict[str, str] = {"clip": "hf_clip", "CLIPModel": "hf_clip"}
 OPEN_CLIP_PREFIX = "open_clip:"   # "open_clip:<architecture>/<tag | random | /path/file>"
 
+# Weight files in pickle format: refused for files we did not make (see _refuse_pickles).
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin.index.json")
+
 # A hub id: "name" or "owner/name", letters, digits, "-", "_", "." (no "..", no slashes beyond one).
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
 
+log = logging.getLogger("mminspect")
 _CACHE: OrderedDict[str, ModelAdapter] = OrderedDict()
 # Re-entrant: an adapter may load another while being built (mini-CLIP takes its text tower,
 # MiniLM, from this cache, so one copy serves both).
@@ -135,12 +140,44 @@ def _hub_family(hub_id: str) -> str:
     return known.get(hub_id, "hf_text")
 
 
-def _entry(name: str) -> tuple[str, str, str, dict]:
-    """family, path or hub id, label, options for a registry name, a folder or a hub id."""
+def _unknown(name: str) -> ModelLoadError:
+    """The one answer for any name outside the registry when custom models are off: it says
+    nothing about the server's folders or files."""
+    return ModelLoadError(f"Unknown model {name[:100]!r}; choose one of: {', '.join(REGISTRY)}.")
+
+
+def _refuse_pickles(where: str, files: list[str]) -> None:
+    """Pickle weights (.bin, .pt...) can run code when they are loaded; for files we did not
+    make, only safetensors are opened (DESIGN.md). Say so, and how to convert."""
+    pickles = sorted(f for f in files if f.endswith(PICKLE_SUFFIXES))
+    if pickles:
+        raise ModelLoadError(
+            f"{where} holds only pickle weights ({pickles[0]}); they can run code when loaded, "
+            "so this app opens only safetensors weights (model.safetensors). Convert them on a "
+            "machine where you trust the file: load the model there and save it again with "
+            "save_pretrained (it writes safetensors), then open that folder.")
+
+
+def _folder_weights(folder: Path, name: str) -> None:
+    files = [p.name for p in folder.iterdir() if p.is_file()]
+    if any(f.endswith(".safetensors") or f.endswith(".safetensors.index.json") for f in files):
+        return
+    _refuse_pickles(name, files)
+    raise ModelLoadError(f"{name} holds a config.json but no weights: save the model there "
+                         "with save_pretrained (model.safetensors).")
+
+
+def _entry(name: str, allow_custom: bool = True) -> tuple[str, str, str, dict]:
+    """family, path or hub id, label, options for a registry name, a folder or a hub id
+    (the last two, and open_clip names, only when `allow_custom`)."""
     if name in REGISTRY:
         e = REGISTRY[name]
         return e["family"], _resolve_source(e["source"]), e["label"], e["options"]
+    if not allow_custom:
+        raise _unknown(name)
     if name.startswith(OPEN_CLIP_PREFIX):
+        source = name.removeprefix(OPEN_CLIP_PREFIX).partition("/")[2]
+        _refuse_pickles(source, [source])               # a local torch file for open_clip
         return "open_clip", name, f"{name} (open_clip)", {}
     folder = Path(name).expanduser()
     if folder.is_dir():
@@ -165,26 +202,47 @@ def _evict(keep: str) -> None:
             total -= _CACHE.pop(name).memory_bytes()
 
 
-def load(name: str) -> ModelAdapter:
-    """A loaded model adapter, from the cache after the first call for the same name."""
+def _failure(name: str, path: str, e: Exception) -> str:
+    """Why a load failed, in our words: the library's own message (which may hold server
+    paths or advice such as changing a loader flag) goes to the server log only."""
+    if Path(path).is_dir():
+        return (f"the files in that folder are not a checkpoint this app can open "
+                f"({type(e).__name__})")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return "it is not in the local cache and the hub is offline here"
+    if "safetensors" in str(e):
+        return ("it has no safetensors weights on the hub (pickle files can run code when "
+                "loaded, so they are not opened)")
+    return "it could not be fetched from the Hugging Face hub (not found, private, or no connection)"
+
+
+def load(name: str, allow_custom: bool = True) -> ModelAdapter:
+    """A loaded model adapter, from the cache after the first call for the same name.
+
+    allow_custom: also open hub ids, local folders and open_clip names. A public server
+    passes False: then any name outside the registry gets the same "Unknown model" answer,
+    whether or not a file or folder of that name exists (nothing to probe)."""
     if not isinstance(name, str) or not name.strip():
         raise ModelLoadError("No model named. Choose one of: " + ", ".join(REGISTRY))
     name = name.strip()
+    if not allow_custom and name not in REGISTRY:
+        raise _unknown(name)
     with _LOCK:  # one load at a time: two users asking for one model must not load it twice
         if name in _CACHE:
             _CACHE.move_to_end(name)
             return _CACHE[name]
-        family, path, label, options = _entry(name)
+        family, path, label, options = _entry(name, allow_custom)
+        if name not in REGISTRY and Path(path).is_dir():
+            _folder_weights(Path(path), name)           # safetensors, or a clear refusal
         try:
             adapter = _adapter_class(family)(name=name, path=path, label=label, **options)
         except ModelLoadError:
             raise
-        except (OSError, ValueError, KeyError) as e:
-            offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-            why = ("it is not in the local cache and the hub is offline here" if offline
-                   else f"{type(e).__name__}: {str(e)[:300]}")
-            raise ModelLoadError(f"Could not load {name!r}: {why}. The bundled models always "
-                                 f"work offline: {', '.join(bundled_names())}.") from e
+        except Exception as e:  # noqa: BLE001 - every loader failure gets our own words
+            log.warning("could not load %r", name, exc_info=True)
+            raise ModelLoadError(f"Could not load {name[:100]!r}: {_failure(name, path, e)}. The "
+                                 f"bundled models always work offline: "
+                                 f"{', '.join(bundled_names())}.") from e
         _CACHE[name] = adapter
         _evict(keep=name)
         return adapter
