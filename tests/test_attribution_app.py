@@ -135,6 +135,7 @@ def test_a_local_masked_lm_explains_its_own_filler(client, tiny_task_dirs):
     out = attribute(client, "the cat [MASK] on the mat", "prediction", "", "", "", "saliency",
                     "pad", "token", custom=folder, choice="sat")
     summary, text_map = out["summary"], out["text_map"]
-    assert "prob of “sat” at [MASK] #1 (position 3)" in summary
+    # Markdown-escaped (the target names user text): renders as "[MASK] #1"
+    assert "prob of “sat” at \\[MASK\\] \\#1 (position 3)" in summary
     assert "mat" in text_map
 
