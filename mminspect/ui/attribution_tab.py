@@ -241,7 +241,11 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
               api_name="attribute_text", concurrency_id="model",
               concurrency_limit=ctx.model_concurrency)
     compare_out = ["comparison", "table", MESSAGE]
-    run_all.click(bind(show_comparison_tab, ctx, ["tabs"], None), None, c["tabs"], **quick).then(
+    # Two outputs, not one: gradio wraps a single output's return value in a list again, and
+    # bind returns a list, so with `c["tabs"]` alone the switch failed ("not a valid output").
+    tab_out = ["tabs", MESSAGE]
+    run_all.click(bind(show_comparison_tab, ctx, tab_out, None), None, comps(tab_out),
+                  **quick).then(
         bind(gpu(on_compare_methods), ctx, compare_out),
         comps([*target, "baseline", "level"]), comps(compare_out),
         api_name="compare_attributions", concurrency_id="model",
