@@ -111,6 +111,13 @@ def _text_attention(state, prompt: str):
     return figures.model_view(maps)
 
 
+def _preview(image) -> np.ndarray:
+    """What the preview shows: small pictures (the 64 px scenes) enlarged pixel by pixel, so
+    they are not a stamp in the middle of the box; the model still gets the original."""
+    a = np.asarray(image)
+    return cfig.upscale(a, 256) if min(a.shape[:2]) < 128 else a
+
+
 def _dropdown(choices: list[str], value: str) -> dict:
     # A fresh update per output: gradio consumes the dict it is given, so one shared update
     # object fills the first dropdown and leaves the next ones empty.
@@ -251,7 +258,7 @@ def on_upload(ctx: AppContext, data) -> dict:
         return {}
     notes: list[str] = []
     image = api.read_image(data, "the uploaded image", notes)
-    return {"image": image, "preview": image, "example": None,
+    return {"image": image, "preview": _preview(image), "example": None,
             MESSAGE: "\n\n".join(message_markdown(n, "info") for n in notes)}
 
 
@@ -268,7 +275,7 @@ def on_more_clear(ctx: AppContext) -> dict:
 
 def on_example(ctx: AppContext, title) -> dict:
     ex = api.load_example(title)
-    return {"image": ex.image, "preview": ex.image, "prompts": "\n".join(ex.prompts),
+    return {"image": ex.image, "preview": _preview(ex.image), "prompts": "\n".join(ex.prompts),
             "template": ex.template or "", "example": title}
 
 
@@ -281,15 +288,15 @@ def build(ctx: AppContext) -> None:
                    image=gr.State(first.image), more=gr.State([]))
     with gr.Row():
         with gr.Column(scale=2):
-            c["preview"] = gr.Image(value=first.image, label="Image the model sees (before its "
-                                    "own resize)", interactive=False, height=260)
+            c["preview"] = gr.Image(value=_preview(first.image), label="Image the model sees "
+                                    "(before its own resize)", interactive=False, height=260)
             c["upload"] = gr.File(label="Upload an image (PNG, JPEG, GIF, BMP, WebP)",
-                                  file_types=["image"], type="binary", height=90)
+                                  file_types=["image"], type="binary", height=150)
             c["more_files"] = gr.File(label="More images (optional): an images × prompts matrix",
                                       file_types=["image"], type="binary", file_count="multiple",
-                                      height=90)
-            c["more_preview"] = gr.Gallery(label="More images", interactive=False, height=100,
-                                           columns=6, visible=True)
+                                      height=150)
+            c["more_preview"] = gr.Gallery(label="More images", interactive=False, columns=6,
+                                           height=GALLERY_HEIGHT, visible=True)
         with gr.Column(scale=3):
             c["pick"] = gr.Dropdown(examples, value=examples[0], label="Example")
             c["prompts"] = gr.Textbox(label="Prompts, one per line", lines=5,
