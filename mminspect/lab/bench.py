@@ -2,7 +2,8 @@
 the same run (these machines are noisy; ratios travel better than seconds).
 
 Sections (each a module with `run(repeats) -> {"checks": [(name, value, target, detail)], ...}`):
-text (bench_text), redraw (bench_redraw), attribution (bench_attribution), clip (bench_clip). Exit status 1 if a
+text (bench_text), redraw (bench_redraw), attribution (bench_attribution), clip (bench_clip),
+cost (bench_cost: attribution cost vs text length and the time budget; minutes). Exit status 1 if a
 target is missed or a section fails (its traceback is printed and the others still run).
 """
 from __future__ import annotations
@@ -15,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from . import bench_attribution, bench_clip, bench_redraw, bench_text
+from . import bench_attribution, bench_clip, bench_cost, bench_redraw, bench_text
 from .provenance import code_snapshot, provenance
 
 SECTIONS = {"text": bench_text, "redraw": bench_redraw, "attribution": bench_attribution,
-            "clip": bench_clip}
+            "clip": bench_clip, "cost": bench_cost}
 CODE = ("mminspect",)   # every mminspect module the sections import is hashed into --json
 
 

@@ -61,9 +61,16 @@ def expected_cost(n_tokens: int, n_free: int, params: dict) -> float:
     return GRAD_UNITS * (first + (second if second > first else 0))
 
 
+def fewer_steps(params: dict, factor: float, n_tokens: int, n_free: int) -> dict:
+    """A smaller first try (never below 4 steps); the completeness error it reaches is in the
+    result, and later tries still run while the budget has room."""
+    start = max(4, int(params.get("start_steps", 16) * factor))
+    return {**params, "start_steps": min(start, params.get("start_steps", 16))}
+
+
 METHOD = Method(
     name="integrated_gradients", label="Integrated Gradients", fn=integrated_gradients,
-    complete=True, cost=expected_cost,
+    complete=True, cost=expected_cost, shrink=fewer_steps,
     params=(Param("tolerance", 0.01, 0.001, 0.2, 0.001,
                   "Relative completeness error to reach; smaller costs more steps."),
             Param("start_steps", 16, 2, 128, 1, "Gauss-Legendre steps of the first try."),

@@ -1,0 +1,220 @@
+"""Cost benchmark section (`python -m mminspect.bench --only cost`): what the expensive
+attribution methods cost as a text grows, and what the time budget does about it.
+
+MiniLM (bundled), cosine-similarity target, [PAD] baseline, texts of exactly 64 / 128 / 256
+tokens ([CLS] and [SEP] included; 512 for the default-budget row). Every row times ONE call,
+after a warm-up comparison at 16 tokens:
+- "<method> alone, one item per forward": the method's own call (no faithfulness curves, the
+  problem built before the clock starts) with batch_size=1, one forward per perturbed input;
+- "<method> alone, batched": the same call with the memory-budget batch (captum's
+  perturbations_per_eval); its map equals the one above to 1e-5
+  (tests/test_attribution_batching.py);
+- "compare-all, no budget": `compare_attributions`, every method with its faithfulness curves,
+  encoding and target included, budget_s=inf (the full work), next to the budget's up-front
+  estimate of the same work;
+- "<method>, attribute_text, budget 3 s" / "compare-all, budget 10 s": the same requests
+  with the issue's time goals given as the budget (reduce mode), and what the budget changed;
+- "compare-all, default budget": 512 tokens, the default 60 s budget.
+Memory: the process's resident set (RSS), sampled every 5 ms during the call: its peak, and
+its rise over the RSS just before the call (freed memory is reused, so the rise is a lower
+bound of what the call allocated). CPU s: the process's CPU time, less sensitive than wall
+time to other work on a shared machine.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import replace
+
+import torch
+
+from ..api.attribution import attribute_text, compare_attributions
+from ..explain.attribution import (METHODS, N_RANDOM, Job, SimilarityTarget, build_problem,
+                                   curve_units, plan_budget)
+from ..explain.attribution.problem import calibrated
+from ..models import load
+from ..types import OverBudget
+
+PARAGRAPH = ("The old fisherman pulled his small wooden boat onto the sandy beach at dawn, tired "
+             "but very happy with all of the silver fish he had caught overnight. Gulls circled "
+             "above the harbour while the village slowly woke, shutters opening one by one. ")
+COMPARE_TO = "A man returns from sea with his catch in the early morning."
+LENGTHS = (64, 128, 256)
+BUDGET_LENGTH = 512
+PERTURBATION = ("feature_ablation", "occlusion", "lime", "kernel_shap")
+# The goals of issue 16 (idle CI machine, 2 CPU cores): per method at 256 tokens, and all.
+METHOD_GOAL_S, COMPARE_GOAL_S, RSS_GOAL_MB = 3.0, 10.0, 4000.0
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2 ** 20
+
+
+def measured(fn) -> dict:
+    """One call: wall seconds, CPU seconds of the process (less sensitive to other load on a
+    shared machine), peak RSS MB, its rise over the RSS before; and the call's result."""
+    before, peak, stop = rss_mb(), [rss_mb()], threading.Event()
+
+    def sample():
+        while not stop.wait(0.005):
+            peak[0] = max(peak[0], rss_mb())
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        out = fn()
+    finally:
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        stop.set()
+        t.join()
+    peak[0] = max(peak[0], rss_mb())
+    return {"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": peak[0],
+            "rss_rise_mb": peak[0] - before, "result": out}
+
+
+def text_of(adapter, n_tokens: int) -> str:
+    """A text that MiniLM reads as exactly `n_tokens` tokens ([CLS] and [SEP] included)."""
+    ids = adapter.tokenizer(PARAGRAPH * 40, add_special_tokens=False,
+                            verbose=False)["input_ids"][: n_tokens - 2]
+    text = adapter.tokenizer.decode(ids)
+    assert len(adapter.encode(text).tokens) == n_tokens, "the text must have the asked length"
+    return text
+
+
+def compare_estimate(adapter, text: str, target) -> float:
+    """The budget's up-front estimate of compare-all on `text`, as compare_attributions plans
+    it when the estimate matters (calibrated: per-call overhead apart from per-item cost)."""
+    problem = calibrated(build_problem(adapter, adapter.encode(text), target, "pad"))
+    jobs = [Job(m, m.resolve({}), problem, curve_units(problem.n_free)) for m in METHODS.values()]
+    fixed = problem.seconds_for(curve_units(problem.n_free, N_RANDOM))
+    return plan_budget(jobs, budget_s=math.inf, fixed_s=fixed).estimate_s
+
+
+def _budgeted(fn):
+    try:
+        return fn()
+    except OverBudget as e:                     # refused up front: that is the budget's answer
+        return e
+
+
+def _reductions(out) -> dict | str:
+    """What the budget changed: {method: {param: value}}, or the refusal."""
+    if isinstance(out, OverBudget):
+        return f"refused: {out}"
+    results = out.results if hasattr(out, "results") else [out]
+    return {r.method: {k: v for k, v in r.params.items()
+                       if v != METHODS[r.method].resolve({}).get(k)}
+            for r in results if any("time budget" in x for x in r.notes)}
+
+
+def run(repeats: int = 1, lengths=LENGTHS) -> dict:
+    """One timed call per row (the rows take seconds to minutes; `repeats` is not used)."""
+    adapter = load("minilm")
+    target = SimilarityTarget(COMPARE_TO).prepare(adapter)
+    compare_attributions(adapter, text_of(adapter, 16), compare_to=COMPARE_TO)   # warm-up
+    rows, load_before = [], os.getloadavg()
+
+    def add(n, what, fn, **extra):
+        m = measured(fn)
+        rows.append({"tokens": n, "what": what, **extra,
+                     **{k: v for k, v in m.items() if k != "result"}})
+        return m["result"]
+
+    for n in lengths:
+        text = text_of(adapter, n)
+        problem = build_problem(adapter, adapter.encode(text), target, "pad")
+        for name in PERTURBATION:
+            m = METHODS[name]
+            if name in ("feature_ablation", "occlusion"):
+                one = replace(problem, batch_size=1)
+                add(n, f"{m.label} alone, one item per forward",
+                    lambda: m.fn(one, **m.resolve({})))
+            add(n, f"{m.label} alone, batched ({problem.batch_size} per forward)",
+                lambda: m.fn(problem, **m.resolve({})))
+        estimate = compare_estimate(adapter, text, target)
+        comp = add(n, "compare-all (8 methods + curves), no budget",
+                   lambda: compare_attributions(adapter, text, compare_to=COMPARE_TO,
+                                                budget_s=math.inf), estimate_s=estimate)
+        rows[-1]["by_method_s"] = {r.method: round(r.seconds, 3) for r in comp.results}
+    n, text = max(lengths), text_of(adapter, max(lengths))
+    for name in ("feature_ablation", "occlusion"):
+        out = add(n, f"{METHODS[name].label}, attribute_text, budget {METHOD_GOAL_S:g} s",
+                  lambda: _budgeted(lambda: attribute_text(
+                      adapter, text, name, compare_to=COMPARE_TO, faithfulness=False,
+                      both_sides=False, budget_s=METHOD_GOAL_S)))
+        rows[-1]["reduced"] = _reductions(out)
+    out = add(n, f"compare-all, budget {COMPARE_GOAL_S:g} s",
+              lambda: _budgeted(lambda: compare_attributions(
+                  adapter, text, compare_to=COMPARE_TO, budget_s=COMPARE_GOAL_S)))
+    rows[-1]["reduced"] = _reductions(out)
+    text = text_of(adapter, BUDGET_LENGTH)
+    out = add(BUDGET_LENGTH, "compare-all, default budget (60 s, reduce)",
+              lambda: _budgeted(lambda: compare_attributions(adapter, text,
+                                                             compare_to=COMPARE_TO)))
+    rows[-1]["reduced"] = _reductions(out)
+    # the machine's load average (1, 5, 15 min) before and after: these figures are only
+    # comparable between runs on a machine equally idle
+    return {"checks": checks(rows), "rows": rows, "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "load_avg": [load_before, os.getloadavg()]}
+
+
+def _row(rows, tokens, prefix):
+    return next(r for r in rows if r["tokens"] == tokens and r["what"].startswith(prefix))
+
+
+def checks(rows: list[dict]) -> list[tuple]:
+    n = max(r["tokens"] for r in rows if r["tokens"] != BUDGET_LENGTH)
+    out = []
+    for label in ("Feature Ablation", "Occlusion"):
+        r, one = _row(rows, n, f"{label} alone, batched"), _row(rows, n, f"{label} alone, one")
+        out.append((f"{label}, {n} tokens, per token, batched (s)", r["seconds"], METHOD_GOAL_S,
+                    f"one item per forward {one['seconds']:.1f} s; CPU {r['cpu_s']:.1f} s"))
+    r = _row(rows, n, "compare-all (8")
+    out.append((f"compare-all, {n} tokens, no budget (s)", r["seconds"], COMPARE_GOAL_S,
+                f"CPU {r['cpu_s']:.1f} s; " + ", ".join(
+                    f"{k} {v:.1f}" for k, v in r["by_method_s"].items())))
+    out.append((f"|log2(estimate / measured)|, compare-all {n} tokens",
+                abs(math.log2(r["estimate_s"] / r["seconds"])), 1.0,
+                f"{r['estimate_s']:.1f} s estimated, {r['seconds']:.1f} s measured"))
+    for label, goal in (("Feature Ablation, attribute_text", METHOD_GOAL_S),
+                        ("Occlusion, attribute_text", METHOD_GOAL_S),
+                        ("compare-all, budget", COMPARE_GOAL_S)):
+        r = _row(rows, n, label)
+        out.append((f"{label}, {n} tokens, budget {goal:g} s (s)", r["seconds"], goal * 1.2,
+                    f"reduced: {r['reduced']}"))
+    r = _row(rows, BUDGET_LENGTH, "compare-all, default")
+    out.append((f"compare-all, {BUDGET_LENGTH} tokens, default budget (s)", r["seconds"],
+                60.0 * 1.2, f"reduced: {r['reduced']}"))
+    out.append(("peak RSS of any call above (MB)", max(x["peak_rss_mb"] for x in rows),
+                RSS_GOAL_MB, ""))
+    return out
+
+
+def report(figures: dict) -> str:
+    """The curve as a Markdown table for the README."""
+    lines = ["| tokens | what is timed (one call) | wall s | CPU s | peak RSS MB | RSS rise MB |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for r in figures["rows"]:
+        extra = (f" (estimate {r['estimate_s']:.1f} s)" if "estimate_s" in r else "")
+        if r.get("reduced"):
+            extra += f" — {r['reduced']}"
+        lines.append(f"| {r['tokens']} | {r['what']}{extra} | {r['seconds']:.2f} | "
+                     f"{r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['rss_rise_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    lengths = tuple(int(x) for x in sys.argv[1].split(",")) if len(sys.argv) > 1 else LENGTHS
+    figures = run(lengths=lengths)
+    print(report(figures))
+    print("threads", figures["torch_threads"], "cores", figures["cpu_count"],
+          "load average before / after", figures["load_avg"])
+    for c in figures["checks"]:
+        print(c)
+    print(json.dumps(figures["rows"], indent=1, default=float))
