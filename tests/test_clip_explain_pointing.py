@@ -194,3 +194,10 @@ def test_provenance_keeps_the_command_as_given_and_refuses_code_that_changed_mid
     moved = {**start, "sha256": "0" * 64, "files": {**start["files"], "mminspect/explain/pointing.py": "x"}}
     with pytest.raises(RuntimeError, match="changed during the run.*explain/pointing.py"):
         provenance("mminspect.lab.pointing", [], params={}, code=code, at_start=moved)
+
+
+def test_the_traced_sources_are_the_files_whose_functions_ran():
+    from mminspect.lab.provenance import sources_that_run
+    with sources_that_run(("mminspect/explain", "mminspect/models")) as files:
+        mask_patches(np.ones((32, 32), bool), GRID)
+    assert files == ["mminspect/explain/pointing.py"]       # imported modules that did not run: out

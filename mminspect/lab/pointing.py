@@ -10,8 +10,9 @@ what a random peak would score.
 
 Scenes come from `POINTING_SEED`, which neither training (data seed 1) nor mini-CLIP's own
 evaluation (seeds 1000-1003) uses. `--json` writes the table with its provenance (command,
-parameters, package versions, source hashes, machine); the app shows
-assets/miniclip/pointing.json and marks it stale when the weights or that code change.
+parameters, package versions, the SHA-256 of every source file whose functions ran, machine);
+the app shows assets/miniclip/pointing.json and marks it stale when the weights or one of
+those files change.
 """
 from __future__ import annotations
 
@@ -29,11 +30,11 @@ from ..miniclip.captions import article
 from ..miniclip.scenes import scene
 from ..models import load, miniclip_adapter
 from ..models.clip_base import CLIPAdapter
-from .provenance import code_snapshot, provenance
+from .provenance import code_snapshot, provenance, sources_that_run
 
 POINTING_SEED = 2024
 TARGETS = {"relevance": 0.80}
-# The code whose change makes a shipped table stale: these folders' modules that ran.
+# The code whose change makes a shipped table stale: files in these folders whose functions ran.
 CODE = ("mminspect/lab/pointing.py", "mminspect/explain", "mminspect/models",
         "mminspect/capture", "mminspect/miniclip", "mminspect/types")
 
@@ -93,7 +94,8 @@ def format_table(res: dict) -> str:
 
 
 def record(adapter: CLIPAdapter, model: str, n: int, seed: int, methods, params: dict | None,
-           res: dict, seconds: float, args, code_at_start: dict | None = None) -> dict:
+           res: dict, seconds: float, args, files: list[str] | None = None,
+           code_at_start: dict | None = None) -> dict:
     """The shipped table: figures, parameters, weights hash and provenance."""
     weights = None
     if model == "miniclip":
@@ -101,7 +103,7 @@ def record(adapter: CLIPAdapter, model: str, n: int, seed: int, methods, params:
     used = method_params(methods, params)
     prov = provenance("mminspect.lab.pointing", args, code=CODE, device=adapter.device,
                       params={"model": model, "n": n, "seed": seed, "methods": list(methods),
-                              "method_params": used}, at_start=code_at_start)
+                              "method_params": used}, files=files, at_start=code_at_start)
     return {"model": model, "n": n, "seed": seed, "params": used, "results": res,
             "weights_sha256": weights, "seconds_total": round(seconds, 1),
             "command": prov["command"], "date": prov["date"], "provenance": prov}
@@ -125,7 +127,11 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     adapter = load(a.model)
     methods = a.methods.split(",")
-    code_at_start = code_snapshot(CODE)
+    # The code behind the figures: the files whose functions run on one scene with every
+    # method (the same paths run for every scene). Traced apart from the timed game.
+    with sources_that_run(CODE) as files:
+        pointing_game(adapter, 1, methods, a.seed, a.params)
+    code_at_start = code_snapshot(CODE, files)
     t0 = time.perf_counter()
     res = pointing_game(adapter, a.n, methods, a.seed, a.params)
     seconds = time.perf_counter() - t0
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     print(format_table(res))
     if a.json:
         rec = record(adapter, a.model, a.n, a.seed, methods, a.params, res, seconds, args,
-                     code_at_start)
+                     files, code_at_start)
         with open(a.json, "w") as f:
             json.dump(rec, f, indent=2)
             f.write("\n")

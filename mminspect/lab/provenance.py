@@ -1,17 +1,19 @@
 """The one provenance writer: what every record the project ships says about how it was made.
 
-    prov = provenance("mminspect.lab.pointing", args, params={...}, code=("mminspect/explain", ...))
+    at_start = code_snapshot(CODE)               # CODE: folders, e.g. ("mminspect/explain", ...)
+    ... measure ...
+    prov = provenance("mminspect.lab.miniclip_eval", args, params={...}, code=CODE, at_start=at_start)
+    # narrower: `with sources_that_run(CODE) as files: <one piece of the work>`, then files=files
 
 - `command`: the program and the arguments exactly as given (so non-default flags are kept),
   and `argv`, the process's own `sys.argv`;
 - `params`: every parameter, defaults included (a reader should not need the code to know them);
 - `packages`: versions of the libraries that compute the figures;
 - `code`: the git commit (and which of the files below differ from it), plus the SHA-256 of
-  each source file that produced the record and one hash over them all. The files are the
-  modules of the given folders that this process has imported: the code that ran, not every
-  file of the package. A reader compares the hash to today's (`models.bundled.sources_sha256`)
-  to see whether the record is still current;
-- `date` (UTC) and `machine` (platform, CPU count, torch threads, device).
+  each source file that produced the record and one hash over them all: the modules a program
+  imported from given folders, or, narrower, those whose functions ran. A reader compares the
+  hash to today's (`models.bundled.sources_sha256`) to see whether the record is still current;
+- `date` (UTC) and `machine` (platform, CPU count, torch threads, device, load average).
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ import platform
 import shlex
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -44,12 +47,11 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def loaded_sources(folders: Sequence[str], root: Path = ROOT) -> list[str]:
-    """Paths (relative to the repository) of the imported modules that lie in `folders`
-    (folders or single files, relative to the repository)."""
+def _within(paths, folders: Sequence[str], root: Path) -> list[str]:
+    """The paths (absolute) that lie in `folders` (folders or single files, relative to the
+    repository), as sorted repository-relative paths."""
     out = set()
-    for mod in list(sys.modules.values()):
-        f = getattr(mod, "__file__", None)
+    for f in paths:
         if not f or not f.endswith(".py"):
             continue
         try:
@@ -59,6 +61,12 @@ def loaded_sources(folders: Sequence[str], root: Path = ROOT) -> list[str]:
         if any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in folders):
             out.add(rel)
     return sorted(out)
+
+
+def loaded_sources(folders: Sequence[str], root: Path = ROOT) -> list[str]:
+    """Repository-relative paths of the imported modules that lie in `folders`."""
+    return _within([getattr(m, "__file__", None) for m in list(sys.modules.values())],
+                   folders, root)
 
 
 def _git(*args: str, root: Path = ROOT) -> str | None:
@@ -94,20 +102,43 @@ def command_line(program: str, args: Sequence[str]) -> str:
     return " ".join(["python", "-m", program, shlex.join(list(args))]).strip()
 
 
-def code_snapshot(code: Sequence[str]) -> dict:
-    """code_version() of the imported modules in `code` folders: take it once the program has
-    imported what it runs, before measuring, and hand it to `provenance`."""
-    return code_version(loaded_sources(code))
+@contextmanager
+def sources_that_run(folders: Sequence[str], root: Path = ROOT) -> Iterator[list[str]]:
+    """Collect the repository files, within `folders`, whose Python functions are called inside
+    the block (a profile hook on function calls; run it over one representative piece of the
+    work, since it slows calls down). The list is filled when the block exits. A file that only
+    lends a constant, with none of its functions called, is not in it."""
+    seen: set[str] = set()
+    out: list[str] = []
+
+    def hook(frame, event, arg):
+        if event == "call":
+            seen.add(frame.f_code.co_filename)
+
+    before = sys.getprofile()
+    sys.setprofile(hook)
+    try:
+        yield out
+    finally:
+        sys.setprofile(before)
+        out.extend(_within(seen, folders, root))
+
+
+def code_snapshot(code: Sequence[str], files: Sequence[str] | None = None) -> dict:
+    """code_version() of `files`, or else of the imported modules in the `code` folders: take
+    it before measuring and hand it to `provenance` as `at_start`."""
+    return code_version(loaded_sources(code) if files is None else files)
 
 
 def provenance(program: str, args: Sequence[str], params: dict, code: Sequence[str],
-               device: str | torch.device | None = None, at_start: dict | None = None) -> dict:
+               device: str | torch.device | None = None, at_start: dict | None = None,
+               files: Sequence[str] | None = None) -> dict:
     """The provenance block of one record. `args`: the arguments the program parsed (its
     `argv`, i.e. sys.argv[1:] when run from a shell); `code`: folders whose imported modules
-    produced the figures; `at_start`: their `code_snapshot` before the measurement. If a file
-    changed while the program ran (a shared checkout), the record could not say which code
-    made it: refuse to write it."""
-    now = code_snapshot(code)
+    produced the figures, or `files`, the narrower list `sources_that_run` gives; `at_start`:
+    their `code_snapshot` before the measurement. If a file changed while the program ran (a
+    shared checkout), the record could not say which code made it: refuse to write it."""
+    now = code_snapshot(code, files)
     if at_start is not None and at_start["sha256"] != now["sha256"]:
         changed = [f for f in now["files"] if now["files"][f] != at_start["files"].get(f)]
         raise RuntimeError(f"source files changed during the run ({', '.join(changed)}); "
