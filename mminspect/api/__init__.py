@@ -13,6 +13,7 @@ from .images import read_image
 from .examples import list_examples, load_example, pointing_results
 from .clip import attribute_image, explain_prompts, inspect_clip, list_image_methods
 from .lens import logit_lens
+from .limits import Limits, limits
 from .text import inspect_text
 
 __all__ = ["default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
@@ -20,4 +21,4 @@ __all__ = ["default_model_workers", "exclusive", "domain_note", "read_image", "h
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
            "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",
            "list_models", "load", "load_example", "pointing_results",
-           "logit_lens"]
+           "logit_lens", "Limits", "limits"]

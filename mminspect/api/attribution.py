@@ -111,12 +111,12 @@ def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim:
     if both_sides and isinstance(prepared, SimilarityTarget):
         sides.append((prepared.compare_to, SimilarityTarget(text).prepare(adapter)))
     built = [_side(adapter, t, tg, baseline, memory_mb, guard) for t, tg in sides]
-    faith_units = (lambda p: curve_units(p.n_free, 1 + N_RANDOM)) if with_faithfulness else (
-        lambda p: 0)
     jobs = []
     for _, _, problem in built:
         _check_memory(adapter, problem, [m], memory_mb)
-        jobs.append(Job(m, resolved, problem, faith_units(problem)))
+        # the map's curves and, unshared here, the random-order reference's
+        curves = curve_units(problem.n_free, 1 + N_RANDOM) if with_faithfulness else 0
+        jobs.append(Job(m, resolved, problem, curves))
     plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget, total_s=budget_s)
     guard.plan(plan.estimate_s)
     results = []
