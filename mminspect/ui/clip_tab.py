@@ -263,14 +263,12 @@ def on_upload(ctx: AppContext, data) -> dict:
 
 
 def on_more_upload(ctx: AppContext, files) -> dict:
+    """The extra images as the file list now holds them: added, one removed (its ×) or all
+    cleared; the preview gallery shows only when there are some."""
     notes: list[str] = []
     images = [api.read_image(d, f"extra image {i + 1}", notes) for i, d in enumerate(files or [])]
-    return {"more": images, "more_preview": images,
+    return {"more": images, "more_preview": gr.update(value=images, visible=bool(images)),
             MESSAGE: "\n\n".join(message_markdown(n, "info") for n in notes)}
-
-
-def on_more_clear(ctx: AppContext) -> dict:
-    return {"more": [], "more_preview": []}
 
 
 def on_example(ctx: AppContext, title) -> dict:
@@ -296,7 +294,7 @@ def build(ctx: AppContext) -> None:
                                       file_types=["image"], type="binary", file_count="multiple",
                                       height=150)
             c["more_preview"] = gr.Gallery(label="More images", interactive=False, columns=6,
-                                           height=GALLERY_HEIGHT, visible=True)
+                                           height=GALLERY_HEIGHT, visible=False)
         with gr.Column(scale=3):
             c["pick"] = gr.Dropdown(examples, value=examples[0], label="Example")
             c["prompts"] = gr.Textbox(label="Prompts, one per line", lines=5,
@@ -369,9 +367,9 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
        **quick)
     on(c["upload"].upload, on_upload, ["upload"], ["image", "preview", "example"],
        concurrency_limit=None, api_visibility="private")
-    on(c["more_files"].upload, on_more_upload, ["more_files"], ["more", "more_preview"],
+    # change, not upload: removing one file (its ×) or clearing the list must drop its image
+    on(c["more_files"].change, on_more_upload, ["more_files"], ["more", "more_preview"],
        concurrency_limit=None, api_visibility="private")
-    on(c["more_files"].clear, on_more_clear, [], ["more", "more_preview"], **quick)
     model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     inspect_out = ["state", "label", "summary", "notes", "steps", "matrix", "rel", "sims", "words",
                    "pca", "contrast", "contrast_md", "a", "b", "method_prompt", "text_prompt",
