@@ -4,10 +4,19 @@ Accepted images: a PIL image, a numpy array (uint8 [H, W], [H, W, 3] or [H, W, 4
 scaled to 8 bits) or the raw bytes of an uploaded file. Never a path or a URL: the library
 does not read files on behalf of a web request. Every conversion that changes what the model
 sees (mode, transparency, bit depth, crop and resize) leaves a note for people.
+
+Uploaded files (bytes) are reduced to MAX_SIDE pixels on their longer side as they are read
+(a JPEG is decoded at 1/2 to 1/8 scale directly, `Image.draft`), with a note. Why: the models
+see at most a few hundred pixels per side, and the app keeps the decoded image in the
+visitor's session (gradio keeps a closed session's state for an hour): a 6000 x 6000 upload
+held 108 MB there, 3 MB once reduced. A mask given with such an image may be at the file's
+own size (`model_mask` scales it).
 """
 from __future__ import annotations
 
 import io
+import math
+import re
 import warnings
 
 import numpy as np
@@ -16,6 +25,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..types import InputError
 
 MAX_PIXELS = 40_000_000     # below Pillow's decompression-bomb threshold (~89 Mpx)
+MAX_SIDE = 1024             # uploaded files are reduced to this on their longer side when read
+KEEP_SHORT = 256            # ... but their shorter side stays at least this long
+ORIENTATION = 0x0112        # the EXIF tag exif_transpose reads
+ORIGINAL_SIZE = "mminspect_original_size"   # im.info key: the file's (w, h) before reduction
 MIN_SIDE = 8                # smaller than one patch of most models: nothing to explain
 MAX_IMAGES = 16
 MAX_PROMPTS = 50
@@ -33,7 +46,14 @@ def _check_size(w: int, h: int, what: str) -> None:
                          "are needed. Upload a larger image.")
 
 
+def _bomb_size(e: Exception) -> int | None:
+    """The pixel count in Pillow's decompression-bomb message, if it gives one."""
+    m = re.search(r"\((\d+) pixels\)", str(e))
+    return int(m.group(1)) if m else None
+
+
 def _from_bytes(data: bytes, what: str, notes: list[str]) -> Image.Image:
+    # The messages are the app's own: Pillow's text (object reprs, "DOS attack") is not shown.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -41,14 +61,28 @@ def _from_bytes(data: bytes, what: str, notes: list[str]) -> Image.Image:
             _check_size(*im.size, what)            # before decoding: the header gives the size
             if getattr(im, "n_frames", 1) > 1:
                 notes.append(f"{what} has {im.n_frames} frames; the first one is used.")
+            w, h = im.size
+            scale = _scale(w, h)
+            if scale < 1:                          # JPEG: decode at 1/2..1/8 scale, not in full
+                im.draft(None, (math.ceil(w * scale), math.ceil(h * scale)))
+            turned = im.getexif().get(ORIENTATION) in (5, 6, 7, 8)
             im.load()
             im = ImageOps.exif_transpose(im)       # phone photos: upright as people see them
+            im.info[ORIGINAL_SIZE] = (h, w) if turned else (w, h)   # as people see it
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputError(f"could not read the image: {type(e).__name__}: {str(e)[:200]}. "
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        n = _bomb_size(e)
+        size = f"{n / 1e6:.0f} megapixels" if n else "too many pixels"
+        raise InputError(f"{what} is {size}; the limit is {MAX_PIXELS / 1e6:.0f} megapixels. "
+                         "Downscale it first (the model sees at most a few hundred pixels per "
+                         "side anyway).") from None
+    except UnidentifiedImageError:
+        raise InputError(f"could not read {what}: the file is not an image this app can decode. "
                          "Upload a PNG, JPEG, GIF, BMP or WebP file.") from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise InputError(f"could not read {what}: the file is damaged or cut short. Upload a "
+                         "PNG, JPEG, GIF, BMP or WebP file.") from None
     return im
 
 
@@ -90,11 +124,36 @@ def _to_rgb(im: Image.Image, what: str, notes: list[str]) -> Image.Image:
     return im.convert("RGB")
 
 
+def _scale(w: int, h: int) -> float:
+    """How much an upload is reduced: its longer side to MAX_SIDE, but the shorter side (the
+    centre square the models see) never below KEEP_SHORT; 1 = kept as it is."""
+    return min(1.0, max(MAX_SIDE / max(w, h), KEEP_SHORT / min(w, h)))
+
+
+def _reduce(im: Image.Image, original: tuple[int, int], what: str, notes: list[str]) -> Image.Image:
+    """An upload larger than MAX_SIDE on its longer side -> MAX_SIDE, with a note."""
+    w, h = im.size
+    scale = _scale(w, h)
+    if scale < 1:
+        im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                       Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if im.size != original:
+        notes.append(f"{what} reduced from {original[0]}x{original[1]} to {im.size[0]}x"
+                     f"{im.size[1]} as it was read (the model sees at most a few hundred pixels "
+                     "per side).")
+        im.info[ORIGINAL_SIZE] = original
+    return im
+
+
 def read_image(image, what: str = "the image", notes: list[str] | None = None) -> Image.Image:
-    """Any accepted input -> an RGB PIL image, or an InputError that says what to do."""
+    """Any accepted input -> an RGB PIL image, or an InputError that says what to do.
+    Bytes (an uploaded file) larger than MAX_SIDE per side are reduced to it, with a note."""
     notes = [] if notes is None else notes
     if isinstance(image, (bytes, bytearray, memoryview)):
         im = _from_bytes(bytes(image), what, notes)
+        original = im.info.get(ORIGINAL_SIZE, im.size)
+        _check_size(*im.size, what)
+        return _reduce(_to_rgb(im, what, notes), original, what, notes)
     elif isinstance(image, np.ndarray):
         im = _from_array(image, what, notes)
     elif isinstance(image, Image.Image):
@@ -143,6 +202,10 @@ def resize_note(im: Image.Image, size: tuple[int, int], what: str) -> str | None
 def model_mask(mask, im: Image.Image, size: tuple[int, int]) -> np.ndarray:
     """A bool mask at the uploaded image's size -> bool [H, W] aligned with `model_view`."""
     m = np.asarray(mask)
+    original = im.info.get(ORIGINAL_SIZE)                 # an upload reduced when it was read
+    if original is not None and m.shape == (original[1], original[0]) != (im.size[1], im.size[0]):
+        m = np.asarray(Image.fromarray(m.astype(bool).astype(np.uint8) * 255)
+                       .resize(im.size, Image.Resampling.NEAREST)) > 127
     if m.shape != (im.size[1], im.size[0]):
         raise InputError(f"The mask is {m.shape[::-1]} but the image is {im.size}; give a "
                          "[H, W] boolean mask of the image's own size.")
