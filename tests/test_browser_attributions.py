@@ -1,0 +1,171 @@
+"""The Attributions tab walked in Chromium as a person would: Attribute with the defaults,
+every sub-tab, the word / token toggle, every method's sliders, the baseline and target
+radios, Compare all methods (which opens its own sub-tab); then handled errors (no second
+text for the similarity, a model that is not available offline, a target the model cannot
+explain) that leave every result drawn and show no gradio "Error" pill; then a normal run."""
+from __future__ import annotations
+
+from browser_helpers import REDRAW_MS, Walk, walk_fixture
+
+from mminspect import api
+
+METHODS = api.list_attribution_methods()
+MAP_DONE = "f(text) ="
+# identifiers of the library that must not reach the page (people read the labels)
+INTERNAL = [m["name"] for m in METHODS if "_" in m["name"]] + ["start_steps", "n_samples"]
+
+walk = walk_fixture("attributions", "Attributions")
+
+
+def spans(w: Walk) -> int:
+    """Highlighted words (or tokens) in the visible map, both texts."""
+    return w.panel.locator("[role=tabpanel]:visible span[title]").count()
+
+
+def summary(w: Walk) -> str:
+    return w.panel.locator("[data-testid=markdown]").filter(has_text=MAP_DONE).inner_text()
+
+
+def no_internal_names(w: Walk) -> None:
+    text = w.text() + " ".join(p["title"] for p in w.plots())
+    leaked = [n for n in INTERNAL if n in text]
+    assert not leaked, f"internal identifiers on the page: {leaked}"
+
+
+def test_attributions_tab_walk(walk):
+    w = walk
+    w.assert_no_error_pill()
+    w.shot("fresh page")
+
+    # ---- Attribute with the defaults: Integrated Gradients, similarity, [PAD] baseline ----
+    w.run("Attribute", done_text=MAP_DONE)
+    assert w.message() == ""
+    first = summary(w)
+    assert first.startswith("Integrated Gradients on all-MiniLM-L6-v2"), first
+    assert "Faithfulness: completeness error" in first
+    words = spans(w)
+    assert words >= 2 * 9, words                  # both texts, one span per word
+    assert "lowers" in w.text() and "raises the target" in w.text()
+    no_internal_names(w)
+    w.shot("attribute defaults map")
+
+    # ---- the word / token toggle redraws the maps (no model) ----
+    w.panel.get_by_label("token", exact=True).check()
+    w.page.wait_for_function(
+        "([el, n]) => el.querySelectorAll('[role=tabpanel] span[title]').length > n",
+        arg=[w.panel.element_handle(), words], timeout=REDRAW_MS)
+    assert "[CLS]" in w.text()
+    w.shot("map per token")
+    w.panel.get_by_label("word", exact=True).check()
+    w.page.wait_for_function(
+        "([el, n]) => el.querySelectorAll('[role=tabpanel] span[title]').length === n",
+        arg=[w.panel.element_handle(), words], timeout=REDRAW_MS)
+
+    # ---- sub-tabs ----
+    w.subtab("Top words")
+    fig = w.wait_plot("p.types[0] === 'bar' && p.drawn")
+    assert fig["title"].startswith("Top ") and "Integrated Gradients" in fig["title"], fig
+    w.shot("top words")
+    w.subtab("Deletion / insertion")
+    fig = w.wait_plot("p.traces === 4 && p.drawn")
+    assert "deletion area" in fig["title"] and "Integrated Gradients" in fig["title"], fig
+    w.shot("deletion insertion")
+
+    # ---- every method shows its own sliders; each slider takes a typed value ----
+    for m in METHODS:
+        w.pick("Method", m["label"])
+        w.page.wait_for_function(
+            "([el, d]) => el.innerText.includes(d)",
+            arg=[w.panel.element_handle(), m["description"][:40]], timeout=REDRAW_MS)
+        boxes = w.panel.locator("input[type=number]:visible")
+        labels = [b.get_attribute("aria-label").removeprefix("number input for ")
+                  for b in boxes.all()]
+        assert len(labels) == len(m["params"]), (m["name"], labels)
+        for label, p in zip(labels, m["params"]):
+            value = p["low"] + p["step"] if p["step"] >= 1 else round(p["low"] + 2 * p["step"], 6)
+            w.set_slider(label, value)
+            assert abs(w.slider_value(label) - value) < 1e-9, (m["name"], label)
+    w.shot("method sliders kernelshap")
+
+    # ---- another method (a cheap one), the [MASK] baseline, the zero-shot target ----
+    w.pick("Method", "Input × Gradient")
+    w.panel.get_by_label("[MASK] tokens", exact=True).check()
+    w.panel.get_by_label("Zero-shot score of one label against the others", exact=True).check()
+    w.run("Attribute", done_text="Input × Gradient on all-MiniLM-L6-v2")
+    text = summary(w)
+    assert "zero-shot" in text.lower() or "animals" in text, text
+    assert "[MASK]" in text, text                   # the baseline in words, not 'mask'
+    assert w.message() == ""
+    w.subtab("Map")
+    no_internal_names(w)
+    w.shot("input x gradient mask baseline zero shot")
+
+    # ---- Compare all methods: opens "Method comparison" and fills its table ----
+    w.panel.get_by_label("Cosine similarity to the second text", exact=True).check()
+    w.panel.get_by_label("[PAD] tokens", exact=True).check()
+    w.button("Compare all methods").click()
+    tab = w.panel.get_by_role("tab", name="Method comparison", exact=True)
+    w.page.wait_for_function("t => t.getAttribute('aria-selected') === 'true'",
+                             arg=tab.element_handle(), timeout=REDRAW_MS)
+    w.wait_text("methods in")
+    w.settle()
+    table = w.panel.locator("[role=tabpanel]:visible table")
+    rows = table.locator("tr").all_inner_texts()
+    assert len(rows) == 1 + len(METHODS), rows
+    for m in METHODS:
+        assert any(r.startswith(m["label"]) for r in rows), (m["label"], rows)
+    no_internal_names(w)
+    w.shot("compare all methods")
+    before = table.inner_text()
+    w.panel.get_by_label("token", exact=True).check()
+    w.page.wait_for_function("([t, old]) => t.innerText !== old && t.innerText.includes('[CLS]')",
+                             arg=[table.element_handle(), before], timeout=REDRAW_MS)
+    w.shot("compare all methods per token")
+    w.panel.get_by_label("word", exact=True).check()
+    w.page.wait_for_function("([t, old]) => t.innerText === old",
+                             arg=[table.element_handle(), before], timeout=REDRAW_MS)
+
+    # ---- handled errors: a message, no Error pill, every result still drawn ----
+    table_text = w.panel.locator("[role=tabpanel]:visible table").inner_text()
+    shown = summary(w)
+    w.type_into("Second text (similarity)", "")
+    w.run("Attribute")
+    w.expect_message("Type a second text")
+    assert summary(w) == shown
+    assert w.panel.locator("[role=tabpanel]:visible table").inner_text() == table_text
+    w.shot("error empty second text")
+
+    w.close_toasts()
+    w.run("Compare all methods")
+    w.expect_message("Type a second text")
+    assert w.panel.locator("[role=tabpanel]:visible table").inner_text() == table_text
+    w.subtab("Map")
+    assert spans(w) > 0 and summary(w) == shown
+    w.shot("error empty second text compare")
+
+    w.type_into("Second text (similarity)", "A kitten was lying on the rug.")
+    w.panel.get_by_label("The model's own prediction (its class, [MASK] filler or next token)",
+                         exact=True).check()
+    w.close_toasts()
+    w.run("Attribute")
+    w.expect_message("sentence-embedding model with no prediction head")
+    assert spans(w) > 0 and summary(w) == shown
+    w.shot("error target the model cannot explain")
+
+    w.panel.get_by_label("Cosine similarity to the second text", exact=True).check()
+    w.pick("Model", "DistilBERT SST-2")
+    w.close_toasts()
+    w.run("Attribute")
+    w.expect_message("not available offline")
+    assert spans(w) > 0 and summary(w) == shown
+    w.shot("error model not available offline")
+
+    # ---- a normal run works again ----
+    w.pick("Model", "all-MiniLM-L6-v2")
+    w.pick("Method", "Saliency")
+    w.close_toasts()
+    w.run("Attribute", done_text="Saliency on all-MiniLM-L6-v2")
+    assert w.message() == ""
+    assert spans(w) >= 2 * 9
+    w.assert_no_error_pill()
+    w.shot("normal run again")

@@ -1,0 +1,233 @@
+"""The Image–text tab walked in Chromium as a person would: Inspect the default scene, every
+sub-tab (contrast dropdowns, every method with its gallery and table, the attention sliders,
+query list and a click on the image, the prompt attention list), the example list, the
+template, extra images; then handled errors (a text file renamed .png, no prompts, a hub
+model that is not available offline, A = B) that leave every result drawn and show no gradio
+"Error" pill; the attention sliders still redraw; a normal run with an uploaded PNG works."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from browser_helpers import REDRAW_MS, Walk, block_text, walk_fixture
+
+from mminspect import api
+
+EXAMPLES = api.list_examples()
+SCENE = api.load_example(EXAMPLES[0])
+IMAGE_METHODS = api.list_image_methods()
+PROBS = "Probabilities"
+
+walk = walk_fixture("image", "Image–text")
+
+
+def png(image) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def image_src(w: Walk, label: str) -> str:
+    """The picture shown by the gr.Image labelled `label` ('' when empty)."""
+    block = w.panel.locator(".block").filter(
+        has=w.page.locator(f"[data-testid=block-label]:text-is('{label}')")).last
+    img = block.locator("img")
+    return img.first.get_attribute("src") if img.count() else ""
+
+
+def wait_new_src(w: Walk, label: str, old: str) -> str:
+    block = w.panel.locator(".block").filter(
+        has=w.page.locator(f"[data-testid=block-label]:text-is('{label}')")).last
+    w.page.wait_for_function(
+        "([b, old]) => { const i = b.querySelector('img'); return i && i.src && i.src !== old "
+        "&& i.complete && i.naturalWidth > 0; }",
+        arg=[block.element_handle(), old], timeout=REDRAW_MS)
+    return image_src(w, label)
+
+
+def assert_gallery(w: Walk, label: str, captions: list[str]) -> None:
+    """Every map of gallery `label` is on screen whole, loaded, with its own caption."""
+    items = w.gallery(label, n=len(captions))
+    assert [i["caption"] for i in items] == captions, items
+    assert all(i["inside"] and i["loaded"] for i in items), items
+
+
+def more_images(w: Walk, n: int) -> None:
+    """Wait until the extra-images gallery shows `n` pictures (hidden when there are none)."""
+    w.page.wait_for_function(
+        "([el, n]) => [...el.querySelectorAll('.grid-wrap img')].filter(i => i.offsetParent && "
+        "i.complete && i.naturalWidth > 0).length === n", arg=[w.panel.element_handle(), n],
+        timeout=REDRAW_MS)
+
+
+def test_image_text_tab_walk(walk, tmp_path):
+    w = walk
+    w.assert_no_error_pill()
+    assert w.dropdown_value("Example") == EXAMPLES[0]
+    assert w.textbox("Prompts, one per line").input_value() == "\n".join(SCENE.prompts)
+    offline = [m for m in w.options("Model") if "not available offline" in m]
+    assert any(m.startswith("OpenAI CLIP ViT-B/32") for m in offline)
+    w.shot("fresh page")
+
+    # ---- Inspect the default scene ----
+    w.run("Inspect", done_text="best match")
+    assert w.message() == ""
+    probs = block_text(w, PROBS)
+    assert "a green star" in probs
+    w.wait_plot("p.traces === 3 && p.types.every(t => t === 'bar') && p.drawn")
+    w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 1")            # images x prompts
+    w.shot("inspect prediction")
+
+    w.subtab("Why this label")
+    rel = [i["caption"] for i in w.gallery("Relevance", n=len(SCENE.prompts))]
+    assert [c.split(" · p = ")[0] for c in rel] == SCENE.prompts, rel       # "a red star · p = 0.11"
+    assert_gallery(w, "Relevance", rel)
+    assert_gallery(w, "Patch–text similarity", SCENE.prompts)
+    w.shot("why this label")
+
+    # ---- A rather than B: both lists filled by Inspect; B = A is refused ----
+    w.subtab("A rather than B")
+    a, b = w.dropdown_value("A"), w.dropdown_value("B")
+    assert a == "a green star" and b == "a red star", (a, b)
+    src = wait_new_src(w, "A − B", "")
+    w.wait_text(f"logit({a}) − logit({b})")
+    w.pick("B", "a blue star")
+    w.wait_text(f"logit({a}) − logit(a blue star)", REDRAW_MS)
+    src = wait_new_src(w, "A − B", src)
+    w.shot("a rather than b")
+    w.pick("B", a)
+    w.expect_message("A and B are the same prompt")
+    assert image_src(w, "A − B") == src and "logit(a green star) − logit(a blue star)" in w.text()
+    w.shot("error a equals b")
+
+    # ---- Every method on the prompt Inspect put in the list ----
+    w.close_toasts()
+    w.subtab("Every method")
+    assert w.dropdown_value("Prompt") == a
+    w.run("Run every method on this prompt", done_text="insertion area")
+    assert w.message() == ""
+    rows = w.panel.locator("[role=tabpanel]:visible table").first.locator("tr").all_inner_texts()
+    assert len(rows) == 1 + len(IMAGE_METHODS), rows
+    for m, row in zip(IMAGE_METHODS, rows[1:]):
+        assert row.startswith(m["label"]), (m["label"], row)
+        assert "✅" in row or "❌" in row, row        # the default scene's masks: pointing works
+    assert_gallery(w, "Maps", [m["label"] for m in IMAGE_METHODS])
+    w.shot("every method")
+
+    # ---- attention over patches: sliders, query list, a click on the image ----
+    w.subtab("Attention over patches")
+    src = wait_new_src(w, "Attention", "")
+    top_layer = w.slider_value("Layer")
+    assert top_layer >= 1
+    w.step_slider("Layer", -1)
+    src = wait_new_src(w, "Attention", src)
+    w.step_slider("Head", 1)
+    src = wait_new_src(w, "Attention", src)
+    assert (w.slider_value("Layer"), w.slider_value("Head")) == (top_layer - 1, 1)
+    queries = w.options("Query token")
+    assert len(queries) > 4
+    w.pick("Query token", queries[3])
+    src = wait_new_src(w, "Attention", src)
+    img = w.panel.locator("[role=tabpanel]:visible img").first
+    box = img.bounding_box()
+    img.click(position={"x": box["width"] * 0.9, "y": box["width"] * 0.9})  # bottom-right patch
+    w.page.wait_for_function(
+        "([el, q]) => el.value !== q", arg=[w.panel.get_by_label("Query token").element_handle(),
+                                            queries[3]], timeout=REDRAW_MS)
+    src = wait_new_src(w, "Attention", src)
+    w.shot("attention over patches")
+
+    w.subtab("Prompt attention")
+    w.wait_plot("p.types[0] === 'heatmap' && p.drawn && p.x.join(' ').includes('green')")
+    w.pick("Prompt", SCENE.prompts[-1])
+    w.wait_plot("p.x.join(' ').includes('circle')")           # "a red circle": its tokens
+    w.shot("prompt attention")
+
+    w.subtab("Embedding space")
+    w.wait_plot("p.traces === 2 && p.types.every(t => t === 'scatter')")
+    w.shot("embedding space")
+
+    # ---- another example (a photo), a template, two more images and one taken away ----
+    w.pick("Example", "photo: Chelsea the cat")
+    w.page.wait_for_function("el => !el.value.includes('a red star')",
+                             arg=w.textbox("Prompts, one per line").element_handle(),
+                             timeout=REDRAW_MS)
+    w.type_into("Template (optional), e.g. a photo of {}", "a picture of {}")
+    extra = []
+    for i, title in enumerate(EXAMPLES[1:3]):
+        path = tmp_path / f"extra{i}.png"
+        path.write_bytes(png(api.load_example(title).image))
+        extra.append(str(path))
+    w.panel.locator("input[type=file][multiple]").set_input_files(extra)
+    more_images(w, 2)
+    more = w.panel.locator(".block").filter(has=w.page.locator(
+        "[data-testid=block-label]:text-is('More images (optional): an images × prompts matrix')"))
+    more.get_by_role("button", name="Remove this file").last.click()     # one taken away again
+    more_images(w, 1)
+    w.settle()
+    w.subtab("Prediction")
+    w.run("Inspect", done_text="does not look like what")      # the photo is out of domain
+    assert w.message() == ""
+    w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 2")    # two images x the prompts
+    probs = block_text(w, PROBS)
+    w.shot("photo template more images")
+
+    # ---- handled errors: a message, no Error pill, every result still drawn ----
+    preview = image_src(w, "Image the model sees (before its own resize)")
+    bad = tmp_path / "notes.png"
+    bad.write_text("these are my lesson notes, not a picture\n")
+    w.panel.locator("input[type=file]:not([multiple])").set_input_files(str(bad))
+    w.expect_message("could not read the uploaded image", "not an image")
+    assert image_src(w, "Image the model sees (before its own resize)") == preview
+    assert block_text(w, PROBS) == probs and "does not look like what" in w.text()
+    w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 2")
+    w.shot("error upload not an image")
+
+    prompts = w.textbox("Prompts, one per line").input_value()
+    w.type_into("Prompts, one per line", "")
+    w.close_toasts()
+    w.run("Inspect")
+    w.expect_message("No prompts")
+    assert block_text(w, PROBS) == probs
+    w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 2")
+    w.shot("error no prompts")
+
+    w.type_into("Prompts, one per line", prompts)
+    w.pick("Model", "OpenAI CLIP ViT-B/32")
+    w.close_toasts()
+    w.run("Inspect")
+    w.expect_message("not available offline")
+    assert block_text(w, PROBS) == probs
+    w.shot("error model not available offline")
+
+    # the views still answer after the errors
+    w.subtab("Attention over patches")
+    src = wait_new_src(w, "Attention", "")
+    w.step_slider("Head", 1)
+    wait_new_src(w, "Attention", src)
+    w.assert_no_error_pill()
+    w.shot("slider after errors")
+
+    # ---- a normal run again: an uploaded PNG, the extra images cleared ----
+    w.pick("Model", "mini-CLIP")
+    more.get_by_role("button", name="Clear").first.click()
+    more_images(w, 0)
+    scene = api.load_example(EXAMPLES[2])
+    good = tmp_path / "scene.png"
+    good.write_bytes(png(scene.image))
+    upload = w.panel.locator(".block").filter(has=w.page.locator(
+        "[data-testid=block-label]:text-is('Upload an image (PNG, JPEG, GIF, BMP, WebP)')"))
+    upload.get_by_role("button", name="Clear").first.click()     # the bad file is still listed
+    w.panel.locator("input[type=file]:not([multiple])").set_input_files(str(good))
+    wait_new_src(w, "Image the model sees (before its own resize)", preview)
+    w.type_into("Prompts, one per line", "\n".join(scene.prompts))
+    w.type_into("Template (optional), e.g. a photo of {}", "")
+    w.close_toasts()
+    w.subtab("Prediction")
+    w.run("Inspect", done_text=f"best match: {scene.prompts[0]}")
+    assert w.message() == "" and "does not look like what" not in w.text()
+    w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 1")
+    w.assert_no_error_pill()
+    w.shot("normal run again upload")
