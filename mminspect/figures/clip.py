@@ -52,9 +52,10 @@ def colour_bar(width: int, vmax: float, signed: bool, height: int = 32) -> np.nd
     return np.asarray(im)
 
 
-def caption_room(image: np.ndarray, height: int = 36) -> np.ndarray:
+def caption_room(image: np.ndarray, height: int = 64) -> np.ndarray:
     """A white band under an image for a gallery: gradio draws each caption over the bottom
-    right of its picture, which would hide the colour bar's largest value."""
+    right of its picture, which would hide the colour bar's largest value. A caption is about
+    26 px on screen, and a 4-column gallery shows a 320 px overlay about half size."""
     return np.concatenate([image, np.full((height, *image.shape[1:]), 255, image.dtype)])
 
 
