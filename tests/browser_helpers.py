@@ -90,8 +90,9 @@ def walk_fixture(tab: str, title: str):
 
     @pytest.fixture
     def walk(request):
+        browser = shared_browser(request.config)        # fails first if Chromium is missing
         url = os.environ.get("MMINSPECT_APP_URL") or request.getfixturevalue("app_url")
-        w = Walk(shared_browser(request.config), url, tab, title)
+        w = Walk(browser, url, tab, title)
         yield w
         w.close()
 
