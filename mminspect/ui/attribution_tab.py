@@ -236,7 +236,7 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
                        comps(method_out), **quick)
     target = ["model", "custom", "text", "target", "compare", "labels", "label", "choice"]
     out = ["state", "summary", "text_map", "other_map", "bar", "curves", MESSAGE]
-    run.click(bind(gpu(on_attribute), ctx, out),
+    run.click(bind(gpu(on_attribute), ctx, out, release=True),
               comps([*target, "method", "baseline", "level"]) + sliders, comps(out),
               api_name="attribute_text", concurrency_id="model",
               concurrency_limit=ctx.model_concurrency)
@@ -246,7 +246,7 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
     tab_out = ["tabs", MESSAGE]
     run_all.click(bind(show_comparison_tab, ctx, tab_out, None), None, comps(tab_out),
                   **quick).then(
-        bind(gpu(on_compare_methods), ctx, compare_out),
+        bind(gpu(on_compare_methods), ctx, compare_out, release=True),
         comps([*target, "baseline", "level"]), comps(compare_out),
         api_name="compare_attributions", concurrency_id="model",
         concurrency_limit=ctx.model_concurrency)

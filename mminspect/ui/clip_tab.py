@@ -358,31 +358,31 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
     def comps(names):
         return [c[n] for n in names]
 
-    def on(trigger, fn, inputs, outputs, message=MESSAGE, **kw):
+    def on(trigger, fn, inputs, outputs, message=MESSAGE, release=False, **kw):
         names = [*outputs, message] if message else outputs
-        trigger(bind(fn, ctx, names, message), comps(inputs), comps(names), **kw)
+        trigger(bind(fn, ctx, names, message, release), comps(inputs), comps(names), **kw)
 
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     on(c["pick"].input, on_example, ["pick"], ["image", "preview", "prompts", "template", "example"],
        **quick)
     on(c["upload"].upload, on_upload, ["upload"], ["image", "preview", "example"],
-       concurrency_limit=None, api_visibility="private")
+       concurrency_limit=None, api_visibility="private", release=True)
     # change, not upload: removing one file (its ×) or clearing the list must drop its image
     on(c["more_files"].change, on_more_upload, ["more_files"], ["more", "more_preview"],
-       concurrency_limit=None, api_visibility="private")
+       concurrency_limit=None, api_visibility="private", release=True)
     model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     inspect_out = ["state", "label", "summary", "notes", "steps", "matrix", "rel", "sims", "words",
                    "pca", "contrast", "contrast_md", "a", "b", "method_prompt", "text_prompt",
                    "layer", "head", "query", "patches", "text_att", "method_maps", "method_table"]
     on(run.click, gpu(on_inspect),
        ["model", "custom", "image", "more", "prompts", "template", "example"], inspect_out,
-       api_visibility="private", **model)
+       api_visibility="private", **model, release=True)
     # For API users (the page's image lives in a State the API cannot send): a file in.
     on(c["api_inspect"].click, gpu(on_inspect_file),
        ["model", "custom", "upload", "prompts", "template"], inspect_out,
-       api_name="inspect_clip", **model)
+       api_name="inspect_clip", **model, release=True)
     on(run_all.click, gpu(on_all_methods), ["model", "custom", "state", "method_prompt"],
-       ["method_maps", "method_table"], api_name="explain_methods", **model)
+       ["method_maps", "method_table"], api_name="explain_methods", **model, release=True)
     for control in ("a", "b"):
         on(c[control].input, redraw_contrast, ["state", "a", "b"], ["contrast", "contrast_md"],
            **quick)

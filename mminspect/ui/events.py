@@ -22,6 +22,7 @@ from typing import Any, Callable
 import gradio as gr
 from gradio.context import LocalContext
 
+from ..api.memory import release_memory
 from ..types import Cancelled, InputError, ModelLoadError
 
 log = logging.getLogger("mminspect")
@@ -82,11 +83,14 @@ def _checked(values: dict, outputs: list[str], name: str) -> dict:
 
 
 def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],
-         message: str | None = MESSAGE) -> Callable[..., list]:
+         message: str | None = MESSAGE, release: bool = False) -> Callable[..., list]:
     """The Gradio function for handler `fn` with `ctx` bound as its first argument.
 
     outputs: the names of the event's output components, in the order given to gradio.
-    message: the name of the message line among them (cleared on success)."""
+    message: the name of the message line among them (cleared on success).
+    release: after the handler, give freed memory back to the system (model events and
+    uploads: their large arrays would otherwise keep the process near its peak, see
+    api/memory.py); at most once every few seconds, so bursts cost nothing extra."""
     sig = inspect.signature(fn)
     hints = typing.get_type_hints(fn)                     # in fn's module: gr.SelectData etc.
     # drop ctx (gradio passes only the inputs); gradio finds `evt: gr.SelectData` and
@@ -95,6 +99,13 @@ def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],
               for p in list(sig.parameters.values())[1:]]
 
     def run(*args, **kwargs):
+        try:
+            return _run(*args, **kwargs)
+        finally:
+            if release:
+                release_memory(min_interval_s=5.0)
+
+    def _run(*args, **kwargs):
         try:
             values = _checked(dict(fn(ctx, *args, **kwargs)), outputs, fn.__name__)
         except Cancelled:

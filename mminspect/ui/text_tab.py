@@ -198,7 +198,7 @@ def wire(ctx: AppContext, c: dict, run, show_bv, tabs: dict) -> None:
     outputs = ["state", "label", "summary", "notes", "layer", "head", MESSAGE,
                *(key for _, key in PANELS)]
     for trigger, api_name in ((run.click, "inspect_text"), (c["text"].submit, None)):
-        trigger(bind(gpu(on_run), ctx, outputs), comps(inputs), comps(outputs),
+        trigger(bind(gpu(on_run), ctx, outputs, release=True), comps(inputs), comps(outputs),
                 api_name=api_name, api_visibility="public" if api_name else "private",
                 concurrency_id="model", concurrency_limit=ctx.model_concurrency)
     view_in = ["state", "panel", "layer", "head", "hide"]
