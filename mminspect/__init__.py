@@ -11,9 +11,10 @@ from .api import (ClassTarget, MaskFillTarget, NextTokenTarget, SimilarityTarget
                   bertviz_html, compare_attributions, explain_prompts, inspect_clip, inspect_text,
                   list_attribution_methods, list_examples, list_image_methods, list_models, load,
                   load_example, logit_lens)
+from .api import ablate_heads, head_importance, patch_activations
 from .types import Cancelled, InputError, ModelLoadError, OverBudget
 
-__all__ = ["Cancelled", "ClassTarget", "InputError", "OverBudget", "MaskFillTarget", "ModelLoadError", "NextTokenTarget",
+__all__ = ["ablate_heads", "head_importance", "patch_activations", "Cancelled", "ClassTarget", "InputError", "OverBudget", "MaskFillTarget", "ModelLoadError", "NextTokenTarget",
            "SimilarityTarget", "Target", "ZeroShotTarget", "attribute_generation",
            "attribute_image", "attribute_text", "bertviz_html", "compare_attributions", "explain",
            "explain_prompts", "figures", "inspect_clip", "inspect_text", "list_attribution_methods",

@@ -8,6 +8,7 @@ from .attribution import (attribute_generation, attribute_text, compare_attribut
                           list_attribution_methods)
 from .availability import default_model_workers, exclusive, hub_reachable, unavailable_models
 from .bertviz_views import bertviz_html
+from .causal import ablate_heads, head_importance, patch_activations
 from .domain import domain_note
 from .images import read_image
 from .examples import list_examples, load_example, pointing_results
@@ -16,7 +17,7 @@ from .lens import logit_lens
 from .limits import Limits, limits
 from .text import inspect_text
 
-__all__ = ["default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
+__all__ = ["ablate_heads", "head_importance", "patch_activations", "default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
            "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
            "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",

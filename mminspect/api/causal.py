@@ -1,0 +1,280 @@
+"""Causal lab for text models: remove heads, or copy activations from another input, and
+measure what that does to the target an attribution explains.
+
+    abl = mi.ablate_heads(model, "The cat sat.", heads=[(0, 3), (2, 1)], compare_to="A kitten.")
+    imp = mi.head_importance(model, "The cat sat.", compare_to="A kitten.")   # delta [layer, head]
+    pat = mi.patch_activations(model, "The cat sat.", "The dog sat.", site="heads",
+                               compare_to="A kitten.")                       # restored [layer, head]
+
+The target is given as in `attribute_text` (compare_to= / labels=, label= / target="class" |
+"mask_fill" | "next_token", token=, mask=, output=) and its value equals attribute_text's
+f(text): the same Target's prepare / bind / score on the same forward from word embeddings.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..capture.heads import capture_head_inputs, capture_residual, edit_heads, patch_residual
+from ..explain.attribution import Target, make_target
+from ..explain.attribution.problem import batch_for_memory
+from ..models.families import HEAD_SITES
+from ..types import Cancelled, InputError
+from ..types.causal import ABLATION_MODES, PATCH_SITES, ActivationPatching, HeadAblation, HeadImportance
+from .adapters import as_text_adapter
+from .limits import check_labels, check_memory_mb, check_text, limits
+
+MEAN_OVER = "the input's positions"
+StopCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Sites:
+    """Where one loaded model's heads and layers are: one module per layer."""
+
+    attention_out: list[torch.nn.Module]   # input: [batch, token, head * d_head]
+    blocks: list[torch.nn.Module]          # output: the residual stream [batch, token, d_model]
+    n_heads: int
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.blocks)
+
+
+def head_sites(adapter) -> Sites:
+    """The attention output projections and blocks of a text adapter's model, from the
+    family table; an InputError naming the known families for any other model."""
+    spec = HEAD_SITES.get(adapter.model_type)
+    if spec is None:
+        raise InputError(f"Head ablation and patching know these families: "
+                         f"{', '.join(HEAD_SITES)}; {adapter.name} is a {adapter.model_type} "
+                         "model. Choose a model of a known family.")
+    base = adapter.model.base_model
+    layers = range(adapter.n_layers)
+    return Sites(attention_out=[base.get_submodule(spec["attention_out"].format(layer=i)) for i in layers],
+                 blocks=[base.get_submodule(spec["block"].format(layer=i)) for i in layers],
+                 n_heads=int(getattr(adapter.model.config, spec["heads"])))
+
+
+def _bound_target(adapter, text: str, target, compare_to, labels, label, temperature, token,
+                  mask, output):
+    """(encoded text, the Target prepared and bound to it), after every model-free check."""
+    lim = limits()
+    check_text(text, lim)
+    check_text(compare_to, lim, "The second text")
+    labels = check_labels(labels, lim)
+    tgt = make_target(target, compare_to, labels, label, temperature, kind=adapter.kind,
+                      token=token, mask=mask, output=output)
+    tgt.check(adapter)
+    enc = adapter.encode(text)
+    return enc, tgt.prepare(adapter).bind(adapter, enc)
+
+
+@torch.no_grad()
+def _scores(adapter, enc, target: Target, batch: int) -> torch.Tensor:
+    """The target for `batch` copies of the text in one forward (hooks decide how each copy
+    differs): word embeddings -> forward_embeds -> score, as attribute_text computes f."""
+    ids = enc.inputs["input_ids"]                                        # [1, token]
+    embeds = adapter.input_embeddings()(ids).expand(batch, -1, -1)       # [batch, token, d_model]
+    outputs = adapter.forward_embeds(embeds, enc)
+    return target.score(adapter, outputs, enc.inputs["attention_mask"].expand(batch, -1))  # [batch]
+
+
+def _clean_run(adapter, sites: Sites, enc, target: Target) -> tuple[float, dict, dict]:
+    """(target value, head contexts {layer: [1, token, head, d_head]}, residual stream
+    {layer: [1, token, d_model]}) of the unedited forward."""
+    with capture_head_inputs(sites.attention_out, sites.n_heads) as heads, \
+            capture_residual(sites.blocks) as resid:
+        value = float(_scores(adapter, enc, target, 1)[0])
+    return value, dict(heads), dict(resid)
+
+
+def _check_heads(heads, sites: Sites) -> tuple[tuple[int, int], ...]:
+    try:
+        pairs = tuple(dict.fromkeys((int(a), int(b)) for a, b in heads))
+    except (TypeError, ValueError):
+        raise InputError(f"heads must be a list of (layer, head) pairs, got {heads!r}.") from None
+    if not pairs:
+        raise InputError("Name at least one head to ablate: heads=[(layer, head), ...].")
+    bad = [p for p in pairs if not (0 <= p[0] < sites.n_layers and 0 <= p[1] < sites.n_heads)]
+    if bad:
+        raise InputError(f"No such head(s) {bad}: this model has layers 0..{sites.n_layers - 1} "
+                         f"and heads 0..{sites.n_heads - 1} in each.")
+    return pairs
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ABLATION_MODES:
+        raise InputError(f"Unknown ablation mode {mode!r}; choose one of: {', '.join(ABLATION_MODES)}.")
+
+
+def _replacement(mode: str, contexts: dict, layer: int) -> torch.Tensor:
+    """What replaces an ablated head's context: zeros, or its mean over the input's positions."""
+    if mode == "zero":
+        return torch.zeros((), device=contexts[layer].device)
+    return contexts[layer].mean(dim=1, keepdim=True)                     # [1, 1, head, d_head]
+
+
+def _ablation_edits(items: list[list[tuple[int, int]]], sites: Sites, mode: str, contexts: dict):
+    """select / values for edit_heads: batch item i removes the heads in items[i]."""
+    select: dict[int, torch.Tensor] = {}
+    device = next(iter(contexts.values())).device
+    for i, pairs in enumerate(items):
+        for layer, head in pairs:
+            if layer not in select:
+                select[layer] = torch.zeros(len(items), sites.n_heads, dtype=torch.bool, device=device)
+            select[layer][i, head] = True                                # [batch, head]
+    return select, {layer: _replacement(mode, contexts, layer) for layer in select}
+
+
+def ablate_heads(model, text: str, heads, mode: str = "zero", target=None, *,
+                 compare_to: str | None = None, labels=None, label: str | None = None,
+                 temperature: float = 0.05, token: str | None = None, mask: int = 0,
+                 output: str | None = None) -> HeadAblation:
+    """The target with `heads` [(layer, head), ...] removed together, before and after.
+
+    mode "zero": each head's context vector (its input slice to the attention output
+    projection) set to zeros; "mean": replaced by its mean over this input's positions (from
+    the clean run). The projection's bias and the other heads are untouched."""
+    adapter = as_text_adapter(model)
+    _check_mode(mode)
+    sites = head_sites(adapter)
+    pairs = _check_heads(heads, sites)
+    enc, bound = _bound_target(adapter, text, target, compare_to, labels, label, temperature,
+                               token, mask, output)
+    before, contexts, _ = _clean_run(adapter, sites, enc, bound)
+    select, values = _ablation_edits([list(pairs)], sites, mode, contexts)
+    with edit_heads(sites.attention_out, sites.n_heads, select, values):
+        after = float(_scores(adapter, enc, bound, 1)[0])
+    return HeadAblation(before=before, after=after, delta=after - before, heads=pairs, mode=mode,
+                        target=bound.describe(), mean_over=MEAN_OVER if mode == "mean" else "",
+                        tokens=tuple(enc.tokens), model_name=adapter.name)
+
+
+def _batch_size(adapter, n_tokens: int, memory_mb: float | None) -> int:
+    """Items per forward within the activation budget. batch_for_memory counts what autograd
+    keeps for a backward, so for these no-grad forwards it errs on the safe side."""
+    mb = check_memory_mb(memory_mb, limits())
+    return batch_for_memory(adapter.model.config, n_tokens, mb)
+
+
+def _check_stop(should_stop: StopCheck | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled("Stopped between two batches.")
+
+
+def head_importance(model, text: str, mode: str = "zero", target=None, *,
+                    compare_to: str | None = None, labels=None, label: str | None = None,
+                    temperature: float = 0.05, token: str | None = None, mask: int = 0,
+                    output: str | None = None, memory_mb: float | None = None,
+                    should_stop: StopCheck | None = None) -> HeadImportance:
+    """delta [layer, head]: the target's change when that head alone is ablated.
+
+    Batched: item i of a forward ablates head i of the scan (one clean forward first, for
+    `before` and the means), so 72 heads cost a few forwards, not 72. Equal to one
+    `ablate_heads` per head (tested to 1e-5)."""
+    start = time.perf_counter()
+    adapter = as_text_adapter(model)
+    _check_mode(mode)
+    sites = head_sites(adapter)
+    enc, bound = _bound_target(adapter, text, target, compare_to, labels, label, temperature,
+                               token, mask, output)
+    before, contexts, _ = _clean_run(adapter, sites, enc, bound)
+    pairs = [(layer, head) for layer in range(sites.n_layers) for head in range(sites.n_heads)]
+    batch = _batch_size(adapter, len(enc.tokens), memory_mb)
+    after = []
+    for i in range(0, len(pairs), batch):
+        _check_stop(should_stop)
+        chunk = [[p] for p in pairs[i:i + batch]]
+        select, values = _ablation_edits(chunk, sites, mode, contexts)
+        with edit_heads(sites.attention_out, sites.n_heads, select, values):
+            after.append(_scores(adapter, enc, bound, len(chunk)))        # [chunk]
+    delta = (torch.cat(after) - before).reshape(sites.n_layers, sites.n_heads)  # [layer, head]
+    return HeadImportance(delta=delta.cpu().numpy(), before=before, mode=mode,
+                          target=bound.describe(), seconds=time.perf_counter() - start,
+                          batch_size=min(batch, len(pairs)),
+                          mean_over=MEAN_OVER if mode == "mean" else "",
+                          tokens=tuple(enc.tokens), model_name=adapter.name)
+
+
+def _aligned(adapter, clean_enc, corrupted_enc) -> None:
+    n, m = len(clean_enc.tokens), len(corrupted_enc.tokens)
+    if n != m:
+        raise InputError(f"Patching copies activations position by position, so both texts must "
+                         f"have the same number of tokens; the clean text has {n} "
+                         f"({' '.join(clean_enc.tokens)}) and the corrupted one {m} "
+                         f"({' '.join(corrupted_enc.tokens)}). Make them the same length in "
+                         "tokens, e.g. change one word for another word of one token.")
+
+
+def patched_scores(adapter, sites: Sites, enc, target: Target, site: str,
+                   select: dict[int, torch.Tensor], source: dict) -> torch.Tensor:
+    """The target of one batched forward of `enc` with clean activations copied in.
+
+    site "residual": select[layer] bool [batch, position], source = the clean residual stream
+    {layer: [1, token, d_model]}; "heads": select[layer] bool [batch, head], source = the clean
+    contexts {layer: [1, token, head, d_head]}. Returns [batch]."""
+    batch = next(iter(select.values())).shape[0]
+    values = {layer: source[layer] for layer in select}
+    if site == "residual":
+        ctx = patch_residual(sites.blocks, select, values)
+    else:
+        ctx = edit_heads(sites.attention_out, sites.n_heads, select, values)
+    with ctx:
+        return _scores(adapter, enc, target, batch)
+
+
+def patch_activations(model, clean: str, corrupted: str, site: str = "residual", target=None, *,
+                      compare_to: str | None = None, labels=None, label: str | None = None,
+                      temperature: float = 0.05, token: str | None = None, mask: int = 0,
+                      output: str | None = None, memory_mb: float | None = None,
+                      should_stop: StopCheck | None = None) -> ActivationPatching:
+    """Copy one activation from the clean run into the corrupted run and measure the share
+    of the gap restored: (patched - corrupted) / (clean - corrupted).
+
+    site "residual": the residual stream after layer l at position p -> restored [layer,
+    position]; "heads": head h's context vector at every position -> [layer, head]. Both texts
+    must have the same number of tokens (positions are patched aligned, i to i); otherwise an
+    InputError says so. The target is bound on the clean text (its top class / filler / next
+    token when none is named) and scores both runs."""
+    start = time.perf_counter()
+    if site not in PATCH_SITES:
+        raise InputError(f"Unknown patching site {site!r}; choose one of: {', '.join(PATCH_SITES)}.")
+    adapter = as_text_adapter(model)
+    sites = head_sites(adapter)
+    clean_enc, bound = _bound_target(adapter, clean, target, compare_to, labels, label,
+                                     temperature, token, mask, output)
+    check_text(corrupted, limits(), "The corrupted text")
+    corrupted_enc = adapter.encode(corrupted)
+    _aligned(adapter, clean_enc, corrupted_enc)
+    clean_value, heads, resid = _clean_run(adapter, sites, clean_enc, bound)
+    corrupted_value = float(_scores(adapter, corrupted_enc, bound, 1)[0])
+    gap = clean_value - corrupted_value
+    if abs(gap) < 1e-6:
+        raise InputError(f"The target is the same for both texts ({clean_value:.6g}): there is "
+                         "no gap to restore. Choose a corrupted text that changes the target.")
+    n_tok = len(clean_enc.tokens)
+    width = n_tok if site == "residual" else sites.n_heads
+    cells = [(layer, j) for layer in range(sites.n_layers) for j in range(width)]
+    batch = _batch_size(adapter, n_tok, memory_mb)
+    source = resid if site == "residual" else heads
+    patched = []
+    for i in range(0, len(cells), batch):
+        _check_stop(should_stop)
+        chunk = cells[i:i + batch]
+        select = {}
+        for k, (layer, j) in enumerate(chunk):
+            if layer not in select:
+                select[layer] = torch.zeros(len(chunk), width, dtype=torch.bool,
+                                            device=adapter.device)
+            select[layer][k, j] = True                                   # [batch, position | head]
+        patched.append(patched_scores(adapter, sites, corrupted_enc, bound, site, select, source))
+    restored = ((torch.cat(patched) - corrupted_value) / gap).reshape(sites.n_layers, width)
+    return ActivationPatching(restored=restored.cpu().numpy(), site=site, clean_value=clean_value,
+                              corrupted_value=corrupted_value, target=bound.describe(),
+                              tokens=tuple(clean_enc.tokens),
+                              corrupted_tokens=tuple(corrupted_enc.tokens),
+                              seconds=time.perf_counter() - start, model_name=adapter.name)
