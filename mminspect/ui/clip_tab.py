@@ -258,7 +258,8 @@ def on_upload(ctx: AppContext, data) -> dict:
         return {}
     notes: list[str] = []
     image = api.read_image(data, "the uploaded image", notes)
-    return {"image": image, "preview": _preview(image), "example": None,
+    # the example list no longer names what is shown (and pointing has no mask for it)
+    return {"image": image, "preview": _preview(image), "example": None, "pick": None,
             MESSAGE: "\n\n".join(message_markdown(n, "info") for n in notes)}
 
 
@@ -365,7 +366,7 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     on(c["pick"].input, on_example, ["pick"], ["image", "preview", "prompts", "template", "example"],
        **quick)
-    on(c["upload"].upload, on_upload, ["upload"], ["image", "preview", "example"],
+    on(c["upload"].upload, on_upload, ["upload"], ["image", "preview", "example", "pick"],
        concurrency_limit=None, api_visibility="private", release=True)
     # change, not upload: removing one file (its ×) or clearing the list must drop its image
     on(c["more_files"].change, on_more_upload, ["more_files"], ["more", "more_preview"],
