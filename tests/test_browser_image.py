@@ -222,6 +222,8 @@ def test_image_text_tab_walk(walk, tmp_path):
     upload.get_by_role("button", name="Clear").first.click()     # the bad file is still listed
     w.panel.locator("input[type=file]:not([multiple])").set_input_files(str(good))
     wait_new_src(w, "Image the model sees (before its own resize)", preview)
+    w.page.wait_for_function("el => el.value === ''", arg=w.control("Example").element_handle(),
+                             timeout=REDRAW_MS)       # the list no longer names what is shown
     w.type_into("Prompts, one per line", "\n".join(scene.prompts))
     w.type_into("Template (optional), e.g. a photo of {}", "")
     w.close_toasts()
