@@ -42,14 +42,17 @@ def integrated_gradients(problem: Problem, tolerance: float = 0.01, start_steps:
             budget_stop = True
             break
         n = following
-    notes = [f"{n} steps; {total} gradient evaluations in all (tries from {start_steps}, x{GROWTH:g})."]
+    # Words for people: the slider names (words.py) and what happened, no internal names.
+    notes = [f"Used {n} steps along the path from the baseline to your text ({total} gradients "
+             f"in all: it starts with {start_steps} and adds steps until the scores add up "
+             "within the accuracy goal)."]
     if budget_stop:
         notes.append(f"Completeness error {rel:.1%} is above the {tolerance:.1%} tolerance: a "
                      f"try with {following} steps would not fit the time budget. Shorten the "
                      "text or read the map with care.")
     elif rel > tolerance:
         notes.append(f"Completeness error {rel:.1%} is above the {tolerance:.1%} tolerance at the "
-                     f"{max_steps}-step limit: raise max_steps or read the map with care.")
+                     f"{max_steps}-step limit: raise “Most steps allowed” or read the map with care.")
     return MethodOutput(scores=scores.detach(), n_steps=n, notes=notes)
 
 
@@ -61,16 +64,16 @@ def expected_cost(n_tokens: int, n_free: int, params: dict) -> float:
     return GRAD_UNITS * (first + (second if second > first else 0))
 
 
-def fewer_steps(params: dict, factor: float, n_tokens: int, n_free: int) -> dict:
-    """A smaller first try (never below 4 steps); the completeness error it reaches is in the
-    result, and later tries still run while the budget has room."""
-    start = max(4, int(params.get("start_steps", 16) * factor))
-    return {**params, "start_steps": min(start, params.get("start_steps", 16))}
+def one_try(params: dict, factor: float, n_tokens: int, n_free: int) -> dict:
+    """Under the time budget: the first try only (max_steps = start_steps). Not fewer steps:
+    below ~16 the error can be small by cancellation while the map is wrong (see above), so
+    the result keeps its honest completeness error, and a note if it misses the tolerance."""
+    return {**params, "max_steps": min(params["max_steps"], params["start_steps"])}
 
 
 METHOD = Method(
     name="integrated_gradients", label="Integrated Gradients", fn=integrated_gradients,
-    complete=True, cost=expected_cost, shrink=fewer_steps,
+    complete=True, cost=expected_cost, shrink=one_try,
     params=(Param("tolerance", 0.01, 0.001, 0.2, 0.001,
                   "Relative completeness error to reach; smaller costs more steps."),
             Param("start_steps", 16, 2, 128, 1, "Gauss-Legendre steps of the first try."),
