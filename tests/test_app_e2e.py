@@ -33,7 +33,8 @@ def test_text_endpoint_returns_the_prediction_and_every_panel(client):
     ref = mi.inspect_text("minilm", "The cat sat on the mat.", compare_to="A dog lay on the rug.")
     assert f"**{ref.prediction.similarity:.3f}**" in out["summary"]
     assert "9 tokens" in out["summary"] and out["notes"] == "" and out["message"] == ""
-    assert out["lens"] is None                                  # no output head on MiniLM
+    lens = json.loads(out["lens"]["plot"])                     # no output head on MiniLM: said so
+    assert not lens["data"] and "only for masked and causal" in lens["layout"]["annotations"][0]["text"]
     figs = {k: json.loads(out[k]["plot"]) for k in ("grid", "onehead", "lines", "stats",
                                                      "rollout", "norms")}
     assert all(f["data"] for f in figs.values())

@@ -179,7 +179,7 @@ def test_image_text_tab_walk(walk, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("these are my lesson notes, not a picture\n")
     w.panel.locator("input[type=file]:not([multiple])").set_input_files(str(bad))
-    w.expect_message("could not read the uploaded image", "not an image")
+    w.expect_message("Could not read the uploaded image", "not an image")
     assert image_src(w, "Image the model sees (before its own resize)") == preview
     assert block_text(w, PROBS) == probs and "does not look like what" in w.text()
     w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 2")

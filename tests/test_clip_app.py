@@ -115,7 +115,7 @@ def test_clip_endpoint_through_gradio_client(app_url, tiny_clip, tmp_path):
     broken.write_text("this is text, not an image")
     out = client.predict("miniclip", tiny_clip, handle_file(str(broken)), "a red star", "",
                          api_name="/inspect_clip")
-    assert "could not read the image" in out[-1] and all(unchanged(v) for v in out[:-1])
+    assert "Could not read the image" in out[-1] and all(unchanged(v) for v in out[:-1])
 
 
 def test_the_pointing_table_says_where_it_came_from_its_parameters_and_whether_it_is_current(

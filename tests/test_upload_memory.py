@@ -59,7 +59,7 @@ def test_unreadable_and_huge_files_get_the_apps_words_not_pillows():
     whole = encoded(picture(64, 64), "PNG")
     for data in (b"not an image", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8,
                  whole[: len(whole) // 2]):
-        with pytest.raises(InputError, match="could not read the image") as e:
+        with pytest.raises(InputError, match="Could not read the image") as e:
             read_image(data)
         assert "object at 0x" not in str(e.value) and "Error" not in str(e.value)
     with pytest.raises(InputError, match="400 megapixels; the limit is 40") as e:

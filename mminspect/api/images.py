@@ -78,10 +78,10 @@ def _from_bytes(data: bytes, what: str, notes: list[str]) -> Image.Image:
                          "Downscale it first (the model sees at most a few hundred pixels per "
                          "side anyway).") from None
     except UnidentifiedImageError:
-        raise InputError(f"could not read {what}: the file is not an image this app can decode. "
+        raise InputError(f"Could not read {what}: the file is not an image this app can decode. "
                          "Upload a PNG, JPEG, GIF, BMP or WebP file.") from None
     except (OSError, SyntaxError, ValueError, EOFError):
-        raise InputError(f"could not read {what}: the file is damaged or cut short. Upload a "
+        raise InputError(f"Could not read {what}: the file is damaged or cut short. Upload a "
                          "PNG, JPEG, GIF, BMP or WebP file.") from None
     return im
 

@@ -93,3 +93,12 @@ def fast_figure(data: list[dict], layout: dict) -> go.Figure:
         if isinstance(trace.get("colorscale"), str):
             trace["colorscale"] = pc.get_colorscale(trace["colorscale"])
     return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def note_figure(text: str, height: int = 160) -> go.Figure:
+    """An empty panel that says why it is empty (a blank plot box reads as a bug)."""
+    return fast_figure([], {"height": height, "xaxis": {"visible": False},
+                            "yaxis": {"visible": False}, "plot_bgcolor": "white",
+                            "annotations": [{"text": text, "showarrow": False, "x": 0.5, "y": 0.5,
+                                             "xref": "paper", "yref": "paper",
+                                             "font": {"size": 14}}]})

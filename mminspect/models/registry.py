@@ -110,7 +110,9 @@ def list_models() -> list[dict]:
 
 
 def bundled_names() -> list[str]:
-    return [r["name"] for r in list_models() if r["bundled"]]
+    """The bundled models as people see them and as they are typed: "all-MiniLM-L6-v2
+    ('minilm')"."""
+    return [f"{r['label'].split(' · ')[0]} ({r['name']!r})" for r in list_models() if r["bundled"]]
 
 
 def _resolve_source(source: str) -> str:

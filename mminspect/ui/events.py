@@ -82,6 +82,12 @@ def _checked(values: dict, outputs: list[str], name: str) -> dict:
     return values
 
 
+def _shaped(values: list):
+    """gradio takes a one-output event's return value as that output's value (a list would
+    be read as the value itself), so one output returns its value, several a list."""
+    return values[0] if len(values) == 1 else values
+
+
 def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],
          message: str | None = MESSAGE, release: bool = False) -> Callable[..., list]:
     """The Gradio function for handler `fn` with `ctx` bound as its first argument.
@@ -110,7 +116,7 @@ def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],
             values = _checked(dict(fn(ctx, *args, **kwargs)), outputs, fn.__name__)
         except Cancelled:
             log.info("%s stopped: its client left", fn.__name__)
-            return [gr.skip() for _ in outputs]
+            return _shaped([gr.skip() for _ in outputs])
         except (InputError, ModelLoadError) as e:
             text = str(e)
         except Exception as e:  # noqa: BLE001 - the boundary where every error becomes a message
@@ -120,9 +126,9 @@ def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],
         else:
             if message in outputs and message not in values:
                 values[message] = ""                     # a success clears an old message
-            return [values.get(n, gr.skip()) for n in outputs]
+            return _shaped([values.get(n, gr.skip()) for n in outputs])
         gr.Warning(text)
-        return [message_markdown(text) if n == message else gr.skip() for n in outputs]
+        return _shaped([message_markdown(text) if n == message else gr.skip() for n in outputs])
 
     run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
     run.__signature__ = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)

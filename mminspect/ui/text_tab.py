@@ -79,7 +79,8 @@ def _figure(state: dict, key: str, layer: int, head: int, hide_special: bool):
     if key == "stats":
         return figures.head_summary_figure(api.head_summary(maps))
     if view.lens is None:                                   # "lens": language models only
-        return None
+        return figures.note_figure(f"{view.model_name} has no output head over the vocabulary: "
+                                   "the logit lens is only for masked and causal language models.")
     masks = [f.position for f in view.prediction.fills] if view.prediction.kind == "masked_lm" else []
     return figures.logit_lens_figure(view.lens, keep_first=masks)
 

@@ -26,6 +26,12 @@ PARAM_WORDS: dict[str, tuple[str, str]] = {
     "alpha": ("Smoothing of the fitted model",
               "Ridge penalty of the small linear model LIME fits to the samples."),
     "window": ("Window size", "How many neighbouring tokens (or pixels) are hidden together."),
+    "group": ("Tokens hidden together",
+              "1 = one token at a time; larger groups share their drop between their tokens "
+              "and cost fewer runs of the model on long texts."),
+    "stride": ("Window step",
+               "How many tokens the window moves each time (at most the window size); larger "
+               "steps cost fewer runs of the model on long texts."),
 }
 
 BASELINES = [("[PAD] tokens", "pad"), ("[MASK] tokens", "mask"), ("zero vectors", "zero")]
