@@ -17,13 +17,17 @@ a path exists.
 Every request ends as exactly one of
     ok        a result, no message (or an information note);
     rejected  the app's (or gradio's) clear refusal: a limit, a validation message, a full queue
-              or a client already holding its share of model slots;
+              or a client already holding its share of model slots (then the client waits 2 s
+              before its next request, as a person would);
     errored   "Something went wrong…", gradio's "upstream … raised an exception", no message;
     hung      no answer within --timeout seconds (the run fails).
 Invariant: submitted = ok + rejected + errored, hung = 0. Exit status 1 if the invariant
 fails, a request hung, an ordinary request errored, an abuse check failed, the app stopped
 serving, or the server's RSS at the end is more than --rss-limit (15 %) above its RSS after the
-warm-up. RSS is read from /proc/<pid>/status (VmRSS, VmHWM) every half second.
+warm-up. RSS is read from /proc/<pid>/status (VmRSS, VmHWM) every half second. Before the end
+every client asks a short text and the example scene in its own session (CLOSING): gradio keeps
+a session's last results for an hour after its client leaves, so the end shows what large
+requests leave behind, and "after_run" (before those) what the open sessions hold.
 """
 from __future__ import annotations
 
@@ -350,8 +354,17 @@ def clip_kwargs(path: Path, prompts: str, **kw) -> dict:
             "prompts_text": prompts, "template": ""} | kw
 
 
+def queue_refused(res: Result) -> bool:
+    """Refused by the queue (full, or the client already holds its share of model slots):
+    the request never reached the app's own checks."""
+    return res.outcome == "rejected" and any(w in res.message.lower() for w in QUEUE_WORDS)
+
+
 def expect(res: Result, outcomes=("rejected",), words: tuple[str, ...] = ()) -> Result:
-    """The answer must be one of `outcomes`; a refusal must be clear and name one of `words`."""
+    """The answer must be one of `outcomes`; a refusal must be clear and name one of `words`.
+    A queue refusal is fine but does not exercise the case (see `summarise`)."""
+    if queue_refused(res):
+        return res
     if res.outcome not in outcomes:
         res.problems.append(f"expected {'/'.join(outcomes)}, got {res.outcome}: {res.message[:200]!r}")
     elif res.outcome == "rejected" and not clear_message(res.message):
@@ -534,6 +547,12 @@ SOAK_MIX = {"text_short": 10, "text_long": 5, "redraw": 8, "attribute": 6, "comp
             **{name: 1 for name in ABUSE}}
 # One ordinary request of each kind (every attribution method once); no large image, so the
 # RSS after it is what ordinary use needs.
+# What every client asks last, in its own session, once all plans are done. gradio keeps each
+# session's last results (gr.State) until an hour after its client leaves, and a 374-token text
+# keeps 38 MB of attention maps there (MiniLM): the RSS at the end should show what large
+# requests leave behind, not which client happened to inspect a long text last. The RSS
+# before these ("after_run") shows the sessions' share.
+CLOSING = ("text_short", "image_scene")
 WARM_UP = ("text_short", "text_long", "redraw", "bertviz", *(f"attribute:{m}" for m in ATTR_METHODS),
            "compare_all", "image_scene", "explain_methods")
 
@@ -712,6 +731,7 @@ class Runner:
         self.t0 = time.perf_counter()
         self.results: list[Result] = []
         self.lock = threading.Lock()
+        self.backoff_s = 2.0                  # pause after a queue refusal
 
     def run_case(self, session: Session, name: str, rng: random.Random, phase: str) -> list[Result]:
         base, _, arg = name.partition(":")            # "attribute:lime": one given method
@@ -731,24 +751,43 @@ class Runner:
             self.results.extend(out)
         return out
 
-    def run_clients(self, plans: list[list[str]], phase: str = "run") -> None:
+    def run_clients(self, plans: list[list[str]], phase: str = "run", closing: tuple[str, ...] = (),
+                    between: Callable[[], None] | None = None) -> None:
+        """Each plan in its own thread and session. closing: cases every client runs in its
+        own session once all plans are done (phase "close"); between(): called once, after
+        the plans and before the closing cases."""
         errors = []
+        n = len(plans)
+        done, go = threading.Barrier(n + 1), threading.Barrier(n + 1)
 
         def worker(i: int, plan: list[str]):
+            s = None
             try:
                 s = Session(self.url, i, self)
             except Exception as e:  # noqa: BLE001
                 errors.append(f"client {i} could not connect: {e!r}")
-                return
             rng = random.Random(self.seed * 1000 + i)
-            for name in plan:
-                self.run_case(s, name, rng, phase)
-            s.client.close()
+            for name in plan if s else ():
+                out = self.run_case(s, name, rng, phase)
+                if any(map(queue_refused, out)):     # as a person would: wait, then go on
+                    time.sleep(self.backoff_s)
+            if closing:
+                done.wait()
+                go.wait()
+                for name in closing if s else ():
+                    self.run_case(s, name, rng, "close")
+            if s:
+                s.client.close()
 
         threads = [threading.Thread(target=worker, args=(i, p), name=f"load-client-{i}")
                    for i, p in enumerate(plans)]
         for t in threads:
             t.start()
+        if closing:
+            done.wait()
+            if between:
+                between()
+            go.wait()
         for t in threads:
             t.join()
         if errors:
@@ -802,6 +841,7 @@ def probe_paths(url: str, inputs: Inputs, timeout: float, t0: float) -> tuple[li
 def run(url: str | None = None, clients: int = 8, requests: int = 60, seed: int = 0,
         timeout: float = 600.0, soak: int | None = None, rss_limit: float = 0.15,
         plans: list[list[str]] | None = None, warm_up: tuple[str, ...] = WARM_UP,
+        closing: tuple[str, ...] = CLOSING,
         probe: bool = True, pid: int | None = None, cache_dir: Path | None = None,
         settle_s: float = 5.0,
         log: Callable[[str], None] = print) -> dict:
@@ -844,11 +884,18 @@ def run(url: str | None = None, clients: int = 8, requests: int = 60, seed: int 
             else:
                 plans = make_plan(clients, requests, seed)
         n_planned = sum(map(len, plans))
-        log(f"run: {len(plans)} clients, {n_planned} planned requests …")
+        log(f"run: {len(plans)} clients, {n_planned} planned requests, then "
+            f"{len(closing)} closing requests each …")
         t_run = time.perf_counter()
-        runner.run_clients(plans, phase="run")
+
+        def after_run():
+            time.sleep(settle_s)
+            rss["after_run"] = sampler.mark("after_run")
+
+        runner.run_clients(plans, phase="run", closing=closing, between=after_run)
         run_s = time.perf_counter() - t_run
-        rss["after_run"] = sampler.mark("after_run")
+        if not closing:
+            after_run()
         time.sleep(settle_s)
         rss["end"] = sampler.mark("end")
         caches["end"] = cache_files(cache)
@@ -871,7 +918,7 @@ def run(url: str | None = None, clients: int = 8, requests: int = 60, seed: int 
             probe_problems = ["skipped: --url given (start a server with "
                               "MMINSPECT_ALLOW_CUSTOM_MODELS=0 and pass --url to probe it)"]
 
-        return summarise(runner, plans, health, probe_results, probe_problems, rss, hwm,
+        return summarise(runner, plans, closing, health, probe_results, probe_problems, rss, hwm,
                          sampler, caches, run_s, rss_limit, soak, pid, url, servers)
     finally:
         for s in servers:
@@ -879,13 +926,14 @@ def run(url: str | None = None, clients: int = 8, requests: int = 60, seed: int 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def summarise(runner, plans, health, probe_results, probe_problems, rss, hwm, sampler, caches,
-              run_s, rss_limit, soak, pid, url, servers) -> dict:
-    results = [r for r in runner.results if r.phase == "run"]
+def summarise(runner, plans, closing, health, probe_results, probe_problems, rss, hwm, sampler,
+              caches, run_s, rss_limit, soak, pid, url, servers) -> dict:
+    results = [r for r in runner.results if r.phase in ("run", "close")]
     counted = results + probe_results
     submitted = len(counted)
     by = {o: sum(r.outcome == o for r in counted) for o in ("ok", "rejected", "errored", "hung")}
-    planned = sum(map(len, plans)) + 2 * sum(p.count("flood") for p in plans)   # flood: 3 calls
+    planned = (sum(map(len, plans)) + len(closing) * len(plans)
+               + 2 * sum(p.count("flood") for p in plans))                       # flood: 3 calls
     failures = []
     if by["hung"]:
         failures.append(f"{by['hung']} request(s) hung (no answer within {runner.timeout:.0f} s)")
@@ -905,13 +953,19 @@ def summarise(runner, plans, health, probe_results, probe_problems, rss, hwm, sa
                         f"{health.outcome} ({health.message[:150]!r})")
     checks: dict[str, dict] = {}
     for r in counted:
-        c = checks.setdefault(r.case, {"n": 0, "failed": 0, "problems": []})
+        c = checks.setdefault(r.case, {"n": 0, "exercised": 0, "failed": 0, "problems": []})
         c["n"] += 1
+        c["exercised"] += not queue_refused(r)
         if r.problems:
             c["failed"] += 1
             c["problems"] += [p for p in r.problems if p not in c["problems"]][:3]
+    for name, c in checks.items():
+        if name in ABUSE and not c["exercised"]:
+            c["failed"] += 1
+            c["problems"].append("never reached the app: every try was refused by the queue")
     if probe_results or probe_problems:
-        checks.setdefault("path_probe_custom_off", {"n": 0, "failed": 0, "problems": []})
+        checks.setdefault("path_probe_custom_off", {"n": 0, "exercised": 0, "failed": 0,
+                                                    "problems": []})
         checks["path_probe_custom_off"]["problems"] += probe_problems
         if probe_problems and not probe_problems[0].startswith("skipped"):
             checks["path_probe_custom_off"]["failed"] += 1
@@ -933,7 +987,8 @@ def summarise(runner, plans, health, probe_results, probe_problems, rss, hwm, sa
         "mode": "soak" if soak else "load", "url": url, "server_pid": pid,
         "launched": bool(servers), "clients": len(plans), "requests_per_client": max(map(len, plans)),
         "timeout_s": runner.timeout, "run_seconds": round(run_s, 1),
-        "submitted": submitted, **by, "failures": failures, "passed": not failures,
+        "submitted": submitted, **by, "rejected_by_queue": sum(map(queue_refused, counted)),
+        "failures": failures, "passed": not failures,
         "per_endpoint": tally(counted, "endpoint"), "per_case": tally(counted, "case"),
         "checks": checks,
         "rss_mb": {"start": rss.get("start"), "after_warm_up": rss.get("after_warm_up"),
@@ -962,7 +1017,8 @@ def report_text(rec: dict) -> str:
     lines = [f"{rec['mode']}: {rec['clients']} clients, {rec['submitted']} requests in "
              f"{rec['run_seconds']} s (timeout {rec['timeout_s']:.0f} s each)",
              f"submitted {rec['submitted']} = ok {rec['ok']} + rejected {rec['rejected']} + "
-             f"errored {rec['errored']} (+ hung {rec['hung']})", "",
+             f"errored {rec['errored']} (+ hung {rec['hung']}); {rec['rejected_by_queue']} of the "
+             "rejected were refused by the queue (full, or the client's share of model slots)", "",
              f"{'endpoint':<24}{'n':>5}{'ok':>5}{'rej':>5}{'err':>5}{'hung':>5}"
              f"{'p50 ok s':>10}{'p95 ok s':>10}{'p95 all s':>10}"]
     for name, t in rec["per_endpoint"].items():
@@ -970,12 +1026,13 @@ def report_text(rec: dict) -> str:
                      f"{t['hung']:>5}{fmt(t['p50_ok_s']):>10}{fmt(t['p95_ok_s']):>10}"
                      f"{fmt(t['p95_all_s']):>10}")
     lines += ["", f"{'case':<24}{'n':>5}{'ok':>5}{'rej':>5}{'err':>5}{'hung':>5}{'p50 ok s':>10}"
-                  f"{'p95 ok s':>10}  check"]
+                  f"{'p95 ok s':>10}{'reached':>8}  check"]
     for name, t in rec["per_case"].items():
         c = rec["checks"].get(name, {})
         verdict = "FAIL: " + c["problems"][0][:90] if c.get("failed") else "pass"
         lines.append(f"{name:<24}{t['n']:>5}{t['ok']:>5}{t['rejected']:>5}{t['errored']:>5}"
-                     f"{t['hung']:>5}{fmt(t['p50_ok_s']):>10}{fmt(t['p95_ok_s']):>10}  {verdict}")
+                     f"{t['hung']:>5}{fmt(t['p50_ok_s']):>10}{fmt(t['p95_ok_s']):>10}"
+                     f"{c.get('exercised', t['n']):>8}  {verdict}")
     probe = rec["checks"].get("path_probe_custom_off")
     if probe and probe["problems"]:
         lines.append(f"path probe (custom models off): {'; '.join(probe['problems'])}")
@@ -983,7 +1040,9 @@ def report_text(rec: dict) -> str:
     growth = None if m["growth"] is None else 100 * m["growth"]
     lines += ["", f"server RSS (MB): start {fmt(m['start'], '.0f')}, after warm-up "
                   f"{fmt(m['after_warm_up'], '.0f')}, peak {fmt(m['peak_sampled'], '.0f')} (VmHWM "
-                  f"{fmt(m['peak_hwm'], '.0f')}), after the run {fmt(m['after_run'], '.0f')}, end "
+                  f"{fmt(m['peak_hwm'], '.0f')}), after the run (each session holding its last "
+                  f"results) {fmt(m['after_run'], '.0f')}, end (after a short closing request in "
+                  f"each session) "
                   f"{fmt(m['end'], '.0f')} ({fmt(growth, '+.1f')} % from after warm-up; limit "
                   f"+{100 * m['limit']:.0f} %)"]
     if m["samples"]:
@@ -1038,7 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
         params = {"clients": a.clients, "requests": a.requests, "seed": a.seed,
                   "timeout": a.timeout, "soak": a.soak, "rss_limit": a.rss_limit, "url": a.url,
                   "probe": not a.no_probe, "mix": SOAK_MIX if a.soak else MIX,
-                  "warm_up": list(WARM_UP)}
+                  "warm_up": list(WARM_UP), "closing": list(CLOSING)}
         prov = provenance(PROGRAM, args, params=params, code=("mminspect",))
         # The figures come from the server, a separate process (app.py): its code is every
         # module of the package, not just what this client process imported.
