@@ -74,13 +74,28 @@ def _bound_target(adapter, text: str, target, compare_to, labels, label, tempera
 
 
 @torch.no_grad()
-def _scores(adapter, enc, target: Target, batch: int) -> torch.Tensor:
-    """The target for `batch` copies of the text in one forward (hooks decide how each copy
-    differs): word embeddings -> forward_embeds -> score, as attribute_text computes f."""
+def _scores(adapter, enc, target: Target, batch: int = 1) -> torch.Tensor:
+    """The target for `batch` copies of the text in one forward: word embeddings ->
+    forward_embeds -> score, as attribute_text computes f. Returns [items]: an edit hook
+    may broadcast a one-item input to many items from its layer on (see `_layer_groups`)."""
     ids = enc.inputs["input_ids"]                                        # [1, token]
     embeds = adapter.input_embeddings()(ids).expand(batch, -1, -1)       # [batch, token, d_model]
     outputs = adapter.forward_embeds(embeds, enc)
-    return target.score(adapter, outputs, enc.inputs["attention_mask"].expand(batch, -1))  # [batch]
+    items = outputs[0].shape[0]                                          # last_hidden_state or logits
+    return target.score(adapter, outputs, enc.inputs["attention_mask"].expand(items, -1))  # [items]
+
+
+def _layer_groups(n_layers: int, width: int, batch: int):
+    """(layer, [j, ...]) chunks: one forward per chunk, every item editing the same layer.
+
+    Why per layer: the items of a chunk are identical to the clean (or corrupted) run below
+    that layer, so the forward starts as ONE item and the edit hook's torch.where broadcasts
+    it to the chunk's items from there on (the residual additions broadcast the same way).
+    The layers below run once instead of once per item: for MiniLM's 72 heads, 267 item-layers
+    instead of 432."""
+    for layer in range(n_layers):
+        for i in range(0, width, batch):
+            yield layer, list(range(i, min(i + batch, width)))
 
 
 def _clean_run(adapter, sites: Sites, enc, target: Target) -> tuple[float, dict, dict]:
@@ -173,8 +188,9 @@ def head_importance(model, text: str, mode: str = "zero", target=None, *,
                     should_stop: StopCheck | None = None) -> HeadImportance:
     """delta [layer, head]: the target's change when that head alone is ablated.
 
-    Batched: item i of a forward ablates head i of the scan (one clean forward first, for
-    `before` and the means), so 72 heads cost a few forwards, not 72. Equal to one
+    Batched: one clean forward (for `before` and the means), then one forward per layer
+    whose item i ablates that layer's head i, starting as one item and broadcast to the
+    layer's heads at that layer (see `_layer_groups`), so 72 heads cost 7 forwards, not 72. Equal to one
     `ablate_heads` per head (tested to 1e-5)."""
     start = time.perf_counter()
     adapter = as_text_adapter(model)
@@ -183,19 +199,17 @@ def head_importance(model, text: str, mode: str = "zero", target=None, *,
     enc, bound = _bound_target(adapter, text, target, compare_to, labels, label, temperature,
                                token, mask, output)
     before, contexts, _ = _clean_run(adapter, sites, enc, bound)
-    pairs = [(layer, head) for layer in range(sites.n_layers) for head in range(sites.n_heads)]
     batch = _batch_size(adapter, len(enc.tokens), memory_mb)
     after = []
-    for i in range(0, len(pairs), batch):
+    for layer, heads in _layer_groups(sites.n_layers, sites.n_heads, batch):
         _check_stop(should_stop)
-        chunk = [[p] for p in pairs[i:i + batch]]
-        select, values = _ablation_edits(chunk, sites, mode, contexts)
+        select, values = _ablation_edits([[(layer, h)] for h in heads], sites, mode, contexts)
         with edit_heads(sites.attention_out, sites.n_heads, select, values):
-            after.append(_scores(adapter, enc, bound, len(chunk)))        # [chunk]
+            after.append(_scores(adapter, enc, bound))                   # [heads]
     delta = (torch.cat(after) - before).reshape(sites.n_layers, sites.n_heads)  # [layer, head]
     return HeadImportance(delta=delta.cpu().numpy(), before=before, mode=mode,
                           target=bound.describe(), seconds=time.perf_counter() - start,
-                          batch_size=min(batch, len(pairs)),
+                          batch_size=min(batch, sites.n_heads),
                           mean_over=MEAN_OVER if mode == "mean" else "",
                           tokens=tuple(enc.tokens), model_name=adapter.name)
 
@@ -217,14 +231,13 @@ def patched_scores(adapter, sites: Sites, enc, target: Target, site: str,
     site "residual": select[layer] bool [batch, position], source = the clean residual stream
     {layer: [1, token, d_model]}; "heads": select[layer] bool [batch, head], source = the clean
     contexts {layer: [1, token, head, d_head]}. Returns [batch]."""
-    batch = next(iter(select.values())).shape[0]
     values = {layer: source[layer] for layer in select}
     if site == "residual":
         ctx = patch_residual(sites.blocks, select, values)
     else:
         ctx = edit_heads(sites.attention_out, sites.n_heads, select, values)
     with ctx:
-        return _scores(adapter, enc, target, batch)
+        return _scores(adapter, enc, target)
 
 
 def patch_activations(model, clean: str, corrupted: str, site: str = "residual", target=None, *,
@@ -258,20 +271,15 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
                          "no gap to restore. Choose a corrupted text that changes the target.")
     n_tok = len(clean_enc.tokens)
     width = n_tok if site == "residual" else sites.n_heads
-    cells = [(layer, j) for layer in range(sites.n_layers) for j in range(width)]
     batch = _batch_size(adapter, n_tok, memory_mb)
     source = resid if site == "residual" else heads
     patched = []
-    for i in range(0, len(cells), batch):
+    for layer, cells in _layer_groups(sites.n_layers, width, batch):
         _check_stop(should_stop)
-        chunk = cells[i:i + batch]
-        select = {}
-        for k, (layer, j) in enumerate(chunk):
-            if layer not in select:
-                select[layer] = torch.zeros(len(chunk), width, dtype=torch.bool,
-                                            device=adapter.device)
-            select[layer][k, j] = True                                   # [batch, position | head]
-        patched.append(patched_scores(adapter, sites, corrupted_enc, bound, site, select, source))
+        select = torch.zeros(len(cells), width, dtype=torch.bool, device=adapter.device)
+        select[torch.arange(len(cells)), cells] = True                   # [batch, position | head]
+        patched.append(patched_scores(adapter, sites, corrupted_enc, bound, site,
+                                      {layer: select}, source))
     restored = ((torch.cat(patched) - corrupted_value) / gap).reshape(sites.n_layers, width)
     return ActivationPatching(restored=restored.cpu().numpy(), site=site, clean_value=clean_value,
                               corrupted_value=corrupted_value, target=bound.describe(),

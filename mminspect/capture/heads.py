@@ -74,11 +74,11 @@ def edit_heads(out_projs: list[torch.nn.Module], n_heads: int,
         def hook(module, args):
             x = _first_arg(args)                                      # [batch, token, head * d_head]
             heads = _split(x, n_heads)                                # [batch, token, head, d_head]
-            if chosen.shape[0] != heads.shape[0]:
+            if heads.shape[0] not in (1, chosen.shape[0]):   # one item broadcasts to all
                 raise RuntimeError(f"The edit is for a batch of {chosen.shape[0]}, the forward "
                                    f"has {heads.shape[0]} items.")
             edited = torch.where(chosen, value.to(heads.dtype), heads)  # [batch, token, head, d_head]
-            return (edited.reshape(x.shape), *args[1:])
+            return (edited.flatten(-2), *args[1:])                    # [batch, token, head * d_head]
         return hook
 
     try:
