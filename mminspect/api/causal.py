@@ -24,6 +24,7 @@ from ..explain.attribution.problem import batch_for_memory
 from ..models.families import HEAD_SITES
 from ..types import Cancelled, InputError
 from ..types.causal import ABLATION_MODES, PATCH_SITES, ActivationPatching, HeadAblation, HeadImportance
+from ..models import load
 from .adapters import as_text_adapter
 from .limits import check_labels, check_memory_mb, check_text, limits
 
@@ -145,16 +146,31 @@ def _ablation_edits(items: list[list[tuple[int, int]]], sites: Sites, mode: str,
     return select, {layer: _replacement(mode, contexts, layer) for layer in select}
 
 
-def ablate_heads(model, text: str, heads, mode: str = "zero", target=None, *,
+def ablate_heads(model, text: str | None = None, heads=None, mode: str = "zero", target=None, *,
                  compare_to: str | None = None, labels=None, label: str | None = None,
                  temperature: float = 0.05, token: str | None = None, mask: int = 0,
-                 output: str | None = None) -> HeadAblation:
+                 output: str | None = None, image=None, prompts=None, tower: str = "image",
+                 template: str | None = None):
     """The target with `heads` [(layer, head), ...] removed together, before and after.
 
     mode "zero": each head's context vector (its input slice to the attention output
     projection) set to zeros; "mean": replaced by its mean over this input's positions (from
-    the clean run). The projection's bias and the other heads are untouched."""
-    adapter = as_text_adapter(model)
+    the clean run). The projection's bias and the other heads are untouched.
+
+    CLIP-style models: `mi.ablate_heads(clip, image=..., prompts=[...], heads=...)` removes
+    heads of the image tower -> ClipHeadAblation (every prompt's logit and probability)."""
+    adapter = load(model) if isinstance(model, str) else model
+    if "image" in adapter.modalities:
+        from .causal_clip import ablate_image_heads     # imports this module
+        if image is None or prompts is None:
+            raise InputError(f"{adapter.name} is an image-text model: pass image=... and "
+                             "prompts=[...] (and heads=[(layer, head), ...]).")
+        return ablate_image_heads(adapter, image, prompts, heads, mode, tower, template)
+    if image is not None:
+        raise InputError(f"{adapter.name} reads text only; image=... needs a CLIP-style model.")
+    if heads is None:
+        raise InputError("Name the heads to ablate: heads=[(layer, head), ...].")
+    adapter = as_text_adapter(adapter)
     _check_mode(mode)
     sites = head_sites(adapter)
     pairs = _check_heads(heads, sites)

@@ -1,11 +1,11 @@
 """Result values shared by every layer (numpy only)."""
 from .attribution import AttributionComparison, Faithfulness, TokenAttribution
-from .causal import ActivationPatching, HeadAblation, HeadImportance
+from .causal import ActivationPatching, ClipHeadAblation, HeadAblation, HeadImportance
 from .clip import ClipView, PixelAttribution, PromptExplanations, PromptText
 from .errors import Cancelled, InputError, ModelLoadError, OverBudget
 from .results import (AttentionMaps, HeadSummary, LogitLens, Rollout, TextPrediction, TextView,
                       TokenChoices)
 
-__all__ = ["ActivationPatching", "HeadAblation", "HeadImportance", "AttentionMaps", "AttributionComparison", "Cancelled", "ClipView", "PixelAttribution",
+__all__ = ["ActivationPatching", "ClipHeadAblation", "HeadAblation", "HeadImportance", "AttentionMaps", "AttributionComparison", "Cancelled", "ClipView", "PixelAttribution",
            "PromptExplanations", "PromptText", "Faithfulness", "HeadSummary", "InputError", "LogitLens", "ModelLoadError", "OverBudget", "Rollout",
            "TextPrediction", "TextView", "TokenAttribution", "TokenChoices"]

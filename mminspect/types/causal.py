@@ -103,3 +103,37 @@ class ActivationPatching:
             _check(r.shape[1] == len(self.tokens),
                    f"ActivationPatching.restored must be [layer, position] with "
                    f"{len(self.tokens)} positions, got {r.shape}")
+
+
+@dataclass(frozen=True)
+class ClipHeadAblation:
+    """Image-tower heads of a CLIP-style model removed together: every prompt's logit and
+    probability (softmax over the prompts) before and after, each float32 [prompt]."""
+
+    logits_before: np.ndarray
+    logits_after: np.ndarray
+    probs_before: np.ndarray
+    probs_after: np.ndarray
+    prompts: tuple[str, ...]
+    heads: tuple[tuple[int, int], ...]
+    mode: str
+    tower: str = "image"
+    mean_over: str = ""
+    model_name: str = ""
+
+    def __post_init__(self):
+        n = len(self.prompts)
+        for name in ("logits_before", "logits_after", "probs_before", "probs_after"):
+            a = _as_f32(getattr(self, name))
+            object.__setattr__(self, name, a)
+            _check(a.shape == (n,), f"ClipHeadAblation.{name} must be [prompt]={n}, got {a.shape}")
+        _check(self.mode in ABLATION_MODES,
+               f"ClipHeadAblation.mode must be one of {tuple(ABLATION_MODES)}, got {self.mode!r}")
+
+    @property
+    def delta_prob(self) -> np.ndarray:
+        return self.probs_after - self.probs_before             # [prompt]
+
+    @property
+    def delta_logit(self) -> np.ndarray:
+        return self.logits_after - self.logits_before           # [prompt]

@@ -1,0 +1,79 @@
+"""Causal lab for CLIP-style models: remove heads of the image tower and see every prompt's
+logit and probability change.
+
+    abl = mi.ablate_heads(clip, image=img, prompts=["a cat", "a dog"], heads=[(3, 1)])
+    abl.delta_prob, abl.delta_logit          # [prompt]
+
+The heads are cut where they enter their output projection (`IMAGE_HEAD_SITES`), by the
+same hooks as for text models (`capture/heads.py`)."""
+from __future__ import annotations
+
+from operator import attrgetter
+
+import torch
+
+from ..capture.heads import capture_head_inputs, edit_heads
+from ..models.families import IMAGE_HEAD_SITES
+from ..types import InputError
+from ..types.causal import ClipHeadAblation
+from .causal import MEAN_OVER, _check_mode, _replacement
+from .clip import as_clip
+from .images import clean_prompts, read_image
+
+TOWERS = ("image",)
+
+
+def image_head_sites(adapter) -> tuple[list[torch.nn.Module], int]:
+    """(the image tower's attention output projections, heads per layer)."""
+    spec = IMAGE_HEAD_SITES.get(adapter.family)
+    if spec is None:
+        raise InputError(f"Image-tower head ablation knows these families: "
+                         f"{', '.join(IMAGE_HEAD_SITES)}; {adapter.name} is {adapter.family} "
+                         "(its attention applies the output projection inside one fused call, "
+                         "so the heads cannot be cut there). Choose an HF CLIP model or miniclip.")
+    model = adapter.model
+    n_layers = len(attrgetter(spec["layers"])(model))
+    outs = [model.get_submodule(spec["attention_out"].format(layer=i)) for i in range(n_layers)]
+    return outs, int(attrgetter(spec["heads"])(model))
+
+
+def ablate_image_heads(model, image, prompts, heads, mode: str = "zero", tower: str = "image",
+                       template: str | None = None) -> ClipHeadAblation:
+    """Every prompt's logit and softmax probability with `heads` [(layer, head), ...] of the
+    image tower removed ("zero": context set to zeros; "mean": its mean over the image's
+    tokens), before and after."""
+    adapter = as_clip(model)
+    if tower not in TOWERS:
+        raise InputError(f"tower={tower!r}: head ablation is built for the image tower only "
+                         "(tower='image'); the text tower's is not there yet.")
+    _check_mode(mode)
+    outs, n_heads = image_head_sites(adapter)
+    try:
+        pairs = tuple(dict.fromkeys((int(a), int(b)) for a, b in heads))
+    except (TypeError, ValueError):
+        raise InputError(f"heads must be a list of (layer, head) pairs, got {heads!r}.") from None
+    bad = [p for p in pairs if not (0 <= p[0] < len(outs) and 0 <= p[1] < n_heads)]
+    if not pairs or bad:
+        raise InputError(f"Name heads of the image tower: layers 0..{len(outs) - 1}, heads "
+                         f"0..{n_heads - 1}; got {list(pairs) or 'none'}.")
+    notes: list[str] = []
+    prompts = clean_prompts(prompts, template, notes)
+    pixels = adapter.preprocess([read_image(image, "the image", notes)])   # [1, 3, H, W]
+    with torch.no_grad():
+        text = adapter.encode_text(prompts)                                 # [prompt, embed]
+        with capture_head_inputs(outs, n_heads) as contexts:
+            before = adapter.logit_scale * adapter.encode_image(pixels) @ text.T   # [1, prompt]
+        contexts = dict(contexts)
+        select = {}
+        for layer, head in pairs:
+            select.setdefault(layer, torch.zeros(1, n_heads, dtype=torch.bool,
+                                                 device=pixels.device))[0, head] = True
+        values = {layer: _replacement(mode, contexts, layer) for layer in select}
+        with edit_heads(outs, n_heads, select, values):
+            after = adapter.logit_scale * adapter.encode_image(pixels) @ text.T    # [1, prompt]
+    return ClipHeadAblation(
+        logits_before=before[0].cpu().numpy(), logits_after=after[0].cpu().numpy(),
+        probs_before=before[0].softmax(-1).cpu().numpy(),
+        probs_after=after[0].softmax(-1).cpu().numpy(), prompts=tuple(prompts), heads=pairs,
+        mode=mode, tower=tower, mean_over=MEAN_OVER.replace("input's positions", "image's tokens")
+        if mode == "mean" else "", model_name=adapter.name)

@@ -1,0 +1,68 @@
+"""Causal lab (issue 12) for CLIP-style image towers: removing heads equals a copy of the
+model whose output-projection weights for those heads are zeroed; hooks leave nothing."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mminspect as mi
+from mminspect.api.causal_clip import image_head_sites
+
+from clip_tiny import tiny_clip_of
+
+PROMPTS = ["a photo of a cat", "a photo of a dog", "a red square"]
+
+
+@pytest.fixture(scope="module", params=["hf_clip", "miniclip"])
+def clip(request, tmp_path_factory):
+    return tiny_clip_of(request.param, tmp_path_factory)
+
+
+def _image(seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+
+
+@torch.no_grad()
+def _zeroed_logits(adapter, heads) -> np.ndarray:
+    outs, n_heads = image_head_sites(adapter)
+    edited = copy.copy(adapter)
+    edited.model = copy.deepcopy(adapter.model)
+    e_outs, _ = image_head_sites(edited)
+    for layer, head in heads:
+        d_head = e_outs[layer].weight.shape[1] // n_heads
+        e_outs[layer].weight[:, head * d_head:(head + 1) * d_head] = 0    # nn.Linear [out, in]
+    pixels = edited.preprocess([_image()])
+    return edited.similarity(pixels, PROMPTS)[0].cpu().numpy()            # [prompt]
+
+
+def test_image_head_ablation_equals_weight_edit(clip):
+    heads = [(0, 1), (1, 0)]
+    got = mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=heads)
+    np.testing.assert_allclose(got.logits_after, _zeroed_logits(clip, heads), atol=1e-4)
+    assert got.logits_before.shape == (3,) and np.abs(got.delta_logit).max() > 0
+    np.testing.assert_allclose(got.probs_after.sum(), 1, atol=1e-5)
+    pixels = clip.preprocess([_image()])
+    np.testing.assert_allclose(got.logits_before, clip.similarity(pixels, PROMPTS)[0].cpu().numpy(),
+                               atol=1e-5)
+
+
+def test_image_mean_ablation_runs_and_hooks_are_removed(clip):
+    pixels = clip.preprocess([_image()])
+    before = clip.similarity(pixels, PROMPTS).clone()
+    got = mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(0, 0)], mode="mean")
+    assert got.mean_over == "the image's tokens"
+    assert torch.equal(clip.similarity(pixels, PROMPTS), before)
+
+
+def test_clip_ablation_errors(clip):
+    with pytest.raises(mi.InputError, match="image=... and"):
+        mi.ablate_heads(clip, heads=[(0, 0)])
+    with pytest.raises(mi.InputError, match="image tower only"):
+        mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(0, 0)], tower="text")
+    with pytest.raises(mi.InputError, match="layers 0.."):
+        mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(99, 0)])
