@@ -13,7 +13,7 @@ from operator import attrgetter
 import torch
 
 from ..capture.heads import capture_head_inputs, edit_heads
-from ..models.families import IMAGE_HEAD_SITES
+from ..models.image_heads import IMAGE_HEAD_SITES
 from ..types import InputError
 from ..types.causal import ClipHeadAblation
 from .causal import MEAN_OVER, _check_mode, _replacement
