@@ -11,7 +11,7 @@ import torch
 import mminspect as mi
 import mminspect.api.attribution as api_attribution
 from mminspect.explain.attribution import (GRAD_UNITS, METHODS, Job, Problem, curve_units,
-                                           plan_budget, random_curves)
+                                           keep_pace, plan_budget, random_curves)
 from mminspect.types import OverBudget
 
 T, D = 12, 4
@@ -96,12 +96,39 @@ def test_over_the_budget_the_flexible_methods_shrink_together_and_say_so():
 
 def test_refuse_mode_and_an_impossible_budget_give_the_estimate_and_what_to_change():
     jobs = jobs_for(["feature_ablation", "lime"])
-    with pytest.raises(OverBudget, match=r"Not run: this request would take about 1 s "
-                                         r"\(61 forward passes of 12 tokens.*budget is 0\.3 s\. "
-                                         r"Shorten the text \(about \d+ tokens would fit\)"):
+    with pytest.raises(OverBudget, match=r"Not run: this request would take about 1 s \(the "
+                                         r"work of 61 forward passes of 12 tokens.*budget is "
+                                         r"0\.3 s\. Shorten the text \(about \d+ tokens would "
+                                         r"fit\)"):
         plan_budget(jobs, budget_s=0.3, mode="refuse")
     with pytest.raises(OverBudget, match="even with fewer samples"):
         plan_budget(jobs, budget_s=0.01)          # below the methods' floors
+
+
+class FakeGuard:
+    """A request's clock at a chosen time: `spent` seconds since the plan, of `budget_s`."""
+
+    def __init__(self, spent: float, budget_s: float):
+        self.plan_t0, self.budget_s, self._now = 0.0, budget_s, spent
+
+    def elapsed(self) -> float:
+        return self._now
+
+
+def test_work_running_slower_than_planned_shrinks_what_is_left():
+    jobs = jobs_for(["saliency", "feature_ablation", "lime"])
+    plan = plan_budget(jobs, budget_s=100)
+    first = plan.seconds[0]
+    # on time (or a little slow): nothing changes
+    assert keep_pace(plan, jobs, 1, FakeGuard(first * 1.2, 1.0), "reduce") is plan
+    # three times slower than planned, and the rest would not fit: the rest shrinks
+    budget = first * 3 + sum(plan.seconds[1:]) * 1.5
+    paced = keep_pace(plan, jobs, 1, FakeGuard(first * 3, budget), "reduce")
+    assert paced.params[0] == plan.params[0] and paced.notes[0] == []
+    assert paced.params[1]["group"] > 1 and paced.params[2]["n_samples"] < 48
+    assert "ran 3.0x slower than estimated" in paced.notes[1][0]
+    # refuse mode never changes a plan once it runs (the guard's hard stop remains)
+    assert keep_pace(plan, jobs, 1, FakeGuard(first * 3, budget), "refuse") is plan
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Callable
 from ..explain.attribution import (BASELINES, METHODS, N_RANDOM, Curves, Guard, Job, Problem,
                                    SimilarityTarget, Target, ZeroShotTarget, align_words,
                                    build_problem, curve_units, faithfulness, item_bytes,
-                                   make_target, plan_budget, random_curves, word_scores)
+                                   keep_pace, make_target, plan_budget, random_curves, word_scores)
 from ..types import AttributionComparison, InputError, TokenAttribution
 from .adapters import as_text_adapter
 from .limits import Limits, check_labels, check_memory_mb, check_text, limits
@@ -121,6 +121,7 @@ def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim:
     guard.plan(plan.estimate_s)
     results = []
     for i, ((t, _), (enc, bound, _), job) in enumerate(zip(sides, built, jobs)):
+        plan = keep_pace(plan, jobs, i, guard, lim.over_budget)
         guard.job(f"Running {m.label}" + (" on the second text" if i else ""),
                   until_s=end - plan.after(i))
         results.append(_explain(adapter, t, job.problem, enc, method, plan.params[i], bound,
@@ -211,6 +212,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     reference = random_curves(problem)
     results = []
     for i, name in enumerate(names):
+        plan = keep_pace(plan, jobs, i, guard, lim.over_budget)   # slower than estimated?
         guard.job(f"Running {_method(name).label}", until_s=guard.budget_s - plan.after(i))
         results.append(_explain(adapter, text, problem, enc, name, plan.params[i], bound,
                                 baseline, True, reference, plan.notes[i]))

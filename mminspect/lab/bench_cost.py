@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -122,6 +123,8 @@ def run(repeats: int = 1, lengths=LENGTHS) -> dict:
         m = measured(fn)
         rows.append({"tokens": n, "what": what, **extra,
                      **{k: v for k, v in m.items() if k != "result"}})
+        print(f"  cost: {n} tokens, {what}: {m['seconds']:.2f} s, CPU {m['cpu_s']:.1f} s, "
+              f"peak RSS {m['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)   # a long run
         return m["result"]
 
     for n in lengths:
@@ -209,7 +212,6 @@ def report(figures: dict) -> str:
 
 if __name__ == "__main__":
     import json
-    import sys
     lengths = tuple(int(x) for x in sys.argv[1].split(",")) if len(sys.argv) > 1 else LENGTHS
     figures = run(lengths=lengths)
     print(report(figures))

@@ -5,7 +5,7 @@
 """
 from .ablation import FEATURE_ABLATION, OCCLUSION
 from .base import GRAD_UNITS, Method, MethodOutput, Param, Problem, completeness, resolve_params
-from .budget import Job, Plan, plan_budget
+from .budget import Job, Plan, keep_pace, plan_budget
 from .faithfulness import N_RANDOM, Curves, curve_units, faithfulness, random_curves
 from .gradients import GRADIENT_SHAP, INPUT_X_GRADIENT, SALIENCY
 from .integrated_gradients import METHOD as INTEGRATED_GRADIENTS
@@ -26,4 +26,5 @@ __all__ = ["BASELINES", "GRAD_UNITS", "METHODS", "N_RANDOM", "ClassTarget", "Cur
            "Job", "MaskFillTarget", "Method", "MethodOutput", "NextTokenTarget", "Param", "Plan",
            "Problem", "SimilarityTarget", "Target", "ZeroShotTarget", "align_words",
            "build_problem", "completeness", "curve_units", "faithfulness", "item_bytes",
-           "make_target", "plan_budget", "random_curves", "resolve_params", "word_scores"]
+           "keep_pace", "make_target", "plan_budget", "random_curves", "resolve_params",
+           "word_scores"]

@@ -11,11 +11,11 @@ together so the whole fits, and each says so in its notes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from ...types import OverBudget
 from .base import Method, Problem
-from .problem import calibrated
+from .problem import CALIBRATION_ITEMS, calibrated
 
 FAST = "Saliency, Input × Gradient or Integrated Gradients"
 MODES = ("reduce", "refuse")
@@ -48,38 +48,80 @@ class Plan:
     estimate_s: float               # all jobs plus the fixed part
     full_estimate_s: float          # before any reduction
     reduced: bool = False
-    detail: dict = field(default_factory=dict)
+    fixed_s: float = 0.0            # the work outside the jobs (the shared reference curves)
 
     def after(self, i: int) -> float:
         """Seconds planned for the jobs after job i."""
         return sum(self.seconds[i + 1:])
 
 
-def _describe(jobs: list[Job], estimate_s: float, budget_s: float, total_s: float) -> str:
+def _describe(jobs: list[Job], estimate_s: float, budget_s: float, total_s: float,
+              least_s: float | None = None) -> str:
+    """The refusal: the estimate, what it is made of, and what would fit. least_s: the
+    estimate at the smallest settings (what a shorter text is measured against)."""
     p = max((j.problem for j in jobs), key=lambda q: q.n_tokens)
     units = sum(j.units() + j.extra_units for j in jobs)
     # cost grows ~ tokens^2 for perturbation methods (n forwards of n tokens), so a text
     # shorter by sqrt(budget / estimate) fits
-    fits = int(p.n_tokens * math.sqrt(max(budget_s, 0.0) / estimate_s))
-    return (f"this request would take about {estimate_s:.0f} s ({units:,.0f} forward passes of "
-            f"{p.n_tokens} tokens, ~{p.unit_s * 1e3:.0f} ms each here, now), and the time budget "
-            f"is {total_s:g} s. Shorten the text (about {fits} tokens would fit), choose a "
+    fits = int(p.n_tokens * math.sqrt(max(budget_s, 0.0) / (least_s or estimate_s)))
+    shorter = (f"about {fits} tokens would fit" if fits >= 8 else
+               "much shorter: even the setup took most of the budget")
+    return (f"this request would take about {estimate_s:.0f} s (the work of {units:,.0f} "
+            f"forward passes of {p.n_tokens} tokens, ~{p.unit_s * 1e3:.0f} ms each here, now), "
+            f"and the time budget is {total_s:g} s. Shorten the text ({shorter}), choose a "
             f"faster method ({FAST}), or use fewer samples")
 
 
-def _calibrate(jobs: list[Job]) -> float:
-    """Re-time each distinct problem (see `calibrated`) in place; returns the ratio of the
-    new to the old cost of one item of the first problem (to rescale fixed work)."""
-    done: dict[int, Problem] = {}
-    ratio = None
+def _calibrate(jobs: list[Job], budget_s: float) -> float:
+    """Re-time each distinct problem (see `calibrated`) in place, if that costs under 5 % of
+    the budget (on a long text the split matters little and the timing would cost seconds);
+    returns the ratio of the new to the old cost of one item (to rescale fixed work)."""
+    distinct = {id(j.problem): j.problem for j in jobs}
+    cost = sum((2 + CALIBRATION_ITEMS) * p.unit_s for p in distinct.values())
+    if cost > 0.05 * budget_s:
+        return 1.0
+    done = {key: calibrated(p) for key, p in distinct.items()}
+    first = jobs[0].problem
     for j in jobs:
-        key = id(j.problem)
-        if key not in done:
-            done[key] = calibrated(j.problem)
-        old, j.problem = j.problem, done[key]
-        if ratio is None:
-            ratio = (j.problem.unit_s + j.problem.call_s / j.problem.batch_size) / max(old.unit_s, 1e-12)
-    return ratio or 1.0
+        j.problem = done[id(j.problem)]
+    new = done[id(first)]
+    return (new.unit_s + new.call_s / new.batch_size) / max(first.unit_s, 1e-12)
+
+
+def _shrink(jobs: list[Job], budget_s: float, fixed_s: float, full: float):
+    """The flexible methods (those with `shrink`) scaled down together from their asked-for
+    parameters until the estimate fits or all are at their floors: (params, seconds,
+    estimate)."""
+    params = [dict(j.params) for j in jobs]
+    seconds = [j.seconds() for j in jobs]
+    flexible = [i for i, j in enumerate(jobs) if j.method.shrink is not None]
+    factor, estimate = 1.0, full
+    for _ in range(8):     # shrink() rounds and has floors: converge in a few passes
+        flex_s = sum(jobs[i].problem.seconds_for(jobs[i].units(params[i])) for i in flexible)
+        over = estimate - budget_s
+        if over <= 0 or flex_s <= 0:
+            break
+        factor *= max(1 - over / flex_s, 0.01) * 0.98      # 2 % under, as shrink() rounds
+        for i in flexible:
+            p = jobs[i].problem
+            params[i] = jobs[i].method.shrink(jobs[i].params, factor, p.n_tokens, p.n_free)
+        previous, seconds = estimate, [j.seconds(q) for j, q in zip(jobs, params)]
+        estimate = fixed_s + sum(seconds)
+        if estimate >= previous:           # every flexible method is at its floor
+            break
+    return params, seconds, estimate
+
+
+def _notes(jobs: list[Job], params: list[dict], why: str) -> list[list[str]]:
+    notes: list[list[str]] = [[] for _ in jobs]
+    for i, (j, q) in enumerate(zip(jobs, params)):
+        changed = {k: v for k, v in q.items() if v != j.params.get(k)}
+        if changed:
+            was = ", ".join(f"{k}={j.params[k]}" for k in changed)
+            now = ", ".join(f"{k}={v}" for k, v in changed.items())
+            notes[i].append(f"Ran with {now} (instead of {was}) {why}. For the full run, "
+                            "shorten the text or raise the budget (MMINSPECT_BUDGET_S).")
+    return notes
 
 
 def plan_budget(jobs: list[Job], budget_s: float, mode: str = "reduce",
@@ -90,44 +132,50 @@ def plan_budget(jobs: list[Job], budget_s: float, mode: str = "reduce",
     total_s = budget_s if total_s is None else total_s
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    params = [dict(j.params) for j in jobs]
     full = fixed_s + sum(j.seconds() for j in jobs)
     if full > budget_s:                    # the first estimate errs high: measure better
-        fixed_s *= _calibrate(jobs)
+        fixed_s *= _calibrate(jobs, budget_s)
         full = fixed_s + sum(j.seconds() for j in jobs)
-    seconds = [j.seconds() for j in jobs]
-    notes: list[list[str]] = [[] for _ in jobs]
     if full <= budget_s:
-        return Plan(params, notes, seconds, full, full)
+        return Plan([dict(j.params) for j in jobs], [[] for _ in jobs],
+                    [j.seconds() for j in jobs], full, full, fixed_s=fixed_s)
     if mode == "refuse":
         raise OverBudget(f"Not run: {_describe(jobs, full, budget_s, total_s)}.")
-    flexible = [i for i, j in enumerate(jobs) if j.method.shrink is not None]
-    factor, estimate = 1.0, full
-    for _ in range(8):     # shrink() rounds and has floors: converge in a few passes
-        flex_s = sum(jobs[i].problem.seconds_for(jobs[i].units(params[i])) for i in flexible)
-        over = estimate - budget_s
-        if over <= 0 or flex_s <= 0:
-            break
-        # scale the flexible methods (together, from their asked-for parameters) so the
-        # excess goes; 2 % under, as shrink() rounds
-        factor *= max(1 - over / flex_s, 0.01) * 0.98
-        for i in flexible:
-            p = jobs[i].problem
-            params[i] = jobs[i].method.shrink(jobs[i].params, factor, p.n_tokens, p.n_free)
-        previous, seconds = estimate, [j.seconds(q) for j, q in zip(jobs, params)]
-        estimate = fixed_s + sum(seconds)
-        if estimate >= previous:           # every flexible method is at its floor
-            break
+    params, seconds, estimate = _shrink(jobs, budget_s, fixed_s, full)
     if estimate > budget_s:
         raise OverBudget("Not run, even with fewer samples: "
-                         f"{_describe(jobs, full, budget_s, total_s)}.")
-    for i in flexible:
-        changed = {k: v for k, v in params[i].items() if v != jobs[i].params.get(k)}
-        if changed:
-            was = ", ".join(f"{k}={jobs[i].params[k]}" for k in changed)
-            now = ", ".join(f"{k}={v}" for k, v in changed.items())
-            notes[i].append(f"Ran with {now} (instead of {was}) to stay within the time budget "
-                            f"of {total_s:g} s: the full request was estimated at {full:.0f} s "
-                            f"at {jobs[i].problem.n_tokens} tokens. For the full run, shorten "
-                            "the text or raise the budget (MMINSPECT_BUDGET_S).")
-    return Plan(params, notes, seconds, estimate, full, reduced=True)
+                         f"{_describe(jobs, full, budget_s, total_s, estimate)}.")
+    why = (f"to stay within the time budget of {total_s:g} s: the full request was estimated "
+           f"at {full:.0f} s at {max(j.problem.n_tokens for j in jobs)} tokens")
+    return Plan(params, _notes(jobs, params, why), seconds, estimate, full, reduced=True,
+                fixed_s=fixed_s)
+
+
+SLOWER = 1.25     # re-plan when the work so far ran this much slower than its estimate
+
+
+def keep_pace(plan: Plan, jobs: list[Job], i: int, guard, mode: str) -> Plan:
+    """Before job i: if the jobs so far ran slower than planned (the machine got busier, or
+    the estimate erred) and the rest would end past the budget, shrink the rest by the
+    measured slowdown (reduce mode; at worst to their floors, and the guard's hard stop
+    remains). The plan is unchanged otherwise."""
+    planned = plan.fixed_s + sum(plan.seconds[:i])
+    spent = guard.elapsed() - guard.plan_t0
+    if mode != "reduce" or i == 0 or planned <= 0 or spent <= SLOWER * planned:
+        return plan
+    slow = spent / planned
+    left = guard.budget_s - guard.elapsed()
+    if slow * sum(plan.seconds[i:]) <= left:
+        return plan
+    rest = [Job(j.method, j.params, replace(j.problem, unit_s=j.problem.unit_s * slow,
+                                            call_s=j.problem.call_s * slow), j.extra_units)
+            for j in jobs[i:]]
+    full = sum(j.seconds() for j in rest)
+    params, seconds, _ = _shrink(rest, left, 0.0, full)
+    why = (f"to stay within the time budget of {guard.budget_s:g} s: the work ran {slow:.1f}x "
+           "slower than estimated (the machine is busy)")
+    notes = _notes(rest, params, why)
+    return replace(plan, params=plan.params[:i] + params,
+                   notes=[plan.notes[k] if k < i else notes[k - i] or plan.notes[k]
+                          for k in range(len(jobs))],
+                   seconds=plan.seconds[:i] + [s / slow for s in seconds], reduced=True)
