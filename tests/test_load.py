@@ -80,15 +80,12 @@ def test_too_many_labels_and_too_long_texts_are_refused_before_any_model_work(se
 
 
 # Known failures (issue 16, item 6), found by this suite; strict, so the mark must go when fixed.
-PLOT_LINKS = pytest.mark.xfail(strict=True, reason="the Image-text tab's plotly figures (steps, "
-                               "matrix, embedding space) show prompts raw: plotly renders "
-                               "<a href> in them as a live link")
 GRADIO_PREPROCESS = pytest.mark.xfail(strict=True, reason="gradio fails before the handler runs "
                                       "and answers without a message (\"upstream Gradio app has "
                                       "raised an exception\" / {\"error\": null})")
 
 
-@pytest.mark.parametrize("case", ["xss_text", "xss_attr", pytest.param("xss_clip", marks=PLOT_LINKS)])
+@pytest.mark.parametrize("case", ["xss_text", "xss_attr", "xss_clip"])
 def test_user_html_never_comes_back_as_a_live_element(session, case):
     assert_clean(run_cases(session, case))
 

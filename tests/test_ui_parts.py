@@ -83,3 +83,21 @@ def test_next_token_display_escapes_user_text_and_keeps_lookalike_tokens_apart()
     assert "<b>" not in md and "<i>" not in md and "\\*\\*bold" in md
     assert "<script>" not in notes_markdown(view_with(pred, notes=["<script>x</script>"]))
     assert list(label_dict(view_with(pred))) == ["'<b>'", "' the'", "'the'"]
+
+
+def test_user_text_in_plotly_figures_is_escaped(minilm):
+    """plotly.js renders <a href> and <b> inside labels: every figure escapes user text."""
+    from mminspect import figures
+    from mminspect.figures import clip as cfig
+    evil = '<a href="http://x">link</a> <b>bold</b>'
+    view = mi.inspect_text(minilm, evil)
+    for fig in (figures.model_view(view.attention), figures.head_heatmap(view.attention, 0, 0),
+                figures.head_view(view.attention, 0), figures.hidden_norms_figure(view)):
+        text = fig.to_json()
+        assert "<a " not in text and "<b>" not in text and "&lt;" in text
+    clip = mi.inspect_clip("miniclip", mi.load_example(mi.list_examples()[0]).image,
+                           [evil, "a red star"])
+    for fig in (cfig.prediction_steps_figure(clip), cfig.similarity_matrix_figure(clip),
+                cfig.embedding_figure(clip)):
+        text = fig.to_json()
+        assert "<a " not in text and "<b>" not in text and "&lt;a href" in text

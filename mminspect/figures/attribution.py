@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..types import AttributionComparison, Faithfulness, TokenAttribution
+from .layout import plotly_text
 
 POSITIVE = (178, 24, 43)     # red: raises the target (RdBu's ends, readable for most colour vision)
 NEGATIVE = (33, 102, 172)    # blue: lowers it
@@ -89,7 +90,7 @@ def top_tokens_bar(attr: TokenAttribution, level: str = "word", k: int = 15,
     idx = np.flatnonzero(~special)
     idx = idx[np.argsort(-np.abs(scores[idx]), kind="stable")][:k][::-1]   # largest last = top
     # Repeated words get their position so bars do not merge.
-    names = [f"{labels[i]} ({i})" for i in idx]
+    names = [f"{plotly_text(labels[i])} ({i})" for i in idx]
     colors = ["rgb({},{},{})".format(*(POSITIVE if scores[i] >= 0 else NEGATIVE)) for i in idx]
     fig = go.Figure(go.Bar(x=[float(scores[i]) for i in idx], y=names, orientation="h",
                            marker_color=colors,

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..types import ClipView
+from .layout import plotly_text
 
 DISPLAY = 320   # overlays are drawn at least this big: a 64 px scene is unreadable as is
 
@@ -85,7 +86,7 @@ def overlay(image: np.ndarray, scores: np.ndarray, vmax: float | None = None,
 
 def prediction_steps_figure(view: ClipView, image: int = 0) -> go.Figure:
     """Cosine -> x logit scale -> softmax, one bar per prompt in each step."""
-    prompts = view.prompts
+    prompts = [plotly_text(p) for p in view.prompts]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=[
         "1. cosine(image, prompt)", f"2. × logit scale {view.logit_scale:.1f} = logit",
         "3. softmax over prompts = probability"])
@@ -107,7 +108,7 @@ def prediction_steps_figure(view: ClipView, image: int = 0) -> go.Figure:
 def similarity_matrix_figure(view: ClipView) -> go.Figure:
     """Probabilities [image, prompt] when several images are given."""
     labels = [f"image {i + 1}" for i in range(view.n_images)]
-    fig = go.Figure(go.Heatmap(z=view.probs, x=view.prompts, y=labels, colorscale="Blues",
+    fig = go.Figure(go.Heatmap(z=view.probs, x=[plotly_text(p) for p in view.prompts], y=labels, colorscale="Blues",
                                zmin=0, zmax=1, texttemplate="%{z:.2f}", customdata=view.cosine,
                                hovertemplate="%{y} · %{x}<br>p %{z:.3f}, cosine %{customdata:.3f}"
                                              "<extra></extra>"))
@@ -125,7 +126,7 @@ def embedding_figure(view: ClipView) -> go.Figure:
                              marker={"symbol": "square", "size": 14, "color": "darkorange"},
                              name="images"))
     fig.add_trace(go.Scatter(x=view.pca[n:, 0], y=view.pca[n:, 1], mode="markers+text",
-                             text=view.prompts, textposition="top center",
+                             text=[plotly_text(p) for p in view.prompts], textposition="top center",
                              marker={"size": 11, "color": "steelblue"}, name="prompts"))
     v = view.pca_variance
     fig.update_layout(height=460, xaxis_title=f"PC 1 ({v[0]:.0%} of variance)",

@@ -32,8 +32,17 @@ def shown_positions(maps: AttentionMaps, hide_special: bool) -> np.ndarray:
     return keep if len(keep) else np.arange(len(maps.tokens))
 
 
+def plotly_text(text: str) -> str:
+    """User text for a plotly label or hover: plotly.js renders a subset of HTML in text
+    (`<a href>` becomes a live link, `<b>` bold), and turns entities back into characters, so
+    escaping shows exactly what was typed."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def make_axis(tokens: list[str], keep: np.ndarray, max_cells: int) -> Axis:
-    """Split the kept positions into at most `max_cells` contiguous groups."""
+    """Split the kept positions into at most `max_cells` contiguous groups (labels escaped
+    for plotly: they are the user's text)."""
+    tokens = [plotly_text(t) for t in tokens]
     groups = np.array_split(keep, min(len(keep), max_cells))
     labels = []
     for g in groups:

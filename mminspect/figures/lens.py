@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..types import LogitLens
-from .layout import unique_labels
+from .layout import plotly_text, unique_labels
 
 MAX_POSITIONS = 48   # columns; more would be unreadable (and heavy: k strings per cell)
 
@@ -23,9 +23,11 @@ def shown_positions(lens: LogitLens, keep_first: list[int]) -> np.ndarray:
 
 def logit_lens_figure(lens: LogitLens, keep_first: list[int] | None = None) -> go.Figure:
     cols = shown_positions(lens, keep_first or [])
-    x = unique_labels([lens.tokens[i] for i in cols])
-    top1 = [[lens.top_tokens[layer][i][0] for i in cols] for layer in range(len(lens.layer_names))]
-    hover = [["<br>".join(f"{t!r} {p:.2f}" for t, p in zip(lens.top_tokens[layer][i], lens.top_probs[layer, i]))
+    x = unique_labels([plotly_text(lens.tokens[i]) for i in cols])
+    top1 = [[plotly_text(lens.top_tokens[layer][i][0]) for i in cols]
+            for layer in range(len(lens.layer_names))]
+    hover = [["<br>".join(f"{plotly_text(repr(t))} {p:.2f}"
+                          for t, p in zip(lens.top_tokens[layer][i], lens.top_probs[layer, i]))
               for i in cols] for layer in range(len(lens.layer_names))]
     rank = np.log10(1 + lens.final_rank[:, cols]).astype(np.float32)          # [layer+1, position]
     fig = make_subplots(rows=2, cols=1, vertical_spacing=0.14,
