@@ -20,7 +20,7 @@ T, D = 12, 4
 @pytest.fixture(autouse=True)
 def no_calibration(monkeypatch):
     """Plans here use the unit_s they are given (no re-timing on this machine)."""
-    monkeypatch.setattr("mminspect.explain.attribution.budget.calibrated", lambda p: p)
+    monkeypatch.setattr("mminspect.explain.attribution.budget._calibrate", lambda jobs, b: None)
 
 
 def linear_problem(batch_size: int = 4, unit_s: float = 0.0) -> tuple[Problem, dict]:
@@ -144,19 +144,32 @@ def slow_problems(monkeypatch):
 
 
 def test_a_comparison_over_the_budget_runs_reduced_with_notes(minilm, slow_problems):
-    # 40 tokens: ~500 forward items in full (50 s here), ~250 at the methods' floors
+    # ~36 tokens: ~400 forward items in full (40 s here), ~200 at the methods' floors
     text = ("The old fisherman pulled his small wooden boat onto the sandy beach at dawn, "
             "tired but very happy with all of the silver fish he had caught overnight.")
     comp = mi.compare_attributions(minilm, text, compare_to="A man and his boat.",
-                                   budget_s=40.0)
+                                   budget_s=30.0)
     by = {r.method: r for r in comp.results}
     assert by["feature_ablation"].params["group"] > 1
     assert by["occlusion"].params["stride"] > 1
     assert by["lime"].params["n_samples"] < 48
-    assert any("time budget of 40 s" in n for n in by["feature_ablation"].notes)
+    assert any("time budget of 30 s" in n for n in by["feature_ablation"].notes)
     assert not any("time budget" in n for n in by["saliency"].notes)
     # reduced, not changed: every map still explains the same target on the same problem
     assert len({r.target_value for r in comp.results}) == 1
+
+
+def test_when_the_methods_are_at_their_floors_the_curves_get_fewer_points(minilm, slow_problems):
+    # the same text: ~200 items at the methods' floors with 6-point curves (20 s here), ~133
+    # with 3-point curves (13 s)
+    text = ("The old fisherman pulled his small wooden boat onto the sandy beach at dawn, "
+            "tired but very happy with all of the silver fish he had caught overnight.")
+    comp = mi.compare_attributions(minilm, text, compare_to="A man and his boat.",
+                                   budget_s=16.0)
+    for r in comp.results:
+        assert len(r.faithfulness.fractions) == 4                   # 0, 2 inner points, 1
+        assert any("curves with 3 points instead of 6" in n for n in r.notes)
+    assert len({r.faithfulness.deletion_random.tobytes() for r in comp.results}) == 1
 
 
 def test_the_host_can_make_the_budget_refuse(minilm, slow_problems, monkeypatch):

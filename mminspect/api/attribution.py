@@ -11,10 +11,11 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from ..explain.attribution import (BASELINES, METHODS, N_RANDOM, Curves, Guard, Job, Problem,
-                                   SimilarityTarget, Target, ZeroShotTarget, align_words,
-                                   build_problem, curve_units, faithfulness, item_bytes,
-                                   keep_pace, make_target, plan_budget, random_curves, word_scores)
+from ..explain.attribution import (BASELINES, MAX_POINTS, METHODS, N_RANDOM, Curves, Guard,
+                                   Job, Problem, SimilarityTarget, Target, ZeroShotTarget,
+                                   align_words, build_problem, faithfulness, item_bytes,
+                                   keep_pace, make_target, plan_budget, random_curves,
+                                   word_scores)
 from ..types import AttributionComparison, InputError, TokenAttribution
 from .adapters import as_text_adapter
 from .limits import Limits, check_labels, check_memory_mb, check_text, limits
@@ -31,15 +32,16 @@ def _method(name: str):
 
 def _explain(adapter, text: str, problem: Problem, enc, method_name: str, resolved: dict,
              target: Target, baseline: str, with_faithfulness: bool,
-             reference: Curves | None, notes: list[str] = ()) -> TokenAttribution:
+             reference: Curves | None, notes: list[str] = (),
+             curve_points: int = MAX_POINTS) -> TokenAttribution:
     """Run one method with its (planned) parameters on a built problem and package the result."""
     method = _method(method_name)
     start = time.perf_counter()
     out = method.fn(problem, **resolved)
     seconds = time.perf_counter() - start
     scores = out.scores.float().cpu().numpy()                          # [token]
-    faith = (faithfulness(problem, scores, reference, complete=method.complete)
-             if with_faithfulness else None)
+    faith = (faithfulness(problem, scores, reference, complete=method.complete,
+                          max_points=curve_points) if with_faithfulness else None)
     words, word_offsets, token_word = align_words(text, enc.offsets, enc.special)
     notes = [*notes, *out.notes]
     if enc.n_dropped:
@@ -115,8 +117,7 @@ def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim:
     for _, _, problem in built:
         _check_memory(adapter, problem, [m], memory_mb)
         # the map's curves and, unshared here, the random-order reference's
-        curves = curve_units(problem.n_free, 1 + N_RANDOM) if with_faithfulness else 0
-        jobs.append(Job(m, resolved, problem, curves))
+        jobs.append(Job(m, resolved, problem, (1 + N_RANDOM) if with_faithfulness else 0))
     plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget, total_s=budget_s)
     guard.plan(plan.estimate_s)
     results = []
@@ -125,7 +126,8 @@ def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim:
         guard.job(f"Running {m.label}" + (" on the second text" if i else ""),
                   until_s=end - plan.after(i))
         results.append(_explain(adapter, t, job.problem, enc, method, plan.params[i], bound,
-                                baseline, with_faithfulness, None, plan.notes[i]))
+                                baseline, with_faithfulness, None, plan.notes[i],
+                                plan.curve_points))
     return results[0] if len(results) == 1 else replace(results[0], other=results[1])
 
 
@@ -202,20 +204,19 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     prepared = target.prepare(adapter)
     enc, bound, problem = _side(adapter, text, prepared, baseline, memory_mb, guard)
     _check_memory(adapter, problem, [METHODS[n] for n in names], memory_mb)
-    jobs = [Job(METHODS[n], resolved[n], problem, curve_units(problem.n_free)) for n in names]
-    reference_s = curve_units(problem.n_free, N_RANDOM) * problem.unit_s
+    jobs = [Job(METHODS[n], resolved[n], problem, curve_orders=1) for n in names]
     plan = plan_budget(jobs, guard.budget_s - guard.elapsed(), lim.over_budget,
-                       fixed_s=reference_s, total_s=guard.budget_s)
+                       shared_orders=N_RANDOM, total_s=guard.budget_s)
     problem = jobs[0].problem               # planning may have re-timed it (same problem)
     guard.plan(plan.estimate_s)
     guard.job("Random-order reference curves", until_s=guard.budget_s - sum(plan.seconds))
-    reference = random_curves(problem)
+    reference = random_curves(problem, max_points=plan.curve_points)
     results = []
     for i, name in enumerate(names):
         plan = keep_pace(plan, jobs, i, guard, lim.over_budget)   # slower than estimated?
         guard.job(f"Running {_method(name).label}", until_s=guard.budget_s - plan.after(i))
         results.append(_explain(adapter, text, problem, enc, name, plan.params[i], bound,
-                                baseline, True, reference, plan.notes[i]))
+                                baseline, True, reference, plan.notes[i], plan.curve_points))
     guard.progress(1.0, "Done")
     return AttributionComparison(results=results, seconds=time.perf_counter() - start)
 

@@ -33,7 +33,7 @@ import torch
 
 from ..api.attribution import attribute_text, compare_attributions
 from ..explain.attribution import (METHODS, N_RANDOM, Job, SimilarityTarget, build_problem,
-                                   curve_units, plan_budget)
+                                   plan_budget)
 from ..explain.attribution.problem import calibrated
 from ..models import load
 from ..types import OverBudget
@@ -90,9 +90,8 @@ def compare_estimate(adapter, text: str, target) -> float:
     """The budget's up-front estimate of compare-all on `text`, as compare_attributions plans
     it when the estimate matters (calibrated: per-call overhead apart from per-item cost)."""
     problem = calibrated(build_problem(adapter, adapter.encode(text), target, "pad"))
-    jobs = [Job(m, m.resolve({}), problem, curve_units(problem.n_free)) for m in METHODS.values()]
-    fixed = problem.seconds_for(curve_units(problem.n_free, N_RANDOM))
-    return plan_budget(jobs, budget_s=math.inf, fixed_s=fixed).estimate_s
+    jobs = [Job(m, m.resolve({}), problem, curve_orders=1) for m in METHODS.values()]
+    return plan_budget(jobs, budget_s=math.inf, shared_orders=N_RANDOM).estimate_s
 
 
 def _budgeted(fn):

@@ -6,7 +6,7 @@
 from .ablation import FEATURE_ABLATION, OCCLUSION
 from .base import GRAD_UNITS, Method, MethodOutput, Param, Problem, completeness, resolve_params
 from .budget import Job, Plan, keep_pace, plan_budget
-from .faithfulness import N_RANDOM, Curves, curve_units, faithfulness, random_curves
+from .faithfulness import MAX_POINTS, N_RANDOM, Curves, curve_units, faithfulness, random_curves
 from .gradients import GRADIENT_SHAP, INPUT_X_GRADIENT, SALIENCY
 from .integrated_gradients import METHOD as INTEGRATED_GRADIENTS
 from .guard import Guard
@@ -22,9 +22,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     INTEGRATED_GRADIENTS, SALIENCY, INPUT_X_GRADIENT, GRADIENT_SHAP,
     FEATURE_ABLATION, OCCLUSION, LIME, KERNEL_SHAP)}
 
-__all__ = ["BASELINES", "GRAD_UNITS", "METHODS", "N_RANDOM", "ClassTarget", "Curves", "Guard",
-           "Job", "MaskFillTarget", "Method", "MethodOutput", "NextTokenTarget", "Param", "Plan",
-           "Problem", "SimilarityTarget", "Target", "ZeroShotTarget", "align_words",
-           "build_problem", "completeness", "curve_units", "faithfulness", "item_bytes",
-           "keep_pace", "make_target", "plan_budget", "random_curves", "resolve_params",
-           "word_scores"]
+__all__ = ["BASELINES", "GRAD_UNITS", "MAX_POINTS", "METHODS", "N_RANDOM", "ClassTarget",
+           "Curves", "Guard", "Job", "MaskFillTarget", "Method", "MethodOutput",
+           "NextTokenTarget", "Param", "Plan", "Problem", "SimilarityTarget", "Target",
+           "ZeroShotTarget", "align_words", "build_problem", "completeness", "curve_units",
+           "faithfulness", "item_bytes", "keep_pace", "make_target", "plan_budget",
+           "random_curves", "resolve_params", "word_scores"]

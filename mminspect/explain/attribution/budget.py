@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 from ...types import OverBudget
 from .base import Method, Problem
-from .problem import CALIBRATION_ITEMS, calibrated
+from .faithfulness import MAX_POINTS, curve_units
+from .problem import CALIBRATION_ITEMS, calibrated, retimed
 
 FAST = "Saliency, Input × Gradient or Integrated Gradients"
 MODES = ("reduce", "refuse")
@@ -23,12 +24,19 @@ MODES = ("reduce", "refuse")
 
 @dataclass
 class Job:
-    """One method on one problem, with the forwards that run along with it (faithfulness)."""
+    """One method on one problem, with the faithfulness curves that run along with it:
+    `curve_orders` orders (1: the map's own; + N_RANDOM when its random reference is not
+    shared) at `curve_points` points."""
 
     method: Method
     params: dict
     problem: Problem
-    extra_units: float = 0.0
+    curve_orders: int = 0
+    curve_points: int = MAX_POINTS
+
+    @property
+    def extra_units(self) -> float:
+        return curve_units(self.problem.n_free, self.curve_orders, self.curve_points)
 
     def units(self, params: dict | None = None) -> float:
         p = self.problem
@@ -49,6 +57,7 @@ class Plan:
     full_estimate_s: float          # before any reduction
     reduced: bool = False
     fixed_s: float = 0.0            # the work outside the jobs (the shared reference curves)
+    curve_points: int = MAX_POINTS  # of every deletion / insertion curve
 
     def after(self, i: int) -> float:
         """Seconds planned for the jobs after job i."""
@@ -72,20 +81,21 @@ def _describe(jobs: list[Job], estimate_s: float, budget_s: float, total_s: floa
             f"faster method ({FAST}), or use fewer samples")
 
 
-def _calibrate(jobs: list[Job], budget_s: float) -> float:
-    """Re-time each distinct problem (see `calibrated`) in place, if that costs under 5 % of
-    the budget (on a long text the split matters little and the timing would cost seconds);
-    returns the ratio of the new to the old cost of one item (to rescale fixed work)."""
+def _calibrate(jobs: list[Job], budget_s: float) -> None:
+    """Re-time each distinct problem in place: split per-call overhead from per-item cost
+    (`calibrated`) if that costs under 5 % of the budget, else (a long text, where the split
+    matters little) just time its forward once more (`retimed`)."""
     distinct = {id(j.problem): j.problem for j in jobs}
-    cost = sum((2 + CALIBRATION_ITEMS) * p.unit_s for p in distinct.values())
-    if cost > 0.05 * budget_s:
-        return 1.0
-    done = {key: calibrated(p) for key, p in distinct.items()}
-    first = jobs[0].problem
+    cheap = sum((2 + CALIBRATION_ITEMS) * p.unit_s for p in distinct.values()) <= 0.05 * budget_s
+    done = {key: (calibrated if cheap else retimed)(p) for key, p in distinct.items()}
     for j in jobs:
         j.problem = done[id(j.problem)]
-    new = done[id(first)]
-    return (new.unit_s + new.call_s / new.batch_size) / max(first.unit_s, 1e-12)
+
+
+def _shared_s(jobs: list[Job], orders: int, points: int) -> float:
+    """Seconds of the random-order reference curves shared by all jobs (on the first problem)."""
+    p = jobs[0].problem
+    return p.seconds_for(curve_units(p.n_free, orders, points)) if orders else 0.0
 
 
 def _shrink(jobs: list[Job], budget_s: float, fixed_s: float, full: float):
@@ -124,31 +134,53 @@ def _notes(jobs: list[Job], params: list[dict], why: str) -> list[list[str]]:
     return notes
 
 
+FEWER_POINTS = 3   # curve points when the budget needs it (2 inner points instead of 5)
+
+
 def plan_budget(jobs: list[Job], budget_s: float, mode: str = "reduce",
-                fixed_s: float = 0.0, total_s: float | None = None) -> Plan:
-    """The plan for `jobs` within `budget_s` seconds (fixed_s: work that runs regardless,
-    e.g. the shared random-order curves; total_s: the request's whole budget, for messages,
-    when part of it is already spent). Raises OverBudget when it cannot fit."""
+                shared_orders: int = 0, total_s: float | None = None) -> Plan:
+    """The plan for `jobs` within `budget_s` seconds (shared_orders: random-order reference
+    curves computed once for all jobs; total_s: the request's whole budget, for messages,
+    when part of it is already spent). Raises OverBudget when it cannot fit.
+
+    Reduce mode shrinks the flexible methods first; if they reach their floors and it still
+    does not fit, the deletion / insertion curves get fewer points too."""
     total_s = budget_s if total_s is None else total_s
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    full = fixed_s + sum(j.seconds() for j in jobs)
+    full = _shared_s(jobs, shared_orders, MAX_POINTS) + sum(j.seconds() for j in jobs)
     if full > budget_s:                    # the first estimate errs high: measure better
-        fixed_s *= _calibrate(jobs, budget_s)
-        full = fixed_s + sum(j.seconds() for j in jobs)
+        _calibrate(jobs, budget_s)
+        full = _shared_s(jobs, shared_orders, MAX_POINTS) + sum(j.seconds() for j in jobs)
     if full <= budget_s:
         return Plan([dict(j.params) for j in jobs], [[] for _ in jobs],
-                    [j.seconds() for j in jobs], full, full, fixed_s=fixed_s)
+                    [j.seconds() for j in jobs], full, full,
+                    fixed_s=_shared_s(jobs, shared_orders, MAX_POINTS))
     if mode == "refuse":
         raise OverBudget(f"Not run: {_describe(jobs, full, budget_s, total_s)}.")
-    params, seconds, estimate = _shrink(jobs, budget_s, fixed_s, full)
+    points = MAX_POINTS
+    fixed = _shared_s(jobs, shared_orders, points)
+    params, seconds, estimate = _shrink(jobs, budget_s, fixed, full)
+    if estimate > budget_s and (shared_orders or any(j.curve_orders for j in jobs)):
+        points = FEWER_POINTS
+        for j in jobs:
+            j.curve_points = points
+        fixed = _shared_s(jobs, shared_orders, points)
+        params, seconds, estimate = _shrink(jobs, budget_s, fixed,
+                                            fixed + sum(j.seconds() for j in jobs))
     if estimate > budget_s:
         raise OverBudget("Not run, even with fewer samples: "
                          f"{_describe(jobs, full, budget_s, total_s, estimate)}.")
     why = (f"to stay within the time budget of {total_s:g} s: the full request was estimated "
            f"at {full:.0f} s at {max(j.problem.n_tokens for j in jobs)} tokens")
-    return Plan(params, _notes(jobs, params, why), seconds, estimate, full, reduced=True,
-                fixed_s=fixed_s)
+    notes = _notes(jobs, params, why)
+    if points != MAX_POINTS:
+        for i, j in enumerate(jobs):
+            if j.curve_orders or shared_orders:
+                notes[i].append(f"Deletion / insertion curves with {points} points instead of "
+                                f"{MAX_POINTS} {why}: their areas are coarser.")
+    return Plan(params, notes, seconds, estimate, full, reduced=True, fixed_s=fixed,
+                curve_points=points)
 
 
 SLOWER = 1.25     # re-plan when the work so far ran this much slower than its estimate
@@ -167,9 +199,8 @@ def keep_pace(plan: Plan, jobs: list[Job], i: int, guard, mode: str) -> Plan:
     left = guard.budget_s - guard.elapsed()
     if slow * sum(plan.seconds[i:]) <= left:
         return plan
-    rest = [Job(j.method, j.params, replace(j.problem, unit_s=j.problem.unit_s * slow,
-                                            call_s=j.problem.call_s * slow), j.extra_units)
-            for j in jobs[i:]]
+    rest = [replace(j, problem=replace(j.problem, unit_s=j.problem.unit_s * slow,
+                                       call_s=j.problem.call_s * slow)) for j in jobs[i:]]
     full = sum(j.seconds() for j in rest)
     params, seconds, _ = _shrink(rest, left, 0.0, full)
     why = (f"to stay within the time budget of {guard.budget_s:g} s: the work ran {slow:.1f}x "
