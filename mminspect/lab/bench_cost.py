@@ -14,6 +14,8 @@ after a warm-up comparison at 16 tokens:
   estimate of the same work;
 - "<method>, attribute_text, budget 3 s" / "compare-all, budget 10 s": the same requests
   with the issue's time goals given as the budget (reduce mode), and what the budget changed;
+- a stop asked 2 s into compare-all (from another thread, as the app does when a client
+  leaves): seconds until the call ended;
 - GradientSHAP at 512 tokens, ours (samples in memory-budget batches) next to captum's
   GradientShap (all samples in one batch, what ran before): the memory a request can take;
 - "compare-all, default budget": 512 tokens, the default 60 s budget.
@@ -40,7 +42,7 @@ from ..explain.attribution import (METHODS, N_RANDOM, Job, SimilarityTarget, bui
                                    plan_budget)
 from ..explain.attribution.problem import calibrated
 from ..models import load
-from ..types import OverBudget
+from ..types import Cancelled, OverBudget
 
 PARAGRAPH = ("The old fisherman pulled his small wooden boat onto the sandy beach at dawn, tired "
              "but very happy with all of the silver fish he had caught overnight. Gulls circled "
@@ -106,6 +108,27 @@ def captum_gradient_shap(problem, n_samples: int = 16):
                                                    n_samples=n_samples, stdevs=0.0)
 
 
+def stop_latency(adapter, text: str, after_s: float) -> float:
+    """Seconds from a stop asked (from another thread, as the app does when a client leaves)
+    `after_s` into a compare-all to the moment the call has ended."""
+    flag, asked = threading.Event(), []
+
+    def ask():
+        asked.append(time.perf_counter())
+        flag.set()
+
+    timer = threading.Timer(after_s, ask)
+    timer.start()
+    try:
+        compare_attributions(adapter, text, compare_to=COMPARE_TO, budget_s=math.inf,
+                             should_stop=flag.is_set)
+    except Cancelled:
+        pass
+    finally:
+        timer.cancel()
+    return time.perf_counter() - asked[0] if asked else math.nan
+
+
 def _budgeted(fn):
     try:
         return fn()
@@ -165,6 +188,9 @@ def run(repeats: int = 1, lengths=LENGTHS) -> dict:
               lambda: _budgeted(lambda: compare_attributions(
                   adapter, text, compare_to=COMPARE_TO, budget_s=COMPARE_GOAL_S)))
     rows[-1]["reduced"] = _reductions(out)
+    rows.append({"tokens": n, "what": "compare-all stopped 2 s in: seconds from the ask to "
+                 "the end", "seconds": stop_latency(adapter, text, 2.0), "cpu_s": 0.0,
+                 "peak_rss_mb": rss_mb(), "rss_rise_mb": 0.0})
     text = text_of(adapter, BUDGET_LENGTH)
     problem = build_problem(adapter, adapter.encode(text), target, "pad")
     gs = METHODS["gradient_shap"]
@@ -209,6 +235,9 @@ def checks(rows: list[dict]) -> list[tuple]:
     r = _row(rows, BUDGET_LENGTH, "compare-all, default")
     out.append((f"compare-all, {BUDGET_LENGTH} tokens, default budget (s)", r["seconds"],
                 60.0 * 1.2, f"reduced: {r['reduced']}"))
+    r = _row(rows, n, "compare-all stopped")
+    out.append((f"compare-all, {n} tokens, stop asked 2 s in: until it ended (s)", r["seconds"],
+                1.0, "should_stop() checked before every forward batch"))
     ours = [x for x in rows if not x["what"].startswith("captum")]
     before = _row(rows, BUDGET_LENGTH, "captum GradientShap")
     gs = _row(rows, BUDGET_LENGTH, "GradientSHAP alone")
