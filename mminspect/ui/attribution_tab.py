@@ -94,7 +94,8 @@ def _summary(attr: TokenAttribution, model_name: str) -> str:
                 f"(**{f.completeness_relative:.2%}** of f(text) − f(baseline)) · ")
         lines.append(f"Faithfulness: {comp}deletion area **{f.deletion_area:+.3f}**, insertion "
                      f"area **{f.insertion_area:+.3f}** (> 0 = better than a random order).")
-    lines += [("⚠️ " if "above" in n or "cut" in n else "ℹ️ ") + _md(n) for n in attr.notes]
+    warn = ("above", "cut", "budget")          # the map is less exact than asked: say so loudly
+    lines += [("⚠️ " if any(w in n for w in warn) else "ℹ️ ") + _md(n) for n in attr.notes]
     return "\n\n".join(lines)
 
 

@@ -18,7 +18,7 @@ class AppContext:
     unavailable: frozenset[str] = frozenset()              # listed, but not openable offline
     allow_custom_models: bool = True
     model_concurrency: int = 1                             # model events running at once
-    max_chars: int = api.MAX_CHARS
+    max_chars: int = field(default_factory=lambda: api.limits().max_chars)
     example_text: str = "The cat sat on the mat because it was warm."
     example_compare: str = "A kitten was lying on the rug."
     example_labels: str = "animals, weather, finance"

@@ -51,4 +51,5 @@ def resolve_model(ctx: AppContext, choice: str, custom: str | None, progress=Non
         bundled = name in ctx.bundled
         progress(0.05, desc=f"Loading {model_label(ctx, name)}"
                  + ("" if bundled else " (downloads on first use)"))
-    return api.load(name)
+    # with the box off, the registry answers every unlisted name alike (no probing of folders)
+    return api.load(name, allow_custom=ctx.allow_custom_models)
