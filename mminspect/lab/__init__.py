@@ -8,7 +8,7 @@ miniclip_train     python -m mminspect.lab.miniclip_train: trains mini-CLIP, wri
                    and model card
 miniclip_eval      python -m mminspect.lab.miniclip_eval: held-out zero-shot, retrieval,
                    swapped bindings (--card writes them into the card)
-load               python -m mminspect.lab.load: load, abuse and soak suite against the app on
+load/              python -m mminspect.lab.load: load, abuse and soak suite against the app on
                    loopback (ok / rejected / errored / hung, p50/p95, server RSS over time)
 provenance         the one writer of how a record was made (command, parameters, versions,
                    source hashes, date, machine)

@@ -1,7 +1,6 @@
 """What every tab needs to know about the app: defaults and limits, decided once."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from .. import api
