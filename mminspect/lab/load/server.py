@@ -102,11 +102,17 @@ def pid_listening_on(port: int) -> int | None:
         if not proc.name.isdigit():
             continue
         try:
-            for fd in (proc / "fd").iterdir():
+            fds = list((proc / "fd").iterdir())
+        except OSError:                   # gone, or not ours to read
+            continue
+        for fd in fds:
+            try:
+                # per fd: a busy server closes files while it is scanned; one that vanished
+                # must not end the scan of the process that holds the socket
                 if os.readlink(fd) in inodes:
                     return int(proc.name)
-        except OSError:
-            continue
+            except OSError:
+                continue
     return None
 
 
