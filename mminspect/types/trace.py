@@ -1,0 +1,153 @@
+"""Glass-box attention: every intermediate of one head on the real weights, the embedding sum
+that feeds layer 0, and what a classic implementation mistake does. Numpy only; shapes are
+checked where the result is made, so a figure never meets a half-built trace."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .results import _as_f32, _check
+
+TOWERS = ("text", "image")
+
+
+@dataclass(frozen=True)
+class HeadTrace:
+    """One head of one layer, step by step (T tokens, D = d_model, d = d_head):
+
+    residual [T, D]   the block's input: the residual stream before this layer
+    x        [T, D]   the attention's input (after the pre-norm for pre-LN models; = residual
+                      for post-LN models such as BERT, whose LayerNorm comes after the sum)
+    q, k, v  [T, d]   x @ W_q[:, head slice] + b_q[slice] (and the same for k, v)
+    scores   [T, T]   q @ k.T, before scaling (query rows, key columns)
+    scale    float    the factor applied to the scores (1/sqrt(d) for these models)
+    mask     [T, T]   bool, True where the query may see the key (False: padding or the future)
+    weights  [T, T]   softmax over keys of scores * scale, masked keys set to 0
+    context  [T, d]   weights @ v
+    output   [T, D]   context @ W_o[head slice, :], this head's share of the attention output
+                      (the output bias is added once for all heads: `out_bias` [D])
+    residual_after [T, D]  residual + every head's output + out_bias (before any post-norm)
+    weights_error  max |weights - the model's own attention of this head|
+    output_error   max |sum of heads' outputs + out_bias - the model's attention output|
+    max_error      the larger of the two
+    norm: "pre" | "post" (where the LayerNorm sits); causal: a decoder's mask
+    """
+
+    tokens: tuple[str, ...]
+    layer: int
+    head: int
+    n_heads: int
+    tower: str
+    residual: np.ndarray
+    x: np.ndarray
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    scores: np.ndarray
+    scale: float
+    mask: np.ndarray
+    weights: np.ndarray
+    context: np.ndarray
+    output: np.ndarray
+    out_bias: np.ndarray
+    residual_after: np.ndarray
+    weights_error: float
+    output_error: float
+    norm: str = "post"
+    causal: bool = False
+    model_name: str = ""
+
+    def __post_init__(self):
+        for name in ("residual", "x", "q", "k", "v", "scores", "weights", "context", "output",
+                     "out_bias", "residual_after"):
+            object.__setattr__(self, name, _as_f32(getattr(self, name)))
+        object.__setattr__(self, "mask", np.asarray(self.mask, dtype=bool))
+        object.__setattr__(self, "tokens", tuple(self.tokens))
+        t = len(self.tokens)
+        d_model = self.x.shape[-1]
+        d_head = self.q.shape[-1]
+        for name, shape in (("residual", (t, d_model)), ("x", (t, d_model)),
+                            ("q", (t, d_head)), ("k", (t, d_head)), ("v", (t, d_head)),
+                            ("scores", (t, t)), ("mask", (t, t)), ("weights", (t, t)),
+                            ("context", (t, d_head)), ("output", (t, d_model)),
+                            ("out_bias", (d_model,)), ("residual_after", (t, d_model))):
+            got = getattr(self, name).shape
+            _check(got == shape, f"HeadTrace.{name} must be {shape}, got {got}")
+        _check(self.tower in TOWERS, f"HeadTrace.tower must be one of {TOWERS}, got {self.tower!r}")
+        _check(self.norm in ("pre", "post"), f"HeadTrace.norm must be 'pre' or 'post', got {self.norm!r}")
+        _check(0 <= self.head < self.n_heads, f"HeadTrace.head {self.head} outside 0..{self.n_heads - 1}")
+        _check(self.scale > 0, f"HeadTrace.scale must be positive, got {self.scale}")
+
+    @property
+    def max_error(self) -> float:
+        return max(self.weights_error, self.output_error)
+
+    @property
+    def d_head(self) -> int:
+        return int(self.q.shape[-1])
+
+
+@dataclass(frozen=True)
+class EmbeddingTrace:
+    """What enters layer 0, as a sum of parts (T tokens, D = d_model).
+
+    parts: {name: [T, D]} in the order they are added, e.g. "word", "position", "segment"
+    (text) or "patch", "position" (image; the CLS row of "patch" is the learned class vector).
+    total [T, D]: their sum. after_norm [T, D]: what layer 0 receives (after the embedding
+    LayerNorm where the model has one; = total otherwise). max_error: max |after_norm - the
+    model's own layer-0 input|."""
+
+    tokens: tuple[str, ...]
+    tower: str
+    parts: dict
+    total: np.ndarray
+    after_norm: np.ndarray
+    max_error: float
+    model_name: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "tokens", tuple(self.tokens))
+        parts = {str(k): _as_f32(v) for k, v in self.parts.items()}
+        object.__setattr__(self, "parts", parts)
+        object.__setattr__(self, "total", _as_f32(self.total))
+        object.__setattr__(self, "after_norm", _as_f32(self.after_norm))
+        shape = (len(self.tokens), self.total.shape[-1])
+        _check(self.total.shape == shape, f"EmbeddingTrace.total must be {shape}, got {self.total.shape}")
+        _check(self.after_norm.shape == shape,
+               f"EmbeddingTrace.after_norm must be {shape}, got {self.after_norm.shape}")
+        for name, value in parts.items():
+            _check(value.shape == shape, f"EmbeddingTrace.parts[{name!r}] must be {shape}, got {value.shape}")
+        _check(self.tower in TOWERS, f"EmbeddingTrace.tower must be one of {TOWERS}, got {self.tower!r}")
+
+    def norms(self) -> dict[str, np.ndarray]:
+        """{part: [T]} the length of each part's vector per token (and "total")."""
+        out = {k: np.linalg.norm(v, axis=-1) for k, v in self.parts.items()}
+        out["total"] = np.linalg.norm(self.total, axis=-1)
+        return out
+
+
+@dataclass(frozen=True)
+class BrokenAttention:
+    """One classic mistake, run on the real weights and measured against the real model.
+
+    variant: its registry name; description: the mistake in one sentence.
+    weights_error: max |broken weights - real weights| for the traced head (nan when the
+      mistake has no per-head weights, e.g. no output projection changes only the output);
+    output_error: max |broken attention output - real attention output| of that layer.
+    prediction: what the model predicts, said in words, real and broken; prediction_change:
+      one number that says how far it moved (defined by `prediction_measure`, e.g. "1 - cosine
+      of the sentence embeddings" or "change of the top token's probability"), with the broken
+      attention used in every layer."""
+
+    variant: str
+    description: str
+    weights_error: float
+    output_error: float
+    prediction_real: str
+    prediction_broken: str
+    prediction_change: float
+    prediction_measure: str
+    layer: int
+    head: int
+    model_name: str = ""
