@@ -66,3 +66,32 @@ def test_clip_ablation_errors(clip):
         mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(0, 0)], tower="text")
     with pytest.raises(mi.InputError, match="layers 0.."):
         mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(99, 0)])
+
+
+@pytest.mark.parametrize("mode", ["zero", "mean"])
+def test_image_head_importance_equals_one_at_a_time(clip, mode):
+    imp = mi.head_importance(clip, image=_image(), prompts=PROMPTS, prompt="a photo of a dog",
+                             mode=mode)
+    outs, n_heads = image_head_sites(clip)
+    assert imp.delta.shape == (len(outs), n_heads) and "a photo of a dog" in imp.target
+    for layer in range(len(outs)):
+        for head in range(n_heads):
+            one = mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(layer, head)],
+                                  mode=mode)
+            assert imp.before == pytest.approx(float(one.probs_before[1]), abs=1e-6)
+            assert imp.delta[layer, head] == pytest.approx(float(one.delta_prob[1]), abs=1e-5)
+    assert np.abs(imp.delta).max() > 0
+
+
+def test_image_head_importance_picks_the_best_prompt_and_checks_the_prompt(clip):
+    imp = mi.head_importance(clip, image=_image(), prompts=PROMPTS)
+    best = mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(0, 0)])
+    assert PROMPTS[int(best.probs_before.argmax())] in imp.target
+    # a prompt as typed before the template is found too
+    imp = mi.head_importance(clip, image=_image(), prompts=["cat", "dog"], prompt="dog",
+                             template="a photo of a {}")
+    assert "a photo of a dog" in imp.target
+    with pytest.raises(mi.InputError, match="not among the prompts"):
+        mi.head_importance(clip, image=_image(), prompts=PROMPTS, prompt="a zebra")
+    with pytest.raises(mi.InputError, match="image=... and"):
+        mi.head_importance(clip, "some text")

@@ -197,19 +197,34 @@ def _check_stop(should_stop: StopCheck | None) -> None:
         raise Cancelled("Stopped between two batches.")
 
 
-def head_importance(model, text: str, mode: str = "zero", target=None, *,
+def head_importance(model, text: str | None = None, mode: str = "zero", target=None, *,
                     compare_to: str | None = None, labels=None, label: str | None = None,
                     temperature: float = 0.05, token: str | None = None, mask: int = 0,
                     output: str | None = None, memory_mb: float | None = None,
-                    should_stop: StopCheck | None = None) -> HeadImportance:
+                    should_stop: StopCheck | None = None, image=None, prompts=None,
+                    prompt: str | None = None, tower: str = "image",
+                    template: str | None = None) -> HeadImportance:
     """delta [layer, head]: the target's change when that head alone is ablated.
 
     Batched: one clean forward (for `before` and the means), then one forward per layer
     whose item i ablates that layer's head i, starting as one item and broadcast to the
     layer's heads at that layer (see `_layer_groups`), so 72 heads cost 7 forwards, not 72. Equal to one
-    `ablate_heads` per head (tested to 1e-5)."""
+    `ablate_heads` per head (tested to 1e-5).
+
+    CLIP-style models: `mi.head_importance(clip, image=..., prompts=[...], prompt=...)`: the
+    change of `prompt`'s probability per image-tower head (api/causal_clip.py)."""
     start = time.perf_counter()
-    adapter = as_text_adapter(model)
+    adapter = load(model) if isinstance(model, str) else model
+    if "image" in adapter.modalities:
+        from .causal_clip import image_head_importance     # imports this module
+        if image is None or prompts is None:
+            raise InputError(f"{adapter.name} is an image-text model: pass image=... and "
+                             "prompts=[...] (and prompt=... to pick the prompt measured).")
+        return image_head_importance(adapter, image, prompts, prompt, mode, tower, template,
+                                     should_stop)
+    if image is not None:
+        raise InputError(f"{adapter.name} reads text only; image=... needs a CLIP-style model.")
+    adapter = as_text_adapter(adapter)
     _check_mode(mode)
     sites = head_sites(adapter)
     enc, bound = _bound_target(adapter, text, target, compare_to, labels, label, temperature,
