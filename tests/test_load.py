@@ -80,22 +80,15 @@ def test_too_many_labels_and_too_long_texts_are_refused_before_any_model_work(se
 
 
 # Known failures (issue 16, item 6), found by this suite; strict, so the mark must go when fixed.
-GRADIO_PREPROCESS = pytest.mark.xfail(strict=True, reason="gradio fails before the handler runs "
-                                      "and answers without a message (\"upstream Gradio app has "
-                                      "raised an exception\" / {\"error\": null})")
-
-
 @pytest.mark.parametrize("case", ["xss_text", "xss_attr", "xss_clip"])
 def test_user_html_never_comes_back_as_a_live_element(session, case):
     assert_clean(run_cases(session, case))
 
 
-@GRADIO_PREPROCESS
 def test_non_numeric_slider_values_get_a_clear_message(session):
     assert_clean(run_cases(session, "slider_text"))
 
 
-@GRADIO_PREPROCESS
 def test_a_call_with_too_few_arguments_gets_a_clear_message(session):
     assert_clean(run_cases(session, "too_few_args"))
 

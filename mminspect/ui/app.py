@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from .. import api
 from . import attribution_tab, clip_tab, text_tab
 from .context import AppContext, default_context
-from .hosting import HeadersMiddleware, limit_queue_per_client
+from .hosting import HeadersMiddleware, guard_inputs, limit_queue_per_client
 
 INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts: "
          "**Text** — attention of every layer and head and the model's prediction; "
@@ -40,6 +40,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     # are shared by all users. Redraws have no limit: they never wait behind a model event.
     demo.queue(default_concurrency_limit=1, max_size=64)
     limit_queue_per_client(demo)          # one visitor cannot hold every model slot
+    guard_inputs(demo)                    # malformed API calls get the app's own message
     return demo
 
 

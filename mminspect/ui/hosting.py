@@ -5,6 +5,8 @@
 - `limit_queue_per_client(demo)`: gradio has one global queue size and no per-client bound,
   so one visitor could fill every model slot; this refuses a new model event from a client
   that already holds `per_session` of them (or an address that holds `per_address`).
+- `guard_inputs(demo)`: a malformed API call (too few inputs, text where a number goes) gets
+  the app's own message naming the input, not gradio's "upstream app raised an exception".
 - `SECURITY_HEADERS` and `HeadersMiddleware`: sent with every response.
 """
 from __future__ import annotations
@@ -87,6 +89,65 @@ def limit_queue_per_client(demo: gr.Blocks, per_session: int | None = None,
         return await push(body, request, username)
 
     queue.push = bounded_push
+
+
+def expected_value(block) -> str:
+    """What an input takes, in words (for a message about a malformed call)."""
+    if isinstance(block, (gr.Slider, gr.Number)):
+        lo, hi = getattr(block, "minimum", None), getattr(block, "maximum", None)
+        return f"a number from {lo:g} to {hi:g}" if lo is not None and hi is not None else "a number"
+    if isinstance(block, gr.Checkbox):
+        return "true or false"
+    if isinstance(block, (gr.Dropdown, gr.Radio)):
+        return "one of its listed choices"
+    if isinstance(block, gr.Textbox):
+        return "text"
+    return "a value of the kind the API page (?view=api) shows"
+
+
+def input_name(block) -> str:
+    return str(block.label or block.elem_id or type(block).__name__)
+
+
+def _readable_preprocess(block, preprocess):
+    def preprocess_or_say_why(payload):
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise                                   # gradio's own clear message (e.g. a range)
+        except Exception:  # noqa: BLE001 - any value it cannot read gets one clear message
+            raise gr.Error(f"The input \u201c{input_name(block)}\u201d could not be read: it takes "
+                           f"{expected_value(block)}. Nothing was run; send a value of that kind.",
+                           print_exception=False) from None
+    return preprocess_or_say_why
+
+
+def guard_inputs(demo: gr.Blocks) -> None:
+    """Give malformed API calls the app's own message (the value is never echoed back).
+
+    Why wrappers: gradio checks the input count and converts each value before any handler
+    runs, and answers a failure there with no message ({"error": null}) or "upstream Gradio
+    app has raised an exception". A `gr.Error` raised at the same places is shown as written.
+    Wraps the Blocks' `validate_inputs` and each input component's `preprocess` (instance
+    attributes; checked against gradio 6.31 by tests/test_load.py)."""
+    validate = demo.validate_inputs
+
+    def validate_with_message(block_fn, inputs):
+        needed = len(block_fn.inputs)
+        if len(inputs) < needed:
+            names = ", ".join(input_name(b) for b in block_fn.inputs)
+            raise gr.Error(f"This request sent {len(inputs)} of the {needed} inputs this action "
+                           f"needs ({names}). Nothing was run; send every input, in that order, "
+                           "as the API page (?view=api) shows.", print_exception=False)
+        return validate(block_fn, inputs)
+
+    demo.validate_inputs = validate_with_message
+    wrapped: set[int] = set()
+    for fn in demo.fns.values():
+        for block in fn.inputs:
+            if id(block) not in wrapped and hasattr(block, "preprocess"):
+                wrapped.add(id(block))
+                block.preprocess = _readable_preprocess(block, block.preprocess)
 
 
 class HeadersMiddleware:
