@@ -1,0 +1,118 @@
+"""Results as plain JSON and back: `to_jsonable(result)` -> dicts, lists, numbers and strings;
+`from_jsonable(data)` -> an equal result (`results_equal` says so, arrays compared exactly).
+
+Why by hand and not pickle: a JSON file is readable, safe to open (no code runs on load) and
+usable from any language. The encoding keeps what JSON cannot say by itself:
+  dataclass  {"__result__": "TextView", "fields": {...}}   (only classes of mminspect.types)
+  ndarray    {"__ndarray__": nested lists, "dtype": "float32", "shape": [...]}
+  tuple      {"__tuple__": [...]}                           (lists stay lists)
+  nan / inf  {"__float__": "nan" | "inf" | "-inf"}           (strict JSON has no such number)
+float32 values written through Python floats come back bit-identical.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from . import attribution, causal, clip, results, trace
+from .results import _check
+
+FORMAT = "mminspect-result/1"
+# Every result class a file may name: decoding never builds anything else.
+RESULT_TYPES = {cls.__name__: cls
+                for module in (attribution, causal, clip, results, trace)
+                for cls in vars(module).values()
+                if isinstance(cls, type) and dataclasses.is_dataclass(cls)
+                and cls.__module__ == module.__name__}
+
+
+def _float(x: float):
+    if math.isfinite(x):
+        return x
+    return {"__float__": "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")}
+
+
+def _array_values(a: np.ndarray):
+    if a.dtype.kind == "f":                              # nested lists, non-finite values tagged
+        flat = [_float(float(v)) for v in a.ravel()]
+        return np.array(flat, dtype=object).reshape(a.shape).tolist() if a.ndim else flat[0]
+    return a.tolist()
+
+
+def to_jsonable(value):
+    """A result (or any value inside one) as JSON-ready Python data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = type(value).__name__
+        _check(RESULT_TYPES.get(name) is type(value), f"{name} is not an mminspect result type")
+        return {"__result__": name,
+                "fields": {f.name: to_jsonable(getattr(value, f.name))
+                           for f in dataclasses.fields(value)}}
+    if isinstance(value, np.ndarray):
+        _check(value.dtype.kind in "fiub", f"arrays of dtype {value.dtype} cannot be saved")
+        return {"__ndarray__": _array_values(value), "dtype": str(value.dtype),
+                "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, tuple):
+        return {"__tuple__": [to_jsonable(v) for v in value]}
+    if isinstance(value, list):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        _check(all(isinstance(k, str) for k in value), "only dicts with text keys can be saved")
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return _float(value)
+    _check(value is None or isinstance(value, (bool, int, str)),
+           f"a value of type {type(value).__name__} cannot be saved in a result")
+    return value
+
+
+def _unfloat(x):
+    if isinstance(x, dict):
+        return float(x["__float__"])
+    if isinstance(x, list):
+        return [_unfloat(v) for v in x]
+    return x
+
+
+def from_jsonable(data):
+    """The inverse of `to_jsonable`."""
+    if isinstance(data, list):
+        return [from_jsonable(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "__result__" in data:
+        cls = RESULT_TYPES.get(data["__result__"])
+        _check(cls is not None, f"unknown result type {data['__result__']!r} in the file")
+        return cls(**{k: from_jsonable(v) for k, v in data["fields"].items()})
+    if "__ndarray__" in data:
+        a = np.array(_unfloat(data["__ndarray__"]), dtype=np.dtype(data["dtype"]))
+        return a.reshape(data["shape"])
+    if "__tuple__" in data:
+        return tuple(from_jsonable(v) for v in data["__tuple__"])
+    if "__float__" in data:
+        return float(data["__float__"])
+    return {k: from_jsonable(v) for k, v in data.items()}
+
+
+def results_equal(a, b) -> bool:
+    """Deep equality for results: same classes, arrays equal (dtype, shape, values; nan == nan)."""
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        return type(a) is type(b) and all(
+            results_equal(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+    if isinstance(a, np.ndarray):
+        return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+                and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f")))
+    if isinstance(a, (list, tuple)):
+        return (type(a) is type(b) and len(a) == len(b)
+                and all(results_equal(x, y) for x, y in zip(a, b)))
+    if isinstance(a, dict):
+        return (isinstance(b, dict) and a.keys() == b.keys()
+                and all(results_equal(a[k], b[k]) for k in a))
+    number = (int, float, np.integer, np.floating)
+    if isinstance(a, number) and isinstance(b, number) and not isinstance(a, bool):
+        return not isinstance(b, bool) and (float(a) == float(b)
+                                            or (math.isnan(float(a)) and math.isnan(float(b))))
+    return type(a) is type(b) and a == b
