@@ -16,8 +16,10 @@ from .clip import attribute_image, explain_prompts, inspect_clip, list_image_met
 from .lens import logit_lens
 from .limits import Limits, limits
 from .text import inspect_text
+from .results_io import load_result, save_result
+from .trace import trace_head
 
-__all__ = ["ablate_heads", "head_importance", "patch_activations", "default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
+__all__ = ["load_result", "save_result", "trace_head", "ablate_heads", "head_importance", "patch_activations", "default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
            "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
            "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",
