@@ -1,0 +1,39 @@
+"""Which weights produced a result, as a hash a reader can compare (for reports and records).
+
+Bundled models: the SHA-256 of the weights file, checked at every load. Any loaded model:
+the SHA-256 of its weights as loaded (every tensor of the state dict, in name order, as
+float32 bytes), so a hub model or a folder is identified even without its files."""
+from __future__ import annotations
+
+import hashlib
+import weakref
+
+import torch
+
+from ..models import load
+from ..models.bundled import MINILM_SHA256
+from ..models.miniclip_adapter import MINICLIP_DIR, read_card
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def weights_sha256(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(name.encode() + b"\0")
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def model_fingerprint(model) -> dict[str, str]:
+    """{"name", "file_sha256" (bundled models), "weights_sha256" (as loaded)}."""
+    adapter = load(model) if isinstance(model, str) else model
+    if adapter not in _CACHE:
+        out = {"name": adapter.name}
+        if adapter.name == "minilm":
+            out["file_sha256"] = MINILM_SHA256
+        elif adapter.name == "miniclip":
+            out["file_sha256"] = read_card(MINICLIP_DIR)["weights"]["sha256"]
+        out["weights_sha256"] = weights_sha256(adapter.model)
+        _CACHE[adapter] = out
+    return dict(_CACHE[adapter])

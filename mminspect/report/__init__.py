@@ -1,0 +1,8 @@
+"""An offline HTML report of a result: one self-contained file (plotly.js inlined, images as
+data URIs) that opens with no network. `mi.report(result, "report.html")`.
+
+Layering: a program-level module on top of api (the model's fingerprint, head summaries) and
+figures (every chart); nothing below imports it."""
+from .document import report, report_html
+
+__all__ = ["report", "report_html"]

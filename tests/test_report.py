@@ -1,0 +1,94 @@
+"""The offline HTML report: one file that opens in Chromium with every network request
+blocked and draws its figures; user text in it is inert; the code it prints runs."""
+import re
+
+import pytest
+
+import mminspect as mi
+from browser_helpers import CHROMIUM, FLAGS, SHOTS, require_chromium
+
+PAIR = ("The cat sat on the mat.", "A dog lay on the rug.")
+XSS = 'A <img src=x onerror="window.__xss=1"> and <a href="http://x.test">link</a> <script>window.__xss=2</script>'
+
+
+@pytest.fixture(scope="module")
+def page():
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        pg = browser.new_page(viewport={"width": 1200, "height": 900})
+        requests = []
+
+        def block(route):                 # nothing but the file itself may load
+            if not route.request.url.startswith("file://"):
+                requests.append(route.request.url)
+                return route.abort()
+            return route.continue_()
+        pg.route("**/*", block)
+        pg.blocked = requests
+        yield pg
+        browser.close()
+
+
+def open_report(page, result, tmp_path, name):
+    path = mi.report(result, tmp_path / f"{name}.html")
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length"
+                           " >= document.querySelectorAll('.js-plotly-plot').length", timeout=30_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"report-{name}.png"), full_page=True)
+    assert errors == [] and page.blocked == []
+    return path, page.content()
+
+
+def test_text_report_opens_offline_with_its_figures_and_facts(minilm, page, tmp_path):
+    view = mi.inspect_text(minilm, PAIR[0], compare_to=PAIR[1])
+    path, content = open_report(page, view, tmp_path, "text")
+    assert page.locator(".js-plotly-plot").count() == 3          # model view, summary, norms
+    for fact in ("53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                 mi.__version__, f"{view.prediction.similarity:.4f}", "Reproduce it"):
+        assert fact in content
+    code = page.locator("pre code").inner_text()
+    assert "mi.inspect_text(model, 'The cat sat on the mat.', compare_to='A dog lay on the rug.')" in code
+    namespace = {}
+    exec(code.replace("mi.load('minilm')", "__model__"), {"__model__": minilm}, namespace)
+    assert abs(namespace["view"].prediction.similarity - view.prediction.similarity) < 1e-6
+
+
+def test_attribution_report_shows_the_highlighted_text_and_faithfulness(minilm, page, tmp_path):
+    attr = mi.attribute_text(minilm, PAIR[0], method="integrated_gradients", compare_to=PAIR[1])
+    _, content = open_report(page, attr, tmp_path, "attribution")
+    assert page.locator(".js-plotly-plot").count() == 2          # top words, deletion/insertion
+    assert "completeness error" in content and f"{attr.faithfulness.deletion_area:.4g}" in content
+    assert page.locator("span[title]").count() >= 6              # one coloured span per word
+
+
+def test_clip_reports_embed_their_images(page, tmp_path):
+    clip = mi.load("miniclip")
+    ex = mi.load_example("scene 1: a red star and a green star")
+    view = mi.inspect_clip(clip, ex.image, ex.prompts, maps=True)
+    open_report(page, view, tmp_path, "clip")
+    images = page.locator("img[src^='data:image/png;base64,']")
+    assert images.count() == 1 + len(ex.prompts)                  # the input + one map per prompt
+    assert all(page.evaluate("im => im.naturalWidth > 0", images.nth(i).element_handle())
+               for i in range(images.count()))
+    pix = mi.attribute_image(clip, ex.image, ex.prompts[0], method="relevance")
+    open_report(page, pix, tmp_path, "pixel")
+    assert page.locator("img[src^='data:image/png']").count() == 1
+
+
+def test_user_text_in_a_report_is_inert(minilm, page, tmp_path):
+    view = mi.inspect_text(minilm, XSS, labels=[XSS[:40], "plain"])
+    open_report(page, view, tmp_path, "xss")
+    assert page.evaluate("() => window.__xss") is None
+    assert page.locator("body img:not([src^='data:'])").count() == 0
+    assert page.locator("a[href='http://x.test']").count() == 0
+
+
+def test_a_result_without_a_report_gets_a_clear_message(minilm, tmp_path):
+    imp = mi.head_importance(minilm, PAIR[0], compare_to=PAIR[1])
+    with pytest.raises(mi.InputError, match="No report for a HeadImportance"):
+        mi.report(imp, tmp_path / "x.html")
