@@ -231,9 +231,10 @@ class Walk:
     def plots(self) -> list[dict]:
         return self.page.evaluate(PLOTS_JS)
 
-    def message(self) -> str:
-        """The tab's message line (empty when the last event went well)."""
-        return self.panel.locator("[data-testid=markdown].mm-message").inner_text().strip()
+    def message(self, where: str = ".mm-message") -> str:
+        """The tab's message line (empty when the last event went well); `where`: the class
+        of a panel's own message line instead (e.g. the causal lab's)."""
+        return self.panel.locator(f"[data-testid=markdown]{where}").inner_text().strip()
 
     def text(self) -> str:
         return self.panel.inner_text()
@@ -270,14 +271,14 @@ class Walk:
         assert pills == 0, f"{pills} gradio 'Error' pill(s) on the page"
         assert toasts == 0, f"{toasts} gradio error toast(s) on the page"
 
-    def expect_message(self, *parts: str) -> str:
+    def expect_message(self, *parts: str, where: str = ".mm-message") -> str:
         """After a handled error: the message line says it (a toast too), no Error pill."""
         self.page.wait_for_function(
             "([el, parts]) => parts.every(p => el.innerText.includes(p))",
-            arg=[self.panel.locator("[data-testid=markdown].mm-message").element_handle(),
+            arg=[self.panel.locator(f"[data-testid=markdown]{where}").element_handle(),
                  list(parts)], timeout=MODEL_MS)
         self.settle(started=True)
-        msg = self.message()
+        msg = self.message(where)
         assert msg.startswith("⚠️"), msg
         self.page.locator('[data-testid="toast-body"].warning').first.wait_for(timeout=REDRAW_MS)
         self.assert_no_error_pill()
