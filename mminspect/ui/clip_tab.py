@@ -17,6 +17,7 @@ import numpy as np
 from .. import api, figures
 from ..figures import clip as cfig
 from ..types import AttentionMaps, InputError
+from . import clip_causal
 from .context import AppContext
 from .events import MESSAGE, Components, bind, message_markdown, reporter
 from .gpu import gpu
@@ -168,7 +169,8 @@ def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, pr
            "query": _dropdown(view.image_tokens, view.image_tokens[0]),
            "patches": cfig.attention_over_patches(view, 0, n_layers - 1, 0, 0),
            "text_att": _text_attention(state, a),
-           "method_maps": [], "method_table": ""}     # earlier method maps were another run's
+           "method_maps": [], "method_table": "",    # earlier method maps were another run's
+           **clip_causal.inspect_outputs(view, a)}
     if a != b:
         out |= _contrast(state, a, b)
     return out
@@ -344,6 +346,8 @@ def build(ctx: AppContext) -> None:
                 c["query"] = gr.Dropdown(label="Query token")
             c["patches"] = gr.Image(label="Attention", interactive=False, height=400)
             gr.Markdown(CAPTIONS["attention"])
+        with gr.Tab("Remove heads"):
+            clip_causal.build(ctx, c)
         with gr.Tab("Prompt attention"):
             c["text_prompt"] = gr.Dropdown(label="Prompt")
             c["text_att"] = gr.Plot(show_label=False)
@@ -374,7 +378,8 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
     model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     inspect_out = ["state", "label", "summary", "notes", "steps", "matrix", "rel", "sims", "words",
                    "pca", "contrast", "contrast_md", "a", "b", "method_prompt", "text_prompt",
-                   "layer", "head", "query", "patches", "text_att", "method_maps", "method_table"]
+                   "layer", "head", "query", "patches", "text_att", "method_maps", "method_table",
+                   *clip_causal.INSPECT_OUTPUTS]
     on(run.click, gpu(on_inspect),
        ["model", "custom", "image", "more", "prompts", "template", "example"], inspect_out,
        api_visibility="private", **model, release=True)
@@ -393,5 +398,6 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
     on(c["query"].change, redraw_attention, ["state", "layer", "head", "query"], ["patches"],
        **quick)
     on(c["patches"].select, on_patch_select, ["state"], ["query"], **quick)
+    clip_causal.wire(ctx, c)
     on(c["text_prompt"].input, redraw_text_attention, ["state", "text_prompt"], ["text_att"],
        **quick)

@@ -10,6 +10,7 @@ import gradio as gr
 
 from .. import api, figures
 from ..types import InputError, TextView
+from . import causal_panel
 from .context import AppContext
 from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
@@ -180,6 +181,9 @@ def build(ctx: AppContext) -> None:
             with gr.Tab(title) as tabs[key]:
                 c[key] = gr.Plot(show_label=False)
                 gr.Markdown(CAPTIONS[key])
+            if key == "stats":           # the causal lab sits next to the head summary
+                with gr.Tab("Causal lab"):
+                    causal_panel.build(ctx, c)
         with gr.Tab("bertviz (needs internet)"):
             gr.Markdown(CAPTIONS["bertviz"])
             c["which"] = gr.Radio(["head view", "model view"], value="head view", show_label=False)
@@ -187,6 +191,7 @@ def build(ctx: AppContext) -> None:
             c["bertviz"] = gr.HTML()
     c["redraw_all"] = gr.Button(visible=False)
     wire(ctx, c, run, show_bv, tabs)
+    causal_panel.wire(ctx, c)
 
 
 def wire(ctx: AppContext, c: dict, run, show_bv, tabs: dict) -> None:
