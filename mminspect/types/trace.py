@@ -132,13 +132,18 @@ class BrokenAttention:
     """One classic mistake, run on the real weights and measured against the real model.
 
     variant: its registry name; description: the mistake in one sentence.
-    weights_error: max |broken weights - real weights| for the traced head (nan when the
-      mistake has no per-head weights, e.g. no output projection changes only the output);
+    weights_error: max |broken weights - real weights| for the traced head (0 when the
+      mistake leaves the weights alone, e.g. no output projection changes only the output;
+      nan when it has no per-head weights: heads not split has one big head);
     output_error: max |broken attention output - real attention output| of that layer.
     prediction: what the model predicts, said in words, real and broken; prediction_change:
       one number that says how far it moved (defined by `prediction_measure`, e.g. "1 - cosine
       of the sentence embeddings" or "change of the top token's probability"), with the broken
-      attention used in every layer."""
+      attention used in every layer.
+    tokens: the traced text's tokens. weights_real / weights_broken [T, T]: the traced head's
+      weights, real and broken (for heads_not_split, the one big head's); output_real /
+      output_broken [T, D]: the layer's attention output, real and broken (with the mistake in
+      this layer only: the layer's real input)."""
 
     variant: str
     description: str
@@ -151,3 +156,62 @@ class BrokenAttention:
     layer: int
     head: int
     model_name: str = ""
+    tokens: tuple[str, ...] = ()
+    weights_real: np.ndarray | None = None
+    weights_broken: np.ndarray | None = None
+    output_real: np.ndarray | None = None
+    output_broken: np.ndarray | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "tokens", tuple(self.tokens))
+        t = len(self.tokens)
+        for name in ("weights_real", "weights_broken", "output_real", "output_broken"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = _as_f32(value)
+            object.__setattr__(self, name, value)
+            want = (t, t) if name.startswith("weights") else (t, value.shape[-1])
+            _check(value.ndim == 2 and value.shape == want,
+                   f"BrokenAttention.{name} must be {want} (one row per token), got {value.shape}")
+
+    def __str__(self) -> str:
+        return (f"{self.variant}: {self.description}\n"
+                f"  layer {self.layer}, head {self.head}: weights error {self.weights_error:.3g}, "
+                f"attention output error {self.output_error:.3g}\n"
+                f"  in every layer: {self.prediction_measure} = {self.prediction_change:.3g}\n"
+                f"  real: {self.prediction_real}\n  broken: {self.prediction_broken}")
+
+
+@dataclass(frozen=True)
+class AttentionCheck:
+    """A user's attention function run on one real layer's input and weights.
+
+    head_errors: per head, max |its output with only that head's rows of W_o (others zero, no
+    bias) - the real head's output|; max_error: max |its output - the model's attention
+    output|; passed: max_error <= tolerance. matches: the registry variant whose output is
+    nearest to the function's ("correct_attention" when it passes), match_error its distance;
+    hint: what to change, in one or two sentences."""
+
+    model_name: str
+    layer: int
+    n_heads: int
+    head_errors: tuple[float, ...]
+    max_error: float
+    tolerance: float
+    passed: bool
+    matches: str
+    match_error: float
+    hint: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "head_errors", tuple(float(e) for e in self.head_errors))
+        _check(len(self.head_errors) == self.n_heads,
+               f"AttentionCheck.head_errors must have {self.n_heads} entries, got {len(self.head_errors)}")
+
+    def __str__(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        heads = ", ".join(f"{e:.1e}" for e in self.head_errors)
+        return (f"{verdict}: max error {self.max_error:.2e} against {self.model_name} layer "
+                f"{self.layer} (tolerance {self.tolerance:.0e})\n"
+                f"  per head: {heads}\n  hint: {self.hint}")
