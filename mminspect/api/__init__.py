@@ -18,6 +18,7 @@ from .limits import Limits, limits
 from .text import inspect_text
 from .results_io import load_result, save_result
 from .trace import trace_head
+from .glassbox import break_attention, check_attention, list_attention_variants
 from .lessons import Lesson, Measured, get_lesson, list_lessons, run_lesson
 
 __all__ = ["Lesson", "Measured", "get_lesson", "list_lessons", "run_lesson", "load_result", "save_result", "trace_head", "break_attention", "check_attention", "list_attention_variants", "ablate_heads", "head_importance", "patch_activations", "default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
