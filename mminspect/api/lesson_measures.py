@@ -156,7 +156,8 @@ def future_share(adapter, st: LessonState) -> Measured:
             f"rest is renormalised: “{tr.tokens[q]}” would give {causal[q, q]:.2f} to itself "
             f"instead of {tr.weights[q, q]:.2f}, and the first token can only see itself (1.00).")
     return Measured(answer=answer, value=float(share), text=text, choices=(),
-                    evidence={"tokens": tr.tokens, "series": {
+                    evidence={"tokens": tr.tokens, "title": f"Weights of “{tr.tokens[q]}”: "
+                              "as the encoder computes them, and with a causal mask", "series": {
                         f"weights of “{tr.tokens[q]}” (both ways)": tr.weights[q],
                         "with a causal mask": causal[q]}})
 
@@ -203,7 +204,8 @@ def attention_vs_attribution(adapter, st: LessonState) -> Measured:
             f"“{tok[b_top]}” ({attr.scores[b_top]:+.3f}). Rank correlation over the words: "
             f"{rho:+.2f}. ([CLS]/[SEP] receive {received[maps.special].sum():.2f} of the attention.)")
     return Measured(answer=SAME[0] if a_top == b_top else SAME[1], value=rho, text=text,
-                    choices=(), evidence={"tokens": [tok[i] for i in words], "series": {
+                    choices=(), evidence={"tokens": [tok[i] for i in words], "title":
+                                          "Per word: attention received vs attribution", "series": {
                         "attention received": received[words],
                         "attribution (integrated gradients)": attr.scores[words]}})
 

@@ -9,14 +9,16 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from .. import api
-from . import attribution_tab, clip_tab, text_tab
+from . import attention_tab, attribution_tab, clip_tab, lessons_tab, text_tab
 from .context import AppContext, default_context
 from .hosting import HeadersMiddleware, guard_inputs, limit_queue_per_client
 
 INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts: "
          "**Text** — attention of every layer and head and the model's prediction; "
          "**Attributions** — which words push a score up or down, and how far to trust the map; "
-         "**Image–text** — how a CLIP-style model picks a label and which patches carried it.")
+         "**Image–text** — how a CLIP-style model picks a label and which patches carried it; "
+         "**How attention works** — one real head step by step, and broken on purpose; "
+         "**Lessons** — short guided questions answered by the real model.")
 
 
 # The message line under each tab's buttons: visible, but not alarming.
@@ -29,13 +31,17 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     # files older than an hour, checked every 10 minutes (else ~13 files per image request).
     with gr.Blocks(title="mminspect", delete_cache=(600, 3600)) as demo:
         gr.Markdown(INTRO)
-        with gr.Tabs():
-            with gr.Tab("Text"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("Text", id="text"):
                 text_tab.build(ctx)
-            with gr.Tab("Attributions"):
+            with gr.Tab("Attributions", id="attributions"):
                 attribution_tab.build(ctx)
-            with gr.Tab("Image–text"):
+            with gr.Tab("Image–text", id="image-text"):
                 clip_tab.build(ctx)
+            with gr.Tab("How attention works", id="attention"):
+                attention, trace_event = attention_tab.build(ctx)
+            with gr.Tab("Lessons", id="lessons"):
+                lessons_tab.build(ctx, attention, tabs, trace_event)
     # Model events share one queue ("model", ctx.model_concurrency slots): hooks and caches
     # are shared by all users. Redraws have no limit: they never wait behind a model event.
     demo.queue(default_concurrency_limit=1, max_size=64)

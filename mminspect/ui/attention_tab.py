@@ -1,0 +1,219 @@
+"""The "How attention works" tab: one real head of a real model, step by step.
+
+`on_trace` runs the model ONCE (`api.trace_head`, plus `api.trace_embeddings` where it
+exists) and keeps the traces in `gr.State`; picking another step or query token only redraws
+the one figure on screen. With *predict first* on, a step's figure stays hidden until the
+student has answered its question; the answer is scored against the trace's own numbers.
+"Break it on purpose" (attention_break.py) re-runs the head with a classic mistake.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import api, figures
+from ..api.lesson_measures import query_index
+from ..types import InputError
+from . import attention_break
+from .attention_steps import SENTENCES, STEP_KEYS, TITLES, figure, question
+from .context import AppContext
+from .events import MESSAGE, Components, bind, reporter
+from .gpu import gpu
+from .model_picker import model_label, picker_choices, resolve_model
+
+HIDDEN = "Your guess first: pick an answer above and press Check. The figure appears after."
+STEP_OUT = ["plot", "sentence", "quiz", "question", "answer", "score"]
+
+
+def badge(max_error: float) -> str:
+    """The check that this is the model's own computation, e.g. "max error 4.8e-7"."""
+    mantissa, exp = f"{max_error:.1e}".split("e")
+    return (f"✅ **This is the model's own computation**: the weights and the attention output "
+            f"recomputed here match the model's to a max error of {mantissa}e{int(exp)}.")
+
+
+def _query_choices(tokens) -> list[tuple[str, int]]:
+    return [(f"{t} ({i})", i) for i, t in enumerate(tokens)]
+
+
+def step_view(state: dict, step: str, predict: bool) -> dict:
+    """The outputs of one step: its figure (or a note while the guess is pending), sentence
+    and question. Only this step's figure is built."""
+    tr, q = state["trace"], state["query"]
+    qu = question(step, tr, state.get("emb"), q)
+    revealed = step in state["revealed"]
+    out = {"sentence": f"**{TITLES[step]}** — {SENTENCES[step]}",
+           "quiz": gr.update(visible=predict),
+           "question": f"**Predict:** {figures_text(qu.text)}",
+           "answer": gr.update(choices=list(qu.choices), value=state["guesses"].get(step)),
+           "score": state["scores"].get(step, "")}
+    hide = predict and not revealed
+    out["plot"] = figures.note_figure(HIDDEN) if hide else figure(step, tr, state.get("emb"), q)
+    return out
+
+
+def figures_text(text: str) -> str:
+    """User text (tokens) inside Markdown: escape what Markdown or HTML would read."""
+    import html
+    return html.escape(text, quote=False).replace("*", "\\*").replace("_", "\\_")
+
+
+def _input(model, tower, text, example) -> dict:
+    """trace_head's input arguments for the picked model and tower."""
+    if "image" in model.modalities:
+        if tower == "image":
+            if not example:
+                raise InputError("Pick an example image for the image tower.")
+            return {"image": api.load_example(example).image, "tower": "image"}
+        return {"text": text, "tower": "text"}
+    if tower == "image":
+        raise InputError(f"{model_label_of(model)} reads text only: choose the text tower, or a "
+                         "CLIP-style model (mini-CLIP) for the image tower.")
+    return {"text": text}
+
+
+def model_label_of(model) -> str:
+    return getattr(model, "label", None) or model.name
+
+
+def on_trace(ctx: AppContext, model_name, custom_model, tower, text, example, layer, head, query,
+             step, predict, progress=gr.Progress()) -> dict:
+    """Trace one head once; every step is drawn from the traces kept in `state`."""
+    report = reporter(progress)
+    model = resolve_model(ctx, model_name, custom_model, report)
+    args = _input(model, tower, text, example)
+    report(0.5, "Tracing the head")
+    with api.exclusive(model):
+        tr = api.trace_head(model, layer=int(layer), head=int(head), **args)
+        emb = api.trace_embeddings(model, **args) if hasattr(api, "trace_embeddings") else None
+    q = query if isinstance(query, int) and 0 <= query < len(tr.tokens) else _named(tr.tokens, query)
+    state = {"trace": tr, "emb": emb, "query": q, "revealed": set(), "guesses": {}, "scores": {},
+             "model": model.name, "text": args.get("text"), "tower": tr.tower}
+    n_layers = attention_break.n_layers_of(model, tr.tower)
+    out = {"state": state, "badge": badge(tr.max_error),
+           "query": gr.update(choices=_query_choices(tr.tokens), value=q),
+           "layer": gr.update(maximum=max((n_layers or 12) - 1, 1), value=int(layer)),
+           "head": gr.update(maximum=max(tr.n_heads - 1, 1), value=int(head)),
+           "summary": (f"{model_label(ctx, model.name)} · {tr.tower} tower · layer {tr.layer}, "
+                       f"head {tr.head} of {tr.n_heads} · {len(tr.tokens)} tokens · d = {tr.d_head} "
+                       f"per head, {tr.x.shape[1]} in all")}
+    out |= attention_break.variant_choices(model, tr.tower)
+    return out | step_view(state, step, predict)
+
+
+def _named(tokens, query) -> int:
+    """A query given by name (a lesson's "it") or a stale index: its position, else token 1."""
+    if isinstance(query, str) and query.strip():
+        try:
+            return query_index(tokens, query.strip())
+        except InputError:
+            pass
+    return 1 if len(tokens) > 2 else 0
+
+
+def on_view(ctx: AppContext, state, query, step, predict) -> dict:
+    """Another step, query token or the predict switch: a redraw, no model work. A new query
+    asks every question afresh (their answers depend on it)."""
+    if state is None:
+        return {}
+    if isinstance(query, int) and query != state["query"] and 0 <= query < len(state["trace"].tokens):
+        state = {**state, "query": query, "revealed": set(), "guesses": {}, "scores": {}}
+    return {"state": state} | step_view(state, step, predict)
+
+
+def on_check(ctx: AppContext, state, step, guess, predict) -> dict:
+    """Score the student's guess against the real number, then reveal the step's figure."""
+    if state is None:
+        raise InputError("Press Trace first: the questions are about its numbers.")
+    qu = question(step, state["trace"], state.get("emb"), state["query"])
+    if guess not in qu.choices:
+        raise InputError("Pick one of the answers first, then press Check.")
+    verdict = "✅ Right" if guess == qu.answer else f"❌ Not quite — the answer is “{qu.answer}”"
+    state = {**state, "revealed": state["revealed"] | {step},
+             "guesses": {**state["guesses"], step: guess},
+             "scores": {**state["scores"], step: f"{verdict}. {figures_text(qu.reveal)}"}}
+    return {"state": state} | step_view(state, step, predict)
+
+
+def on_step(ctx: AppContext, state, query, step, predict, move: int) -> dict:
+    """Previous / next step."""
+    i = min(max(STEP_KEYS.index(step) + move, 0), len(STEP_KEYS) - 1)
+    return {"step": STEP_KEYS[i]} | on_view(ctx, state, query, STEP_KEYS[i], predict)
+
+
+def on_prev(ctx: AppContext, state, query, step, predict) -> dict:
+    return on_step(ctx, state, query, step, predict, -1)
+
+
+def on_next(ctx: AppContext, state, query, step, predict) -> dict:
+    return on_step(ctx, state, query, step, predict, +1)
+
+
+def build(ctx: AppContext) -> tuple[Components, tuple]:
+    """Lay out the tab; returns its components (the Lessons tab sets some of them) and its
+    trace event as (fn, inputs, outputs), which the Lessons tab runs after setting them."""
+    c = Components(state=gr.State(None))
+    examples = api.list_examples()
+    gr.Markdown("Follow **one real head** of a real model through its computation, with the "
+                "model's own numbers (hover any figure). Switch on *predict first* to guess each "
+                "step's result before you see it.")
+    with gr.Row():
+        with gr.Column(scale=3):
+            c["text"] = gr.Textbox(label="Text (or the prompt, for a CLIP text tower)", lines=2,
+                                   value=ctx.example_text)
+            c["example"] = gr.Dropdown(examples, value=examples[0], label="Example image (image tower)")
+        with gr.Column(scale=2):
+            choices = picker_choices(ctx, "text") + picker_choices(ctx, "image")
+            c["model"] = gr.Dropdown(choices=choices, value=choices[0][1], label="Model")
+            c["custom"] = gr.Textbox(label="…or a Hugging Face id / local folder",
+                                     visible=ctx.allow_custom_models, max_length=300)
+            c["tower"] = gr.Radio(["text", "image"], value="text",
+                                  label="Tower (CLIP-style models read text or an image)")
+            trace = gr.Button("Trace", variant="primary")
+            c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
+    with gr.Row():
+        c["layer"] = gr.Slider(0, 5, value=4, step=1, label="Layer")
+        c["head"] = gr.Slider(0, 11, value=3, step=1, label="Head")
+        c["query"] = gr.Dropdown([], value=None, label="Query token", allow_custom_value=True)
+    c["summary"] = gr.Markdown()
+    c["badge"] = gr.Markdown()
+    with gr.Row():
+        c["step"] = gr.Radio([(TITLES[k], k) for k in STEP_KEYS], value="embeddings", label="Step")
+        c["predict"] = gr.Checkbox(label="Predict first", value=False)
+    with gr.Row():
+        prev, nxt = gr.Button("◀ Previous step", size="sm"), gr.Button("Next step ▶", size="sm")
+    c["sentence"] = gr.Markdown()
+    with gr.Group(visible=False) as c["quiz"]:
+        c["question"] = gr.Markdown()
+        c["answer"] = gr.Radio([], label="Your answer")
+        check = gr.Button("Check", size="sm")
+        c["score"] = gr.Markdown()
+    c["plot"] = gr.Plot(show_label=False)
+    attention_break.build(ctx, c)
+    return c, wire(ctx, c, trace, check, prev, nxt)
+
+
+def wire(ctx: AppContext, c: dict, trace, check, prev, nxt) -> tuple:
+    def comps(names):
+        return [c[n] for n in names]
+
+    inputs = ["model", "custom", "tower", "text", "example", "layer", "head", "query", "step", "predict"]
+    outputs = ["state", "badge", "query", "layer", "head", "summary", "variant", *STEP_OUT, MESSAGE]
+    model_event = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
+    handler = bind(gpu(on_trace), ctx, outputs, release=True)
+    trace.click(handler, comps(inputs), comps(outputs), api_name="trace_head", **model_event)
+    c["text"].submit(handler, comps(inputs), comps(outputs), api_visibility="private", **model_event)
+    for control in ("layer", "head"):          # a new head is a new trace (one cheap forward)
+        c[control].input(handler, comps(inputs), comps(outputs), api_visibility="private",
+                           trigger_mode="always_last", **model_event)
+    quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
+    view_in, view_out = ["state", "query", "step", "predict"], ["state", *STEP_OUT, MESSAGE]
+    for control in ("query", "step", "predict"):
+        c[control].input(bind(on_view, ctx, view_out), comps(view_in), comps(view_out),
+                         trigger_mode="always_last", **quick)
+    check.click(bind(on_check, ctx, view_out), comps(["state", "step", "answer", "predict"]),
+                comps(view_out), **quick)
+    for button, fn in ((prev, on_prev), (nxt, on_next)):
+        button.click(bind(fn, ctx, ["step", *view_out]), comps(view_in), comps(["step", *view_out]),
+                     **quick)
+    attention_break.wire(ctx, c, comps, model_event)
+    return handler, comps(inputs), comps(outputs)
