@@ -123,3 +123,30 @@ def test_trace_head_inputs_are_checked(minilm):
     with pytest.raises(InputError, match="CLIP-style"):
         trace_head(minilm, TEXT, image=np.zeros((8, 8, 3), np.uint8))
     assert trace_head("minilm", TEXT).model_name == "minilm"
+
+
+def test_embeddings_are_added_and_match_layer0_input(minilm, task_models):
+    for adapter, text in ((minilm, TEXT), (task_models["gpt2"], "the cat sat on"),
+                          (task_models["distilbert-mlm"], "the cat sat"),
+                          (task_models["bert-cls"], "the cat sat")):
+        e = mi.trace_embeddings(adapter, text)
+        enc, hidden, _ = _hidden(adapter, text)
+        assert e.max_error <= TOL, (adapter.name, e.max_error)
+        np.testing.assert_allclose(e.after_norm, hidden[0], atol=TOL)      # the model's own
+        ids = enc.inputs["input_ids"][0]
+        word = adapter.model.get_input_embeddings().weight[ids].detach().numpy()
+        np.testing.assert_allclose(e.parts["word"], word, atol=0)
+        np.testing.assert_allclose(e.total, sum(e.parts.values()), atol=1e-6)
+        d = hidden[0].shape[-1]
+        assert e.total.shape == (len(enc.tokens), d)                       # added, not concatenated
+        assert np.abs(e.total - e.parts["word"]).max() > 0.01              # the positions matter
+    m = mi.trace_embeddings(minilm, TEXT)
+    assert list(m.parts) == ["word", "position", "segment"]
+    assert list(mi.trace_embeddings(task_models["gpt2"], "the cat").parts) == ["word", "position"]
+    norms = m.norms()
+    assert set(norms) == {"word", "position", "segment", "total"} and norms["total"].shape == (9,)
+    # LayerNorm centres and scales each token: mean 0, variance ~1 before its gain and bias
+    ln = minilm.model.base_model.embeddings.LayerNorm
+    z = (m.after_norm - ln.bias.detach().numpy()) / ln.weight.detach().numpy()
+    np.testing.assert_allclose(z.mean(-1), 0, atol=1e-4)
+    np.testing.assert_allclose(z.std(-1), 1, atol=1e-3)

@@ -107,3 +107,26 @@ def test_clip_trace_asks_for_the_right_input(clip):
         mi.trace_head(clip, tower="text")
     with pytest.raises(InputError, match="tower"):
         mi.trace_head(clip, PROMPT, tower="audio")
+
+
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_clip_embeddings_sum_is_the_layer0_input(clip, tower):
+    kwargs = {"image": _image()} if tower == "image" else {"text": PROMPT}
+    e = mi.trace_embeddings(clip, tower=tower, **kwargs)
+    assert e.max_error <= TOL and e.tower == tower
+    np.testing.assert_allclose(e.total, sum(e.parts.values()), atol=1e-6)
+    if tower == "image":
+        assert list(e.parts) == ["patch", "position"]
+        assert len(e.tokens) == clip.patch_grid.n_tokens
+    # the model's own first block input, read another way: the trace of layer 0
+    tr = mi.trace_head(clip, layer=0, tower=tower, **kwargs)
+    np.testing.assert_allclose(e.after_norm, tr.residual, atol=TOL)
+    if clip.family == "hf_clip":
+        with torch.no_grad():
+            if tower == "image":
+                px = clip.preprocess([_image()])
+                h0 = clip.model.vision_model(pixel_values=px, output_hidden_states=True).hidden_states[0]
+            else:
+                enc = clip.tokenize(PROMPT)
+                h0 = clip.model.text_model(**enc.inputs, output_hidden_states=True).hidden_states[0]
+        np.testing.assert_allclose(e.after_norm, h0[0].numpy(), atol=TOL)

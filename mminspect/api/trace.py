@@ -19,13 +19,14 @@ from typing import Callable
 import torch
 
 from ..capture.layer_io import capture_layer_io
+from ..explain.embedding_trace import RECIPES, embedding_sum
 from ..explain.head_trace import attention_mask, layer_steps, max_abs_diff
 from ..models import load
 from ..models.attention_sites import (ATTENTION_SITES, LayerWeights, n_heads_of,
                                       read_layer_weights, scale_of)
 from ..models.clip_base import CLIPAdapter
 from ..types import InputError
-from ..types.trace import HeadTrace
+from ..types.trace import EmbeddingTrace, HeadTrace
 from .images import read_image
 from .limits import check_text, limits
 
@@ -45,6 +46,7 @@ class Tower:
     forward: Callable[[], torch.Tensor]
     batch_first: bool = True
     enc: object = None                           # the Encoded text (text towers)
+    inputs: dict | None = None                   # token ids {input_ids, ...} or {pixel_values}
 
     @property
     def blocks(self) -> list[torch.nn.Module]:
@@ -82,19 +84,22 @@ def _text_tower(adapter, text: str) -> Tower:
     enc = adapter.encode(text)
     causal = adapter.causal if spec["causal"] is None else spec["causal"]
     return Tower(adapter, "text", adapter.model_type, spec, adapter.model.base_model,
-                 list(enc.tokens), bool(causal), lambda: adapter.internals(enc).attentions, enc=enc)
+                 list(enc.tokens), bool(causal), lambda: adapter.internals(enc).attentions, enc=enc,
+                 inputs=enc.inputs)
 
 
 def _clip_tower(adapter: CLIPAdapter, text, image, tower: str) -> Tower:
     if adapter.family == "miniclip" and tower == "text":
         t = _text_tower(adapter.text, text)                                 # the frozen MiniLM
-        return Tower(adapter, "text", t.key, t.spec, t.root, t.tokens, t.causal, t.forward, enc=t.enc)
+        return Tower(adapter, "text", t.key, t.spec, t.root, t.tokens, t.causal, t.forward,
+                     enc=t.enc, inputs=t.inputs)
     key = f"{adapter.family}/{tower}"
     spec = _spec(key, adapter.name)
     if tower == "text":
         if text is None:
             raise InputError("tower='text' traces the text tower: pass text='a photo of a cat'.")
         enc = adapter.tokenize(text)
+        inputs = enc.inputs
         tokens, run = list(enc.tokens), lambda: _stack(adapter.text_forward(enc).layer_attentions)
     else:
         if image is None:
@@ -102,6 +107,7 @@ def _clip_tower(adapter: CLIPAdapter, text, image, tower: str) -> Tower:
                              "an array or a file path).")
         enc = None
         pixels = adapter.preprocess([read_image(image, "the image")])       # [1, 3, H, W]
+        inputs = {"pixel_values": pixels}
         tokens = adapter.patch_grid.token_labels()
         run = lambda: _stack(adapter.image_forward(pixels).layer_attentions)  # noqa: E731
     root = {"hf_clip": lambda: getattr(adapter.model, f"{'vision' if tower == 'image' else 'text'}_model"),
@@ -109,7 +115,7 @@ def _clip_tower(adapter: CLIPAdapter, text, image, tower: str) -> Tower:
             "miniclip": lambda: adapter.model.visual}[adapter.family]()
     batch_first = bool(getattr(getattr(root, "transformer", None), "batch_first", True))
     return Tower(adapter, tower, key, spec, root, tokens, bool(spec["causal"]), run,
-                 batch_first=batch_first, enc=enc)
+                 batch_first=batch_first, enc=enc, inputs=inputs)
 
 
 def resolve_tower(model, text=None, image=None, tower: str | None = None) -> Tower:
@@ -193,3 +199,22 @@ def trace_head(model, text: str | None = None, layer: int = 0, head: int = 0, *,
         weights_error=max_abs_diff(s["weights"][head], run.attentions[head]),
         output_error=max_abs_diff(s["attn_out"], run.attn_out),
         norm="pre" if t.spec["pre_norm"] else "post", causal=t.causal, model_name=t.name)
+
+
+def trace_embeddings(model, text: str | None = None, *, image=None,
+                     tower: str | None = None) -> EmbeddingTrace:
+    """What enters layer 0 as a sum of parts (`EmbeddingTrace`): word + position (+ segment)
+    embeddings for text, patch (+ [CLS]) + position for images, their sum, the sum after the
+    embedding LayerNorm where the model has one, and max_error against the model's own
+    layer-0 input (captured by a hook in the same kind of forward). Arguments as trace_head."""
+    t = resolve_tower(model, text, image, tower)
+    run = run_layer(t, 0)
+    recipe = RECIPES[t.spec["embeddings"]]
+    with torch.no_grad():
+        parts, norm = recipe(t.root, t.inputs)
+        total, after = embedding_sum(parts, norm)                           # [T, D] each
+    np_ = lambda a: a.detach().cpu().numpy()  # noqa: E731
+    return EmbeddingTrace(tokens=tuple(t.tokens), tower=t.tower,
+                          parts={k: np_(v) for k, v in parts.items()}, total=np_(total),
+                          after_norm=np_(after), max_error=max_abs_diff(after, run.residual),
+                          model_name=t.name)
