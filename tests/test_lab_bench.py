@@ -34,3 +34,14 @@ def test_a_missed_target_fails_the_run_and_all_met_passes(monkeypatch, tmp_path)
     assert rec["failed"] == [] and rec["sections"]["a"]["value"] == 0.5
     assert rec["provenance"]["command"] == f"python -m mminspect.bench --repeats 1 --json {path}"
     assert rec["provenance"]["params"]["sections"] == ["a"]
+
+
+def test_glassbox_section_times_trace_head_next_to_a_bare_forward():
+    from mminspect.lab import bench_glassbox
+    assert bench.SECTIONS["glassbox"] is bench_glassbox
+    r = bench_glassbox.run(1)
+    (name, ms, goal, detail), (ratio_name, ratio, _, _) = r["checks"]
+    assert "trace_head MiniLM, 32 tokens" in name and goal == 50.0 and r["tokens"] == 32
+    assert ms == r["trace_ms"] > 0 and "bare forward" in ratio_name
+    assert ratio == r["trace_ms"] / r["bare_forward_ms"]
+    assert r["trace_max_error"] <= 1e-5

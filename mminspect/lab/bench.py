@@ -4,7 +4,8 @@ the same run (these machines are noisy; ratios travel better than seconds).
 Sections (each a module with `run(repeats) -> {"checks": [(name, value, target, detail)], ...}`):
 text (bench_text), redraw (bench_redraw), attribution (bench_attribution), clip (bench_clip),
 cost (bench_cost: attribution cost vs text length and the time budget; minutes), causal
-(bench_causal: head-importance scan vs separate ablations, patching sweeps). Exit status 1 if a
+(bench_causal: head-importance scan vs separate ablations, patching sweeps), glassbox
+(bench_glassbox: trace_head on MiniLM at 32 tokens vs a bare forward). Exit status 1 if a
 target is missed or a section fails (its traceback is printed and the others still run).
 """
 from __future__ import annotations
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import torch
 
-from . import bench_attribution, bench_causal, bench_clip, bench_cost, bench_redraw, bench_text
+from . import (bench_attribution, bench_causal, bench_clip, bench_cost, bench_glassbox, bench_redraw,
+               bench_text)
 from .provenance import code_snapshot, provenance
 
 SECTIONS = {"text": bench_text, "redraw": bench_redraw, "attribution": bench_attribution,
-            "clip": bench_clip, "cost": bench_cost, "causal": bench_causal}
+            "clip": bench_clip, "cost": bench_cost, "causal": bench_causal,
+            "glassbox": bench_glassbox}
 CODE = ("mminspect",)   # every mminspect module the sections import is hashed into --json
 
 
