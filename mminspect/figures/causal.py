@@ -45,11 +45,12 @@ def correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def _cell_colour(value: float, vmax: float) -> str:
     """CSS for one cell: red for a negative delta (the head supported the target), blue for
-    a positive one, white at 0; white text on the darkest cells."""
-    t = 0.5 + 0.5 * float(np.clip(value / vmax, -1, 1)) if vmax > 0 else 0.5
+    a positive one, white at 0. The scale stops short of its darkest ends so black text
+    reads on every cell (gradio paints a selected cell light and keeps the text colour:
+    white text there vanished)."""
+    t = 0.5 + 0.36 * float(np.clip(value / vmax, -1, 1)) if vmax > 0 else 0.5
     colour = pc.sample_colorscale(DIVERGING, [t])[0]
-    ink = "white" if abs(t - 0.5) > 0.35 else "black"
-    return f"background-color: {colour}; color: {ink}; text-align: center"
+    return f"background-color: {colour}; color: black; text-align: center"
 
 
 def importance_table(delta: np.ndarray, selected: tuple[int, int] | None = None):

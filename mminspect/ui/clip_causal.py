@@ -112,11 +112,11 @@ def inspect_outputs(view, best_prompt: str) -> dict:
             "abl_head": gr.update(maximum=n_heads - 1, value=0),
             "abl_prompt": gr.update(choices=list(view.prompts), value=best_prompt),
             "abl_imp": None, "abl_table": None, "abl_summary": "", "abl_result": "",
-            "abl_plot": None}
+            "abl_plot": None, "abl_message": ""}
 
 
 INSPECT_OUTPUTS = ["abl_layer", "abl_head", "abl_prompt", "abl_imp", "abl_table", "abl_summary",
-                   "abl_result", "abl_plot"]
+                   "abl_result", "abl_plot", "abl_message"]
 
 
 def build(ctx: AppContext, c: Components) -> None:
