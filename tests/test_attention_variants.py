@@ -185,3 +185,12 @@ def test_registry_is_complete_data():
     for name, (fn, description, applies) in ATTENTION_VARIANTS.items():
         assert fn.__name__ == name and description.endswith(".") and applies in ("any", "encoder", "decoder")
     assert set(EMBEDDING_VARIANTS) <= set(ATTENTION_VARIANTS)
+
+
+def test_break_attention_similarity_numbers(minilm):
+    b = mi.break_attention(minilm, TEXT, "no_scale", compare_to="A kitten on a rug.")
+    emb = torch.from_numpy(minilm.embed([TEXT, "A kitten on a rug."]))
+    assert b.similarity_real == pytest.approx(float(emb[0] @ emb[1]), abs=1e-5)
+    assert abs(b.similarity_broken - b.similarity_real) > 1e-3
+    assert f"{b.similarity_broken:.3f}" in b.prediction_broken
+    assert math.isnan(mi.break_attention(minilm, TEXT, "no_scale").similarity_real)

@@ -76,18 +76,20 @@ class _Measure:
         return {"probs": logits.float().softmax(-1)}
 
     def describe(self, real: dict, broken: dict) -> tuple[str, str, float, str]:
-        """(real in words, broken in words, change, what the change measures)."""
+        """(real in words, broken in words, change, what the change measures, similarity to
+        the second text real and broken: nan without one)."""
         if self.kind == "embedding":
             cos = torch.nn.functional.cosine_similarity
             change = 1.0 - float(cos(real["emb"], broken["emb"], dim=0))
             measure = "1 - cosine of the sentence embedding, broken vs real"
             if real["other"] is None:
-                return ("the sentence embedding", "the sentence embedding, broken", change, measure)
+                return ("the sentence embedding", "the sentence embedding, broken", change,
+                        measure, math.nan, math.nan)
             s_real = float(cos(real["emb"], real["other"], dim=0))
             s_broken = float(cos(broken["emb"], broken["other"], dim=0))
             return (f"similarity to the second text {s_real:.3f}",
                     f"similarity to the second text {s_broken:.3f} ({s_broken - s_real:+.3f})",
-                    change, measure)
+                    change, measure, s_real, s_broken)
         p_real, p_broken = real["probs"], broken["probs"]
         top = int(p_real.argmax())
         top_b = int(p_broken.argmax())
@@ -97,7 +99,8 @@ class _Measure:
         return (f"{what} {name(top)!r} (p={float(p_real[top]):.3f})",
                 f"{what} {name(top_b)!r} (p={float(p_broken[top_b]):.3f}); {name(top)!r} now "
                 f"p={float(p_broken[top]):.3f}",
-                change, f"change of the real top {what}'s probability (broken - real)")
+                change, f"change of the real top {what}'s probability (broken - real)",
+                math.nan, math.nan)
 
     def _label(self, i: int) -> str:
         if self.kind == "next_token":
@@ -161,7 +164,7 @@ def break_attention(model, text: str = DEFAULT_TEXT, variant: str = "no_scale", 
     real = measure.read()
     with broken_ctx:
         broken = measure.read()
-    said_real, said_broken, change, how = measure.describe(real, broken)
+    said_real, said_broken, change, how, sim_real, sim_broken = measure.describe(real, broken)
     np_ = lambda a: a.detach().cpu().numpy()  # noqa: E731
     return BrokenAttention(
         variant=variant, description=ATTENTION_VARIANTS[variant][1],
@@ -170,7 +173,8 @@ def break_attention(model, text: str = DEFAULT_TEXT, variant: str = "no_scale", 
         prediction_broken=said_broken, prediction_change=change, prediction_measure=how,
         layer=layer, head=head, model_name=t.name, tokens=tuple(t.tokens),
         weights_real=np_(real_weights), weights_broken=np_(w_broken),
-        output_real=np_(run.attn_out), output_broken=np_(out_broken))
+        output_real=np_(run.attn_out), output_broken=np_(out_broken),
+        similarity_real=sim_real, similarity_broken=sim_broken)
 
 
 # ----- check a student's function -------------------------------------------------------------

@@ -143,7 +143,9 @@ class BrokenAttention:
     tokens: the traced text's tokens. weights_real / weights_broken [T, T]: the traced head's
       weights, real and broken (for heads_not_split, the one big head's); output_real /
       output_broken [T, D]: the layer's attention output, real and broken (with the mistake in
-      this layer only: the layer's real input)."""
+      this layer only: the layer's real input). similarity_real / similarity_broken: the
+      cosine similarity to `compare_to`'s sentence embedding, real and with the mistake in
+      every layer (nan without compare_to or for next-token / class predictions)."""
 
     variant: str
     description: str
@@ -161,6 +163,8 @@ class BrokenAttention:
     weights_broken: np.ndarray | None = None
     output_real: np.ndarray | None = None
     output_broken: np.ndarray | None = None
+    similarity_real: float = float("nan")
+    similarity_broken: float = float("nan")
 
     def __post_init__(self):
         object.__setattr__(self, "tokens", tuple(self.tokens))
