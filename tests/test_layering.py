@@ -8,9 +8,10 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "mminspect"
 HEAVY = {"torch", "transformers", "open_clip", "captum", "bertviz", "torchvision"}
 PACKAGES = {"types", "miniclip", "models", "capture", "explain", "api", "figures", "ui", "lab",
-            "report"}
-# "__init__" is the facade `import mminspect as mi`; "bench" the `python -m mminspect.bench` shim.
-TOP_LEVEL = {"__init__", "bench"}
+            "report", "cli"}
+# "__init__" is the facade `import mminspect as mi`; "bench" the `python -m mminspect.bench` shim;
+# "__main__" the `python -m mminspect` command line.
+TOP_LEVEL = {"__init__", "bench", "__main__"}
 # part -> the parts it may import (besides itself and third-party libraries).
 ALLOWED = {
     "types": set(),
@@ -28,6 +29,8 @@ ALLOWED = {
     "lab": (PACKAGES | {"__init__"}) - {"ui"},           # programs: anything but the UI
     "__init__": {"types", "api", "explain", "figures", "report"},
     "bench": {"lab"},
+    "cli": (PACKAGES | {"__init__"}) - {"ui", "lab"},    # the command line: a program
+    "__main__": {"cli"},
 }
 
 

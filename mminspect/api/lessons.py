@@ -34,9 +34,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..models.assets import asset_dir
 from ..types import InputError
 
-LESSON_DIR = Path(__file__).resolve().parents[2] / "assets" / "lessons"
+LESSON_DIR = asset_dir("lessons")              # assets/lessons (in a checkout or installed)
 # what a lesson's reveal can show: a step of the "How attention works" tab, or a lesson view
 STEPS = ("embeddings", "x", "qkv", "scores", "scale", "mask", "softmax", "context", "output",
          "residual")

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from ..miniclip.model import PIXEL_MEAN, PIXEL_STD, MiniCLIP
 from ..miniclip.vit import ViTConfig
 from ..types import InputError, ModelLoadError
+from .assets import asset_dir
 from .base import Encoded
 from .bundled import verified_minilm_dir, verify_sha256
 from .clip_base import CLIPAdapter, PatchGrid, TowerOutput
@@ -21,7 +22,7 @@ from .devices import choose_device
 from .hf_text import HFTextAdapter
 from .registry import REGISTRY, load
 
-MINICLIP_DIR = Path(__file__).resolve().parents[2] / "assets" / "miniclip"
+MINICLIP_DIR = asset_dir("miniclip")       # assets/miniclip (in a checkout or installed)
 CARD, WEIGHTS = "card.json", "miniclip.safetensors"
 
 

@@ -1,0 +1,11 @@
+"""The command line: inspect a text, attribute a target, explain an image, from a shell.
+
+    mminspect text "The cat sat on the mat." --compare "A dog lay on the rug." --out report.html
+    mminspect attribute "The cat sat on the mat." --compare "A dog …" --method saliency --json a.json
+    mminspect image cat.png --prompts "a cat" "a dog" --out report.html
+
+Exit codes: 0 done, 2 a usage error (argparse), 3 an input the library refused (the message
+says what to change), 4 a model that could not be loaded, 130 interrupted."""
+from .main import main
+
+__all__ = ["main"]
