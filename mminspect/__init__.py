@@ -14,7 +14,7 @@ from .api import (ClassTarget, MaskFillTarget, NextTokenTarget, SimilarityTarget
 from .api import ablate_heads, head_importance, patch_activations
 from .api import break_attention, check_attention, list_attention_variants, trace_embeddings, trace_head
 from .api import load_result, save_result
-from .report import report
+from .report import install_notebook_views, report
 from .types import Cancelled, InputError, ModelLoadError, OverBudget
 
 __all__ = ["report", "load_result", "save_result", "trace_head", "trace_embeddings", "break_attention", "check_attention", "list_attention_variants", "ablate_heads", "head_importance", "patch_activations", "Cancelled", "ClassTarget", "InputError", "OverBudget", "MaskFillTarget", "ModelLoadError", "NextTokenTarget",
@@ -23,3 +23,5 @@ __all__ = ["report", "load_result", "save_result", "trace_head", "trace_embeddin
            "explain_prompts", "figures", "inspect_clip", "inspect_text", "list_attribution_methods",
            "list_examples", "list_image_methods", "list_models", "load", "load_example", "logit_lens"]
 from .types.version import VERSION as __version__  # noqa: E402
+
+install_notebook_views()   # results show as HTML in Jupyter (report/notebook.py)

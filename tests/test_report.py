@@ -92,3 +92,24 @@ def test_a_result_without_a_report_gets_a_clear_message(minilm, tmp_path):
     imp = mi.head_importance(minilm, PAIR[0], compare_to=PAIR[1])
     with pytest.raises(mi.InputError, match="No report for a HeadImportance"):
         mi.report(imp, tmp_path / "x.html")
+
+
+def test_notebook_views_draw_like_a_jupyter_page(minilm, page, tmp_path):
+    """Two outputs in one page, as a notebook shows them: the first carries plotly.js, the
+    second reuses it; both draw, and the user's text stays text."""
+    from mminspect.report import notebook
+    notebook._SENT["plotly"] = False
+    view = mi.inspect_text(minilm, XSS)
+    attr = mi.attribute_text(minilm, PAIR[0], method="saliency", compare_to=PAIR[1])
+    first, second = view._repr_html_(), attr._repr_html_()
+    assert "Plotly" in first[:200_000] and len(second) < len(first) / 10
+    path = tmp_path / "notebook.html"
+    path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
+                    f'<div class="output">{first}</div><div class="output">{second}</div></body></html>')
+    page.goto(path.as_uri())
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length"
+                           " >= document.querySelectorAll('.js-plotly-plot').length", timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 3 + 2          # text view 3, saliency 2
+    assert page.evaluate("() => window.__xss") is None
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "report-notebook.png"), full_page=True)

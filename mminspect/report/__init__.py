@@ -4,5 +4,6 @@ data URIs) that opens with no network. `mi.report(result, "report.html")`.
 Layering: a program-level module on top of api (the model's fingerprint, head summaries) and
 figures (every chart); nothing below imports it."""
 from .document import report, report_html
+from .notebook import install as install_notebook_views, notebook_html
 
-__all__ = ["report", "report_html"]
+__all__ = ["install_notebook_views", "notebook_html", "report", "report_html"]
