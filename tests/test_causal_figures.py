@@ -76,3 +76,37 @@ def test_scan_then_click_ablates_what_was_scanned_and_errors_say_what_to_do():
     with pytest.raises(mi.InputError, match="sentence-embedding"):
         causal_panel.on_scan(ctx, "minilm", "", text, other, "", 0.05, "prediction", "", "zero",
                              "special")
+
+
+def _ctx():
+    return AppContext(models=[{"name": "minilm", "label": "MiniLM", "family": "hf_text",
+                               "modality": "text", "bundled": True}],
+                      bundled=frozenset({"minilm"}))
+
+
+@pytest.mark.parametrize("head", ["gpt2", "bert-cls"])
+def test_own_prediction_targets_are_measured_as_probabilities(tiny_task_dirs, head):
+    folder = str(tiny_task_dirs[head])
+    out = causal_panel.on_scan(_ctx(), "minilm", folder, "the cat sat on the", "", "", 0.05,
+                               "prediction", "", "zero", "entropy")
+    imp = out["imp_state"]["imp"]
+    assert imp.delta.shape == (2, 2) and imp.target.startswith("prob ")
+    assert 0 <= imp.before <= 1
+    got = causal_panel.on_head_click(_ctx(), out["imp_state"], "mean",
+                                     gr.SelectData(None, {"index": [1, 2], "value": 0}))
+    assert "Removing head **L1 H1**" in got["imp_result"]
+    with pytest.raises(mi.InputError, match="choose"):
+        causal_panel.on_scan(_ctx(), "minilm", folder, "the cat", "a dog", "", 0.05,
+                             "similarity", "", "zero", "entropy")
+
+
+def test_a_client_that_left_stops_the_scan_and_leaves_every_output(monkeypatch):
+    from mminspect.ui import events
+    calls = []
+    monkeypatch.setattr(events, "client_left", lambda: calls.append(1) or len(calls) > 2)
+    outputs = ["imp_state", "imp_table", "imp_summary", "imp_scatter", "imp_result",
+               "imp_message"]
+    run = events.bind(causal_panel.on_scan, _ctx(), outputs, "imp_message")
+    values = run("minilm", "", "The cat sat on the mat.", "A kitten lay on the rug.", "", 0.05,
+                 "similarity", "", "zero", "special")
+    assert all(v == gr.skip() for v in values) and len(calls) == 3
