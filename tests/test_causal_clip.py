@@ -95,3 +95,63 @@ def test_image_head_importance_picks_the_best_prompt_and_checks_the_prompt(clip)
         mi.head_importance(clip, image=_image(), prompts=PROMPTS, prompt="a zebra")
     with pytest.raises(mi.InputError, match="image=... and"):
         mi.head_importance(clip, "some text")
+
+
+def _patch_setup(clip):
+    from mminspect.api import causal_clip as cc
+    outs, n_heads, blocks = image_head_sites(clip, blocks=True)
+    text = clip.encode_text(PROMPTS)
+    clean, corrupted = clip.preprocess([_image(0)]), clip.preprocess([_image(1)])
+    with torch.no_grad():
+        with cc.capture_head_inputs(outs, n_heads) as heads, cc.capture_residual(blocks) as resid:
+            clean_logits = clip.logit_scale * clip.encode_image(clean) @ text.T
+    return cc, outs, n_heads, blocks, text, corrupted, clean_logits, dict(heads), dict(resid)
+
+
+@torch.no_grad()
+def test_image_patching_endpoints_everything_restores_all_nothing_restores_none(clip):
+    cc, outs, n_heads, blocks, text, corrupted, clean_logits, heads, resid = _patch_setup(clip)
+    corrupted_logits = clip.logit_scale * clip.encode_image(corrupted) @ text.T
+    last = len(blocks) - 1
+    n_tok = resid[last].shape[1]
+    args = (clip, outs, n_heads, blocks, corrupted, text)
+    every_token = {last: torch.ones(1, n_tok, dtype=torch.bool)}
+    got = cc.patched_image_logits(*args, "residual", every_token, resid)
+    torch.testing.assert_close(got, clean_logits, atol=1e-5, rtol=1e-5)
+    no_token = {last: torch.zeros(1, n_tok, dtype=torch.bool)}
+    got = cc.patched_image_logits(*args, "residual", no_token, resid)
+    torch.testing.assert_close(got, corrupted_logits, atol=1e-5, rtol=1e-5)
+    every_head = {layer: torch.ones(1, n_heads, dtype=torch.bool) for layer in range(len(outs))}
+    got = cc.patched_image_logits(*args, "heads", every_head, heads)
+    torch.testing.assert_close(got, clean_logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("site", ["residual", "heads"])
+def test_image_patching_sweep_equals_one_patch_at_a_time(clip, site):
+    pat = mi.patch_activations(clip, _image(0), _image(1), site=site, prompts=PROMPTS,
+                               prompt="a photo of a dog")
+    cc, outs, n_heads, blocks, text, corrupted, clean_logits, heads, resid = _patch_setup(clip)
+    source = resid if site == "residual" else heads
+    width = resid[0].shape[1] if site == "residual" else n_heads
+    assert pat.restored.shape == (len(blocks), width) and "a photo of a dog" in pat.target
+    assert pat.clean_value == pytest.approx(float(clean_logits[0, 1]), abs=1e-5)
+    gap = pat.clean_value - pat.corrupted_value
+    for layer, cell in [(0, 0), (len(blocks) - 1, width - 1), (1, 1)]:
+        select = torch.zeros(1, width, dtype=torch.bool)
+        select[0, cell] = True
+        with torch.no_grad():
+            one = cc.patched_image_logits(clip, outs, n_heads, blocks, corrupted, text, site,
+                                          {layer: select}, source)[0, 1]
+        assert pat.restored[layer, cell] == pytest.approx((float(one) - pat.corrupted_value) / gap,
+                                                          abs=1e-4)
+    if site == "residual":
+        assert len(pat.tokens) == width and pat.tokens[0] in ("[CLS]", "t0")
+
+
+def test_image_patching_errors(clip):
+    with pytest.raises(mi.InputError, match="no gap"):
+        mi.patch_activations(clip, _image(0), _image(0), prompts=PROMPTS)
+    with pytest.raises(mi.InputError, match="two images"):
+        mi.patch_activations(clip, _image(0), _image(1))
+    with pytest.raises(mi.InputError, match="Unknown patching site"):
+        mi.patch_activations(clip, _image(0), _image(1), prompts=PROMPTS, site="mlp")

@@ -275,7 +275,8 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
                       compare_to: str | None = None, labels=None, label: str | None = None,
                       temperature: float = 0.05, token: str | None = None, mask: int = 0,
                       output: str | None = None, memory_mb: float | None = None,
-                      should_stop: StopCheck | None = None) -> ActivationPatching:
+                      should_stop: StopCheck | None = None, prompts=None,
+                      prompt: str | None = None, template: str | None = None) -> ActivationPatching:
     """Copy one activation from the clean run into the corrupted run and measure the share
     of the gap restored: (patched - corrupted) / (clean - corrupted).
 
@@ -283,11 +284,23 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
     position]; "heads": head h's context vector at every position -> [layer, head]. Both texts
     must have the same number of tokens (positions are patched aligned, i to i); otherwise an
     InputError says so. The target is bound on the clean text (its top class / filler / next
-    token when none is named) and scores both runs."""
+    token when none is named) and scores both runs.
+
+    CLIP-style models: `mi.patch_activations(clip, image, other_image, prompts=[...],
+    prompt=...)` patches the image tower (api/causal_clip.py): restored [layer, image token]
+    or [layer, head] of the prompt's logit."""
     start = time.perf_counter()
+    adapter = load(model) if isinstance(model, str) else model
+    if "image" in adapter.modalities:
+        from .causal_clip import patch_image_activations     # imports this module
+        if prompts is None:
+            raise InputError(f"{adapter.name} is an image-text model: pass two images (clean, "
+                             "corrupted) and prompts=[...] (and prompt=... to pick one).")
+        return patch_image_activations(adapter, clean, corrupted, prompts, prompt, site,
+                                       template, should_stop)
     if site not in PATCH_SITES:
         raise InputError(f"Unknown patching site {site!r}; choose one of: {', '.join(PATCH_SITES)}.")
-    adapter = as_text_adapter(model)
+    adapter = as_text_adapter(adapter)
     sites = head_sites(adapter)
     clean_enc, bound = _bound_target(adapter, clean, target, compare_to, labels, label,
                                      temperature, token, mask, output)

@@ -5,6 +5,8 @@ logit and probability change.
     abl.delta_prob, abl.delta_logit          # [prompt]
     imp = mi.head_importance(clip, image=img, prompts=["a cat", "a dog"], prompt="a cat")
     imp.delta                                # [layer, head]: change of "a cat"'s probability
+    pat = mi.patch_activations(clip, img, other_img, prompts=["a cat", "a dog"], prompt="a cat")
+    pat.restored                             # [layer, image token]: share of the logit gap
 
 The heads are cut where they enter their output projection (`IMAGE_HEAD_SITES`), by the
 same hooks as for text models (`capture/heads.py`)."""
@@ -15,10 +17,10 @@ from operator import attrgetter
 
 import torch
 
-from ..capture.heads import capture_head_inputs, edit_heads
+from ..capture.heads import capture_head_inputs, capture_residual, edit_heads, patch_residual
 from ..models.image_heads import IMAGE_HEAD_SITES
 from ..types import InputError
-from ..types.causal import ClipHeadAblation, HeadImportance
+from ..types.causal import PATCH_SITES, ActivationPatching, ClipHeadAblation, HeadImportance
 from .causal import MEAN_OVER, StopCheck, _check_mode, _check_stop, _replacement
 from .clip import as_clip
 from .images import clean_prompts, read_image
@@ -26,8 +28,9 @@ from .images import clean_prompts, read_image
 TOWERS = ("image",)
 
 
-def image_head_sites(adapter) -> tuple[list[torch.nn.Module], int]:
-    """(the image tower's attention output projections, heads per layer)."""
+def image_head_sites(adapter, blocks: bool = False):
+    """(the image tower's attention output projections, heads per layer); with blocks=True
+    also the tower's blocks (their outputs are the residual stream)."""
     spec = IMAGE_HEAD_SITES.get(adapter.family)
     if spec is None:
         raise InputError(f"Image-tower head ablation knows these families: "
@@ -37,6 +40,8 @@ def image_head_sites(adapter) -> tuple[list[torch.nn.Module], int]:
     model = adapter.model
     n_layers = len(attrgetter(spec["layers"])(model))
     outs = [model.get_submodule(spec["attention_out"].format(layer=i)) for i in range(n_layers)]
+    if blocks:
+        return outs, int(attrgetter(spec["heads"])(model)), list(attrgetter(spec["layers"])(model))
     return outs, int(attrgetter(spec["heads"])(model))
 
 
@@ -147,3 +152,73 @@ def image_head_importance(model, image, prompts, prompt: str | None = None, mode
         seconds=time.perf_counter() - start, batch_size=n_heads,
         mean_over=MEAN_OVER.replace("input's positions", "image's tokens") if mode == "mean" else "",
         tokens=tuple(prompts), model_name=adapter.name)
+
+
+PATCH_BATCH = 64        # patched items per forward (a ViT-L/14 has 257 image tokens per layer)
+
+
+def patched_image_logits(adapter, outs, n_heads, blocks, pixels, text, site: str,
+                         select: dict[int, torch.Tensor], source: dict) -> torch.Tensor:
+    """Logits [item, prompt] of `pixels` (one image) with clean activations copied in:
+    site "residual": select[layer] bool [item, token], source {layer: [1, token, d_model]};
+    "heads": select[layer] bool [item, head], source {layer: [1, token, head, d_head]}."""
+    values = {layer: source[layer] for layer in select}
+    ctx = (patch_residual(blocks, select, values) if site == "residual"
+           else edit_heads(outs, n_heads, select, values))
+    with ctx:
+        return adapter.logit_scale * adapter.encode_image(pixels) @ text.T      # [item, prompt]
+
+
+def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None = None,
+                            site: str = "residual", template: str | None = None,
+                            should_stop: StopCheck | None = None) -> ActivationPatching:
+    """Copy one image-tower activation of the clean image's run into the corrupted image's
+    run and measure the share of the gap in `prompt`'s logit restored: (patched - corrupted)
+    / (clean - corrupted). site "residual": the residual stream after layer l at image token
+    t -> restored [layer, token]; "heads": head h's output at every token -> [layer, head].
+    Both images are resized to the model's input, so their tokens always align. prompt=None:
+    the prompt the clean image matches best. The logit (logit scale x cosine), not the
+    probability: it is defined with a single prompt too."""
+    start = time.perf_counter()
+    if site not in PATCH_SITES:
+        raise InputError(f"Unknown patching site {site!r}; choose one of: {', '.join(PATCH_SITES)}.")
+    adapter = as_clip(model)
+    outs, n_heads, blocks = image_head_sites(adapter, blocks=True)
+    prompts, clean_px, text = _inputs(adapter, clean, prompts, template)
+    corrupted_px = adapter.preprocess([read_image(corrupted, "the corrupted image", [])])
+    with torch.no_grad():
+        with capture_head_inputs(outs, n_heads) as heads, capture_residual(blocks) as resid:
+            clean_logits = adapter.logit_scale * adapter.encode_image(clean_px) @ text.T  # [1, prompt]
+        index = (int(clean_logits[0].argmax()) if prompt is None
+                 else _prompt_index(prompt, prompts, template))
+        corrupted_logits = adapter.logit_scale * adapter.encode_image(corrupted_px) @ text.T
+        clean_value, corrupted_value = float(clean_logits[0, index]), float(corrupted_logits[0, index])
+        gap = clean_value - corrupted_value
+        if abs(gap) < 1e-6:
+            raise InputError(f"The logit of “{prompts[index]}” is the same for both images "
+                             f"({clean_value:.6g}): there is no gap to restore. Choose two "
+                             "images the prompt tells apart.")
+        source = dict(resid) if site == "residual" else dict(heads)
+        width = source[0].shape[1] if site == "residual" else n_heads
+        rows = []
+        for layer in range(len(blocks)):
+            row = []
+            for i in range(0, width, PATCH_BATCH):
+                _check_stop(should_stop)
+                cells = torch.arange(i, min(i + PATCH_BATCH, width), device=clean_px.device)
+                select = torch.zeros(len(cells), width, dtype=torch.bool, device=clean_px.device)
+                select[torch.arange(len(cells)), cells] = True           # [item, token | head]
+                logits = patched_image_logits(adapter, outs, n_heads, blocks, corrupted_px,
+                                              text, site, {layer: select}, source)
+                row.append(logits[:, index])                             # [item]
+            rows.append(torch.cat(row))
+        restored = ((torch.stack(rows) - corrupted_value) / gap)         # [layer, token | head]
+    labels = adapter.patch_grid.token_labels() if site == "residual" else []
+    if site == "residual" and len(labels) != width:
+        labels = [f"t{i}" for i in range(width)]
+    return ActivationPatching(
+        restored=restored.cpu().numpy(), site=site, clean_value=clean_value,
+        corrupted_value=corrupted_value,
+        target=f"logit of “{prompts[index]}” (logit scale × cosine)",
+        tokens=tuple(labels), corrupted_tokens=tuple(labels),
+        seconds=time.perf_counter() - start, model_name=adapter.name)
