@@ -192,7 +192,8 @@ class AttentionCheck:
     """A user's attention function run on one real layer's input and weights.
 
     head_errors: per head, max |its output with only that head's rows of W_o (others zero, no
-    bias) - the real head's output|; max_error: max |its output - the model's attention
+    bias) - the reference's output for the same arguments| (the reference, `correct_attention`,
+    equals the model's attention output to 1e-5: tested per family); max_error: max |its output - the model's attention
     output|; passed: max_error <= tolerance. matches: the registry variant whose output is
     nearest to the function's ("correct_attention" when it passes), match_error its distance;
     hint: what to change, in one or two sentences."""
