@@ -22,6 +22,7 @@ from ..explain.head_trace import attention_mask, max_abs_diff
 from ..models.attention_sites import n_heads_of, read_layer_weights
 from ..types import InputError
 from ..types.trace import AttentionCheck, BrokenAttention
+from .limits import check_text, limits
 from .trace import Tower, resolve_tower, run_layer
 
 TOLERANCE = 1e-4
@@ -108,6 +109,16 @@ class _Measure:
         return self.adapter.model.config.id2label.get(i, str(i))
 
 
+def _standard_scale(t: Tower, run) -> None:
+    """The variants scale by 1/sqrt(d_head); a model that scales otherwise (GPT-2 configs with
+    scale_attn_by_inverse_layer_idx) would make even the reference look wrong."""
+    d = run.x.shape[-1] // run.n_heads
+    if abs(run.scale - d ** -0.5) > 1e-6 * d ** -0.5:
+        raise InputError(f"{t.name} scales its attention scores by {run.scale:.4g}, not "
+                         f"1/sqrt(d_head) = {d ** -0.5:.4g}; the written-out attention functions "
+                         "assume the standard scale. trace_head shows this model's own numbers.")
+
+
 def _everywhere(t: Tower, fn):
     """A context manager: `fn` replaces the attention of every layer of the tower."""
     blocks = t.blocks
@@ -144,7 +155,10 @@ def break_attention(model, text: str = DEFAULT_TEXT, variant: str = "no_scale", 
         raise InputError(f"break_attention runs on text models (MiniLM, BERT, GPT-2...); "
                          f"{t.name} is not one. Use trace_head for CLIP-style towers.")
     fn = _variant(t, variant)
+    if compare_to is not None:
+        check_text(compare_to, limits(), "The second text")
     run = run_layer(t, layer)
+    _standard_scale(t, run)
     if not isinstance(head, int) or not 0 <= head < run.n_heads:
         raise InputError(f"head={head!r}: each layer of {t.name} has heads 0..{run.n_heads - 1}.")
     real_weights = run.attentions[head]                                   # [T, T]
@@ -210,6 +224,7 @@ def check_attention(fn, model="minilm", layer: int = 0, text: str = DEFAULT_TEXT
         raise InputError(f"check_attention needs a function, got {type(fn).__name__}.")
     t = resolve_tower(model, text, image, tower)
     run = run_layer(t, layer)
+    _standard_scale(t, run)
     args = (run.x, *run.weights.as_args(), run.n_heads, run.mask)
     out = _call(fn, args, f"on {t.name} layer {layer}")
     want = tuple(run.attn_out.shape)
