@@ -83,7 +83,7 @@ def _text_tower(adapter, text: str) -> Tower:
     spec = _spec(adapter.model_type, adapter.name)
     enc = adapter.encode(text)
     causal = adapter.causal if spec["causal"] is None else spec["causal"]
-    return Tower(adapter, "text", adapter.model_type, spec, adapter.model.base_model,
+    return Tower(adapter, "text", adapter.model_type, spec, attrgetter(spec["root"])(adapter),
                  list(enc.tokens), bool(causal), lambda: adapter.internals(enc).attentions, enc=enc,
                  inputs=enc.inputs)
 
@@ -110,9 +110,7 @@ def _clip_tower(adapter: CLIPAdapter, text, image, tower: str) -> Tower:
         inputs = {"pixel_values": pixels}
         tokens = adapter.patch_grid.token_labels()
         run = lambda: _stack(adapter.image_forward(pixels).layer_attentions)  # noqa: E731
-    root = {"hf_clip": lambda: getattr(adapter.model, f"{'vision' if tower == 'image' else 'text'}_model"),
-            "open_clip": lambda: adapter.model.visual if tower == "image" else adapter.text,
-            "miniclip": lambda: adapter.model.visual}[adapter.family]()
+    root = attrgetter(spec["root"])(adapter)
     batch_first = bool(getattr(getattr(root, "transformer", None), "batch_first", True))
     return Tower(adapter, tower, key, spec, root, tokens, bool(spec["causal"]), run,
                  batch_first=batch_first, enc=enc, inputs=inputs)
@@ -162,6 +160,7 @@ def run_layer(t: Tower, layer: int) -> LayerRun:
     with torch.no_grad(), capture_layer_io(block, t.part(layer, "pre_norm"),
                                            t.part(layer, "out_hook")) as io:
         attentions = t.forward()                                            # [layer, head, T, T]
+
     def item0(a):                                                           # [T, D]
         return a[0] if t.batch_first else a[:, 0]
     x = item0(io["x"])

@@ -2,9 +2,10 @@
 (the glass-box counterpart of `families.HEAD_SITES` and `image_heads.IMAGE_HEAD_SITES`).
 
 Keyed by `config.model_type` for Hugging Face text models, and by "<family>/<tower>" for
-CLIP-style towers. Paths are from the tower's root module (`base_model` of an HF text model,
-`text_model` / `vision_model` of an HF CLIPModel, open_clip's text tower / `visual`,
-mini-CLIP's `visual`); `{layer}` paths inside a block are from that block.
+CLIP-style towers (mini-CLIP's text tower is the bundled MiniLM: the "bert" row).
+
+root:      the tower's root module, an attribute path from the ADAPTER; every other path is
+           from the root (blocks, position) or from one block (the rest).
 
 blocks:    the ModuleList of layers; a block's INPUT is the residual stream before it.
 pre_norm:  the LayerNorm whose output is the attention's input x (pre-LN); None for post-LN
@@ -30,7 +31,7 @@ from operator import attrgetter
 
 import torch
 
-_BERT = {"blocks": "encoder.layer", "pre_norm": None,
+_BERT = {"root": "model.base_model", "blocks": "encoder.layer", "pre_norm": None,
          "qkv": ("separate", "attention.self.query", "attention.self.key", "attention.self.value"),
          "out": ("linear", "attention.output.dense"), "out_hook": "attention.output.dense",
          "heads": "attention.self.num_attention_heads", "scale": "attention.self.scaling",
@@ -40,34 +41,39 @@ ATTENTION_SITES: dict[str, dict] = {
     "bert": _BERT,
     "roberta": _BERT,
     "electra": _BERT,
-    "distilbert": {"blocks": "transformer.layer", "pre_norm": None,
+    "distilbert": {"root": "model.base_model", "blocks": "transformer.layer", "pre_norm": None,
                    "qkv": ("separate", "attention.q_lin", "attention.k_lin", "attention.v_lin"),
                    "out": ("linear", "attention.out_lin"), "out_hook": "attention.out_lin",
                    "heads": "attention.n_heads", "scale": "attention.scaling", "causal": None,
                    "position": "embeddings.position_embeddings", "embeddings": "distilbert"},
-    "gpt2": {"blocks": "h", "pre_norm": "ln_1", "qkv": ("conv1d", "attn.c_attn"),
+    "gpt2": {"root": "model.base_model", "blocks": "h", "pre_norm": "ln_1",
+             "qkv": ("conv1d", "attn.c_attn"),
              "out": ("conv1d", "attn.c_proj"), "out_hook": "attn.c_proj",
              "heads": "attn.num_heads", "scale": "attn.scaling", "causal": None,
              "position": "wpe", "embeddings": "gpt2"},
-    "hf_clip/text": {"blocks": "encoder.layers", "pre_norm": "layer_norm1",
+    "hf_clip/text": {"root": "model.text_model", "blocks": "encoder.layers",
+                     "pre_norm": "layer_norm1",
                      "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
                      "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
                      "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": True,
                      "position": "embeddings.position_embedding", "embeddings": "hf_clip_text"},
-    "hf_clip/image": {"blocks": "encoder.layers", "pre_norm": "layer_norm1",
+    "hf_clip/image": {"root": "model.vision_model", "blocks": "encoder.layers",
+                      "pre_norm": "layer_norm1",
                       "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
                       "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
                       "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": False,
                       "position": "embeddings.position_embedding", "embeddings": "hf_clip_image"},
-    "open_clip/text": {"blocks": "transformer.resblocks", "pre_norm": "ln_1",
+    "open_clip/text": {"root": "text", "blocks": "transformer.resblocks", "pre_norm": "ln_1",
                        "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",
                        "heads": "attn.num_heads", "scale": None, "causal": True,
                        "position": None, "embeddings": "open_clip_text"},
-    "open_clip/image": {"blocks": "transformer.resblocks", "pre_norm": "ln_1",
+    "open_clip/image": {"root": "model.visual", "blocks": "transformer.resblocks",
+                        "pre_norm": "ln_1",
                         "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",
                         "heads": "attn.num_heads", "scale": None, "causal": False,
                         "position": None, "embeddings": "open_clip_image"},
-    "miniclip/image": {"blocks": "blocks", "pre_norm": "ln1", "qkv": ("linear", "attn.qkv"),
+    "miniclip/image": {"root": "model.visual", "blocks": "blocks", "pre_norm": "ln1",
+                       "qkv": ("linear", "attn.qkv"),
                        "out": ("linear", "attn.proj"), "out_hook": "attn.proj",
                        "heads": "attn.heads", "scale": None, "causal": False,
                        "position": None, "embeddings": "miniclip_image"},
