@@ -130,3 +130,13 @@ def test_clip_embeddings_sum_is_the_layer0_input(clip, tower):
                 enc = clip.tokenize(PROMPT)
                 h0 = clip.model.text_model(**enc.inputs, output_hidden_states=True).hidden_states[0]
         np.testing.assert_allclose(e.after_norm, h0[0].numpy(), atol=TOL)
+
+
+def test_check_attention_runs_on_clip_towers(clip):
+    from mminspect.explain.attention_variants import ATTENTION_VARIANTS, correct_attention
+    c = mi.check_attention(correct_attention, clip, layer=1, image=_image(), tower="image")
+    assert c.passed and c.n_heads == len(c.head_errors)
+    if clip.family != "miniclip":          # a causal text tower: dropping the mask is named
+        c = mi.check_attention(ATTENTION_VARIANTS["no_causal_mask"][0], clip, layer=0,
+                               text=PROMPT, tower="text")
+        assert c.matches == "no_causal_mask" and not c.passed, c
