@@ -84,7 +84,8 @@ ATTENTION_SITES: dict[str, dict] = {
 class LayerWeights:
     """One layer's attention weights, oriented for `x @ W + b` (x [token, D]):
     W_q, W_k, W_v [D, D] (head h is columns h·d:(h+1)·d), W_o [D, D] (head h is rows
-    h·d:(h+1)·d), biases [D] (zeros where the layer has none). Detached copies."""
+    h·d:(h+1)·d), biases [D] (zeros where the layer has none). Detached views that share the
+    parameters' storage: never modify them in place (check_attention hands user code clones)."""
 
     W_q: torch.Tensor
     b_q: torch.Tensor
