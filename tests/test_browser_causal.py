@@ -157,3 +157,19 @@ def test_image_remove_heads_walk(image_walk):
     assert w.slider_value("Image-tower layer") == 0 and w.slider_value("Image-tower head") == 1
     w.assert_no_error_pill()
     w.shot("scan and click L0 H1")
+
+    # ---- patching from the scene into another example scene ----
+    w.run("Patch", done_text="patched runs")
+    fig = w.wait_plot("p.types[0] === 'heatmap' && p.title.startsWith('Share of the gap')")
+    assert "[CLS]" in fig["x"] and fig["zrows"] == 4, fig
+    assert "logit of" in w.text()
+    w.shot("patching residual")
+    w.panel.get_by_label("heads: layer × head").check()
+    w.run("Patch", done_text="16 patched runs")
+    w.wait_plot("p.types[0] === 'heatmap' && p.x[0] === 'H0'")
+    w.pick("Corrupted image", "More images")
+    w.close_toasts()
+    w.button("Patch").click()
+    w.expect_message("More images", where=ABL)
+    w.wait_plot("p.types[0] === 'heatmap' && p.x[0] === 'H0'")        # the last map stays
+    w.shot("patching error no second image")

@@ -118,7 +118,8 @@ def patching_figure(p: ActivationPatching) -> go.Figure:
     if p.site == "residual":
         x = unique_labels([plotly_text(a if a == b else f"{a}→{b}")
                            for a, b in zip(p.tokens, p.corrupted_tokens)])
-        xtitle = "position (clean→corrupted where they differ)"
+        differ = p.tokens != p.corrupted_tokens
+        xtitle = "position (clean→corrupted where they differ)" if differ else "position"
         y = [f"after layer {i}" for i in range(n_layers)]
         what = "the residual stream at"
     else:
@@ -127,7 +128,9 @@ def patching_figure(p: ActivationPatching) -> go.Figure:
     limit = max(1.0, float(np.abs(p.restored).max()))
     data = [{"type": "heatmap", "z": p.restored.astype(np.float32), "x": x, "y": y,
              "colorscale": DIVERGING, "zmid": 0, "zmin": -limit, "zmax": limit,
-             "texttemplate": "%{z:.0%}", "textfont": {"size": 10},
+             # numbers in the cells while they fit (an image has 50-257 tokens per layer)
+             "texttemplate": "%{z:.0%}" if p.restored.shape[1] <= 32 else "",
+             "textfont": {"size": 10},
              "colorbar": {"title": {"text": "restored"}, "tickformat": ".0%"},
              "hovertemplate": f"%{{y}}, {what} %{{x}}<br>restored %{{z:.1%}}<extra></extra>"}]
     title = (f"Share of the gap restored by copying one {'position' if p.site == 'residual' else 'head'}"

@@ -1,6 +1,6 @@
 """The Image–text tab's causal lab: remove heads of the image tower and see every prompt's
 probability before and after; scan every head's importance for one prompt and click a head
-in the table to remove it.
+in the table to remove it; patch activations from the image into a second (corrupted) one.
 
 Both run on the image and prompts of the last Inspect (kept in the tab's `state`), so what
 is removed is measured on exactly what the other panels show.
@@ -21,6 +21,13 @@ from .events import Components, bind, reporter
 from .gpu import gpu
 from .model_picker import resolve_model
 
+SECOND_IMAGE = "the first of “More images”"
+PATCH_CAPTION = ("**Patching between two images.** The picture above is the *clean* image; pick "
+                 "a *corrupted* one. Each activation of the clean run is copied, one at a time, "
+                 "into the corrupted run, and the map shows how much of the gap in the chosen "
+                 "prompt's logit comes back (100 % = that activation alone carries the "
+                 "difference). Both images are resized to the model's input, so their tokens "
+                 "always line up.")
 CAPTION = ("**Remove heads of the image tower.** Pick a layer and a head and remove it (or "
            "replace its output by its average over the image): the bars show each prompt's "
            "probability before (grey) and after (red). **Scan every head** removes each head "
@@ -104,6 +111,42 @@ def on_head_click(ctx: AppContext, state, scan, mode, evt: gr.SelectData,
                   "abl_layer": head[0], "abl_head": head[1]}
 
 
+def _second_image(state: dict, choice: str):
+    view = state["view"]
+    if choice == SECOND_IMAGE:
+        if len(view.images) < 2:
+            raise InputError("Add an image under “More images” and press Inspect, or pick an "
+                             "example as the corrupted image.")
+        return view.images[1]
+    return api.load_example(choice).image
+
+
+def on_image_patch(ctx: AppContext, model_name, custom_model, state, second, prompt, site,
+                   progress=gr.Progress()) -> dict:
+    """Copy each image-tower activation of the clean image into the corrupted image's run."""
+    state = _need_inspect(state)
+    view = state["view"]
+    if prompt not in view.prompts:
+        raise InputError("Pick a prompt from the list (Inspect fills it with your prompts).")
+    corrupted = _second_image(state, second)
+    report = reporter(progress)
+    model = resolve_model(ctx, model_name, custom_model, report)
+    n_layers = int(view.image_attention.shape[1])
+    with api.exclusive(model):
+        p = api.patch_activations(model, state["image"], corrupted, site=site,
+                                  prompts=list(view.prompts), prompt=prompt,
+                                  should_stop=_progress_stop(report, 0.2, 0.95, n_layers,
+                                                             "Patching"))
+    best = divmod(int(p.restored.argmax()), p.restored.shape[1])
+    where = (f"layer {best[0]} at {p.tokens[best[1]]}" if site == "residual"
+             else f"head L{best[0]} H{best[1]}")
+    summary = (f"{html.escape(p.target)}: clean **{p.clean_value:.3f}**, corrupted "
+               f"**{p.corrupted_value:.3f}** · {p.restored.size} patched runs in "
+               f"{p.seconds:.2f} s · most restored by {html.escape(where)}: "
+               f"**{p.restored.max():.0%}**")
+    return {"abl_patch_plot": cfig.patching_figure(p), "abl_patch_summary": summary}
+
+
 def inspect_outputs(view, best_prompt: str) -> dict:
     """What a new Inspect sets here: the pickers' ranges and prompts; earlier results were
     another run's, so they are cleared."""
@@ -112,11 +155,11 @@ def inspect_outputs(view, best_prompt: str) -> dict:
             "abl_head": gr.update(maximum=n_heads - 1, value=0),
             "abl_prompt": gr.update(choices=list(view.prompts), value=best_prompt),
             "abl_imp": None, "abl_table": None, "abl_summary": "", "abl_result": "",
-            "abl_plot": None, "abl_message": ""}
+            "abl_plot": None, "abl_message": "", "abl_patch_summary": "", "abl_patch_plot": None}
 
 
 INSPECT_OUTPUTS = ["abl_layer", "abl_head", "abl_prompt", "abl_imp", "abl_table", "abl_summary",
-                   "abl_result", "abl_plot", "abl_message"]
+                   "abl_result", "abl_plot", "abl_message", "abl_patch_summary", "abl_patch_plot"]
 
 
 def build(ctx: AppContext, c: Components) -> None:
@@ -137,6 +180,16 @@ def build(ctx: AppContext, c: Components) -> None:
     c["abl_summary"] = gr.Markdown()
     c["abl_table"] = gr.Dataframe(label="Change of the prompt's probability when the head is "
                                   "removed (click a head)", interactive=False, max_height=420)
+    gr.Markdown(PATCH_CAPTION)
+    with gr.Row():
+        c["abl_second"] = gr.Dropdown([SECOND_IMAGE, *api.list_examples()],
+                                      value=api.list_examples()[1], label="Corrupted image", scale=2)
+        c["abl_site"] = gr.Radio([("residual stream: layer × image token", "residual"),
+                                  ("heads: layer × head", "heads")], value="residual",
+                                 label="What is copied", scale=2)
+        c["abl_patch"] = gr.Button("Patch", scale=1)
+    c["abl_patch_summary"] = gr.Markdown()
+    c["abl_patch_plot"] = gr.Plot(show_label=False)
 
 
 def wire(ctx: AppContext, c: Components) -> None:
@@ -152,6 +205,11 @@ def wire(ctx: AppContext, c: Components) -> None:
     c["abl_scan"].click(bind(gpu(on_scan), ctx, out, "abl_message", release=True),
                         comps(["model", "custom", "state", "abl_prompt", "abl_mode"]), comps(out),
                         api_name="image_head_importance", **model)
+    out = ["abl_patch_summary", "abl_patch_plot", "abl_message"]
+    c["abl_patch"].click(bind(gpu(on_image_patch), ctx, out, "abl_message", release=True),
+                         comps(["model", "custom", "state", "abl_second", "abl_prompt",
+                                "abl_site"]), comps(out), api_name="patch_image_activations",
+                         **model)
     out = ["abl_plot", "abl_result", "abl_table", "abl_layer", "abl_head", "abl_message"]
     c["abl_table"].select(bind(gpu(on_head_click), ctx, out, "abl_message"),
                           comps(["state", "abl_imp", "abl_mode"]), comps(out),
