@@ -226,3 +226,17 @@ def test_break_attention_similarity_numbers(minilm):
     assert abs(b.similarity_broken - b.similarity_real) > 1e-3
     assert f"{b.similarity_broken:.3f}" in b.prediction_broken
     assert math.isnan(mi.break_attention(minilm, TEXT, "no_scale").similarity_real)
+
+
+def test_glassbox_results_round_trip_through_json(minilm, tmp_path):
+    b = mi.break_attention(minilm, TEXT, "heads_not_split")            # nan weights_error
+    c = mi.check_attention(correct_attention, minilm)
+    tr = mi.trace_head(minilm, TEXT, 1, 2)
+    for obj in (b, c, tr, mi.trace_embeddings(minilm, TEXT)):
+        mi.save_result(obj, tmp_path / "r.json")
+        back = mi.load_result(tmp_path / "r.json")
+        assert type(back) is type(obj)
+    mi.save_result(b, tmp_path / "b.json")
+    assert math.isnan(mi.load_result(tmp_path / "b.json").weights_error)
+    mi.save_result(tr, tmp_path / "t.json")
+    np.testing.assert_array_equal(mi.load_result(tmp_path / "t.json").weights, tr.weights)
