@@ -48,10 +48,14 @@ def test_text_causal_lab_walk(walk):
     w.assert_no_error_pill()
     w.shot("fresh page head importance")
 
-    # ---- a handled error before anything was scanned ----
+    # ---- handled errors before anything was scanned: top k, a click on the empty table ----
+    assert "Press “Scan every head”" in w.text()
     w.button("Remove the top k heads together").click()
     w.expect_message("Scan every head", "first", where=IMP)
     w.shot("error top k before scan")
+    w.close_toasts()
+    cell(w, 0, 1).click()
+    w.expect_message("then click a head", where=IMP)
 
     # ---- scan: the table (6 layers x (name + 12 heads)), summary and scatter ----
     w.close_toasts()

@@ -74,6 +74,12 @@ def importance_table(delta: np.ndarray, selected: tuple[int, int] | None = None)
     return df.style.apply(styles, axis=None).format("{:+.3f}", subset=list(df.columns[1:]))
 
 
+def empty_importance_table(hint: str) -> pd.DataFrame:
+    """What the table shows before a scan: one line saying how to fill it (an empty gradio
+    Dataframe shows the placeholder headers "1 2 3", which reads as a bug)."""
+    return pd.DataFrame({LAYER_COLUMN: ["—"], "heads": [hint]})
+
+
 def clicked_head(index, shape: tuple[int, int]) -> tuple[int, int] | None:
     """(layer, head) of a click on `importance_table` at [row, column]; None on the layer
     names or outside the table."""

@@ -206,8 +206,10 @@ def build_importance(ctx: AppContext, c: Components) -> None:
         c["imp_scan"] = gr.Button("Scan every head", variant="primary", scale=1)
     c["imp_message"] = gr.Markdown(elem_classes=["mm-panel-message", "mm-imp-message"])
     c["imp_summary"] = gr.Markdown()
-    c["imp_table"] = gr.Dataframe(label="Change of the score when the head is removed (click a "
-                                  "head)", interactive=False, max_height=420, wrap=False)
+    c["imp_table"] = gr.Dataframe(
+        cfig.empty_importance_table("Press “Scan every head” to fill this table."),
+        label="Change of the score when the head is removed (click a head)", interactive=False,
+        max_height=420, wrap=False)
     c["imp_result"] = gr.Markdown()
     with gr.Row():
         c["imp_k"] = gr.Slider(1, 12, value=3, step=1, label="k heads", scale=2)

@@ -21,6 +21,7 @@ from .events import Components, bind, reporter
 from .gpu import gpu
 from .model_picker import resolve_model
 
+EMPTY = "Press “Scan every head” (after Inspect) to fill this table."
 SECOND_IMAGE = "the first of “More images”"
 PATCH_CAPTION = ("**Patching between two images.** The picture above is the *clean* image; pick "
                  "a *corrupted* one. Each activation of the clean run is copied, one at a time, "
@@ -154,7 +155,7 @@ def inspect_outputs(view, best_prompt: str) -> dict:
     return {"abl_layer": gr.update(maximum=n_layers - 1, value=min(n_layers - 1, 0)),
             "abl_head": gr.update(maximum=n_heads - 1, value=0),
             "abl_prompt": gr.update(choices=list(view.prompts), value=best_prompt),
-            "abl_imp": None, "abl_table": None, "abl_summary": "", "abl_result": "",
+            "abl_imp": None, "abl_table": cfig.empty_importance_table(EMPTY), "abl_summary": "", "abl_result": "",
             "abl_plot": None, "abl_message": "", "abl_patch_summary": "", "abl_patch_plot": None}
 
 
@@ -178,7 +179,8 @@ def build(ctx: AppContext, c: Components) -> None:
         c["abl_prompt"] = gr.Dropdown(label="Prompt whose probability the scan measures", scale=3)
         c["abl_scan"] = gr.Button("Scan every head", scale=1)
     c["abl_summary"] = gr.Markdown()
-    c["abl_table"] = gr.Dataframe(label="Change of the prompt's probability when the head is "
+    c["abl_table"] = gr.Dataframe(cfig.empty_importance_table(EMPTY),
+                                  label="Change of the prompt's probability when the head is "
                                   "removed (click a head)", interactive=False, max_height=420)
     gr.Markdown(PATCH_CAPTION)
     with gr.Row():
