@@ -23,7 +23,7 @@ ALLOWED = {
     "explain": {"types", "models", "capture"},
     "api": {"types", "miniclip", "models", "capture", "explain"},
     "figures": {"types"},
-    "ui": {"types", "api", "figures"},
+    "ui": {"types", "api", "figures", "report"},           # report: the Save report button
     # the offline report: figures of a result plus the model's hash (api); a program's tool.
     "report": {"types", "api", "figures"},
     "lab": (PACKAGES | {"__init__"}) - {"ui"},           # programs: anything but the UI

@@ -12,6 +12,7 @@ from .. import api
 from . import attention_tab, attribution_tab, clip_tab, lessons_tab, text_tab
 from .context import AppContext, default_context
 from .hosting import HeadersMiddleware, guard_inputs, limit_queue_per_client
+from .links import wire_links
 
 INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts: "
          "**Text** — attention of every layer and head and the model's prediction; "
@@ -35,13 +36,14 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
             with gr.Tab("Text", id="text"):
                 text_tab.build(ctx)
             with gr.Tab("Attributions", id="attributions"):
-                attribution_tab.build(ctx)
+                linked = {"attributions": attribution_tab.build(ctx)}
             with gr.Tab("Image–text", id="image-text"):
                 clip_tab.build(ctx)
             with gr.Tab("How attention works", id="attention"):
                 attention, trace_event = attention_tab.build(ctx)
             with gr.Tab("Lessons", id="lessons"):
                 lessons_tab.build(ctx, attention, tabs, trace_event)
+        wire_links(demo, ctx, tabs, linked)      # open a view from its link (share.py)
     # Model events share one queue ("model", ctx.model_concurrency slots): hooks and caches
     # are shared by all users. Redraws have no limit: they never wait behind a model event.
     demo.queue(default_concurrency_limit=1, max_size=64)

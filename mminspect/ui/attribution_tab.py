@@ -20,6 +20,7 @@ from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import build_picker, model_label, resolve_model
 from .prediction_view import md_escape as _md
+from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
 from .words import BASELINES, param_words
 
 TARGETS = {"similarity": "Cosine similarity to the second text",
@@ -48,6 +49,17 @@ CAPTIONS = {
                "*Areas*: deletion / insertion, higher = the map ranks words more like the model "
                "uses them. Each row has its own colour scale (methods' units differ).",
 }
+
+
+LINK = TabLink("attributions", "text", (
+    LinkField("model", "model", "model"), LinkField("model", "custom", "model"),
+    LinkField("text", "text"), LinkField("target", "target", "choice", choices=tuple(TARGETS)),
+    LinkField("compare", "compare"), LinkField("labels", "labels"), LinkField("label", "label"),
+    LinkField("choice", "choice"),
+    LinkField("method", "method", "choice",
+              choices=tuple(m["name"] for m in api.list_attribution_methods())),
+    LinkField("baseline", "baseline", "choice", choices=tuple(name for _, name in BASELINES)),
+    LinkField("level", "level", "choice", choices=tuple(LEVELS))), "attributions-run")
 
 
 def param_controls() -> list[tuple[str, dict]]:
@@ -171,7 +183,7 @@ def on_method_change(ctx: AppContext, method) -> dict:
         "description": desc}
 
 
-def build(ctx: AppContext) -> None:
+def build(ctx: AppContext) -> dict:
     """Lay out the Attributions tab inside the current Blocks and wire its events."""
     methods = api.list_attribution_methods()
     c = Components(state=gr.State(None), comparison=gr.State(None))
@@ -204,10 +216,11 @@ def build(ctx: AppContext) -> None:
                                      "replaced with when it is taken away)")
             c["level"] = gr.Radio(LEVELS, value="word", label="Show scores per")
             with gr.Row():
-                run = gr.Button("Attribute", variant="primary")
+                run = gr.Button("Attribute", variant="primary", elem_id=LINK.run_button)
                 run_all = gr.Button("Compare all methods")
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     c["summary"] = gr.Markdown()
+    save_json, save_report = build_exports(c)
     with gr.Tabs() as c["tabs"]:
         with gr.Tab("Map", id="map"):
             c["text_map"] = gr.HTML()
@@ -224,6 +237,9 @@ def build(ctx: AppContext) -> None:
             gr.Markdown(CAPTIONS["compare"])
             c["table"] = gr.HTML()
     wire(ctx, c, run, run_all, sliders)
+    wire_exports(ctx, c, save_json, save_report, ["state", "comparison"])
+    wire_url(c, LINK.tab, list(LINK.fields))
+    return c
 
 
 def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:

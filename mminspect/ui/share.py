@@ -1,0 +1,226 @@
+"""Keep and share what a tab shows: a link that reopens the same view, and downloads of the
+numbers (JSON) and of an offline report (HTML).
+
+Links. Each tab declares its link as data: `LinkField`s (query key, component name, kind and
+bounds). As the user works, a few lines of browser JS write the tab's fields into the page
+URL (`history.replaceState`; no server round trip). On load, `on_open_link` reads the query,
+checks every value (known model, number in range, text within the app's limit, a custom model
+only where the host allows it), fills the tab, selects it and presses its run button, so the
+view is drawn by the same path as a click. Anything refused is named in the tab's message
+line; the rest of the link still opens. An uploaded image is never put in a link (only an
+example image, by name): the tab says so and offers the report instead.
+
+Exports. "Save numbers" and "Save report" write the tab's current result with the library's
+own `save_result` / `report` into a temporary folder (files older than an hour are removed)
+and hand it to a `gr.File`. A result too large for JSON on a shared server is refused with
+what to do instead.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import gradio as gr
+import numpy as np
+
+from .. import api
+from ..report import report
+from ..types import InputError
+from .context import AppContext
+from .events import MESSAGE, bind
+
+EXPORT_DIR = Path(tempfile.gettempdir()) / "mminspect-exports"
+EXPORT_MAX_AGE_S = 3600
+MAX_EXPORT_NUMBERS = 2_000_000          # ~50 MB of JSON; a 128-token text view is 1.2 M
+MAX_LINK_CHARS = 4000                   # browsers and proxies cut longer URLs
+
+
+@dataclass(frozen=True)
+class TabLink:
+    """A tab's link: its id (the `tab` query value and the app's Tab id), which models it
+    lists ("text" / "image"), its fields, and the elem_id of the button that draws the view."""
+    tab: str
+    modality: str
+    fields: tuple
+    run_button: str
+
+
+@dataclass(frozen=True)
+class LinkField:
+    """One value of a tab's link. kind: "text" | "int" | "float" | "choice" | "model".
+    low/high: bounds for numbers; choices: allowed values for "choice"."""
+    key: str
+    name: str
+    kind: str = "text"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+# ---- links: browser side --------------------------------------------------------------------
+
+def url_writer_js(tab: str, fields: list[LinkField]) -> str:
+    """JS for `.change(None, inputs, js=...)`: the tab's values into the page URL."""
+    keys = json.dumps([f.key for f in fields])
+    return f"""(...vals) => {{
+  const keys = {keys};
+  const p = new URLSearchParams();
+  p.set('tab', {json.dumps(tab)});
+  keys.forEach((k, i) => {{
+    const v = vals[i];
+    if (v !== null && v !== undefined && v !== '' && typeof v !== 'object') p.set(k, String(v));
+  }});
+  let q = p.toString();
+  if (q.length > {MAX_LINK_CHARS}) {{ p.delete('text'); p.delete('compare'); q = p.toString(); }}
+  history.replaceState(null, '', location.pathname + '?' + q);
+  return vals;
+}}"""
+
+
+COPY_LINK_JS = """() => {
+  const url = location.href;
+  try { navigator.clipboard.writeText(url); } catch (e) { /* http: the box below still has it */ }
+  return url;
+}"""
+
+
+def link_of(tab: str, values: dict) -> str:
+    """The query string a link carries (for tests and docs; the browser builds the same)."""
+    return "?" + urlencode({"tab": tab, **{k: v for k, v in values.items() if v not in (None, "")}})
+
+
+# ---- links: server side ---------------------------------------------------------------------
+
+def _model_value(ctx: AppContext, modality: str, value: str) -> tuple[dict, str | None]:
+    listed = {m["name"] for m in ctx.models if m["modality"] == modality}
+    if value in listed:
+        return {"model": value, "custom": ""}, None
+    if ctx.allow_custom_models:
+        return {"custom": value}, None
+    return {}, (f"the link names a model this server does not offer ({value[:60]!r}); "
+                "the tab's default model is kept")
+
+
+def check_field(ctx: AppContext, f: LinkField, raw: str, modality: str) -> tuple[dict, str | None]:
+    """{component name: value} for one query value, or a reason it was refused."""
+    if f.kind == "model":
+        return _model_value(ctx, modality, raw)
+    if f.kind in ("int", "float"):
+        try:
+            x = int(raw) if f.kind == "int" else float(raw)
+        except ValueError:
+            return {}, f"“{f.key}” must be a number, the link has {raw[:20]!r}"
+        if not np.isfinite(x) or (f.low is not None and x < f.low) or (f.high is not None and x > f.high):
+            return {}, f"“{f.key}” = {raw[:20]} is outside {f.low:g}..{f.high:g}"
+        return {f.name: x}, None
+    if f.kind == "choice":
+        return ({f.name: raw}, None) if raw in f.choices else (
+            {}, f"“{f.key}” = {raw[:30]!r} is not one of {', '.join(f.choices)}")
+    if len(raw) > ctx.max_chars:
+        return {}, f"“{f.key}” is longer than {ctx.max_chars} characters"
+    return {f.name: raw}, None
+
+
+def read_link(ctx: AppContext, query: dict, link: TabLink) -> tuple[dict, list[str]]:
+    """({component name: value}, [what was refused]) for one tab's fields."""
+    values, refused = {}, []
+    for f in link.fields:
+        if f.key in query:
+            got, why = check_field(ctx, f, str(query[f.key]), link.modality)
+            values.update(got)
+            if why and why not in refused:
+                refused.append(why)
+    return values, refused
+
+
+# ---- exports --------------------------------------------------------------------------------
+
+def _fresh_export_path(suffix: str) -> Path:
+    EXPORT_DIR.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in EXPORT_DIR.iterdir():                 # the hour-old files of everybody
+        try:
+            if now - old.stat().st_mtime > EXPORT_MAX_AGE_S:
+                old.unlink()
+        except OSError:
+            pass
+    handle = tempfile.NamedTemporaryFile(dir=EXPORT_DIR, prefix="mminspect-", suffix=suffix,
+                                         delete=False)
+    handle.close()
+    return Path(handle.name)
+
+
+def _numbers_in(result) -> int:
+    total = 0
+    for value in vars(result).values() if hasattr(result, "__dict__") else ():
+        if isinstance(value, np.ndarray):
+            total += value.size
+        elif hasattr(value, "__dataclass_fields__"):
+            total += _numbers_in(value)
+        elif isinstance(value, (list, tuple)):
+            total += sum(_numbers_in(v) for v in value if hasattr(v, "__dataclass_fields__"))
+    return total
+
+
+def _first_result(results):
+    result = next((r for r in results if r is not None and not isinstance(r, dict)), None)
+    if result is None:
+        for r in results:                                  # a tab state such as {"view": ...}
+            if isinstance(r, dict) and r.get("view") is not None:
+                return r["view"]
+        raise InputError("Nothing to save yet: run the tab first.")
+    return result
+
+
+def on_save_json(ctx: AppContext, *results) -> dict:
+    result = _first_result(results)
+    n = _numbers_in(result)
+    if n > MAX_EXPORT_NUMBERS:
+        raise InputError(f"This result holds {n:,} numbers, more than this server writes as "
+                         f"JSON ({MAX_EXPORT_NUMBERS:,}): save the report instead, or use a "
+                         "shorter input, or the library (mi.save_result) on your own machine.")
+    path = _fresh_export_path(".json")
+    api.save_result(result, path)
+    return {"export_file": gr.update(value=str(path), visible=True)}
+
+
+def on_save_report(ctx: AppContext, *results) -> dict:
+    path = _fresh_export_path(".html")
+    report(_first_result(results), path)
+    return {"export_file": gr.update(value=str(path), visible=True)}
+
+
+def build_exports(c: dict) -> tuple[gr.Button, gr.Button]:
+    """The buttons and the file they fill, in the current layout."""
+    with gr.Row():
+        save_json = gr.Button("Save numbers (JSON)", size="sm")
+        save_report = gr.Button("Save report (HTML, opens offline)", size="sm")
+        c["copy_link"] = gr.Button("Copy link to this view", size="sm")
+    c["link_box"] = gr.Textbox(label="Link to this view", interactive=False, buttons=["copy"],
+                               max_lines=2, placeholder="Press “Copy link to this view”: the "
+                               "link appears here (and on your clipboard). It opens this tab "
+                               "with these inputs and draws the view again.")
+    c["export_file"] = gr.File(label="Download", visible=False, interactive=False)
+    return save_json, save_report
+
+
+def wire_exports(ctx: AppContext, c: dict, save_json, save_report, states: list[str]) -> None:
+    quick = {"concurrency_limit": 2, "api_visibility": "private"}
+    outs = ["export_file", MESSAGE]
+    save_json.click(bind(on_save_json, ctx, outs), [c[s] for s in states], [c[o] for o in outs],
+                    **quick)
+    save_report.click(bind(on_save_report, ctx, outs), [c[s] for s in states],
+                      [c[o] for o in outs], **quick)
+    c["copy_link"].click(None, None, c["link_box"], js=COPY_LINK_JS)
+
+
+def wire_url(c: dict, tab: str, fields: list[LinkField]) -> None:
+    """Write the tab's link fields into the URL whenever one of them changes."""
+    inputs = [c[f.name] for f in fields]
+    js = url_writer_js(tab, fields)
+    for comp in inputs:
+        comp.change(None, inputs, None, js=js, queue=False)

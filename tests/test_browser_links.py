@@ -1,0 +1,137 @@
+"""Links, exports and reports as a visitor uses them, in Chromium: a link opened in a fresh
+page draws the same view; working on a tab writes the link into the address bar, and "Copy
+link" gives it; a tampered link opens the app with a clear message and runs nothing; "Save
+numbers" gives a JSON file that reads back as the result; "Save report" an offline page."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+
+import mminspect as mi
+from browser_helpers import MODEL_MS, SHOTS, shared_browser
+from conftest import free_port
+
+QUERY = {"attributions": "?tab=attributions&model=minilm&text=The+dog+barked+loudly.&target=similarity"
+                         "&compare=A+cat+meowed.&method=saliency&baseline=mask&level=token"}
+DONE = {"attributions": "f(text) ="}
+
+
+@pytest.fixture(scope="module")
+def closed_app():
+    """The app as a public host runs it: custom models off."""
+    from mminspect.ui import build_app, launch_kwargs
+    from mminspect.ui.context import default_context
+    demo = build_app(dataclasses.replace(default_context(), allow_custom_models=False))
+    port = free_port()
+    demo.launch(**launch_kwargs(port), prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture
+def page(request, closed_app):
+    context = shared_browser(request.config).new_context(viewport={"width": 1400, "height": 1000},
+                                                        accept_downloads=True)
+    pg = context.new_page()
+    pg.base = closed_app
+    yield pg
+    context.close()
+
+
+def shot(pg, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"links-{name}.png"), full_page=True)
+
+
+def messages(pg) -> str:
+    return " ".join(t.strip() for t in pg.locator(".mm-message").all_inner_texts())
+
+
+def no_error_pill(pg):
+    assert pg.locator('[data-testid="status-tracker"] .error').count() == 0
+
+
+def test_an_attributions_link_draws_the_same_view_and_copy_link_gives_it_back(page):
+    pg = page
+    pg.goto(pg.base + QUERY["attributions"])
+    pg.wait_for_function(f"() => document.body.innerText.includes({DONE['attributions']!r})",
+                         timeout=MODEL_MS)
+    panel = pg.locator("[role=tabpanel]:visible").first
+    assert panel.get_by_label("token", exact=True).is_checked()          # level from the link
+    assert panel.get_by_label("[MASK] tokens", exact=True).is_checked()  # baseline
+    text = panel.inner_text()
+    assert panel.get_by_label("Second text (similarity)").input_value() == "A cat meowed."
+    assert "meowed" in text and "[MASK] tokens" in text                  # the summary says so
+    assert panel.locator("span[title]").count() >= 7                       # the token map
+    no_error_pill(pg)
+    shot(pg, "attributions-opened")
+    # the same numbers as the library gives for the same call
+    attr = mi.attribute_text(mi.load("minilm"), "The dog barked loudly.", method="saliency",
+                             compare_to="A cat meowed.", baseline="mask")
+    assert f"{attr.target_value:.4f}" in text
+
+    # working on the tab rewrites the address; Copy link hands it over
+    panel.get_by_label("word", exact=True).check()
+    pg.wait_for_function("() => location.search.includes('level=word')", timeout=10_000)
+    pg.get_by_role("button", name="Copy link to this view").click()
+    link = pg.wait_for_function("() => [...document.querySelectorAll('textarea, input')]"
+                                ".map(e => e.value).find(v => v && v.includes('tab=attributions'))",
+                                timeout=10_000).json_value()
+    assert link.startswith(pg.base) and link == pg.url
+    query = parse_qs(urlparse(link).query)
+    assert query["method"] == ["saliency"] and query["level"] == ["word"]
+    assert query["text"] == ["The dog barked loudly."]
+
+
+def test_save_numbers_and_save_report_give_files_that_read_back(page, tmp_path):
+    pg = page
+    pg.goto(pg.base + QUERY["attributions"])
+    pg.wait_for_function(f"() => document.body.innerText.includes({DONE['attributions']!r})",
+                         timeout=MODEL_MS)
+    panel = pg.locator("[role=tabpanel]:visible").first
+    files = {}
+    for button, suffix in (("Save numbers (JSON)", ".json"), ("Save report (HTML, opens offline)", ".html")):
+        pg.get_by_role("button", name=button).click()
+        link = panel.locator(f"a[download][href*='{suffix}']")
+        link.wait_for(timeout=60_000)
+        with pg.expect_download() as dl:
+            link.click()
+        files[suffix] = tmp_path / f"export{suffix}"
+        dl.value.save_as(files[suffix])
+    shot(pg, "attributions-exports")
+    back = mi.load_result(files[".json"])
+    assert back.method == "saliency" and back.baseline == "mask"
+    direct = mi.attribute_text(mi.load("minilm"), "The dog barked loudly.", method="saliency",
+                               compare_to="A cat meowed.", baseline="mask")
+    np.testing.assert_allclose(back.scores, direct.scores, atol=1e-5)
+    assert json.loads(files[".json"].read_text())["format"] == "mminspect-result/1"
+    html = files[".html"].read_text()
+    assert "<script" in html and "Saliency" not in html[:0] and "Reproduce it" in html
+
+
+@pytest.mark.parametrize("query, words", [
+    ("?tab=attributions&model=/etc&text=Hi", "does not offer"),
+    ("?tab=attributions&method=zzz", "is not one of"),
+    ("?tab=attributions&text=" + "x" * 31000, "longer than"),
+])
+def test_a_tampered_link_opens_the_app_with_a_message_and_runs_nothing(page, query, words):
+    pg = page
+    pg.goto(pg.base + query)
+    pg.wait_for_function(f"() => document.body.innerText.includes({words!r})", timeout=60_000)
+    assert "Opened from a link, except" in messages(pg)
+    pg.wait_for_timeout(1500)
+    assert "f(text) =" not in pg.locator("body").inner_text()             # nothing was run
+    no_error_pill(pg)
+    shot(pg, "tampered-" + words.split()[0])
+
+
+def test_a_link_to_no_tab_says_so(page):
+    pg = page
+    pg.goto(pg.base + "?tab=nosuch&model=minilm")
+    pg.wait_for_selector('[data-testid="toast-body"]', timeout=30_000)
+    assert "names no tab" in pg.locator('[data-testid="toast-body"]').first.inner_text()
+    no_error_pill(pg)
