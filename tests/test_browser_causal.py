@@ -164,8 +164,11 @@ def test_image_remove_heads_walk(image_walk):
 
     # ---- patching from the scene into another example scene ----
     w.run("Patch", done_text="patched runs")
-    fig = w.wait_plot("p.types[0] === 'heatmap' && p.title.startsWith('Share of the gap')")
-    assert "[CLS]" in fig["x"] and fig["zrows"] == 4, fig
+    # one 8 x 8 map per layer of mini-CLIP's image tower, the [CLS] share in each title
+    fig = w.wait_plot("p.traces === 4 && p.types.every(t => t === 'heatmap') && "
+                      "p.title.startsWith('Share of the gap')")
+    assert fig["zrows"] == 8, fig
+    assert w.page.get_by_text("after layer 0 · [CLS]").count() == 1
     assert "logit of" in w.text()
     w.shot("patching residual")
     w.panel.get_by_label("heads: layer × head").check()

@@ -110,3 +110,14 @@ def test_a_client_that_left_stops_the_scan_and_leaves_every_output(monkeypatch):
     values = run("minilm", "", "The cat sat on the mat.", "A kitten lay on the rug.", "", 0.05,
                  "similarity", "", "zero", "special")
     assert all(v == gr.skip() for v in values) and len(calls) == 3
+
+
+def test_image_patching_grid_has_one_map_per_layer_on_the_patch_grid():
+    restored = np.arange(3 * 5, dtype=np.float32).reshape(3, 5) / 10           # [layer, 1 + 2 x 2]
+    p = ActivationPatching(restored=restored, site="residual", clean_value=2.0,
+                           corrupted_value=1.0, target="t", tokens=("[CLS]", "a", "b", "c", "d"),
+                           corrupted_tokens=("[CLS]", "a", "b", "c", "d"), seconds=0.1)
+    fig = cfig.patching_grid_figure(p, 2, 2)
+    assert len(fig.data) == 3
+    np.testing.assert_allclose(np.asarray(fig.data[1].z), [[0.6, 0.7], [0.8, 0.9]], rtol=1e-6)
+    assert fig.layout.xaxis3.title.text == "after layer 2 · [CLS] 100%"

@@ -166,3 +166,45 @@ def clip_ablation_figure(a: ClipHeadAblation) -> go.Figure:
         "yaxis": {"title": {"text": "probability (softmax over the prompts)"},
                   "range": [0, 1.12]},
         "legend": {"orientation": "h", "y": -0.15}, "plot_bgcolor": "white"})
+
+
+def patching_grid_figure(p: ActivationPatching, rows: int, cols: int) -> go.Figure:
+    """An image tower's residual patching as one small map per layer over the patch grid
+    (restored [layer, token] -> [rows, cols] each; the [CLS] token's share in the map's title),
+    on one shared colour scale. Tokens before the patches (a [CLS]) are taken as the first."""
+    n_layers, n_tokens = p.restored.shape
+    offset = n_tokens - rows * cols                                       # 1 with a [CLS], else 0
+    per_row = min(4, n_layers)
+    n_rows = -(-n_layers // per_row)
+    limit = max(1.0, float(np.abs(p.restored).max()))
+    data = []
+    layout: dict = {"coloraxis": {"colorscale": pc.get_colorscale(DIVERGING), "cmid": 0,
+                                  "cmin": -limit, "cmax": limit,
+                                  "colorbar": {"title": {"text": "restored"}, "tickformat": ".0%"}}}
+    gap_x, gap_y = 0.02, 0.06 / n_rows
+    for layer in range(n_layers):
+        i, j = divmod(layer, per_row)
+        ax = "" if layer == 0 else str(layer + 1)
+        grid = p.restored[layer, offset:].reshape(rows, cols).astype(np.float32)   # [row, col]
+        data.append({"type": "heatmap", "z": grid, "coloraxis": "coloraxis",
+                     "xaxis": f"x{ax}", "yaxis": f"y{ax}",
+                     "hovertemplate": f"after layer {layer}<br>patch row %{{y}}, column %{{x}}"
+                                      "<br>restored %{z:.1%}<extra></extra>"})
+        x0, x1 = j / per_row + gap_x, (j + 1) / per_row - gap_x
+        y0, y1 = 1 - (i + 1) / n_rows + gap_y, 1 - i / n_rows - 2 * gap_y
+        cls = f" · [CLS] {p.restored[layer, 0]:.0%}" if offset else ""
+        # square patches (constrain the domain, not the range); the map's name is its x axis's
+        # title on top, so it moves with the map (a paper annotation stayed off-centre)
+        layout[f"xaxis{ax}"] = {"domain": [x0, x1], "anchor": f"y{ax}", "constrain": "domain",
+                                "side": "top", "showticklabels": False, "showgrid": False,
+                                "zeroline": False, "ticks": "",
+                                "title": {"text": f"after layer {layer}{cls}",
+                                          "font": {"size": 12}, "standoff": 4}}
+        layout[f"yaxis{ax}"] = {"domain": [y0, y1], "visible": False, "anchor": f"x{ax}",
+                                "autorange": "reversed", "scaleanchor": f"x{ax}",
+                                "constrain": "domain"}
+    title = (f"Share of the gap restored by copying one image token from the clean run · "
+             f"clean {p.clean_value:.3f}, corrupted {p.corrupted_value:.3f}")
+    return fast_figure(data, layout | {
+        "title": {"text": title}, "height": 80 + 230 * n_rows,
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10}, "plot_bgcolor": "white"})

@@ -145,7 +145,10 @@ def on_image_patch(ctx: AppContext, model_name, custom_model, state, second, pro
                f"**{p.corrupted_value:.3f}** · {p.restored.size} patched runs in "
                f"{p.seconds:.2f} s · most restored by {html.escape(where)}: "
                f"**{p.restored.max():.0%}**")
-    return {"abl_patch_plot": cfig.patching_figure(p), "abl_patch_summary": summary}
+    grid = (site == "residual" and len(p.tokens) - view.grid_rows * view.grid_cols in (0, 1))
+    fig = (cfig.patching_grid_figure(p, view.grid_rows, view.grid_cols) if grid
+           else cfig.patching_figure(p))
+    return {"abl_patch_plot": fig, "abl_patch_summary": summary}
 
 
 def inspect_outputs(view, best_prompt: str) -> dict:
