@@ -94,9 +94,9 @@ def test_text_causal_lab_walk(walk):
     w.shot("top k mean")
 
     # ---- another attention statistic: only the scatter is redrawn ----
-    w.pick("Attention statistic", "entropy")
+    w.pick("Attention statistic", "largest weight per query")
     fig = scatter(w, fig["title"])
-    w.shot("scatter entropy")
+    w.shot("scatter largest weight")
 
     # ---- handled error: an empty text keeps the table, scatter and last result ----
     w.type_into("Text", "")

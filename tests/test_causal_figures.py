@@ -121,3 +121,16 @@ def test_image_patching_grid_has_one_map_per_layer_on_the_patch_grid():
     assert len(fig.data) == 3
     np.testing.assert_allclose(np.asarray(fig.data[1].z), [[0.6, 0.7], [0.8, 0.9]], rtol=1e-6)
     assert fig.layout.xaxis3.title.text == "after layer 2 · [CLS] 100%"
+
+
+def test_head_statistics_add_the_largest_weight_per_query():
+    from mminspect.api.causal_stats import head_statistics
+    from mminspect.types import AttentionMaps
+    w = np.zeros((1, 2, 3, 3), np.float32)
+    w[0, 0] = np.eye(3)                                      # peaked: every query on one token
+    w[0, 1] = 1 / 3                                          # uniform
+    stats = head_statistics(AttentionMaps(weights=w, tokens=["[CLS]", "a", "[SEP]"],
+                                          special=np.array([True, False, True])))
+    np.testing.assert_allclose(stats["max"], [[1.0, 1 / 3]], rtol=1e-6)
+    np.testing.assert_allclose(stats["special"], [[2 / 3, 2 / 3]], rtol=1e-6)
+    assert set(stats) == {"entropy", "distance", "special", "self_", "previous", "first", "max"}

@@ -14,6 +14,7 @@ import gradio as gr
 
 from .. import api
 from ..figures import causal as cfig
+from ..api.causal_stats import head_statistics
 from ..figures.attention import SUMMARY_TITLES
 from ..types import InputError
 from .attribution_tab import TARGETS, _check_target_fits, _target_kwargs
@@ -27,6 +28,9 @@ MODES = [("remove it (its output set to zero)", "zero"),
          ("replace it by its average over the text", "mean")]
 MODE_WORDS = {"zero": "its output set to zero", "mean": "its output replaced by its average "
               "over the text's positions"}
+# the scatter's x axis: the head summary's statistics and the largest weight per query
+STATS = {"special": SUMMARY_TITLES["special"], "max": "largest weight per query: high = peaked",
+         **{k: v for k, v in SUMMARY_TITLES.items() if k != "special"}}
 SITES = [("residual stream: layer × position", "residual"), ("heads: layer × head", "heads")]
 
 CAPTIONS = {
@@ -102,8 +106,8 @@ def on_scan(ctx: AppContext, model_name, custom_model, text, compare, labels_tex
         imp = api.head_importance(model, text, mode=mode, **kwargs,
                                   should_stop=_progress_stop(report, 0.2, 0.9, model.n_layers,
                                                              "Removing each head in turn"))
-        summary = api.head_summary(api.inspect_text(model, text).attention)
-    state = {"imp": imp, "summary": summary, "model": model_name, "custom": custom_model,
+        stats = head_statistics(api.inspect_text(model, text).attention)
+    state = {"imp": imp, "stats": stats, "model": model_name, "custom": custom_model,
              "text": text, "kwargs": kwargs, "name": name}
     return {"imp_state": state, "imp_table": cfig.importance_table(imp.delta),
             "imp_summary": _scan_summary(imp, name), "imp_scatter": _scatter(state, stat),
@@ -112,8 +116,7 @@ def on_scan(ctx: AppContext, model_name, custom_model, text, compare, labels_tex
 
 def _scatter(state: dict, stat: str):
     imp = state["imp"]
-    return cfig.importance_scatter(getattr(state["summary"], stat), imp.delta,
-                                   SUMMARY_TITLES[stat], imp.target)
+    return cfig.importance_scatter(state["stats"][stat], imp.delta, STATS[stat], imp.target)
 
 
 def redraw_scatter(ctx: AppContext, state, stat) -> dict:
@@ -153,7 +156,7 @@ def on_top_k(ctx: AppContext, state, mode, k, stat, progress=gr.Progress()) -> d
     report = reporter(progress)
     k = max(1, min(int(k), state["imp"].delta.size))
     by_importance = state["imp"].top(k)
-    values = getattr(state["summary"], stat)                              # [layer, head]
+    values = state["stats"][stat]                                         # [layer, head]
     order = values.ravel().argsort()[::-1][:k]
     by_attention = [divmod(int(j), values.shape[1]) for j in order]
     a = _ablate(ctx, state, by_importance, mode, report)
@@ -161,7 +164,7 @@ def on_top_k(ctx: AppContext, state, mode, k, stat, progress=gr.Progress()) -> d
     return {"imp_result": _ablation_words(a, f"Removing the **{k} most important** heads "
                                              f"({_heads_words(by_importance)})")
             + "\n\n" + _ablation_words(b, f"Removing the **{k} heads with the highest "
-                                          f"{SUMMARY_TITLES[stat].split(':')[0]}** "
+                                          f"{STATS[stat].split(':')[0]}** "
                                           f"({_heads_words(by_attention)})")}
 
 
@@ -214,7 +217,7 @@ def build_importance(ctx: AppContext, c: Components) -> None:
     with gr.Row():
         c["imp_k"] = gr.Slider(1, 12, value=3, step=1, label="k heads", scale=2)
         c["imp_topk"] = gr.Button("Remove the top k heads together", scale=1)
-    c["imp_stat"] = gr.Dropdown([(v, k) for k, v in SUMMARY_TITLES.items()], value="special",
+    c["imp_stat"] = gr.Dropdown([(v, k) for k, v in STATS.items()], value="special",
                                 label="Attention statistic")
     c["imp_scatter"] = gr.Plot(show_label=False)
     gr.Markdown(CAPTIONS["scatter"])
