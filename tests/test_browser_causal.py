@@ -91,6 +91,7 @@ def test_text_causal_lab_walk(walk):
     w.wait_text("Removing the 4 most important heads")
     w.settle(started=True)
     assert "Removing the 4 heads with the highest share to special tokens" in w.text()
+    assert "The ranking is from a scan with its output set to zero" in w.text()
     w.shot("top k mean")
 
     # ---- another attention statistic: only the scatter is redrawn ----

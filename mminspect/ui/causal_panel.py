@@ -84,6 +84,14 @@ def _ablation_words(abl, what: str) -> str:
             f"**{abl.after:.4f}** (change **{abl.delta:+.4f}**{share}).")
 
 
+def _mode_note(state: dict, mode: str) -> str:
+    """Said when the ranking came from the other way of removing heads (it may differ)."""
+    scanned = state["imp"].mode
+    return ("" if mode == scanned else
+            f"\n\nℹ️ The ranking is from a scan with {MODE_WORDS[scanned]}; press “Scan every "
+            "head” again to rank the heads the way they are removed now.")
+
+
 def _scan_summary(imp, name: str) -> str:
     n = imp.delta.size
     top = imp.top(3)
@@ -145,7 +153,8 @@ def on_head_click(ctx: AppContext, state, mode, evt: gr.SelectData,
             "imp_result": _ablation_words(abl, f"Removing head **L{head[0]} H{head[1]}** "
                                                f"({MODE_WORDS[mode]})")
             + f"\n\nIn the scan this head ranked **#{rank} of {imp.delta.size}** by how much "
-              f"its removal lowers the score (scan: {imp.delta[head]:+.4f})."}
+              f"its removal lowers the score (scan: {imp.delta[head]:+.4f})."
+            + _mode_note(state, mode)}
 
 
 def on_top_k(ctx: AppContext, state, mode, k, stat, progress=gr.Progress()) -> dict:
@@ -165,7 +174,8 @@ def on_top_k(ctx: AppContext, state, mode, k, stat, progress=gr.Progress()) -> d
                                              f"({_heads_words(by_importance)})")
             + "\n\n" + _ablation_words(b, f"Removing the **{k} heads with the highest "
                                           f"{STATS[stat].split(':')[0]}** "
-                                          f"({_heads_words(by_attention)})")}
+                                          f"({_heads_words(by_attention)})")
+            + _mode_note(state, mode)}
 
 
 def on_patch(ctx: AppContext, model_name, custom_model, clean, corrupted, compare, labels_text,
