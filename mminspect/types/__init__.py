@@ -3,10 +3,11 @@ from .attribution import AttributionComparison, Faithfulness, TokenAttribution
 from .causal import ActivationPatching, ClipHeadAblation, HeadAblation, HeadImportance
 from .clip import ClipView, PixelAttribution, PromptExplanations, PromptText
 from .errors import Cancelled, InputError, ModelLoadError, OverBudget
+from .trust import Caveat, MethodAgreement, SanityCheck
 from .trace import AttentionCheck, BrokenAttention, EmbeddingTrace, HeadTrace
 from .results import (AttentionMaps, HeadSummary, LogitLens, Rollout, TextPrediction, TextView,
                       TokenChoices)
 
-__all__ = ["AttentionCheck", "BrokenAttention", "EmbeddingTrace", "HeadTrace", "ActivationPatching", "ClipHeadAblation", "HeadAblation", "HeadImportance", "AttentionMaps", "AttributionComparison", "Cancelled", "ClipView", "PixelAttribution",
+__all__ = ["Caveat", "MethodAgreement", "SanityCheck", "AttentionCheck", "BrokenAttention", "EmbeddingTrace", "HeadTrace", "ActivationPatching", "ClipHeadAblation", "HeadAblation", "HeadImportance", "AttentionMaps", "AttributionComparison", "Cancelled", "ClipView", "PixelAttribution",
            "PromptExplanations", "PromptText", "Faithfulness", "HeadSummary", "InputError", "LogitLens", "ModelLoadError", "OverBudget", "Rollout",
            "TextPrediction", "TextView", "TokenAttribution", "TokenChoices"]

@@ -1,0 +1,78 @@
+"""Plain caveats next to a map, computed from its own numbers (never hard-coded per method).
+
+Each rule reads a result's measured values and returns a `Caveat` (what, why, what instead)
+or nothing. The thresholds, and why:
+
+- COMPLETENESS_MAX = 5 %: IG, GradientSHAP and KernelSHAP promise that the scores add up to
+  f(input) - f(baseline). Past 5 % of that gap the sum is visibly off (a 5 % error on a bar
+  of 20 words moves the total by more than a typical word's share), so the map is an
+  approximation worth saying so about.
+- Deletion area < 0: taking words away in the map's order lowers the score less than taking
+  them away in a random order, i.e. the ranking is worse than chance on this input.
+- SMALL_GAP: a relative error divides by |f(input) - f(baseline)|. When that gap is below
+  SMALL_GAP_ABS (1e-3 in target units) or below SMALL_GAP_REL (1 %) of |f(input)|, the
+  division blows rounding noise up (the float32 forward alone is good to ~1e-6 relative,
+  and IG's own step error is ~1e-3 of the gap at best): a "12 % completeness error" then means
+  nothing, and the map explains a difference that is not there.
+- Sanity: a shipped table or a run of the sanity check on this model says the method's map
+  survives once half the model is random (see sanity/__init__.py for its threshold).
+"""
+from __future__ import annotations
+
+from ...types import Caveat
+
+COMPLETENESS_MAX = 0.05
+SMALL_GAP_ABS = 1e-3
+SMALL_GAP_REL = 0.01
+
+
+def small_gap(f_input: float, f_baseline: float) -> bool:
+    gap = abs(f_input - f_baseline)
+    return gap < SMALL_GAP_ABS or gap < SMALL_GAP_REL * abs(f_input)
+
+
+def gap_caveat(f_input: float, f_baseline: float) -> Caveat | None:
+    if not small_gap(f_input, f_baseline):
+        return None
+    gap = f_input - f_baseline
+    return Caveat(
+        "small_gap", f"f(input) − f(baseline) is only {gap:+.2g}",
+        "The map explains this difference, and a relative error divided by it is noise.",
+        "Pick another baseline (e.g. [MASK] instead of [PAD]) or another target, so the input "
+        "and the baseline score differently.", value=float(gap))
+
+
+def completeness_caveat(relative: float | None, f_input: float, f_baseline: float) -> Caveat | None:
+    if relative is None or small_gap(f_input, f_baseline) or relative <= COMPLETENESS_MAX:
+        return None
+    return Caveat(
+        "completeness", f"The scores miss the total by {relative:.0%}",
+        f"They should add up to f(input) − f(baseline); past {COMPLETENESS_MAX:.0%} the map "
+        "is a rough approximation.",
+        "For IG, lower its tolerance (more steps); for GradientSHAP / KernelSHAP, raise the "
+        "number of samples; or read the ranking, not the sizes.", value=float(relative))
+
+
+def deletion_caveat(deletion_area: float | None) -> Caveat | None:
+    if deletion_area is None or not deletion_area < 0:
+        return None
+    return Caveat(
+        "deletion", f"Worse than a random order (deletion area {deletion_area:+.3f})",
+        "Removing words in this map's order lowers the score less than removing them at "
+        "random, so its ranking does not match what the model uses here.",
+        "Compare all methods and prefer one with a positive deletion area on this input.",
+        value=float(deletion_area))
+
+
+def sanity_caveat(method_label: str, model_name: str, score: float | None,
+                  threshold: float, source: str) -> Caveat | None:
+    """score: the sanity check's mean correlation once half the model is random (None: unknown)."""
+    if score is None or score < threshold:
+        return None
+    return Caveat(
+        "sanity", f"{method_label} failed the sanity check on {model_name}",
+        f"With the top half of the model (or more) re-initialised its map still ranks like this one "
+        f"(Spearman {score:.2f} ≥ {threshold:g}, {source}): part of it shows the input and "
+        "the baseline, not what the trained model learned.",
+        "Prefer a method that passes (see “Can I trust this map?”), and read this map as a "
+        "rough guide only.", value=float(score))

@@ -1,0 +1,85 @@
+"""Cascading model randomisation (Adebayo et al. 2018, "Sanity checks for saliency maps"):
+re-initialise a model's blocks from the top down, one more at each step, on a COPY.
+
+    clone = model_copy(adapter, share=("tokenizer",))       # the cached model is never touched
+    blocks = tower_blocks(clone, "text")                    # bottom -> top
+    for k in range(1, len(blocks) + 1):
+        randomize_block(blocks[-k], seed + k)                # now the top k blocks are random
+
+Why a copy: the cached model is shared by every user and every tab; a sanity check must not
+change what anyone else sees, even for a moment. Deep-copying MiniLM is ~90 MB.
+
+How a block is re-initialised (one rule for every family, so no family's private init code
+is needed): every weight matrix (ndim >= 2) is drawn from N(0, s^2) where s is the trained
+tensor's own standard deviation, so activations keep their trained scale and a map that
+changes cannot be blamed on values exploding or vanishing; norm gains become 1 and every
+other vector (biases) 0, the standard initialisation. Seeded per block: the same seed gives
+the same random model.
+"""
+from __future__ import annotations
+
+import copy
+import operator
+
+import torch
+from torch import nn
+
+from ...models.families import HEAD_SITES
+
+# Where each CLIP family keeps its image tower's blocks (attribute paths from the adapter),
+# bottom to top. A table, not `if`s: add a row for a new family.
+IMAGE_BLOCKS: dict[str, str] = {
+    "miniclip": "model.visual.blocks",
+    "hf_clip": "model.vision_model.encoder.layers",
+    "open_clip": "model.visual.transformer.resblocks",
+}
+# The text tower of CLIP families, where it has one of its own.
+TEXT_BLOCKS: dict[str, str] = {
+    "hf_clip": "model.text_model.encoder.layers",
+    "open_clip": "text.transformer.resblocks",
+}
+
+
+def model_copy(adapter, share: tuple[str, ...] = ("tokenizer", "transform")):
+    """A deep copy of the adapter whose named attributes (read-only helpers: the tokenizer,
+    the image transform, mini-CLIP's text tower) are shared, not copied."""
+    memo = {id(getattr(adapter, a)): getattr(adapter, a) for a in share if hasattr(adapter, a)}
+    return copy.deepcopy(adapter, memo)
+
+
+def tower_blocks(adapter, tower: str) -> list[nn.Module]:
+    """The blocks (layers) of one tower, bottom to top. tower: "text" or "image"."""
+    family = getattr(adapter, "family", "")
+    if tower == "image":
+        path = IMAGE_BLOCKS.get(family)
+    elif family in TEXT_BLOCKS:
+        path = TEXT_BLOCKS[family]
+    else:                                               # a Hugging Face text model
+        site = HEAD_SITES.get(getattr(adapter, "model_type", ""))
+        path = None if site is None else "model.base_model." + site["block"].split(".{layer}")[0]
+    if path is None:
+        raise NotImplementedError(f"{getattr(adapter, 'name', adapter)}: the sanity check does "
+                                  f"not know where this model's {tower} blocks are "
+                                  f"(family {family!r}).")
+    blocks = operator.attrgetter(path)(adapter)
+    return list(blocks)
+
+
+def _is_norm(module: nn.Module) -> bool:
+    return "norm" in type(module).__name__.lower()
+
+
+@torch.no_grad()
+def randomize_block(block: nn.Module, seed: int) -> None:
+    """Re-initialise every parameter of `block` in place (see the module's docstring)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    for module in block.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if p.ndim >= 2:
+                std = float(p.float().std()) or 0.02
+                fresh = torch.randn(p.shape, generator=gen) * std
+                p.copy_(fresh.to(p.device, p.dtype))
+            elif _is_norm(module) and name == "weight":
+                p.fill_(1.0)
+            else:
+                p.zero_()
