@@ -52,7 +52,7 @@ CAPTIONS = {
 }
 
 
-def _progress_stop(report, start: float, end: float, steps: int, desc: str):
+def progress_stop(report, start: float, end: float, steps: int, desc: str):
     """A `should_stop` for the api's batch loops that reports progress at each batch; the
     reporter itself raises Cancelled when the client has left (never returns True)."""
     count = itertools.count()
@@ -74,7 +74,7 @@ def _target(model, target_kind, compare, labels_text, temperature, choice, label
     return kwargs | {"temperature": float(temperature)}
 
 
-def _heads_words(heads) -> str:
+def heads_words(heads) -> str:
     return ", ".join(f"L{layer} H{head}" for layer, head in heads)
 
 
@@ -98,7 +98,7 @@ def _scan_summary(imp, name: str) -> str:
     helps = [(l, h) for l, h in top if imp.delta[l, h] < 0]
     return (f"**{_md(name)}** · {_md(imp.target)} = **{imp.before:.4f}** with every head · "
             f"{n} heads removed one at a time ({MODE_WORDS[imp.mode]}) in {imp.seconds:.2f} s · "
-            + (f"the score needs **{_heads_words(helps)}** most" if helps else
+            + (f"the score needs **{heads_words(helps)}** most" if helps else
                "no head's removal lowers the score"))
 
 
@@ -112,7 +112,7 @@ def on_scan(ctx: AppContext, model_name, custom_model, text, compare, labels_tex
     report(0.2, "Removing each head in turn")
     with api.exclusive(model):
         imp = api.head_importance(model, text, mode=mode, **kwargs,
-                                  should_stop=_progress_stop(report, 0.2, 0.9, model.n_layers,
+                                  should_stop=progress_stop(report, 0.2, 0.9, model.n_layers,
                                                              "Removing each head in turn"))
         stats = head_statistics(api.inspect_text(model, text).attention)
     state = {"imp": imp, "stats": stats, "model": model_name, "custom": custom_model,
@@ -133,7 +133,7 @@ def redraw_scatter(ctx: AppContext, state, stat) -> dict:
 
 def _ablate(ctx: AppContext, state: dict, heads, mode: str, report):
     model = resolve_model(ctx, state["model"], state["custom"], report)
-    report(0.4, f"Removing {_heads_words(heads)}")
+    report(0.4, f"Removing {heads_words(heads)}")
     with api.exclusive(model):
         return api.ablate_heads(model, state["text"], heads=heads, mode=mode, **state["kwargs"])
 
@@ -171,10 +171,10 @@ def on_top_k(ctx: AppContext, state, mode, k, stat, progress=gr.Progress()) -> d
     a = _ablate(ctx, state, by_importance, mode, report)
     b = _ablate(ctx, state, by_attention, mode, report)
     return {"imp_result": _ablation_words(a, f"Removing the **{k} most important** heads "
-                                             f"({_heads_words(by_importance)})")
+                                             f"({heads_words(by_importance)})")
             + "\n\n" + _ablation_words(b, f"Removing the **{k} heads with the highest "
                                           f"{STATS[stat].split(':')[0]}** "
-                                          f"({_heads_words(by_attention)})")
+                                          f"({heads_words(by_attention)})")
             + _mode_note(state, mode)}
 
 
@@ -188,7 +188,7 @@ def on_patch(ctx: AppContext, model_name, custom_model, clean, corrupted, compar
     report(0.2, "Patching")
     with api.exclusive(model):
         p = api.patch_activations(model, clean, corrupted, site=site, **kwargs,
-                                  should_stop=_progress_stop(report, 0.2, 0.95, model.n_layers,
+                                  should_stop=progress_stop(report, 0.2, 0.95, model.n_layers,
                                                              "Patching"))
     best = divmod(int(p.restored.argmax()), p.restored.shape[1])
     where = (f"layer {best[0]} at “{_md(p.tokens[best[1]])}”" if site == "residual"

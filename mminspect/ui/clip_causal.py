@@ -15,7 +15,7 @@ import numpy as np
 from .. import api
 from ..figures import causal as cfig
 from ..types import InputError
-from .causal_panel import MODES, _heads_words, _progress_stop
+from .causal_panel import MODES, heads_words, progress_stop
 from .context import AppContext
 from .events import Components, bind, reporter
 from .gpu import gpu
@@ -51,14 +51,14 @@ def _need_inspect(state) -> dict:
 def _ablation_result(ctx, model_name, custom_model, state, heads, mode, report) -> dict:
     view = state["view"]
     model = resolve_model(ctx, model_name, custom_model, report)
-    report(0.4, f"Removing {_heads_words(heads)}")
+    report(0.4, f"Removing {heads_words(heads)}")
     with api.exclusive(model):
         abl = api.ablate_heads(model, image=state["image"], prompts=list(view.prompts),
                                heads=heads, mode=mode)
     j = int(np.abs(abl.delta_prob).argmax())
     top_before, top_after = int(abl.probs_before.argmax()), int(abl.probs_after.argmax())
     change = ("the best match stays" if top_before == top_after else "the best match changes to")
-    words = (f"Removing **{_heads_words(abl.heads)}** ({MODE_WORDS[mode]}): {change} "
+    words = (f"Removing **{heads_words(abl.heads)}** ({MODE_WORDS[mode]}): {change} "
              f"**{html.escape(abl.prompts[top_after])}**; the largest change is "
              f"“{html.escape(abl.prompts[j])}”: {abl.probs_before[j]:.3f} → "
              f"{abl.probs_after[j]:.3f} (**{abl.delta_prob[j]:+.3f}**).")
@@ -86,7 +86,7 @@ def on_scan(ctx: AppContext, model_name, custom_model, state, prompt, mode,
     with api.exclusive(model):
         imp = api.head_importance(model, image=state["image"], prompts=list(view.prompts),
                                   prompt=prompt, mode=mode,
-                                  should_stop=_progress_stop(report, 0.2, 0.95, n_layers,
+                                  should_stop=progress_stop(report, 0.2, 0.95, n_layers,
                                                              "Removing each head in turn"))
     best = imp.top(1)[0]
     summary = (f"{html.escape(imp.target)} = **{imp.before:.3f}** with every head · "
@@ -136,7 +136,7 @@ def on_image_patch(ctx: AppContext, model_name, custom_model, state, second, pro
     with api.exclusive(model):
         p = api.patch_activations(model, state["image"], corrupted, site=site,
                                   prompts=list(view.prompts), prompt=prompt,
-                                  should_stop=_progress_stop(report, 0.2, 0.95, n_layers,
+                                  should_stop=progress_stop(report, 0.2, 0.95, n_layers,
                                                              "Patching"))
     best = divmod(int(p.restored.argmax()), p.restored.shape[1])
     where = (f"layer {best[0]} at {p.tokens[best[1]]}" if site == "residual"
