@@ -13,6 +13,7 @@ import gradio as gr
 
 from .. import api
 from ..figures import attribution as fig
+from ..figures import trust as trust_fig
 from ..types import InputError, TokenAttribution
 from .context import AppContext
 from .events import MESSAGE, Components, bind, client_left, reporter
@@ -20,6 +21,7 @@ from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import build_picker, model_label, resolve_model
 from .prediction_view import md_escape as _md
+from . import trust_panel
 from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
 from .words import BASELINES, param_words
 
@@ -48,6 +50,11 @@ CAPTIONS = {
                "the gap, for methods that promise to add up (IG, GradientSHAP, KernelSHAP). "
                "*Areas*: deletion / insertion, higher = the map ranks words more like the model "
                "uses them. Each row has its own colour scale (methods' units differ).",
+    "agreement": "**Where methods agree.** Each cell is the rank correlation (Spearman) "
+                 "between two methods' maps on this input: 1 = the same ranking of the words, "
+                 "0 = unrelated, negative = opposite. Left: signed scores; right: sizes only. "
+                 "Where methods disagree, trust the one that passes the sanity check (sub-tab "
+                 "“Can I trust this map?”) and has the larger deletion area.",
 }
 
 
@@ -142,7 +149,8 @@ def on_attribute(ctx: AppContext, model_name, custom_model, text, target_kind, c
                                   **_target_kwargs(target_kind, compare, labels_text, label, choice),
                                   **_method_params(method, param_values))
     return {"state": attr, "summary": _summary(attr, name), **_draw(attr, level),
-            "curves": fig.faithfulness_figure(attr.faithfulness, method_label(attr.method))}
+            "curves": fig.faithfulness_figure(attr.faithfulness, method_label(attr.method)),
+            "caveats": trust_panel.badges(attr)}
 
 
 def redraw(ctx: AppContext, attr, level) -> dict:
@@ -167,7 +175,9 @@ def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_k
             model, text, baseline=baseline, progress=report, should_stop=client_left,
             **_target_kwargs(target_kind, compare, labels_text, label, choice))
     return {"comparison": comparison,
-            "table": fig.comparison_html(comparison, level, method_labels())}
+            "table": fig.comparison_html(comparison, level, method_labels()),
+            "agreement": trust_fig.agreement_figure(api.method_agreement(comparison),
+                                                    method_labels())}
 
 
 def redraw_comparison(ctx: AppContext, comparison, level) -> dict:
@@ -220,6 +230,7 @@ def build(ctx: AppContext) -> dict:
                 run_all = gr.Button("Compare all methods")
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     c["summary"] = gr.Markdown()
+    c["caveats"] = gr.HTML()                    # the map's caveat badges, next to it
     save_json, save_report = build_exports(c)
     with gr.Tabs() as c["tabs"]:
         with gr.Tab("Map", id="map"):
@@ -236,6 +247,11 @@ def build(ctx: AppContext) -> dict:
         with gr.Tab("Method comparison", id="compare"):
             gr.Markdown(CAPTIONS["compare"])
             c["table"] = gr.HTML()
+            c["agreement"] = gr.Plot(show_label=False)
+            gr.Markdown(CAPTIONS["agreement"])
+        with gr.Tab("Can I trust this map?", id="trust"):
+            for name, comp in trust_panel.build(ctx).items():
+                c[name] = comp
     wire(ctx, c, run, run_all, sliders)
     wire_exports(ctx, c, save_json, save_report, ["state", "comparison"])
     wire_url(c, LINK.tab, list(LINK.fields))
@@ -252,12 +268,12 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
     c["method"].change(bind(on_method_change, ctx, method_out, None), c["method"],
                        comps(method_out), **quick)
     target = ["model", "custom", "text", "target", "compare", "labels", "label", "choice"]
-    out = ["state", "summary", "text_map", "other_map", "bar", "curves", MESSAGE]
+    out = ["state", "summary", "text_map", "other_map", "bar", "curves", "caveats", MESSAGE]
     run.click(bind(gpu(on_attribute), ctx, out, release=True),
               comps([*target, "method", "baseline", "level"]) + sliders, comps(out),
               api_name="attribute_text", concurrency_id="model",
               concurrency_limit=ctx.model_concurrency)
-    compare_out = ["comparison", "table", MESSAGE]
+    compare_out = ["comparison", "table", "agreement", MESSAGE]
     # Two outputs, not one: gradio wraps a single output's return value in a list again, and
     # bind returns a list, so with `c["tabs"]` alone the switch failed ("not a valid output").
     tab_out = ["tabs", MESSAGE]
@@ -267,6 +283,7 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
         comps([*target, "baseline", "level"]), comps(compare_out),
         api_name="compare_attributions", concurrency_id="model",
         concurrency_limit=ctx.model_concurrency)
+    trust_panel.wire(ctx, c, target)
     draw_out = ["text_map", "other_map", "bar", MESSAGE]
     c["level"].change(bind(redraw, ctx, draw_out), comps(["state", "level"]), comps(draw_out),
                       **quick)

@@ -1,0 +1,106 @@
+"""Can I trust this map? The sanity-check curves, the method-agreement matrix, the caveat
+badges and the shipped sanity table. Result values in, plotly figures and HTML out."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..types import Caveat, MethodAgreement, SanityCheck
+from .layout import plotly_text
+
+COLOURS = ("#b2182b", "#2166ac", "#1b7837", "#762a83", "#e08214", "#35978f", "#8c510a",
+           "#4d4d4d")
+
+
+def _label(labels: dict | None, name: str) -> str:
+    return (labels or {}).get(name, name)
+
+
+def sanity_figure(checks: list[SanityCheck], labels: dict[str, str] | None = None) -> go.Figure:
+    """One line per method: the larger of the signed and |scores| rank correlations with the
+    trained map, as blocks are re-initialised from the top down. The shaded zone is where
+    the verdict is read (top half random or more); the dashed line is the threshold."""
+    fig = go.Figure()
+    if not checks:
+        fig.update_layout(title="No sanity check run yet", height=320)
+        return fig
+    n = int(checks[0].n_random[-1])
+    half = int(checks[0].n_random[checks[0].half])
+    fig.add_vrect(x0=half - 0.5, x1=n + 0.5, fillcolor="#999", opacity=0.12, line_width=0)
+    fig.add_hline(y=checks[0].threshold, line=dict(color="#555", dash="dash"),
+                  annotation_text=f"pass below {checks[0].threshold:g}",
+                  annotation_position="top left")
+    for i, c in enumerate(checks):
+        worst = np.maximum(c.spearman, c.spearman_abs)                  # [step]
+        name = f"{plotly_text(_label(labels, c.method))}: {'pass' if c.passed else 'FAIL'}"
+        fig.add_trace(go.Scatter(
+            x=c.n_random.tolist(), y=worst.tolist(), mode="lines+markers", name=name,
+            line=dict(color=COLOURS[i % len(COLOURS)], dash="solid" if c.passed else "dot"),
+            customdata=np.stack([c.spearman, c.spearman_abs], 1).tolist(),
+            hovertemplate="%{x} blocks random<br>ρ signed %{customdata[0]:.2f}, "
+                          "ρ |scores| %{customdata[1]:.2f}<extra>" + name + "</extra>"))
+    fig.update_xaxes(title_text=f"blocks re-initialised, top first (of {n})", dtick=1,
+                     range=[-0.3, n + 0.3])
+    fig.update_yaxes(title_text="rank correlation with the trained map", range=[-1.05, 1.05])
+    fig.update_layout(title="Sanity check: does the map change when the model is random?",
+                      height=380, margin=dict(l=10, r=10, t=60, b=40),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def agreement_figure(agreement: MethodAgreement, labels: dict[str, str] | None = None) -> go.Figure:
+    """Two heatmaps: Spearman between methods' signed maps (left) and their |scores| (right)."""
+    names = [plotly_text(_label(labels, m)) for m in agreement.methods]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.18, subplot_titles=(
+        "signed scores", "|scores| (what stands out)"))
+    for col, m in ((1, agreement.matrix), (2, agreement.matrix_abs)):
+        fig.add_trace(go.Heatmap(z=m.tolist(), x=names, y=names, zmin=-1, zmax=1,
+                                 colorscale="RdBu", reversescale=True, showscale=col == 2,
+                                 text=[[f"{v:.2f}" for v in row] for row in m],
+                                 texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{z:.2f}"
+                                 "<extra></extra>"), row=1, col=col)
+        fig.update_yaxes(autorange="reversed", row=1, col=col)
+    fig.update_layout(title=f"Where methods agree: rank correlation over "
+                            f"{agreement.n_features} features (1 = same ranking)",
+                      height=max(340, 34 * len(names) + 160), margin=dict(l=10, r=10, t=80, b=10))
+    return fig
+
+
+def caveats_html(caveats: list[Caveat]) -> str:
+    """Badges next to a map: a short title, the why and what to try on hover and below."""
+    if not caveats:
+        return ("<div class='mm-caveats' style='font-size:0.9em;color:#1b7837'>"
+                "✓ No caveat from this map's own numbers.</div>")
+    items = []
+    for c in caveats:
+        tip = html.escape(f"{c.why} {c.instead}", quote=True)
+        items.append(
+            f"<li data-caveat='{html.escape(c.code, quote=True)}' title=\"{tip}\" "
+            "style='margin:4px 0'><span style='background:#fde0c5;color:#7f3b08;border-radius:"
+            f"10px;padding:1px 8px;font-weight:600'>⚠ {html.escape(c.title)}</span> "
+            f"<span style='font-size:0.9em'>{html.escape(c.why)} <i>{html.escape(c.instead)}"
+            "</i></span></li>")
+    return ("<ul class='mm-caveats' style='list-style:none;padding-left:0;margin:4px 0'>"
+            + "".join(items) + "</ul>")
+
+
+def sanity_table_html(table: dict | None, labels: dict[str, str] | None = None) -> str:
+    """The shipped table (lab/sanity_table.py), one row per model and method."""
+    if not table:
+        return "<p><i>No shipped sanity table (run python -m mminspect.lab.sanity_table).</i></p>"
+    rows = []
+    for model, methods in table.get("results", {}).items():
+        for m, r in methods.items():
+            ok = "pass" if r["passed"] else "<b style='color:#b2182b'>fail</b>"
+            data = "–" if r.get("data_spearman") is None else f"{r['data_spearman']:+.2f}"
+            rows.append(f"<tr><td>{html.escape(model)}</td><td>{html.escape(_label(labels, m))}"
+                        f"</td><td>{r['score']:+.2f}</td><td>{ok} ({r['passed_inputs']}/{r['n']})"
+                        f"</td><td>{data}</td></tr>")
+    return ("<table style='border-collapse:collapse' cellpadding='4'><tr><th>model</th>"
+            "<th>method</th><th>score</th><th>verdict (inputs passing)</th>"
+            "<th>ρ, random target</th></tr>" + "".join(rows) + "</table>"
+            f"<p style='font-size:0.85em'>Pass: score &lt; {table.get('threshold', 0.5):g}. "
+            f"{html.escape(table.get('command', ''))} · {html.escape(table.get('date', ''))}</p>")

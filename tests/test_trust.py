@@ -1,0 +1,143 @@
+"""Caveat badges: inputs built to trigger each one show it, and not otherwise; the trust
+figures escape user text; the panel's handler reports a problem as a message."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from dataclasses import replace  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import mminspect as mi  # noqa: E402
+from mminspect.figures import trust as fig  # noqa: E402
+from mminspect.types import Faithfulness, MethodAgreement, SanityCheck, TokenAttribution  # noqa: E402
+
+TABLE = {"threshold": 0.5, "results": {"toy": {"lime": {"score": 0.8, "passed": False, "n": 4},
+                                               "saliency": {"score": 0.1, "passed": True, "n": 4}}}}
+
+
+def faith(deletion_area=0.2, relative=0.01, error=0.001) -> Faithfulness:
+    x = np.linspace(0, 1, 5)
+    return Faithfulness(fractions=x, deletion=x, deletion_random=x, insertion=x,
+                        insertion_random=x, deletion_area=deletion_area, insertion_area=0.1,
+                        completeness_error=error, completeness_relative=relative)
+
+
+def attr(method="integrated_gradients", f_input=0.6, f_baseline=0.1, model="toy", **kw):
+    tokens = ["[CLS]", "the", "cat", "[SEP]"]
+    return TokenAttribution(
+        text="the cat", tokens=tokens, scores=np.array([0, 0.3, 0.2, 0]),
+        offsets=np.array([[0, 0], [0, 3], [4, 7], [0, 0]]),
+        special=np.array([True, False, False, True]), words=["the", "cat"],
+        word_scores=np.array([0.3, 0.2]), word_offsets=np.array([[0, 3], [4, 7]]),
+        token_word=np.array([-1, 0, 1, -1]), method=method, target="cosine",
+        target_value=f_input, baseline="pad", baseline_value=f_baseline, seconds=0.1,
+        model_name=model, faithfulness=faith(**kw))
+
+
+def codes(a, **kw) -> list[str]:
+    return [c.code for c in mi.caveats(a, table=kw.pop("table", TABLE), **kw)]
+
+
+def test_a_clean_map_has_no_caveat():
+    assert codes(attr()) == []
+    assert "No caveat" in fig.caveats_html([])
+
+
+def test_completeness_above_five_percent_and_not_below():
+    assert codes(attr(relative=0.12)) == ["completeness"]
+    assert codes(attr(relative=0.049)) == []
+    c = mi.caveats(attr(relative=0.28), table=TABLE)[0]
+    assert "28%" in c.title and c.why and c.instead
+
+
+def test_deletion_worse_than_random_and_not_otherwise():
+    assert codes(attr(deletion_area=-0.05)) == ["deletion"]
+    assert codes(attr(deletion_area=0.0)) == []
+
+
+def test_a_tiny_gap_says_the_relative_error_means_nothing():
+    # f(text) equals f(baseline): a relative error of 11.92 % is noise, shown as such, and
+    # the completeness badge is not shown on top of it
+    same = attr(f_input=0.5, f_baseline=0.5, relative=0.1192)
+    assert codes(same) == ["small_gap"]
+    assert codes(attr(f_input=0.5, f_baseline=0.4996)) == ["small_gap"]    # 4e-4 < 1e-3
+    assert codes(attr(f_input=0.5, f_baseline=0.49)) == []                 # 0.01 is a gap
+    assert codes(attr(f_input=80.0, f_baseline=79.5)) == ["small_gap"]     # < 1 % of f(text)
+
+
+def test_sanity_failure_from_the_shipped_table_or_a_run():
+    assert codes(attr(method="lime")) == ["sanity"]
+    assert codes(attr(method="saliency")) == []
+    assert codes(attr(method="lime", model="other")) == []        # the table knows toy only
+    n = 4
+    run = SanityCheck(method="saliency", model_name="toy", modality="text", target="cosine",
+                      steps=["trained"] + [f"top {k}" for k in range(1, n)],
+                      n_random=np.arange(n), maps=np.ones((n, 2)) * [1, 2],
+                      spearman=np.ones(n), spearman_abs=np.ones(n), half=2, threshold=0.5,
+                      passed=False, seed=0, seconds=1.0)
+    assert codes(attr(method="saliency"), sanity=run) == ["sanity"]     # a run overrides
+    ok = replace(run, spearman=np.array([1, 0.2, 0.1, 0.0]), spearman_abs=np.zeros(n) + 0.1,
+                 passed=True)
+    assert codes(attr(method="lime"), sanity=replace(ok, method="lime")) == []
+
+
+def test_every_badge_is_escaped_and_names_its_code():
+    a = attr(method="lime", relative=0.5, deletion_area=-1, model="<b>toy</b>")
+    table = {"threshold": 0.5, "results": {"<b>toy</b>": {"lime": {"score": 0.9, "passed": False}}}}
+    cav = mi.caveats(a, table=table, method_label="<i>LIME</i>")
+    html = fig.caveats_html(cav)
+    assert {c.code for c in cav} == {"completeness", "deletion", "sanity"}
+    assert "<b>toy" not in html and "<i>LIME" not in html and "&lt;b&gt;toy" in html
+    for c in cav:
+        assert f"data-caveat='{c.code}'" in html
+
+
+def test_the_shipped_table_covers_every_method_of_the_bundled_models():
+    table = mi.api.shipped_sanity()
+    assert table is not None, "run python -m mminspect.lab.sanity_table --json assets/sanity/sanity.json"
+    assert set(table["results"]["minilm"]) == {m["name"] for m in mi.list_attribution_methods()}
+    assert set(table["results"]["miniclip"]) == {m["name"] for m in mi.list_image_methods()}
+    assert table["provenance"]["command"].startswith("python -m mminspect.lab.sanity_table")
+    for rows in table["results"].values():
+        for r in rows.values():
+            assert r["passed"] == (r["score"] < table["threshold"])
+    html = fig.sanity_table_html(table)
+    assert html.count("<tr>") == 1 + sum(len(r) for r in table["results"].values())
+
+
+def test_figures_draw_checks_and_agreement():
+    n = 3
+    c = SanityCheck(method="x<y", model_name="m", modality="text", target="t",
+                    steps=["trained", "top 1", "top 2"], n_random=np.arange(n),
+                    maps=np.array([[1, 2, 3], [3, 2, 1], [1, 3, 2]]),
+                    spearman=[1, -1, 0.5], spearman_abs=[1, 0.2, 0.1], half=1, threshold=0.5,
+                    passed=True, seed=0, seconds=0.1)
+    f = fig.sanity_figure([c], {"x<y": "X <b>"})
+    assert len(f.data) == 1 and "&lt;b&gt;" in f.data[0].name
+    assert np.allclose(f.data[0].y, [1, 0.2, 0.5])       # the larger of signed and |scores|
+    assert c.score == pytest.approx((0.2 + 0.5) / 2)
+    agree = MethodAgreement(methods=["a", "b"], matrix=[[1, 0.3], [0.3, 1]],
+                            matrix_abs=[[1, -0.2], [-0.2, 1]], n_features=5)
+    g = fig.agreement_figure(agree)
+    assert len(g.data) == 2 and g.data[0].z[0][1] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="symmetric"):
+        MethodAgreement(methods=["a", "b"], matrix=[[1, 0.3], [0.1, 1]],
+                        matrix_abs=np.eye(2), n_features=5)
+    with pytest.raises(ValueError, match="increasing"):
+        replace(c, n_random=np.array([0, 2, 1]))
+
+
+def test_panel_handler_reports_no_method_as_a_message():
+    from mminspect.ui import trust_panel
+    from mminspect.ui.context import default_context
+    from mminspect.ui.events import bind
+    out = ["sanity_state", "sanity_plot", "sanity_summary", "caveats", "message"]
+    run = bind(trust_panel.on_sanity, default_context(), out)
+    values = run("minilm", "", "The cat.", "similarity", "A dog.", "", "", "", "pad", [], None)
+    assert "Choose at least one method" in values[-1]
+    assert all(type(v).__name__ == "skip" or isinstance(v, dict) for v in values[:-1]), values
