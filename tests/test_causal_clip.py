@@ -62,8 +62,8 @@ def test_image_mean_ablation_runs_and_hooks_are_removed(clip):
 def test_clip_ablation_errors(clip):
     with pytest.raises(mi.InputError, match="image=... and"):
         mi.ablate_heads(clip, heads=[(0, 0)])
-    with pytest.raises(mi.InputError, match="image tower only"):
-        mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(0, 0)], tower="text")
+    with pytest.raises(mi.InputError, match="'image' or 'text'"):
+        mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(0, 0)], tower="audio")
     with pytest.raises(mi.InputError, match="layers 0.."):
         mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=[(99, 0)])
 

@@ -1,5 +1,5 @@
-"""Causal lab for CLIP-style models: remove heads of the image tower and see every prompt's
-logit and probability change.
+"""Causal lab for CLIP-style models: remove heads of the image tower (or of the text tower,
+api/causal_clip_text.py) and see every prompt's logit and probability change.
 
     abl = mi.ablate_heads(clip, image=img, prompts=["a cat", "a dog"], heads=[(3, 1)])
     abl.delta_prob, abl.delta_logit          # [prompt]
@@ -8,47 +8,90 @@ logit and probability change.
     pat = mi.patch_activations(clip, img, other_img, prompts=["a cat", "a dog"], prompt="a cat")
     pat.restored                             # [layer, image token]: share of the logit gap
 
-The heads are cut where they enter their output projection (`IMAGE_HEAD_SITES`), by the
-same hooks as for text models (`capture/heads.py`)."""
+The heads are cut where they enter their output projection (`IMAGE_HEAD_SITES`,
+`TEXT_HEAD_SITES`), by the same hooks as for text models (`capture/heads.py`); open_clip's
+fused attention is recomputed meanwhile so that its projection is called at all
+(`capture/open_clip_heads.py`)."""
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from operator import attrgetter
 
 import torch
 
 from ..capture.heads import capture_head_inputs, capture_residual, edit_heads, patch_residual
-from ..models.image_heads import IMAGE_HEAD_SITES
+from ..capture.open_clip_heads import expose_heads
+from ..models.image_heads import IMAGE_HEAD_SITES, TEXT_HEAD_SITES
 from ..types import InputError
 from ..types.causal import PATCH_SITES, ActivationPatching, ClipHeadAblation, HeadImportance
 from .causal import MEAN_OVER, StopCheck, _check_mode, _check_stop, _replacement
 from .clip import as_clip
 from .images import clean_prompts, read_image
 
-TOWERS = ("image",)
+TOWERS = ("image", "text")
+SITE_TABLES = {"image": IMAGE_HEAD_SITES, "text": TEXT_HEAD_SITES}
+
+
+def _spec(adapter, tower: str) -> dict[str, str]:
+    spec = SITE_TABLES[tower].get(adapter.family)
+    if spec is None:
+        raise InputError(f"{tower.capitalize()}-tower head ablation knows these families: "
+                         f"{', '.join(SITE_TABLES[tower])}; {adapter.name} is {adapter.family}. "
+                         "Choose an HF CLIP model, an open_clip ViT or miniclip.")
+    return spec
+
+
+def tower_sites(adapter, tower: str = "image", blocks: bool = False):
+    """(the tower's attention output projections, heads per layer); with blocks=True also the
+    tower's blocks (their outputs are the residual stream). From SITE_TABLES[tower]."""
+    spec = _spec(adapter, tower)
+    if "text_adapter" in spec:                  # a text adapter: the families.HEAD_SITES table
+        from .causal import head_sites
+        sites = head_sites(attrgetter(spec["text_adapter"])(adapter))
+        return ((sites.attention_out, sites.n_heads, sites.blocks) if blocks
+                else (sites.attention_out, sites.n_heads))
+    root = attrgetter(spec.get("root", "model"))(adapter)
+    layers = list(attrgetter(spec["layers"])(root))
+    outs = [root.get_submodule(spec["attention_out"].format(layer=i)) for i in range(len(layers))]
+    n_heads = int(attrgetter(spec["heads"])(root))
+    return (outs, n_heads, layers) if blocks else (outs, n_heads)
 
 
 def image_head_sites(adapter, blocks: bool = False):
-    """(the image tower's attention output projections, heads per layer); with blocks=True
-    also the tower's blocks (their outputs are the residual stream)."""
-    spec = IMAGE_HEAD_SITES.get(adapter.family)
-    if spec is None:
-        raise InputError(f"Image-tower head ablation knows these families: "
-                         f"{', '.join(IMAGE_HEAD_SITES)}; {adapter.name} is {adapter.family} "
-                         "(its attention applies the output projection inside one fused call, "
-                         "so the heads cannot be cut there). Choose an HF CLIP model or miniclip.")
-    model = adapter.model
-    n_layers = len(attrgetter(spec["layers"])(model))
-    outs = [model.get_submodule(spec["attention_out"].format(layer=i)) for i in range(n_layers)]
-    if blocks:
-        return outs, int(attrgetter(spec["heads"])(model)), list(attrgetter(spec["layers"])(model))
-    return outs, int(attrgetter(spec["heads"])(model))
+    """tower_sites of the image tower."""
+    return tower_sites(adapter, "image", blocks)
+
+
+def heads_visible(adapter, tower: str = "image"):
+    """A context inside which the tower's heads pass through its hooked output projection:
+    open_clip's attention is recomputed (capture/open_clip_heads.py); other families need
+    nothing. Enter it around every forward that hooks the heads (or the residual stream, so
+    that clean and patched runs compute alike)."""
+    spec = _spec(adapter, tower)
+    if "expose" not in spec:
+        return nullcontext()
+    root = attrgetter(spec.get("root", "model"))(adapter)
+    return expose_heads(attrgetter(spec["expose"])(root), f"the {tower} tower")
 
 
 def _check_tower(tower: str) -> None:
     if tower not in TOWERS:
-        raise InputError(f"tower={tower!r}: head ablation is built for the image tower only "
-                         "(tower='image'); the text tower's is not there yet.")
+        raise InputError(f"tower={tower!r}: choose the tower whose heads are removed: "
+                         f"{' or '.join(repr(t) for t in TOWERS)}.")
+
+
+def check_pairs(heads, n_layers: int, n_heads: int, tower: str) -> tuple[tuple[int, int], ...]:
+    """heads as distinct (layer, head) pairs of the tower, or an InputError naming the ranges."""
+    try:
+        pairs = tuple(dict.fromkeys((int(a), int(b)) for a, b in heads))
+    except (TypeError, ValueError):
+        raise InputError(f"heads must be a list of (layer, head) pairs, got {heads!r}.") from None
+    bad = [p for p in pairs if not (0 <= p[0] < n_layers and 0 <= p[1] < n_heads)]
+    if not pairs or bad:
+        raise InputError(f"Name heads of the {tower} tower: layers 0..{n_layers - 1}, heads "
+                         f"0..{n_heads - 1}; got {list(pairs) or 'none'}.")
+    return pairs
 
 
 def _inputs(adapter, image, prompts, template):
@@ -75,18 +118,14 @@ def ablate_image_heads(model, image, prompts, heads, mode: str = "zero", tower: 
     tokens), before and after."""
     adapter = as_clip(model)
     _check_tower(tower)
+    if tower == "text":
+        from .causal_clip_text import ablate_text_heads     # imports this module
+        return ablate_text_heads(adapter, image, prompts, heads, mode, template)
     _check_mode(mode)
     outs, n_heads = image_head_sites(adapter)
-    try:
-        pairs = tuple(dict.fromkeys((int(a), int(b)) for a, b in heads))
-    except (TypeError, ValueError):
-        raise InputError(f"heads must be a list of (layer, head) pairs, got {heads!r}.") from None
-    bad = [p for p in pairs if not (0 <= p[0] < len(outs) and 0 <= p[1] < n_heads)]
-    if not pairs or bad:
-        raise InputError(f"Name heads of the image tower: layers 0..{len(outs) - 1}, heads "
-                         f"0..{n_heads - 1}; got {list(pairs) or 'none'}.")
+    pairs = check_pairs(heads, len(outs), n_heads, "image")
     prompts, pixels, text = _inputs(adapter, image, prompts, template)
-    with torch.no_grad():
+    with torch.no_grad(), heads_visible(adapter, "image"):
         before, contexts = _clean_logits(adapter, outs, n_heads, pixels, text)
         select = {}
         for layer, head in pairs:
@@ -126,10 +165,13 @@ def image_head_importance(model, image, prompts, prompt: str | None = None, mode
     start = time.perf_counter()
     adapter = as_clip(model)
     _check_tower(tower)
+    if tower == "text":
+        from .causal_clip_text import text_head_importance     # imports this module
+        return text_head_importance(adapter, image, prompts, prompt, mode, template, should_stop)
     _check_mode(mode)
     outs, n_heads = image_head_sites(adapter)
     prompts, pixels, text = _inputs(adapter, image, prompts, template)
-    with torch.no_grad():
+    with torch.no_grad(), heads_visible(adapter, "image"):
         before, contexts = _clean_logits(adapter, outs, n_heads, pixels, text)
         probs = before[0].softmax(-1)                                       # [prompt]
         if prompt is None:
@@ -165,7 +207,7 @@ def patched_image_logits(adapter, outs, n_heads, blocks, pixels, text, site: str
     values = {layer: source[layer] for layer in select}
     ctx = (patch_residual(blocks, select, values) if site == "residual"
            else edit_heads(outs, n_heads, select, values))
-    with ctx:
+    with ctx, heads_visible(adapter, "image"):
         return adapter.logit_scale * adapter.encode_image(pixels) @ text.T      # [item, prompt]
 
 
@@ -186,7 +228,7 @@ def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None
     outs, n_heads, blocks = image_head_sites(adapter, blocks=True)
     prompts, clean_px, text = _inputs(adapter, clean, prompts, template)
     corrupted_px = adapter.preprocess([read_image(corrupted, "the corrupted image", [])])
-    with torch.no_grad():
+    with torch.no_grad(), heads_visible(adapter, "image"):
         with capture_head_inputs(outs, n_heads) as heads, capture_residual(blocks) as resid:
             clean_logits = adapter.logit_scale * adapter.encode_image(clean_px) @ text.T  # [1, prompt]
         index = (int(clean_logits[0].argmax()) if prompt is None
