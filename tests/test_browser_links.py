@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import numpy as np
 import pytest
@@ -87,6 +87,51 @@ def test_an_attributions_link_draws_the_same_view_and_copy_link_gives_it_back(pa
     assert query["text"] == ["The dog barked loudly."]
 
 
+PLOTS_TITLES = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(gd => gd.offsetParent !== null && gd.layout)
+  .map(gd => (gd.layout.title && (gd.layout.title.text || gd.layout.title)) || '')"""
+
+
+def test_a_text_link_opens_the_layer_head_and_panel_it_names(page):
+    pg = page
+    pg.goto(pg.base + "?tab=text&model=minilm&text=The+dog+barked+loudly.&compare=A+cat+meowed."
+                      "&layer=3&head=5&panel=onehead&hide=true")
+    pg.wait_for_function("() => document.body.innerText.includes('Cosine similarity to the second text')",
+                         timeout=MODEL_MS)
+    pg.wait_for_function(f"() => ({PLOTS_TITLES})().some(t => String(t).startsWith('Layer 3, head 5'))",
+                         timeout=60_000)
+    titles = pg.evaluate(PLOTS_TITLES)
+    assert any("special tokens hidden" in str(t) for t in titles), titles
+    panel = pg.locator("[role=tabpanel]:visible").first
+    assert panel.get_by_role("tab", name="One head", exact=True).get_attribute("aria-selected") == "true"
+    assert panel.get_by_label("Text", exact=True).input_value() == "The dog barked loudly."
+    view = mi.inspect_text(mi.load("minilm"), "The dog barked loudly.", compare_to="A cat meowed.")
+    assert f"{view.prediction.similarity:.3f}" in panel.inner_text()
+    no_error_pill(pg)
+    shot(pg, "text-opened")
+    # a sub-tab opened by hand goes into the link
+    panel.get_by_role("tab", name="Head summary", exact=True).click()
+    pg.wait_for_function("() => location.search.includes('panel=stats')", timeout=10_000)
+    assert "layer=3" in pg.url and "head=5" in pg.url
+
+
+def test_an_image_link_loads_the_example_by_name_and_keeps_its_own_prompts(page):
+    pg = page
+    ex = mi.list_examples()[2]
+    pg.goto(pg.base + "?" + urlencode({"tab": "image-text", "model": "miniclip", "example": ex,
+                                       "prompts": "a blue circle\na red cross\na green star",
+                                       "view": "prediction"}))
+    pg.wait_for_function("() => document.body.innerText.includes('best match')", timeout=MODEL_MS)
+    panel = pg.locator("[role=tabpanel]:visible").first
+    text = panel.inner_text()
+    clip = mi.load("miniclip")
+    view = mi.inspect_clip(clip, mi.load_example(ex).image, ["a blue circle", "a red cross", "a green star"])
+    assert f"best match: {view.top(0)}" in text
+    assert panel.get_by_label("Prompts, one per line").input_value() == "a blue circle\na red cross\na green star"
+    no_error_pill(pg)
+    shot(pg, "image-opened")
+
+
 def test_save_numbers_and_save_report_give_files_that_read_back(page, tmp_path):
     pg = page
     pg.goto(pg.base + QUERY["attributions"])
@@ -121,7 +166,8 @@ def test_save_numbers_and_save_report_give_files_that_read_back(page, tmp_path):
 def test_a_tampered_link_opens_the_app_with_a_message_and_runs_nothing(page, query, words):
     pg = page
     pg.goto(pg.base + query)
-    pg.wait_for_function(f"() => document.body.innerText.includes({words!r})", timeout=60_000)
+    pg.wait_for_function("(w) => [...document.querySelectorAll('.mm-message')]"
+                         ".some(e => e.innerText.includes(w))", arg=words, timeout=60_000)
     assert "Opened from a link, except" in messages(pg)
     pg.wait_for_timeout(1500)
     assert "f(text) =" not in pg.locator("body").inner_text()             # nothing was run

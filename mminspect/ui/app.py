@@ -33,12 +33,13 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     with gr.Blocks(title="mminspect", delete_cache=(600, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs() as tabs:
+            linked = {}                          # tab id -> its components, for links
             with gr.Tab("Text", id="text"):
-                text_tab.build(ctx)
+                linked["text"] = text_tab.build(ctx)
             with gr.Tab("Attributions", id="attributions"):
-                linked = {"attributions": attribution_tab.build(ctx)}
+                linked["attributions"] = attribution_tab.build(ctx)
             with gr.Tab("Image–text", id="image-text"):
-                clip_tab.build(ctx)
+                linked["image-text"] = clip_tab.build(ctx)
             with gr.Tab("How attention works", id="attention"):
                 attention, trace_event = attention_tab.build(ctx)
             with gr.Tab("Lessons", id="lessons"):

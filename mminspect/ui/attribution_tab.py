@@ -254,7 +254,7 @@ def build(ctx: AppContext) -> dict:
                 c[name] = comp
     wire(ctx, c, run, run_all, sliders)
     wire_exports(ctx, c, save_json, save_report, ["state", "comparison"])
-    wire_url(c, LINK.tab, list(LINK.fields))
+    wire_url(c, LINK)
     return c
 
 

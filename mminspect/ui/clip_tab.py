@@ -23,6 +23,7 @@ from .events import MESSAGE, Components, bind, message_markdown, reporter
 from .gpu import gpu
 from .inputs import parse_prompts
 from .model_picker import build_picker, model_label, resolve_model
+from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
 from .words import param_words
 
 CAPTIONS = {
@@ -280,7 +281,25 @@ def on_example(ctx: AppContext, title) -> dict:
             "template": ex.template or "", "example": title}
 
 
-def build(ctx: AppContext) -> None:
+def open_example_link(ctx: AppContext, values: dict) -> dict:
+    """A link names its example image by title: load the image too (the link's own prompts
+    and template win over the example's)."""
+    if "pick" not in values:
+        return {}
+    out = on_example(ctx, values["pick"])
+    return {k: v for k, v in out.items() if k not in values}
+
+
+SUBTABS = ("prediction", "why", "contrast", "methods", "attention", "heads", "prompt", "space")
+LINK = TabLink("image-text", "image", (
+    LinkField("model", "model", "model"), LinkField("model", "custom", "model"),
+    LinkField("example", "pick", "choice", choices=tuple(api.list_examples())),
+    LinkField("prompts", "prompts"), LinkField("template", "template"),
+    LinkField("view", "views", "subtab", choices=SUBTABS)), "image-text-run",
+    extra_outputs=("image", "preview", "example"), on_open=open_example_link)
+
+
+def build(ctx: AppContext) -> dict:
     """Lay out the Image–text tab inside the current Blocks and wire its events."""
     examples = api.list_examples()
     first = api.load_example(examples[0])
@@ -304,18 +323,20 @@ def build(ctx: AppContext) -> None:
                                       value="\n".join(first.prompts))
             c["template"] = gr.Textbox(label="Template (optional), e.g. a photo of {}", value="")
             c["model"], c["custom"] = build_picker(ctx, "image")
-            run = gr.Button("Inspect", variant="primary")
+            run = gr.Button("Inspect", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     c["notes"] = gr.Markdown()
     with gr.Row():
         c["label"] = gr.Label(label="Probabilities", num_top_classes=8)
         c["summary"] = gr.Markdown()
-    with gr.Tabs():
-        with gr.Tab("Prediction"):
+    save_json, save_report = build_exports(c)
+    views = {}
+    with gr.Tabs() as c["views"]:
+        with gr.Tab("Prediction", id="prediction") as views["prediction"]:
             c["steps"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["steps"])
             c["matrix"] = gr.Plot(show_label=False)
-        with gr.Tab("Why this label"):
+        with gr.Tab("Why this label", id="why") as views["why"]:
             gr.Markdown(CAPTIONS["relevance"])
             c["rel"] = gr.Gallery(label="Relevance", columns=4, height=GALLERY_HEIGHT,
                                   object_fit="contain")
@@ -323,14 +344,14 @@ def build(ctx: AppContext) -> None:
             gr.Markdown(CAPTIONS["similarity"])
             c["sims"] = gr.Gallery(label="Patch–text similarity", columns=4, height=GALLERY_HEIGHT,
                                    object_fit="contain")
-        with gr.Tab("A rather than B"):
+        with gr.Tab("A rather than B", id="contrast") as views["contrast"]:
             with gr.Row():
                 c["a"] = gr.Dropdown(label="A")
                 c["b"] = gr.Dropdown(label="B")
             c["contrast"] = gr.Image(label="A − B", interactive=False, height=380)
             c["contrast_md"] = gr.Markdown()
             gr.Markdown(CAPTIONS["contrast"])
-        with gr.Tab("Every method"):
+        with gr.Tab("Every method", id="methods") as views["methods"]:
             gr.Markdown(CAPTIONS["methods"])
             with gr.Row():
                 c["method_prompt"] = gr.Dropdown(label="Prompt")
@@ -339,24 +360,27 @@ def build(ctx: AppContext) -> None:
             c["method_maps"] = gr.Gallery(label="Maps", columns=4, height=GALLERY_HEIGHT,
                                           object_fit="contain")
             gr.Markdown(pointing_markdown())
-        with gr.Tab("Attention over patches"):
+        with gr.Tab("Attention over patches", id="attention") as views["attention"]:
             with gr.Row():
                 c["layer"] = gr.Slider(0, 1, value=0, step=1, label="Layer")
                 c["head"] = gr.Slider(0, 1, value=0, step=1, label="Head")
                 c["query"] = gr.Dropdown(label="Query token")
             c["patches"] = gr.Image(label="Attention", interactive=False, height=400)
             gr.Markdown(CAPTIONS["attention"])
-        with gr.Tab("Remove heads"):
+        with gr.Tab("Remove heads", id="heads") as views["heads"]:
             clip_causal.build(ctx, c)
-        with gr.Tab("Prompt attention"):
+        with gr.Tab("Prompt attention", id="prompt") as views["prompt"]:
             c["text_prompt"] = gr.Dropdown(label="Prompt")
             c["text_att"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["text"])
-        with gr.Tab("Embedding space"):
+        with gr.Tab("Embedding space", id="space") as views["space"]:
             c["pca"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["pca"])
     c["api_inspect"] = gr.Button(visible=False)
     wire(ctx, c, run, run_all)
+    wire_exports(ctx, c, save_json, save_report, ["state"])
+    wire_url(c, LINK, {"view": views})
+    return c
 
 
 def wire(ctx: AppContext, c: dict, run, run_all) -> None:

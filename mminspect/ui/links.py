@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import attribution_tab
+from . import attribution_tab, clip_tab, text_tab
 from .context import AppContext
 from .events import MESSAGE, bind, message_markdown
 from .share import TabLink, read_link
 
-LINKS: dict[str, TabLink] = {t.LINK.tab: t.LINK for t in (attribution_tab,)}
+LINKS: dict[str, TabLink] = {t.LINK.tab: t.LINK for t in (text_tab, attribution_tab, clip_tab)}
 
 # The browser presses the linked tab's run button (the same queue, progress and checks as a
 # click); nothing happens when the link named no tab.
@@ -31,7 +31,9 @@ PRESS_RUN_JS = """(button) => {
 
 
 def link_components(link: TabLink) -> list[str]:
-    names = [f.name for f in link.fields] + (["custom"] if any(f.kind == "model" for f in link.fields) else [])
+    names = [n for f in link.fields for n in (f.name, *f.also)]
+    names += ["custom"] if any(f.kind == "model" for f in link.fields) else []
+    names += list(link.extra_outputs)
     return list(dict.fromkeys(names)) + [MESSAGE]
 
 
@@ -54,6 +56,8 @@ def on_open_link(ctx: AppContext, request: gr.Request) -> dict:
         return {f"{first}:{MESSAGE}": message_markdown(
             f"The link names no tab of this app ({tab[:30]!r}); nothing was opened from it.")}
     values, refused = read_link(ctx, query, link)
+    if link.on_open is not None:
+        values.update(link.on_open(ctx, values))
     out = {f"{tab}:{name}": value for name, value in values.items()}
     out["tabs"] = gr.Tabs(selected=tab)
     if refused:

@@ -47,45 +47,66 @@ class TabLink:
     modality: str
     fields: tuple
     run_button: str
+    # more components a link can fill, through `on_open(ctx, values) -> dict` (a tab-level
+    # function, e.g. an example image picked by name must load the image as well)
+    extra_outputs: tuple = ()
+    on_open: object = None
 
 
 @dataclass(frozen=True)
 class LinkField:
-    """One value of a tab's link. kind: "text" | "int" | "float" | "choice" | "model".
-    low/high: bounds for numbers; choices: allowed values for "choice"."""
+    """One value of a tab's link. kind: "text" | "int" | "float" | "bool" | "choice" |
+    "model" | "subtab" (a gr.Tabs, written by its tabs' select events, not by a value).
+    low/high: bounds for numbers; choices: allowed values for "choice" / "subtab";
+    also: components that take the same value (e.g. the state naming the open panel)."""
     key: str
     name: str
     kind: str = "text"
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()
 
 
 # ---- links: browser side --------------------------------------------------------------------
 
-def url_writer_js(tab: str, fields: list[LinkField]) -> str:
-    """JS for `.change(None, inputs, js=...)`: the tab's values into the page URL."""
-    keys = json.dumps([f.key for f in fields])
+def url_writer_js(tab: str, fields: list[LinkField], result: str = "vals") -> str:
+    """JS for an event with the tab's value fields as inputs: write them into the page URL
+    (other keys of the same tab, such as its open sub-tab, are kept). result: what the
+    function returns ("vals" for a plain change, "location.href" for Copy link)."""
+    keys = json.dumps([f.key for f in fields if f.kind != "subtab"])
     return f"""(...vals) => {{
   const keys = {keys};
-  const p = new URLSearchParams();
+  const old = new URLSearchParams(location.search);
+  const p = old.get('tab') === {json.dumps(tab)} ? old : new URLSearchParams();
   p.set('tab', {json.dumps(tab)});
   keys.forEach((k, i) => {{
     const v = vals[i];
-    if (v !== null && v !== undefined && v !== '' && typeof v !== 'object') p.set(k, String(v));
+    if (v === null || v === undefined || v === '' || typeof v === 'object') p.delete(k);
+    else p.set(k, String(v));
   }});
   let q = p.toString();
   if (q.length > {MAX_LINK_CHARS}) {{ p.delete('text'); p.delete('compare'); q = p.toString(); }}
   history.replaceState(null, '', location.pathname + '?' + q);
+  if ({json.dumps(result)} === 'location.href') {{
+    try {{ navigator.clipboard.writeText(location.href); }} catch (e) {{}}
+    return location.href;
+  }}
   return vals;
 }}"""
 
 
-COPY_LINK_JS = """() => {
-  const url = location.href;
-  try { navigator.clipboard.writeText(url); } catch (e) { /* http: the box below still has it */ }
-  return url;
-}"""
+def subtab_writer_js(tab: str, key: str, value: str) -> str:
+    """JS for a sub-tab's select event: remember it in the URL."""
+    return f"""() => {{
+  const old = new URLSearchParams(location.search);
+  const p = old.get('tab') === {json.dumps(tab)} ? old : new URLSearchParams([['tab', {json.dumps(tab)}]]);
+  p.set({json.dumps(key)}, {json.dumps(value)});
+  history.replaceState(null, '', location.pathname + '?' + p.toString());
+}}"""
+
+
+
 
 
 def link_of(tab: str, values: dict) -> str:
@@ -117,9 +138,15 @@ def check_field(ctx: AppContext, f: LinkField, raw: str, modality: str) -> tuple
         if not np.isfinite(x) or (f.low is not None and x < f.low) or (f.high is not None and x > f.high):
             return {}, f"“{f.key}” = {raw[:20]} is outside {f.low:g}..{f.high:g}"
         return {f.name: x}, None
-    if f.kind == "choice":
-        return ({f.name: raw}, None) if raw in f.choices else (
-            {}, f"“{f.key}” = {raw[:30]!r} is not one of {', '.join(f.choices)}")
+    if f.kind in ("choice", "subtab"):
+        if raw not in f.choices:
+            return {}, f"“{f.key}” = {raw[:30]!r} is not one of {', '.join(f.choices)}"
+        value = gr.Tabs(selected=raw) if f.kind == "subtab" else raw
+        return {f.name: value, **{n: raw for n in f.also}}, None
+    if f.kind == "bool":
+        if raw not in ("true", "false"):
+            return {}, f"“{f.key}” must be true or false, the link has {raw[:20]!r}"
+        return {f.name: raw == "true"}, None
     if len(raw) > ctx.max_chars:
         return {}, f"“{f.key}” is longer than {ctx.max_chars} characters"
     return {f.name: raw}, None
@@ -203,7 +230,8 @@ def build_exports(c: dict) -> tuple[gr.Button, gr.Button]:
     c["link_box"] = gr.Textbox(label="Link to this view", interactive=False, buttons=["copy"],
                                max_lines=2, placeholder="Press “Copy link to this view”: the "
                                "link appears here (and on your clipboard). It opens this tab "
-                               "with these inputs and draws the view again.")
+                               "with these inputs and draws the view again. Uploaded images are "
+                               "never put in a link: share them with “Save report”.")
     c["export_file"] = gr.File(label="Download", visible=False, interactive=False)
     return save_json, save_report
 
@@ -215,12 +243,19 @@ def wire_exports(ctx: AppContext, c: dict, save_json, save_report, states: list[
                     **quick)
     save_report.click(bind(on_save_report, ctx, outs), [c[s] for s in states],
                       [c[o] for o in outs], **quick)
-    c["copy_link"].click(None, None, c["link_box"], js=COPY_LINK_JS)
 
 
-def wire_url(c: dict, tab: str, fields: list[LinkField]) -> None:
-    """Write the tab's link fields into the URL whenever one of them changes."""
+def wire_url(c: dict, link: TabLink, subtabs: dict | None = None) -> None:
+    """Write the tab's link fields into the URL whenever one of them changes, and on Copy
+    link. subtabs: {key: {tab id: gr.Tab}} for each "subtab" field (their select events
+    write the key)."""
+    fields = [f for f in link.fields if f.kind != "subtab"]
     inputs = [c[f.name] for f in fields]
-    js = url_writer_js(tab, fields)
+    js = url_writer_js(link.tab, fields)
     for comp in inputs:
         comp.change(None, inputs, None, js=js, queue=False)
+    c["copy_link"].click(None, inputs, c["link_box"], js=url_writer_js(link.tab, fields, "location.href"),
+                         queue=False)
+    for key, tabs in (subtabs or {}).items():
+        for value, tab in tabs.items():
+            tab.select(None, None, None, js=subtab_writer_js(link.tab, key, value), queue=False)

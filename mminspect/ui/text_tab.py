@@ -17,6 +17,7 @@ from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import build_picker, model_label, resolve_model
 from .prediction_view import READOUT, label_dict, notes_markdown, summary_markdown
+from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
 
 CAPTIONS = {
     "grid": "**Model view.** Every layer (rows, L0 = first) × head (columns), each a small "
@@ -56,6 +57,14 @@ CAPTIONS = {
 PANELS = [("Model view", "grid"), ("One head", "onehead"), ("Head view", "lines"),
           ("Head summary", "stats"), ("Rollout", "rollout"), ("Hidden-state norms", "norms"),
           ("Layer by layer", "lens")]
+SUBTABS = tuple(key for _, key in PANELS) + ("causal", "bertviz")
+LINK = TabLink("text", "text", (
+    LinkField("model", "model", "model"), LinkField("model", "custom", "model"),
+    LinkField("text", "text"), LinkField("compare", "compare"), LinkField("labels", "labels"),
+    LinkField("temperature", "temperature", "float", 0.01, 1.0),
+    LinkField("hide", "hide", "bool"), LinkField("layer", "layer", "int", 0, 255),
+    LinkField("head", "head", "int", 0, 255),
+    LinkField("panel", "panels", "subtab", choices=SUBTABS, also=("panel",))), "text-run")
 SLIDER_PANELS = ("grid", "onehead", "lines")          # the panels a layer/head step changes
 TOGGLE_PANELS = ("grid", "onehead", "lines", "rollout", "norms")   # ... and the toggle
 
@@ -150,8 +159,8 @@ def on_bertviz(ctx: AppContext, state, which) -> dict:
     return {"bertviz": figures.iframe_srcdoc(html)}
 
 
-def build(ctx: AppContext) -> None:
-    """Lay out the Text tab inside the current Blocks and wire its events."""
+def build(ctx: AppContext) -> dict:
+    """Lay out the Text tab inside the current Blocks and wire its events; its components."""
     c = Components(state=gr.State(None), panel=gr.State("grid"))
     with gr.Row():
         with gr.Column(scale=3):
@@ -165,26 +174,27 @@ def build(ctx: AppContext) -> None:
             c["temperature"] = gr.Slider(0.01, 1.0, value=0.05, step=0.01,
                                          label="Zero-shot temperature")
             c["hide"] = gr.Checkbox(label="Hide special tokens ([CLS], [SEP])", value=False)
-            run = gr.Button("Inspect", variant="primary")
+            run = gr.Button("Inspect", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     c["notes"] = gr.Markdown()
     with gr.Row():
         c["label"] = gr.Label(label="Prediction: zero-shot / class / next-token probabilities",
                               num_top_classes=10)
         c["summary"] = gr.Markdown()
+    save_json, save_report = build_exports(c)
     with gr.Row():
         c["layer"] = gr.Slider(0, 5, value=0, step=1, label="Layer")
         c["head"] = gr.Slider(0, 11, value=0, step=1, label="Head")
     tabs = {}
-    with gr.Tabs():
+    with gr.Tabs() as c["panels"]:
         for title, key in PANELS:
-            with gr.Tab(title) as tabs[key]:
+            with gr.Tab(title, id=key) as tabs[key]:
                 c[key] = gr.Plot(show_label=False)
                 gr.Markdown(CAPTIONS[key])
             if key == "stats":           # the causal lab sits next to the head summary
-                with gr.Tab("Causal lab"):
+                with gr.Tab("Causal lab", id="causal") as causal_tab:
                     causal_panel.build(ctx, c)
-        with gr.Tab("bertviz (needs internet)"):
+        with gr.Tab("bertviz (needs internet)", id="bertviz") as bertviz_tab:
             gr.Markdown(CAPTIONS["bertviz"])
             c["which"] = gr.Radio(["head view", "model view"], value="head view", show_label=False)
             show_bv = gr.Button("Show bertviz")
@@ -192,6 +202,9 @@ def build(ctx: AppContext) -> None:
     c["redraw_all"] = gr.Button(visible=False)
     wire(ctx, c, run, show_bv, tabs)
     causal_panel.wire(ctx, c)
+    wire_exports(ctx, c, save_json, save_report, ["state"])
+    wire_url(c, LINK, {"panel": {**tabs, "causal": causal_tab, "bertviz": bertviz_tab}})
+    return c
 
 
 def wire(ctx: AppContext, c: dict, run, show_bv, tabs: dict) -> None:
