@@ -1,5 +1,6 @@
 """Causal lab (issue 12) for CLIP-style image towers: removing heads equals a copy of the
-model whose output-projection weights for those heads are zeroed; hooks leave nothing."""
+model whose output-projection weights for those heads are zeroed (for open_clip the copy runs
+the library's own fused attention, not our recomputation); hooks leave nothing."""
 from __future__ import annotations
 
 import copy
@@ -17,7 +18,7 @@ from clip_tiny import tiny_clip_of
 PROMPTS = ["a photo of a cat", "a photo of a dog", "a red square"]
 
 
-@pytest.fixture(scope="module", params=["hf_clip", "miniclip"])
+@pytest.fixture(scope="module", params=["hf_clip", "open_clip", "miniclip"])
 def clip(request, tmp_path_factory):
     return tiny_clip_of(request.param, tmp_path_factory)
 
@@ -43,7 +44,9 @@ def _zeroed_logits(adapter, heads) -> np.ndarray:
 def test_image_head_ablation_equals_weight_edit(clip):
     heads = [(0, 1), (1, 0)]
     got = mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=heads)
-    np.testing.assert_allclose(got.logits_after, _zeroed_logits(clip, heads), atol=1e-4)
+    np.testing.assert_allclose(got.logits_after, _zeroed_logits(clip, heads), atol=1e-5)
+    # the comparison can fail: another head's weight edit gives other logits
+    assert np.abs(got.logits_after - _zeroed_logits(clip, [(0, 2), (1, 0)])).max() > 1e-4
     assert got.logits_before.shape == (3,) and np.abs(got.delta_logit).max() > 0
     np.testing.assert_allclose(got.probs_after.sum(), 1, atol=1e-5)
     pixels = clip.preprocess([_image()])
@@ -102,7 +105,7 @@ def _patch_setup(clip):
     outs, n_heads, blocks = image_head_sites(clip, blocks=True)
     text = clip.encode_text(PROMPTS)
     clean, corrupted = clip.preprocess([_image(0)]), clip.preprocess([_image(1)])
-    with torch.no_grad():
+    with torch.no_grad(), cc.heads_visible(clip, "image"):   # open_clip: heads reach out_proj
         with cc.capture_head_inputs(outs, n_heads) as heads, cc.capture_residual(blocks) as resid:
             clean_logits = clip.logit_scale * clip.encode_image(clean) @ text.T
     return cc, outs, n_heads, blocks, text, corrupted, clean_logits, dict(heads), dict(resid)
