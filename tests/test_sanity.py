@@ -105,8 +105,9 @@ def test_randomize_block_is_seeded_and_keeps_the_scale(minilm):
     w1 = next(p for p in block.parameters() if p.ndim == 2).detach().clone()
     assert not torch.equal(w0, w1)
     assert float(w1.std()) == pytest.approx(float(w0.std()), rel=0.05)
-    randomize_block(block, 7)
-    assert torch.equal(next(p for p in block.parameters() if p.ndim == 2), w1)
+    other = tower_blocks(model_copy(minilm), "text")[-1]       # a fresh copy, the same seed
+    randomize_block(other, 7)
+    assert torch.equal(next(p for p in other.parameters() if p.ndim == 2), w1)
 
 
 def test_bad_calls_say_how_to_fix_them(minilm):
@@ -137,3 +138,22 @@ def test_relevance_on_miniclip_passes_and_leaves_the_model(miniclip):
     roll = mi.sanity_check(miniclip, image=pointing_scenes(1)[0][0], prompt="a red circle",
                            method="rollout")
     assert roll.data_spearman == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("family", ["hf_clip", "open_clip"])
+def test_every_clip_family_has_its_image_blocks_randomised(family, tmp_path_factory):
+    from clip_tiny import tiny_clip_of
+    adapter = tiny_clip_of(family, tmp_path_factory)
+    before = {k: v.clone() for k, v in adapter.model.state_dict().items()}
+    img = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    check = mi.sanity_check(adapter, image=img, prompt="a red circle", method="relevance")
+    assert check.n_random[-1] == len(tower_blocks(adapter, "image")) >= 1
+    assert not np.allclose(check.maps[0], check.maps[-1])
+    assert all(torch.equal(before[k], v) for k, v in adapter.model.state_dict().items())
+
+
+def test_a_model_held_by_its_lock_is_copied_with_a_lock_of_its_own(minilm):
+    with mi.api.exclusive(minilm):                   # the app's handlers hold it
+        clone = model_copy(minilm)
+        check = mi.sanity_check(minilm, TEXT, method="saliency", compare_to=OTHER, data=False)
+    assert getattr(clone, "_mminspect_lock", None) is None and check.spearman[0] == 1

@@ -162,8 +162,7 @@ def _sanity_image(model, image, prompt, method, contrast, seed, data, threshold,
     first = run(adapter)
     # mini-CLIP's text tower is another adapter (the cached MiniLM): shared, not copied; the
     # image check randomises the image tower only.
-    share = ("tokenizer", "transform") + (("text",) if not _is_module(adapter, "text") else ())
-    clone = model_copy(adapter, share)
+    clone = model_copy(adapter)
     maps, counts = cascade(tower_blocks(clone, "image"), lambda: _image_features(run(clone)),
                            seed, lambda k, n: steps.next(f"Top {k} of {n} image blocks random"))
     del clone
@@ -176,11 +175,6 @@ def _sanity_image(model, image, prompt, method, contrast, seed, data, threshold,
                     *_data_corr(_image_features(first), _image_features(other)))
     return _finish(method, adapter.name, "image", first.target, [_image_features(first), *maps],
                    [0, *counts], blocks_n, threshold, seed, t0, out_data, list(first.notes))
-
-
-def _is_module(adapter, attr: str) -> bool:
-    import torch
-    return isinstance(getattr(adapter, attr, None), torch.nn.Module)
 
 
 def sanity_check(model, text: str | None = None, method: str | None = None, target=None, *,

@@ -1,7 +1,7 @@
 """Cascading model randomisation (Adebayo et al. 2018, "Sanity checks for saliency maps"):
 re-initialise a model's blocks from the top down, one more at each step, on a COPY.
 
-    clone = model_copy(adapter, share=("tokenizer",))       # the cached model is never touched
+    clone = model_copy(adapter)                             # the cached model is never touched
     blocks = tower_blocks(clone, "text")                    # bottom -> top
     for k in range(1, len(blocks) + 1):
         randomize_block(blocks[-k], seed + k)                # now the top k blocks are random
@@ -40,11 +40,19 @@ TEXT_BLOCKS: dict[str, str] = {
 }
 
 
-def model_copy(adapter, share: tuple[str, ...] = ("tokenizer", "transform")):
-    """A deep copy of the adapter whose named attributes (read-only helpers: the tokenizer,
-    the image transform, mini-CLIP's text tower) are shared, not copied."""
-    memo = {id(getattr(adapter, a)): getattr(adapter, a) for a in share if hasattr(adapter, a)}
-    return copy.deepcopy(adapter, memo)
+def model_copy(adapter):
+    """A copy of the adapter whose networks (every nn.Module or tensor attribute: the model,
+    open_clip's text tower inside it) are deep-copied together, so references between them
+    stay consistent, while everything else is shared, read-only: the tokenizer, the image
+    transform, mini-CLIP's text tower (another adapter: the image check leaves it alone).
+    The copy gets its own lock (api.exclusive), not the cached model's."""
+    clone = copy.copy(adapter)
+    memo: dict = {}
+    for name, value in vars(adapter).items():
+        if isinstance(value, (nn.Module, torch.Tensor)):
+            setattr(clone, name, copy.deepcopy(value, memo))
+    vars(clone).pop("_mminspect_lock", None)
+    return clone
 
 
 def tower_blocks(adapter, tower: str) -> list[nn.Module]:
