@@ -158,7 +158,9 @@ def ablate_heads(model, text: str | None = None, heads=None, mode: str = "zero",
     the clean run). The projection's bias and the other heads are untouched.
 
     CLIP-style models: `mi.ablate_heads(clip, image=..., prompts=[...], heads=...)` removes
-    heads of the image tower -> ClipHeadAblation (every prompt's logit and probability)."""
+    heads of the image tower, with tower="text" heads of the text tower from every prompt's
+    encoding -> ClipHeadAblation (every prompt's logit and probability); HF CLIP, open_clip
+    ViTs and mini-CLIP (api/causal_clip.py, api/causal_clip_text.py)."""
     adapter = load(model) if isinstance(model, str) else model
     if "image" in adapter.modalities:
         from .causal_clip import ablate_image_heads     # imports this module
@@ -212,7 +214,8 @@ def head_importance(model, text: str | None = None, mode: str = "zero", target=N
     `ablate_heads` per head (tested to 1e-5).
 
     CLIP-style models: `mi.head_importance(clip, image=..., prompts=[...], prompt=...)`: the
-    change of `prompt`'s probability per image-tower head (api/causal_clip.py)."""
+    change of `prompt`'s probability per image-tower head (api/causal_clip.py); with
+    tower="text" per text-tower head, removed from every prompt (api/causal_clip_text.py)."""
     start = time.perf_counter()
     adapter = load(model) if isinstance(model, str) else model
     if "image" in adapter.modalities:

@@ -34,7 +34,7 @@ CAPTION = ("**Remove heads of the image tower.** Pick a layer and a head and rem
            "probability before (grey) and after (red). **Scan every head** removes each head "
            "alone and colours the table by the change of the chosen prompt's probability "
            "(red = the head supports that prompt); **click a cell** to remove that head. "
-           "Not every family can be cut: open_clip applies its heads inside one fused call.")
+           "Works for HF CLIP, open_clip ViTs and mini-CLIP.")
 
 
 MODE_WORDS = {"zero": "its output set to zero",
