@@ -85,6 +85,18 @@ def test_an_attributions_link_draws_the_same_view_and_copy_link_gives_it_back(pa
     query = parse_qs(urlparse(link).query)
     assert query["method"] == ["saliency"] and query["level"] == ["word"]
     assert query["text"] == ["The dog barked loudly."]
+    assert not any("." in k for k in query)           # method parameters at their defaults
+
+    # a method parameter changed by hand goes into the link, and a link sets it
+    pg.goto(pg.base + QUERY["attributions"].replace("saliency", "occlusion") + "&occlusion.window=2")
+    pg.wait_for_function(f"() => document.body.innerText.includes({DONE['attributions']!r})",
+                         timeout=MODEL_MS)
+    panel = pg.locator("[role=tabpanel]:visible").first
+    assert panel.get_by_label("number input for Window size").input_value() == "2"
+    assert "occlusion.window=2" in pg.url                  # not the default (3): kept
+    panel.get_by_label("number input for Window size").fill("3")
+    panel.get_by_label("number input for Window size").press("Enter")
+    pg.wait_for_function("() => !location.search.includes('occlusion.window')", timeout=10_000)
 
 
 PLOTS_TITLES = """() => [...document.querySelectorAll('.js-plotly-plot')]

@@ -66,7 +66,12 @@ LINK = TabLink("attributions", "text", (
     LinkField("method", "method", "choice",
               choices=tuple(m["name"] for m in api.list_attribution_methods())),
     LinkField("baseline", "baseline", "choice", choices=tuple(name for _, name in BASELINES)),
-    LinkField("level", "level", "choice", choices=tuple(LEVELS))), "attributions-run")
+    LinkField("level", "level", "choice", choices=tuple(LEVELS)),
+    # each method's own parameters (steps, samples, windows), as "<method>.<param>"
+    *(LinkField(f"{m['name']}.{p['name']}", f"param:{m['name']}:{p['name']}",
+                "int" if float(p["step"]).is_integer() else "float", p["low"], p["high"],
+                default=p["default"])
+      for m in api.list_attribution_methods() for p in m["params"])), "attributions-run")
 
 
 def param_controls() -> list[tuple[str, dict]]:
@@ -220,8 +225,10 @@ def build(ctx: AppContext) -> dict:
                 with gr.Group(visible=m is methods[0]) as c[f"group_{m['name']}"]:
                     for p in m["params"]:
                         words, info = param_words(p["name"], p["help"])
-                        sliders.append(gr.Slider(p["low"], p["high"], value=p["default"],
-                                                 step=p["step"], label=words, info=info))
+                        slider = gr.Slider(p["low"], p["high"], value=p["default"],
+                                           step=p["step"], label=words, info=info)
+                        c[f"param:{m['name']}:{p['name']}"] = slider     # for links
+                        sliders.append(slider)
             c["baseline"] = gr.Radio(BASELINES, value="pad", label="Baseline (what a word is "
                                      "replaced with when it is taken away)")
             c["level"] = gr.Radio(LEVELS, value="word", label="Show scores per")

@@ -66,6 +66,7 @@ class LinkField:
     high: float | None = None
     choices: tuple[str, ...] = ()
     also: tuple[str, ...] = ()
+    default: object = None              # left out of the URL while the value equals it
 
 
 # ---- links: browser side --------------------------------------------------------------------
@@ -75,14 +76,18 @@ def url_writer_js(tab: str, fields: list[LinkField], result: str = "vals") -> st
     (other keys of the same tab, such as its open sub-tab, are kept). result: what the
     function returns ("vals" for a plain change, "location.href" for Copy link)."""
     keys = json.dumps([f.key for f in fields if f.kind != "subtab"])
+    defaults = json.dumps([None if f.default is None else str(f.default)
+                           for f in fields if f.kind != "subtab"])
     return f"""(...vals) => {{
-  const keys = {keys};
+  const keys = {keys}, defaults = {defaults};
   const old = new URLSearchParams(location.search);
   const p = old.get('tab') === {json.dumps(tab)} ? old : new URLSearchParams();
   p.set('tab', {json.dumps(tab)});
   keys.forEach((k, i) => {{
     const v = vals[i];
-    if (v === null || v === undefined || v === '' || typeof v === 'object') p.delete(k);
+    if (v === null || v === undefined || v === '' || typeof v === 'object'
+        || (defaults[i] !== null && (String(v) === defaults[i]
+            || (typeof v === 'number' && v === Number(defaults[i]))))) p.delete(k);
     else p.set(k, String(v));
   }});
   let q = p.toString();
