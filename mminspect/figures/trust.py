@@ -87,16 +87,19 @@ def caveats_html(caveats: list[Caveat]) -> str:
             + "".join(items) + "</ul>")
 
 
-def sanity_table_html(table: dict | None, labels: dict[str, str] | None = None) -> str:
-    """The shipped table (lab/sanity_table.py), one row per model and method."""
+def sanity_table_html(table: dict | None, labels: dict[str, dict[str, str]] | None = None) -> str:
+    """The shipped table (lab/sanity_table.py), one row per model and method.
+    labels: {"text": {method: label}, "image": {...}}, by the modality the table gives each
+    model (text and image methods share some identifiers)."""
     if not table:
         return "<p><i>No shipped sanity table (run python -m mminspect.lab.sanity_table).</i></p>"
     rows = []
     for model, methods in table.get("results", {}).items():
+        names = (labels or {}).get(table.get("modality", {}).get(model, "text"), {})
         for m, r in methods.items():
             ok = "pass" if r["passed"] else "<b style='color:#b2182b'>fail</b>"
             data = "–" if r.get("data_spearman") is None else f"{r['data_spearman']:+.2f}"
-            rows.append(f"<tr><td>{html.escape(model)}</td><td>{html.escape(_label(labels, m))}"
+            rows.append(f"<tr><td>{html.escape(model)}</td><td>{html.escape(_label(names, m))}"
                         f"</td><td>{r['score']:+.2f}</td><td>{ok} ({r['passed_inputs']}/{r['n']})"
                         f"</td><td>{data}</td></tr>")
     return ("<table style='border-collapse:collapse' cellpadding='4'><tr><th>model</th>"

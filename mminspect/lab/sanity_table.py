@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     prov = provenance("mminspect.lab.sanity_table", args, params=params, code=CODE,
                       files=files, at_start=at_start)
     rec = {"threshold": PASS_BELOW, "seed": a.seed, "results": results,
+           "modality": {"minilm": "text", "miniclip": "image"},
            "seconds_total": round(seconds, 1), "command": prov["command"], "date": prov["date"],
            "provenance": prov}
     print(f"sanity table: {seconds:.0f} s")

@@ -96,7 +96,9 @@ def build(ctx) -> dict:
     c["sanity_plot"] = gr.Plot(show_label=False)
     gr.Markdown("**Measured on the bundled models** (python -m mminspect.lab.sanity_table; "
                 "the badge “failed the sanity check” reads this table):")
-    c["sanity_table"] = gr.HTML(fig.sanity_table_html(api.shipped_sanity(), labels))
+    image = {m["name"]: m["label"] for m in api.list_image_methods()}
+    c["sanity_table"] = gr.HTML(fig.sanity_table_html(api.shipped_sanity(),
+                                                      {"text": labels, "image": image}))
     return c
 
 
