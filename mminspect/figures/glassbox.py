@@ -71,23 +71,26 @@ def x_figure(tr: HeadTrace, q: int) -> go.Figure:
 
 
 def qkv_figure(tr: HeadTrace, q: int) -> go.Figure:
-    """q, k, v [token, d_head] side by side: three projections of the same x."""
+    """q, k, v [token, d_head] side by side in ONE heatmap (a blank column between them):
+    three projections of the same x. One axis pair, so plotly redraws it cheaply and safely."""
     rows = window(len(tr.tokens), q)
     labels = token_labels(tr.tokens)
     y = [("▶ " if i == q else "") + labels[i] for i in rows]
-    data = []
-    for j, (name, m) in enumerate((("q", tr.q), ("k", tr.k), ("v", tr.v))):
-        ax = "" if j == 0 else str(j + 1)
-        data.append({"type": "heatmap", "z": m[rows], "y": y, "xaxis": f"x{ax}", "yaxis": "y",
-                     "colorscale": "RdBu", "zmid": 0, "reversescale": True, "showscale": j == 2,
-                     "hovertemplate": f"{name} of %{{y}}<br>number %{{x}}: %{{z:.4f}}<extra></extra>"})
-    layout = _layout(f"q, k, v: {tr.d_head} numbers each per token (this head's slice of "
-                     f"{tr.x.shape[1]} = {tr.n_heads} heads × {tr.d_head})", SMALL,
-                     yaxis={"type": "category", "autorange": "reversed"})
-    for j, name in enumerate(("q (query)", "k (key)", "v (value)")):
-        ax = "xaxis" if j == 0 else f"xaxis{j + 1}"
-        layout[ax] = {"domain": [j / 3 + 0.01, (j + 1) / 3 - 0.01], "title": {"text": name}}
-    return fast_figure(data, layout)
+    d = tr.d_head
+    gap = np.full((len(rows), 1), np.nan, np.float32)
+    z = np.hstack([tr.q[rows], gap, tr.k[rows], gap, tr.v[rows]])     # [row, 3 * d + 2]
+    x = ([f"q{j}" for j in range(d)] + [" "] + [f"k{j}" for j in range(d)] + ["  "]
+         + [f"v{j}" for j in range(d)])
+    ticks = [x[d // 2], x[d + 1 + d // 2], x[2 * d + 2 + d // 2]]
+    return fast_figure(
+        [{"type": "heatmap", "z": z, "x": x, "y": y, "colorscale": "RdBu", "zmid": 0,
+          "reversescale": True, "hoverongaps": False,
+          "hovertemplate": "%{y}<br>%{x}: %{z:.4f}<extra></extra>"}],
+        _layout(f"q, k, v: {d} numbers each per token (this head's slice of {tr.x.shape[1]} = "
+                f"{tr.n_heads} heads × {d})", SMALL,
+                xaxis={"type": "category", "tickvals": ticks,
+                       "ticktext": ["q (query)", "k (key)", "v (value)"]},
+                yaxis={"type": "category", "autorange": "reversed"}))
 
 
 def scores_figure(tr: HeadTrace, q: int) -> go.Figure:

@@ -56,8 +56,8 @@ def broken_figure(tokens, real: np.ndarray, broken: np.ndarray | None, variant: 
     right = "broken: " + plotly_text(variant) if broken is not None else "(this mistake has no weights of its own)"
     return fast_figure(data, _layout(
         f"Weights: real (left) and {right} (right)", SMALL + 120,
-        xaxis={**axis, "domain": [0, 0.47], "title": {"text": "real"}},
-        xaxis2={**axis, "domain": [0.53, 1], "title": {"text": "broken"}},
+        xaxis={**axis, "domain": [0, 0.47], "title": {"text": "real"}, "anchor": "y"},
+        xaxis2={**axis, "domain": [0.53, 1], "title": {"text": "broken"}, "anchor": "y2"},
         yaxis=yaxis, yaxis2={**yaxis, "anchor": "x2", "showticklabels": False}))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import api, figures
+from .. import api
 from ..api.lesson_measures import query_index
 from ..types import InputError
 from . import attention_break
@@ -20,8 +20,8 @@ from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
 from .model_picker import model_label, picker_choices, resolve_model
 
-HIDDEN = "Your guess first: pick an answer above and press Check. The figure appears after."
-STEP_OUT = ["plot", "sentence", "quiz", "question", "answer", "score"]
+HIDDEN = "Your guess first: pick an answer above. The figure appears after."
+STEP_OUT = ["plot", "sentence", "question", "answer"]
 
 
 def badge(max_error: float) -> str:
@@ -42,12 +42,19 @@ def step_view(state: dict, step: str, predict: bool) -> dict:
     qu = question(step, tr, state.get("emb"), q)
     revealed = step in state["revealed"]
     out = {"sentence": f"**{TITLES[step]}** — {SENTENCES[step]}",
-           "quiz": gr.update(visible=predict),
-           "question": f"**Predict:** {figures_text(qu.text)}",
-           "answer": gr.update(choices=list(qu.choices), value=state["guesses"].get(step)),
-           "score": state["scores"].get(step, "")}
+           # no gr.Group around the question: a group shown and hidden while its own event
+           # runs left later events' outputs unapplied in the browser (seen with gradio 6.31)
+           "question": (f"**Predict:** {figures_text(qu.text)}"
+                        + (f"\n\n{state['scores'][step]}" if step in state["scores"] else ""))
+                       if predict else "",
+           "answer": gr.update(choices=list(qu.choices), value=state["guesses"].get(step),
+                               visible=predict)}
+    # hidden: the plot is cleared (not a note figure): plotly.js failed redrawing a note into a
+    # multi-axis figure ("axis scaling"), which left the page's later updates unapplied
     hide = predict and not revealed
-    out["plot"] = figures.note_figure(HIDDEN) if hide else figure(step, tr, state.get("emb"), q)
+    out["plot"] = None if hide else figure(step, tr, state.get("emb"), q)
+    if hide:
+        out["question"] += f"\n\n*{HIDDEN}*"
     return out
 
 
@@ -97,7 +104,9 @@ def on_trace(ctx: AppContext, model_name, custom_model, tower, text, example, la
                        f"head {tr.head} of {tr.n_heads} · {len(tr.tokens)} tokens · d = {tr.d_head} "
                        f"per head, {tr.x.shape[1]} in all")}
     out |= attention_break.variant_choices(model, tr.tower)
-    return out | step_view(state, step, predict)
+    view = step_view(state, step, predict)
+    view.pop("answer")
+    return out | view
 
 
 def _named(tokens, query) -> int:
@@ -126,7 +135,7 @@ def on_check(ctx: AppContext, state, step, guess, predict) -> dict:
         raise InputError("Press Trace first: the questions are about its numbers.")
     qu = question(step, state["trace"], state.get("emb"), state["query"])
     if guess not in qu.choices:
-        raise InputError("Pick one of the answers first, then press Check.")
+        raise InputError("Pick one of the answers.")
     verdict = "✅ Right" if guess == qu.answer else f"❌ Not quite — the answer is “{qu.answer}”"
     state = {**state, "revealed": state["revealed"] | {step},
              "guesses": {**state["guesses"], step: guess},
@@ -182,36 +191,37 @@ def build(ctx: AppContext) -> tuple[Components, tuple]:
     with gr.Row():
         prev, nxt = gr.Button("◀ Previous step", size="sm"), gr.Button("Next step ▶", size="sm")
     c["sentence"] = gr.Markdown()
-    with gr.Group(visible=False) as c["quiz"]:
-        c["question"] = gr.Markdown()
-        c["answer"] = gr.Radio([], label="Your answer")
-        check = gr.Button("Check", size="sm")
-        c["score"] = gr.Markdown()
+    c["question"] = gr.Markdown()
+    c["answer"] = gr.Radio([], label="Your answer", visible=False)
     c["plot"] = gr.Plot(show_label=False)
     attention_break.build(ctx, c)
-    return c, wire(ctx, c, trace, check, prev, nxt)
+    return c, wire(ctx, c, trace, prev, nxt)
 
 
-def wire(ctx: AppContext, c: dict, trace, check, prev, nxt) -> tuple:
+def wire(ctx: AppContext, c: dict, trace, prev, nxt) -> tuple:
     def comps(names):
         return [c[n] for n in names]
 
     inputs = ["model", "custom", "tower", "text", "example", "layer", "head", "query", "step", "predict"]
-    outputs = ["state", "badge", "query", "layer", "head", "summary", "variant", *STEP_OUT, MESSAGE]
+    # not "answer": a model event that updates the radio the student answers with left the
+    # page's later updates unapplied (gradio 6.31); the view event that follows fills it
+    outputs = ["state", "badge", "query", "layer", "head", "summary", "variant",
+               *(n for n in STEP_OUT if n != "answer"), MESSAGE]
     model_event = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     handler = bind(gpu(on_trace), ctx, outputs, release=True)
     trace.click(handler, comps(inputs), comps(outputs), api_name="trace_head", **model_event)
     c["text"].submit(handler, comps(inputs), comps(outputs), api_visibility="private", **model_event)
     for control in ("layer", "head"):          # a new head is a new trace (one cheap forward)
         c[control].input(handler, comps(inputs), comps(outputs), api_visibility="private",
-                           trigger_mode="always_last", **model_event)
+                         trigger_mode="always_last", **model_event)
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     view_in, view_out = ["state", "query", "step", "predict"], ["state", *STEP_OUT, MESSAGE]
     for control in ("query", "step", "predict"):
         c[control].input(bind(on_view, ctx, view_out), comps(view_in), comps(view_out),
                          trigger_mode="always_last", **quick)
-    check.click(bind(on_check, ctx, view_out), comps(["state", "step", "answer", "predict"]),
-                comps(view_out), **quick)
+    # picking an answer is the guess: it is scored at once and the figure revealed
+    c["answer"].input(bind(on_check, ctx, view_out), comps(["state", "step", "answer", "predict"]),
+                      comps(view_out), api_visibility="private", **model_event)
     for button, fn in ((prev, on_prev), (nxt, on_next)):
         button.click(bind(fn, ctx, ["step", *view_out]), comps(view_in), comps(["step", *view_out]),
                      **quick)

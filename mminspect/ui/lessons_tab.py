@@ -68,9 +68,11 @@ def on_open(ctx: AppContext, title, progress=gr.Progress()) -> dict:
     measured = api.run_lesson(lesson)
     state = {"lesson": lesson, "measured": measured}
     return {"state": state, "intro": setup_markdown(lesson),
-            "question": f"**Predict first:** {_md(lesson.question)}",
+            "question": f"**Predict first:** {_md(lesson.question)}\n\n*{HIDDEN}*",
             "answer": gr.update(choices=list(measured.choices), value=None),
-            "result": "", "plot": figures.note_figure(HIDDEN), "try": gr.update(visible=True)}
+            # the plot is cleared, not a note: plotly.js failed redrawing a note figure into a
+            # multi-axis one ("axis scaling"), and the page stopped applying updates
+            "result": "", "plot": None, "try": gr.update(visible=True)}
 
 
 def on_answer(ctx: AppContext, state, guess) -> dict:

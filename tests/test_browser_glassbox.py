@@ -1,0 +1,216 @@
+"""The "How attention works" and "Lessons" tabs walked in Chromium as a person would.
+
+Attention tab: Trace, the query list, every step (radio and the previous/next buttons), both
+sliders (each a new trace), the image tower of mini-CLIP with an example, break it on purpose;
+then handled errors (empty text, a layer the tower does not have, break it on an image tower,
+a lesson's Check with no answer) that keep every result drawn and show no gradio "Error" pill; a normal
+run again. Predict first: the figure stays hidden until an answer is checked, then the score
+and the figure appear. Lessons: one lesson end to end (open, predict, check, reveal, "try it")."""
+from __future__ import annotations
+
+from browser_helpers import REDRAW_MS, Walk, walk_fixture
+
+TEXT = "The cat sat on the mat because it was warm."
+BADGE = "This is the model's own computation"
+HIDDEN = "Your guess first"
+
+walk = walk_fixture("attention", "How attention works")
+lesson_walk = walk_fixture("lessons", "Lessons")
+
+
+def answer(w: Walk, option: str, label: str = "Your answer") -> None:
+    """Pick `option` in the radio group labelled `label` (visible)."""
+    group = w.panel.locator(".block").filter(
+        has=w.page.locator(f"[data-testid=block-label]:text-is('{label}')")).filter(visible=True).last
+    group.get_by_label(option, exact=True).check()
+
+
+def step(w: Walk, title: str) -> None:
+    w.panel.get_by_label(title, exact=True).check()
+
+
+def step_plot(w: Walk, title_start: str) -> dict:
+    try:
+        return w.wait_plot(f"p.title.startsWith({title_start!r}) && p.drawn")
+    except Exception:
+        raise AssertionError(f"no figure titled {title_start!r}: {w.plots()}, message "
+                             f"{w.message()!r}") from None
+
+
+def trace(w: Walk, done: str) -> None:
+    w.run("Trace", done_text=done)
+    assert w.message() == "", w.message()
+
+
+def test_attention_tab_walk(walk):
+    w = walk
+    w.assert_no_error_pill()
+    models = w.options("Model")
+    assert models[0].startswith("all-MiniLM-L6-v2") and any("mini-CLIP" in m for m in models), models
+    w.shot("fresh page")
+
+    # ---- one trace: the badge, the summary, the query list set by the run ----
+    trace(w, "layer 4, head 3 of 12")
+    assert BADGE in w.text() and "13 tokens" in w.text()
+    queries = w.options("Query token")
+    assert queries[0] == "[CLS] (0)" and "it (8)" in queries, queries
+    w.pick("Query token", "it (8)")
+    w.shot("trace embeddings step")
+
+    # ---- every step draws its own figure (radio), then previous / next ----
+    expect = {"2 · x": "x: 384 numbers", "3 · q, k, v": "q, k, v: 32 numbers",
+              "4 · q·k": "q·k for query “it”", "5 · ÷√d": "÷√d = × 0.1768",
+              "6 · mask": "Mask of an encoder", "7 · softmax": "Softmax: weights of “it”",
+              "8 · weights · v": "Weighted sum of the values", "9 · W_O": "W_O: 32 → 384",
+              "10 · + residual": "Added to the residual stream"}
+    for title, fig_title in expect.items():
+        step(w, title)
+        step_plot(w, fig_title)
+        assert title in w.text()
+    w.shot("residual step")
+    w.button("◀ Previous step").click()
+    step_plot(w, "W_O")
+    w.button("Next step ▶").click()
+    step_plot(w, "Added to the residual")
+    step(w, "7 · softmax")
+    fig = step_plot(w, "Softmax: weights of “it”")
+    assert "cat" in fig["title"] and "it" in fig["x"]
+    w.shot("softmax step query it")
+
+    # ---- sliders: each is a new trace of another head; the query is kept ----
+    w.set_slider("Layer", 2)
+    w.wait_text("layer 2, head 3 of 12", timeout=REDRAW_MS * 4)
+    w.set_slider("Head", 7)
+    w.wait_text("layer 2, head 7 of 12", timeout=REDRAW_MS * 4)
+    step_plot(w, "Softmax: weights of “it”")
+    w.shot("layer 2 head 7")
+
+    # ---- break it on purpose ----
+    variants = w.options("Mistake")
+    assert any(v.startswith("no scale") for v in variants), variants
+    w.pick("Mistake", "no scale")
+    w.run("Break it", done_text="max error of this head's weights")
+    fig = w.wait_plot("p.traces === 2 && p.types.every(t => t === 'heatmap')")
+    assert "broken: no scale" in fig["title"]
+    assert "similarity to the second text" in w.text()
+    w.shot("break it no scale")
+
+    # ---- the image tower of mini-CLIP, on an example ----
+    w.pick("Model", "mini-CLIP")
+    w.panel.get_by_label("image", exact=True).check()
+    w.pick("Example image (image tower)", "scene 2")
+    w.set_slider("Layer", 1)
+    w.set_slider("Head", 0)
+    w.run("Trace", done_text="image tower · layer 1, head 0 of 4")
+    assert "65 tokens" in w.text() and w.message() == ""
+    step(w, "6 · mask")
+    step_plot(w, "Mask of an encoder")
+    w.shot("mini-CLIP image tower mask")
+
+    # ---- handled errors: a message, no Error pill, the last results kept ----
+    w.close_toasts()
+    w.run("Break it")
+    w.expect_message("Break it on purpose works on text models")
+    assert "image tower · layer 1, head 0 of 4" in w.text() and BADGE in w.text()
+    w.shot("error break on image tower")
+
+    w.close_toasts()
+    w.set_slider("Layer", 5)
+    w.expect_message("layer=5", "layers 0..3")
+    assert "image tower · layer 1, head 0 of 4" in w.text()
+    step_plot(w, "Mask of an encoder")
+    w.shot("error layer out of range")
+
+    w.close_toasts()
+    w.pick("Model", "all-MiniLM-L6-v2")
+    w.panel.get_by_label("text", exact=True).check()
+    w.type_into("Text (or the prompt, for a CLIP text tower)", "")
+    w.run("Trace")
+    w.expect_message("The text is empty")
+    assert "image tower · layer 1, head 0 of 4" in w.text() and BADGE in w.text()
+    w.shot("error empty text")
+
+    # ---- after the errors every control still works ----
+    step(w, "3 · q, k, v")
+    step_plot(w, "q, k, v")
+    w.panel.get_by_label("Predict first").check()
+    w.wait_text("Predict:")
+    answer(w, "32")                                   # the guess is scored at once
+    w.wait_text("✅ Right", timeout=REDRAW_MS)
+    step_plot(w, "q, k, v")
+    w.panel.get_by_label("Predict first").uncheck()
+    step_plot(w, "q, k, v")
+    w.shot("controls after errors")
+
+    # ---- a normal run again ----
+    w.close_toasts()
+    w.type_into("Text (or the prompt, for a CLIP text tower)", "Dogs bark loudly at night.")
+    w.set_slider("Layer", 0)
+    w.run("Trace", done_text="layer 0, head 0 of 12")
+    assert w.message() == "" and "8 tokens" in w.text()
+    step_plot(w, "q, k, v")
+    w.assert_no_error_pill()
+    w.shot("normal run again")
+
+
+def test_predict_first_hides_each_result_until_the_guess_is_scored(walk):
+    w = walk
+    trace(w, "layer 4, head 3 of 12")
+    w.pick("Query token", "it (8)")
+    w.panel.get_by_label("Predict first").check()
+    step(w, "7 · softmax")
+    w.wait_text("Which key gets the largest weight from “it”?")
+    w.wait_text(HIDDEN)
+    assert not any(p["title"].startswith("Softmax") for p in w.plots())
+    w.shot("predict softmax hidden")
+    answer(w, "cat")
+    w.wait_text("✅ Right", timeout=REDRAW_MS)
+    assert "weight 0.38" in w.text()
+    fig = step_plot(w, "Softmax: weights of “it”")
+    assert "top key “cat”" in fig["title"]
+    w.shot("predict softmax scored and revealed")
+
+    # the next step is hidden again until its own guess; a wrong guess says the answer
+    step(w, "5 · ÷√d")
+    w.wait_text(HIDDEN)
+    answer(w, "flatter")
+    w.wait_text("Not quite — the answer is “sharper”", timeout=REDRAW_MS)
+    step_plot(w, "÷√d = × 0.1768")
+    w.assert_no_error_pill()
+    w.shot("predict scale wrong guess revealed")
+
+
+def test_a_lesson_end_to_end(lesson_walk):
+    w = lesson_walk
+    w.assert_no_error_pill()
+    assert "Why divide by √d?" in w.text()                   # the list of lessons
+    w.shot("fresh page")
+    w.close_toasts()
+    w.button("Check my answer").click()
+    w.expect_message("Pick a lesson first")
+
+    w.pick("Lesson", "What one head computes")
+    w.wait_text("Predict first: In this head, which token does “it” give the most weight to?")
+    w.settle(started=True)
+    w.wait_text("Answer the question first")
+    assert not w.plots()
+    w.shot("lesson opened")
+    answer(w, "cat")
+    w.button("Check my answer").click()
+    w.wait_text("Measured on the real model", timeout=REDRAW_MS)
+    text = w.text()
+    assert "✅ Right" in text and "gives 0.38 of its attention to “cat”" in text
+    assert "Why:" in text and "Try this next:" in text
+    step_plot(w, "Softmax: weights of “it”")
+    w.shot("lesson answered")
+
+    # "try it" sets up How attention works and traces the lesson's head there
+    w.button("Try it in “How attention works”").click()
+    w.panel = w.page.locator("[role=tabpanel]:visible").first
+    w.page.wait_for_function("() => document.body.innerText.includes('layer 4, head 3 of 12')",
+                             timeout=REDRAW_MS * 4)
+    w.settle()
+    assert w.dropdown_value("Query token") == "it (8)"
+    step_plot(w, "Softmax: weights of “it”")
+    w.assert_no_error_pill()
+    w.shot("lesson tried in the attention tab")
