@@ -18,11 +18,9 @@ walk = walk_fixture("attention", "How attention works")
 lesson_walk = walk_fixture("lessons", "Lessons")
 
 
-def answer(w: Walk, option: str, label: str = "Your answer") -> None:
-    """Pick `option` in the radio group labelled `label` (visible)."""
-    group = w.panel.locator(".block").filter(
-        has=w.page.locator(f"[data-testid=block-label]:text-is('{label}')")).filter(visible=True).last
-    group.get_by_label(option, exact=True).check()
+def answer(w: Walk, option: str) -> None:
+    """Pick `option` among the answers (the only radio buttons named like a token/answer)."""
+    w.panel.get_by_role("radio", name=option, exact=True).filter(visible=True).check()
 
 
 def step(w: Walk, title: str) -> None:
