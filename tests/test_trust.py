@@ -141,3 +141,19 @@ def test_panel_handler_reports_no_method_as_a_message():
     values = run("minilm", "", "The cat.", "similarity", "A dog.", "", "", "", "pad", [], None)
     assert "Choose at least one method" in values[-1]
     assert all(type(v).__name__ == "skip" or isinstance(v, dict) for v in values[:-1]), values
+
+
+def test_image_methods_get_badges_and_an_agreement_table():
+    from mminspect.lab.pointing import pointing_scenes
+    from mminspect.ui.trust_panel import image_trust_html
+    model = mi.load("miniclip")
+    img, prompt, _ = pointing_scenes(1)[0]
+    attrs = [mi.attribute_image(model, img, prompt, method=m, faithfulness=True)
+             for m in ("relevance", "rollout")]
+    html = image_trust_html(attrs)
+    assert html.count("<tr>") == 3 and "mm-agreement" in html
+    table = mi.api.shipped_sanity()
+    expect_rollout = not table["results"]["miniclip"]["rollout"]["passed"]
+    assert ("failed the sanity check" in html) == expect_rollout
+    agree = mi.method_agreement(attrs)
+    assert agree.n_features == 64 and agree.matrix[0, 0] == 1

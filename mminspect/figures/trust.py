@@ -107,3 +107,26 @@ def sanity_table_html(table: dict | None, labels: dict[str, dict[str, str]] | No
             "<th>ρ, random target</th></tr>" + "".join(rows) + "</table>"
             f"<p style='font-size:0.85em'>Pass: score &lt; {table.get('threshold', 0.5):g}. "
             f"{html.escape(table.get('command', ''))} · {html.escape(table.get('date', ''))}</p>")
+
+
+def _cell(v: float) -> str:
+    a = min(abs(float(v)), 1.0)
+    r, g, b = (178, 24, 43) if v >= 0 else (33, 102, 172)
+    fg = "#fff" if a > 0.6 else "#111"
+    return f"<td style='background:rgba({r},{g},{b},{a:.2f});color:{fg};text-align:center'>{v:+.2f}</td>"
+
+
+def agreement_html(agreement: MethodAgreement, labels: dict[str, str] | None = None,
+                   absolute: bool = True) -> str:
+    """The agreement matrix as an HTML table (for panels that have no plot to spare):
+    |scores| by default, since image maps mix signed and unsigned methods."""
+    m = agreement.matrix_abs if absolute else agreement.matrix
+    names = [html.escape(_label(labels, x)) for x in agreement.methods]
+    head = "<tr><th></th>" + "".join(f"<th style='font-size:0.8em'>{n}</th>" for n in names) + "</tr>"
+    rows = "".join(f"<tr><th style='text-align:right;font-size:0.8em'>{n}</th>"
+                   + "".join(_cell(v) for v in row) + "</tr>" for n, row in zip(names, m))
+    what = "|scores|" if absolute else "signed scores"
+    return (f"<p><b>Where methods agree</b>: rank correlation (Spearman) of {what} over "
+            f"{agreement.n_features} features; 1 = same ranking.</p>"
+            f"<table class='mm-agreement' style='border-collapse:collapse' cellpadding='4'>"
+            f"{head}{rows}</table>")

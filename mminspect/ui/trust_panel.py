@@ -8,6 +8,8 @@ a problem is a message (toast + message line), nothing drawn is wiped.
 """
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 from .. import api
@@ -111,3 +113,19 @@ def wire(ctx, c: dict, target: list[str]) -> None:
         [c[n] for n in [*target, "baseline", "sanity_methods", "state"]], [c[n] for n in out],
         api_name="sanity_check", concurrency_id="model",
         concurrency_limit=ctx.model_concurrency)
+
+
+def image_trust_html(attrs: list) -> str:
+    """For the Image–text tab's "Every method": each method's caveat badges and the
+    agreement matrix of their maps, as HTML under its table (no extra component)."""
+    if not attrs:
+        return ""
+    labels = {m["name"]: m["label"] for m in api.list_image_methods()}
+    parts = []
+    for a in attrs:
+        cav = api.caveats(a, method_label=labels.get(a.method, a.method))
+        if cav:
+            name = html.escape(labels.get(a.method, a.method))
+            parts.append(f"<p style='margin:6px 0 0'><b>{name}</b></p>"
+                         + fig.caveats_html(cav))
+    return ("".join(parts) + fig.agreement_html(api.method_agreement(attrs), labels))
