@@ -53,6 +53,14 @@ def test_text_report_opens_offline_with_its_figures_and_facts(minilm, page, tmp_
         assert fact in content
     code = page.locator("pre code").inner_text()
     assert "mi.inspect_text(model, 'The cat sat on the mat.', compare_to='A dog lay on the rug.')" in code
+    # every figure of a report saves itself as SVG (its camera button)
+    page.locator(".js-plotly-plot").first.hover()
+    with page.expect_download() as download:
+        page.locator(".js-plotly-plot").first.locator(".modebar-btn[data-title^='Download plot']").click()
+    assert download.value.suggested_filename.endswith(".svg")
+    svg = download.value.path().read_text()
+    assert svg.startswith("<svg") and "</svg>" in svg
+    assert page.locator(".modebar-btn[data-title^='Share chart']").count() == 0   # no upload
     namespace = {}
     exec(code.replace("mi.load('minilm')", "__model__"), {"__model__": minilm}, namespace)
     assert abs(namespace["view"].prediction.similarity - view.prediction.similarity) < 1e-6

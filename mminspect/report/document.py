@@ -31,8 +31,10 @@ def _model_name(result) -> str:
 def _render(section: Section) -> str:
     body = section.html
     if section.figure is not None:
-        body += section.figure.to_html(full_html=False, include_plotlyjs=False,
-                                       config={"displaylogo": False})
+        # the camera button saves SVG here (the app's plots save PNG): both formats exist
+        body += section.figure.to_html(full_html=False, include_plotlyjs=False, config={
+            "displaylogo": False, "toImageButtonOptions": {"format": "svg", "scale": 1},
+            "showSendToCloud": False})          # an offline file uploads nothing
     caption = f'<p class="caption">{html.escape(section.caption)}</p>' if section.caption else ""
     return f"<section><h2>{html.escape(section.heading)}</h2>{caption}{body}</section>"
 
