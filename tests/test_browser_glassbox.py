@@ -15,6 +15,7 @@ BADGE = "This is the model's own computation"
 HIDDEN = "Your guess first"
 
 walk = walk_fixture("attention", "How attention works")
+predict_walk = walk_fixture("predict", "How attention works")   # its own screenshot names
 lesson_walk = walk_fixture("lessons", "Lessons")
 
 
@@ -97,9 +98,11 @@ def test_attention_tab_walk(walk):
     w.pick("Model", "mini-CLIP")
     w.panel.get_by_label("image", exact=True).check()
     w.pick("Example image (image tower)", "scene 2")
+    w.set_slider("Head", 0)                 # each slider is a trace: mini-CLIP has 4 heads
+    w.wait_text("image tower · layer 2, head 0 of 4", timeout=REDRAW_MS * 4)
     w.set_slider("Layer", 1)
-    w.set_slider("Head", 0)
     w.run("Trace", done_text="image tower · layer 1, head 0 of 4")
+    assert "max error of this head's weights" not in w.text()      # the old head's damage went
     assert "65 tokens" in w.text() and w.message() == ""
     step(w, "6 · mask")
     step_plot(w, "Mask of an encoder")
@@ -151,8 +154,8 @@ def test_attention_tab_walk(walk):
     w.shot("normal run again")
 
 
-def test_predict_first_hides_each_result_until_the_guess_is_scored(walk):
-    w = walk
+def test_predict_first_hides_each_result_until_the_guess_is_scored(predict_walk):
+    w = predict_walk
     trace(w, "layer 4, head 3 of 12")
     w.pick("Query token", "it (8)")
     w.panel.get_by_label("Predict first").check()

@@ -74,7 +74,7 @@ def on_break(ctx: AppContext, model_name, custom_model, state, variant, compare_
     if broken is not None and getattr(broken, "shape", None) != tr.weights.shape:
         broken = None                                  # one big head: not this head's [T, T]
     fig = glassbox_parts.broken_figure(tr.tokens, tr.weights, broken, variant.replace("_", " "))
-    return {"damage": damage_markdown(b), "broken": fig}
+    return {"damage": damage_markdown(b), "broken": gr.update(value=fig, visible=True)}
 
 
 def build(ctx: AppContext, c: dict) -> None:
@@ -88,7 +88,7 @@ def build(ctx: AppContext, c: dict) -> None:
                                       value=ctx.example_compare, scale=2)
             c["break_btn"] = gr.Button("Break it", scale=1)
         c["damage"] = gr.Markdown()
-        c["broken"] = gr.Plot(show_label=False)
+        c["broken"] = gr.Plot(show_label=False, visible=False)      # shown with a result
 
 
 def wire(ctx: AppContext, c: dict, comps, model_event: dict) -> None:

@@ -104,6 +104,7 @@ def on_trace(ctx: AppContext, model_name, custom_model, tower, text, example, la
                        f"head {tr.head} of {tr.n_heads} · {len(tr.tokens)} tokens · d = {tr.d_head} "
                        f"per head, {tr.x.shape[1]} in all")}
     out |= attention_break.variant_choices(model, tr.tower)
+    out |= {"damage": "", "broken": gr.update(value=None, visible=False)}   # another head's
     view = step_view(state, step, predict)
     view.pop("answer")
     return out | view
@@ -205,7 +206,7 @@ def wire(ctx: AppContext, c: dict, trace, prev, nxt) -> tuple:
     inputs = ["model", "custom", "tower", "text", "example", "layer", "head", "query", "step", "predict"]
     # not "answer": a model event that updates the radio the student answers with left the
     # page's later updates unapplied (gradio 6.31); the view event that follows fills it
-    outputs = ["state", "badge", "query", "layer", "head", "summary", "variant",
+    outputs = ["state", "badge", "query", "layer", "head", "summary", "variant", "damage", "broken",
                *(n for n in STEP_OUT if n != "answer"), MESSAGE]
     model_event = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     handler = bind(gpu(on_trace), ctx, outputs, release=True)
