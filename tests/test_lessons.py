@@ -43,7 +43,7 @@ def test_every_shipped_lesson_loads_with_a_known_measure_and_panel():
         assert lesson.summary.strip() and lesson.why.strip() and lesson.next.strip()
     # the six topics: one head, √d, position/no-op heads, masking, CLIP, attention vs attribution
     used = {x.measure for x in lessons}
-    assert {"top_key", "scale_entropy", "head_kind", "future_share", "clip_pick",
+    assert {"embedding_sum", "top_key", "scale_entropy", "head_kind", "future_share", "clip_pick",
             "attention_vs_attribution"} <= used
 
 
@@ -147,6 +147,14 @@ def test_attention_vs_attribution_is_scipys_rank_correlation(minilm):
     rho = spearmanr(received, np.abs(attr)).statistic
     assert abs(out.value - rho) < 1e-6
     assert out.answer == "a different word"           # attention: "cat"; attribution: "warm"
+
+
+def test_embedding_sum_is_the_sum_of_its_parts(minilm):
+    out = lm.embedding_sum(minilm, state(text="The cat sat on the mat.", panel="embeddings"))
+    emb = out.evidence["embeddings"]
+    assert set(emb.parts) == {"word", "position", "segment"}
+    np.testing.assert_allclose(sum(emb.parts.values()), emb.total, atol=1e-5)
+    assert out.answer == "added into one vector" and out.value == emb.total.shape[1] == 384
 
 
 def test_a_query_that_is_not_in_the_text_gets_a_clear_message(minilm):
