@@ -13,15 +13,18 @@ Sites: `TEXT_HEAD_SITES` (HF CLIP's text encoder layers' `self_attn.out_proj`, o
 `transformer.resblocks.{layer}.attn.out_proj` under the recomputation, mini-CLIP's MiniLM
 through `families.HEAD_SITES["bert"]`), hooked by `capture/heads.py`.
 
-Prompts of different lengths run as one padded batch, exactly as `adapter.encode_text` runs
-them. Padding never reaches a real token (causal towers, or a pad mask), so editing it too
-changes nothing. Mean ablation replaces a head's context by its mean over THAT prompt's own
+Prompts of different lengths run as one batch padded to the longest: the adapter's
+`text_forward_batch` where it has one (HF CLIP; open_clip, cut after the end-of-text token
+instead of its 77-token context: the scan of ViT-B-32's text tower costs ~1/10), else
+`encode_text` (mini-CLIP's MiniLM pads to the longest too). Padding never reaches a real
+token (causal towers, or a pad mask), so editing it too changes nothing. Mean ablation replaces a head's context by its mean over THAT prompt's own
 tokens (the first `len(adapter.tokenize(prompt).tokens)` positions: every family pads on the
 right), never over the padding or the other prompts.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -35,23 +38,41 @@ MEAN_OVER_PROMPT = "each prompt's own tokens"
 SCAN_ITEMS = 256        # texts per forward in the scan (heads x prompts), bounds its memory
 
 
-def _setup(adapter, image, prompts, template):
-    """(clean prompts, image embedding [1, embed] (normalised), their token counts)."""
+@dataclass(frozen=True)
+class Prompts:
+    """The cleaned prompts, each tokenized once: texts, encodings, token counts."""
+
+    texts: list[str]
+    encs: list
+    lengths: list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _setup(adapter, image, prompts, template) -> tuple[Prompts, torch.Tensor]:
+    """(the prompts, the image embedding [1, embed] (normalised))."""
     notes: list[str] = []
-    prompts = clean_prompts(prompts, template, notes)
+    texts = clean_prompts(prompts, template, notes)
     pixels = adapter.preprocess([read_image(image, "the image", notes)])   # [1, 3, H, W]
     with torch.no_grad():
         image_emb = adapter.encode_image(pixels)                             # [1, embed]
-    lengths = [len(adapter.tokenize(p).tokens) for p in prompts]
-    return prompts, image_emb, lengths
+    encs = [adapter.tokenize(p) for p in texts]
+    return Prompts(texts, encs, [len(e.tokens) for e in encs]), image_emb
 
 
-def _logits(adapter, image_emb: torch.Tensor, texts: list[str]) -> torch.Tensor:
-    """logit_scale x cosine of the image with each text: [text]."""
-    return adapter.logit_scale * adapter.encode_text(texts) @ image_emb[0]  # [text]
+def _logits(adapter, image_emb: torch.Tensor, prompts: Prompts, copies: int = 1) -> torch.Tensor:
+    """logit_scale x cosine of the image with `copies` x the prompts (item k = prompt k % P),
+    one padded batch: [copies * prompt]."""
+    try:
+        z = adapter.text_forward_batch(prompts.encs * copies).embedding    # [text, embed]
+        z = torch.nn.functional.normalize(z, dim=-1)
+    except NotImplementedError:                    # a tower that pads only as encode_text does
+        z = adapter.encode_text(prompts.texts * copies)                      # [text, embed]
+    return adapter.logit_scale * z @ image_emb[0]                            # [text]
 
 
-def _clean_run(adapter, outs, n_heads, image_emb, prompts):
+def _clean_run(adapter, outs, n_heads, image_emb, prompts: Prompts):
     """(logits [prompt] of the unedited prompts, contexts {layer: [prompt, token, head, d]})."""
     with capture_head_inputs(outs, n_heads) as contexts:
         logits = _logits(adapter, image_emb, prompts)                        # [prompt]
@@ -78,20 +99,20 @@ def ablate_text_heads(adapter, image, prompts, heads, mode: str = "zero",
     _check_mode(mode)
     outs, n_heads = tower_sites(adapter, "text")
     pairs = check_pairs(heads, len(outs), n_heads, "text")
-    prompts, image_emb, lengths = _setup(adapter, image, prompts, template)
+    prompts, image_emb = _setup(adapter, image, prompts, template)
     with torch.no_grad(), heads_visible(adapter, "text"):
         before, contexts = _clean_run(adapter, outs, n_heads, image_emb, prompts)
         select: dict[int, torch.Tensor] = {}
         for layer, head in pairs:                  # every prompt loses the same heads
             select.setdefault(layer, torch.zeros(len(prompts), n_heads, dtype=torch.bool,
                                                  device=before.device))[:, head] = True
-        values = {layer: _values(mode, contexts, layer, lengths) for layer in select}
+        values = {layer: _values(mode, contexts, layer, prompts.lengths) for layer in select}
         with edit_heads(outs, n_heads, select, values):
             after = _logits(adapter, image_emb, prompts)                     # [prompt]
     return ClipHeadAblation(
         logits_before=before.cpu().numpy(), logits_after=after.cpu().numpy(),
         probs_before=before.softmax(-1).cpu().numpy(), probs_after=after.softmax(-1).cpu().numpy(),
-        prompts=tuple(prompts), heads=pairs, mode=mode, tower="text",
+        prompts=tuple(prompts.texts), heads=pairs, mode=mode, tower="text",
         mean_over=MEAN_OVER_PROMPT if mode == "mean" else "", model_name=adapter.name)
 
 
@@ -108,17 +129,17 @@ def text_head_importance(adapter, image, prompts, prompt: str | None = None, mod
     start = time.perf_counter()
     _check_mode(mode)
     outs, n_heads = tower_sites(adapter, "text")
-    prompts, image_emb, lengths = _setup(adapter, image, prompts, template)
+    prompts, image_emb = _setup(adapter, image, prompts, template)
     n_prompts = len(prompts)
     chunk = max(1, min(n_heads, SCAN_ITEMS // n_prompts))                    # heads per forward
     with torch.no_grad(), heads_visible(adapter, "text"):
         before, contexts = _clean_run(adapter, outs, n_heads, image_emb, prompts)
         probs = before.softmax(-1)                                           # [prompt]
         index = (int(probs.argmax()) if prompt is None
-                 else _prompt_index(prompt, prompts, template))
+                 else _prompt_index(prompt, prompts.texts, template))
         rows = []
         for layer in range(len(outs)):
-            value = _values(mode, contexts, layer, lengths)                  # [prompt, 1, h, d] | []
+            value = _values(mode, contexts, layer, prompts.lengths)  # [prompt, 1, head, d] or []
             row = []
             for first in range(0, n_heads, chunk):
                 _check_stop(should_stop)
@@ -128,14 +149,14 @@ def text_head_importance(adapter, image, prompts, prompt: str | None = None, mod
                 select[torch.arange(len(heads)), :, torch.tensor(list(heads))] = True
                 values = value if mode == "zero" else value.repeat(len(heads), 1, 1, 1)
                 with edit_heads(outs, n_heads, {layer: select.flatten(0, 1)}, {layer: values}):
-                    logits = _logits(adapter, image_emb, prompts * len(heads))  # [head * prompt]
+                    logits = _logits(adapter, image_emb, prompts, len(heads))   # [head * prompt]
                 row.append(logits.view(len(heads), n_prompts).softmax(-1)[:, index])  # [head]
             rows.append(torch.cat(row))
         delta = torch.stack(rows) - probs[index]                             # [layer, head]
     return HeadImportance(
         delta=delta.cpu().numpy(), before=float(probs[index]), mode=mode,
-        target=(f"probability of “{prompts[index]}” (softmax over {n_prompts} prompts; "
+        target=(f"probability of “{prompts.texts[index]}” (softmax over {n_prompts} prompts; "
                 "text-tower head removed from every prompt)"),
         seconds=time.perf_counter() - start, batch_size=chunk,
-        mean_over=MEAN_OVER_PROMPT if mode == "mean" else "", tokens=tuple(prompts),
+        mean_over=MEAN_OVER_PROMPT if mode == "mean" else "", tokens=tuple(prompts.texts),
         model_name=adapter.name)
