@@ -275,12 +275,13 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
     c["method"].change(bind(on_method_change, ctx, method_out, None), c["method"],
                        comps(method_out), **quick)
     target = ["model", "custom", "text", "target", "compare", "labels", "label", "choice"]
-    out = ["state", "summary", "text_map", "other_map", "bar", "curves", "caveats", MESSAGE]
+    # new outputs go after the message line: callers of the endpoint read them by position
+    out = ["state", "summary", "text_map", "other_map", "bar", "curves", MESSAGE, "caveats"]
     run.click(bind(gpu(on_attribute), ctx, out, release=True),
               comps([*target, "method", "baseline", "level"]) + sliders, comps(out),
               api_name="attribute_text", concurrency_id="model",
               concurrency_limit=ctx.model_concurrency)
-    compare_out = ["comparison", "table", "agreement", MESSAGE]
+    compare_out = ["comparison", "table", MESSAGE, "agreement"]
     # Two outputs, not one: gradio wraps a single output's return value in a list again, and
     # bind returns a list, so with `c["tabs"]` alone the switch failed ("not a valid output").
     tab_out = ["tabs", MESSAGE]
