@@ -180,6 +180,15 @@ def test_predict_first_hides_each_result_until_the_guess_is_scored(predict_walk)
     w.assert_no_error_pill()
     w.shot("predict scale wrong guess revealed")
 
+    # a new trace after the guesses is drawn (a plotly redraw from a placeholder once froze
+    # the page's updates here) and asks afresh
+    w.type_into("Text (or the prompt, for a CLIP text tower)", "Dogs bark loudly at night.")
+    w.run("Trace", done_text="8 tokens")
+    w.wait_text(HIDDEN)
+    step(w, "7 · softmax")
+    w.panel.get_by_role("radio", name="dogs", exact=True).wait_for(timeout=REDRAW_MS)
+    w.shot("predict new trace asks again")
+
 
 def test_a_lesson_end_to_end(lesson_walk):
     w = lesson_walk

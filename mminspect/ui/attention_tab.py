@@ -105,9 +105,7 @@ def on_trace(ctx: AppContext, model_name, custom_model, tower, text, example, la
                        f"per head, {tr.x.shape[1]} in all")}
     out |= attention_break.variant_choices(model, tr.tower)
     out |= {"damage": "", "broken": gr.update(value=None, visible=False)}   # another head's
-    view = step_view(state, step, predict)
-    view.pop("answer")
-    return out | view
+    return out | step_view(state, step, predict)
 
 
 def _named(tokens, query) -> int:
@@ -204,10 +202,8 @@ def wire(ctx: AppContext, c: dict, trace, prev, nxt) -> tuple:
         return [c[n] for n in names]
 
     inputs = ["model", "custom", "tower", "text", "example", "layer", "head", "query", "step", "predict"]
-    # not "answer": a model event that updates the radio the student answers with left the
-    # page's later updates unapplied (gradio 6.31); the view event that follows fills it
     outputs = ["state", "badge", "query", "layer", "head", "summary", "variant", "damage", "broken",
-               *(n for n in STEP_OUT if n != "answer"), MESSAGE]
+               *STEP_OUT, MESSAGE]
     model_event = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     handler = bind(gpu(on_trace), ctx, outputs, release=True)
     trace.click(handler, comps(inputs), comps(outputs), api_name="trace_head", **model_event)
@@ -222,7 +218,7 @@ def wire(ctx: AppContext, c: dict, trace, prev, nxt) -> tuple:
                          trigger_mode="always_last", **quick)
     # picking an answer is the guess: it is scored at once and the figure revealed
     c["answer"].input(bind(on_check, ctx, view_out), comps(["state", "step", "answer", "predict"]),
-                      comps(view_out), api_visibility="private", **model_event)
+                      comps(view_out), **quick)
     for button, fn in ((prev, on_prev), (nxt, on_next)):
         button.click(bind(fn, ctx, ["step", *view_out]), comps(view_in), comps(["step", *view_out]),
                      **quick)
