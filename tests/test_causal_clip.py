@@ -54,6 +54,38 @@ def test_image_head_ablation_equals_weight_edit(clip):
                                atol=1e-5)
 
 
+@torch.no_grad()
+def test_image_mean_ablation_equals_a_bias_edited_copy(clip):
+    """A constant context m contributes W[:, head] @ m to the projection: zero the columns,
+    add that to the bias, and run the copy by the library's own code (open_clip: its fused
+    attention). The mean over the image's tokens is read by a hook of the test's own."""
+    heads = [(0, 1), (1, 2)]
+    got = mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=heads, mode="mean")
+    pixels = clip.preprocess([_image()])
+    outs, n_heads = image_head_sites(clip)
+    seen = {}
+    handles = [o.register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(i, a[0].clone()))
+               for i, o in enumerate(outs)]
+    try:
+        clip.image_forward(pixels)             # open_clip: its attention capture calls out_proj
+    finally:
+        for h in handles:
+            h.remove()
+    edited = copy.copy(clip)
+    edited.model = copy.deepcopy(clip.model)
+    e_outs, _ = image_head_sites(edited)
+    for layer, head in heads:
+        w = e_outs[layer].weight                                      # [out, head * d_head]
+        d = w.shape[1] // n_heads
+        mean = seen[layer][0, :, head * d:(head + 1) * d].mean(0)     # [d_head] over image tokens
+        e_outs[layer].bias += w[:, head * d:(head + 1) * d] @ mean
+        w[:, head * d:(head + 1) * d] = 0
+    expected = edited.similarity(pixels, PROMPTS)[0].cpu().numpy()    # [prompt]
+    np.testing.assert_allclose(got.logits_after, expected, atol=1e-5)
+    zero = mi.ablate_heads(clip, image=_image(), prompts=PROMPTS, heads=heads)
+    assert np.abs(zero.logits_after - got.logits_after).max() > 1e-4  # the means were used
+
+
 def test_image_mean_ablation_runs_and_hooks_are_removed(clip):
     pixels = clip.preprocess([_image()])
     before = clip.similarity(pixels, PROMPTS).clone()
