@@ -192,6 +192,8 @@ def test_predict_first_hides_each_result_until_the_guess_is_scored(predict_walk)
 
 def test_a_lesson_end_to_end(lesson_walk):
     w = lesson_walk
+    errors = []
+    w.page.on("pageerror", lambda e: errors.append(str(e)))     # e.g. plotly.js failing a redraw
     w.assert_no_error_pill()
     assert "Why divide by √d?" in w.text()                   # the list of lessons
     w.shot("fresh page")
@@ -210,9 +212,28 @@ def test_a_lesson_end_to_end(lesson_walk):
     w.wait_text("Measured on the real model", timeout=REDRAW_MS)
     text = w.text()
     assert "✅ Right" in text and "gives 0.38 of its attention to “cat”" in text
-    assert "Why:" in text and "Try this next:" in text
+    assert "Why:" in text and "Try this next:" in text and "Answer the question first" not in text
     step_plot(w, "Softmax: weights of “it”")
     w.shot("lesson answered")
+
+    # every other lesson opens, reveals its measured answer and draws its picture
+    for title in [t for t in w.options("Lesson") if t != "What one head computes"]:
+        w.pick("Lesson", title)
+        w.wait_text("Answer the question first")
+        w.settle(started=True)
+        w.panel.get_by_role("radio").filter(visible=True).first.check()
+        w.button("Check my answer").click()
+        w.wait_text("Measured on the real model", timeout=REDRAW_MS)
+        w.wait_plot("p.drawn && p.traces > 0")
+        w.assert_no_error_pill()
+    w.shot("last lesson answered")
+    assert not errors, errors
+    w.pick("Lesson", "What one head computes")
+    w.wait_text("Answer the question first")
+    w.settle(started=True)
+    answer(w, "cat")
+    w.button("Check my answer").click()
+    w.wait_text("Measured on the real model", timeout=REDRAW_MS)
 
     # "try it" sets up How attention works and traces the lesson's head there
     w.button("Try it in “How attention works”").click()

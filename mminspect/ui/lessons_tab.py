@@ -29,7 +29,8 @@ def _md(text: str) -> str:
 
 def lesson_list_markdown(lessons) -> str:
     return "**Lessons** — pick one above:\n\n" + "\n".join(
-        f"{i}. **{_md(x.title)}** — {_md(x.summary.strip().split('. ')[0])}." for i, x in enumerate(lessons, 1))
+        f"{i}. **{_md(x.title)}** — {_md(x.summary.strip().split('. ')[0].rstrip('.'))}."
+        for i, x in enumerate(lessons, 1))
 
 
 def setup_markdown(lesson) -> str:
@@ -38,6 +39,7 @@ def setup_markdown(lesson) -> str:
     head = "" if lesson.state.panel in ("clip", "compare") and st.layer == st.head == 0 else \
         f", layer {st.layer}, head {st.head}"
     query = f", query “{_md(st.query)}”" if st.query else ""
+    query += f", second text “{_md(st.compare_to)}”" if st.compare_to else ""
     return (f"## {_md(lesson.title)}\n\n{_md(lesson.summary)}\n\n*Set up:* {_md(st.model)}, "
             f"{where}{head}{query}.")
 
@@ -69,10 +71,10 @@ def on_open(ctx: AppContext, title, progress=gr.Progress()) -> dict:
     state = {"lesson": lesson, "measured": measured}
     return {"state": state, "intro": setup_markdown(lesson),
             "question": f"**Predict first:** {_md(lesson.question)}\n\n*{HIDDEN}*",
-            "answer": gr.update(choices=list(measured.choices), value=None),
+            "answer": gr.update(choices=list(measured.choices), value=None, visible=True),
             # the plot is cleared, not a note: plotly.js failed redrawing a note figure into a
             # multi-axis one ("axis scaling"), and the page stopped applying updates
-            "result": "", "plot": None, "try": gr.update(visible=True)}
+            "result": "", "plot": gr.update(value=None, visible=True), "try": gr.update(visible=True)}
 
 
 def on_answer(ctx: AppContext, state, guess) -> dict:
@@ -85,7 +87,8 @@ def on_answer(ctx: AppContext, state, guess) -> dict:
     verdict = "✅ **Right.**" if guess == m.answer else f"❌ **Not quite** — the answer is “{_md(m.answer)}”."
     result = (f"{verdict}\n\n**Measured on the real model:** {_md(m.text)}\n\n**Why:** {_md(lesson.why)}"
               f"\n\n**Try this next:** {_md(lesson.next)}")
-    return {"result": result, "plot": panel_figure(lesson.state.panel, m, lesson.title)}
+    return {"result": result, "plot": panel_figure(lesson.state.panel, m, lesson.title),
+            "question": f"**Predict first:** {_md(lesson.question)}"}          # the hint goes
 
 
 def on_try(ctx: AppContext, state) -> dict:
@@ -114,10 +117,10 @@ def build(ctx: AppContext, attention: dict, tabs: gr.Tabs, trace_handler) -> Non
         c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     c["intro"] = gr.Markdown(lesson_list_markdown(lessons))
     c["question"] = gr.Markdown()
-    c["answer"] = gr.Radio([], label="Your answer")
+    c["answer"] = gr.Radio([], label="Your answer", visible=False)       # shown with a lesson
     check = gr.Button("Check my answer", variant="primary")
     c["result"] = gr.Markdown()
-    c["plot"] = gr.Plot(show_label=False)
+    c["plot"] = gr.Plot(show_label=False, visible=False)
     c["try"] = gr.Button("Try it in “How attention works”", visible=False)
     wire(ctx, c, check, attention, tabs, trace_handler)
 
@@ -130,8 +133,9 @@ def wire(ctx: AppContext, c: dict, check, attention: dict, tabs, trace_handler) 
     open_out = ["state", "intro", "question", "answer", "result", "plot", "try", MESSAGE]
     c["pick"].input(bind(gpu(on_open), ctx, open_out, release=True), [c["pick"]],
                     comps(open_out), api_name="open_lesson", **model_event)
-    check.click(bind(on_answer, ctx, ["result", "plot", MESSAGE]), comps(["state", "answer"]),
-                comps(["result", "plot", MESSAGE]), concurrency_limit=None, api_visibility="private")
+    answer_out = ["result", "plot", "question", MESSAGE]
+    check.click(bind(on_answer, ctx, answer_out), comps(["state", "answer"]), comps(answer_out),
+                concurrency_limit=None, api_visibility="private")
     targets = {**{k: attention[k] for k in ATTENTION_IN}, "tabs": tabs, MESSAGE: c[MESSAGE]}
     names = [*ATTENTION_IN, "tabs", MESSAGE]
     event = c["try"].click(bind(on_try, ctx, names), [c["state"]], comps(names, targets),
