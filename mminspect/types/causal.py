@@ -107,8 +107,10 @@ class ActivationPatching:
 
 @dataclass(frozen=True)
 class ClipHeadAblation:
-    """Image-tower heads of a CLIP-style model removed together: every prompt's logit and
-    probability (softmax over the prompts) before and after, each float32 [prompt]."""
+    """Heads of one tower of a CLIP-style model (tower "image", or "text": removed from every
+    prompt's encoding) removed together: every prompt's logit and probability (softmax over
+    the prompts) before and after, each float32 [prompt]. mean_over: what a "mean" ablation
+    averages over ("the image's tokens", "each prompt's own tokens")."""
 
     logits_before: np.ndarray
     logits_after: np.ndarray
@@ -129,6 +131,8 @@ class ClipHeadAblation:
             _check(a.shape == (n,), f"ClipHeadAblation.{name} must be [prompt]={n}, got {a.shape}")
         _check(self.mode in ABLATION_MODES,
                f"ClipHeadAblation.mode must be one of {tuple(ABLATION_MODES)}, got {self.mode!r}")
+        _check(self.tower in ("image", "text"),
+               f"ClipHeadAblation.tower must be 'image' or 'text', got {self.tower!r}")
 
     @property
     def delta_prob(self) -> np.ndarray:
