@@ -46,8 +46,8 @@ def sanity_figure(checks: list[SanityCheck], labels: dict[str, str] | None = Non
                      range=[-0.3, n + 0.3])
     fig.update_yaxes(title_text="rank correlation with the trained map", range=[-1.05, 1.05])
     fig.update_layout(title="Sanity check: does the map change when the model is random?",
-                      height=380, margin=dict(l=10, r=10, t=60, b=40),
-                      legend=dict(orientation="h", y=-0.25))
+                      height=400, margin=dict(l=10, r=10, t=60, b=90), showlegend=True,
+                      legend=dict(orientation="h", y=-0.3))
     return fig
 
 
@@ -100,7 +100,7 @@ def sanity_table_html(table: dict | None, labels: dict[str, dict[str, str]] | No
             ok = "pass" if r["passed"] else "<b style='color:#b2182b'>fail</b>"
             data = "–" if r.get("data_spearman") is None else f"{r['data_spearman']:+.2f}"
             rows.append(f"<tr><td>{html.escape(model)}</td><td>{html.escape(_label(names, m))}"
-                        f"</td><td>{r['score']:+.2f}</td><td>{ok} ({r['passed_inputs']}/{r['n']})"
+                        f"</td><td>{r['score']:.3f}</td><td>{ok} ({r['passed_inputs']}/{r['n']})"
                         f"</td><td>{data}</td></tr>")
     return ("<table style='border-collapse:collapse' cellpadding='4'><tr><th>model</th>"
             "<th>method</th><th>score</th><th>verdict (inputs passing)</th>"
