@@ -32,6 +32,9 @@ def test_trust_panel_walk(walk):
     fig = w.wait_plot("p.types[0] === 'heatmap' && p.drawn")
     assert fig["traces"] == 2 and fig["zrows"] == 8, fig
     assert fig["title"].startswith("Where methods agree"), fig
+    for row in w.panel.locator("[role=tabpanel]:visible table tr").all_inner_texts()[1:]:
+        cells = row.split("\t")           # a negative deletion area comes with its badge
+        assert (float(cells[4]) < 0) == ("Worse than a random order" in row), row
     w.page.locator(".js-plotly-plot:visible").last.scroll_into_view_if_needed()
     w.shot("agreement matrix")
 

@@ -157,3 +157,16 @@ def test_image_methods_get_badges_and_an_agreement_table():
     assert ("failed the sanity check" in html) == expect_rollout
     agree = mi.method_agreement(attrs)
     assert agree.n_features == 64 and agree.matrix[0, 0] == 1
+
+
+def test_the_comparison_table_gets_a_caveat_column_only_when_asked():
+    from mminspect.figures.attribution import comparison_html
+    from mminspect.types import AttributionComparison
+    good, bad = attr(method="saliency"), attr(method="lime", deletion_area=-0.2)
+    comp = AttributionComparison(results=[good, bad], seconds=1.0)
+    plain = comparison_html(comp)
+    assert "caveats" not in plain and "data-caveat" not in plain
+    table = comparison_html(comp, caveats={r.method: mi.caveats(r, table=TABLE) for r in comp.results})
+    rows = table.split("<tr>")[2:]
+    assert "data-caveat" not in rows[0]
+    assert "data-caveat='deletion'" in rows[1] and "data-caveat='sanity'" in rows[1]

@@ -133,13 +133,28 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "–" if value is None else pattern.format(value)
 
 
+def _caveat_cell(caveats) -> str:
+    """The caveat titles of one row, each with its why and what-instead on hover."""
+    if not caveats:
+        return "<td>–</td>"
+    items = "<br>".join(
+        f"<span data-caveat='{html.escape(c.code, quote=True)}' "
+        f"title=\"{html.escape(c.why + ' ' + c.instead, quote=True)}\" style='background:"
+        f"#fde0c5;color:#7f3b08;border-radius:8px;padding:0 6px;font-size:0.85em'>"
+        f"⚠ {html.escape(c.title)}</span>" for c in caveats)
+    return f"<td>{items}</td>"
+
+
 def comparison_html(comparison: AttributionComparison, level: str = "word",
-                    labels: dict[str, str] | None = None) -> str:
+                    labels: dict[str, str] | None = None, caveats: dict | None = None) -> str:
     """One row per method: its numbers, then its map (each on its own colour scale, since
     methods' units differ; the legend of each row gives the range).
-    labels: method identifier -> the name people read (default: the identifier)."""
+    labels: method identifier -> the name people read (default: the identifier).
+    caveats: method identifier -> its `Caveat`s (api.caveats): an extra column when given."""
     head = ("<tr><th>method</th><th>time</th><th>IG steps</th><th>completeness error</th>"
-            "<th>deletion area</th><th>insertion area</th><th>map (red raises, blue lowers)</th></tr>")
+            "<th>deletion area</th><th>insertion area</th>"
+            + ("<th>caveats</th>" if caveats is not None else "")
+            + "<th>map (red raises, blue lowers)</th></tr>")
     rows = []
     for r in comparison.results:
         f = r.faithfulness
@@ -153,7 +168,8 @@ def comparison_html(comparison: AttributionComparison, level: str = "word",
             f"<td>{_fmt(r.n_steps, '{}')}</td><td>{_fmt(rel, '{:.2%}')}</td>"
             f"<td>{_fmt(f.deletion_area if f else None, '{:+.3f}')}</td>"
             f"<td>{_fmt(f.insertion_area if f else None, '{:+.3f}')}</td>"
-            f"<td>{highlight_html(r, level, scale, show_legend=False)}"
+            + (_caveat_cell(caveats.get(r.method)) if caveats is not None else "")
+            + f"<td>{highlight_html(r, level, scale, show_legend=False)}"
             f"<div style='font-size:0.8em;color:#666'>scale ±{scale:.3g}</div></td></tr>")
     return ('<table style="border-collapse:collapse;width:100%" cellpadding="6">'
             f"{head}{''.join(rows)}</table>"

@@ -180,14 +180,16 @@ def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_k
             model, text, baseline=baseline, progress=report, should_stop=client_left,
             **_target_kwargs(target_kind, compare, labels_text, label, choice))
     return {"comparison": comparison,
-            "table": fig.comparison_html(comparison, level, method_labels()),
+            "table": fig.comparison_html(comparison, level, method_labels(),
+                                         trust_panel.comparison_caveats(comparison)),
             "agreement": trust_fig.agreement_figure(api.method_agreement(comparison),
                                                     method_labels())}
 
 
 def redraw_comparison(ctx: AppContext, comparison, level) -> dict:
     return {} if comparison is None else {
-        "table": fig.comparison_html(comparison, level, method_labels())}
+        "table": fig.comparison_html(comparison, level, method_labels(),
+                                     trust_panel.comparison_caveats(comparison))}
 
 
 def on_method_change(ctx: AppContext, method) -> dict:

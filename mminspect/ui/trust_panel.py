@@ -48,6 +48,13 @@ def badges(attr, checks: dict | None = None) -> str:
                                         method_label=_labels().get(attr.method, attr.method)))
 
 
+def comparison_caveats(comparison) -> dict:
+    """{method: its caveats} for every row of a method comparison."""
+    labels = _labels()
+    return {r.method: api.caveats(r, method_label=labels.get(r.method, r.method))
+            for r in comparison.results}
+
+
 def _summary(checks: list[SanityCheck]) -> str:
     labels = _labels()
     lines = []
