@@ -144,6 +144,46 @@ def test_an_image_link_loads_the_example_by_name_and_keeps_its_own_prompts(page)
     shot(pg, "image-opened")
 
 
+def test_an_attention_link_traces_the_head_and_opens_the_step(page):
+    pg = page
+    pg.goto(pg.base + "?tab=attention&model=minilm&text=The+cat+sat+on+the+mat.&layer=2&head=7"
+                      "&step=softmax")
+    pg.wait_for_function("() => document.body.innerText.includes(\"This is the model's own computation\")",
+                         timeout=MODEL_MS)
+    panel = pg.locator("[role=tabpanel]:visible").first
+    assert panel.get_by_label("number input for Layer").input_value() == "2"
+    assert panel.get_by_label("number input for Head").input_value() == "7"
+    checked = " ".join(panel.locator("label:has(input[type=radio]:checked)").all_inner_texts())
+    assert "softmax" in checked.lower(), checked
+    tr = mi.trace_head(mi.load("minilm"), "The cat sat on the mat.", layer=2, head=7)
+    assert f"{tr.max_error:.1e}".split("e")[0] in panel.inner_text()
+    no_error_pill(pg)
+    shot(pg, "attention-opened")
+    # the trace saves as JSON that reads back as the same HeadTrace
+    pg.get_by_role("button", name="Save numbers (JSON)").click()
+    link = panel.locator("a[download][href*='.json']")
+    link.wait_for(timeout=60_000)
+    with pg.expect_download() as dl:
+        link.click()
+    back = mi.load_result(dl.value.path())
+    assert (back.layer, back.head) == (2, 7)
+    np.testing.assert_allclose(back.weights, tr.weights, atol=1e-6)
+
+
+def test_a_lesson_link_opens_the_lesson(page):
+    pg = page
+    title = mi.api.list_lessons()[1].title
+    pg.goto(pg.base + "?" + urlencode({"tab": "lessons", "lesson": title}))
+    question = mi.api.get_lesson(title).question
+    words = getattr(question, "text", str(question))[:30]
+    pg.wait_for_function("(w) => document.body.innerText.includes(w)", arg=words, timeout=MODEL_MS)
+    no_error_pill(pg)
+    shot(pg, "lesson-opened")
+    pg.goto(pg.base + "?" + urlencode({"tab": "lessons", "lesson": "No such lesson"}))
+    pg.wait_for_function("() => [...document.querySelectorAll('.mm-message')]"
+                         ".some(e => e.innerText.includes('is not one of'))", timeout=60_000)
+
+
 def test_save_numbers_and_save_report_give_files_that_read_back(page, tmp_path):
     pg = page
     pg.goto(pg.base + QUERY["attributions"])

@@ -5,30 +5,29 @@ import re
 import pytest
 
 import mminspect as mi
-from browser_helpers import CHROMIUM, FLAGS, SHOTS, require_chromium
+from browser_helpers import SHOTS, shared_browser
 
 PAIR = ("The cat sat on the mat.", "A dog lay on the rug.")
 XSS = 'A <img src=x onerror="window.__xss=1"> and <a href="http://x.test">link</a> <script>window.__xss=2</script>'
 
 
 @pytest.fixture(scope="module")
-def page():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        pg = browser.new_page(viewport={"width": 1200, "height": 900})
-        requests = []
+def page(request):
+    # the session's one Chromium (a second sync Playwright in the process would fail)
+    context = shared_browser(request.config).new_context(viewport={"width": 1200, "height": 900},
+                                                        accept_downloads=True)
+    pg = context.new_page()
+    requests = []
 
-        def block(route):                 # nothing but the file itself may load
-            if not route.request.url.startswith("file://"):
-                requests.append(route.request.url)
-                return route.abort()
-            return route.continue_()
-        pg.route("**/*", block)
-        pg.blocked = requests
-        yield pg
-        browser.close()
+    def block(route):                     # nothing but the file itself may load
+        if not route.request.url.startswith("file://"):
+            requests.append(route.request.url)
+            return route.abort()
+        return route.continue_()
+    pg.route("**/*", block)
+    pg.blocked = requests
+    yield pg
+    context.close()
 
 
 def open_report(page, result, tmp_path, name):
@@ -121,3 +120,10 @@ def test_notebook_views_draw_like_a_jupyter_page(minilm, page, tmp_path):
     assert page.evaluate("() => window.__xss") is None
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "report-notebook.png"), full_page=True)
+
+
+def test_head_trace_report_draws_every_step(minilm, page, tmp_path):
+    tr = mi.trace_head(minilm, PAIR[0], layer=2, head=7)
+    _, content = open_report(page, tr, tmp_path, "trace")
+    assert page.locator(".js-plotly-plot").count() == 9            # x ... added to the residual
+    assert f"{tr.max_error:.2g}" in content and "mi.trace_head(model, text, layer=2, head=7)" in content

@@ -3,7 +3,8 @@ exact call (the CLI, the app) passes it; otherwise it is rebuilt from the result
 and what a result does not record (an uploaded image, a target's labels) is said plainly."""
 from __future__ import annotations
 
-from ..types import AttributionComparison, ClipView, PixelAttribution, TextView, TokenAttribution
+from ..types import (AttributionComparison, ClipView, HeadTrace, PixelAttribution, TextView,
+                     TokenAttribution)
 
 
 def _args(**kwargs) -> str:
@@ -41,4 +42,11 @@ def reproduce(result) -> str:
                   "image = PIL.Image.open(...)   # the image is embedded above, not in the code",
                   f"pix = mi.attribute_image(model, image, {result.prompt!r}, method={result.method!r}"
                   f"{_args(contrast=result.contrast, **result.params)})"]
+    elif isinstance(result, HeadTrace):
+        source = "image=image" if result.tower == "image" else "text"
+        lines += [f"model = mi.load({result.model_name!r})",
+                  "text = ...   # the text whose tokens are listed in the report" if source == "text"
+                  else "image = PIL.Image.open(...)   # the image, not in the code",
+                  f"trace = mi.trace_head(model, {source}, layer={result.layer}, head={result.head}"
+                  + (f", tower={result.tower!r}" if result.tower == "image" else "") + ")"]
     return "\n".join(lines)

@@ -16,7 +16,8 @@ from .. import api
 from ..figures import head_summary_figure, hidden_norms_figure, model_view
 from ..figures.attribution import comparison_html, faithfulness_figure, highlight_html, top_tokens_bar
 from ..figures.clip import overlay, prediction_steps_figure, upscale
-from ..types import (AttributionComparison, ClipView, PixelAttribution, TextView,
+from ..figures import glassbox
+from ..types import (AttributionComparison, ClipView, HeadTrace, PixelAttribution, TextView,
                      TokenAttribution)
 
 
@@ -149,5 +150,26 @@ def pixel_attribution(pix: PixelAttribution) -> list[Section]:
             Section("Numbers", "", html=table(rows + [("note", n) for n in pix.notes]))]
 
 
-SECTIONS = {TextView: text_view, TokenAttribution: attribution, AttributionComparison: comparison,
+TRACE_STEPS = [("x: the attention's input", glassbox.x_figure),
+               ("q, k, v: three projections of x", glassbox.qkv_figure),
+               ("q · k for every key", glassbox.scores_figure),
+               ("÷ √d", glassbox.scale_figure), ("The mask", glassbox.mask_figure),
+               ("Softmax: the attention weights", glassbox.softmax_figure),
+               ("Weights · v: the head's context", glassbox.context_figure),
+               ("× W_O: the head's output", glassbox.output_figure),
+               ("Added to the residual stream", glassbox.residual_figure)]
+
+
+def head_trace(tr: HeadTrace, query: int | None = None) -> list[Section]:
+    """One head step by step, for one query token (default: the first after [CLS])."""
+    q = query if query is not None else (1 if len(tr.tokens) > 2 else 0)
+    facts = [("layer, head", f"{tr.layer}, {tr.head} of {tr.n_heads}"), ("tower", tr.tower),
+             ("query token", f"{q}: {tr.tokens[q]}"), ("scale", f"{tr.scale:.6g}"),
+             ("max error against the model's own computation", f"{tr.max_error:.2g}")]
+    return [Section("The head", "Every step below is computed from the model's real weights "
+                    "and checked against its own attention.", html=table(facts))] + [
+        Section(title, "", fn(tr, q)) for title, fn in TRACE_STEPS]
+
+
+SECTIONS = {HeadTrace: head_trace, TextView: text_view, TokenAttribution: attribution, AttributionComparison: comparison,
             ClipView: clip_view, PixelAttribution: pixel_attribution}

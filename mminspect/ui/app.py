@@ -42,8 +42,9 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 linked["image-text"] = clip_tab.build(ctx)
             with gr.Tab("How attention works", id="attention"):
                 attention, trace_event = attention_tab.build(ctx)
+                linked["attention"] = attention
             with gr.Tab("Lessons", id="lessons"):
-                lessons_tab.build(ctx, attention, tabs, trace_event)
+                linked["lessons"] = lessons_tab.build(ctx, attention, tabs, trace_event)
         wire_links(demo, ctx, tabs, linked)      # open a view from its link (share.py)
     # Model events share one queue ("model", ctx.model_concurrency slots): hooks and caches
     # are shared by all users. Redraws have no limit: they never wait behind a model event.

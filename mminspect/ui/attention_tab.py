@@ -19,6 +19,7 @@ from .context import AppContext
 from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
 from .model_picker import model_label, picker_choices, resolve_model
+from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
 
 HIDDEN = "Your guess first: pick an answer above. The figure appears after."
 STEP_OUT = ["plot", "sentence", "question", "answer"]
@@ -156,6 +157,15 @@ def on_next(ctx: AppContext, state, query, step, predict) -> dict:
     return on_step(ctx, state, query, step, predict, +1)
 
 
+LINK = TabLink("attention", "any", (
+    LinkField("model", "model", "model"), LinkField("model", "custom", "model"),
+    LinkField("tower", "tower", "choice", choices=("text", "image")), LinkField("text", "text"),
+    LinkField("example", "example", "choice", choices=tuple(api.list_examples())),
+    LinkField("layer", "layer", "int", 0, 255), LinkField("head", "head", "int", 0, 255),
+    LinkField("step", "step", "choice", choices=tuple(STEP_KEYS)),
+    LinkField("predict", "predict", "bool")), "attention-run")
+
+
 def build(ctx: AppContext) -> tuple[Components, tuple]:
     """Lay out the tab; returns its components (the Lessons tab sets some of them) and its
     trace event as (fn, inputs, outputs), which the Lessons tab runs after setting them."""
@@ -176,7 +186,7 @@ def build(ctx: AppContext) -> tuple[Components, tuple]:
                                      visible=ctx.allow_custom_models, max_length=300)
             c["tower"] = gr.Radio(["text", "image"], value="text",
                                   label="Tower (CLIP-style models read text or an image)")
-            trace = gr.Button("Trace", variant="primary")
+            trace = gr.Button("Trace", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     with gr.Row():
         c["layer"] = gr.Slider(0, 5, value=4, step=1, label="Layer")
@@ -184,6 +194,7 @@ def build(ctx: AppContext) -> tuple[Components, tuple]:
         c["query"] = gr.Dropdown([], value=None, label="Query token", allow_custom_value=True)
     c["summary"] = gr.Markdown()
     c["badge"] = gr.Markdown()
+    save_json, save_report = build_exports(c)
     with gr.Row():
         c["step"] = gr.Radio([(TITLES[k], k) for k in STEP_KEYS], value="embeddings", label="Step")
         c["predict"] = gr.Checkbox(label="Predict first", value=False)
@@ -194,7 +205,10 @@ def build(ctx: AppContext) -> tuple[Components, tuple]:
     c["answer"] = gr.Radio([], label="Your answer", visible=False)
     c["plot"] = gr.Plot(show_label=False)
     attention_break.build(ctx, c)
-    return c, wire(ctx, c, trace, prev, nxt)
+    events = wire(ctx, c, trace, prev, nxt)
+    wire_exports(ctx, c, save_json, save_report, ["state"])
+    wire_url(c, LINK)
+    return c, events
 
 
 def wire(ctx: AppContext, c: dict, trace, prev, nxt) -> tuple:

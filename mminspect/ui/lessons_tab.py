@@ -18,6 +18,7 @@ from ..types import InputError
 from .context import AppContext
 from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
+from .share import LinkField, TabLink, wire_url
 
 HIDDEN = "Answer the question first: the measured answer and its picture appear here."
 ATTENTION_IN = ["model", "custom", "tower", "text", "example", "layer", "head", "query", "step"]
@@ -107,7 +108,13 @@ def on_try(ctx: AppContext, state) -> dict:
     return out
 
 
-def build(ctx: AppContext, attention: dict, tabs: gr.Tabs, trace_handler) -> None:
+# A lesson's link names it by title; picking it (by hand or from a link) opens it, so no
+# button needs pressing.
+LINK = TabLink("lessons", "text", (
+    LinkField("lesson", "pick", "choice", choices=tuple(x.title for x in api.list_lessons())),), "")
+
+
+def build(ctx: AppContext, attention: dict, tabs: gr.Tabs, trace_handler) -> dict:
     """Lay out the Lessons tab. attention: the "How attention works" components it sets up;
     trace_handler: that tab's trace event (run after the set-up)."""
     lessons = api.list_lessons()
@@ -123,6 +130,8 @@ def build(ctx: AppContext, attention: dict, tabs: gr.Tabs, trace_handler) -> Non
     c["plot"] = gr.Plot(show_label=False, visible=False)
     c["try"] = gr.Button("Try it in “How attention works”", visible=False)
     wire(ctx, c, check, attention, tabs, trace_handler)
+    wire_url(c, LINK)
+    return c
 
 
 def wire(ctx: AppContext, c: dict, check, attention: dict, tabs, trace_handler) -> None:
@@ -131,7 +140,8 @@ def wire(ctx: AppContext, c: dict, check, attention: dict, tabs, trace_handler) 
 
     model_event = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     open_out = ["state", "intro", "question", "answer", "result", "plot", "try", MESSAGE]
-    c["pick"].input(bind(gpu(on_open), ctx, open_out, release=True), [c["pick"]],
+    # change, not input: a lesson named by a link opens the same way as one picked by hand
+    c["pick"].change(bind(gpu(on_open), ctx, open_out, release=True), [c["pick"]],
                     comps(open_out), api_name="open_lesson", **model_event)
     answer_out = ["result", "plot", "question", MESSAGE]
     check.click(bind(on_answer, ctx, answer_out), comps(["state", "answer"]), comps(answer_out),

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import attribution_tab, clip_tab, text_tab
+from . import attention_tab, attribution_tab, clip_tab, lessons_tab, text_tab
 from .context import AppContext
 from .events import MESSAGE, bind, message_markdown
 from .share import TabLink, read_link
 
-LINKS: dict[str, TabLink] = {t.LINK.tab: t.LINK for t in (text_tab, attribution_tab, clip_tab)}
+LINKS: dict[str, TabLink] = {t.LINK.tab: t.LINK for t in (text_tab, attribution_tab, clip_tab,
+                                                          attention_tab, lessons_tab)}
 
 # The browser presses the linked tab's run button (the same queue, progress and checks as a
 # click); nothing happens when the link named no tab.

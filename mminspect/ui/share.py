@@ -122,7 +122,7 @@ def link_of(tab: str, values: dict) -> str:
 # ---- links: server side ---------------------------------------------------------------------
 
 def _model_value(ctx: AppContext, modality: str, value: str) -> tuple[dict, str | None]:
-    listed = {m["name"] for m in ctx.models if m["modality"] == modality}
+    listed = {m["name"] for m in ctx.models if modality in ("any", m["modality"])}
     if value in listed:
         return {"model": value, "custom": ""}, None
     if ctx.allow_custom_models:
@@ -201,9 +201,11 @@ def _numbers_in(result) -> int:
 def _first_result(results):
     result = next((r for r in results if r is not None and not isinstance(r, dict)), None)
     if result is None:
-        for r in results:                                  # a tab state such as {"view": ...}
-            if isinstance(r, dict) and r.get("view") is not None:
-                return r["view"]
+        for r in results:                   # a tab state such as {"view": ...} or {"trace": ...}
+            if isinstance(r, dict):
+                found = next((r[k] for k in ("view", "trace") if r.get(k) is not None), None)
+                if found is not None:
+                    return found
         raise InputError("Nothing to save yet: run the tab first.")
     return result
 
@@ -259,8 +261,9 @@ def wire_url(c: dict, link: TabLink, subtabs: dict | None = None) -> None:
     js = url_writer_js(link.tab, fields)
     for comp in inputs:
         comp.change(None, inputs, None, js=js, queue=False)
-    c["copy_link"].click(None, inputs, c["link_box"], js=url_writer_js(link.tab, fields, "location.href"),
-                         queue=False)
+    if "copy_link" in c:
+        c["copy_link"].click(None, inputs, c["link_box"],
+                             js=url_writer_js(link.tab, fields, "location.href"), queue=False)
     for key, tabs in (subtabs or {}).items():
         for value, tab in tabs.items():
             tab.select(None, None, None, js=subtab_writer_js(link.tab, key, value), queue=False)
