@@ -151,7 +151,7 @@ def test_image_methods_get_badges_and_an_agreement_table():
     attrs = [mi.attribute_image(model, img, prompt, method=m, faithfulness=True)
              for m in ("relevance", "rollout")]
     html = image_trust_html(attrs)
-    assert html.count("<tr>") == 3 and "mm-agreement" in html
+    assert "<tr>" not in html and "mm-agreement" in html and html.count("+1.00") >= 2
     table = mi.api.shipped_sanity()
     expect_rollout = not table["results"]["miniclip"]["rollout"]["passed"]
     assert ("failed the sanity check" in html) == expect_rollout

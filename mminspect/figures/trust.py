@@ -113,20 +113,26 @@ def _cell(v: float) -> str:
     a = min(abs(float(v)), 1.0)
     r, g, b = (178, 24, 43) if v >= 0 else (33, 102, 172)
     fg = "#fff" if a > 0.6 else "#111"
-    return f"<td style='background:rgba({r},{g},{b},{a:.2f});color:{fg};text-align:center'>{v:+.2f}</td>"
+    return (f"<div style='background:rgba({r},{g},{b},{a:.2f});color:{fg};text-align:center;"
+            f"padding:3px'>{v:+.2f}</div>")
 
 
 def agreement_html(agreement: MethodAgreement, labels: dict[str, str] | None = None,
                    absolute: bool = True) -> str:
-    """The agreement matrix as an HTML table (for panels that have no plot to spare):
-    |scores| by default, since image maps mix signed and unsigned methods."""
+    """The agreement matrix as an HTML grid (for panels that have no plot to spare; a CSS
+    grid, not a <table>, so it never adds rows to a table it is placed under): |scores| by
+    default, since image maps mix signed and unsigned methods."""
     m = agreement.matrix_abs if absolute else agreement.matrix
     names = [html.escape(_label(labels, x)) for x in agreement.methods]
-    head = "<tr><th></th>" + "".join(f"<th style='font-size:0.8em'>{n}</th>" for n in names) + "</tr>"
-    rows = "".join(f"<tr><th style='text-align:right;font-size:0.8em'>{n}</th>"
-                   + "".join(_cell(v) for v in row) + "</tr>" for n, row in zip(names, m))
+    small = "font-size:0.8em;padding:3px"
+    cells = [f"<div style='{small}'></div>"] + [f"<div style='{small};font-weight:600'>{n}</div>"
+                                                for n in names]
+    for n, row in zip(names, m):
+        cells.append(f"<div style='{small};text-align:right;font-weight:600'>{n}</div>")
+        cells += [_cell(v) for v in row]
     what = "|scores|" if absolute else "signed scores"
     return (f"<p><b>Where methods agree</b>: rank correlation (Spearman) of {what} over "
             f"{agreement.n_features} features; 1 = same ranking.</p>"
-            f"<table class='mm-agreement' style='border-collapse:collapse' cellpadding='4'>"
-            f"{head}{rows}</table>")
+            f"<div class='mm-agreement' style='display:grid;grid-template-columns:auto "
+            f"repeat({len(names)}, minmax(3em, 1fr));gap:2px;max-width:60em'>"
+            + "".join(cells) + "</div>")
