@@ -40,7 +40,7 @@ def variant_choices(model, tower: str) -> dict:
 
 def damage_markdown(b) -> str:
     e = html.escape
-    weights = ("no per-head weights (the mistake changes only the output)" if math.isnan(b.weights_error)
+    weights = ("none to compare (the heads were never split: one big head has no head-sized weights)" if math.isnan(b.weights_error)
                else f"{b.weights_error:.3g}")
     return (f"**{e(b.description)}** (layer {b.layer}, head {b.head})\n\n"
             f"| measured | value |\n|---|---|\n"
