@@ -5,24 +5,19 @@ the SHA-256 of its weights as loaded (every tensor of the state dict, in name or
 float32 bytes), so a hub model or a folder is identified even without its files."""
 from __future__ import annotations
 
-import hashlib
 import weakref
 
 import torch
 
 from ..models import load
-from ..models.bundled import MINILM_SHA256
+from ..models.bundled import MINILM_SHA256, tensors_sha256
 from ..models.miniclip_adapter import MINICLIP_DIR, read_card
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def weights_sha256(module: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        h.update(name.encode() + b"\0")
-        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()
+    return tensors_sha256(module.state_dict().items())
 
 
 def model_fingerprint(model) -> dict[str, str]:

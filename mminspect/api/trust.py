@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..models.assets import asset_dir
 from ..explain.sanity import (PASS_BELOW, cascade, completeness_caveat, correlations,
                               deletion_caveat, gap_caveat, half_step, model_copy, null_sd,
                               rank_correlation, sanity_caveat, tower_blocks)
@@ -32,7 +33,7 @@ from ..types import (AttributionComparison, Cancelled, Caveat, InputError, Metho
 Progress = Callable[[float, str], None]
 StopCheck = Callable[[], bool]
 
-SANITY_TABLE = Path(__file__).resolve().parents[2] / "assets" / "sanity" / "sanity.json"
+SANITY_TABLE = asset_dir("sanity") / "sanity.json"      # in a checkout or installed
 # Targets for the data-randomisation variant: unrelated to any example, fixed, drawn by seed.
 RANDOM_TEXTS = ("Interest rates rose again in March.", "She plays the violin every evening.",
                 "The train to Lyon leaves at noon.", "Volcanoes form where plates collide.",

