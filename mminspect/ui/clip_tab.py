@@ -20,6 +20,7 @@ from ..types import AttentionMaps, InputError
 from . import clip_causal
 from .context import AppContext
 from .events import MESSAGE, Components, bind, message_markdown, reporter
+from . import trust_panel
 from .gpu import gpu
 from .inputs import parse_prompts
 from .model_picker import build_picker, model_label, resolve_model
@@ -198,7 +199,7 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
     model = resolve_model(ctx, model_name, custom_model, report)
     image = state["image"]
     mask = api.load_example(state["example"]).masks.get(prompt) if state["example"] else None
-    gallery, rows = [], []
+    gallery, rows, attrs = [], [], []
     methods = api.list_image_methods()
     for i, m in enumerate(methods):
         start, span = 0.1 + 0.85 * i / len(methods), 0.85 / len(methods)
@@ -210,6 +211,7 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
         with api.exclusive(model):
             attr = api.attribute_image(model, image, prompt, method=m["name"], faithfulness=True,
                                        mask=mask, progress=step)
+        attrs.append(attr)                  # for the badges and the agreement (trust_panel)
         gallery.append((cfig.caption_room(cfig.overlay(attr.image, attr.patch_scores,
                                                        signed=m["signed"])), m["label"]))
         f = attr.faithfulness
@@ -219,7 +221,8 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
     where = ("" if mask is not None else "<p><i>Pointing needs an example scene's object mask: "
              "pick a mini-CLIP scene and one of its object prompts.</i></p>")
     table = ("<table><tr><th>method</th><th>deletion area</th><th>insertion area</th>"
-             "<th>pointing</th><th>time</th></tr>" + "".join(rows) + "</table>" + where)
+             "<th>pointing</th><th>time</th></tr>" + "".join(rows) + "</table>" + where
+             + trust_panel.image_trust_html(attrs))
     return {"method_maps": gallery, "method_table": table}
 
 
