@@ -157,6 +157,7 @@ def test_image_methods_get_badges_and_an_agreement_table():
     assert ("failed the sanity check" in html) == expect_rollout
     agree = mi.method_agreement(attrs)
     assert agree.n_features == 64 and agree.matrix[0, 0] == 1
+    assert "Removing words" not in html and "Compare all methods" not in html
 
 
 def test_the_comparison_table_gets_a_caveat_column_only_when_asked():

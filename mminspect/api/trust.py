@@ -267,7 +267,9 @@ def caveats(result, sanity: SanityCheck | None = None, method_label: str | None 
             out.append(completeness_caveat(f.completeness_relative, result.target_value,
                                            result.baseline_value))
     if f is not None:
-        out.append(deletion_caveat(f.deletion_area))
+        image = isinstance(result, PixelAttribution)
+        out.append(deletion_caveat(f.deletion_area, "patches" if image else "words",
+                                   "Run every method" if image else "Compare all methods"))
     if sanity is not None and sanity.method == result.method:
         out.append(sanity_caveat(label, sanity.model_name, sanity.score, sanity.threshold,
                                  "measured on this input"))

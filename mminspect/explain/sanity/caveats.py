@@ -53,14 +53,17 @@ def completeness_caveat(relative: float | None, f_input: float, f_baseline: floa
         "number of samples; or read the ranking, not the sizes.", value=float(relative))
 
 
-def deletion_caveat(deletion_area: float | None) -> Caveat | None:
+def deletion_caveat(deletion_area: float | None, unit: str = "words",
+                    compare: str = "Compare all methods") -> Caveat | None:
+    """unit: what the curve removes ("words", "patches"); compare: the app's name for the
+    all-methods comparison where the user can pick another method."""
     if deletion_area is None or not deletion_area < 0:
         return None
     return Caveat(
         "deletion", f"Worse than a random order (deletion area {deletion_area:+.3f})",
-        "Removing words in this map's order lowers the score less than removing them at "
+        f"Removing {unit} in this map's order lowers the score less than removing them at "
         "random, so its ranking does not match what the model uses here.",
-        "Compare all methods and prefer one with a positive deletion area on this input.",
+        f"{compare} and prefer one with a positive deletion area on this input.",
         value=float(deletion_area))
 
 
