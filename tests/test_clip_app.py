@@ -8,7 +8,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 import mminspect as mi
-from mminspect.ui import clip_tab
+from mminspect.ui import clip_tab, clip_views
 from mminspect.ui.context import default_context
 
 from app_outputs import unchanged
@@ -58,13 +58,13 @@ def test_contrast_is_the_difference_of_two_relevance_maps(tiny_clip):
     ex = mi.load_example(EXAMPLE)
     expl = mi.explain_prompts(tiny_clip, ex.image, ex.prompts[:2])
     state, ctx = {"expl": expl}, default_context()
-    image = clip_tab.redraw_contrast(ctx, state, ex.prompts[0], ex.prompts[1])["contrast"]
-    same = clip_tab.redraw_contrast(ctx, state, ex.prompts[1], ex.prompts[0])["contrast"]
+    image = clip_views.redraw_contrast(ctx, state, ex.prompts[0], ex.prompts[1])["contrast"]
+    same = clip_views.redraw_contrast(ctx, state, ex.prompts[1], ex.prompts[0])["contrast"]
     assert not np.array_equal(image, same)                       # A-B and B-A colour differently
     with pytest.raises(mi.InputError, match="Pick two of the prompts"):
-        clip_tab.redraw_contrast(ctx, state, "a cat", ex.prompts[0])
+        clip_views.redraw_contrast(ctx, state, "a cat", ex.prompts[0])
     with pytest.raises(mi.InputError, match="same prompt"):
-        clip_tab.redraw_contrast(ctx, state, ex.prompts[0], ex.prompts[0])
+        clip_views.redraw_contrast(ctx, state, ex.prompts[0], ex.prompts[0])
 
 
 def test_clicking_the_attention_image_picks_the_patch_under_the_pointer(tiny_clip):
@@ -75,12 +75,12 @@ def test_clicking_the_attention_image_picks_the_patch_under_the_pointer(tiny_cli
     cell = size // view.grid_rows
     evt = type("Evt", (), {"index": [2 * cell + 1, 3 * cell + 1]})()   # column 2, row 3
     ctx = default_context()
-    update = clip_tab.on_patch_select(ctx, state, evt)["query"]
+    update = clip_views.on_patch_select(ctx, state, evt)["query"]
     assert update["value"] == "r3c2"
-    img = clip_tab.redraw_attention(ctx, state, 0, 0, "r3c2")["patches"]
+    img = clip_views.redraw_attention(ctx, state, 0, 0, "r3c2")["patches"]
     assert img.shape[:2][1] == size and img.shape[0] > size     # the image, then its colour bar
     below = type("Evt", (), {"index": [5, size + 3]})()          # a click on the colour bar
-    assert clip_tab.on_patch_select(ctx, state, below) == {}
+    assert clip_views.on_patch_select(ctx, state, below) == {}
 
 
 def test_every_method_runs_with_faithfulness_and_pointing_on_a_scene(tiny_clip):

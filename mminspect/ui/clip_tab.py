@@ -14,10 +14,12 @@ import html
 import gradio as gr
 import numpy as np
 
-from .. import api, figures
+from .. import api
 from ..figures import clip as cfig
-from ..types import AttentionMaps, InputError
+from ..types import InputError
 from . import clip_causal
+from .clip_views import (contrast_view, on_patch_select, redraw_attention, redraw_contrast,
+                         redraw_text_attention, text_attention_figure)
 from .context import AppContext
 from .events import MESSAGE, Components, bind, message_markdown, reporter
 from . import trust_panel
@@ -86,34 +88,6 @@ def pointing_markdown() -> str:
             f"Reproduce: `{rec['command']}`")
 
 
-def _contrast(state, a: str, b: str) -> dict:
-    expl = state["expl"]
-    if a not in expl.prompts or b not in expl.prompts:
-        raise InputError("Pick two of the prompts for the contrast.")
-    if a == b:
-        raise InputError("A and B are the same prompt, so A − B is zero everywhere: pick two "
-                         "different prompts.")
-    ma, mb = expl.maps[expl.prompts.index(a)], expl.maps[expl.prompts.index(b)]
-    diff = ma.patch_scores - mb.patch_scores                                 # [rows, cols]
-    return {"contrast": cfig.overlay(ma.image, diff, signed=True),
-            "contrast_md": f"logit({html.escape(a)}) − logit({html.escape(b)}) = "
-                           f"**{ma.target_value - mb.target_value:+.3f}**"}
-
-
-def _query_index(state, query: str) -> int:
-    tokens = state["view"].image_tokens
-    return tokens.index(query) if query in tokens else 0
-
-
-def _text_attention(state, prompt: str):
-    view = state["view"]
-    text = view.texts[view.prompts.index(prompt)] if prompt in view.prompts else view.texts[0]
-    w = text.attention
-    causal = bool(np.allclose(np.triu(w, k=1), 0))
-    maps = AttentionMaps(weights=w, tokens=text.tokens, special=text.special, causal=causal)
-    return figures.model_view(maps)
-
-
 def _preview(image) -> np.ndarray:
     """What the preview shows: small pictures (the 64 px scenes) enlarged pixel by pixel, so
     they are not a stamp in the middle of the box; the model still gets the original."""
@@ -170,11 +144,11 @@ def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, pr
            "head": gr.update(maximum=n_heads - 1, value=0),
            "query": _dropdown(view.image_tokens, view.image_tokens[0]),
            "patches": cfig.attention_over_patches(view, 0, n_layers - 1, 0, 0),
-           "text_att": _text_attention(state, a),
+           "text_att": text_attention_figure(state, a),
            "method_maps": [], "method_table": "",    # earlier method maps were another run's
            **clip_causal.inspect_outputs(view, a)}
     if a != b:
-        out |= _contrast(state, a, b)
+        out |= contrast_view(state, a, b)
     return out
 
 
@@ -224,37 +198,6 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
              "<th>pointing</th><th>time</th></tr>" + "".join(rows) + "</table>" + where
              + trust_panel.image_trust_html(attrs))
     return {"method_maps": gallery, "method_table": table}
-
-
-def redraw_contrast(ctx: AppContext, state, a, b) -> dict:
-    if state is None:
-        raise InputError("Press Inspect first.")
-    return _contrast(state, a, b)
-
-
-def redraw_attention(ctx: AppContext, state, layer, head, query) -> dict:
-    if state is None:
-        return {}
-    return {"patches": cfig.attention_over_patches(state["view"], 0, int(layer), int(head),
-                                                   _query_index(state, query))}
-
-
-def on_patch_select(ctx: AppContext, state, evt: gr.SelectData) -> dict:
-    """Clicking the attention image picks the patch under the pointer as the query."""
-    if state is None or evt.index is None:
-        return {}
-    view = state["view"]
-    x, y = evt.index
-    size = cfig.upscale(view.images[0]).shape[0]
-    if int(y) >= size:                                    # the colour bar under the image
-        return {}
-    r, c = int(y) * view.grid_rows // size, int(x) * view.grid_cols // size
-    offset = len(view.image_tokens) - view.grid_rows * view.grid_cols
-    return {"query": gr.update(value=view.image_tokens[offset + r * view.grid_cols + c])}
-
-
-def redraw_text_attention(ctx: AppContext, state, prompt) -> dict:
-    return {} if state is None else {"text_att": _text_attention(state, prompt)}
 
 
 def on_upload(ctx: AppContext, data) -> dict:

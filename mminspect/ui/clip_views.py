@@ -1,0 +1,74 @@
+"""The Image–text tab's views that redraw from the kept result, never touching the model:
+"A rather than B", attention over patches (and picking a patch by clicking it), and the
+prompts' own attention."""
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+import numpy as np
+
+from .. import figures
+from ..figures import clip as cfig
+from ..types import AttentionMaps, InputError
+from .context import AppContext
+
+
+def contrast_view(state, a: str, b: str) -> dict:
+    expl = state["expl"]
+    if a not in expl.prompts or b not in expl.prompts:
+        raise InputError("Pick two of the prompts for the contrast.")
+    if a == b:
+        raise InputError("A and B are the same prompt, so A − B is zero everywhere: pick two "
+                         "different prompts.")
+    ma, mb = expl.maps[expl.prompts.index(a)], expl.maps[expl.prompts.index(b)]
+    diff = ma.patch_scores - mb.patch_scores                                 # [rows, cols]
+    return {"contrast": cfig.overlay(ma.image, diff, signed=True),
+            "contrast_md": f"logit({html.escape(a)}) − logit({html.escape(b)}) = "
+                           f"**{ma.target_value - mb.target_value:+.3f}**"}
+
+
+def _query_index(state, query: str) -> int:
+    tokens = state["view"].image_tokens
+    return tokens.index(query) if query in tokens else 0
+
+
+def text_attention_figure(state, prompt: str):
+    view = state["view"]
+    text = view.texts[view.prompts.index(prompt)] if prompt in view.prompts else view.texts[0]
+    w = text.attention
+    causal = bool(np.allclose(np.triu(w, k=1), 0))
+    maps = AttentionMaps(weights=w, tokens=text.tokens, special=text.special, causal=causal)
+    return figures.model_view(maps)
+
+
+
+def redraw_contrast(ctx: AppContext, state, a, b) -> dict:
+    if state is None:
+        raise InputError("Press Inspect first.")
+    return contrast_view(state, a, b)
+
+
+def redraw_attention(ctx: AppContext, state, layer, head, query) -> dict:
+    if state is None:
+        return {}
+    return {"patches": cfig.attention_over_patches(state["view"], 0, int(layer), int(head),
+                                                   _query_index(state, query))}
+
+
+def on_patch_select(ctx: AppContext, state, evt: gr.SelectData) -> dict:
+    """Clicking the attention image picks the patch under the pointer as the query."""
+    if state is None or evt.index is None:
+        return {}
+    view = state["view"]
+    x, y = evt.index
+    size = cfig.upscale(view.images[0]).shape[0]
+    if int(y) >= size:                                    # the colour bar under the image
+        return {}
+    r, c = int(y) * view.grid_rows // size, int(x) * view.grid_cols // size
+    offset = len(view.image_tokens) - view.grid_rows * view.grid_cols
+    return {"query": gr.update(value=view.image_tokens[offset + r * view.grid_cols + c])}
+
+
+def redraw_text_attention(ctx: AppContext, state, prompt) -> dict:
+    return {} if state is None else {"text_att": text_attention_figure(state, prompt)}
