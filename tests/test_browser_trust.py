@@ -1,12 +1,17 @@
 """The "Can I trust this map?" parts of the Attributions tab, walked in Chromium: the caveat
 line under a map, the agreement matrix after "Compare all methods", the sanity check run on
 demand (its curve and verdict), then a handled error (no method chosen) that leaves the
-curve and its summary drawn with no gradio "Error" pill; the shipped table is on the panel."""
+curve and its summary drawn with no gradio "Error" pill; the shipped table is on the panel.
+The Image–text tab's panel (under "Every method"), on a fresh page: pressed before Inspect (a
+handled error), then after it on the scene (the curve), then with no method (the curve stays)."""
 from __future__ import annotations
 
 from browser_helpers import REDRAW_MS, walk_fixture
 
 walk = walk_fixture("trust", "Attributions")
+walk_image = walk_fixture("trust-image", "Image–text")
+IMAGE_MESSAGE = ".mm-isanity-message"
+IMAGE_BUTTON = "Run the image sanity check"
 MAP_DONE = "f(text) ="
 
 
@@ -70,3 +75,48 @@ def test_trust_panel_walk(walk):
     w.subtab("Map")
     assert w.panel.locator("[role=tabpanel]:visible span[title]").count() > 0
     w.assert_no_error_pill()
+
+
+def test_image_sanity_panel_walk(walk_image):
+    w = walk_image
+    w.subtab("Every method")
+    for name in ("Relevance (Chefer et al. 2021)", "Attention rollout"):     # the defaults
+        assert w.panel.get_by_label(name, exact=True).is_checked(), name
+    w.assert_no_error_pill()
+
+    # ---- pressed on a fresh page, before Inspect: a message, nothing drawn, no pill ----
+    w.button(IMAGE_BUTTON).click()
+    w.expect_message("Press Inspect first", where=IMAGE_MESSAGE)
+    assert not [p for p in w.plots() if p["title"].startswith("Sanity check")]
+    w.shot("image sanity before inspect")
+
+    # ---- after Inspect (and after that handled error): relevance's curve and verdict ----
+    w.close_toasts()
+    w.subtab("Prediction")
+    w.run("Inspect", done_text="best match")
+    w.subtab("Every method")
+    prompt = w.dropdown_value("Prompt")
+    assert prompt
+    w.panel.get_by_label("Attention rollout", exact=True).uncheck()
+    w.run(IMAGE_BUTTON, done_text="random target")
+    assert w.message(IMAGE_MESSAGE) == ""
+    fig = w.wait_plot("p.traces === 1 && p.drawn && p.title.startsWith('Sanity check')")
+    assert fig["x"] == [str(k) for k in range(5)], fig         # trained + mini-CLIP's 4 blocks
+    summary = w.panel.locator("[data-testid=markdown]").filter(has_text="threshold").inner_text()
+    assert "Relevance" in summary and ("passes" in summary or "fails" in summary), summary
+    w.assert_no_error_pill()
+    w.page.locator(".js-plotly-plot:visible").last.scroll_into_view_if_needed()
+    w.shot("image sanity relevance")
+
+    # ---- a handled error: no method chosen; the curve and the summary stay ----
+    w.panel.get_by_label("Relevance (Chefer et al. 2021)", exact=True).uncheck()
+    w.close_toasts()
+    w.button(IMAGE_BUTTON).click()
+    w.expect_message("Choose at least one method", where=IMAGE_MESSAGE)
+    again = w.wait_plot("p.traces === 1 && p.drawn && p.title.startsWith('Sanity check')",
+                        timeout=REDRAW_MS)
+    assert again["x"] == fig["x"]
+    assert w.panel.locator("[data-testid=markdown]").filter(
+        has_text="threshold").inner_text() == summary
+    w.page.locator(".js-plotly-plot:visible").last.scroll_into_view_if_needed()
+    w.shot("image sanity error no method")

@@ -22,7 +22,7 @@ from .clip_views import (contrast_view, on_patch_select, redraw_attention, redra
                          redraw_text_attention, text_attention_figure)
 from .context import AppContext
 from .events import MESSAGE, Components, bind, message_markdown, reporter
-from . import trust_panel
+from . import trust_image, trust_panel
 from .gpu import gpu
 from .inputs import parse_prompts
 from .model_picker import build_picker, model_label, resolve_model
@@ -306,6 +306,7 @@ def build(ctx: AppContext) -> dict:
             c["method_maps"] = gr.Gallery(label="Maps", columns=4, height=GALLERY_HEIGHT,
                                           object_fit="contain")
             gr.Markdown(pointing_markdown())
+            trust_image.build(ctx, c)
         with gr.Tab("Attention over patches", id="attention") as views["attention"]:
             with gr.Row():
                 c["layer"] = gr.Slider(0, 1, value=0, step=1, label="Layer")
@@ -369,5 +370,6 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
        **quick)
     on(c["patches"].select, on_patch_select, ["state"], ["query"], **quick)
     clip_causal.wire(ctx, c)
+    trust_image.wire(ctx, c)
     on(c["text_prompt"].input, redraw_text_attention, ["state", "text_prompt"], ["text_att"],
        **quick)

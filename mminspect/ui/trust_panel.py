@@ -55,8 +55,10 @@ def comparison_caveats(comparison) -> dict:
             for r in comparison.results}
 
 
-def _summary(checks: list[SanityCheck]) -> str:
-    labels = _labels()
+def summary_markdown(checks: list[SanityCheck], labels: dict[str, str] | None = None) -> str:
+    """One line per check: the verdict, its score, the random target's correlation, time.
+    labels: method -> label (default: the text methods')."""
+    labels = _labels() if labels is None else labels
     lines = []
     for c in checks:
         data = ("" if c.data_spearman is None else
@@ -90,7 +92,7 @@ def on_sanity(ctx, model_name, custom_model, text, target_kind, compare, labels_
                                            progress=step, should_stop=client_left, **kwargs))
     by_method = {c.method: c for c in checks}
     return {"sanity_state": by_method, "sanity_plot": fig.sanity_figure(checks, labels),
-            "sanity_summary": _summary(checks), "caveats": badges(attr, by_method)}
+            "sanity_summary": summary_markdown(checks, labels), "caveats": badges(attr, by_method)}
 
 
 def build(ctx) -> dict:
