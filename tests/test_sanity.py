@@ -157,3 +157,25 @@ def test_a_model_held_by_its_lock_is_copied_with_a_lock_of_its_own(minilm):
         clone = model_copy(minilm)
         check = mi.sanity_check(minilm, TEXT, method="saliency", compare_to=OTHER, data=False)
     assert getattr(clone, "_mminspect_lock", None) is None and check.spearman[0] == 1
+
+
+def test_the_copy_is_counted_and_one_over_the_host_limit_is_refused_before_any_work(
+        minilm, miniclip, monkeypatch):
+    from mminspect.explain.sanity import copy_bytes
+    m = minilm.model                                      # torch's own count, each tensor once
+    by_torch = (sum(p.nbytes for _, p in m.named_parameters())
+                + sum(b.nbytes for _, b in m.named_buffers()))
+    assert copy_bytes(minilm) == by_torch and 80e6 < by_torch < 100e6     # ~22.7 M float32
+    monkeypatch.setenv("MMINSPECT_COPY_MEMORY_MB", "50")
+    seen = []
+    with pytest.raises(InputError, match=r"needs 91 MB.*allows 50 MB.*MMINSPECT_COPY_MEMORY_MB"):
+        mi.sanity_check(minilm, TEXT, method="saliency", compare_to=OTHER,
+                        progress=lambda f, d: seen.append(d))
+    assert seen == []                                     # refused before the first map
+    monkeypatch.setenv("MMINSPECT_COPY_MEMORY_MB", "1")  # mini-CLIP's networks: ~3 MB
+    with pytest.raises(InputError, match="MMINSPECT_COPY_MEMORY_MB"):
+        mi.sanity_check(miniclip, image=np.zeros((64, 64, 3), np.uint8), prompt="a red circle")
+    monkeypatch.setenv("MMINSPECT_COPY_MEMORY_MB", "5")
+    check = mi.sanity_check(miniclip, image=np.zeros((64, 64, 3), np.uint8),
+                            prompt="a red circle", data=False)
+    assert check.n_random[-1] == 4

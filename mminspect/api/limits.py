@@ -15,10 +15,15 @@ A host sets them with environment variables (defaults in brackets):
     MMINSPECT_ATTR_MEMORY_MB   [1024]   activation memory of one attribution batch; one
                                         gradient step that needs more is refused
     MMINSPECT_MAX_NEW_TOKENS   [32]     generated tokens attributed in one request
+    MMINSPECT_COPY_MEMORY_MB   [1024]   a model copy one request may make (the sanity check
+                                        re-initialises a copy of the networks); a model whose
+                                        copy is larger is refused before any work
 
 Why these numbers: a label is embedded with all the others in one batch, and a label of
 20,000 characters (512 tokens) cost ~34 MB of peak memory, so 64 of them reached 3.26 GB;
-50 labels of 300 characters (~80 tokens) stay under ~0.3 GB. The images' limits (pixels,
+50 labels of 300 characters (~80 tokens) stay under ~0.3 GB. A copy of MiniLM is ~90 MB,
+of mini-CLIP's networks ~3 MB, of an OpenAI ViT-B/32 CLIP ~600 MB (151 M float32 weights):
+1024 MB admits them and refuses ViT-L/14 (~1.7 GB), which would double a small host's RSS. The images' limits (pixels,
 images, prompts) live in `api/images.py`; its prompt limits have the same values as the
 label limits here (50 prompts of 300 characters), so a label means the same in every tab.
 Every check runs before any model work.
@@ -43,11 +48,12 @@ class Limits:
     over_budget: str = "reduce"
     memory_mb: float = 1024.0
     max_new_tokens: int = 32
+    copy_mb: float = 1024.0
 
     ENV = {"max_chars": "MMINSPECT_MAX_CHARS", "max_labels": "MMINSPECT_MAX_LABELS",
            "max_label_chars": "MMINSPECT_MAX_LABEL_CHARS", "budget_s": "MMINSPECT_BUDGET_S",
            "over_budget": "MMINSPECT_OVER_BUDGET", "memory_mb": "MMINSPECT_ATTR_MEMORY_MB",
-           "max_new_tokens": "MMINSPECT_MAX_NEW_TOKENS"}
+           "max_new_tokens": "MMINSPECT_MAX_NEW_TOKENS", "copy_mb": "MMINSPECT_COPY_MEMORY_MB"}
 
     def __post_init__(self):
         for f in fields(self):
@@ -123,3 +129,16 @@ def check_memory_mb(memory_mb, lim: Limits) -> float:
         raise InputError(f"memory_mb must be between 16 and {lim.memory_mb:g} (the limit set by "
                          f"MMINSPECT_ATTR_MEMORY_MB), got {memory_mb}.")
     return value
+
+
+def check_copy_mb(n_bytes: int, lim: Limits, model_name: str, what: str = "The sanity check") -> None:
+    """A copy of `n_bytes` (a model's networks) against MMINSPECT_COPY_MEMORY_MB, before any
+    model work: the copy lives beside the cached model for the whole request."""
+    mb = n_bytes / 1e6
+    if mb > lim.copy_mb:
+        raise InputError(f"{what} works on a copy of the model (the cached one is shared and "
+                         f"never changed): {model_name} needs {mb:,.0f} MB for it, and this "
+                         f"server allows {lim.copy_mb:,.0f} MB per request "
+                         "(MMINSPECT_COPY_MEMORY_MB). Check a smaller model, read the shipped "
+                         "table for the bundled ones, or, if you host the app, raise "
+                         "MMINSPECT_COPY_MEMORY_MB.")

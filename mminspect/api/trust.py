@@ -23,7 +23,8 @@ from typing import Callable
 import numpy as np
 
 from ..models.assets import asset_dir
-from ..explain.sanity import (PASS_BELOW, cascade, completeness_caveat, correlations,
+from .limits import check_copy_mb, limits
+from ..explain.sanity import (PASS_BELOW, cascade, completeness_caveat, copy_bytes, correlations,
                               deletion_caveat, gap_caveat, half_step, model_copy, null_sd,
                               rank_correlation, sanity_caveat, tower_blocks)
 from ..explain.sanity import agreement_matrix
@@ -118,6 +119,7 @@ def _sanity_text(model, text, method, target, seed, data, threshold, steps_cb, p
     from .adapters import as_text_adapter
     from .attribution import attribute_text
     adapter = as_text_adapter(model)
+    check_copy_mb(copy_bytes(adapter), limits(), adapter.name)       # before any model work
     t0 = time.perf_counter()
 
     def run(m, **extra):
@@ -151,6 +153,7 @@ def _sanity_image(model, image, prompt, method, contrast, seed, data, threshold,
     from .clip import as_clip, attribute_image
     from .images import read_image
     adapter = as_clip(model)
+    check_copy_mb(copy_bytes(adapter), limits(), adapter.name)       # before any model work
     t0 = time.perf_counter()
     im = read_image(image, "the image", [])
 

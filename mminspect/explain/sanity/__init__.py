@@ -26,7 +26,8 @@ import numpy as np
 from .agreement import agreement_matrix, null_sd, rank_correlation
 from .caveats import (COMPLETENESS_MAX, SMALL_GAP_ABS, SMALL_GAP_REL, completeness_caveat,
                       deletion_caveat, gap_caveat, sanity_caveat, small_gap)
-from .randomize import IMAGE_BLOCKS, TEXT_BLOCKS, model_copy, randomize_block, tower_blocks
+from .randomize import (IMAGE_BLOCKS, TEXT_BLOCKS, copy_bytes, model_copy, randomize_block,
+                        tower_blocks)
 
 PASS_BELOW = 0.5
 
@@ -65,6 +66,7 @@ def correlations(maps) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = ["COMPLETENESS_MAX", "IMAGE_BLOCKS", "PASS_BELOW", "SMALL_GAP_ABS", "SMALL_GAP_REL",
-           "TEXT_BLOCKS", "agreement_matrix", "cascade", "completeness_caveat", "correlations",
+           "TEXT_BLOCKS", "agreement_matrix", "cascade", "completeness_caveat", "copy_bytes",
+           "correlations",
            "deletion_caveat", "gap_caveat", "half_step", "model_copy", "null_sd",
            "randomize_block", "rank_correlation", "sanity_caveat", "small_gap", "tower_blocks"]

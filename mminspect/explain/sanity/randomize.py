@@ -55,6 +55,23 @@ def model_copy(adapter):
     return clone
 
 
+def copy_bytes(adapter) -> int:
+    """Bytes of what `model_copy` copies: every parameter and buffer of the adapter's networks,
+    each counted once (the deep copy shares a tensor reached twice, so this does too)."""
+    seen: dict[tuple, int] = {}
+    for value in vars(adapter).values():
+        if isinstance(value, nn.Module):
+            tensors = [*value.parameters(), *value.buffers()]
+        elif isinstance(value, torch.Tensor):
+            tensors = [value]
+        else:
+            continue
+        for t in tensors:
+            key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+            seen[key] = t.numel() * t.element_size()
+    return int(sum(seen.values()))
+
+
 def tower_blocks(adapter, tower: str) -> list[nn.Module]:
     """The blocks (layers) of one tower, bottom to top. tower: "text" or "image"."""
     family = getattr(adapter, "family", "")
