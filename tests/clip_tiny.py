@@ -63,6 +63,50 @@ def build_tiny_hf_clip(folder, seed: int = 0, image_size: int = 32, patch: int =
     return folder
 
 
+def build_tiny_hf_siglip(folder, seed: int = 0, image_size: int = 32, patch: int = 8,
+                         max_tokens: int = 16):
+    """A random SiglipModel (2 layers, 4 heads per tower, attention-pooling head) + a
+    SentencePiece-style fast tokenizer ("▁" word pieces, "</s>" end and pad, no start token,
+    like google/siglip-*) + a SiglipImageProcessor. logit scale 10 and bias -3, so the
+    sigmoid chain is not the identity."""
+    import math
+
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
+    for w in WORDS + ["dog", "big", "small", "green"]:
+        vocab.setdefault("▁" + w, len(vocab))
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.normalizer = normalizers.Lowercase()
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tk.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tk.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="</s>", pad_token="</s>",
+                            unk_token="<unk>", model_max_length=max_tokens).save_pretrained(folder)
+    SiglipImageProcessor(size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    cfg = SiglipConfig(
+        text_config=dict(tower, vocab_size=len(vocab), max_position_embeddings=max_tokens,
+                         projection_size=32, pad_token_id=1, eos_token_id=1, bos_token_id=1),
+        vision_config=dict(tower, image_size=image_size, patch_size=patch))
+    torch.manual_seed(seed)
+    model = SiglipModel(cfg).eval()
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(10.0))
+        model.logit_bias.fill_(-3.0)
+    model.save_pretrained(folder)
+    return folder
+
+
+def tiny_hf_siglip_dir(tmp_path_factory):
+    if "hf_siglip" not in _BUILT:
+        _BUILT["hf_siglip"] = build_tiny_hf_siglip(tmp_path_factory.mktemp("tiny_hf_siglip"))
+    return _BUILT["hf_siglip"]
+
+
 TINY_OPEN_CLIP = {  # an open_clip model config: 2-layer towers, 32x32 images, 8x8 patches
     "embed_dim": 16,
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 8, "patch_size": 8},
@@ -118,6 +162,7 @@ def tiny_miniclip():
 
 
 CLIP_FAMILIES = ["hf_clip", "open_clip", "miniclip"]
+SIGLIP_FAMILIES = ["hf_siglip"]   # sigmoid link, attention-pooled image tower (models/hf_siglip.py)
 
 
 def tiny_clip_of(family: str, tmp_path_factory):
@@ -125,6 +170,8 @@ def tiny_clip_of(family: str, tmp_path_factory):
     from mminspect.models import load
     if family == "hf_clip":
         return load(str(tiny_hf_clip_dir(tmp_path_factory)))
+    if family == "hf_siglip":
+        return load(str(tiny_hf_siglip_dir(tmp_path_factory)))
     if family == "open_clip":
         import torch
         torch.manual_seed(0)

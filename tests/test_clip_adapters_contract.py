@@ -7,14 +7,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from clip_tiny import CLIP_FAMILIES, tiny_clip_of  # noqa: E402
+from clip_tiny import CLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from mminspect.models.clip_base import CLIPAdapter, PatchGrid  # noqa: E402
 from mminspect.types import InputError  # noqa: E402
 
 F = torch.nn.functional
-FAMILIES = CLIP_FAMILIES
+FAMILIES = CLIP_FAMILIES + SIGLIP_FAMILIES
 TEXT = "a photo of the red cat"
 
 
@@ -66,8 +66,11 @@ def test_text_forward_shapes_rows_and_embedding(clip):
     enc = clip.tokenize(TEXT)
     n = len(enc.tokens)
     assert enc.inputs["input_ids"].shape == (1, n) and enc.special.shape == (n,)
-    assert enc.offsets.shape == (n, 2) and enc.special[0] and enc.special[-1]
-    assert not any("</w>" in t for t in enc.tokens) and "cat" in enc.tokens
+    assert enc.offsets.shape == (n, 2) and enc.special[-1]
+    # SigLIP's SentencePiece text has no start token (it ends with </s> and pads); the others do
+    assert enc.special[0] == (clip.family != "hf_siglip")
+    words = [t.strip() for t in enc.tokens]                  # SentencePiece pieces keep a space
+    assert not any("</w>" in t or "▁" in t for t in enc.tokens) and "cat" in words
     out = clip.text_forward(enc)
     assert out.attentions.shape[2:] == (n, n) and out.tokens == enc.tokens
     torch.testing.assert_close(out.attentions.sum(-1), torch.ones(out.attentions.shape[:3]))
@@ -75,11 +78,12 @@ def test_text_forward_shapes_rows_and_embedding(clip):
                                atol=1e-5, rtol=1e-4)
 
 
-def test_logits_are_logit_scale_times_cosine(clip, pixels):
+def test_logits_are_logit_scale_times_cosine_plus_bias(clip, pixels):
     texts = [TEXT, "a blue square", TEXT]
     logits = clip.similarity(pixels, texts)                                  # [image, text]
     cos = clip.encode_image(pixels) @ clip.encode_text(texts).T
-    torch.testing.assert_close(logits, clip.logit_scale * cos)
+    torch.testing.assert_close(logits, clip.logit_scale * cos + clip.logit_bias)
+    assert (clip.link, clip.logit_bias != 0) in (("softmax", False), ("sigmoid", True))
     torch.testing.assert_close(logits[:, 0], logits[:, 2])                  # duplicates agree
     sim = clip.patch_similarity(pixels, TEXT)
     assert sim.shape == (clip.patch_grid.rows, clip.patch_grid.cols) and sim.abs().max() <= 1 + 1e-5

@@ -43,6 +43,7 @@ DOMAINS: dict[str, Domain] = {
                   "“OpenAI CLIP ViT-B/32” or “open_clip ViT-B/32 LAION-2B” in the model list."),
     "hf_clip": Domain(trained_on="photos and pictures from the web"),
     "open_clip": Domain(trained_on="photos and pictures from the web"),
+    "hf_siglip": Domain(trained_on="photos and pictures from the web"),
 }
 
 

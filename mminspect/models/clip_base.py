@@ -38,6 +38,7 @@ class PatchGrid:
     patch_size: int
     image_size: tuple[int, int]
     has_cls: bool = True
+    cls_label: str = "[CLS]"     # SigLIP's pooled token is "[POOL]" (models/hf_siglip.py)
 
     @property
     def n_patches(self) -> int:
@@ -53,7 +54,7 @@ class PatchGrid:
 
     def token_labels(self) -> list[str]:
         """Display names of image tokens: "[CLS]", "r0c0", "r0c1", ..."""
-        cls = ["[CLS]"] if self.has_cls else []
+        cls = [self.cls_label] if self.has_cls else []
         return cls + [f"r{r}c{c}" for r in range(self.rows) for c in range(self.cols)]
 
     def to_image(self, patch_values: np.ndarray) -> np.ndarray:
@@ -91,7 +92,13 @@ class TowerOutput:
 
 
 class CLIPAdapter(ModelAdapter):
-    """A two-tower image-text model with contrastive embeddings."""
+    """A two-tower image-text model with contrastive embeddings.
+
+    link: how logits become probabilities. "softmax" (CLIP): over the prompts, so they sum
+    to 1; "sigmoid" (SigLIP): each prompt on its own, sigmoid(logit_scale * cosine +
+    logit_bias), so they need not sum to anything."""
+
+    link: str = "softmax"
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -106,6 +113,12 @@ class CLIPAdapter(ModelAdapter):
     @abstractmethod
     def logit_scale(self) -> float:
         """The learned 1 / temperature: logit = logit_scale * cosine(image, text)."""
+
+    @property
+    def logit_bias(self) -> float:
+        """Added after the scale (SigLIP's learned bias); 0 for softmax models, where a
+        constant shift of every logit would change nothing."""
+        return 0.0
 
     @abstractmethod
     def preprocess(self, images: Sequence[Image.Image | np.ndarray]) -> torch.Tensor:

@@ -12,6 +12,7 @@ TOKEN_STYLES: dict[str, dict[str, str]] = {
     "xlm-roberta": {"space": "▁"},
     "t5": {"space": "▁"},
     "clip": {"end_of_word": "</w>"},
+    "siglip": {"space": "▁"},                     # SentencePiece
 }
 
 

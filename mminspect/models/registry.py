@@ -65,6 +65,13 @@ REGISTRY: dict[str, dict] = {
         "label": "OpenAI CLIP ViT-B/32 · image-text (Hugging Face, downloads on first use)",
         "options": {},
     },
+    "siglip-base-patch16-224": {
+        "family": "hf_siglip",
+        "source": "google/siglip-base-patch16-224",
+        # its SentencePiece tokenizer needs `sentencepiece` and `protobuf` (said on load)
+        "label": "Google SigLIP ViT-B/16 · image-text, a sigmoid per prompt (downloads on first use)",
+        "options": {},
+    },
     "open_clip:ViT-B-32/laion2b_s34b_b79k": {
         "family": "open_clip",
         "source": "open_clip:ViT-B-32/laion2b_s34b_b79k",
@@ -79,10 +86,12 @@ FAMILIES: dict[str, str] = {
     "miniclip": "mminspect.models.miniclip_adapter:MiniCLIPAdapter",
     "hf_clip": "mminspect.models.hf_clip:HFCLIPAdapter",
     "open_clip": "mminspect.models.open_clip_adapter:OpenCLIPAdapter",
+    "hf_siglip": "mminspect.models.hf_siglip:HFSiglipAdapter",
 }
 
 # A saved Hugging Face folder opens with the family its config names (default: hf_text).
-CONFIG_FAMILIES: dict[str, str] = {"clip": "hf_clip", "CLIPModel": "hf_clip"}
+CONFIG_FAMILIES: dict[str, str] = {"clip": "hf_clip", "CLIPModel": "hf_clip",
+                                   "siglip": "hf_siglip", "SiglipModel": "hf_siglip"}
 OPEN_CLIP_PREFIX = "open_clip:"   # "open_clip:<architecture>/<tag | random | /path/file>"
 
 # Weight files in pickle format: refused for files we did not make (see _refuse_pickles).

@@ -7,7 +7,8 @@ from .. import api
 from .hosting import custom_models_allowed, env_int
 
 # family -> what its models read (the picker shows each tab the models it can use)
-FAMILY_MODALITY = {"hf_text": "text", "miniclip": "image", "hf_clip": "image", "open_clip": "image"}
+FAMILY_MODALITY = {"hf_text": "text", "miniclip": "image", "hf_clip": "image", "open_clip": "image",
+                   "hf_siglip": "image"}
 
 
 @dataclass(frozen=True)
