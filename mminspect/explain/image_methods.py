@@ -19,11 +19,15 @@ import torch
 
 from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter, TowerOutput
+from ..types import InputError
 from .attribution import Param, resolve_params
+from .dense_maps import dense_maps
+from .grad_eclip import grad_eclip_image, grad_eclip_words
 from .image_maps import (attention_maps, patch_row, pool_to_patches, raw_attention_map,
                          rollout_map, similarity_maps, upsample)
 from .pixel_attribution import (Progress, gradient_shap, integrated_gradients, logit_function,
                                 occlusion)
+from .legrad import legrad
 from .relevance import relevance_batched, relevance_from
 from .towers import TowerPass
 
@@ -33,7 +37,8 @@ F = torch.nn.functional
 @dataclass(frozen=True)
 class MapOutput:
     """patch_scores [rows, cols]; pixel_scores [H, W] (patch blocks for patch-level methods);
-    text: relevance over the first prompt's tokens [token] (relevance only); target_value:
+    text: word scores over the first prompt's tokens [token] (the relevance entries and
+    Grad-ECLIP; None for the others); target_value:
     the explained logit (difference for a contrast); delta / n_steps: completeness info."""
 
     patch_scores: np.ndarray
@@ -94,11 +99,42 @@ def _difference(a: np.ndarray, rest: np.ndarray) -> np.ndarray:
     return a - rest[0] if len(rest) else a
 
 
-def map_relevance(q: ImageQuery, p: dict, progress: Progress | None) -> MapOutput:
-    rel = relevance_batched(q.adapter, q.pixels, q.encs, words=True)
+def map_relevance(q: ImageQuery, p: dict, progress: Progress | None, start: int = 0) -> MapOutput:
+    rel = relevance_batched(q.adapter, q.pixels, q.encs, words=True, start=start)
     patch = patch_row(q.adapter.patch_grid, _difference(rel.image[0], rel.image[1:]))
     return MapOutput(patch, upsample(patch, q.adapter.patch_grid),
                      float(rel.scores @ q.weights.numpy()), text=rel.text[0])
+
+
+def map_relevance_last(q: ImageQuery, p: dict, progress: Progress | None) -> MapOutput:
+    return map_relevance(q, p, progress, start=-1)
+
+
+def map_legrad(q: ImageQuery, p: dict, progress: Progress | None) -> MapOutput:
+    patch = legrad(q.adapter, q.pixels, q.texts(), q.weights, layers=p["layers"])
+    return MapOutput(patch, upsample(patch, q.adapter.patch_grid), q.value())
+
+
+def map_grad_eclip(q: ImageQuery, p: dict, progress: Progress | None) -> MapOutput:
+    patch, _ = grad_eclip_image(q.adapter, q.pixels, q.texts(), q.weights)
+    value, out = q.plain_pass()
+    notes, words = [], None
+    try:
+        words = grad_eclip_words(q.adapter, q.encs[0], F.normalize(out.embedding, dim=-1),
+                                 text_layers=p["text_layers"])
+    except InputError as e:          # a text tower the site table does not know: image map only
+        notes.append(f"No word map: {e}")
+    return MapOutput(patch, upsample(patch, q.adapter.patch_grid), value, text=words, notes=notes)
+
+
+def _dense(variant: str):
+    def map_dense(q: ImageQuery, p: dict, progress: Progress | None) -> MapOutput:
+        value = q.value()
+        sims = dense_maps(q.adapter, q.pixels, q.texts(), variant)          # [k, rows, cols]
+        patch = _difference(sims[0], sims[1:])
+        return MapOutput(patch, upsample(patch, q.adapter.patch_grid), value)
+    map_dense.__name__ = f"map_{variant}"
+    return map_dense
 
 
 def map_similarity(q: ImageQuery, p: dict, progress: Progress | None) -> MapOutput:
@@ -137,15 +173,20 @@ def map_gradient_shap(q: ImageQuery, p: dict, progress: Progress | None) -> MapO
     return MapOutput(pool_to_patches(px, q.adapter.patch_grid), px, q.value(), delta=delta)
 
 
-def relevance_from_pass(adapter: CLIPAdapter, towers: TowerPass, encs: Sequence[Encoded]
-                        ) -> list[MapOutput]:
+def relevance_from_pass(adapter: CLIPAdapter, towers: TowerPass, encs: Sequence[Encoded],
+                        start: int = 0) -> list[MapOutput]:
     """Relevance of every prompt for the pass's first image: one batched backward through the
     pass's own graph (it must have run with keep_graph)."""
     rel = relevance_from(adapter, towers.pixels[:1], towers.text, towers.text_groups, encs,
-                         image=towers.images[0])
+                         image=towers.images[0], start=start)
     g = adapter.patch_grid
     return [MapOutput(patch_row(g, r), upsample(patch_row(g, r), g), float(s), text=t)
             for r, s, t in zip(rel.image, rel.scores, rel.text)]
+
+
+def relevance_last_from_pass(adapter: CLIPAdapter, towers: TowerPass, encs: Sequence[Encoded]
+                             ) -> list[MapOutput]:
+    return relevance_from_pass(adapter, towers, encs, start=-1)
 
 
 def similarity_from_pass(adapter: CLIPAdapter, towers: TowerPass, encs: Sequence[Encoded]
@@ -197,7 +238,28 @@ class ImageMethod:
 IMAGE_METHODS: dict[str, ImageMethod] = {m.name: m for m in (
     ImageMethod("relevance", "Relevance (Chefer et al. 2021)", map_relevance,
                 from_pass=relevance_from_pass, needs_graph=True,
-                description="Gradient-weighted attention, propagated through the layers."),
+                description="Gradient-weighted attention, propagated through ALL layers "
+                            "(the paper's rule)."),
+    ImageMethod("relevance_last", "Relevance, last layer (Chefer notebook)", map_relevance_last,
+                from_pass=relevance_last_from_pass, needs_graph=True,
+                description="Chefer et al.'s rule on the LAST layer only (R = I + Ā_last): the "
+                            "default of the authors' CLIP notebook (start_layer=-1)."),
+    ImageMethod("legrad", "LeGrad (Bousselham et al. 2025)", map_legrad,
+                (Param("layers", 2, 1, 48, 1, "How many last layers are summed (the authors' "
+                                               "default: 2)."),),
+                description="Gradient of each layer's own image-text score w.r.t. that layer's "
+                            "attention, ReLU, mean over heads and queries, summed; min-max scaled."),
+    ImageMethod("grad_eclip", "Grad-ECLIP (Zhao et al. 2024)", map_grad_eclip,
+                (Param("text_layers", 0, 0, 48, 1, "Text layers summed for the word map; 0 = "
+                                                   "two thirds of the tower (the authors' 8 of 12)."),),
+                description="Last layer: gradient on the heads' output x values x a loosened "
+                            "q-k attention, ReLU; also a word map of the prompt."),
+    ImageMethod("maskclip", "MaskCLIP dense map (value path)", _dense("maskclip"), signed=True,
+                description="Last layer's attention skipped (each token: out(v(x))), then the "
+                            "final norm + projection; cosine per patch. No gradients."),
+    ImageMethod("sclip", "SCLIP-style self-self attention", _dense("sclip"), signed=True,
+                description="Last layer's attention is softmax(qqᵀ)+softmax(kkᵀ), then the final "
+                            "norm + projection; cosine per patch. No gradients."),
     ImageMethod("similarity", "Patch-text similarity", map_similarity, signed=True,
                 from_pass=similarity_from_pass,
                 description="Cosine of each patch's projected feature with the prompt; no gradients."),
