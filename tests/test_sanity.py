@@ -179,3 +179,34 @@ def test_the_copy_is_counted_and_one_over_the_host_limit_is_refused_before_any_w
     check = mi.sanity_check(miniclip, image=np.zeros((64, 64, 3), np.uint8),
                             prompt="a red circle", data=False)
     assert check.n_random[-1] == 4
+
+
+def test_a_map_that_ignores_the_prompt_gets_the_badge_and_relevance_does_not(miniclip):
+    from mminspect.lab.pointing import pointing_scenes
+    img, prompt, _ = pointing_scenes(1)[0]
+    for method, ignored in (("rollout", True), ("raw_attention", True), ("relevance", False)):
+        check = mi.sanity_check(miniclip, image=img, prompt=prompt, method=method)
+        attr = mi.attribute_image(miniclip, img, prompt, method=method)
+        # the flag is computed from the maps: the random prompt's map against this one
+        other = mi.attribute_image(miniclip, img, check.data_target.split("'")[1], method=method)
+        a, b = attr.patch_scores, other.patch_scores
+        rho = max(rank_correlation(a, b), rank_correlation(np.abs(a), np.abs(b)))
+        assert check.data_score == pytest.approx(rho, abs=1e-6), method
+        assert check.target_ignored is ignored, (method, rho)
+        cav = {c.code: c for c in mi.caveats(attr, sanity=check)}
+        assert ("ignores_target" in cav) is ignored, (method, list(cav))
+        if ignored:
+            assert "random prompt" in cav["ignores_target"].title
+            assert "Relevance" in cav["ignores_target"].instead
+
+
+def test_a_text_map_that_ignores_the_target_gets_the_badge_and_ig_does_not(minilm, monkeypatch):
+    monkeypatch.setitem(METHODS, IGNORES_MODEL.name, IGNORES_MODEL)
+    blind = mi.sanity_check(minilm, TEXT, method="embedding_norm", compare_to=OTHER)
+    assert blind.data_score == pytest.approx(1.0) and blind.target_ignored
+    ig = mi.sanity_check(minilm, TEXT, method="integrated_gradients", compare_to=OTHER)
+    assert ig.data_score < 0.9 and ig.target_ignored is False
+    attr = mi.attribute_text(minilm, TEXT, method="integrated_gradients", compare_to=OTHER)
+    assert "ignores_target" not in [c.code for c in mi.caveats(attr, sanity=ig)]
+    no_data = mi.sanity_check(minilm, TEXT, method="saliency", compare_to=OTHER, data=False)
+    assert no_data.data_score is None and no_data.target_ignored is None

@@ -171,3 +171,21 @@ def test_the_comparison_table_gets_a_caveat_column_only_when_asked():
     rows = table.split("<tr>")[2:]
     assert "data-caveat" not in rows[0]
     assert "data-caveat='deletion'" in rows[1] and "data-caveat='sanity'" in rows[1]
+
+
+def test_the_ignores_target_badge_reads_the_random_targets_correlation_at_its_threshold():
+    from mminspect.explain.sanity import SAME_MAP_ABOVE, target_caveat
+    assert SAME_MAP_ABOVE == 0.9
+    assert target_caveat("Saliency", 0.899, 0.9, "here") is None
+    assert target_caveat("Saliency", None, 0.9, "here") is None
+    text = target_caveat("Saliency", 0.9, 0.9, "here")
+    assert text.code == "ignores_target" and "random target" in text.title
+    assert "Integrated Gradients" in text.instead
+    image = target_caveat("Rollout", 1.0, 0.9, "here", modality="image")
+    assert "random prompt" in image.title and "Relevance" in image.instead
+    for data, shown in ((0.95, True), (0.5, False)):       # read from the shipped table too
+        table = {"threshold": 0.5, "data_threshold": 0.9, "results": {"toy": {"saliency": {
+            "score": 0.1, "passed": True, "n": 4, "data_spearman": data}}}}
+        codes = [c.code for c in mi.caveats(attr(method="saliency"), table=table)]
+        assert ("ignores_target" in codes) is shown, (data, codes)
+        assert "sanity" not in codes

@@ -23,10 +23,12 @@ from typing import Callable
 import numpy as np
 
 from ..models.assets import asset_dir
+from ..models.bundled import sources_sha256
 from .limits import check_copy_mb, limits
-from ..explain.sanity import (PASS_BELOW, cascade, completeness_caveat, copy_bytes, correlations,
-                              deletion_caveat, gap_caveat, half_step, model_copy, null_sd,
-                              rank_correlation, sanity_caveat, tower_blocks)
+from ..explain.sanity import (PASS_BELOW, SAME_MAP_ABOVE, cascade, completeness_caveat,
+                              copy_bytes, correlations, deletion_caveat, gap_caveat, half_step,
+                              model_copy, null_sd, rank_correlation, sanity_caveat,
+                              target_caveat, target_ignored, tower_blocks)
 from ..explain.sanity import agreement_matrix
 from ..types import (AttributionComparison, Cancelled, Caveat, InputError, MethodAgreement,
                      PixelAttribution, SanityCheck, TokenAttribution)
@@ -35,6 +37,7 @@ Progress = Callable[[float, str], None]
 StopCheck = Callable[[], bool]
 
 SANITY_TABLE = asset_dir("sanity") / "sanity.json"      # in a checkout or installed
+CODE_ROOT = Path(__file__).resolve().parents[2]         # the table names its files from here
 # Targets for the data-randomisation variant: unrelated to any example, fixed, drawn by seed.
 RANDOM_TEXTS = ("Interest rates rose again in March.", "She plays the violin every evening.",
                 "The train to Lyon leaves at noon.", "Volcanoes form where plates collide.",
@@ -102,12 +105,14 @@ def _finish(method, model_name, modality, target, maps, counts, n_blocks, thresh
                      "(several inputs) before concluding.")
     steps = ["trained"] + [f"top {k} of {n_blocks} blocks random" for k in counts[1:]]
     score = float(np.maximum(signed, absolute)[half:].mean())     # as SanityCheck.score
+    data_score = None if d_signed is None else max(d_signed, d_abs)
     return SanityCheck(method=method, model_name=model_name, modality=modality, target=target,
                        steps=steps, n_random=counts, maps=np.stack(maps), spearman=signed,
                        spearman_abs=absolute, half=half, threshold=float(threshold),
                        passed=bool(score < threshold), seed=int(seed),
                        seconds=time.perf_counter() - t0, data_target=d_target,
-                       data_spearman=d_signed, data_spearman_abs=d_abs, notes=notes)
+                       data_spearman=d_signed, data_spearman_abs=d_abs, notes=notes,
+                       data_threshold=SAME_MAP_ABOVE, target_ignored=target_ignored(data_score))
 
 
 def _data_corr(first: np.ndarray, other: np.ndarray) -> tuple[float, float]:
@@ -237,22 +242,68 @@ def method_agreement(results) -> MethodAgreement:
                            matrix_abs=absolute, n_features=int(feats[0].size))
 
 
+def bundled_weights() -> dict[str, str]:
+    """SHA-256 of the weights the bundled models load now (MiniLM is verified against its
+    hash at load; mini-CLIP's card names its file's): what a shipped table was measured on."""
+    from ..models import miniclip_adapter
+    from ..models.bundled import MINILM_SHA256
+    card = miniclip_adapter.read_card(miniclip_adapter.MINICLIP_DIR)
+    return {"minilm": MINILM_SHA256, "miniclip": card["weights"]["sha256"]}
+
+
+def _stale_reasons(rec: dict) -> list[str]:
+    """Why a shipped table no longer describes this code and these weights (empty: current).
+    The hashes are compared through models.bundled (the one place that hashes)."""
+    why = []
+    weights = rec.get("weights_sha256")
+    if not weights:
+        why.append("it records no hash of the weights it was measured on")
+    else:
+        now = bundled_weights()
+        other = sorted(m for m, h in weights.items() if now.get(m) != h)
+        if other:
+            why.append(f"measured on other weights of {', '.join(other)}")
+    code = rec.get("provenance", {}).get("code", {})
+    if not code.get("files"):
+        why.append("it records no hash of the code that produced it")
+    else:
+        combined, files = sources_sha256(CODE_ROOT, code["files"])
+        if combined != code.get("sha256"):
+            changed = [f for f, h in files.items() if h != code["files"].get(f)]
+            shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more"
+                                              if len(changed) > 4 else "")
+            why.append(f"the code that produced it changed since ({shown})")
+    return why
+
+
 def shipped_sanity(path: Path | str | None = None) -> dict | None:
-    """The shipped sanity table (python -m mminspect.lab.sanity_table), or None if absent."""
+    """The shipped sanity table (python -m mminspect.lab.sanity_table), or None if absent,
+    with `current` (False when the bundled weights or any source file that produced it
+    differ from the ones it recorded) and `stale_reason` (None when current)."""
     p = Path(path) if path else SANITY_TABLE
     if not p.exists():
         return None
     with open(p) as f:
-        return json.load(f)
+        rec = json.load(f)
+    why = _stale_reasons(rec)
+    command = rec.get("command")
+    stale = ("; ".join(why) + (f"; re-run `{command}`" if command else "")) if why else None
+    return {**rec, "current": not why, "stale_reason": stale}
 
 
 def shipped_verdict(model_name: str, method: str, table: dict | None = None) -> dict | None:
-    """{score, passed, threshold, n} for a method on a bundled model from the shipped table."""
+    """{score, passed, threshold, n, data_score, data_threshold, current} for a method on a
+    bundled model from the shipped table."""
     table = shipped_sanity() if table is None else table
     if not table:
         return None
     row = table.get("results", {}).get(model_name, {}).get(method)
-    return None if row is None else {**row, "threshold": table.get("threshold", PASS_BELOW)}
+    if row is None:
+        return None
+    return {**row, "threshold": table.get("threshold", PASS_BELOW),
+            "data_score": row.get("data_score", row.get("data_spearman")),
+            "data_threshold": table.get("data_threshold", SAME_MAP_ABOVE),
+            "current": table.get("current", True)}
 
 
 def caveats(result, sanity: SanityCheck | None = None, method_label: str | None = None,
@@ -273,13 +324,19 @@ def caveats(result, sanity: SanityCheck | None = None, method_label: str | None 
         image = isinstance(result, PixelAttribution)
         out.append(deletion_caveat(f.deletion_area, "patches" if image else "words",
                                    "Run every method" if image else "Compare all methods"))
+    modality = "image" if isinstance(result, PixelAttribution) else "text"
     if sanity is not None and sanity.method == result.method:
         out.append(sanity_caveat(label, sanity.model_name, sanity.score, sanity.threshold,
                                  "measured on this input"))
+        out.append(target_caveat(label, sanity.data_score, sanity.data_threshold or SAME_MAP_ABOVE,
+                                 f"{sanity.data_target}, on this input", modality))
     else:
         verdict = shipped_verdict(result.model_name, result.method, table)
         if verdict is not None:
+            source = (f"mean of {verdict.get('n', '?')} inputs in the shipped table"
+                      + ("" if verdict["current"] else ", measured on older code"))
             out.append(sanity_caveat(label, result.model_name, verdict["score"],
-                                     verdict["threshold"],
-                                     f"mean of {verdict.get('n', '?')} inputs in the shipped table"))
+                                     verdict["threshold"], source))
+            out.append(target_caveat(label, verdict["data_score"], verdict["data_threshold"],
+                                     source, modality))
     return [c for c in out if c is not None]

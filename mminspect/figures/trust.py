@@ -35,7 +35,8 @@ def sanity_figure(checks: list[SanityCheck], labels: dict[str, str] | None = Non
                   annotation_position="top left")
     for i, c in enumerate(checks):
         worst = np.maximum(c.spearman, c.spearman_abs)                  # [step]
-        name = f"{plotly_text(_label(labels, c.method))}: {'pass' if c.passed else 'FAIL'}"
+        same = " · same map for a random target" if c.target_ignored else ""
+        name = f"{plotly_text(_label(labels, c.method))}: {'pass' if c.passed else 'FAIL'}{same}"
         fig.add_trace(go.Scatter(
             x=c.n_random.tolist(), y=worst.tolist(), mode="lines+markers", name=name,
             line=dict(color=COLOURS[i % len(COLOURS)], dash="solid" if c.passed else "dot"),
@@ -94,18 +95,26 @@ def sanity_table_html(table: dict | None, labels: dict[str, dict[str, str]] | No
     if not table:
         return "<p><i>No shipped sanity table (run python -m mminspect.lab.sanity_table).</i></p>"
     rows = []
+    same = table.get("data_threshold", 0.9)
     for model, methods in table.get("results", {}).items():
         names = (labels or {}).get(table.get("modality", {}).get(model, "text"), {})
         for m, r in methods.items():
             ok = "pass" if r["passed"] else "<b style='color:#b2182b'>fail</b>"
-            data = "–" if r.get("data_spearman") is None else f"{r['data_spearman']:+.2f}"
+            d = r.get("data_score", r.get("data_spearman"))
+            data = "–" if d is None else f"{d:+.2f}" + (
+                " <b style='color:#b2182b'>ignores it</b>" if d >= same else "")
             rows.append(f"<tr><td>{html.escape(model)}</td><td>{html.escape(_label(names, m))}"
                         f"</td><td>{r['score']:.3f}</td><td>{ok} ({r['passed_inputs']}/{r['n']})"
                         f"</td><td>{data}</td></tr>")
-    return ("<table style='border-collapse:collapse' cellpadding='4'><tr><th>model</th>"
+    stale = ("" if table.get("current", True) else
+             "<p class='mm-sanity-stale' style='color:#7f3b08'>⚠️ <b>Stale</b>: "
+             f"{html.escape(table.get('stale_reason') or 'measured on other code or weights')}"
+             ".</p>")
+    return (stale + "<table style='border-collapse:collapse' cellpadding='4'><tr><th>model</th>"
             "<th>method</th><th>score</th><th>verdict (inputs passing)</th>"
             "<th>ρ, random target</th></tr>" + "".join(rows) + "</table>"
-            f"<p style='font-size:0.85em'>Pass: score &lt; {table.get('threshold', 0.5):g}. "
+            f"<p style='font-size:0.85em'>Pass: score &lt; {table.get('threshold', 0.5):g}; "
+            f"a random target at ρ ≥ {same:g} leaves the map as it was (it ignores the target). "
             f"{html.escape(table.get('command', ''))} · {html.escape(table.get('date', ''))}</p>")
 
 

@@ -24,6 +24,8 @@ class SanityCheck:
     ranking survives once half the model (or more) is random.
     data_*: the same correlation for a random target (another label / prompt / second text)
     on the trained model (None where it does not apply); data_target names it.
+    target_ignored: data_score (the larger of the two) >= data_threshold, i.e. the map hardly
+    changes when the model explains an unrelated target (None where no random target ran).
     """
 
     method: str
@@ -44,6 +46,8 @@ class SanityCheck:
     data_spearman: float | None = None
     data_spearman_abs: float | None = None
     notes: list[str] = field(default_factory=list)
+    data_threshold: float | None = None
+    target_ignored: bool | None = None
 
     def __post_init__(self):
         n = len(self.steps)
@@ -73,6 +77,12 @@ class SanityCheck:
         """The number `passed` compares with the threshold (see the class docstring)."""
         worst = np.maximum(self.spearman, self.spearman_abs)[self.half:]     # [step >= half]
         return float(worst.mean())
+
+    @property
+    def data_score(self) -> float | None:
+        """The random target's correlation, the larger of signed and |scores| (None: none ran)."""
+        vals = [v for v in (self.data_spearman, self.data_spearman_abs) if v is not None]
+        return max(vals) if vals else None
 
 
 @dataclass(frozen=True)

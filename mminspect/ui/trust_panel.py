@@ -61,8 +61,10 @@ def summary_markdown(checks: list[SanityCheck], labels: dict[str, str] | None = 
     labels = _labels() if labels is None else labels
     lines = []
     for c in checks:
-        data = ("" if c.data_spearman is None else
-                f"; with a random target ({c.data_target}) ρ = {c.data_spearman:+.2f}")
+        data = ("" if c.data_score is None else
+                f"; with a random target ({c.data_target}) ρ = {c.data_score:+.2f}"
+                + (f" — **the map hardly changes: it ignores the target** (ρ ≥ "
+                   f"{c.data_threshold:g})" if c.target_ignored else ""))
         lines.append(f"- **{labels.get(c.method, c.method)}**: "
                      f"{'passes' if c.passed else '**fails**'} — score {c.score:+.2f} "
                      f"(threshold {c.threshold:g}){data} · {c.seconds:.1f} s")

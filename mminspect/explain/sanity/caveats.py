@@ -16,6 +16,8 @@ or nothing. The thresholds, and why:
   nothing, and the map explains a difference that is not there.
 - Sanity: a shipped table or a run of the sanity check on this model says the method's map
   survives once half the model is random (see sanity/__init__.py for its threshold).
+- Ignores the target: the same check's random target (an unrelated prompt, label or second
+  text) gives nearly the same map (rho >= SAME_MAP_ABOVE, see sanity/__init__.py).
 """
 from __future__ import annotations
 
@@ -79,3 +81,22 @@ def sanity_caveat(method_label: str, model_name: str, score: float | None,
         "the baseline, not what the trained model learned.",
         "Prefer a method that passes (see “Can I trust this map?”), and read this map as a "
         "rough guide only.", value=float(score))
+
+
+def target_caveat(method_label: str, data_score: float | None, threshold: float, source: str,
+                  modality: str = "text") -> Caveat | None:
+    """data_score: the rank correlation of this method's map for a random target with its map
+    for the user's target (None: no random target was explained)."""
+    if data_score is None or data_score < threshold:
+        return None
+    what = "prompt" if modality == "image" else "target"
+    instead = ("Relevance reads the prompt (it passes on mini-CLIP); or use “A rather than B”, "
+               "which cancels what both prompts' maps share." if modality == "image" else
+               "Prefer a method whose map follows the target (Integrated Gradients, Occlusion, "
+               "KernelSHAP on MiniLM), or compare two targets.")
+    return Caveat(
+        "ignores_target", f"{method_label} hardly changes with a random {what}",
+        f"Explaining an unrelated {what} with the same model gives almost the same map "
+        f"(Spearman {data_score:.2f} ≥ {threshold:g}, {source}): it shows what the model reads "
+        f"in this input in general, not what your {what} picked out.",
+        instead, value=float(data_score))
