@@ -134,13 +134,15 @@ def test_work_running_slower_than_planned_shrinks_what_is_left():
 @pytest.fixture
 def slow_problems(monkeypatch):
     """Every problem the api builds costs a known 100 ms per forward item (the real ones take
-    milliseconds), so the plan is deterministic whatever the machine's load."""
+    milliseconds), so the plan is deterministic whatever the machine's load. Float32 only:
+    a bfloat16 copy would be re-timed for real (test_attribution_precision covers that)."""
     real = api_attribution.build_problem
 
     def fixed_cost(*args, **kwargs):
         return replace(real(*args, **kwargs), unit_s=0.1, call_s=0.0)
 
     monkeypatch.setattr(api_attribution, "build_problem", fixed_cost)
+    monkeypatch.setattr(api_attribution, "resolve_precision", lambda precision, device: None)
 
 
 def test_a_comparison_over_the_budget_runs_reduced_with_notes(minilm, slow_problems):

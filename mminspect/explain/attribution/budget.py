@@ -26,13 +26,19 @@ MODES = ("reduce", "refuse")
 class Job:
     """One method on one problem, with the faithfulness curves that run along with it:
     `curve_orders` orders (1: the map's own; + N_RANDOM when its random reference is not
-    shared) at `curve_points` points."""
+    shared) at `curve_points` points, on `curve_problem` (the same input, maybe in another
+    precision: see precision.py; None = `problem`)."""
 
     method: Method
     params: dict
     problem: Problem
     curve_orders: int = 0
     curve_points: int = MAX_POINTS
+    curve_problem: Problem | None = None
+
+    @property
+    def curves_on(self) -> Problem:
+        return self.problem if self.curve_problem is None else self.curve_problem
 
     @property
     def extra_units(self) -> float:
@@ -43,7 +49,8 @@ class Job:
         return self.method.cost(p.n_tokens, p.n_free, self.params if params is None else params)
 
     def seconds(self, params: dict | None = None) -> float:
-        return self.problem.seconds_for(self.units(params) + self.extra_units)
+        return (self.problem.seconds_for(self.units(params))
+                + self.curves_on.seconds_for(self.extra_units))
 
 
 @dataclass(frozen=True)
@@ -85,16 +92,17 @@ def _calibrate(jobs: list[Job], budget_s: float) -> None:
     """Re-time each distinct problem in place: split per-call overhead from per-item cost
     (`calibrated`) if that costs under 5 % of the budget, else (a long text, where the split
     matters little) just time its forward once more (`retimed`)."""
-    distinct = {id(j.problem): j.problem for j in jobs}
+    distinct = {id(p): p for j in jobs for p in (j.problem, j.curves_on)}
     cheap = sum((2 + CALIBRATION_ITEMS) * p.unit_s for p in distinct.values()) <= 0.05 * budget_s
     done = {key: (calibrated if cheap else retimed)(p) for key, p in distinct.items()}
     for j in jobs:
-        j.problem = done[id(j.problem)]
+        j.problem, j.curve_problem = done[id(j.problem)], done[id(j.curves_on)]
 
 
 def _shared_s(jobs: list[Job], orders: int, points: int) -> float:
-    """Seconds of the random-order reference curves shared by all jobs (on the first problem)."""
-    p = jobs[0].problem
+    """Seconds of the random-order reference curves shared by all jobs (on the first job's
+    curve problem)."""
+    p = jobs[0].curves_on
     return p.seconds_for(curve_units(p.n_free, orders, points)) if orders else 0.0
 
 
@@ -183,6 +191,10 @@ def plan_budget(jobs: list[Job], budget_s: float, mode: str = "reduce",
                 curve_points=points)
 
 
+def _slowed(p: Problem, slow: float) -> Problem:
+    return replace(p, unit_s=p.unit_s * slow, call_s=p.call_s * slow)
+
+
 SLOWER = 1.25     # re-plan when the work so far ran this much slower than its estimate
 
 
@@ -199,8 +211,8 @@ def keep_pace(plan: Plan, jobs: list[Job], i: int, guard, mode: str) -> Plan:
     left = guard.budget_s - guard.elapsed()
     if slow * sum(plan.seconds[i:]) <= left:
         return plan
-    rest = [replace(j, problem=replace(j.problem, unit_s=j.problem.unit_s * slow,
-                                       call_s=j.problem.call_s * slow)) for j in jobs[i:]]
+    rest = [replace(j, problem=_slowed(j.problem, slow), curve_problem=_slowed(j.curves_on, slow))
+            for j in jobs[i:]]
     full = sum(j.seconds() for j in rest)
     params, seconds, _ = _shrink(rest, left, 0.0, full)
     why = (f"to stay within the time budget of {guard.budget_s:g} s: the work ran {slow:.1f}x "
