@@ -210,3 +210,26 @@ def test_a_text_map_that_ignores_the_target_gets_the_badge_and_ig_does_not(minil
     assert "ignores_target" not in [c.code for c in mi.caveats(attr, sanity=ig)]
     no_data = mi.sanity_check(minilm, TEXT, method="saliency", compare_to=OTHER, data=False)
     assert no_data.data_score is None and no_data.target_ignored is None
+
+
+def test_image_gradient_shap_is_the_same_map_run_after_run_and_adds_up(miniclip):
+    from mminspect.explain.pixel_attribution import gradient_shap
+    from mminspect.lab.pointing import pointing_scenes
+    img, prompt, _ = pointing_scenes(1)[0]
+    first = mi.attribute_image(miniclip, img, prompt, method="gradient_shap")
+    np.random.seed(123)                      # captum drew from numpy's global generator
+    torch.manual_seed(321)
+    again = mi.attribute_image(miniclip, img, prompt, method="gradient_shap")
+    assert np.array_equal(first.scores, again.scores)
+    assert np.array_equal(first.patch_scores, again.patch_scores)
+    # a linear model: each sample's gradient x (input - baseline) adds up to f(input) - f(baseline)
+    w = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+    def linear(p):                                               # [n, 3, 16, 16] -> [n]
+        return (p * w).sum((1, 2, 3))
+    pixels = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    a8, delta = gradient_shap(linear, pixels, n_samples=10, seed=4, batch=8)
+    a3, _ = gradient_shap(linear, pixels, n_samples=10, seed=4, batch=3)
+    assert delta < 1e-4 and a8.shape == (16, 16)
+    assert np.allclose(a8, a3, rtol=1e-6, atol=1e-7)           # the batch does not matter
+    assert not np.allclose(a8, gradient_shap(linear, pixels, n_samples=10, seed=5)[0])
