@@ -82,6 +82,13 @@ def test_the_game_scores_each_map_against_its_own_scenes_mask(monkeypatch):
     res = pointing_game(clip, n=n, methods=["relevance", "rollout", "similarity"])
     assert res["relevance"]["hit_rate"] == 1.0
     assert res["rollout"]["hit_rate"] == 0.0
+    # energy: the stand-in maps are 1 on whole patches; inside-the-mask share by hand
+    from mminspect.explain.pointing import mask_fraction
+    on = [mask_fraction(m, g)[mask_patches(m, g)].sum() / mask_patches(m, g).sum()
+          for _, _, m in scenes]
+    assert res["relevance"]["energy"] == pytest.approx(np.mean(on))
+    assert res["rollout"]["energy"] == 0.0                 # all its mass off the object
+    assert res["energy_chance"] == pytest.approx(np.mean([m.mean() for _, _, m in scenes]))
     shared = np.mean([(mask_patches(a, g) & mask_patches(b, g)).any() for a, b in others])
     assert res["similarity"]["hit_rate"] == pytest.approx(shared)
     assert shared < 1.0                                     # some scenes keep the objects apart
@@ -104,7 +111,8 @@ def test_every_method_runs_at_the_apps_defaults_unless_told_otherwise(monkeypatc
     monkeypatch.setattr(lab_pointing, "compute", spy)
     quick = {"integrated_gradients": {"n_steps": 4}, "gradient_shap": {"n_samples": 4}}
     res = pointing_game(tiny_miniclip(), n=2, params=quick)
-    assert set(res) == set(IMAGE_METHODS) | {"chance"}
+    assert set(res) == set(IMAGE_METHODS) | {"chance", "energy_chance"}
+    assert all(0 <= res[m]["energy"] <= 1 for m in IMAGE_METHODS)
     assert all(res[m]["n"] == 2 and res[m]["seconds"] > 0 for m in IMAGE_METHODS)
     assert seen["integrated_gradients"] == {"n_steps": 4}
     assert seen["gradient_shap"]["n_samples"] == 4

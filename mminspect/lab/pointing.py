@@ -1,12 +1,14 @@
-"""The pointing game (Zhang et al. 2016) on mini-CLIP scenes, where we know every object's
-pixels:  python -m mminspect.lab.pointing [--n 200] [--methods relevance,rollout,...]
+"""The pointing game (Zhang et al. 2016) and energy-in-mask on mini-CLIP scenes, where we
+know every object's pixels:  python -m mminspect.lab.pointing [--n 200] [--methods relevance,...]
 
 For each held-out two-object scene, one object is named ("a red circle") and each map is
 computed for that prompt with the method's own defaults, the ones the app's "Every method"
 table runs (override with --params '{"integrated_gradients": {"n_steps": 16}}'; the record
 keeps whatever was used). A hit: the map's peak patch touches the named object's mask
 (`explain.pointing.pointing_hit`). `chance` is the share of patches that touch the mask:
-what a random peak would score.
+what a random peak would score. Energy-in-mask (`explain.pointing.energy_in_mask`): the share
+of the map's positive mass on the named object, averaged over scenes; `energy_chance` is the
+mean share of the image the object covers (what a uniform map scores).
 
 Scenes come from `POINTING_SEED`, which neither training (data seed 1) nor mini-CLIP's own
 evaluation (seeds 1000-1003) uses. `--json` writes the table with its provenance (command,
@@ -25,7 +27,7 @@ import time
 import numpy as np
 
 from ..explain.image_methods import IMAGE_METHODS, compute
-from ..explain.pointing import mask_patches, pointing_hit
+from ..explain.pointing import energy_in_mask, mask_fraction, mask_patches, pointing_hit
 from ..miniclip.captions import article
 from ..miniclip.scenes import scene
 from ..models import load, miniclip_adapter
@@ -58,38 +60,48 @@ def method_params(methods, params: dict | None = None) -> dict:
 
 def pointing_game(adapter: CLIPAdapter, n: int = 200, methods=None, seed: int = POINTING_SEED,
                   params: dict | None = None) -> dict:
-    """{method: {"hit_rate", "n", "seconds"}} plus "chance", over `n` scenes. `params`:
-    {method: {name: value}} overrides; absent ones run at the method's defaults."""
+    """{method: {"hit_rate", "energy", "n", "seconds"}} plus "chance" and "energy_chance",
+    over `n` scenes. `params`: {method: {name: value}} overrides; absent ones run at the
+    method's defaults."""
     methods = list(methods or IMAGE_METHODS)
     used = method_params(methods, params)
     g = adapter.patch_grid
     size = g.image_size[0]
     hits = {m: [] for m in methods}
+    energy = {m: [] for m in methods}
     secs = {m: 0.0 for m in methods}
-    chance = []
+    chance, energy_chance = [], []
     for image, prompt, mask in pointing_scenes(n, seed, size):
         pixels = adapter.preprocess([image])
         enc = adapter.tokenize(prompt)
         chance.append(mask_patches(mask, g).mean())
+        energy_chance.append(mask_fraction(mask, g).mean())
         for m in methods:
             t = time.perf_counter()
             out = compute(adapter, pixels, [enc], m, used[m])
             secs[m] += time.perf_counter() - t
             hits[m].append(pointing_hit(out.patch_scores, mask, g))
-    res = {m: {"hit_rate": float(np.mean(hits[m])), "n": n, "seconds": secs[m] / max(n, 1)}
-           for m in methods}
+            energy[m].append(energy_in_mask(out.patch_scores, mask, g))
+    res = {m: {"hit_rate": float(np.mean(hits[m])), "energy": float(np.mean(energy[m])),
+               "n": n, "seconds": secs[m] / max(n, 1)} for m in methods}
     res["chance"] = float(np.mean(chance))
+    res["energy_chance"] = float(np.mean(energy_chance))
     return res
 
 
+CHANCE_KEYS = ("chance", "energy_chance")
+
+
 def format_table(res: dict) -> str:
-    lines = [f"{'method':<24}{'hit rate':>10}{'target':>9}{'ms/map':>9}",
-             f"{'(random peak)':<24}{100 * res['chance']:>9.1f}%"]
+    lines = [f"{'method':<24}{'hit rate':>10}{'energy':>9}{'target':>9}{'ms/map':>9}",
+             f"{'(random peak / uniform)':<24}{100 * res['chance']:>9.1f}%"
+             + (f"{100 * res['energy_chance']:>8.1f}%" if "energy_chance" in res else "")]
     for m, r in res.items():
-        if m == "chance":
+        if m in CHANCE_KEYS:
             continue
         tgt = f"{100 * TARGETS[m]:.0f}%" if m in TARGETS else ""
-        lines.append(f"{m:<24}{100 * r['hit_rate']:>9.1f}%{tgt:>9}{1e3 * r['seconds']:>9.0f}")
+        en = f"{100 * r['energy']:>8.1f}%" if "energy" in r else f"{'':>9}"
+        lines.append(f"{m:<24}{100 * r['hit_rate']:>9.1f}%{en}{tgt:>9}{1e3 * r['seconds']:>9.0f}")
     return "\n".join(lines)
 
 

@@ -64,6 +64,10 @@ CAPTIONS = {
 GALLERY_HEIGHT = "fit-content"
 
 
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.1f} %"      # "—": a table from before energy
+
+
 def pointing_markdown() -> str:
     """The measured pointing-game table, with where it came from and its parameters."""
     rec = api.pointing_results()
@@ -72,9 +76,11 @@ def pointing_markdown() -> str:
                 "--json assets/miniclip/pointing.json`.*")
     res = rec["results"]
     labels = {m["name"]: m["label"] for m in api.list_image_methods()}
-    rows = sorted(((m, r["hit_rate"]) for m, r in res.items() if m != "chance"), key=lambda x: -x[1])
-    table = "| map | peak on the named object |\n|---|---|\n" + "".join(
-        f"| {html.escape(labels.get(m, m))} | {100 * h:.1f} % |\n" for m, h in rows)
+    rows = sorted(((m, r["hit_rate"], r.get("energy")) for m, r in res.items()
+                   if isinstance(r, dict)), key=lambda x: -x[1])       # skip the chance levels
+    table = ("| map | peak on the named object | positive mass on it |\n|---|---|---|\n"
+             + "".join(f"| {html.escape(labels.get(m, m))} | {100 * h:.1f} % | {_percent(e)} |\n"
+                       for m, h, e in rows))
     stale = ("" if rec.get("current") else
              f" ⚠️ stale: {rec.get('stale_reason') or 'measured on other weights or code'}.")
     params = rec.get("params") or {}
@@ -84,7 +90,10 @@ def pointing_markdown() -> str:
     used = f"\n\nParameters: {used}." if used else ""
     return (f"**Pointing game** on {rec['n']} held-out two-object mini-CLIP scenes (seed "
             f"{rec['seed']}; chance {100 * res['chance']:.1f} %): does the map's peak patch lie "
-            f"on the object the prompt names?{stale}\n\n{table}{used}\n\n"
+            f"on the object the prompt names? Energy-in-mask: the share of the map's positive "
+            f"mass on that object"
+            + (f" (a uniform map: {100 * res['energy_chance']:.1f} %)" if "energy_chance" in res
+               else "") + f".{stale}\n\n{table}{used}\n\n"
             f"Reproduce: `{rec['command']}`")
 
 
