@@ -18,9 +18,20 @@ from clip_tiny import tiny_clip_of
 PROMPTS = ["a photo of a cat", "a photo of a dog", "a red square"]
 
 
-@pytest.fixture(scope="module", params=["hf_clip", "open_clip", "miniclip"])
+@pytest.fixture(scope="module", params=["hf_clip", "open_clip", "miniclip", "hf_siglip"])
 def clip(request, tmp_path_factory):
     return tiny_clip_of(request.param, tmp_path_factory)
+
+
+def _check_link(clip, got) -> None:
+    """CLIP's probabilities are a softmax over the prompts; SigLIP's a sigmoid of each logit."""
+    if clip.link == "softmax":
+        np.testing.assert_allclose(got.probs_after.sum(), 1, atol=1e-5)
+    else:
+        np.testing.assert_allclose(got.probs_after, 1 / (1 + np.exp(-got.logits_after.astype(float))),
+                                   atol=1e-6)
+        np.testing.assert_allclose(got.probs_before, 1 / (1 + np.exp(-got.logits_before.astype(float))),
+                                   atol=1e-6)
 
 
 def _image(seed: int = 0) -> Image.Image:
@@ -48,7 +59,7 @@ def test_image_head_ablation_equals_weight_edit(clip):
     # the comparison can fail: another head's weight edit gives other logits
     assert np.abs(got.logits_after - _zeroed_logits(clip, [(0, 2), (1, 0)])).max() > 1e-4
     assert got.logits_before.shape == (3,) and np.abs(got.delta_logit).max() > 0
-    np.testing.assert_allclose(got.probs_after.sum(), 1, atol=1e-5)
+    _check_link(clip, got)
     pixels = clip.preprocess([_image()])
     np.testing.assert_allclose(got.logits_before, clip.similarity(pixels, PROMPTS)[0].cpu().numpy(),
                                atol=1e-5)
@@ -139,14 +150,14 @@ def _patch_setup(clip):
     clean, corrupted = clip.preprocess([_image(0)]), clip.preprocess([_image(1)])
     with torch.no_grad(), cc.heads_visible(clip, "image"):   # open_clip: heads reach out_proj
         with cc.capture_head_inputs(outs, n_heads) as heads, cc.capture_residual(blocks) as resid:
-            clean_logits = clip.logit_scale * clip.encode_image(clean) @ text.T
+            clean_logits = clip.logits_of(clip.encode_image(clean) @ text.T)
     return cc, outs, n_heads, blocks, text, corrupted, clean_logits, dict(heads), dict(resid)
 
 
 @torch.no_grad()
 def test_image_patching_endpoints_everything_restores_all_nothing_restores_none(clip):
     cc, outs, n_heads, blocks, text, corrupted, clean_logits, heads, resid = _patch_setup(clip)
-    corrupted_logits = clip.logit_scale * clip.encode_image(corrupted) @ text.T
+    corrupted_logits = clip.logits_of(clip.encode_image(corrupted) @ text.T)
     last = len(blocks) - 1
     n_tok = resid[last].shape[1]
     args = (clip, outs, n_heads, blocks, corrupted, text)
@@ -158,7 +169,13 @@ def test_image_patching_endpoints_everything_restores_all_nothing_restores_none(
     torch.testing.assert_close(got, corrupted_logits, atol=1e-5, rtol=1e-5)
     every_head = {layer: torch.ones(1, n_heads, dtype=torch.bool) for layer in range(len(outs))}
     got = cc.patched_image_logits(*args, "heads", every_head, heads)
-    torch.testing.assert_close(got, clean_logits, atol=1e-5, rtol=1e-5)
+    if clip.family != "hf_siglip":
+        # the [CLS] row's residual is its (image-independent) embedding plus heads and MLPs
+        # of its own row: every clean head makes it clean
+        torch.testing.assert_close(got, clean_logits, atol=1e-5, rtol=1e-5)
+    else:
+        # SigLIP pools every patch, whose residual keeps the corrupted patch embedding
+        assert (got - clean_logits).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("site", ["residual", "heads"])
@@ -180,7 +197,7 @@ def test_image_patching_sweep_equals_one_patch_at_a_time(clip, site):
         assert pat.restored[layer, cell] == pytest.approx((float(one) - pat.corrupted_value) / gap,
                                                           abs=1e-4)
     if site == "residual":
-        assert len(pat.tokens) == width and pat.tokens[0] in ("[CLS]", "t0")
+        assert len(pat.tokens) == width and pat.tokens[0] in ("[CLS]", "t0", "r0c0")  # SigLIP: patches
 
 
 def test_image_patching_errors(clip):

@@ -26,9 +26,20 @@ from clip_tiny import tiny_clip_of
 PROMPTS = ["a photo of a cat", "a dog", "a red square on the left"]   # different lengths
 
 
-@pytest.fixture(scope="module", params=["hf_clip", "open_clip", "miniclip"])
+@pytest.fixture(scope="module", params=["hf_clip", "open_clip", "miniclip", "hf_siglip"])
 def clip(request, tmp_path_factory):
     return tiny_clip_of(request.param, tmp_path_factory)
+
+
+def _check_link(clip, got) -> None:
+    """CLIP's probabilities are a softmax over the prompts; SigLIP's a sigmoid of each logit."""
+    if clip.link == "softmax":
+        np.testing.assert_allclose(got.probs_after.sum(), 1, atol=1e-5)
+    else:
+        np.testing.assert_allclose(got.probs_after, 1 / (1 + np.exp(-got.logits_after.astype(float))),
+                                   atol=1e-6)
+        np.testing.assert_allclose(got.probs_before, 1 / (1 + np.exp(-got.logits_before.astype(float))),
+                                   atol=1e-6)
 
 
 def _image(seed: int = 0) -> Image.Image:
@@ -94,7 +105,7 @@ def test_text_zero_ablation_equals_a_weight_edited_copy(clip):
     np.testing.assert_allclose(got.logits_before, clip.similarity(pixels, PROMPTS)[0].cpu().numpy(),
                                atol=1e-5)
     np.testing.assert_allclose(got.logits_after, _edited_logits(clip, heads), atol=1e-5)
-    np.testing.assert_allclose(got.probs_after.sum(), 1, atol=1e-5)
+    _check_link(clip, got)
     assert np.abs(got.delta_logit).max() > 1e-4                        # the heads did something
     # the comparison can fail: another head's weight edit gives other logits
     assert np.abs(got.logits_after - _edited_logits(clip, [(0, 2), (1, 0), (1, 3)])).max() > 1e-4

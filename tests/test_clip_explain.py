@@ -8,7 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from clip_tiny import CLIP_FAMILIES, tiny_clip_of  # noqa: E402
+from clip_tiny import CLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of  # noqa: E402
 
 import mminspect as mi  # noqa: E402
 from mminspect.explain.pixel_attribution import logit_function  # noqa: E402
@@ -16,7 +16,7 @@ from mminspect.explain.relevance import (STRATEGIES, propagate, relevance_batche
                                          relevance_per_prompt)
 from mminspect.types import ClipView, PixelAttribution  # noqa: E402
 
-FAMILIES = CLIP_FAMILIES
+FAMILIES = CLIP_FAMILIES + SIGLIP_FAMILIES
 PROMPTS = ["a photo of the cat", "a red square", "the dog on the left", "a blue circle"]
 
 
@@ -30,16 +30,22 @@ def image():
     return np.random.default_rng(5).integers(0, 256, (45, 60, 3), dtype=np.uint8)
 
 
-def test_probabilities_sum_to_one_and_match_a_direct_computation(clip, image):
+def test_probabilities_follow_the_link_and_match_a_direct_computation(clip, image):
     other = image[::-1].copy()
     view = mi.inspect_clip(clip, [image, other], PROMPTS)
     assert isinstance(view, ClipView) and view.probs.shape == (2, 4)
-    np.testing.assert_allclose(view.probs.sum(1), 1, atol=1e-6)
     # Directly, through the adapter's own batched encoders (a different code path).
     logits = clip.similarity(clip.preprocess([image, other]), PROMPTS).double()   # [image, text]
     np.testing.assert_allclose(view.logits, logits.numpy(), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(view.probs, logits.softmax(1).numpy(), atol=1e-5)
-    np.testing.assert_allclose(view.logits, view.logit_scale * view.cosine, rtol=1e-5)
+    assert view.link == clip.link and view.logit_bias == pytest.approx(clip.logit_bias)
+    if clip.link == "softmax":                       # CLIP: one distribution over the prompts
+        np.testing.assert_allclose(view.probs.sum(1), 1, atol=1e-6)
+        np.testing.assert_allclose(view.probs, logits.softmax(1).numpy(), atol=1e-5)
+    else:                                            # SigLIP: one sigmoid per (image, prompt)
+        np.testing.assert_allclose(view.probs, torch.sigmoid(logits).numpy(), atol=1e-6)
+        assert not np.allclose(view.probs.sum(1), 1, atol=1e-3)
+    np.testing.assert_allclose(view.logits, view.logit_scale * view.cosine + view.logit_bias,
+                               rtol=1e-5, atol=1e-5)
     assert view.logit_scale == pytest.approx(clip.logit_scale)
 
 
@@ -198,7 +204,8 @@ def test_padded_text_batch_equals_one_text_at_a_time(clip):
         assert clip.family == "miniclip"                    # falls back to one text at a time
         return
     lengths = {e.inputs["input_ids"].shape[1] for e in encs}
-    assert len(lengths) > 1
+    # SigLIP reads every text padded to max_length (as trained); the others pad in the batch
+    assert len(lengths) == 1 if clip.family == "hf_siglip" else len(lengths) > 1
     for i, e in enumerate(encs):
         one = clip.text_forward(e)
         n = e.inputs["input_ids"].shape[1]

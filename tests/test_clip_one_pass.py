@@ -10,7 +10,7 @@ from collections import Counter  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from clip_tiny import CLIP_FAMILIES, tiny_clip_of, tiny_hf_clip_dir  # noqa: E402
+from clip_tiny import CLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of, tiny_hf_clip_dir  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import mminspect as mi  # noqa: E402
@@ -22,7 +22,7 @@ from mminspect.explain.relevance import relevance_per_prompt  # noqa: E402
 PROMPTS = ["a photo of the cat", "a red square", "the dog on the left", "a blue circle"]
 
 
-@pytest.fixture(scope="module", params=CLIP_FAMILIES)
+@pytest.fixture(scope="module", params=CLIP_FAMILIES + SIGLIP_FAMILIES)
 def clip(request, tmp_path_factory):
     return tiny_clip_of(request.param, tmp_path_factory)
 
@@ -110,7 +110,9 @@ def test_one_pass_equals_the_separate_calls_and_the_per_prompt_recipe(clip, imag
         np.testing.assert_allclose(m.patch_scores, ref.image[i][g.cls_offset:].reshape(g.rows, g.cols),
                                    rtol=1e-5, atol=1e-6)
         assert m.target_value == pytest.approx(ref.scores[i], rel=1e-5)
-        assert m.target_value == pytest.approx(view.logits[0, i], rel=1e-5, abs=1e-5)
+        # the maps explain logit_scale * cosine: SigLIP's bias is a constant, no map moves
+        assert m.target_value == pytest.approx(view.logits[0, i] - view.logit_bias, rel=1e-5,
+                                               abs=1e-5)
     for p, s in zip(PROMPTS, maps.similarity):
         np.testing.assert_allclose(s.patch_scores, clip.patch_similarity(px, p).numpy(), atol=1e-5)
     logits = clip.similarity(clip.preprocess([Image.fromarray(im) for im in images]), PROMPTS)

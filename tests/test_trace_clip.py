@@ -13,13 +13,13 @@ from mminspect.capture.layer_io import hook_count
 from mminspect.capture.open_clip_attention import is_patched
 from mminspect.types import InputError
 
-from clip_tiny import CLIP_FAMILIES, tiny_clip_of
+from clip_tiny import CLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of
 
 PROMPT = "a photo of a red cat"
 TOL = 1e-5
 
 
-@pytest.fixture(scope="module", params=CLIP_FAMILIES)
+@pytest.fixture(scope="module", params=CLIP_FAMILIES + SIGLIP_FAMILIES)
 def clip(request, tmp_path_factory):
     return tiny_clip_of(request.param, tmp_path_factory)
 
@@ -30,7 +30,7 @@ def _image(seed: int = 0) -> Image.Image:
 
 
 def _blocks(clip, tower):
-    if clip.family == "hf_clip":
+    if clip.family in ("hf_clip", "hf_siglip"):
         return (clip.model.vision_model if tower == "image" else clip.model.text_model).encoder.layers
     if clip.family == "open_clip":
         return (clip.model.visual if tower == "image" else clip.text).transformer.resblocks
@@ -44,11 +44,13 @@ def _library_attention(clip, tower, layer, x, causal):
     block = _blocks(clip, tower)[layer]
     xt = torch.from_numpy(x)[None]                                        # [1, T, D]
     t = x.shape[0]
-    if clip.family == "hf_clip":
+    if clip.family in ("hf_clip", "hf_siglip"):
         mask = None
         if causal:
             mask = torch.full((t, t), float("-inf")).triu(1)[None, None]  # [1, 1, T, T]
         out, probs = block.self_attn(xt, attention_mask=mask)
+        if probs.shape[-1] == t + 1:     # SigLIP's image attention leads with its [POOL] placeholder
+            probs = probs[:, :, 1:, 1:]
         return out[0].numpy(), probs[0].numpy()
     if clip.family == "open_clip":
         mask = torch.ones(t, t, dtype=torch.bool).triu(1) if causal else None   # True = hidden
@@ -84,9 +86,12 @@ def test_clip_text_towers_are_causal_image_towers_are_not(clip):
     text = mi.trace_head(clip, PROMPT, tower="text")
     image = mi.trace_head(clip, image=_image(), tower="image")
     assert not image.causal and image.mask.all() and image.norm == "pre"
-    assert len(image.tokens) == clip.patch_grid.n_tokens
+    # SigLIP's [POOL] is not a token of the blocks: the trace shows the patches only
+    assert len(image.tokens) == clip.patch_grid.n_tokens - (clip.family == "hf_siglip")
     if clip.family == "miniclip":            # its text tower is the bidirectional MiniLM
         assert not text.causal and text.norm == "post"
+    elif clip.family == "hf_siglip":         # SigLIP's text tower is bidirectional too
+        assert not text.causal and text.norm == "pre" and text.mask.all()
     else:
         assert text.causal and text.norm == "pre"
         assert np.all(text.weights[np.triu_indices(len(text.tokens), 1)] == 0)
@@ -117,11 +122,11 @@ def test_clip_embeddings_sum_is_the_layer0_input(clip, tower):
     np.testing.assert_allclose(e.total, sum(e.parts.values()), atol=1e-6)
     if tower == "image":
         assert list(e.parts) == ["patch", "position"]
-        assert len(e.tokens) == clip.patch_grid.n_tokens
+        assert len(e.tokens) == clip.patch_grid.n_tokens - (clip.family == "hf_siglip")
     # the model's own first block input, read another way: the trace of layer 0
     tr = mi.trace_head(clip, layer=0, tower=tower, **kwargs)
     np.testing.assert_allclose(e.after_norm, tr.residual, atol=TOL)
-    if clip.family == "hf_clip":
+    if clip.family in ("hf_clip", "hf_siglip"):
         with torch.no_grad():
             if tower == "image":
                 px = clip.preprocess([_image()])
@@ -136,7 +141,7 @@ def test_check_attention_runs_on_clip_towers(clip):
     from mminspect.explain.attention_variants import ATTENTION_VARIANTS, correct_attention
     c = mi.check_attention(correct_attention, clip, layer=1, image=_image(), tower="image")
     assert c.passed and c.n_heads == len(c.head_errors)
-    if clip.family != "miniclip":          # a causal text tower: dropping the mask is named
+    if clip.family not in ("miniclip", "hf_siglip"):   # a causal text tower: dropping the mask is named
         c = mi.check_attention(ATTENTION_VARIANTS["no_causal_mask"][0], clip, layer=0,
                                text=PROMPT, tower="text")
         assert c.matches == "no_causal_mask" and not c.passed, c

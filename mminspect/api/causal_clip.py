@@ -107,7 +107,7 @@ def _inputs(adapter, image, prompts, template):
 def _clean_logits(adapter, outs, n_heads, pixels, text):
     """(logits [1, prompt] of the unedited image, head contexts {layer: [1, token, head, d]})."""
     with capture_head_inputs(outs, n_heads) as contexts:
-        logits = adapter.logit_scale * adapter.encode_image(pixels) @ text.T   # [1, prompt]
+        logits = adapter.logits_of(adapter.encode_image(pixels) @ text.T)   # [1, prompt]
     return logits, dict(contexts)
 
 
@@ -133,11 +133,11 @@ def ablate_image_heads(model, image, prompts, heads, mode: str = "zero", tower: 
                                                  device=pixels.device))[0, head] = True
         values = {layer: _replacement(mode, contexts, layer) for layer in select}
         with edit_heads(outs, n_heads, select, values):
-            after = adapter.logit_scale * adapter.encode_image(pixels) @ text.T    # [1, prompt]
+            after = adapter.logits_of(adapter.encode_image(pixels) @ text.T)    # [1, prompt]
     return ClipHeadAblation(
         logits_before=before[0].cpu().numpy(), logits_after=after[0].cpu().numpy(),
-        probs_before=before[0].softmax(-1).cpu().numpy(),
-        probs_after=after[0].softmax(-1).cpu().numpy(), prompts=tuple(prompts), heads=pairs,
+        probs_before=adapter.probabilities(before[0]).cpu().numpy(),
+        probs_after=adapter.probabilities(after[0]).cpu().numpy(), prompts=tuple(prompts), heads=pairs,
         mode=mode, tower=tower, mean_over=MEAN_OVER.replace("input's positions", "image's tokens")
         if mode == "mean" else "", model_name=adapter.name)
 
@@ -173,7 +173,7 @@ def image_head_importance(model, image, prompts, prompt: str | None = None, mode
     prompts, pixels, text = _inputs(adapter, image, prompts, template)
     with torch.no_grad(), heads_visible(adapter, "image"):
         before, contexts = _clean_logits(adapter, outs, n_heads, pixels, text)
-        probs = before[0].softmax(-1)                                       # [prompt]
+        probs = adapter.probabilities(before[0])                            # [prompt]
         if prompt is None:
             index = int(probs.argmax())
         else:
@@ -185,12 +185,12 @@ def image_head_importance(model, image, prompts, prompt: str | None = None, mode
             select = {layer: one_each}
             values = {layer: _replacement(mode, contexts, layer)}
             with edit_heads(outs, n_heads, select, values):
-                logits = adapter.logit_scale * adapter.encode_image(pixels) @ text.T  # [head, prompt]
-            rows.append(logits.softmax(-1)[:, index])                       # [head]
+                logits = adapter.logits_of(adapter.encode_image(pixels) @ text.T)  # [head, prompt]
+            rows.append(adapter.probabilities(logits)[:, index])            # [head]
         delta = torch.stack(rows) - probs[index]                            # [layer, head]
     return HeadImportance(
         delta=delta.cpu().numpy(), before=float(probs[index]), mode=mode,
-        target=f"probability of “{prompts[index]}” (softmax over {len(prompts)} prompts)",
+        target=f"probability of “{prompts[index]}” ({adapter.link_words}; {len(prompts)} prompts)",
         seconds=time.perf_counter() - start, batch_size=n_heads,
         mean_over=MEAN_OVER.replace("input's positions", "image's tokens") if mode == "mean" else "",
         tokens=tuple(prompts), model_name=adapter.name)
@@ -208,7 +208,7 @@ def patched_image_logits(adapter, outs, n_heads, blocks, pixels, text, site: str
     ctx = (patch_residual(blocks, select, values) if site == "residual"
            else edit_heads(outs, n_heads, select, values))
     with ctx, heads_visible(adapter, "image"):
-        return adapter.logit_scale * adapter.encode_image(pixels) @ text.T      # [item, prompt]
+        return adapter.logits_of(adapter.encode_image(pixels) @ text.T)      # [item, prompt]
 
 
 def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None = None,
@@ -230,10 +230,10 @@ def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None
     corrupted_px = adapter.preprocess([read_image(corrupted, "the corrupted image", [])])
     with torch.no_grad(), heads_visible(adapter, "image"):
         with capture_head_inputs(outs, n_heads) as heads, capture_residual(blocks) as resid:
-            clean_logits = adapter.logit_scale * adapter.encode_image(clean_px) @ text.T  # [1, prompt]
+            clean_logits = adapter.logits_of(adapter.encode_image(clean_px) @ text.T)  # [1, prompt]
         index = (int(clean_logits[0].argmax()) if prompt is None
                  else _prompt_index(prompt, prompts, template))
-        corrupted_logits = adapter.logit_scale * adapter.encode_image(corrupted_px) @ text.T
+        corrupted_logits = adapter.logits_of(adapter.encode_image(corrupted_px) @ text.T)
         clean_value, corrupted_value = float(clean_logits[0, index]), float(corrupted_logits[0, index])
         gap = clean_value - corrupted_value
         if abs(gap) < 1e-6:
@@ -256,11 +256,14 @@ def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None
             rows.append(torch.cat(row))
         restored = ((torch.stack(rows) - corrupted_value) / gap)         # [layer, token | head]
     labels = adapter.patch_grid.token_labels() if site == "residual" else []
+    if site == "residual" and len(labels) == width + 1 and adapter.patch_grid.cls_label == "[POOL]":
+        labels = labels[1:]                  # SigLIP's [POOL] is not in the residual stream
     if site == "residual" and len(labels) != width:
         labels = [f"t{i}" for i in range(width)]
     return ActivationPatching(
         restored=restored.cpu().numpy(), site=site, clean_value=clean_value,
         corrupted_value=corrupted_value,
-        target=f"logit of “{prompts[index]}” (logit scale × cosine)",
+        target=f"logit of “{prompts[index]}” (logit scale × cosine"
+               f"{' + bias' if adapter.link == 'sigmoid' else ''})",
         tokens=tuple(labels), corrupted_tokens=tuple(labels),
         seconds=time.perf_counter() - start, model_name=adapter.name)

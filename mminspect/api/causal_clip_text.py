@@ -62,14 +62,14 @@ def _setup(adapter, image, prompts, template) -> tuple[Prompts, torch.Tensor]:
 
 
 def _logits(adapter, image_emb: torch.Tensor, prompts: Prompts, copies: int = 1) -> torch.Tensor:
-    """logit_scale x cosine of the image with `copies` x the prompts (item k = prompt k % P),
+    """logit_scale x cosine (+ bias) of the image with `copies` x the prompts (item k = prompt k % P),
     one padded batch: [copies * prompt]."""
     try:
         z = adapter.text_forward_batch(prompts.encs * copies).embedding    # [text, embed]
         z = torch.nn.functional.normalize(z, dim=-1)
     except NotImplementedError:                    # a tower that pads only as encode_text does
         z = adapter.encode_text(prompts.texts * copies)                      # [text, embed]
-    return adapter.logit_scale * z @ image_emb[0]                            # [text]
+    return adapter.logits_of(z @ image_emb[0])                              # [text]
 
 
 def _clean_run(adapter, outs, n_heads, image_emb, prompts: Prompts):
@@ -111,7 +111,8 @@ def ablate_text_heads(adapter, image, prompts, heads, mode: str = "zero",
             after = _logits(adapter, image_emb, prompts)                     # [prompt]
     return ClipHeadAblation(
         logits_before=before.cpu().numpy(), logits_after=after.cpu().numpy(),
-        probs_before=before.softmax(-1).cpu().numpy(), probs_after=after.softmax(-1).cpu().numpy(),
+        probs_before=adapter.probabilities(before).cpu().numpy(),
+        probs_after=adapter.probabilities(after).cpu().numpy(),
         prompts=tuple(prompts.texts), heads=pairs, mode=mode, tower="text",
         mean_over=MEAN_OVER_PROMPT if mode == "mean" else "", model_name=adapter.name)
 
@@ -134,7 +135,7 @@ def text_head_importance(adapter, image, prompts, prompt: str | None = None, mod
     chunk = max(1, min(n_heads, SCAN_ITEMS // n_prompts))                    # heads per forward
     with torch.no_grad(), heads_visible(adapter, "text"):
         before, contexts = _clean_run(adapter, outs, n_heads, image_emb, prompts)
-        probs = before.softmax(-1)                                           # [prompt]
+        probs = adapter.probabilities(before)                                # [prompt]
         index = (int(probs.argmax()) if prompt is None
                  else _prompt_index(prompt, prompts.texts, template))
         rows = []
@@ -150,12 +151,12 @@ def text_head_importance(adapter, image, prompts, prompt: str | None = None, mod
                 values = value if mode == "zero" else value.repeat(len(heads), 1, 1, 1)
                 with edit_heads(outs, n_heads, {layer: select.flatten(0, 1)}, {layer: values}):
                     logits = _logits(adapter, image_emb, prompts, len(heads))   # [head * prompt]
-                row.append(logits.view(len(heads), n_prompts).softmax(-1)[:, index])  # [head]
+                row.append(adapter.probabilities(logits.view(len(heads), n_prompts))[:, index])
             rows.append(torch.cat(row))
         delta = torch.stack(rows) - probs[index]                             # [layer, head]
     return HeadImportance(
         delta=delta.cpu().numpy(), before=float(probs[index]), mode=mode,
-        target=(f"probability of “{prompts.texts[index]}” (softmax over {n_prompts} prompts; "
+        target=(f"probability of “{prompts.texts[index]}” ({adapter.link_words}; {n_prompts} prompts; "
                 "text-tower head removed from every prompt)"),
         seconds=time.perf_counter() - start, batch_size=chunk,
         mean_over=MEAN_OVER_PROMPT if mode == "mean" else "", tokens=tuple(prompts.texts),

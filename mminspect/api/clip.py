@@ -98,8 +98,10 @@ def _view(adapter: CLIPAdapter, inp: _Inputs, towers: TowerPass,
     """Cosine, logits, probabilities, PCA and attentions, all from the one pass."""
     img, txt = towers.image_embeddings(), towers.text_embeddings()       # [image | prompt, embed]
     cos = img @ txt.T                                                     # [image, prompt]
-    scale = float(adapter.logit_scale)
-    logits = scale * cos
+    scale, bias = float(adapter.logit_scale), float(adapter.logit_bias)
+    logits = scale * cos + bias                                           # [image, prompt]
+    # CLIP: softmax over the prompts; SigLIP: a sigmoid per pair, prompts independent
+    probs = softmax(logits, 1.0) if adapter.link == "softmax" else 0.5 * (1 + np.tanh(logits / 2))
     coords, var = _pca(np.concatenate([img, txt]))
     g = adapter.patch_grid
     texts = []
@@ -111,7 +113,8 @@ def _view(adapter: CLIPAdapter, inp: _Inputs, towers: TowerPass,
                                 n_dropped=e.n_dropped))
     return ClipView(
         model_name=adapter.name, prompts=inp.prompts, images=inp.views,
-        cosine=cos, logit_scale=scale, logits=logits, probs=softmax(logits, 1.0),
+        cosine=cos, logit_scale=scale, logits=logits, probs=probs, link=adapter.link,
+        logit_bias=bias,
         image_embeddings=img, prompt_embeddings=txt, pca=coords, pca_variance=var,
         grid_rows=g.rows, grid_cols=g.cols, patch_size=g.patch_size,
         image_attention=np.stack([o.attentions.detach().float().cpu().numpy() for o in towers.images]),
@@ -120,7 +123,8 @@ def _view(adapter: CLIPAdapter, inp: _Inputs, towers: TowerPass,
 
 def inspect_clip(model, images, prompts, template: str | None = None,
                  maps: bool = False) -> ClipView:
-    """Raw cosine, × logit scale, softmax over prompts, for one image or several.
+    """Raw cosine, × logit scale (+ bias), softmax over prompts (CLIP) or a sigmoid per
+    prompt (SigLIP: `view.link == "sigmoid"`), for one image or several.
 
     images: a PIL image, a uint8 array, the bytes of an image file, or a list of them.
     prompts: one per line (a string) or a list; template: e.g. "a photo of a {}".

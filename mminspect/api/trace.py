@@ -108,8 +108,12 @@ def _clip_tower(adapter: CLIPAdapter, text, image, tower: str) -> Tower:
         enc = None
         pixels = adapter.preprocess([read_image(image, "the image")])       # [1, 3, H, W]
         inputs = {"pixel_values": pixels}
-        tokens = adapter.patch_grid.token_labels()
-        run = lambda: _stack(adapter.image_forward(pixels).layer_attentions)  # noqa: E731
+        # A placeholder the blocks never compute (SigLIP's [POOL]) is dropped, with any
+        # extra layer after the blocks (its pooling head): what the blocks compute remains.
+        v = spec.get("virtual_tokens", 0)
+        n = len(attrgetter(spec["blocks"])(attrgetter(spec["root"])(adapter)))   # blocks only
+        tokens = adapter.patch_grid.token_labels()[v:]
+        run = lambda: _stack(adapter.image_forward(pixels).layer_attentions[:n])[:, :, v:, v:]  # noqa: E731
     root = attrgetter(spec["root"])(adapter)
     batch_first = bool(getattr(getattr(root, "transformer", None), "batch_first", True))
     return Tower(adapter, tower, key, spec, root, tokens, bool(spec["causal"]), run,

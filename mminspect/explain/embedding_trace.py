@@ -66,6 +66,16 @@ def hf_clip_image(root, inputs):
             "position": emb.position_embedding(_positions(len(patch), px.device))}, root.pre_layrnorm
 
 
+def hf_siglip_image(root, inputs):
+    """HF SigLIP's image tower: patch projection + position; no [CLS] vector, no LayerNorm
+    before the blocks (its pooled token comes after them, in the pooling head)."""
+    emb = root.embeddings
+    px = inputs["pixel_values"]                                             # [1, 3, H, W]
+    patch = emb.patch_embedding(px)[0].flatten(1).T                         # [patch, D]
+    return {"patch": patch,
+            "position": emb.position_embedding(_positions(len(patch), px.device))}, None
+
+
 def open_clip_text(root, inputs):
     """open_clip's text tower: token + position (a bare parameter)."""
     ids = inputs["input_ids"][0]                                            # [T]
@@ -92,7 +102,8 @@ def miniclip_image(root, inputs):
 
 
 RECIPES: dict[str, Callable] = {f.__name__: f for f in (
-    bert, distilbert, gpt2, hf_clip_text, hf_clip_image, open_clip_text, open_clip_image,
+    bert, distilbert, gpt2, hf_clip_text, hf_clip_image, hf_siglip_image, open_clip_text,
+    open_clip_image,
     miniclip_image)}
 
 

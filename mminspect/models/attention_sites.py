@@ -23,6 +23,9 @@ causal:    True / False, or None: ask the adapter (`adapter.causal`).
 position:  the module whose output is the position embedding added to the tokens (zeroed by
            the "position embeddings left out" mistake); None where it is a bare parameter.
 embeddings: the recipe name in `explain.embedding_trace.RECIPES`.
+virtual_tokens: optional, how many leading tokens of the adapter's captured attentions the
+           blocks never compute (SigLIP's [POOL] placeholder, models/hf_siglip.py): the trace
+           drops them before comparing with its recomputation.
 """
 from __future__ import annotations
 
@@ -63,6 +66,21 @@ ATTENTION_SITES: dict[str, dict] = {
                       "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
                       "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": False,
                       "position": "embeddings.position_embedding", "embeddings": "hf_clip_image"},
+    # SigLIP: CLIP's module names; bidirectional text; the image tower starts at the patches
+    # (no [CLS], no pre-LayerNorm) and its captured attentions lead with the [POOL] placeholder.
+    "hf_siglip/text": {"root": "model.text_model", "blocks": "encoder.layers",
+                       "pre_norm": "layer_norm1",
+                       "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                       "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
+                       "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": False,
+                       "position": "embeddings.position_embedding", "embeddings": "hf_clip_text"},
+    "hf_siglip/image": {"root": "model.vision_model", "blocks": "encoder.layers",
+                        "pre_norm": "layer_norm1",
+                        "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                        "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
+                        "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": False,
+                        "position": "embeddings.position_embedding",
+                        "embeddings": "hf_siglip_image", "virtual_tokens": 1},
     "open_clip/text": {"root": "text", "blocks": "transformer.resblocks", "pre_norm": "ln_1",
                        "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",
                        "heads": "attn.num_heads", "scale": None, "causal": True,

@@ -120,6 +120,21 @@ class CLIPAdapter(ModelAdapter):
         constant shift of every logit would change nothing."""
         return 0.0
 
+    def logits_of(self, cosine: torch.Tensor) -> torch.Tensor:
+        """cosine [..., prompt] -> logits: logit_scale * cosine + logit_bias."""
+        return self.logit_scale * cosine + self.logit_bias
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """logits [..., prompt] -> probabilities by the family's link: softmax over the last
+        axis (CLIP) or a sigmoid per entry (SigLIP)."""
+        return logits.softmax(-1) if self.link == "softmax" else torch.sigmoid(logits)
+
+    @property
+    def link_words(self) -> str:
+        """How the probability of one prompt is taken, for targets and captions."""
+        return ("softmax over the prompts" if self.link == "softmax"
+                else "a sigmoid per prompt, independent of the others")
+
     @abstractmethod
     def preprocess(self, images: Sequence[Image.Image | np.ndarray]) -> torch.Tensor:
         """PIL images (or uint8 [H, W, 3] arrays) -> pixels [image, 3, H, W] on the device,

@@ -21,6 +21,11 @@ IMAGE_HEAD_SITES: dict[str, dict[str, str]] = {
     "hf_clip": {"attention_out": "vision_model.encoder.layers.{layer}.self_attn.out_proj",
                 "layers": "vision_model.encoder.layers",
                 "heads": "config.vision_config.num_attention_heads"},
+    # SigLIP: the encoder's heads (the attention-pooling head's are not a site: its
+    # nn.MultiheadAttention applies out_proj inside one fused call).
+    "hf_siglip": {"attention_out": "vision_model.encoder.layers.{layer}.self_attn.out_proj",
+                  "layers": "vision_model.encoder.layers",
+                  "heads": "config.vision_config.num_attention_heads"},
     "miniclip": {"attention_out": "visual.blocks.{layer}.attn.proj", "layers": "visual.blocks",
                  "heads": "visual.blocks.0.attn.heads"},
     "open_clip": {"attention_out": "visual.transformer.resblocks.{layer}.attn.out_proj",
@@ -35,6 +40,9 @@ TEXT_HEAD_SITES: dict[str, dict[str, str]] = {
     "hf_clip": {"attention_out": "text_model.encoder.layers.{layer}.self_attn.out_proj",
                 "layers": "text_model.encoder.layers",
                 "heads": "config.text_config.num_attention_heads"},
+    "hf_siglip": {"attention_out": "text_model.encoder.layers.{layer}.self_attn.out_proj",
+                  "layers": "text_model.encoder.layers",
+                  "heads": "config.text_config.num_attention_heads"},
     "miniclip": {"text_adapter": "text"},
     "open_clip": {"root": "text", "attention_out": "transformer.resblocks.{layer}.attn.out_proj",
                   "layers": "transformer.resblocks",

@@ -10,6 +10,9 @@ from .attribution import Faithfulness
 from .results import _as_f32, _check
 
 
+LINKS = ("softmax", "sigmoid")   # how logits become probabilities (ClipView.link)
+
+
 @dataclass(frozen=True)
 class PromptText:
     """One prompt through the text tower. tokens: display strings; special: bool [token];
@@ -40,13 +43,17 @@ class ClipView:
 
     prompts: the cleaned prompts (template applied). images: uint8 [image, H, W, 3], each as
     the model sees it (resized / cropped to `image_size`, before normalisation).
-    cosine / logits / probs: float32 [image, prompt]; logits = logit_scale * cosine; probs =
-    softmax of logits over prompts (each row sums to 1).
+    cosine / logits / probs: float32 [image, prompt]; logits = logit_scale * cosine +
+    logit_bias. link says how logits become probs: "softmax" (CLIP) over the prompts, each
+    row sums to 1 (logit_bias is 0: a shift of every logit changes nothing); "sigmoid"
+    (SigLIP) per (image, prompt) pair on its own, probs = sigmoid(logits): independent
+    yes/no answers that need not sum to 1 (several prompts can all be likely, or none).
     image_embeddings: float32 [image, embed], prompt_embeddings: float32 [prompt, embed] (unit).
     pca: float32 [image + prompt, 2], the images first; pca_variance: float32 [2], the share
     of variance of each axis.
     grid_rows / grid_cols / patch_size: the image tower's patch grid.
-    image_attention: float32 [image, layer, head, query, key] over image_tokens ([CLS], r0c0...).
+    image_attention: float32 [image, layer, head, query, key] over image_tokens ([CLS], r0c0...;
+    SigLIP: [POOL], r0c0..., its last "layer" the attention-pooling head, see models/hf_siglip).
     texts: one PromptText per prompt. notes: what was changed in the input, for people
     (every note once, those about the maps included).
     maps: with `inspect_clip(..., maps=True)`, the relevance and patch-text similarity maps of
@@ -73,6 +80,8 @@ class ClipView:
     texts: list[PromptText]
     notes: list[str] = field(default_factory=list)
     maps: PromptExplanations | None = None
+    link: str = "softmax"
+    logit_bias: float = 0.0
 
     def __post_init__(self):
         n_i, n_p = self.n_images, len(self.prompts)
@@ -86,8 +95,22 @@ class ClipView:
             object.__setattr__(self, name, a)
             _check(a.shape == (n_i, n_p), f"ClipView.{name} must be [image, prompt]=({n_i}, {n_p}), "
                                           f"got {a.shape}; one row per image, one column per prompt")
-        _check(np.allclose(self.probs.sum(1), 1, atol=1e-4),
-               "ClipView.probs rows must sum to 1: take the softmax over prompts (axis 1)")
+        _check(self.link in LINKS, f"ClipView.link must be one of {LINKS}, got {self.link!r}")
+        _check(bool(np.isfinite(self.logit_bias)) and (self.link == "sigmoid" or self.logit_bias == 0),
+               f"ClipView.logit_bias must be a finite number, and 0 with a softmax link (got "
+               f"{self.logit_bias} with {self.link!r}): a shift of every logit changes no softmax")
+        _check(np.allclose(self.logits, self.logit_scale * self.cosine + self.logit_bias,
+                           rtol=1e-4, atol=1e-4),
+               "ClipView.logits must be logit_scale * cosine + logit_bias")
+        if self.link == "softmax":
+            _check(np.allclose(self.probs.sum(1), 1, atol=1e-4),
+                   "ClipView.probs rows must sum to 1: take the softmax over prompts (axis 1), "
+                   "or say link='sigmoid' for a model with independent per-prompt probabilities")
+        else:
+            expected = 0.5 * (1 + np.tanh(self.logits.astype(np.float64) / 2))    # sigmoid, stable
+            _check(np.allclose(self.probs, expected, atol=1e-5),
+                   "ClipView.probs must be sigmoid(logits) with link='sigmoid' (one independent "
+                   "probability per image and prompt; no softmax over prompts)")
         ie, pe = _as_f32(self.image_embeddings), _as_f32(self.prompt_embeddings)
         object.__setattr__(self, "image_embeddings", ie)
         object.__setattr__(self, "prompt_embeddings", pe)
@@ -115,6 +138,14 @@ class ClipView:
     @property
     def n_images(self) -> int:
         return int(np.asarray(self.images).shape[0])
+
+    @property
+    def chain(self) -> str:
+        """The prediction's steps in words, for captions and reports."""
+        if self.link == "sigmoid":
+            return (f"cosine → × logit scale {self.logit_scale:.1f} + bias {self.logit_bias:+.1f} "
+                    "→ sigmoid, each prompt on its own (the probabilities need not sum to 1)")
+        return f"cosine → × logit scale {self.logit_scale:.1f} → softmax over the prompts"
 
     def top(self, image: int = 0) -> str:
         """The most probable prompt for one image."""
