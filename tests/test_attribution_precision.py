@@ -31,6 +31,26 @@ def test_unknown_precision_is_refused_with_the_choices():
         resolve_precision("half", torch.device("cpu"))
 
 
+def test_an_unknown_precision_is_refused_before_any_model_work():
+    with pytest.raises(mi.InputError, match="Unknown precision 'fp8'"):
+        mi.attribute_text("no-such-model", "A text.", "occlusion", compare_to="B.",
+                          precision="fp8")
+
+
+def test_the_host_sets_the_default_and_a_bad_value_names_its_variable(minilm, monkeypatch):
+    monkeypatch.setenv("MMINSPECT_PRECISION", "float32")
+    attr = mi.attribute_text(minilm, "The old fisherman pulled his boat.", "occlusion",
+                             compare_to=OTHER, both_sides=False)
+    assert not any("bfloat16" in n for n in attr.notes)
+    monkeypatch.setenv("MMINSPECT_PRECISION", "bfloat16")
+    attr = mi.attribute_text(minilm, "The old fisherman pulled his boat.", "occlusion",
+                             compare_to=OTHER, both_sides=False)
+    assert any("Computed in bfloat16" in n for n in attr.notes)
+    monkeypatch.setenv("MMINSPECT_PRECISION", "half")
+    with pytest.raises(ValueError, match="MMINSPECT_PRECISION"):
+        mi.attribute_text(minilm, "A text.", "occlusion", compare_to="B.")
+
+
 def test_auto_follows_the_hardware_and_float32_is_exact():
     cpu = torch.device("cpu")
     assert resolve_precision("float32", cpu) is None

@@ -16,7 +16,8 @@ from ..explain.attribution import (BASELINES, MAX_POINTS, METHODS, N_RANDOM, Cur
                                    align_words, build_problem, faithfulness, item_bytes,
                                    keep_pace, make_target, plan_budget, random_curves,
                                    word_scores)
-from ..explain.attribution.precision import in_precision, precision_note, resolve_precision
+from ..explain.attribution.precision import (check_precision, in_precision, precision_note,
+                                             resolve_precision)
 from ..types import AttributionComparison, InputError, TokenAttribution
 from .adapters import as_text_adapter
 from .limits import Limits, check_labels, check_memory_mb, check_text, limits
@@ -100,7 +101,7 @@ def _budget(budget_s, lim: Limits) -> float:
 def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim: Limits,
                budget_s: float, *, target, compare_to, labels, label, temperature, baseline,
                with_faithfulness: bool, both_sides: bool, memory_mb, token, mask, output,
-               precision: str = "auto") -> TokenAttribution:
+               precision: str | None = None) -> TokenAttribution:
     """attribute_text's work, within `budget_s` seconds from now on `guard`'s clock; the
     inputs' limits are checked (labels cleaned, memory_mb set)."""
     end = guard.elapsed() + budget_s
@@ -115,7 +116,7 @@ def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim:
     if both_sides and isinstance(prepared, SimilarityTarget):
         sides.append((prepared.compare_to, SimilarityTarget(text).prepare(adapter)))
     built = [_side(adapter, t, tg, baseline, memory_mb, guard) for t, tg in sides]
-    dtype = resolve_precision(precision, built[0][2].inputs.device)
+    dtype = resolve_precision(precision or lim.precision, built[0][2].inputs.device)
     if m.needs_grad and not with_faithfulness:
         dtype = None                             # nothing forward-only to speed up
     jobs = []
@@ -145,7 +146,7 @@ def attribute_text(model, text: str, method: str = "integrated_gradients", targe
                    both_sides: bool = True, memory_mb: float | None = None,
                    token: str | None = None, mask: int = 0, output: str | None = None,
                    progress: Progress | None = None, should_stop: StopCheck | None = None,
-                   budget_s: float | None = None, precision: str = "auto",
+                   budget_s: float | None = None, precision: str | None = None,
                    **params) -> TokenAttribution:
     """Attribute a target to the tokens (and words) of `text` with one captum method.
 
@@ -170,21 +171,23 @@ def attribute_text(model, text: str, method: str = "integrated_gradients", targe
     between steps; it, or should_stop() returning True, stops the work within one batch:
     Cancelled is raised.
 
-    precision: "auto" (default), "float32" or "bfloat16": the float type of the forward-only
-    work (perturbation and surrogate methods, deletion / insertion curves); "auto" uses
-    bfloat16 where the hardware multiplies it natively (AMX CPUs, recent GPUs), about 3x
-    faster, and a note says so. Gradient methods always run in float32.
+    precision: "auto", "float32" or "bfloat16" (default: the host's MMINSPECT_PRECISION,
+    "auto"): the float type of the forward-only work (perturbation and surrogate methods,
+    deletion / insertion curves); "auto" uses bfloat16 where the hardware multiplies it
+    natively (AMX CPUs, recent GPUs), about 3x faster, and a note says so. Gradient methods,
+    f(input) and f(baseline) are always float32.
     """
     lim = limits()
     guard = Guard(_budget(budget_s, lim), progress, should_stop)
     labels, memory_mb = _check_inputs(text, compare_to, labels, target, baseline, memory_mb, lim)
     _method(method).resolve(params)                 # fail on bad parameters before any work
+    check_precision(precision or lim.precision)
     result = _attribute(as_text_adapter(model), text, method, params, guard, lim,
                         guard.budget_s, target=target, compare_to=compare_to, labels=labels,
                         label=label, temperature=temperature, baseline=baseline,
                         with_faithfulness=faithfulness, both_sides=both_sides,
                         memory_mb=memory_mb, token=token, mask=mask, output=output,
-                        precision=precision)
+                        precision=precision or lim.precision)
     guard.progress(1.0, "Done")
     return result
 
@@ -196,7 +199,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
                          token: str | None = None, mask: int = 0, output: str | None = None,
                          progress: Progress | None = None, should_stop: StopCheck | None = None,
                          budget_s: float | None = None,
-                         precision: str = "auto") -> AttributionComparison:
+                         precision: str | None = None) -> AttributionComparison:
     """Every method (or `methods`) on one input with its faithfulness numbers and time taken.
 
     The input, baseline and random-order reference curves are built once and shared, so the
@@ -212,6 +215,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     names = list(methods) if methods else list(METHODS)
     params = params or {}
     resolved = {name: _method(name).resolve(params.get(name, {})) for name in names}
+    check_precision(precision or lim.precision)
     adapter = as_text_adapter(model)
     start = time.perf_counter()
     target = make_target(target, compare_to, labels, label, temperature, kind=adapter.kind,
@@ -221,7 +225,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     prepared = target.prepare(adapter)
     enc, bound, problem = _side(adapter, text, prepared, baseline, memory_mb, guard)
     _check_memory(adapter, problem, [METHODS[n] for n in names], memory_mb)
-    dtype = resolve_precision(precision, problem.inputs.device)
+    dtype = resolve_precision(precision or lim.precision, problem.inputs.device)
     fast = in_precision(problem, dtype)
     jobs = [Job(METHODS[n], resolved[n], problem if METHODS[n].needs_grad else fast,
                 curve_orders=1, curve_problem=fast) for n in names]

@@ -41,11 +41,17 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The dtype forward-only work runs in (None = float32), or an InputError."""
+def check_precision(precision: str) -> str:
+    """The name, or an InputError listing the choices (checked before any model work)."""
     if precision not in PRECISIONS:
         raise InputError(f"Unknown precision {precision!r}; choose one of: "
                          f"{', '.join(PRECISIONS)}.")
+    return precision
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype forward-only work runs in (None = float32), or an InputError."""
+    check_precision(precision)
     if precision == "float32" or (precision == "auto" and not native_bf16(device)):
         return None
     return torch.bfloat16
@@ -84,4 +90,5 @@ def precision_note(dtype: torch.dtype | None, gradient_method: bool = False) -> 
            "docs/attributions.md, 'Precision'")
     if gradient_method:
         return [f"The map is float32; its deletion / insertion curves ran in bfloat16 ({why})."]
-    return [f"Computed in bfloat16 ({why}). Choose precision float32 for exact values."]
+    return [f"Computed in bfloat16 ({why}). For exact values: precision='float32' in the "
+            "library, or MMINSPECT_PRECISION=float32 where the app is hosted."]
