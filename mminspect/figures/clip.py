@@ -84,12 +84,22 @@ def overlay(image: np.ndarray, scores: np.ndarray, vmax: float | None = None,
     return np.concatenate([out, colour_bar(out.shape[1], vmax, signed)]) if legend else out
 
 
+def _step_titles(view: ClipView) -> list[str]:
+    """The three steps' titles: CLIP's softmax over the prompts, or SigLIP's sigmoid per
+    prompt (scale and bias), as `view.link` says."""
+    if view.link == "sigmoid":
+        return ["1. cosine(image, prompt)",
+                f"2. × scale {view.logit_scale:.1f} + bias {view.logit_bias:+.1f} = logit",
+                "3. sigmoid of each logit = probability"]
+    return ["1. cosine(image, prompt)", f"2. × logit scale {view.logit_scale:.1f} = logit",
+            "3. softmax over prompts = probability"]
+
+
 def prediction_steps_figure(view: ClipView, image: int = 0) -> go.Figure:
-    """Cosine -> x logit scale -> softmax, one bar per prompt in each step."""
+    """Cosine -> x logit scale -> softmax (CLIP), or cosine -> x scale + bias -> sigmoid per
+    prompt (SigLIP), one bar per prompt in each step."""
     prompts = [plotly_text(p) for p in view.prompts]
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=[
-        "1. cosine(image, prompt)", f"2. × logit scale {view.logit_scale:.1f} = logit",
-        "3. softmax over prompts = probability"])
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=_step_titles(view))
     for col, (vals, fmt) in enumerate([(view.cosine[image], ".3f"), (view.logits[image], ".2f"),
                                        (view.probs[image], ".1%")], start=1):
         fig.add_trace(go.Bar(x=vals.astype(np.float32), y=prompts, orientation="h",
@@ -100,13 +110,25 @@ def prediction_steps_figure(view: ClipView, image: int = 0) -> go.Figure:
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_yaxes(showticklabels=True, row=1, col=1)
     fig.update_xaxes(range=[0, 1], row=1, col=3)
-    fig.update_layout(showlegend=False, height=140 + 34 * len(prompts),
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    bottom = 10
+    if view.link == "sigmoid":
+        # Said under the bars: the probabilities are independent yes/no answers, not shares.
+        total = float(view.probs[image].sum())
+        fig.add_annotation(text=f"SigLIP: each prompt's probability is its own sigmoid, "
+                                f"independent of the other prompts: they need not sum to 1 "
+                                f"(here they sum to {total:.2f}). Adding or removing a prompt "
+                                "changes no other prompt's probability.",
+                           xref="paper", yref="paper", x=0, y=-0.02, xanchor="left",
+                           yanchor="top", showarrow=False, font={"size": 12})
+        bottom = 50
+    fig.update_layout(showlegend=False, height=140 + 34 * len(prompts) + bottom - 10,
+                      margin={"l": 10, "r": 10, "t": 40, "b": bottom})
     return fig
 
 
 def similarity_matrix_figure(view: ClipView) -> go.Figure:
-    """Probabilities [image, prompt] when several images are given."""
+    """Probabilities [image, prompt] when several images are given (rows sum to 1 for a
+    softmax model; each cell is its own sigmoid for SigLIP)."""
     labels = [f"image {i + 1}" for i in range(view.n_images)]
     fig = go.Figure(go.Heatmap(z=view.probs, x=[plotly_text(p) for p in view.prompts], y=labels, colorscale="Blues",
                                zmin=0, zmax=1, texttemplate="%{z:.2f}", customdata=view.cosine,

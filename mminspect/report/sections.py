@@ -119,8 +119,8 @@ def clip_view(view: ClipView) -> list[Section]:
     out = [Section("The image as the model sees it", f"{view.images.shape[2]}×"
                    f"{view.images.shape[1]} px, {view.grid_rows}×{view.grid_cols} patches.",
                    html=png_tag(upscale(view.images[0]), "input image")),
-           Section("How the label is picked", "Cosine of the image and each prompt → × logit "
-                   "scale → softmax over the prompts.", prediction_steps_figure(view)),
+           Section("How the label is picked", f"Cosine of the image and each prompt → "
+                   f"{view.chain.removeprefix('cosine → ')}.", prediction_steps_figure(view)),
            Section("Probabilities", "", html=table(rows + [("note", n) for n in view.notes]))]
     if view.maps is not None:
         tags = "".join(f"<figure>{png_tag(overlay(m.image, m.scores, vmax=view.maps.vmax), p)}"
