@@ -193,3 +193,77 @@ def test_energy_in_mask_by_hand():
     half = np.zeros((8, 8), bool)
     half[0:2, 0:4] = True                            # half of patch (0, 0)
     assert energy_in_mask(scores, half, g) == pytest.approx(3 * 0.5 / 4)
+
+
+@pytest.fixture(scope="module")
+def siglip(tmp_path_factory):
+    if "hf_siglip" not in FAMILIES:
+        pytest.skip("no SigLIP adapter in this tree")
+    return tiny_clip_of("hf_siglip", tmp_path_factory)
+
+
+def _siglip_parts(siglip, image):
+    px, encs, t = _inputs(siglip, image)
+    vm = siglip.model.vision_model
+    return px, encs, t[0], vm, vm.head
+
+
+def test_siglip_legrad_equals_the_recipe_on_the_libraries_own_outputs(siglip, image):
+    """Each layer's hidden states through post_layernorm and the attention-pooling head, the
+    gradient w.r.t. that layer's attention as transformers returns it."""
+    px, encs, t, vm, head = _siglip_parts(siglip, image)
+    out = vm(pixel_values=px.clone().requires_grad_(True), output_attentions=True,
+             output_hidden_states=True)
+    total = 0
+    n = len(vm.encoder.layers)
+    for i in (n - 2, n - 1):
+        e = F.normalize(head(vm.post_layernorm(out.hidden_states[i + 1]))[0], dim=-1)
+        g, = torch.autograd.grad(t @ e, out.attentions[i], retain_graph=True)
+        total = total + g[0].clamp(min=0).mean(0).mean(0)
+    ref = total[1:].detach()                               # the [POOL] placeholder dropped
+    ref = (ref - ref.min()) / (ref.max() - ref.min())
+    mine = compute(siglip, px, encs, "legrad").patch_scores
+    np.testing.assert_allclose(mine, siglip.patch_grid.to_image(ref.numpy()), atol=2e-4)
+
+
+def test_siglip_grad_eclip_reads_the_pooling_heads_attention(siglip, image):
+    px, encs, t, vm, head = _siglip_parts(siglip, image)
+    mha = head.attention
+    with torch.no_grad():
+        x = vm(pixel_values=px).last_hidden_state[0]                       # [patch, D]
+    wq, wk, wv = mha.in_proj_weight.chunk(3)
+    bq, bk, bv = mha.in_proj_bias.chunk(3)
+    q, k, v = F.linear(head.probe[0], wq, bq), F.linear(x, wk, bk), F.linear(x, wv, bv)
+    hd = q.shape[-1] // mha.num_heads
+    sp = lambda y: y.reshape(-1, mha.num_heads, hd).transpose(0, 1)       # noqa: E731
+    a = (sp(q) @ sp(k).transpose(1, 2) * hd ** -0.5).softmax(-1)           # [head, 1, patch]
+    ctx = (a @ sp(v)).transpose(0, 1).reshape(1, -1)                       # [1, D]
+    z = mha.out_proj(ctx)
+    z = z + head.mlp(head.layernorm(z))
+    gz, = torch.autograd.grad(t @ F.normalize(z[0], dim=-1), ctx)
+    cos = F.normalize(mha.out_proj(k), dim=-1) @ F.normalize(mha.out_proj(q)[0], dim=-1)
+    lam = (cos - cos.min()) / (cos.max() - cos.min())
+    ref = ((gz[0] * v).sum(-1) * lam).clamp(min=0).detach()
+    assert ref.max() > 0
+    mine = compute(siglip, px, encs, "grad_eclip").patch_scores
+    np.testing.assert_allclose(mine / float(ref.max()),
+                               siglip.patch_grid.to_image(ref.numpy()) / float(ref.max()), atol=1e-4)
+
+
+def test_siglip_maskclip_changes_the_last_encoder_layer_only(siglip, image):
+    """The last encoder layer with each token attending to itself, then the adapter's patch
+    features (post_layernorm, the head's value path) by hand."""
+    px, encs, t, vm, head = _siglip_parts(siglip, image)
+    with torch.no_grad():
+        hs = vm(pixel_values=px, output_hidden_states=True).hidden_states
+        x = hs[-2][0]                                                     # last layer's input
+        lay = vm.encoder.layers[-1]
+        a = lay.self_attn
+        x = x + a.out_proj(a.v_proj(lay.layer_norm1(x)))
+        x = vm.post_layernorm(x + lay.mlp(lay.layer_norm2(x)))
+        mha = head.attention
+        z = mha.out_proj(F.linear(x, mha.in_proj_weight.chunk(3)[2], mha.in_proj_bias.chunk(3)[2]))
+        p = F.normalize(z + head.mlp(head.layernorm(z)), dim=-1)
+        ref = p @ F.normalize(t, dim=-1)
+    mine = compute(siglip, px, encs, "maskclip").patch_scores
+    np.testing.assert_allclose(mine, siglip.patch_grid.to_image(ref.numpy()), atol=1e-4)
