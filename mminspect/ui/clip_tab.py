@@ -203,8 +203,12 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
                     f"<td>{f.insertion_area:+.3f}</td><td>{hit}</td><td>{attr.seconds:.2f} s</td></tr>")
     where = ("" if mask is not None else "<p><i>Pointing needs an example scene's object mask: "
              "pick a mini-CLIP scene and one of its object prompts.</i></p>")
+    # word maps of the methods that make one (relevance, last-layer relevance, Grad-ECLIP)
+    words = "".join(f"<p><b>{html.escape(m['label'])}</b>, the prompt's words: "
+                    f"{cfig.word_relevance_html(a.words, a.word_scores)}</p>"
+                    for m, a in zip(methods, attrs) if a.words)
     table = ("<table><tr><th>method</th><th>deletion area</th><th>insertion area</th>"
-             "<th>pointing</th><th>time</th></tr>" + "".join(rows) + "</table>" + where
+             "<th>pointing</th><th>time</th></tr>" + "".join(rows) + "</table>" + where + words
              + trust_panel.image_trust_html(attrs))
     return {"method_maps": gallery, "method_table": table}
 
