@@ -267,3 +267,17 @@ def test_siglip_maskclip_changes_the_last_encoder_layer_only(siglip, image):
         ref = p @ F.normalize(t, dim=-1)
     mine = compute(siglip, px, encs, "maskclip").patch_scores
     np.testing.assert_allclose(mine, siglip.patch_grid.to_image(ref.numpy()), atol=1e-4)
+
+
+def test_attribute_image_reports_energy_in_the_given_mask():
+    """On a 64 px mini-CLIP scene (the model's own size: no resize), the API's energy is the
+    rule's, applied to the map it returns; the object's complement takes the rest."""
+    from mminspect.lab.pointing import pointing_scenes
+    clip = mi.load("miniclip")
+    image, prompt, mask = pointing_scenes(1)[0]
+    res = mi.attribute_image(clip, image, prompt, method="legrad", mask=mask)
+    assert res.energy_in_mask == pytest.approx(
+        energy_in_mask(res.patch_scores, mask, clip.patch_grid))
+    rest = mi.attribute_image(clip, image, prompt, method="legrad", mask=~mask).energy_in_mask
+    assert res.energy_in_mask + rest == pytest.approx(1.0)
+    assert mi.attribute_image(clip, image, prompt, method="legrad").energy_in_mask is None

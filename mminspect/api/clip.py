@@ -23,7 +23,7 @@ from ..explain import softmax
 from ..explain.attribution import align_words, word_scores
 from ..explain.image_methods import IMAGE_METHODS, ImageQuery, MapOutput
 from ..explain.pixel_attribution import patch_faithfulness, patch_problem
-from ..explain.pointing import pointing_hit
+from ..explain.pointing import energy_in_mask, pointing_hit
 from ..explain.towers import TowerPass, run_towers
 from ..models import load
 from ..models.base import Encoded
@@ -175,8 +175,8 @@ def attribute_image(model, image, prompt: str, method: str = "relevance",
 
     method: one of `list_image_methods()`. mask: bool [H, W] at the image's own size (any
     size: it is centre-cropped and resized like the image), the object the prompt names:
-    gives `pointing_hit`. faithfulness: also compute deletion / insertion over patches
-    (about 80 extra forwards). progress(fraction, message): IG only."""
+    gives `pointing_hit` and `energy_in_mask`. faithfulness: also compute deletion /
+    insertion over patches (about 80 extra forwards). progress(fraction, message): IG only."""
     adapter = as_clip(model)
     m = _method(method)
     notes: list[str] = []
@@ -201,6 +201,7 @@ def attribute_image(model, image, prompt: str, method: str = "relevance",
     extra = {}
     if target_mask is not None:
         extra["pointing_hit"] = pointing_hit(out.patch_scores, target_mask, adapter.patch_grid)
+        extra["energy_in_mask"] = energy_in_mask(out.patch_scores, target_mask, adapter.patch_grid)
     if faithfulness:
         problem = patch_problem(query.forward(), pixels, adapter.patch_grid.patch_size)
         extra["faithfulness"] = patch_faithfulness(problem, out.patch_scores)

@@ -166,6 +166,7 @@ class PixelAttribution:
     words / word_scores: relevance of the prompt's words (float32 [word]) when computed.
     faithfulness: deletion / insertion over patches (fractions = share of patches).
     pointing_hit: the peak patch touches the given mask (None without a mask).
+    energy_in_mask: the share of the map's positive mass inside that mask, in [0, 1].
     convergence_delta: IG / GradientSHAP completeness error (absolute), n_steps: IG steps.
     """
 
@@ -183,6 +184,7 @@ class PixelAttribution:
     word_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     faithfulness: Faithfulness | None = None
     pointing_hit: bool | None = None
+    energy_in_mask: float | None = None
     convergence_delta: float | None = None
     n_steps: int | None = None
     params: dict = field(default_factory=dict)

@@ -200,7 +200,8 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
         f = attr.faithfulness
         hit = "—" if attr.pointing_hit is None else ("✅" if attr.pointing_hit else "❌")
         rows.append(f"<tr><td>{html.escape(m['label'])}</td><td>{f.deletion_area:+.3f}</td>"
-                    f"<td>{f.insertion_area:+.3f}</td><td>{hit}</td><td>{attr.seconds:.2f} s</td></tr>")
+                    f"<td>{f.insertion_area:+.3f}</td><td>{hit}</td><td>{_percent(attr.energy_in_mask)}"
+                    f"</td><td>{attr.seconds:.2f} s</td></tr>")
     where = ("" if mask is not None else "<p><i>Pointing needs an example scene's object mask: "
              "pick a mini-CLIP scene and one of its object prompts.</i></p>")
     # word maps of the methods that make one (relevance, last-layer relevance, Grad-ECLIP)
