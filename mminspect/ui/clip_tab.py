@@ -209,7 +209,7 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
                     f"{cfig.word_relevance_html(a.words, a.word_scores)}</p>"
                     for m, a in zip(methods, attrs) if a.words)
     table = ("<table><tr><th>method</th><th>deletion area</th><th>insertion area</th>"
-             "<th>pointing</th><th>time</th></tr>" + "".join(rows) + "</table>" + where + words
+             "<th>pointing</th><th>energy in mask</th><th>time</th></tr>" + "".join(rows) + "</table>" + where + words
              + trust_panel.image_trust_html(attrs))
     return {"method_maps": gallery, "method_table": table}
 
