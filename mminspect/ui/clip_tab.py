@@ -18,8 +18,8 @@ from .. import api
 from ..figures import clip as cfig
 from ..types import InputError
 from . import clip_causal
-from .clip_views import (contrast_view, on_patch_select, redraw_attention, redraw_contrast,
-                         redraw_text_attention, text_attention_figure)
+from .clip_views import (chain_summary, contrast_view, on_patch_select, redraw_attention,
+                         redraw_contrast, redraw_text_attention, text_attention_figure)
 from .context import AppContext
 from .events import MESSAGE, Components, bind, message_markdown, reporter
 from . import trust_image, trust_panel
@@ -34,7 +34,10 @@ CAPTIONS = {
              "each prompt's; (2) times the model's learned logit scale (1 / temperature) gives "
              "the logits; (3) the softmax over *these prompts* gives the probabilities. Small "
              "cosine gaps become large probability gaps: that is the temperature at work. The "
-             "probabilities depend on which prompts you list.",
+             "probabilities depend on which prompts you list. SigLIP models instead add a "
+             "learned bias to the logit and take a sigmoid of each logit on its own: "
+             "independent yes/no probabilities that need not sum to 1 (another prompt in the "
+             "list changes none of them).",
     "relevance": "**Why this label** — gradient-weighted attention relevance (Chefer et al. "
                  "2021), one map per prompt on one shared colour scale: bright patches carried "
                  "the prompt's logit. Below: the prompt's words shaded by the same relevance in "
@@ -131,7 +134,7 @@ def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, pr
     name = model_label(ctx, model.name)
     summary = (f"**{html.escape(name)}** on {model.device} · best match: "
                f"**{html.escape(view.top(0))}** (p = {view.probs[0].max():.2f}) · "
-               f"logit scale {view.logit_scale:.1f} · {view.grid_rows}×{view.grid_cols} "
+               f"{chain_summary(view)} · {view.grid_rows}×{view.grid_cols} "
                f"patches · maps in {expl.seconds:.2f} s")
     warning = api.domain_note(model, image)
     notes = ([f"🚩 **{html.escape(warning)}**"] if warning else []) + [

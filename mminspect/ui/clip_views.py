@@ -28,6 +28,16 @@ def contrast_view(state, a: str, b: str) -> dict:
                            f"**{ma.target_value - mb.target_value:+.3f}**"}
 
 
+def chain_summary(view) -> str:
+    """The logit step of the summary line: CLIP's scale, or SigLIP's scale, bias and sigmoid
+    with what that means for the probabilities (independent; their sum is shown)."""
+    if view.link != "sigmoid":
+        return f"logit scale {view.logit_scale:.1f}"
+    return (f"scale {view.logit_scale:.1f} + bias {view.logit_bias:+.1f} → **a sigmoid per "
+            f"prompt** (independent yes/no probabilities: they sum to "
+            f"{float(view.probs[0].sum()):.2f} here, not to 1)")
+
+
 def _query_index(state, query: str) -> int:
     tokens = state["view"].image_tokens
     return tokens.index(query) if query in tokens else 0
