@@ -189,3 +189,41 @@ def test_the_ignores_target_badge_reads_the_random_targets_correlation_at_its_th
         codes = [c.code for c in mi.caveats(attr(method="saliency"), table=table)]
         assert ("ignores_target" in codes) is shown, (data, codes)
         assert "sanity" not in codes
+
+
+def _curves(ours, rand, area):
+    x = np.array([0, 0.03, 0.11, 0.25, 0.44, 0.69, 1.0])
+    return Faithfulness(fractions=x, deletion=np.array(ours, float),
+                        deletion_random=np.array(rand, float), insertion=x, insertion_random=x,
+                        deletion_area=area, insertion_area=0.1)
+
+
+def test_a_negative_deletion_area_from_the_tail_is_told_apart_from_a_bad_ranking():
+    from mminspect.explain.sanity import deletion_caveat
+    from mminspect.explain.sanity.caveats import early_deletion_gain
+    rand = [13.8, 12.4, 10.3, 9.1, 7.9, 8.9, 12.7]
+    tail = _curves([13.8, 11.8, 9.3, 10.7, 12.4, 12.9, 12.7], rand, -2.2)   # top patches: faster
+    assert early_deletion_gain(tail.fractions, tail.deletion, tail.deletion_random) == \
+        pytest.approx(((12.4 - 11.8) + (10.3 - 9.3)) / 2)                  # points <= 12 %
+    c = deletion_caveat(tail.deletion_area, "patches", "Run every method", faith=tail)
+    assert c.code == "deletion_tail" and "every patch removed (12.70; the input: 13.80)" in c.why
+    bad = _curves([13.8, 13.5, 12.0, 10.7, 12.4, 12.9, 12.7], rand, -2.9)   # slower from the start
+    assert deletion_caveat(bad.deletion_area, "patches", faith=bad).code == "deletion"
+    assert deletion_caveat(-2.9, "patches").code == "deletion"             # no curves: the area
+    assert deletion_caveat(0.5, "patches", faith=tail) is None
+
+
+def test_relevance_on_the_default_scene_gets_the_tail_caveat_for_what_the_curves_show():
+    """Scene 1, 'a green star': relevance's top patches lie on the star and removing them drops
+    the logit faster than a random order; the area is negative because a plain grey image
+    scores nearly as high as the scene (the curve climbs back)."""
+    ex = mi.api.load_example(mi.api.list_examples()[0])
+    model = mi.load("miniclip")
+    a = mi.attribute_image(model, ex.image, "a green star", method="relevance",
+                           faithfulness=True, mask=ex.masks["a green star"])
+    f = a.faithfulness
+    assert a.pointing_hit and f.deletion_area < 0
+    assert f.deletion[1] < f.deletion_random[1] and f.deletion[2] < f.deletion_random[2]
+    assert f.deletion[-1] > f.deletion[2]                # the tail climbs back to f(grey)
+    codes = [c.code for c in mi.caveats(a)]
+    assert "deletion_tail" in codes and "deletion" not in codes

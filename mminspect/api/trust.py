@@ -323,7 +323,8 @@ def caveats(result, sanity: SanityCheck | None = None, method_label: str | None 
     if f is not None:
         image = isinstance(result, PixelAttribution)
         out.append(deletion_caveat(f.deletion_area, "patches" if image else "words",
-                                   "Run every method" if image else "Compare all methods"))
+                                   "Run every method" if image else "Compare all methods",
+                                   faith=f))
     modality = "image" if isinstance(result, PixelAttribution) else "text"
     if sanity is not None and sanity.method == result.method:
         out.append(sanity_caveat(label, sanity.model_name, sanity.score, sanity.threshold,
