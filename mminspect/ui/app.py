@@ -11,7 +11,8 @@ from starlette.middleware import Middleware
 from .. import api
 from . import attention_tab, attribution_tab, clip_tab, lessons_tab, text_tab
 from .context import AppContext, default_context
-from .hosting import HeadersMiddleware, guard_inputs, limit_queue_per_client
+from .hosting import (HeadersMiddleware, forget_closed_sessions, guard_inputs,
+                      limit_queue_per_client)
 from .links import wire_links
 
 INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts: "
@@ -51,6 +52,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     demo.queue(default_concurrency_limit=1, max_size=64)
     limit_queue_per_client(demo)          # one visitor cannot hold every model slot
     guard_inputs(demo)                    # malformed API calls get the app's own message
+    forget_closed_sessions(demo)          # a closed page's results go in minutes, not an hour
     return demo
 
 

@@ -8,6 +8,8 @@
 - `guard_inputs(demo)`: a malformed API call (too few inputs, text where a number goes) gets
   the app's own message naming the input, not gradio's "upstream app raised an exception".
 - `SECURITY_HEADERS` and `HeadersMiddleware`: sent with every response.
+- `forget_closed_sessions(demo)`: a visitor's results (gr.State) are dropped
+  MMINSPECT_KEEP_CLOSED_S seconds after their page closes, not gradio's hour.
 """
 from __future__ import annotations
 
@@ -170,3 +172,33 @@ class HeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+KEEP_CLOSED_S = 120      # default seconds a closed page's results stay (a reload within it keeps them)
+
+
+def _forget_soon(demo: gr.Blocks, keep_s: int, request: gr.Request) -> None:
+    """On a page's unload: its session's state expires `keep_s` after its last update
+    instead of an hour. Why by hand: gradio keeps a closed session's gr.State for 3600 s
+    whatever the State's time_to_live (state_holder.SessionState.STATE_TTL_WHEN_CLOSED, an
+    instance attribute read when it sweeps, every second), and a 374-token text's results
+    hold ~38 MB, so on a busy public Space closed pages would pile up gigabytes. If a
+    gradio upgrade renames the attribute, nothing breaks: the hour applies again (and
+    tests/test_hosting_sessions.py fails, so we notice)."""
+    holder = getattr(getattr(demo, "server_app", None), "state_holder", None)
+    session = getattr(holder, "session_data", {}).get(getattr(request, "session_hash", None))
+    if session is not None and hasattr(session, "STATE_TTL_WHEN_CLOSED"):
+        session.STATE_TTL_WHEN_CLOSED = keep_s
+
+
+def forget_closed_sessions(demo: gr.Blocks, keep_s: int | None = None) -> None:
+    """Register the unload event that shortens a closed page's state life (call inside or
+    after the Blocks; MMINSPECT_KEEP_CLOSED_S, default 120 s)."""
+    keep = env_int("MMINSPECT_KEEP_CLOSED_S", KEEP_CLOSED_S) if keep_s is None else keep_s
+
+    # A named closure, not functools.partial: gradio finds the gr.Request parameter through
+    # the function's type hints, which a partial does not expose.
+    def forget_closed_session(request: gr.Request) -> None:
+        _forget_soon(demo, keep, request)
+
+    demo.unload(forget_closed_session)
