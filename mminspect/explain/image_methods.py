@@ -254,15 +254,15 @@ IMAGE_METHODS: dict[str, ImageMethod] = {m.name: m for m in (
                                                    "two thirds of the tower (the authors' 8 of 12)."),),
                 description="Last layer: gradient on the heads' output x values x a loosened "
                             "q-k attention, ReLU; also a word map of the prompt."),
+    ImageMethod("similarity", "Patch-text similarity", map_similarity, signed=True,
+                from_pass=similarity_from_pass,
+                description="Cosine of each patch's projected feature with the prompt; no gradients."),
     ImageMethod("maskclip", "MaskCLIP dense map (value path)", _dense("maskclip"), signed=True,
                 description="Last layer's attention skipped (each token: out(v(x))), then the "
                             "final norm + projection; cosine per patch. No gradients."),
     ImageMethod("sclip", "SCLIP-style self-self attention", _dense("sclip"), signed=True,
                 description="Last layer's attention is softmax(qqᵀ)+softmax(kkᵀ), then the final "
                             "norm + projection; cosine per patch. No gradients."),
-    ImageMethod("similarity", "Patch-text similarity", map_similarity, signed=True,
-                from_pass=similarity_from_pass,
-                description="Cosine of each patch's projected feature with the prompt; no gradients."),
     ImageMethod("rollout", "Attention rollout", map_rollout, prompt=False,
                 description="Head-averaged attention with the residual, multiplied over layers."),
     ImageMethod("raw_attention", "Last-layer CLS attention", map_raw_attention, prompt=False,
