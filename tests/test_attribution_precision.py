@@ -131,3 +131,8 @@ def test_compare_all_in_bfloat16_keeps_one_reference_for_every_map(minilm):
     np.testing.assert_array_equal(a.deletion_random, b.deletion_random)
     assert a.deletion[0] == b.deletion[0] == a.deletion_random[0] == cmp.results[1].target_value
     assert len({r.target_value for r in cmp.results}) == 1
+    # the comparison table says it on screen, each note once with the methods it concerns
+    from mminspect.figures.attribution import comparison_html
+    page = comparison_html(cmp, labels={"saliency": "Saliency", "feature_ablation": "FA"})
+    assert page.count("Computed in bfloat16") == 1 and "<b>FA</b>: Computed in bfloat16" in page
+    assert page.count("curves ran in bfloat16") == 1 and "<b>Saliency</b>: The map" in page

@@ -174,4 +174,18 @@ def comparison_html(comparison: AttributionComparison, level: str = "word",
     return ('<table style="border-collapse:collapse;width:100%" cellpadding="6">'
             f"{head}{''.join(rows)}</table>"
             f"<p style='font-size:0.85em'>All {len(comparison.results)} methods in "
-            f"{comparison.seconds:.2f} s (including the faithfulness curves).</p>")
+            f"{comparison.seconds:.2f} s (including the faithfulness curves).</p>"
+            + _notes_html(comparison, labels))
+
+
+def _notes_html(comparison: AttributionComparison, labels: dict[str, str] | None) -> str:
+    """Each distinct note once, with the methods it applies to (a budget reduction, reduced
+    precision): said on screen, not only in the saved numbers."""
+    by_note: dict[str, list[str]] = {}
+    for r in comparison.results:
+        for n in r.notes:
+            by_note.setdefault(n, []).append((labels or {}).get(r.method, r.method))
+    return "".join(
+        f"<p class='mm-note' style='font-size:0.85em'>{'⚠️' if 'budget' in n else 'ℹ️'} "
+        f"<b>{html.escape(', '.join(who))}</b>: {html.escape(n)}</p>"
+        for n, who in by_note.items())

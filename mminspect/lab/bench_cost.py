@@ -8,10 +8,13 @@ after a warm-up comparison at 16 tokens:
   problem built before the clock starts) with batch_size=1, one forward per perturbed input;
 - "<method> alone, batched": the same call with the memory-budget batch (captum's
   perturbations_per_eval); its map equals the one above to 1e-5
-  (tests/test_attribution_batching.py);
-- "compare-all, no budget": `compare_attributions`, every method with its faithfulness curves,
-  encoding and target included, budget_s=inf (the full work), next to the budget's up-front
-  estimate of the same work;
+  (tests/test_attribution_batching.py); float32;
+- "<method> alone, batched, <dtype>": the same with the precision "auto" picks here
+  (bfloat16 autocast where the CPU multiplies it natively: explain/attribution/precision.py;
+  its maps agree with float32 to Spearman >= 0.99, tests/test_attribution_precision.py);
+- "compare-all, no budget, <precision>": `compare_attributions`, every method with its
+  faithfulness curves, encoding and target included, budget_s=inf (the full work), in float32
+  and with precision "auto" (the default), next to the budget's up-front estimate of it;
 - "<method>, attribute_text, budget 3 s" / "compare-all, budget 10 s": the same requests
   with the issue's time goals given as the budget (reduce mode), and what the budget changed;
 - a stop asked 2 s into compare-all (from another thread, as the app does when a client
@@ -40,6 +43,7 @@ from captum.attr import GradientShap
 from ..api.attribution import attribute_text, compare_attributions
 from ..explain.attribution import (METHODS, N_RANDOM, Job, SimilarityTarget, build_problem,
                                    plan_budget)
+from ..explain.attribution.precision import in_precision, resolve_precision
 from ..explain.attribution.problem import calibrated
 from ..models import load
 from ..types import Cancelled, OverBudget
@@ -92,12 +96,19 @@ def text_of(adapter, n_tokens: int) -> str:
     return text
 
 
-def compare_estimate(adapter, text: str, target) -> float:
+def compare_estimate(adapter, text: str, target, dtype=None) -> float:
     """The budget's up-front estimate of compare-all on `text`, as compare_attributions plans
-    it when the estimate matters (calibrated: per-call overhead apart from per-item cost)."""
-    problem = calibrated(build_problem(adapter, adapter.encode(text), target, "pad"))
-    jobs = [Job(m, m.resolve({}), problem, curve_orders=1) for m in METHODS.values()]
+    it when the estimate matters (calibrated: per-call overhead apart from per-item cost);
+    dtype: the forward-only work's precision (None = float32)."""
+    problem = build_problem(adapter, adapter.encode(text), target, "pad")
+    exact, fast = calibrated(problem), calibrated(in_precision(problem, dtype))
+    jobs = [Job(m, m.resolve({}), exact if m.needs_grad else fast, curve_orders=1,
+                curve_problem=fast) for m in METHODS.values()]
     return plan_budget(jobs, budget_s=math.inf, shared_orders=N_RANDOM).estimate_s
+
+
+def dtype_name(dtype) -> str:
+    return "float32" if dtype is None else str(dtype).removeprefix("torch.")
 
 
 def captum_gradient_shap(problem, n_samples: int = 16):
@@ -161,32 +172,44 @@ def run(repeats: int = 1, lengths=LENGTHS) -> dict:
               f"peak RSS {m['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)   # a long run
         return m["result"]
 
+    dtype = resolve_precision("auto", torch.device("cpu"))      # what the default runs here
+    auto = f"auto = {dtype_name(dtype)}"
     for n in lengths:
         text = text_of(adapter, n)
         problem = build_problem(adapter, adapter.encode(text), target, "pad")
+        fast = in_precision(problem, dtype)
         for name in PERTURBATION:
             m = METHODS[name]
             if name in ("feature_ablation", "occlusion"):
                 one = replace(problem, batch_size=1)
-                add(n, f"{m.label} alone, one item per forward",
+                add(n, f"{m.label} alone, one item per forward, float32",
                     lambda: m.fn(one, **m.resolve({})))
-            add(n, f"{m.label} alone, batched ({problem.batch_size} per forward)",
+            add(n, f"{m.label} alone, batched ({problem.batch_size} per forward), float32",
                 lambda: m.fn(problem, **m.resolve({})))
-        estimate = compare_estimate(adapter, text, target)
-        comp = add(n, "compare-all (8 methods + curves), no budget",
-                   lambda: compare_attributions(adapter, text, compare_to=COMPARE_TO,
-                                                budget_s=math.inf), estimate_s=estimate)
-        rows[-1]["by_method_s"] = {r.method: round(r.seconds, 3) for r in comp.results}
+            if dtype is not None:
+                add(n, f"{m.label} alone, batched ({problem.batch_size} per forward), {auto}",
+                    lambda: m.fn(fast, **m.resolve({})))
+        for precision, d in (("float32", None), ("auto", dtype)):
+            if precision == "auto" and dtype is None:
+                break                                   # the same run as float32's
+            estimate = compare_estimate(adapter, text, target, d)
+            label = "float32" if d is None else auto
+            comp = add(n, f"compare-all (8 methods + curves), no budget, {label}",
+                       lambda: compare_attributions(adapter, text, compare_to=COMPARE_TO,
+                                                    budget_s=math.inf, precision=precision),
+                       estimate_s=estimate)
+            rows[-1]["by_method_s"] = {r.method: round(r.seconds, 3) for r in comp.results}
     n, text = max(lengths), text_of(adapter, max(lengths))
     for name in ("feature_ablation", "occlusion"):
-        out = add(n, f"{METHODS[name].label}, attribute_text, budget {METHOD_GOAL_S:g} s",
+        out = add(n, f"{METHODS[name].label}, attribute_text, budget {METHOD_GOAL_S:g} s, {auto}",
                   lambda: _budgeted(lambda: attribute_text(
                       adapter, text, name, compare_to=COMPARE_TO, faithfulness=False,
-                      both_sides=False, budget_s=METHOD_GOAL_S)))
+                      both_sides=False, budget_s=METHOD_GOAL_S, precision="auto")))
         rows[-1]["reduced"] = _reductions(out)
-    out = add(n, f"compare-all, budget {COMPARE_GOAL_S:g} s",
+    out = add(n, f"compare-all, budget {COMPARE_GOAL_S:g} s, {auto}",
               lambda: _budgeted(lambda: compare_attributions(
-                  adapter, text, compare_to=COMPARE_TO, budget_s=COMPARE_GOAL_S)))
+                  adapter, text, compare_to=COMPARE_TO, budget_s=COMPARE_GOAL_S,
+                  precision="auto")))
     rows[-1]["reduced"] = _reductions(out)
     rows.append({"tokens": n, "what": "compare-all stopped 2 s in: seconds from the ask to "
                  "the end", "seconds": stop_latency(adapter, text, 2.0), "cpu_s": 0.0,
@@ -198,9 +221,10 @@ def run(repeats: int = 1, lengths=LENGTHS) -> dict:
         lambda: gs.fn(problem, **gs.resolve({})))
     add(BUDGET_LENGTH, "captum GradientShap, 16 samples in one batch (the code before)",
         lambda: captum_gradient_shap(problem))
-    out = add(BUDGET_LENGTH, "compare-all, default budget (60 s, reduce)",
+    out = add(BUDGET_LENGTH, f"compare-all, default budget (60 s, reduce), {auto}",
               lambda: _budgeted(lambda: compare_attributions(adapter, text,
-                                                             compare_to=COMPARE_TO)))
+                                                             compare_to=COMPARE_TO,
+                                                             precision="auto")))
     rows[-1]["reduced"] = _reductions(out)
     # the machine's load average (1, 5, 15 min) before and after: these figures are only
     # comparable between runs on a machine equally idle
@@ -212,16 +236,27 @@ def _row(rows, tokens, prefix):
     return next(r for r in rows if r["tokens"] == tokens and r["what"].startswith(prefix))
 
 
+def _last(rows, tokens, prefix):
+    return [r for r in rows if r["tokens"] == tokens and r["what"].startswith(prefix)][-1]
+
+
 def checks(rows: list[dict]) -> list[tuple]:
     n = max(r["tokens"] for r in rows if r["tokens"] != BUDGET_LENGTH)
     out = []
     for label in ("Feature Ablation", "Occlusion"):
-        r, one = _row(rows, n, f"{label} alone, batched"), _row(rows, n, f"{label} alone, one")
-        out.append((f"{label}, {n} tokens, per token, batched (s)", r["seconds"], METHOD_GOAL_S,
-                    f"one item per forward {one['seconds']:.1f} s; CPU {r['cpu_s']:.1f} s"))
-    r = _row(rows, n, "compare-all (8")
-    out.append((f"compare-all, {n} tokens, no budget (s)", r["seconds"], COMPARE_GOAL_S,
-                f"CPU {r['cpu_s']:.1f} s; " + ", ".join(
+        one = _row(rows, n, f"{label} alone, one")
+        exact = _row(rows, n, f"{label} alone, batched")
+        r = _last(rows, n, f"{label} alone, batched")         # auto's row where it differs
+        out.append((f"{label}, {n} tokens, per token, batched, default precision (s)",
+                    r["seconds"], METHOD_GOAL_S,
+                    f"{r['what']}; float32 batched {exact['seconds']:.1f} s "
+                    f"({exact['seconds'] / r['seconds']:.1f}x), one item per forward "
+                    f"{one['seconds']:.1f} s; CPU {r['cpu_s']:.1f} s"))
+    exact, r = _row(rows, n, "compare-all (8"), _last(rows, n, "compare-all (8")
+    out.append((f"compare-all, {n} tokens, no budget, default precision (s)", r["seconds"],
+                COMPARE_GOAL_S,
+                f"{r['what']}; float32 {exact['seconds']:.1f} s "
+                f"({exact['seconds'] / r['seconds']:.1f}x); CPU {r['cpu_s']:.1f} s; " + ", ".join(
                     f"{k} {v:.1f}" for k, v in r["by_method_s"].items())))
     out.append((f"|log2(estimate / measured)|, compare-all {n} tokens",
                 abs(math.log2(r["estimate_s"] / r["seconds"])), 1.0,
