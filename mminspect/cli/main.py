@@ -65,7 +65,8 @@ def cmd_attribute(a, say) -> None:
         kwargs["label"] = a.label
     with Bar(enabled=not a.quiet) as bar:
         attr = api.attribute_text(model, a.text, method=a.method, baseline=a.baseline,
-                                  budget_s=a.budget, progress=bar.update, **kwargs)
+                                  budget_s=a.budget, progress=bar.update,
+                                  precision=a.precision, **kwargs)
     say(f"{attr.method} on {attr.target} = {attr.target_value:.4g} ({attr.seconds:.1f} s)")
     order = sorted(range(len(attr.words)), key=lambda i: -abs(float(attr.word_scores[i])))
     for i in order[:8]:
@@ -76,6 +77,8 @@ def cmd_attribute(a, say) -> None:
     for note in attr.notes:
         say(f"note: {note}")
     rest = {"method": a.method, "baseline": a.baseline, **kwargs}
+    if a.precision:
+        rest["precision"] = a.precision
     code = (f"import mminspect as mi\nmodel = mi.load({a.model!r})\n"
             f"attr = mi.{_call('attribute_text', repr(a.text), rest)}")
     _write(attr, a, code, say)
@@ -137,6 +140,9 @@ def parser() -> argparse.ArgumentParser:
                     help="default integrated_gradients; one of %(choices)s")
     at.add_argument("--baseline", default="pad", help="what a removed token becomes (default pad)")
     at.add_argument("--budget", type=float, metavar="SECONDS", help="time budget; larger work runs coarser")
+    at.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
+                    help="float type of perturbation methods and curves (default auto: "
+                         "bfloat16 where the hardware runs it natively, ~3x faster)")
     common(at, "minilm")
     im = sub.add_parser("image", help="how a CLIP-style model picks a label for an image")
     im.add_argument("image", type=Path, help="an image file (PNG, JPEG, …)")
