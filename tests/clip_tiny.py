@@ -128,6 +128,41 @@ def register_tiny_open_clip(folder, name: str = "mminspect-tiny-vit", **vision_o
     return name
 
 
+TINY_OPEN_CLIP_SIGLIP = {  # open_clip's SigLIP layout: timm ViT + "map" pooling, bidirectional text
+    "embed_dim": 32, "init_logit_bias": -3, "custom_text": True,
+    "vision_cfg": {"image_size": 32, "timm_model_name": "mminspect_tiny_map_vit",
+                   "timm_model_pretrained": False, "timm_pool": "map", "timm_proj": "none"},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 2,
+                 "no_causal_mask": True, "proj_bias": True, "pool_type": "last",
+                 "norm_kwargs": {"eps": 1e-6}},
+}
+
+
+def register_tiny_open_clip_siglip(folder, name: str = "mminspect-tiny-sl") -> str:
+    """A tiny open_clip SigLIP-style architecture: a 2-layer timm ViT (no [CLS], attention
+    pooling) registered with timm, and an open_clip config naming it. The name avoids
+    "siglip" because open_clip then fetches SigLIP's SentencePiece vocabulary from the hub;
+    this one tokenizes with open_clip's bundled CLIP BPE."""
+    import open_clip
+    from timm.models import register_model
+    from timm.models._registry import _model_entrypoints
+    from timm.models.vision_transformer import VisionTransformer
+
+    if "mminspect_tiny_map_vit" not in _model_entrypoints:
+        @register_model
+        def mminspect_tiny_map_vit(pretrained=False, **kw):
+            for k in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+                kw.pop(k, None)
+            return VisionTransformer(**{**dict(img_size=32, patch_size=8, embed_dim=32, depth=2,
+                                               num_heads=4, class_token=False, global_pool="map"),
+                                        **kw})
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(TINY_OPEN_CLIP_SIGLIP))
+    open_clip.add_model_config(path)
+    return name
+
+
 _BUILT: dict[str, object] = {}   # one tiny model per kind per test session, shared by files
 
 
@@ -141,6 +176,13 @@ def tiny_open_clip_arch(tmp_path_factory) -> str:
     if "open_clip" not in _BUILT:
         _BUILT["open_clip"] = register_tiny_open_clip(tmp_path_factory.mktemp("tiny_open_clip"))
     return _BUILT["open_clip"]
+
+
+def tiny_open_clip_siglip_arch(tmp_path_factory) -> str:
+    if "open_clip_siglip" not in _BUILT:
+        _BUILT["open_clip_siglip"] = register_tiny_open_clip_siglip(
+            tmp_path_factory.mktemp("tiny_open_clip_siglip"))
+    return _BUILT["open_clip_siglip"]
 
 
 def tiny_miniclip():
@@ -163,6 +205,10 @@ def tiny_miniclip():
 
 CLIP_FAMILIES = ["hf_clip", "open_clip", "miniclip"]
 SIGLIP_FAMILIES = ["hf_siglip"]   # sigmoid link, attention-pooled image tower (models/hf_siglip.py)
+# open_clip's SigLIP (models/open_clip_siglip.py), kept apart: the family-wide tests of the newer
+# explainers (tests/test_image_explainers.py) take SIGLIP_FAMILIES, and Grad-ECLIP has no row for
+# timm's attention pool yet (explain/grad_eclip.POOLING_HEADS).
+OPEN_CLIP_SIGLIP_FAMILIES = ["open_clip_siglip"]
 
 
 def tiny_clip_of(family: str, tmp_path_factory):
@@ -172,6 +218,10 @@ def tiny_clip_of(family: str, tmp_path_factory):
         return load(str(tiny_hf_clip_dir(tmp_path_factory)))
     if family == "hf_siglip":
         return load(str(tiny_hf_siglip_dir(tmp_path_factory)))
+    if family == "open_clip_siglip":
+        import torch
+        torch.manual_seed(0)
+        return load(f"open_clip:{tiny_open_clip_siglip_arch(tmp_path_factory)}/random")
     if family == "open_clip":
         import torch
         torch.manual_seed(0)

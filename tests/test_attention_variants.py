@@ -18,7 +18,7 @@ from mminspect.explain.attention_variants import (ATTENTION_VARIANTS, EMBEDDING_
                                                   correct_attention, variants_for)
 from mminspect.types import InputError
 
-from clip_tiny import CLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of
+from clip_tiny import CLIP_FAMILIES, OPEN_CLIP_SIGLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of
 
 TEXT = "The cat sat on the mat."
 BROKEN = [n for n in ATTENTION_VARIANTS if n != "correct_attention"]
@@ -43,7 +43,7 @@ def test_correct_attention_reproduces_text_models(minilm, task_models):
             assert (out - run.attn_out).abs().max() <= 1e-5, (adapter.name, layer)
 
 
-@pytest.mark.parametrize("family", CLIP_FAMILIES + SIGLIP_FAMILIES)
+@pytest.mark.parametrize("family", CLIP_FAMILIES + SIGLIP_FAMILIES + OPEN_CLIP_SIGLIP_FAMILIES)
 def test_correct_attention_reproduces_clip_towers(family, tmp_path_factory):
     clip = tiny_clip_of(family, tmp_path_factory)
     image = np.random.default_rng(1).integers(0, 256, (36, 36, 3), dtype=np.uint8)

@@ -26,7 +26,8 @@ from clip_tiny import tiny_clip_of
 PROMPTS = ["a photo of a cat", "a dog", "a red square on the left"]   # different lengths
 
 
-@pytest.fixture(scope="module", params=["hf_clip", "open_clip", "miniclip", "hf_siglip"])
+@pytest.fixture(scope="module", params=["hf_clip", "open_clip", "miniclip", "hf_siglip",
+                                        "open_clip_siglip"])
 def clip(request, tmp_path_factory):
     return tiny_clip_of(request.param, tmp_path_factory)
 
@@ -55,7 +56,7 @@ def _copy(adapter):
         edited.text.model = copy.deepcopy(adapter.text.model)
     else:
         edited.model = copy.deepcopy(adapter.model)
-        if adapter.family == "open_clip":       # `text` is the model itself or its .text
+        if adapter.family in ("open_clip", "open_clip_siglip"):   # `text`: the model or its .text
             edited.text = edited.model if adapter.text is adapter.model else edited.model.text
     return edited
 
@@ -170,6 +171,8 @@ def test_text_tower_ablation_leaves_the_model_unchanged(clip):
         assert k == k2 and torch.equal(v, v2), k
     if clip.family == "open_clip":
         assert not is_patched(clip.text.transformer) and not is_patched(clip.model.visual.transformer)
+    if clip.family == "open_clip_siglip":    # its image tower is timm's: nothing to patch there
+        assert not is_patched(clip.text.transformer)
 
 
 def test_text_tower_errors(clip):

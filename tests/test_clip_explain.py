@@ -8,7 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from clip_tiny import CLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of  # noqa: E402
+from clip_tiny import (CLIP_FAMILIES, OPEN_CLIP_SIGLIP_FAMILIES, SIGLIP_FAMILIES,  # noqa: E402
+                       tiny_clip_of)
 
 import mminspect as mi  # noqa: E402
 from mminspect.explain.pixel_attribution import logit_function  # noqa: E402
@@ -16,7 +17,7 @@ from mminspect.explain.relevance import (STRATEGIES, propagate, relevance_batche
                                          relevance_per_prompt)
 from mminspect.types import ClipView, PixelAttribution  # noqa: E402
 
-FAMILIES = CLIP_FAMILIES + SIGLIP_FAMILIES
+FAMILIES = CLIP_FAMILIES + SIGLIP_FAMILIES + OPEN_CLIP_SIGLIP_FAMILIES
 PROMPTS = ["a photo of the cat", "a red square", "the dog on the left", "a blue circle"]
 
 
@@ -205,7 +206,7 @@ def test_padded_text_batch_equals_one_text_at_a_time(clip):
         return
     lengths = {e.inputs["input_ids"].shape[1] for e in encs}
     # SigLIP reads every text padded to max_length (as trained); the others pad in the batch
-    assert len(lengths) == 1 if clip.family == "hf_siglip" else len(lengths) > 1
+    assert len(lengths) == 1 if clip.link == "sigmoid" else len(lengths) > 1
     for i, e in enumerate(encs):
         one = clip.text_forward(e)
         n = e.inputs["input_ids"].shape[1]

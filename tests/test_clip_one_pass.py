@@ -10,7 +10,8 @@ from collections import Counter  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from clip_tiny import CLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of, tiny_hf_clip_dir  # noqa: E402
+from clip_tiny import (CLIP_FAMILIES, OPEN_CLIP_SIGLIP_FAMILIES, SIGLIP_FAMILIES,  # noqa: E402
+                       tiny_clip_of, tiny_hf_clip_dir)
 from PIL import Image  # noqa: E402
 
 import mminspect as mi  # noqa: E402
@@ -22,7 +23,8 @@ from mminspect.explain.relevance import relevance_per_prompt  # noqa: E402
 PROMPTS = ["a photo of the cat", "a red square", "the dog on the left", "a blue circle"]
 
 
-@pytest.fixture(scope="module", params=CLIP_FAMILIES + SIGLIP_FAMILIES)
+@pytest.fixture(scope="module",
+                params=CLIP_FAMILIES + SIGLIP_FAMILIES + OPEN_CLIP_SIGLIP_FAMILIES)
 def clip(request, tmp_path_factory):
     return tiny_clip_of(request.param, tmp_path_factory)
 

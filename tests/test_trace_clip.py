@@ -13,13 +13,14 @@ from mminspect.capture.layer_io import hook_count
 from mminspect.capture.open_clip_attention import is_patched
 from mminspect.types import InputError
 
-from clip_tiny import CLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of
+from clip_tiny import CLIP_FAMILIES, OPEN_CLIP_SIGLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of
 
 PROMPT = "a photo of a red cat"
 TOL = 1e-5
+FAMILIES = CLIP_FAMILIES + SIGLIP_FAMILIES + OPEN_CLIP_SIGLIP_FAMILIES
 
 
-@pytest.fixture(scope="module", params=CLIP_FAMILIES + SIGLIP_FAMILIES)
+@pytest.fixture(scope="module", params=FAMILIES)
 def clip(request, tmp_path_factory):
     return tiny_clip_of(request.param, tmp_path_factory)
 
@@ -34,6 +35,8 @@ def _blocks(clip, tower):
         return (clip.model.vision_model if tower == "image" else clip.model.text_model).encoder.layers
     if clip.family == "open_clip":
         return (clip.model.visual if tower == "image" else clip.text).transformer.resblocks
+    if clip.family == "open_clip_siglip":
+        return clip.model.visual.trunk.blocks if tower == "image" else clip.text.transformer.resblocks
     return clip.model.visual.blocks if tower == "image" else clip.text.model.encoder.layer
 
 
@@ -52,7 +55,14 @@ def _library_attention(clip, tower, layer, x, causal):
         if probs.shape[-1] == t + 1:     # SigLIP's image attention leads with its [POOL] placeholder
             probs = probs[:, :, 1:, 1:]
         return out[0].numpy(), probs[0].numpy()
-    if clip.family == "open_clip":
+    if clip.family == "open_clip_siglip" and tower == "image":
+        # timm's own attention (its non-fused path); the probabilities are its softmax, read
+        # where timm applies attn_drop (the placeholder row/column cut off)
+        from mminspect.models.open_clip_siglip import timm_attention
+        with timm_attention([block]) as maps:
+            out = block.attn(xt)
+        return out[0].numpy(), maps[0][0, :, 1:, 1:].numpy()
+    if clip.family in ("open_clip", "open_clip_siglip"):
         mask = torch.ones(t, t, dtype=torch.bool).triu(1) if causal else None   # True = hidden
         out, probs = block.attn(xt, xt, xt, need_weights=True, average_attn_weights=False,
                                 attn_mask=mask)
@@ -87,10 +97,10 @@ def test_clip_text_towers_are_causal_image_towers_are_not(clip):
     image = mi.trace_head(clip, image=_image(), tower="image")
     assert not image.causal and image.mask.all() and image.norm == "pre"
     # SigLIP's [POOL] is not a token of the blocks: the trace shows the patches only
-    assert len(image.tokens) == clip.patch_grid.n_tokens - (clip.family == "hf_siglip")
+    assert len(image.tokens) == clip.patch_grid.n_tokens - (clip.link == "sigmoid")
     if clip.family == "miniclip":            # its text tower is the bidirectional MiniLM
         assert not text.causal and text.norm == "post"
-    elif clip.family == "hf_siglip":         # SigLIP's text tower is bidirectional too
+    elif clip.link == "sigmoid":             # SigLIP's text tower is bidirectional too
         assert not text.causal and text.norm == "pre" and text.mask.all()
     else:
         assert text.causal and text.norm == "pre"
@@ -99,8 +109,12 @@ def test_clip_text_towers_are_causal_image_towers_are_not(clip):
 
 def test_clip_trace_restores_the_model(clip):
     before = hook_count(clip.model)
+    trunk = getattr(clip.model.visual, "trunk", None) if hasattr(clip.model, "visual") else None
+    fused = [b.attn.fused_attn for b in trunk.blocks] if trunk is not None else []
     mi.trace_head(clip, image=_image(), layer=1, head=2)
     assert hook_count(clip.model) == before
+    if trunk is not None:                    # open_clip SigLIP: timm's fused path is back
+        assert [b.attn.fused_attn for b in trunk.blocks] == fused
     if clip.family == "open_clip":
         assert not is_patched(clip.model.visual.transformer)
 
@@ -122,7 +136,7 @@ def test_clip_embeddings_sum_is_the_layer0_input(clip, tower):
     np.testing.assert_allclose(e.total, sum(e.parts.values()), atol=1e-6)
     if tower == "image":
         assert list(e.parts) == ["patch", "position"]
-        assert len(e.tokens) == clip.patch_grid.n_tokens - (clip.family == "hf_siglip")
+        assert len(e.tokens) == clip.patch_grid.n_tokens - (clip.link == "sigmoid")
     # the model's own first block input, read another way: the trace of layer 0
     tr = mi.trace_head(clip, layer=0, tower=tower, **kwargs)
     np.testing.assert_allclose(e.after_norm, tr.residual, atol=TOL)
@@ -141,7 +155,9 @@ def test_check_attention_runs_on_clip_towers(clip):
     from mminspect.explain.attention_variants import ATTENTION_VARIANTS, correct_attention
     c = mi.check_attention(correct_attention, clip, layer=1, image=_image(), tower="image")
     assert c.passed and c.n_heads == len(c.head_errors)
-    if clip.family not in ("miniclip", "hf_siglip"):   # a causal text tower: dropping the mask is named
-        c = mi.check_attention(ATTENTION_VARIANTS["no_causal_mask"][0], clip, layer=0,
-                               text=PROMPT, tower="text")
-        assert c.matches == "no_causal_mask" and not c.passed, c
+    if clip.family == "miniclip" or clip.link == "sigmoid":
+        return                               # bidirectional text towers: no mask to drop
+    # a causal text tower: dropping the mask is named
+    c = mi.check_attention(ATTENTION_VARIANTS["no_causal_mask"][0], clip, layer=0,
+                           text=PROMPT, tower="text")
+    assert c.matches == "no_causal_mask" and not c.passed, c

@@ -44,6 +44,7 @@ DOMAINS: dict[str, Domain] = {
     "hf_clip": Domain(trained_on="photos and pictures from the web"),
     "open_clip": Domain(trained_on="photos and pictures from the web"),
     "hf_siglip": Domain(trained_on="photos and pictures from the web"),
+    "open_clip_siglip": Domain(trained_on="photos and pictures from the web"),
 }
 
 

@@ -76,6 +76,14 @@ def hf_siglip_image(root, inputs):
             "position": emb.position_embedding(_positions(len(patch), px.device))}, None
 
 
+def timm_vit_image(root, inputs):
+    """A timm ViT without prefix tokens (open_clip's SigLIP): patch projection + position,
+    then its pre-norm (the identity for SigLIP)."""
+    px = inputs["pixel_values"]                                             # [1, 3, H, W]
+    patch = root.patch_embed(px)[0]                                         # [patch, D]
+    return {"patch": patch, "position": root.pos_embed[0]}, root.norm_pre   # [T, D] each
+
+
 def open_clip_text(root, inputs):
     """open_clip's text tower: token + position (a bare parameter)."""
     ids = inputs["input_ids"][0]                                            # [T]
@@ -102,8 +110,8 @@ def miniclip_image(root, inputs):
 
 
 RECIPES: dict[str, Callable] = {f.__name__: f for f in (
-    bert, distilbert, gpt2, hf_clip_text, hf_clip_image, hf_siglip_image, open_clip_text,
-    open_clip_image,
+    bert, distilbert, gpt2, hf_clip_text, hf_clip_image, hf_siglip_image, timm_vit_image,
+    open_clip_text, open_clip_image,
     miniclip_image)}
 
 

@@ -32,6 +32,8 @@ IMAGE_HEADS: dict[str, dict[str, str | None]] = {
     "miniclip": {"norm": "model.visual.ln_f", "proj": "model.visual.proj", "pool": "mean"},
     "hf_siglip": {"norm": "model.vision_model.post_layernorm", "proj": None,
                   "pool": "model.vision_model.head"},
+    "open_clip_siglip": {"norm": "model.visual.trunk.norm", "proj": None,
+                         "pool": "model.visual.trunk.attn_pool"},
 }
 
 

@@ -90,6 +90,17 @@ ATTENTION_SITES: dict[str, dict] = {
                         "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",
                         "heads": "attn.num_heads", "scale": None, "causal": False,
                         "position": None, "embeddings": "open_clip_image"},
+    # open_clip's SigLIP: its text tower is open_clip's, bidirectional; its image tower a timm
+    # ViT (fused qkv, no [CLS]), captured with the [POOL] placeholder (models/open_clip_siglip).
+    "open_clip_siglip/text": {"root": "text", "blocks": "transformer.resblocks", "pre_norm": "ln_1",
+                              "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",
+                              "heads": "attn.num_heads", "scale": None, "causal": False,
+                              "position": None, "embeddings": "open_clip_text"},
+    "open_clip_siglip/image": {"root": "model.visual.trunk", "blocks": "blocks", "pre_norm": "norm1",
+                               "qkv": ("linear", "attn.qkv"), "out": ("linear", "attn.proj"),
+                               "out_hook": "attn.proj", "heads": "attn.num_heads",
+                               "scale": "attn.scale", "causal": False, "position": None,
+                               "embeddings": "timm_vit_image", "virtual_tokens": 1},
     "miniclip/image": {"root": "model.visual", "blocks": "blocks", "pre_norm": "ln1",
                        "qkv": ("linear", "attn.qkv"),
                        "out": ("linear", "attn.proj"), "out_hook": "attn.proj",

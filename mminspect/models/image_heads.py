@@ -26,6 +26,11 @@ IMAGE_HEAD_SITES: dict[str, dict[str, str]] = {
     "hf_siglip": {"attention_out": "vision_model.encoder.layers.{layer}.self_attn.out_proj",
                   "layers": "vision_model.encoder.layers",
                   "heads": "config.vision_config.num_attention_heads"},
+    # open_clip's SigLIP image tower is timm's ViT: its proj is called as a module even on
+    # the fused path, so no recomputation is needed to reach the heads.
+    "open_clip_siglip": {"attention_out": "visual.trunk.blocks.{layer}.attn.proj",
+                         "layers": "visual.trunk.blocks",
+                         "heads": "visual.trunk.blocks.0.attn.num_heads"},
     "miniclip": {"attention_out": "visual.blocks.{layer}.attn.proj", "layers": "visual.blocks",
                  "heads": "visual.blocks.0.attn.heads"},
     "open_clip": {"attention_out": "visual.transformer.resblocks.{layer}.attn.out_proj",
@@ -43,6 +48,9 @@ TEXT_HEAD_SITES: dict[str, dict[str, str]] = {
     "hf_siglip": {"attention_out": "text_model.encoder.layers.{layer}.self_attn.out_proj",
                   "layers": "text_model.encoder.layers",
                   "heads": "config.text_config.num_attention_heads"},
+    "open_clip_siglip": {"root": "text", "attention_out": "transformer.resblocks.{layer}.attn.out_proj",
+                         "layers": "transformer.resblocks",
+                         "heads": "transformer.resblocks.0.attn.num_heads", "expose": "transformer"},
     "miniclip": {"text_adapter": "text"},
     "open_clip": {"root": "text", "attention_out": "transformer.resblocks.{layer}.attn.out_proj",
                   "layers": "transformer.resblocks",

@@ -85,7 +85,9 @@ FAMILIES: dict[str, str] = {
     "hf_text": "mminspect.models.hf_text:HFTextAdapter",
     "miniclip": "mminspect.models.miniclip_adapter:MiniCLIPAdapter",
     "hf_clip": "mminspect.models.hf_clip:HFCLIPAdapter",
-    "open_clip": "mminspect.models.open_clip_adapter:OpenCLIPAdapter",
+    # open_clip: one builder that picks OpenCLIPAdapter, or OpenCLIPSiglipAdapter for a timm
+    # tower with attention pooling (open_clip's SigLIP configs): the architecture decides.
+    "open_clip": "mminspect.models.open_clip_siglip:open_clip_adapter",
     "hf_siglip": "mminspect.models.hf_siglip:HFSiglipAdapter",
 }
 

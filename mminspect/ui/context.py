@@ -8,7 +8,7 @@ from .hosting import custom_models_allowed, env_int
 
 # family -> what its models read (the picker shows each tab the models it can use)
 FAMILY_MODALITY = {"hf_text": "text", "miniclip": "image", "hf_clip": "image", "open_clip": "image",
-                   "hf_siglip": "image"}
+                   "hf_siglip": "image", "open_clip_siglip": "image"}
 
 
 @dataclass(frozen=True)
