@@ -1,0 +1,126 @@
+"""mini-CLIP 2's world (issue 15, the data): everyday objects from the emoji font with names
+from unicodedata, backgrounds of every kind and hue, 1-4 objects anywhere, overlapping, and
+masks that are exactly each object's visible pixels, recomputed here independently."""
+from __future__ import annotations
+
+import colorsys
+import unicodedata
+
+import numpy as np
+import pytest
+
+from mminspect.miniclip import everyday, world
+from mminspect.miniclip.scenes import scene_rng
+
+SEED = 4242
+N = 160
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return [world.world_scene(SEED, i, size=64) for i in range(N)]
+
+
+def test_at_least_50_everyday_categories_in_six_groups_with_unicode_names():
+    emoji = everyday.all_emoji()
+    names = [everyday.name_of(e) for e in emoji]
+    assert len(emoji) >= 50 and len(set(names)) == len(names)
+    assert set(everyday.CATEGORIES) == {"animal", "food", "vehicle", "tool", "plant", "thing"}
+    for e, name in zip(emoji, names):
+        official = unicodedata.name(e[0]).lower()
+        assert name == everyday.SHORT.get(official, official)
+        s = everyday.sprite(e)                                   # [h, w, 4]
+        assert (s[..., 3] > 127).mean() > 0.15, f"{name} draws almost nothing"
+
+
+def test_a_missing_font_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(everyday, "FONT_PATHS", ("/nonexistent/NotoColorEmoji.ttf",))
+    monkeypatch.delenv("MMINSPECT_EMOJI_FONT", raising=False)
+    with pytest.raises(everyday.FontMissing, match="apt-get install fonts-noto-color-emoji"):
+        everyday.font_path()
+
+
+def test_a_scene_is_a_function_of_seed_and_index(scenes):
+    again = world.world_scene(SEED, 7, size=64)
+    assert np.array_equal(again.image, scenes[7].image)
+    assert np.array_equal(again.masks, scenes[7].masks) and again.things == scenes[7].things
+    assert not np.array_equal(world.world_scene(SEED + 1, 7, size=64).image, scenes[7].image)
+
+
+def _full_cover(t: world.Thing, size: int) -> np.ndarray:
+    """The object's own pixels before anything covers it, drawn again here."""
+    if t.kind == "shape":
+        return world._shape_layer(t, size)
+    return world._emoji_layer(t, size)[0]
+
+
+def test_masks_are_the_visible_pixels_of_each_object(scenes):
+    overlapped = 0
+    for s in scenes:
+        n, size = len(s.things), s.image.shape[0]
+        assert s.masks.shape == (n, size, size) and s.masks.sum(0).max() <= 1     # disjoint
+        later = np.zeros((size, size), bool)
+        for i in reversed(range(n)):                 # front to back: what is in front hides
+            full = _full_cover(s.things[i], size)
+            assert np.array_equal(s.masks[i], full & ~later)
+            assert s.masks[i].sum() >= world.MIN_VISIBLE * full.sum() > 0
+            overlapped += int(s.masks[i].sum() < full.sum())
+            later |= full
+    assert overlapped >= 5                           # overlaps do happen
+
+
+def test_shape_pixels_are_one_colour_far_from_the_background_and_emoji_are_the_sprite(scenes):
+    for s in scenes[:60]:
+        size = s.image.shape[0]
+        for t, m in zip(s.things, s.masks):
+            pixels = s.image[m]                                        # [pixel, 3]
+            if t.kind == "shape":
+                assert (pixels == pixels[0]).all()
+                ring = _ring(m) & ~s.masks.any(0)                      # background next to it
+                if ring.sum() >= 8:
+                    gap = np.linalg.norm(s.image[ring].mean(0) - pixels[0])
+                    assert gap > world.MIN_CONTRAST / 3
+            else:
+                rgb = world._emoji_layer(t, size)[1]
+                assert np.array_equal(pixels, rgb[m])
+
+
+def _ring(mask: np.ndarray, width: int = 2) -> np.ndarray:
+    grown = mask.copy()
+    for _ in range(width):
+        grown[1:] |= grown[:-1].copy()
+        grown[:-1] |= grown[1:].copy()
+        grown[:, 1:] |= grown[:, :-1].copy()
+        grown[:, :-1] |= grown[:, 1:].copy()
+    return grown & ~mask
+
+
+def test_the_world_is_varied(scenes):
+    kinds = {s.background for s in scenes}
+    counts = {len(s.things) for s in scenes}
+    things = [t for s in scenes for t in s.things]
+    assert kinds == set(world.BACKGROUNDS) and counts == {1, 2, 3, 4}
+    assert {t.kind for t in things} == {"shape", "everyday"}
+    assert len({t.region for t in things}) == 9                      # every region of the 3x3
+    hues = set()
+    for s in scenes:
+        r, g, b = s.image.reshape(-1, 3).mean(0) / 255
+        h, _, v = colorsys.rgb_to_hsv(r, g, b)
+        hues.add(int(h * 6) % 6)
+    assert len(hues) == 6                                            # every hue sector
+    assert 0.2 < np.mean([s.tinted for s in scenes]) < 0.95
+    sizes = [t.size for t in things]
+    assert min(sizes) < 0.2 and max(sizes) > 0.4
+
+
+def test_names_that_cannot_be_told_apart_never_share_a_scene(scenes):
+    for s in scenes:
+        keys = [(t.name, t.colour) for t in s.things]
+        assert len(set(keys)) == len(keys)
+
+
+def test_a_generator_per_scene_means_batch_order_does_not_matter():
+    a = world.render_world(scene_rng(SEED, 3), 64)
+    world.world_scene(SEED, 2)                                       # another draw in between
+    b = world.render_world(scene_rng(SEED, 3), 64)
+    assert np.array_equal(a.image, b.image)
