@@ -140,7 +140,7 @@ def test_relevance_on_miniclip_passes_and_leaves_the_model(miniclip):
     assert roll.data_spearman == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("family", ["hf_clip", "open_clip", "hf_siglip"])
+@pytest.mark.parametrize("family", ["hf_clip", "open_clip", "hf_siglip", "open_clip_siglip"])
 def test_every_clip_family_has_its_image_blocks_randomised(family, tmp_path_factory):
     from clip_tiny import tiny_clip_of
     adapter = tiny_clip_of(family, tmp_path_factory)

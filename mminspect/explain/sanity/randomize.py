@@ -33,12 +33,14 @@ IMAGE_BLOCKS: dict[str, str] = {
     "hf_clip": "model.vision_model.encoder.layers",
     "open_clip": "model.visual.transformer.resblocks",
     "hf_siglip": "model.vision_model.encoder.layers",    # the pooling head stays trained
+    "open_clip_siglip": "model.visual.trunk.blocks",     # timm's ViT; its attention pool too
 }
 # The text tower of CLIP families, where it has one of its own.
 TEXT_BLOCKS: dict[str, str] = {
     "hf_clip": "model.text_model.encoder.layers",
     "open_clip": "text.transformer.resblocks",
     "hf_siglip": "model.text_model.encoder.layers",
+    "open_clip_siglip": "text.transformer.resblocks",
 }
 
 
