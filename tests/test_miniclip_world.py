@@ -124,3 +124,35 @@ def test_a_generator_per_scene_means_batch_order_does_not_matter():
     world.world_scene(SEED, 2)                                       # another draw in between
     b = world.render_world(scene_rng(SEED, 3), 64)
     assert np.array_equal(a.image, b.image)
+
+
+def test_captions_name_every_object_truthfully(scenes):
+    from mminspect.miniclip import world_captions as wc
+    rng = np.random.default_rng(0)
+    for s in scenes[:80]:
+        text = wc.world_caption(s.things, rng)
+        named = s.things if len(s.things) <= 3 else None
+        for t in (named or ()):
+            # the object's name is said (a shape by one of its colour and shape words)
+            if t.kind == "everyday":
+                assert t.name in text
+            else:
+                assert any(w in text for w in wc.SHAPE_WORDS[t.name])
+                assert any(w in text for w in wc.COLOUR_WORDS[t.colour])
+        assert wc.object_captions(s.things) == [wc.object_phrase(t) for t in s.things]
+    # relations follow the regions: a thing in a higher row is "above"
+    a = world.Thing("everyday", "cat", None, "🐈", 0.2, 0.5, 0.1, (0, 1))
+    b = world.Thing("shape", "star", "red", None, 0.2, 0.5, 0.9, (2, 1))
+    assert wc.relation(a, b) == "above" and wc.relation(b, a) == "below"
+    assert wc.relation(a, a) is None
+
+
+def test_swapped_colours_keep_the_words_and_break_the_binding():
+    from mminspect.miniclip import world_captions as wc
+    a = world.Thing("shape", "circle", "red", None, 0.2, 0.3, 0.3, (0, 0))
+    b = world.Thing("shape", "square", "blue", None, 0.2, 0.7, 0.7, (2, 2))
+    true, swap = wc.swapped_colours((a, b))
+    assert true == "a red circle and a blue square" and swap == "a blue circle and a red square"
+    assert sorted(true.split()) == sorted(swap.split())
+    cat = world.Thing("everyday", "cat", None, "🐈", 0.2, 0.5, 0.5, (1, 1))
+    assert wc.swapped_colours((a, cat)) is None
