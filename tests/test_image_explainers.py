@@ -23,7 +23,8 @@ from mminspect.explain.relevance import propagate  # noqa: E402
 F = torch.nn.functional
 NEW = ["relevance_last", "legrad", "grad_eclip", "maskclip", "sclip"]
 # SigLIP joins every family-wide test once its adapter is in the tree (models/hf_siglip.py).
-FAMILIES = CLIP_FAMILIES + list(getattr(clip_tiny, "SIGLIP_FAMILIES", []))
+FAMILIES = (CLIP_FAMILIES + list(getattr(clip_tiny, "SIGLIP_FAMILIES", []))
+            + list(getattr(clip_tiny, "OPEN_CLIP_SIGLIP_FAMILIES", [])))
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -281,3 +282,31 @@ def test_attribute_image_reports_energy_in_the_given_mask():
     rest = mi.attribute_image(clip, image, prompt, method="legrad", mask=~mask).energy_in_mask
     assert res.energy_in_mask + rest == pytest.approx(1.0)
     assert mi.attribute_image(clip, image, prompt, method="legrad").energy_in_mask is None
+
+
+def test_open_clip_siglip_grad_eclip_reads_timms_latent_attention_pool(tmp_path_factory, image):
+    if "open_clip_siglip" not in FAMILIES:
+        pytest.skip("no open_clip SigLIP adapter in this tree")
+    clip = tiny_clip_of("open_clip_siglip", tmp_path_factory)
+    px, encs, t = _inputs(clip, image)
+    trunk = clip.model.visual.trunk
+    ap = trunk.attn_pool
+    with torch.no_grad():
+        x = trunk.forward_features(px)[0]                                  # [patch, D]
+    n, d = x.shape
+    q = ap.q(ap.latent[0])                                                 # [1, D]
+    k, v = ap.kv(x).reshape(n, 2, d).unbind(1)
+    hd = d // ap.num_heads
+    sp = lambda y: y.reshape(-1, ap.num_heads, hd).transpose(0, 1)        # noqa: E731
+    a = (sp(q) @ sp(k).transpose(1, 2) * hd ** -0.5).softmax(-1)
+    ctx = (a @ sp(v)).transpose(0, 1).reshape(1, d)
+    z = ap.proj(ctx)
+    z = z + ap.mlp(ap.norm(z))
+    gz, = torch.autograd.grad(t[0] @ F.normalize(z[0], dim=-1), ctx)
+    cos = F.normalize(ap.proj(k), dim=-1) @ F.normalize(ap.proj(q)[0], dim=-1)
+    lam = (cos - cos.min()) / (cos.max() - cos.min())
+    ref = ((gz[0] * v).sum(-1) * lam).clamp(min=0).detach()
+    assert ref.max() > 0
+    mine = compute(clip, px, encs, "grad_eclip").patch_scores
+    np.testing.assert_allclose(mine / float(ref.max()),
+                               clip.patch_grid.to_image(ref.numpy()) / float(ref.max()), atol=1e-4)

@@ -25,7 +25,7 @@ layer's weights (`models.attention_sites`) applied to the recorded input.
 from __future__ import annotations
 
 import math
-from operator import attrgetter
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -73,36 +73,61 @@ def _run_recording(site: TowerSite, layers: list[int], n_tokens: int,
     return out, x, z
 
 
-# Image towers whose embedding comes from an attention-pooling head (a learned probe query
-# over the patch tokens): Grad-ECLIP reads THAT attention, the last one on the way to the
-# embedding. head: its module (probe, attention = nn.MultiheadAttention); keys: the module
-# whose output the head reads (the patch tokens after the final norm).
-POOLING_HEADS: dict[str, dict[str, str]] = {
-    "hf_siglip": {"head": "model.vision_model.head", "keys": "model.vision_model.post_layernorm"},
+@dataclass(frozen=True)
+class PoolingHead:
+    """An attention-pooling head (a learned probe query over the patch tokens), as Grad-ECLIP
+    reads it: out_proj (its INPUT is the probe's context z), keys (the module whose output
+    the head reads: the patch tokens after the final norm) and qkv(x [patch, D]) -> (q [1, D],
+    k [patch, D], v [patch, D]) from the head's own weights."""
+
+    out_proj: torch.nn.Module
+    keys: torch.nn.Module
+    qkv: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def _hf_siglip_head(adapter) -> PoolingHead:
+    head = adapter.model.vision_model.head                # probe + nn.MultiheadAttention
+    mha = head.attention
+    (w_q, w_k, w_v), (b_q, b_k, b_v) = mha.in_proj_weight.chunk(3), mha.in_proj_bias.chunk(3)
+    return PoolingHead(mha.out_proj, adapter.model.vision_model.post_layernorm,
+                       lambda x: (F.linear(head.probe[0], w_q, b_q), F.linear(x, w_k, b_k),
+                                  F.linear(x, w_v, b_v)))
+
+
+def _timm_latent_head(adapter) -> PoolingHead:
+    trunk = adapter.model.visual.trunk                    # timm ViT, AttentionPoolLatent
+    ap = trunk.attn_pool
+
+    def qkv(x):
+        k, v = ap.kv(x).view(x.shape[0], 2, -1).unbind(1)                  # each [patch, D]
+        return ap.q(ap.latent[0]), k, v
+    return PoolingHead(ap.proj, trunk.norm, qkv)
+
+
+# Image towers whose embedding comes from an attention-pooling head: Grad-ECLIP reads THAT
+# attention, the last one on the way to the embedding.
+POOLING_HEADS: dict[str, Callable[[CLIPAdapter], PoolingHead]] = {
+    "hf_siglip": _hf_siglip_head,
+    "open_clip_siglip": _timm_latent_head,
 }
 
 
 def _pooling_head_map(adapter: CLIPAdapter, pixels: torch.Tensor, text: torch.Tensor,
-                      weights: torch.Tensor, row: dict) -> tuple[np.ndarray, np.ndarray]:
+                      weights: torch.Tensor, ph: PoolingHead) -> tuple[np.ndarray, np.ndarray]:
     """Grad-ECLIP at an attention-pooling head: the query is the probe, the keys and values
     are the patches; z is the probe's context entering the head's out_proj (its FIRST call in
-    the forward: the pooled token's; adapters may call it again for patch features)."""
-    head, keys = attrgetter(row["head"])(adapter), attrgetter(row["keys"])(adapter)
-    mha = head.attention
+    the forward: the pooled token's; adapters call it again for the patch features)."""
     g = adapter.patch_grid
     pixels = pixels.detach().clone().requires_grad_(True)
-    with record_inputs([mha.out_proj], every=True) as zs, record_outputs([keys]) as hs:
+    with record_inputs([ph.out_proj], every=True) as zs, record_outputs([ph.keys]) as hs:
         out = adapter.image_forward(pixels, keep_graph=True)
     s = (text.detach() @ F.normalize(out.embedding, dim=-1)) @ weights.to(text)   # scalar
     grad_z, = torch.autograd.grad(s, zs[0][0])                              # [1, 1, D]
-    x = hs[0][0].detach()                                                    # [patch, D]
-    w_q, w_k, w_v = mha.in_proj_weight.detach().chunk(3)                     # each [D, D]
-    b_q, b_k, b_v = mha.in_proj_bias.detach().chunk(3)
-    q = F.linear(head.probe.detach()[0], w_q, b_q)                           # [1, D]
-    k, v = F.linear(x, w_k, b_k), F.linear(x, w_v, b_v)                      # [patch, D]
-    o = mha.out_proj
-    lam = _minmax(F.normalize(o(k).detach(), dim=-1) @ F.normalize(o(q).detach()[0], dim=-1))
-    terms = (v * grad_z[0, 0]).sum(-1) * lam                                 # [patch]
+    with torch.no_grad():
+        q, k, v = ph.qkv(hs[0][0])                                           # [1, D], [patch, D]
+        o = ph.out_proj
+        lam = _minmax(F.normalize(o(k), dim=-1) @ F.normalize(o(q)[0], dim=-1))   # [patch]
+        terms = (v * grad_z.reshape(-1)).sum(-1) * lam                       # [patch]
     return g.to_image(terms.clamp(min=0).double().cpu().numpy()), np.array([float(s.detach())])
 
 
@@ -111,7 +136,7 @@ def grad_eclip_image(adapter: CLIPAdapter, pixels: torch.Tensor, text: torch.Ten
     """(map over patches [rows, cols], the explained cosine difference as [1]).
     text: unit prompt embeddings [k, embed]; weights [k] (one prompt [1.], a contrast [1, -1])."""
     if adapter.family in POOLING_HEADS:
-        return _pooling_head_map(adapter, pixels, text, weights, POOLING_HEADS[adapter.family])
+        return _pooling_head_map(adapter, pixels, text, weights, POOLING_HEADS[adapter.family](adapter))
     site = image_site(adapter)
     g = adapter.patch_grid
     last = len(site.blocks) - 1
