@@ -131,11 +131,13 @@ def test_the_shipped_table_was_measured_as_the_app_runs_and_says_how():
     """A missing card or table fails here: the app and README show them."""
     card = json.loads((MINICLIP_DIR / CARD).read_text())
     rec = json.loads((MINICLIP_DIR / "pointing.json").read_text())
-    methods = [m for m in rec["results"] if m != "chance"]
+    methods = [m for m in rec["results"] if m not in lab_pointing.CHANCE_KEYS]
     assert set(methods) == set(IMAGE_METHODS)
     assert rec["params"] == method_params(methods)            # the defaults "Every method" runs
     assert rec["weights_sha256"] == card["weights"]["sha256"]
     assert all(rec["results"][m]["n"] == rec["n"] for m in methods)
+    assert all(0 <= rec["results"][m]["energy"] <= 1 for m in methods)     # energy-in-mask too
+    assert 0 < rec["results"]["energy_chance"] < rec["results"]["chance"]
     prov = rec["provenance"]
     assert rec["command"] == prov["command"] and rec["command"].startswith("python -m mminspect.lab.pointing")
     assert f"--n {rec['n']}" in rec["command"] and prov["argv"][1:] == rec["command"].split()[3:]
