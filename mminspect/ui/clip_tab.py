@@ -84,6 +84,15 @@ def pointing_markdown() -> str:
     table = ("| map | peak on the named object | positive mass on it |\n|---|---|---|\n"
              + "".join(f"| {html.escape(labels.get(m, m))} | {100 * h:.1f} % | {_percent(e)} |\n"
                        for m, h, e in rows))
+    # what to trust for localisation, read off this table (never hard-coded: it follows a re-run)
+    best = max(rows, key=lambda r: r[1], default=None)
+    mass = max((r for r in rows if r[2] is not None), key=lambda r: r[2], default=None)
+    verdict = "" if best is None else (f"\n\nOn these scenes the peak is most often right with "
+               f"**{html.escape(labels.get(best[0], best[0]))}**"
+               + (f"; the most positive mass on the object: "
+                  f"**{html.escape(labels.get(mass[0], mass[0]))}**" if mass else "")
+               + ". Maps near chance here do not localise on this model (which maps to trust for "
+                 "what, and why: docs/image-explainers.md in the repository).")
     stale = ("" if rec.get("current") else
              f" ⚠️ stale: {rec.get('stale_reason') or 'measured on other weights or code'}.")
     params = rec.get("params") or {}
@@ -96,7 +105,7 @@ def pointing_markdown() -> str:
             f"on the object the prompt names? Energy-in-mask: the share of the map's positive "
             f"mass on that object"
             + (f" (a uniform map: {100 * res['energy_chance']:.1f} %)" if "energy_chance" in res
-               else "") + f".{stale}\n\n{table}{used}\n\n"
+               else "") + f".{stale}\n\n{table}{verdict}{used}\n\n"
             f"Reproduce: `{rec['command']}`")
 
 
