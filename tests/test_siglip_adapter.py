@@ -117,3 +117,17 @@ def test_the_text_tower_keeps_eager_attention(siglip):
     """Only the vision config carries the placeholder attention; the text tower is plain."""
     assert siglip.model.text_model.config._attn_implementation == "eager"
     assert siglip.model.vision_model.config._attn_implementation == "mminspect_pool_token"
+
+
+def test_a_python_sentencepiece_tokenizer_gets_offsets_by_reading_the_text(siglip, monkeypatch):
+    """Hub SigLIP's tokenizer is SentencePiece in Python: no offset mapping. The spans are
+    then found in the text; on this text they equal the fast tokenizer's own offsets."""
+    text = "a photo of the red cat"
+    fast = siglip.tokenize(text)
+    monkeypatch.setattr(type(siglip.tokenizer), "is_fast", property(lambda self: False))
+    slow = siglip.tokenize(text)
+    assert slow.tokens == fast.tokens and (slow.special == fast.special).all()
+    words = ~fast.special
+    # the fast tokenizer's spans include the piece's leading space ("▁"); the text search not
+    np.testing.assert_array_equal(slow.offsets[words, 1], fast.offsets[words, 1])
+    assert [text[a:b] for a, b in slow.offsets[words]] == text.split()

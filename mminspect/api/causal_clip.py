@@ -113,9 +113,9 @@ def _clean_logits(adapter, outs, n_heads, pixels, text):
 
 def ablate_image_heads(model, image, prompts, heads, mode: str = "zero", tower: str = "image",
                        template: str | None = None) -> ClipHeadAblation:
-    """Every prompt's logit and softmax probability with `heads` [(layer, head), ...] of the
-    image tower removed ("zero": context set to zeros; "mean": its mean over the image's
-    tokens), before and after."""
+    """Every prompt's logit and probability (the adapter's link: softmax over the prompts, or
+    SigLIP's sigmoid per prompt) with `heads` [(layer, head), ...] of the image tower removed
+    ("zero": context set to zeros; "mean": its mean over the image's tokens), before and after."""
     adapter = as_clip(model)
     _check_tower(tower)
     if tower == "text":
@@ -155,7 +155,7 @@ def _prompt_index(prompt: str, prompts: list[str], template: str | None) -> int:
 def image_head_importance(model, image, prompts, prompt: str | None = None, mode: str = "zero",
                           tower: str = "image", template: str | None = None,
                           should_stop: StopCheck | None = None) -> HeadImportance:
-    """delta [layer, head]: the change of `prompt`'s probability (softmax over `prompts`)
+    """delta [layer, head]: the change of `prompt`'s probability (by the adapter's link)
     when that image-tower head alone is removed; prompt=None: the best prompt before.
 
     Batched as for text (api/causal.py): one clean forward, then one forward per layer whose

@@ -120,7 +120,7 @@ def ablate_text_heads(adapter, image, prompts, heads, mode: str = "zero",
 def text_head_importance(adapter, image, prompts, prompt: str | None = None, mode: str = "zero",
                          template: str | None = None,
                          should_stop: StopCheck | None = None) -> HeadImportance:
-    """delta [layer, head]: the change of `prompt`'s probability (softmax over `prompts`)
+    """delta [layer, head]: the change of `prompt`'s probability (by the adapter's link)
     when that text-tower head alone is removed from every prompt; prompt=None: the best
     prompt before.
 

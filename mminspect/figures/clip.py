@@ -115,12 +115,12 @@ def prediction_steps_figure(view: ClipView, image: int = 0) -> go.Figure:
         # Said under the bars: the probabilities are independent yes/no answers, not shares.
         total = float(view.probs[image].sum())
         fig.add_annotation(text=f"SigLIP: each prompt's probability is its own sigmoid, "
-                                f"independent of the other prompts: they need not sum to 1 "
-                                f"(here they sum to {total:.2f}). Adding or removing a prompt "
+                                f"independent of the other prompts:<br>they need not sum to 1 "
+                                f"(here they sum to {total:.2f}); adding or removing a prompt "
                                 "changes no other prompt's probability.",
-                           xref="paper", yref="paper", x=0, y=-0.02, xanchor="left",
-                           yanchor="top", showarrow=False, font={"size": 12})
-        bottom = 50
+                           xref="paper", yref="paper", x=0, y=0, yshift=-30, xanchor="left",
+                           yanchor="top", align="left", showarrow=False, font={"size": 12})
+        bottom = 80                      # room for the tick labels, then the two-line note
     fig.update_layout(showlegend=False, height=140 + 34 * len(prompts) + bottom - 10,
                       margin={"l": 10, "r": 10, "t": 40, "b": bottom})
     return fig

@@ -137,13 +137,19 @@ class HFSiglipAdapter(CLIPAdapter):
     def tokenize(self, text: str) -> Encoded:
         check_text(text)
         full = len(self.tokenizer(text)["input_ids"])
+        # Offsets come from fast (Rust) tokenizers only; hub SigLIP's is SentencePiece in Python.
+        fast = bool(getattr(self.tokenizer, "is_fast", False))
         enc = self.tokenizer(text, padding="max_length", truncation=True, max_length=self.max_tokens,
-                             return_offsets_mapping=True, return_special_tokens_mask=True,
+                             return_offsets_mapping=fast, return_special_tokens_mask=True,
                              return_tensors="pt")
         special = enc["special_tokens_mask"][0].numpy().astype(bool)          # [token]
-        offsets = enc["offset_mapping"][0].numpy()                            # [token, 2]
         pieces = self.tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist())
         tokens = [clean_token(p, self.model_type) for p in pieces]
+        if fast:
+            offsets = enc["offset_mapping"][0].numpy()                        # [token, 2]
+        else:                          # found by reading the text (open_clip's way)
+            from .open_clip_adapter import char_spans
+            offsets = char_spans(text, [t.strip() for t in tokens], special)  # [token, 2]
         inputs = {"input_ids": enc["input_ids"].to(self.device)}             # [1, token]
         return Encoded(inputs=inputs, tokens=tokens, offsets=offsets, special=special,
                        n_dropped=max(0, full - int((~special).sum()) - 1))
