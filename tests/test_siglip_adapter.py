@@ -131,3 +131,10 @@ def test_a_python_sentencepiece_tokenizer_gets_offsets_by_reading_the_text(sigli
     # the fast tokenizer's spans include the piece's leading space ("▁"); the text search not
     np.testing.assert_array_equal(slow.offsets[words, 1], fast.offsets[words, 1])
     assert [text[a:b] for a, b in slow.offsets[words]] == text.split()
+
+
+def test_a_siglip2_folder_gets_a_clear_message(tmp_path):
+    from mminspect.types import ModelLoadError
+    (tmp_path / "config.json").write_text('{"model_type": "siglip2", "architectures": ["Siglip2Model"]}')
+    with pytest.raises(ModelLoadError, match="NaFlex"):
+        load(str(tmp_path))

@@ -94,6 +94,11 @@ FAMILIES: dict[str, str] = {
 # A saved Hugging Face folder opens with the family its config names (default: hf_text).
 CONFIG_FAMILIES: dict[str, str] = {"clip": "hf_clip", "CLIPModel": "hf_clip",
                                    "siglip": "hf_siglip", "SiglipModel": "hf_siglip"}
+# Configs we recognise but cannot open yet, and why (said instead of a generic failure).
+UNSUPPORTED_CONFIGS: dict[str, str] = {
+    "siglip2": "SigLIP 2 (Siglip2Model) feeds variable-size patch sequences (NaFlex), which the "
+               "image maps here do not handle yet; SigLIP (SiglipModel) checkpoints work",
+}
 OPEN_CLIP_PREFIX = "open_clip:"   # "open_clip:<architecture>/<tag | random | /path/file>"
 
 # Weight files in pickle format: refused for files we did not make (see _refuse_pickles).
@@ -144,6 +149,8 @@ def _folder_family(folder: Path) -> str:
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"{folder / 'config.json'} is unreadable ({e}).") from e
     keys = [cfg.get("model_type"), *(cfg.get("architectures") or [])]
+    if cfg.get("model_type") in UNSUPPORTED_CONFIGS:
+        raise ModelLoadError(f"{folder.name}: {UNSUPPORTED_CONFIGS[cfg['model_type']]}.")
     return next((CONFIG_FAMILIES[k] for k in keys if k in CONFIG_FAMILIES), "hf_text")
 
 
