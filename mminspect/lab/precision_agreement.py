@@ -104,7 +104,8 @@ def main() -> None:
                        "baseline": "pad", "seed": 0}, CODE, at_start=at_start)
     print(json.dumps({k: prov[k] for k in ("command", "params", "date", "machine")},
                      default=str))
-    print("code commit", prov["code"].get("commit"), "sources sha256", prov["code"]["sha256"])
+    print("code commit", prov["code"]["git_commit"], "changed since", prov["code"]["changed_since_commit"],
+          "sources sha256", prov["code"]["sha256"])
 
 
 if __name__ == "__main__":
