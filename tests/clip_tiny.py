@@ -205,9 +205,8 @@ def tiny_miniclip():
 
 CLIP_FAMILIES = ["hf_clip", "open_clip", "miniclip"]
 SIGLIP_FAMILIES = ["hf_siglip"]   # sigmoid link, attention-pooled image tower (models/hf_siglip.py)
-# open_clip's SigLIP (models/open_clip_siglip.py), kept apart: the family-wide tests of the newer
-# explainers (tests/test_image_explainers.py) take SIGLIP_FAMILIES, and Grad-ECLIP has no row for
-# timm's attention pool yet (explain/grad_eclip.POOLING_HEADS).
+# open_clip's SigLIP (models/open_clip_siglip.py): a timm image tower; the family-wide tests
+# take it with CLIP_FAMILIES + SIGLIP_FAMILIES + OPEN_CLIP_SIGLIP_FAMILIES.
 OPEN_CLIP_SIGLIP_FAMILIES = ["open_clip_siglip"]
 
 
