@@ -102,8 +102,8 @@ def step_loss(model: MiniCLIP, pool: Pool, feats: torch.Tensor, idx: np.ndarray,
     if negs:
         rows = torch.tensor([r for r, _ in negs])
         neg_txt = model.encode_text_features(feats[torch.tensor([n for _, n in negs])])
-        extra = torch.full((len(idx), len(negs)), float("-inf"))         # only its own image sees it
-        extra[rows, torch.arange(len(negs))] = model.scale() * (img[rows] * neg_txt).sum(-1)
+        extra = torch.full((len(idx), len(negs)), float("-inf"), dtype=logits.dtype)  # own image only
+        extra[rows, torch.arange(len(negs))] = (model.scale() * (img[rows] * neg_txt).sum(-1)).to(logits.dtype)
         off = same & ~torch.eye(len(idx), dtype=torch.bool)
         i2t = torch.cat([logits.masked_fill(off, float("-inf")), extra], 1)
         labels = torch.arange(len(idx))
