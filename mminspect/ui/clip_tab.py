@@ -50,7 +50,11 @@ CAPTIONS = {
     "methods": "**Every method on one prompt**, each on its own scale. *Deletion / insertion*: "
                "remove (or add back) patches in the map's order and watch the prompt's logit; "
                "the area between that curve and a random order (> 0 = better than chance). "
-               "*Pointing*: on a mini-CLIP scene, whether the map's peak falls on the named object.",
+               "*Pointing*: on a mini-CLIP scene, whether the map's peak falls on the named object; "
+               "*energy in mask*: the share of the map's positive mass on it. Relevance "
+               "propagates through all layers; 'last layer' uses the last one only (the Chefer "
+               "notebook's default). Grad-ECLIP and the relevance pair also shade the prompt's "
+               "words (under the table).",
     "attention": "**Attention over patches**: where one query token of the image tower looks. "
                  "Pick [CLS] or a patch in the list, or click the image to use the patch under "
                  "the pointer (outlined in green).",
