@@ -310,3 +310,14 @@ def test_open_clip_siglip_grad_eclip_reads_timms_latent_attention_pool(tmp_path_
     mine = compute(clip, px, encs, "grad_eclip").patch_scores
     np.testing.assert_allclose(mine / float(ref.max()),
                                clip.patch_grid.to_image(ref.numpy()) / float(ref.max()), atol=1e-4)
+
+
+def test_last_layer_relevance_from_one_pass_equals_one_prompt_at_a_time(clip, image):
+    """explain_prompts shares one pass (one batched backward) for every prompt; each map must
+    be the one attribute_image computes alone."""
+    prompts = ["a red circle", "a blue square", "the dog on the left"]
+    expl = mi.explain_prompts(clip, image, prompts, method="relevance_last", similarity=False)
+    for p, m in zip(prompts, expl.maps):
+        alone = mi.attribute_image(clip, image, p, method="relevance_last")
+        np.testing.assert_allclose(m.patch_scores, alone.patch_scores, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(m.word_scores, alone.word_scores, rtol=1e-4, atol=1e-6)
