@@ -189,3 +189,53 @@ def test_patch_weights_are_the_share_of_each_patch_covered():
     m[8:12, 8:16] = True                  # half of patch (1, 1)
     w = patch_weights(m, 8)
     assert w[0] == 1.0 and w[9] == 0.5 and w.sum() == 1.5
+
+
+class _Oracle:
+    """An adapter that sees the truth: an image embeds as its shape's colour word, a text as
+    the colour word it contains (one-hot), so the colour accuracy must be exactly 1."""
+
+    def __init__(self, colours):
+        self.colours = list(colours)
+
+    def _onehot(self, word):
+        import torch
+        v = torch.zeros(len(self.colours))
+        v[self.colours.index(word)] = 1.0
+        return v
+
+    def preprocess(self, images):
+        return images
+
+    def encode_image(self, scenes):
+        import torch
+        return torch.stack([self._onehot(s) for s in scenes])
+
+    def encode_text(self, texts):
+        import torch
+        return torch.stack([self._onehot(next(c for c in self.colours if f" {c} " in f" {t} "))
+                            for t in texts])
+
+
+def test_the_evaluation_scores_an_oracle_perfectly_and_a_liar_at_zero():
+    from mminspect.lab import miniclip2_eval as ev
+    from mminspect.miniclip.scenes import COLOURS, SHAPES
+    scenes = [s for s in (world.world_scene(9, i) for i in range(80))
+              if len(s.things) == 1 and s.things[0].kind == "shape"][:12]
+    classes = {c: [f"a {c} {sh}" for sh in SHAPES] for c in COLOURS}
+    oracle = _Oracle(COLOURS)
+    truth = (lambda s: s.things[0].colour)
+    oracle.preprocess = lambda images: [truth(s) for s in scenes]
+    assert ev._accuracy(oracle, scenes, classes, truth) == 1.0
+    wrong = {c: COLOURS[(i + 1) % len(COLOURS)] for i, c in enumerate(COLOURS)}
+    oracle.preprocess = lambda images: [wrong[truth(s)] for s in scenes]
+    assert ev._accuracy(oracle, scenes, classes, truth) == 0.0
+
+
+def test_the_evaluation_runs_on_the_bundled_mini_clip():
+    from mminspect.lab import miniclip2_eval as ev
+    from mminspect.models import load
+    m = ev.evaluate(load("miniclip"), n=6)
+    for k in ev.TARGETS:
+        assert m[k] is None or 0.0 <= m[k] <= 1.0, k
+    assert m["eval"] == {"seed": ev.EVAL_SEED, "n": 6, "image_size": 64}
