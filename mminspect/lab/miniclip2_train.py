@@ -16,6 +16,7 @@ Loss = scene InfoNCE + `dense` x object InfoNCE (+ the hard negatives inside the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -45,6 +46,7 @@ class Train2Config:
     warmup: int = 100
     weight_decay: float = 0.05
     dense: float = 1.0           # weight of the object (dense) loss
+    bf16: bool = False           # bfloat16 autocast for the steps (AMX CPUs: ~1.5-2x faster)
     vit: ViTConfig = field(default_factory=ViTConfig)
 
 
@@ -141,7 +143,8 @@ def train(cfg: Train2Config, text, log=print, every: int = 25) -> tuple[MiniCLIP
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, step)
         idx = np.random.default_rng([cfg.data_seed, 2, step]).choice(cfg.pool, cfg.batch, replace=False)
-        loss, parts = step_loss(model, pool, feats, idx, cfg.dense)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss, parts = step_loss(model, pool, feats, idx, cfg.dense)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -163,6 +166,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     ap.add_argument("--lr", type=float, default=d.lr)
     ap.add_argument("--dense", type=float, default=d.dense)
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the steps")
+    ap.add_argument("--eval", type=int, default=200, metavar="N",
+                    help="evaluate on N held-out scenes per figure (0: skip)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, required=True,
                     help="a folder for the weights (the bundled mini-CLIP is not replaced)")
@@ -171,13 +177,22 @@ def main(argv: list[str] | None = None) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = Train2Config(seed=a.seed, data_seed=a.data_seed, pool=a.pool, steps=a.steps,
-                       batch=a.batch, lr=a.lr, dense=a.dense)
-    model, hist = train(cfg, minilm_text_tower("cpu"), lambda s: print(s, flush=True))
+                       batch=a.batch, lr=a.lr, dense=a.dense, bf16=a.bf16)
+    text = minilm_text_tower("cpu")
+    model, hist = train(cfg, text, lambda s: print(s, flush=True))
     a.out.mkdir(parents=True, exist_ok=True)
     from safetensors.torch import save_file
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
               str(a.out / "miniclip2.safetensors"), metadata={"format": "pt"})
     print(f"trained in {hist['seconds']:.0f}s; config {asdict(cfg)}", flush=True)
+    if a.eval:
+        from ..models.miniclip_adapter import MiniCLIPAdapter
+        from .miniclip2_eval import evaluate, format_metrics
+        m = evaluate(MiniCLIPAdapter.from_model(model, text), a.eval)
+        print(format_metrics(m), flush=True)
+        (a.out / "metrics.json").write_text(json.dumps(
+            {"metrics": m, "config": asdict(cfg), "seconds": hist["seconds"]}, indent=2,
+            default=str) + "\n")
 
 
 if __name__ == "__main__":
