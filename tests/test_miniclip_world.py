@@ -140,6 +140,9 @@ def test_captions_name_every_object_truthfully(scenes):
                 assert any(w in text for w in wc.SHAPE_WORDS[t.name])
                 assert any(w in text for w in wc.COLOUR_WORDS[t.colour])
         assert wc.object_captions(s.things) == [wc.object_phrase(t) for t in s.things]
+        placed = wc.object_captions(s.things, rng, p_position=1.0)
+        assert placed == [f"{wc.object_phrase(t)} {wc.POSITION_WORDS[t.region][0]}"
+                          for t in s.things]
     # relations follow the regions: a thing in a higher row is "above"
     a = world.Thing("everyday", "cat", None, "🐈", 0.2, 0.5, 0.1, (0, 1))
     b = world.Thing("shape", "star", "red", None, 0.2, 0.5, 0.9, (2, 1))

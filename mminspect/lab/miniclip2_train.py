@@ -84,7 +84,7 @@ def build_pool(cfg: Train2Config, log=print) -> Pool:
         if swapped is not None:
             negs[i] = tid(swapped[1])
         objects.append([(tid(c), patch_weights(m, grid))
-                        for c, m in zip(object_captions(s.things), s.masks)])
+                        for c, m in zip(object_captions(s.things, rng), s.masks)])
         if (i + 1) % 2000 == 0 or i + 1 == cfg.pool:
             log(f"  pool: {i + 1}/{cfg.pool} scenes ({time.time() - t0:.0f}s)")
     return Pool(images, caps, negs, objects, list(texts))

@@ -48,16 +48,24 @@ def world_caption(things: tuple[Thing, ...], rng: np.random.Generator) -> str:
     if len(order) == 2:
         if rel is not None and rng.random() < P_RELATION:
             return f"{nps[0]} {_pick(rng, RELATION_WORDS[rel])} {nps[1]}"
-        return f"{nps[0]} and {nps[1]}"
+        placed = [f"{n} {_pick(rng, POSITION_WORDS[t.region])}" if rng.random() < P_POSITION else n
+                  for n, t in zip(nps, order)]
+        return f"{placed[0]} and {placed[1]}"
     if len(order) == 3:
         return _pick(rng, MANY[:2]).format(a=nps[0], b=nps[1], c=nps[2])
     return MANY[2].format(a=nps[0], b=nps[1], c=nps[2])
 
 
-def object_captions(things: tuple[Thing, ...]) -> list[str]:
+def object_captions(things: tuple[Thing, ...], rng: np.random.Generator | None = None,
+                    p_position: float = 0.5) -> list[str]:
     """One canonical phrase per object, in the scene's order (the dense loss pairs each with
-    its mask)."""
-    return [object_phrase(t) for t in things]
+    its mask); with `rng`, each says where the object is with probability `p_position`
+    ("a bicycle in the top left corner"), so the pooled patches learn position too."""
+    out = [object_phrase(t) for t in things]
+    if rng is None:
+        return out
+    return [f"{o} {POSITION_WORDS[t.region][0]}" if rng.random() < p_position else o
+            for o, t in zip(out, things)]
 
 
 def swapped_colours(things: tuple[Thing, ...]) -> tuple[str, str] | None:
