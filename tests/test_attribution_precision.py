@@ -135,4 +135,4 @@ def test_compare_all_in_bfloat16_keeps_one_reference_for_every_map(minilm):
     from mminspect.figures.attribution import comparison_html
     page = comparison_html(cmp, labels={"saliency": "Saliency", "feature_ablation": "FA"})
     assert page.count("Computed in bfloat16") == 1 and "<b>FA</b>: Computed in bfloat16" in page
-    assert page.count("curves ran in bfloat16") == 1 and "<b>Saliency</b>: The map" in page
+    assert page.count("curves ran in bfloat16") == 1 and "<b>Saliency</b>: Its deletion" in page

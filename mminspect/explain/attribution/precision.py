@@ -82,13 +82,13 @@ def in_precision(problem: Problem, dtype: torch.dtype | None) -> Problem:
 
 
 def precision_note(dtype: torch.dtype | None, gradient_method: bool = False) -> list[str]:
-    """What the user is told when part of a map's work ran in reduced precision."""
+    """What the user is told when part of a map's work ran in reduced precision (short: it
+    shows under every such map; the evidence is in docs/attributions.md, 'Precision')."""
     if dtype is None:
         return []
-    why = ("this hardware multiplies it natively, about 3x faster; on 250-token texts "
-           "bfloat16 maps agree with float32 to a Spearman of 0.99 or more, see "
-           "docs/attributions.md, 'Precision'")
     if gradient_method:
-        return [f"The map is float32; its deletion / insertion curves ran in bfloat16 ({why})."]
-    return [f"Computed in bfloat16 ({why}). For exact values: precision='float32' in the "
-            "library, or MMINSPECT_PRECISION=float32 where the app is hosted."]
+        return ["Its deletion / insertion curves ran in bfloat16 (about 3x faster on this "
+                "hardware); the map itself is float32."]
+    return ["Computed in bfloat16, about 3x faster on this hardware; such maps rank tokens "
+            "like float32 ones (Spearman 0.99 or more on 250-token texts). Exact values: "
+            "precision='float32' in the library, MMINSPECT_PRECISION=float32 for a host."]
