@@ -18,16 +18,13 @@ from ..types import InputError, TokenAttribution
 from .context import AppContext
 from .events import MESSAGE, Components, bind, client_left, reporter
 from .gpu import gpu
-from .inputs import parse_labels
 from .model_picker import build_picker, model_label, resolve_model
 from .prediction_view import md_escape as _md
 from . import trust_panel
 from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
+from .text_targets import TARGETS, check_target_fits, target_kwargs
 from .words import BASELINES, param_words
 
-TARGETS = {"similarity": "Cosine similarity to the second text",
-           "zero_shot": "Zero-shot score of one label against the others",
-           "prediction": "The model's own prediction (its class, [MASK] filler or next token)"}
 LEVELS = ["word", "token"]
 BASELINE_WORDS = {name: words for words, name in BASELINES}     # "pad" -> "[PAD] tokens"
 
@@ -87,20 +84,6 @@ def method_label(name: str) -> str:
     return next((m["label"] for m in api.list_attribution_methods() if m["name"] == name), name)
 
 
-def _target_kwargs(target_kind, compare, labels_text, label, choice="") -> dict:
-    choice = (choice or "").strip() or None
-    if target_kind == "prediction":
-        # None lets the model's kind pick (class / mask_fill / next_token); the box names the
-        # class or token to explain instead of the model's top choice.
-        return {"target": None, "label": choice, "token": choice}
-    if target_kind == "similarity":
-        if not (compare or "").strip():
-            raise InputError("Type a second text: the map explains the cosine similarity to it.")
-        return {"target": "similarity", "compare_to": compare}
-    labels = parse_labels(labels_text)
-    return {"target": "zero_shot", "labels": labels, "label": (label or "").strip() or None}
-
-
 def _method_params(method: str, values) -> dict:
     return {p["name"]: v for (m, p), v in zip(param_controls(), values) if m == method}
 
@@ -130,16 +113,6 @@ def _draw(attr: TokenAttribution, level: str) -> dict:
             "bar": fig.top_tokens_bar(attr, level, method=method_label(attr.method))}
 
 
-def _check_target_fits(model, target_kind: str, label: str) -> None:
-    embedding = model.kind == "embedding"
-    if embedding and target_kind == "prediction":
-        raise InputError(f"{label} is a sentence-embedding model with no prediction head: "
-                         "explain the similarity to a second text or a zero-shot label.")
-    if not embedding and target_kind != "prediction":
-        raise InputError(f"{label} is a {model.kind.replace('_', ' ')} model: choose "
-                         f"“{TARGETS['prediction']}” as what to explain.")
-
-
 def on_attribute(ctx: AppContext, model_name, custom_model, text, target_kind, compare,
                  labels_text, label, choice, method, baseline, level, *param_values,
                  progress=gr.Progress()) -> dict:
@@ -147,11 +120,11 @@ def on_attribute(ctx: AppContext, model_name, custom_model, text, target_kind, c
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
     name = model_label(ctx, model.name)
-    _check_target_fits(model, target_kind, name)
+    check_target_fits(model, target_kind, name)
     with api.exclusive(model):
         attr = api.attribute_text(model, text, method=method, baseline=baseline, progress=report,
                                   should_stop=client_left,
-                                  **_target_kwargs(target_kind, compare, labels_text, label, choice),
+                                  **target_kwargs(target_kind, compare, labels_text, label, choice),
                                   **_method_params(method, param_values))
     return {"state": attr, "summary": _summary(attr, name), **_draw(attr, level),
             "curves": fig.faithfulness_figure(attr.faithfulness, method_label(attr.method)),
@@ -174,11 +147,11 @@ def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_k
     """Every method on one input, side by side with its numbers and time."""
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
-    _check_target_fits(model, target_kind, model_label(ctx, model.name))
+    check_target_fits(model, target_kind, model_label(ctx, model.name))
     with api.exclusive(model):
         comparison = api.compare_attributions(
             model, text, baseline=baseline, progress=report, should_stop=client_left,
-            **_target_kwargs(target_kind, compare, labels_text, label, choice))
+            **target_kwargs(target_kind, compare, labels_text, label, choice))
     return {"comparison": comparison,
             "table": fig.comparison_html(comparison, level, method_labels(),
                                          trust_panel.comparison_caveats(comparison)),

@@ -17,7 +17,7 @@ from ..figures import causal as cfig
 from ..api.causal_stats import head_statistics
 from ..figures.attention import SUMMARY_TITLES
 from ..types import InputError
-from .attribution_tab import TARGETS, _check_target_fits, _target_kwargs
+from .text_targets import TARGETS, check_target_fits, target_kwargs
 from .context import AppContext
 from .events import Components, bind, reporter
 from .gpu import gpu
@@ -67,8 +67,8 @@ def progress_stop(report, start: float, end: float, steps: int, desc: str):
 def _target(model, target_kind, compare, labels_text, temperature, choice, label_name) -> dict:
     """The api's target keywords for the radio's choice (as in the Attributions tab); the
     model's own prediction is measured as a probability, which students read most easily."""
-    _check_target_fits(model, target_kind, label_name)
-    kwargs = _target_kwargs(target_kind, compare, labels_text, choice, choice)
+    check_target_fits(model, target_kind, label_name)
+    kwargs = target_kwargs(target_kind, compare, labels_text, choice, choice)
     if target_kind == "prediction":
         kwargs["output"] = "prob"
     return kwargs | {"temperature": float(temperature)}

@@ -17,6 +17,7 @@ from ..figures import trust as fig
 from ..types import InputError, SanityCheck
 from .events import MESSAGE, bind, client_left, reporter
 from .gpu import gpu
+from .text_targets import check_target_fits, target_kwargs
 
 DEFAULT_METHODS = ("integrated_gradients", "saliency", "input_x_gradient")
 CAPTION = (
@@ -76,14 +77,13 @@ def on_sanity(ctx, model_name, custom_model, text, target_kind, compare, labels_
               choice, baseline, methods, attr, progress=gr.Progress()) -> dict:
     """Run the sanity check of each chosen method on this input; redraw the curves and the
     current map's badges."""
-    from .attribution_tab import _check_target_fits, _target_kwargs   # one rule for targets
     from .model_picker import model_label, resolve_model
     if not methods:
         raise InputError("Choose at least one method to check (the boxes above the button).")
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
-    _check_target_fits(model, target_kind, model_label(ctx, model.name))
-    kwargs = _target_kwargs(target_kind, compare, labels_text, label, choice)
+    check_target_fits(model, target_kind, model_label(ctx, model.name))
+    kwargs = target_kwargs(target_kind, compare, labels_text, label, choice)
     labels = _labels()
     checks = []
     with api.exclusive(model):
