@@ -14,7 +14,7 @@ import numpy as np
 
 from ..explain import head_summary
 from ..types import InputError
-from .lessons import LessonError, LessonState, Measured
+from .lesson_types import LessonError, LessonState, Measured
 
 PREFIXES = ("Ġ", "▁", "##")
 

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models.assets import asset_dir
-from ..types import InputError
+from .lesson_measures import MEASURES
+from .lesson_types import LessonError, LessonState, Measured
 
 LESSON_DIR = asset_dir("lessons")              # assets/lessons (in a checkout or installed)
 # what a lesson's reveal can show: a step of the "How attention works" tab, or a lesson view
@@ -43,23 +44,6 @@ STEPS = ("embeddings", "x", "qkv", "scores", "scale", "mask", "softmax", "contex
          "residual")
 PANELS = STEPS + ("heads", "clip", "compare")
 RUN_CHOICES = ("keys", "prompts", "heads")       # choices filled in from the run
-
-
-class LessonError(InputError):
-    """A lesson file that cannot be used: the message names the file and the field."""
-
-
-@dataclass(frozen=True)
-class LessonState:
-    model: str
-    text: str
-    panel: str
-    layer: int = 0
-    head: int = 0
-    query: str | None = None
-    tower: str = "text"
-    example: str | None = None
-    compare_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,19 +60,6 @@ class Lesson:
     path: Path = field(default=Path(), compare=False)
 
 
-@dataclass(frozen=True)
-class Measured:
-    """A measure's answer. answer: the right choice (one of `choices`); value: the number
-    behind it; text: that number in a sentence; evidence: what the panel draws (a HeadTrace,
-    a HeadSummary, a ClipView, per-token series...)."""
-
-    answer: str
-    value: float
-    text: str
-    choices: tuple[str, ...]
-    evidence: dict = field(default_factory=dict)
-
-
 def _field(data: dict, name: str, kind, where: str, default=...):
     if name not in data:
         if default is ...:
@@ -103,7 +74,6 @@ def _field(data: dict, name: str, kind, where: str, default=...):
 
 def parse_lesson(data: dict, path: Path) -> Lesson:
     """A Lesson from a parsed file; LessonError naming `path` and the field when it is wrong."""
-    from .lesson_measures import MEASURES        # the measures call the api: import late
     name = path.name
     for table in ("state", "question"):
         if not isinstance(data.get(table), dict):
@@ -180,7 +150,6 @@ def get_lesson(key_or_title: str, folder: str | Path | None = None) -> Lesson:
 def run_lesson(lesson: Lesson | str, model=None) -> Measured:
     """The lesson's answer, measured now on the real model (loaded by name unless given)."""
     from .availability import exclusive
-    from .lesson_measures import MEASURES
     from ..models import load
     lesson = get_lesson(lesson) if isinstance(lesson, str) else lesson
     adapter = model if model is not None and not isinstance(model, str) else load(model or lesson.state.model)
