@@ -8,7 +8,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 import mminspect as mi
-from mminspect.ui import clip_tab, clip_views
+from mminspect.ui import clip_methods, clip_tab, clip_views
 from mminspect.ui.context import default_context
 
 from app_outputs import unchanged
@@ -88,7 +88,7 @@ def test_every_method_runs_with_faithfulness_and_pointing_on_a_scene(tiny_clip):
     ctx = default_context()
     out = clip_tab.on_inspect(ctx, "miniclip", tiny_clip, ex.image, None,
                               "\n".join(ex.prompts[:2]), "", EXAMPLE)
-    res = clip_tab.on_all_methods(ctx, "miniclip", tiny_clip, out["state"], "a red star")
+    res = clip_methods.on_all_methods(ctx, "miniclip", tiny_clip, out["state"], "a red star")
     gallery, table = res["method_maps"], res["method_table"]
     assert len(gallery) == len(mi.list_image_methods())
     assert table.count("<tr>") == len(gallery) + 1 and "deletion area" in table
@@ -122,18 +122,18 @@ def test_the_pointing_table_says_where_it_came_from_its_parameters_and_whether_i
         monkeypatch):
     from mminspect import api
     monkeypatch.setattr(api, "pointing_results", lambda: None)
-    assert "No pointing-game table" in clip_tab.pointing_markdown()
+    assert "No pointing-game table" in clip_methods.pointing_markdown()
     record = {"n": 200, "seed": 7, "command": "python -m mminspect.lab.pointing --n 200",
               "params": {"integrated_gradients": {"n_steps": 32}, "relevance": {}},
               "current": True, "stale_reason": None, "date": "2026-11-29",
               "results": {"relevance": {"hit_rate": 0.95, "n": 200, "seconds": 0.01},
                           "rollout": {"hit_rate": 0.5, "n": 200, "seconds": 0.01}, "chance": 0.1}}
     monkeypatch.setattr(api, "pointing_results", lambda: record)
-    md = clip_tab.pointing_markdown()
+    md = clip_methods.pointing_markdown()
     assert "| Relevance (Chefer et al. 2021) | 95.0 % |" in md
     assert md.index("Relevance") < md.index("Attention rollout")
     assert "chance 10.0 %" in md and "⚠️" not in md and "python -m mminspect.lab.pointing" in md
     assert "Integrated Gradients" in md and "steps along the path 32" in md   # its parameters
     monkeypatch.setattr(api, "pointing_results",
                         lambda: record | {"current": False, "stale_reason": "the code changed"})
-    assert "⚠️ stale: the code changed" in clip_tab.pointing_markdown()
+    assert "⚠️ stale: the code changed" in clip_methods.pointing_markdown()

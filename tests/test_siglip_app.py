@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mminspect as mi
-from mminspect.ui import clip_tab, clip_views
+from mminspect.ui import clip_methods, clip_tab, clip_views
 from mminspect.ui.context import default_context
 
 from clip_tiny import tiny_hf_siglip_dir
@@ -64,7 +64,7 @@ def test_the_pool_tokens_attention_is_the_pooling_heads(siglip, inspected):
 def test_every_image_method_runs_on_siglip(siglip, inspected):
     ex, out = inspected
     ctx = default_context()
-    res = clip_tab.on_all_methods(ctx, "miniclip", siglip, out["state"], ex.prompts[0])
+    res = clip_methods.on_all_methods(ctx, "miniclip", siglip, out["state"], ex.prompts[0])
     gallery, table = res["method_maps"], res["method_table"]
     assert len(gallery) == len(mi.list_image_methods())
     assert table.count("<tr>") == len(gallery) + 1 and "deletion area" in table
