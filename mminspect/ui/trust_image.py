@@ -13,10 +13,10 @@ import gradio as gr
 from .. import api
 from ..figures import trust as fig
 from ..types import InputError
-from .events import Components, bind, client_left, reporter
+from .events import Components, bind, reporter
 from .gpu import gpu
 from .model_picker import resolve_model
-from .trust_panel import summary_markdown
+from .trust_panel import run_checks, summary_markdown
 
 # Fast by default (one pass per map); IG and GradientSHAP are several times slower.
 DEFAULT_METHODS = ("relevance", "rollout")
@@ -47,13 +47,7 @@ def on_image_sanity(ctx, model_name, custom_model, state, prompt, methods,
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
     labels = _labels()
-    checks = []
-    with api.exclusive(model):
-        for i, m in enumerate(methods):
-            def step(f, desc, i=i, m=m):
-                report((i + f) / len(methods), f"{labels.get(m, m)}: {desc}")
-            checks.append(api.sanity_check(model, image=state["image"], prompt=prompt, method=m,
-                                           progress=step, should_stop=client_left))
+    checks = run_checks(model, methods, labels, report, image=state["image"], prompt=prompt)
     return {"isanity_plot": fig.sanity_figure(checks, labels),
             "isanity_summary": summary_markdown(checks, labels)}
 

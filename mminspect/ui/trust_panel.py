@@ -73,6 +73,20 @@ def summary_markdown(checks: list[SanityCheck], labels: dict[str, str] | None = 
     return "\n".join(lines + [f"\nℹ️ {n}" for n in sorted(notes)])
 
 
+def run_checks(model, methods, labels: dict, report, **inputs) -> list:
+    """`api.sanity_check` of each method in turn on `inputs` (text= or image=, and the
+    target), the model held for the whole run; progress spread over the methods, each step
+    named, and the run stops if the client leaves. Shared by the text and image panels."""
+    checks = []
+    with api.exclusive(model):
+        for i, m in enumerate(methods):
+            def step(f, desc, i=i, m=m):
+                report((i + f) / len(methods), f"{labels.get(m, m)}: {desc}")
+            checks.append(api.sanity_check(model, method=m, progress=step,
+                                           should_stop=client_left, **inputs))
+    return checks
+
+
 def on_sanity(ctx, model_name, custom_model, text, target_kind, compare, labels_text, label,
               choice, baseline, methods, attr, progress=gr.Progress()) -> dict:
     """Run the sanity check of each chosen method on this input; redraw the curves and the
@@ -85,13 +99,7 @@ def on_sanity(ctx, model_name, custom_model, text, target_kind, compare, labels_
     check_target_fits(model, target_kind, model_label(ctx, model.name))
     kwargs = target_kwargs(target_kind, compare, labels_text, label, choice)
     labels = _labels()
-    checks = []
-    with api.exclusive(model):
-        for i, m in enumerate(methods):
-            def step(f, desc, i=i, m=m):
-                report((i + f) / len(methods), f"{labels.get(m, m)}: {desc}")
-            checks.append(api.sanity_check(model, text, method=m, baseline=baseline,
-                                           progress=step, should_stop=client_left, **kwargs))
+    checks = run_checks(model, methods, labels, report, text=text, baseline=baseline, **kwargs)
     by_method = {c.method: c for c in checks}
     return {"sanity_state": by_method, "sanity_plot": fig.sanity_figure(checks, labels),
             "sanity_summary": summary_markdown(checks, labels), "caveats": badges(attr, by_method)}
