@@ -168,7 +168,8 @@ def _record_in(tmp_path, monkeypatch, **changes) -> dict:
 def test_pointing_results_is_current_only_for_the_same_weights_and_code(tmp_path, monkeypatch):
     _record_in(tmp_path, monkeypatch)
     out = mi.api.pointing_results()
-    assert set(out) == {"results", "n", "seed", "command", "params", "current", "stale_reason", "date"}
+    assert set(out) == {"model", "scenes", "results", "n", "seed", "command", "params", "current",
+                        "stale_reason", "date"}
     assert out["current"] and out["stale_reason"] is None
     assert out["params"] == {"integrated_gradients": {"n_steps": 32}} and out["n"] == 4
     (tmp_path / "code.py").write_text("x = 2\n")                     # the code changed

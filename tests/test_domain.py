@@ -23,3 +23,25 @@ def test_models_trained_on_web_photos_take_any_image():
         family, name, label = "hf_clip", "x", "x"
     assert domain_note(Hub(), mi.load_example("photo: Chelsea the cat").image) is None
     assert {"miniclip", "hf_clip", "open_clip"} <= set(DOMAINS)
+
+
+def test_mini_clip_2_warns_on_photos_and_takes_its_own_world_scenes():
+    """mini-CLIP 2's world (noise, gradients, emoji) is not flat-coloured, so its own entry
+    decides by the name, before the family's flat-colour rule (which would flag its scenes)."""
+    from mminspect.miniclip.scenes import scene_rng
+    from mminspect.miniclip.world import render_world
+
+    class MiniClip2:
+        family, name, label = "miniclip", "miniclip2", "mini-CLIP 2 · x"
+    model = MiniClip2()
+    for title in [t for t in mi.list_examples() if t.startswith("photo")]:
+        note = domain_note(model, mi.load_example(title).image)
+        assert note and "mini-CLIP 2" in note and "never a photo" in note, title
+    flagged_by_v1_rule = 0
+    for i in range(40):
+        s = render_world(scene_rng(77, i), 64)
+        assert domain_note(model, s.pil()) is None
+        flagged_by_v1_rule += DOMAINS["miniclip"].fits(s.pil()) is False
+    assert flagged_by_v1_rule > 0                  # the family rule alone would have warned
+    for title in [t for t in mi.list_examples() if t.startswith("mini-CLIP 2")]:
+        assert domain_note(model, mi.load_example(title).image) is None

@@ -170,7 +170,8 @@ def test_mini_clip_2_recipe_runs_and_its_dense_loss_reaches_the_patches():
     from mminspect.models.miniclip_adapter import minilm_text_tower
     cfg = t2.Train2Config(pool=12, batch=6, steps=1)
     pool = t2.build_pool(cfg, log=lambda s: None)
-    assert pool.images.shape == (12, 64, 64, 3) and len(pool.objects) == 12
+    n = len(pool.caption_ids)                             # 12 scenes and their colour-swapped twins
+    assert len(pool.originals()) == 12 and pool.images.shape == (n, 64, 64, 3) and len(pool.objects) == n
     weights = [w for objs in pool.objects for _, w in objs]
     assert all(w.shape == (64,) and 0 < w.sum() and w.max() <= 1 for w in weights)
     feats = t2.embed_captions(pool.texts, minilm_text_tower("cpu"), log=lambda s: None)
@@ -183,6 +184,71 @@ def test_mini_clip_2_recipe_runs_and_its_dense_loss_reaches_the_patches():
     (only_dense - t2.step_loss(model, pool, feats, np.arange(6), dense=0.0)[0]).backward()
     stem = model.visual.stem[0].weight.grad
     assert stem is not None and stem.abs().sum() > 0
+
+
+def _twinned(n=400):
+    out = []
+    for i in range(n):
+        rng = scene_rng(SEED + 7, i)
+        s = world.render_world(rng, 64)
+        twin = world.colour_swapped(s)
+        if twin is not None:
+            out.append((s, twin, rng))
+    return out
+
+
+def test_a_colour_swapped_twin_changes_only_the_two_shapes_and_swaps_their_colours():
+    from mminspect.miniclip import world_captions as wc
+    pairs = _twinned()
+    assert len(pairs) > 40                                 # about 1 scene in 5 has a pair
+    for s, twin, rng in pairs:
+        i, j = world.swap_pair(s.things)
+        changed = (s.image != twin.image).any(-1)          # [H, W]
+        assert not (changed & ~(s.masks[i] | s.masks[j])).any()     # nothing else moved
+        assert (twin.image[s.masks[i]] == s.image[s.masks[j]][0]).all()
+        assert (twin.image[s.masks[j]] == s.image[s.masks[i]][0]).all()
+        assert twin.things[i].colour == s.things[j].colour and twin.things[j].colour == s.things[i].colour
+        assert np.array_equal(twin.masks, s.masks) and twin.things[i].name == s.things[i].name
+        # the swapped caption is the twin's own caption, worded alike (same draws)
+        twin_rng = __import__("copy").deepcopy(rng)
+        true, false = wc.swapped_caption(s.things, rng)
+        if false is not None:
+            assert false == wc.world_caption(twin.things, twin_rng)
+            assert len(true.split()) == len(false.split())
+
+
+def test_the_pool_pairs_each_twin_with_its_scene_and_batches_keep_pairs_together():
+    import torch
+    from mminspect.lab import miniclip2_train as t2
+    from mminspect.models.miniclip_adapter import minilm_text_tower
+    cfg = t2.Train2Config(pool=60, batch=16, p_swap=0.5, swaps="twins")
+    pool = t2.build_pool(cfg, log=lambda s: None)
+    firsts = pool.originals(with_twin=True)
+    assert len(firsts) >= 3
+    for a in firsts:
+        b = pool.twin[a]
+        assert pool.twin[b] == a and b not in pool.originals()
+        assert pool.caption_ids[b] == pool.negative_ids[a] and pool.negative_ids[b] == pool.caption_ids[a]
+    cfg = t2.Train2Config(pool=60, batch=2 * len(firsts) + 4, swaps="twins",
+                          p_swap=2 * len(firsts) / (2 * len(firsts) + 4))
+    idx = t2.batch_indices(cfg, pool, step=0)
+    assert len(idx) == cfg.batch and len(set(idx)) == len(idx)
+    assert all(pool.twin[i] in idx for i in idx if pool.twin[i] >= 0)
+    # the two-way binding loss is exactly log 2 when the "swap" is the true caption itself
+    feats = t2.embed_captions(pool.texts, minilm_text_tower("cpu"), log=lambda s: None)
+    torch.manual_seed(0)
+    model = t2.MiniCLIP(cfg.vit)
+    _, parts = t2.step_loss(model, pool, feats, idx, dense=1.0, bind=1.0)
+    assert np.isfinite(parts["binding"]) and parts["binding"] > 0
+    pool.negative_ids = np.where(pool.negative_ids >= 0, pool.caption_ids, -1)
+    _, parts = t2.step_loss(model, pool, feats, idx, dense=1.0, bind=1.0)
+    assert abs(parts["binding"] - np.log(2)) < 1e-4
+    # the shipped recipe has no swaps: no negatives, no twins
+    plain = t2.build_pool(t2.Train2Config(pool=60), log=lambda s: None)
+    assert (plain.negative_ids == -1).all() and (plain.twin == -1).all() and len(plain.twin) == 60
+    # the held-out binding monitor: a share of n scenes, each one with a swap
+    monitor = t2.BindingMonitor(minilm_text_tower("cpu"), 64, n=10)
+    assert monitor.pixels.shape == (10, 3, 64, 64) and 0 <= monitor(model) <= 1
 
 
 def test_patch_weights_are_the_share_of_each_patch_covered():

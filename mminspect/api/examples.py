@@ -1,10 +1,13 @@
 """Example inputs for the image-text tab: mini-CLIP scenes (with the true mask of each
-object, so a map can be checked) and real photos that scikit-image ships (offline); and the
-pointing-game table measured on those scenes."""
+object, so a map can be checked), mini-CLIP 2 scenes of everyday things and shapes on any
+background (rendered in advance into assets/miniclip2, so the app needs no emoji font), and
+real photos that scikit-image ships (offline); and the pointing-game tables measured on the
+bundled models."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from ..models import miniclip_adapter
 from ..models.bundled import sources_sha256
 from ..types import InputError
 
+BUNDLED_TABLES = ("miniclip", "miniclip2")   # the models that ship a pointing table
 EXAMPLE_SEED = 4242          # held out: training draws from data_seed 1, evaluation from 1000
 SCENE_INDICES = (0, 1, 2, 3)
 CODE_ROOT = Path(__file__).resolve().parents[2]   # the repository: records name files from here
@@ -36,6 +40,7 @@ class Example:
     prompts: list[str]
     template: str | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)   # prompt -> bool [H, W]
+    model: str | None = None     # the bundled model it was made for (picked with it), if any
 
 
 def _scene_example(index: int) -> Example:
@@ -51,6 +56,21 @@ def _scene_example(index: int) -> Example:
                    prompts=names + distract, masks=dict(zip(names, s.masks)))
 
 
+@lru_cache(maxsize=1)
+def _world_examples() -> tuple[Example, ...]:
+    """mini-CLIP 2's examples as `python -m mminspect.lab.miniclip2_examples` rendered them
+    (none when the folder has none)."""
+    folder = miniclip_adapter.bundled_dir("bundled:miniclip2")
+    if not (folder / "examples.json").is_file():
+        return ()
+    records = json.loads((folder / "examples.json").read_text())["examples"]
+    with np.load(folder / "examples.npz") as data:
+        images, masks = data["images"], data["masks"]          # [example, H, W, 3], [example, object, H, W]
+    return tuple(Example(title=r["title"], image=Image.fromarray(images[i]), prompts=r["prompts"],
+                         masks=dict(zip(r["mask_prompts"], masks[i])), model="miniclip2")
+                 for i, r in enumerate(records))
+
+
 def _photo_example(name: str) -> Example:
     import skimage.data  # sample photos bundled with scikit-image (no download)
     title, prompts = PHOTOS[name]
@@ -59,13 +79,17 @@ def _photo_example(name: str) -> Example:
 
 
 def list_examples() -> list[str]:
-    """Titles of the examples, mini-CLIP scenes first."""
-    return [_scene_example(i).title for i in SCENE_INDICES] + [t for t, _ in PHOTOS.values()]
+    """Titles of the examples: mini-CLIP scenes, mini-CLIP 2 scenes, then photos."""
+    return ([_scene_example(i).title for i in SCENE_INDICES]
+            + [ex.title for ex in _world_examples()] + [t for t, _ in PHOTOS.values()])
 
 
 def load_example(title: str) -> Example:
     for i in SCENE_INDICES:
         ex = _scene_example(i)
+        if ex.title == title:
+            return ex
+    for ex in _world_examples():
         if ex.title == title:
             return ex
     for name, (t, _) in PHOTOS.items():
@@ -74,9 +98,10 @@ def load_example(title: str) -> Example:
     raise InputError(f"Unknown example {title!r}; choose one of: {', '.join(list_examples())}.")
 
 
-def pointing_results() -> dict | None:
-    """The pointing-game table measured on the shipped mini-CLIP (written by
-    `python -m mminspect.lab.pointing --json assets/miniclip/pointing.json`); None if absent.
+def pointing_results(model: str = "miniclip") -> dict | None:
+    """The pointing-game table measured on a bundled mini-CLIP ("miniclip", "miniclip2"),
+    written by `python -m mminspect.lab.pointing --model <model> --json
+    assets/<model>/pointing.json`; None if absent (or for any other model).
 
     {"results": {method: {"hit_rate", "n", "seconds"}, "chance": float}, "n", "seed",
      "command": how it was run, "params": {method: {parameter: value}} it ran with,
@@ -84,7 +109,9 @@ def pointing_results() -> dict | None:
 
     `current` is False when the shipped weights differ from the ones it was measured on, or
     when any source file that produced it differs from the one it recorded (SHA-256)."""
-    folder = miniclip_adapter.MINICLIP_DIR
+    if model not in BUNDLED_TABLES:
+        return None
+    folder = miniclip_adapter.bundled_dir(f"bundled:{model}")
     path = folder / "pointing.json"
     if not path.is_file():
         return None
@@ -107,6 +134,7 @@ def pointing_results() -> dict | None:
     stale = None
     if why:
         stale = "; ".join(why) + (f"; re-run `{command}`" if command else "")
-    return {"results": rec["results"], "n": rec.get("n"), "seed": rec.get("seed"),
+    return {"model": model, "scenes": rec.get("scenes", "shapes"),
+            "results": rec["results"], "n": rec.get("n"), "seed": rec.get("seed"),
             "command": command, "params": rec.get("params", {}), "current": not why,
             "stale_reason": stale, "date": rec.get("date")}

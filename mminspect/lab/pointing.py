@@ -29,25 +29,34 @@ import numpy as np
 from ..explain.image_methods import IMAGE_METHODS, compute
 from ..explain.pointing import energy_in_mask, mask_fraction, mask_patches, pointing_hit
 from ..miniclip.captions import article
-from ..miniclip.scenes import scene
+from ..miniclip.scenes import scene, scene_rng
+from ..miniclip.world import render_world
+from ..miniclip.world_captions import object_phrase
 from ..models import load, miniclip_adapter
 from ..models.clip_base import CLIPAdapter
 from .provenance import code_snapshot, provenance, sources_that_run
 
 POINTING_SEED = 2024
+BUNDLED = {"miniclip": "shapes", "miniclip2": "world"}   # bundled model -> its own scenes
 TARGETS = {"relevance": 0.80}
 # The code whose change makes a shipped table stale: files in these folders whose functions ran.
 CODE = ("mminspect/lab/pointing.py", "mminspect/explain", "mminspect/models",
         "mminspect/capture", "mminspect/miniclip", "mminspect/types")
 
 
-def pointing_scenes(n: int, seed: int = POINTING_SEED, size: int = 64):
+def pointing_scenes(n: int, seed: int = POINTING_SEED, size: int = 64, world: bool = False):
     """[(image uint8 [H, W, 3], prompt, mask bool [H, W])]: two-object scenes, the named object
-    alternating between the first and second drawn."""
+    alternating between the first and second drawn. world: mini-CLIP 2's world (any
+    background, shapes and everyday things, overlapping; the mask is what stays visible)
+    instead of mini-CLIP 1's flat scenes."""
     out = []
     for i in range(n):
-        s = scene(seed, i, n_objects=2, size=size)
         k = i % 2
+        if world:
+            s = render_world(scene_rng(seed, i), size, n_objects=2)
+            out.append((s.image, object_phrase(s.things[k]), s.masks[k]))
+            continue
+        s = scene(seed, i, n_objects=2, size=size)
         o = s.objects[k]
         out.append((s.image, article(f"{o.colour} {o.shape}"), s.masks[k]))
     return out
@@ -59,7 +68,7 @@ def method_params(methods, params: dict | None = None) -> dict:
 
 
 def pointing_game(adapter: CLIPAdapter, n: int = 200, methods=None, seed: int = POINTING_SEED,
-                  params: dict | None = None) -> dict:
+                  params: dict | None = None, world: bool = False) -> dict:
     """{method: {"hit_rate", "energy", "n", "seconds"}} plus "chance" and "energy_chance",
     over `n` scenes. `params`: {method: {name: value}} overrides; absent ones run at the
     method's defaults."""
@@ -71,7 +80,7 @@ def pointing_game(adapter: CLIPAdapter, n: int = 200, methods=None, seed: int = 
     energy = {m: [] for m in methods}
     secs = {m: 0.0 for m in methods}
     chance, energy_chance = [], []
-    for image, prompt, mask in pointing_scenes(n, seed, size):
+    for image, prompt, mask in pointing_scenes(n, seed, size, world):
         pixels = adapter.preprocess([image])
         enc = adapter.tokenize(prompt)
         chance.append(mask_patches(mask, g).mean())
@@ -107,16 +116,19 @@ def format_table(res: dict) -> str:
 
 def record(adapter: CLIPAdapter, model: str, n: int, seed: int, methods, params: dict | None,
            res: dict, seconds: float, args, files: list[str] | None = None,
-           code_at_start: dict | None = None) -> dict:
+           code_at_start: dict | None = None, world: bool = False) -> dict:
     """The shipped table: figures, parameters, weights hash and provenance."""
     weights = None
-    if model == "miniclip":
-        weights = miniclip_adapter.read_card(miniclip_adapter.MINICLIP_DIR)["weights"]["sha256"]
+    if model in BUNDLED:
+        folder = miniclip_adapter.bundled_dir(f"bundled:{model}")
+        weights = miniclip_adapter.read_card(folder)["weights"]["sha256"]
     used = method_params(methods, params)
+    scenes = "world" if world else "shapes"
     prov = provenance("mminspect.lab.pointing", args, code=CODE, device=adapter.device,
-                      params={"model": model, "n": n, "seed": seed, "methods": list(methods),
-                              "method_params": used}, files=files, at_start=code_at_start)
-    return {"model": model, "n": n, "seed": seed, "params": used, "results": res,
+                      params={"model": model, "n": n, "seed": seed, "scenes": scenes,
+                              "methods": list(methods), "method_params": used},
+                      files=files, at_start=code_at_start)
+    return {"model": model, "n": n, "seed": seed, "scenes": scenes, "params": used, "results": res,
             "weights_sha256": weights, "seconds_total": round(seconds, 1),
             "command": prov["command"], "date": prov["date"], "provenance": prov}
 
@@ -130,8 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", type=json.loads, default=None,
                     help='JSON overrides of method parameters (default: each method\'s own)')
     ap.add_argument("--model", default="miniclip")
+    ap.add_argument("--scenes", choices=("auto", "shapes", "world"), default="auto",
+                    help="mini-CLIP 1's flat scenes or mini-CLIP 2's world (auto: the model's own)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    ap.add_argument("--json", help="also write the table here (the app shows assets/miniclip/pointing.json)")
+    ap.add_argument("--json", help="also write the table here (the app shows "
+                    "assets/<model>/pointing.json for the bundled mini-CLIPs)")
     a = ap.parse_args(args)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.threads:
@@ -139,20 +154,22 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     adapter = load(a.model)
     methods = a.methods.split(",")
+    world = (a.scenes if a.scenes != "auto" else BUNDLED.get(a.model, "shapes")) == "world"
     # The code behind the figures: the files whose functions run on one scene with every
     # method (the same paths run for every scene). Traced apart from the timed game.
     with sources_that_run(CODE) as files:
-        pointing_game(adapter, 1, methods, a.seed, a.params)
+        pointing_game(adapter, 1, methods, a.seed, a.params, world)
     code_at_start = code_snapshot(CODE, files)
     t0 = time.perf_counter()
-    res = pointing_game(adapter, a.n, methods, a.seed, a.params)
+    res = pointing_game(adapter, a.n, methods, a.seed, a.params, world)
     seconds = time.perf_counter() - t0
-    print(f"pointing game: {a.model}, {a.n} two-object scenes, seed {a.seed}, {seconds:.0f} s")
+    print(f"pointing game: {a.model}, {a.n} two-object {'world' if world else 'shape'} scenes, "
+          f"seed {a.seed}, {seconds:.0f} s")
     print("parameters: " + json.dumps(method_params(methods, a.params)))
     print(format_table(res))
     if a.json:
         rec = record(adapter, a.model, a.n, a.seed, methods, a.params, res, seconds, args,
-                     files, code_at_start)
+                     files, code_at_start, world)
         with open(a.json, "w") as f:
             json.dump(rec, f, indent=2)
             f.write("\n")

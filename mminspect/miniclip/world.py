@@ -18,7 +18,7 @@ Positions for captions: the 3x3 region of the visible mask's centre of mass.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -124,10 +124,10 @@ def _emoji_layer(thing: Thing, size: int) -> tuple[np.ndarray, np.ndarray]:
     return cover, rgb
 
 
-def _sample_thing(rng: np.random.Generator) -> Thing:
+def _sample_thing(rng: np.random.Generator, p_everyday: float = P_EVERYDAY) -> Thing:
     size = rng.uniform(*SIZE_RANGE)
     cx, cy = rng.uniform(size / 2, 1 - size / 2, 2)                        # inside the frame
-    if rng.random() < P_EVERYDAY:
+    if rng.random() < p_everyday:
         e = everyday.all_emoji()[rng.integers(len(everyday.all_emoji()))]
         return Thing("everyday", everyday.name_of(e), None, e, size, cx, cy)
     return Thing("shape", SHAPES[rng.integers(len(SHAPES))],
@@ -141,7 +141,7 @@ def _region(mask: np.ndarray) -> tuple[int, int]:
 
 
 def render_world(rng: np.random.Generator, size: int = 64, n_objects: int | None = None,
-                 tries: int = 50) -> WorldScene:
+                 tries: int = 50, p_everyday: float = P_EVERYDAY) -> WorldScene:
     """Draw a background and 1-4 objects. Objects that two captions could not tell apart
     (same name and colour) are not drawn together; a layout that hides too much of an
     object, or puts a shape on a background of its own colour, is drawn again."""
@@ -151,7 +151,7 @@ def render_world(rng: np.random.Generator, size: int = 64, n_objects: int | None
         bg = background(rng, size, kind)                                   # [H, W, 3]
         things: list[Thing] = []
         while len(things) < n:
-            t = _sample_thing(rng)
+            t = _sample_thing(rng, p_everyday)
             if not any(o.name == t.name and o.colour == t.colour for o in things):
                 things.append(t)
         img, owner, full, ok = bg.copy(), np.full((size, size), -1), [], True
@@ -176,6 +176,44 @@ def render_world(rng: np.random.Generator, size: int = 64, n_objects: int | None
             return WorldScene(np.round(img).astype(np.uint8), masks, tuple(things), kind,
                               bool(sat > 60))
     raise RuntimeError(f"no drawable layout of {n} objects in {tries} tries")
+
+
+def swap_pair(things: tuple[Thing, ...]) -> tuple[int, int] | None:
+    """Indices of the first two shapes of different colours and names (whose colours can be
+    exchanged to make a scene a caption gets wrong), or None."""
+    shapes = [i for i, t in enumerate(things) if t.kind == "shape"]
+    for n, i in enumerate(shapes):
+        for j in shapes[n + 1:]:
+            if things[i].colour != things[j].colour and things[i].name != things[j].name:
+                return i, j
+    return None
+
+
+def colour_swapped(s: WorldScene, ring: int = 2) -> WorldScene | None:
+    """The same scene with the colours of `swap_pair`'s two shapes exchanged, pixel for pixel
+    through their exact masks (shapes are flat colour): a picture that every caption of `s`
+    naming both shapes gets wrong. None when there is no pair, or when a new colour would
+    sit on a background too close to it (`MIN_CONTRAST`, judged on the background pixels
+    within `ring` pixels of the shape)."""
+    pair = swap_pair(s.things)
+    if pair is None:
+        return None
+    i, j = pair
+    colour = {i: s.image[s.masks[i]][0], j: s.image[s.masks[j]][0]}     # [3] each, flat
+    anywhere = s.masks.any(0)                                            # [H, W]
+    img = s.image.copy()
+    for here, there in ((i, j), (j, i)):
+        near = s.masks[here]
+        for _ in range(ring):                                           # grow by one pixel
+            near = near | np.roll(near, 1, 0) | np.roll(near, -1, 0) | np.roll(near, 1, 1) | np.roll(near, -1, 1)
+        bg = near & ~anywhere
+        if bg.any() and np.linalg.norm(s.image[bg].mean(0) - colour[there]) < MIN_CONTRAST:
+            return None
+        img[s.masks[here]] = colour[there]
+    things = list(s.things)
+    things[i] = replace(things[i], colour=s.things[j].colour)
+    things[j] = replace(things[j], colour=s.things[i].colour)
+    return WorldScene(img, s.masks, tuple(things), s.background, s.tinted)
 
 
 def world_scene(seed: int, index: int, size: int = 64, n_objects: int | None = None) -> WorldScene:

@@ -1,5 +1,9 @@
-"""Our bundled mini-CLIP as a `CLIPAdapter`: the ViT from `mminspect.miniclip` plus the frozen
-bundled MiniLM (the registry's cached `HFTextAdapter`, which gives its tokens and attention)."""
+"""Our bundled mini-CLIPs as a `CLIPAdapter`: the ViT from `mminspect.miniclip` plus the frozen
+bundled MiniLM (the registry's cached `HFTextAdapter`, which gives its tokens and attention).
+
+Two are bundled, each a folder under assets/ with its card (config, recipe, figures, weights
+SHA-256) and weights: "miniclip" (mini-CLIP 1: flat shapes on plain backgrounds) and
+"miniclip2" (mini-CLIP 2: shapes and everyday objects on any background, patch-aligned)."""
 from __future__ import annotations
 
 import json
@@ -24,6 +28,19 @@ from .registry import REGISTRY, load
 
 MINICLIP_DIR = asset_dir("miniclip")       # assets/miniclip (in a checkout or installed)
 CARD, WEIGHTS = "card.json", "miniclip.safetensors"
+BUNDLED_PREFIX = "bundled:"
+RETRAIN = {"miniclip": "python -m mminspect.lab.miniclip_train",
+           "miniclip2": "python -m mminspect.lab.miniclip2_train --out assets/miniclip2"}
+
+
+def bundled_dir(source: str) -> Path:
+    """The asset folder of a "bundled:<name>" source ("" is mini-CLIP 1); any other source is
+    a folder path (a retrained copy)."""
+    if source in ("", f"{BUNDLED_PREFIX}miniclip"):
+        return MINICLIP_DIR
+    if source.startswith(BUNDLED_PREFIX):
+        return asset_dir(source.removeprefix(BUNDLED_PREFIX))
+    return Path(source)
 
 
 def read_card(folder: Path) -> dict:
@@ -31,7 +48,17 @@ def read_card(folder: Path) -> dict:
         return json.loads((folder / CARD).read_text())
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"mini-CLIP's model card {folder / CARD} is missing or unreadable "
-                             f"({e}); retrain with `python -m mminspect.lab.miniclip_train`.") from e
+                             f"({e}); restore it from git (git checkout -- {_rel(folder)}) or retrain: "
+                             f"`{RETRAIN['miniclip']}` (mini-CLIP 1), `{RETRAIN['miniclip2']}` "
+                             "(mini-CLIP 2).") from e
+
+
+def _rel(folder: Path) -> str:
+    return f"assets/{folder.name}" if folder.parent.name == "assets" else str(folder)
+
+
+def retrain_command(folder: Path) -> str:
+    return RETRAIN.get(folder.name, RETRAIN["miniclip"])
 
 
 def verify_weights(folder: Path, card: dict) -> Path:
@@ -39,8 +66,8 @@ def verify_weights(folder: Path, card: dict) -> Path:
     path = folder / card.get("weights", {}).get("file", WEIGHTS)
     return verify_sha256(path, card.get("weights", {}).get("sha256"),
                          f"{folder / CARD} records another file. Restore both from git "
-                         "(git checkout -- assets/miniclip) or retrain with "
-                         "`python -m mminspect.lab.miniclip_train`.")
+                         f"(git checkout -- {_rel(folder)}) or retrain with "
+                         f"`{retrain_command(folder)}`.")
 
 
 def minilm_text_tower(device: str | None = None) -> HFTextAdapter:
@@ -61,8 +88,9 @@ class MiniCLIPAdapter(CLIPAdapter):
     family = "miniclip"
 
     def __init__(self, name: str, path: str, label: str, device: str | None = None):
-        folder = MINICLIP_DIR if path in ("bundled:miniclip", "") else Path(path)
+        folder = bundled_dir(path)
         card = read_card(folder)
+        self.folder, self.card = folder, card      # what it was trained on and its figures
         weights = verify_weights(folder, card)
         model = MiniCLIP(ViTConfig.from_dict(card["config"]))
         state = load_file(str(weights))
@@ -77,6 +105,7 @@ class MiniCLIPAdapter(CLIPAdapter):
                    label: str = "mini-CLIP (in memory)") -> "MiniCLIPAdapter":
         """Wrap a model that is not saved yet (training evaluates itself through this)."""
         self = cls.__new__(cls)
+        self.folder, self.card = None, {}
         self._setup(name, label, model, text, str(next(model.parameters()).device))
         return self
 

@@ -47,6 +47,13 @@ REGISTRY: dict[str, dict] = {
         "label": "mini-CLIP · tiny ViT + frozen MiniLM, trained on synthetic shapes (bundled, offline)",
         "options": {},
     },
+    "miniclip2": {
+        "family": "miniclip",
+        "source": "bundled:miniclip2",  # assets/miniclip2; the adapter checks the card's SHA-256
+        "label": "mini-CLIP 2 · tiny ViT + frozen MiniLM, shapes and 64 everyday things on any "
+                 "background (bundled, offline)",
+        "options": {},
+    },
     "gpt2": {
         "family": "hf_text",
         "source": "openai-community/gpt2",

@@ -21,12 +21,15 @@ def _percent(share: float | None) -> str:
     return "—" if share is None else f"{100 * share:.1f} %"      # "—": a table from before energy
 
 
-def pointing_markdown() -> str:
-    """The measured pointing-game table, with where it came from and its parameters."""
-    rec = api.pointing_results()
+def pointing_markdown(model: str = "miniclip") -> str:
+    """The pointing-game table measured on `model` (a bundled mini-CLIP), with where it came
+    from and its parameters; for another model, how to measure one."""
+    rec = api.pointing_results(model)
     if rec is None:
-        return ("*No pointing-game table shipped: run `python -m mminspect.lab.pointing "
-                "--json assets/miniclip/pointing.json`.*")
+        return (f"*No pointing-game table shipped for {html.escape(model)}: the bundled mini-CLIPs "
+                f"have one each. Measure it with `python -m mminspect.lab.pointing --model "
+                f"{html.escape(model)} --json assets/{html.escape(model)}/pointing.json` "
+                "(its scenes are mini-CLIP's own, so read it against a mini-CLIP's).*")
     res = rec["results"]
     labels = {m["name"]: m["label"] for m in api.list_image_methods()}
     rows = sorted(((m, r["hit_rate"], r.get("energy")) for m, r in res.items()
@@ -50,7 +53,10 @@ def pointing_markdown() -> str:
                                                           for k, v in p.items())
                      for m, p in params.items() if isinstance(p, dict) and p)
     used = f"\n\nParameters: {used}." if used else ""
-    return (f"**Pointing game** on {rec['n']} held-out two-object mini-CLIP scenes (seed "
+    world = ("mini-CLIP 2 world scenes (any background, shapes and everyday things, "
+             "sometimes overlapping)" if rec.get("scenes") == "world" else "mini-CLIP scenes")
+    return (f"**Pointing game, {html.escape(model)}**, on {rec['n']} held-out two-object "
+            f"{world} (seed "
             f"{rec['seed']}; chance {100 * res['chance']:.1f} %): does the map's peak patch lie "
             f"on the object the prompt names? Energy-in-mask: the share of the map's positive "
             f"mass on that object"
@@ -99,4 +105,4 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
     table = ("<table><tr><th>method</th><th>deletion area</th><th>insertion area</th>"
              "<th>pointing</th><th>energy in mask</th><th>time</th></tr>" + "".join(rows) + "</table>" + where + words
              + trust_panel.image_trust_html(attrs))
-    return {"method_maps": gallery, "method_table": table}
+    return {"method_maps": gallery, "method_table": table, "pointing_md": pointing_markdown(model.name)}

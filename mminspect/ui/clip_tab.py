@@ -167,9 +167,14 @@ def on_more_upload(ctx: AppContext, files) -> dict:
 
 
 def on_example(ctx: AppContext, title) -> dict:
+    """The example's image and prompts; an example made for one bundled model (mini-CLIP 2's
+    everyday scenes) also picks that model, and empties the free-text model box."""
     ex = api.load_example(title)
-    return {"image": ex.image, "preview": _preview(ex.image), "prompts": "\n".join(ex.prompts),
-            "template": ex.template or "", "example": title}
+    out = {"image": ex.image, "preview": _preview(ex.image), "prompts": "\n".join(ex.prompts),
+           "template": ex.template or "", "example": title}
+    if ex.model is not None and ex.model not in ctx.unavailable:
+        out |= {"model": ex.model, "custom": ""}
+    return out
 
 
 def open_example_link(ctx: AppContext, values: dict) -> dict:
@@ -250,7 +255,7 @@ def build(ctx: AppContext) -> dict:
             c["method_table"] = gr.HTML()
             c["method_maps"] = gr.Gallery(label="Maps", columns=4, height=GALLERY_HEIGHT,
                                           object_fit="contain")
-            gr.Markdown(pointing_markdown())
+            c["pointing_md"] = gr.Markdown(pointing_markdown())
             trust_image.build(ctx, c)
         with gr.Tab("Attention over patches", id="attention") as views["attention"]:
             with gr.Row():
@@ -284,8 +289,8 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
         trigger(bind(fn, ctx, names, message, release), comps(inputs), comps(names), **kw)
 
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
-    on(c["pick"].input, on_example, ["pick"], ["image", "preview", "prompts", "template", "example"],
-       **quick)
+    on(c["pick"].input, on_example, ["pick"],
+       ["image", "preview", "prompts", "template", "example", "model", "custom"], **quick)
     on(c["upload"].upload, on_upload, ["upload"], ["image", "preview", "example", "pick"],
        concurrency_limit=None, api_visibility="private", release=True)
     # change, not upload: removing one file (its ×) or clearing the list must drop its image
@@ -304,7 +309,8 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
        ["model", "custom", "upload", "prompts", "template"], inspect_out,
        api_name="inspect_clip", **model, release=True)
     on(run_all.click, gpu(on_all_methods), ["model", "custom", "state", "method_prompt"],
-       ["method_maps", "method_table"], api_name="explain_methods", **model, release=True)
+       ["method_maps", "method_table", "pointing_md"], api_name="explain_methods", **model,
+       release=True)
     for control in ("a", "b"):
         on(c[control].input, redraw_contrast, ["state", "a", "b"], ["contrast", "contrast_md"],
            **quick)
