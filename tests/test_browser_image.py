@@ -233,3 +233,31 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 1")
     w.assert_no_error_pill()
     w.shot("normal run again upload")
+
+    # ---- a mini-CLIP 2 everyday scene: the example picks its model; every method points ----
+    world = [t for t in EXAMPLES if t.startswith("mini-CLIP 2")]
+    assert len(world) == 4, EXAMPLES
+    ex = api.load_example(world[0])
+    w.pick("Example", world[0])
+    w.page.wait_for_function("el => el.value.includes('mini-CLIP 2')",
+                             arg=w.control("Model").element_handle(), timeout=REDRAW_MS)
+    assert w.textbox("Prompts, one per line").input_value() == "\n".join(ex.prompts)
+    w.close_toasts()
+    w.subtab("Why this label")
+    w.run("Inspect", done_text="mini-CLIP 2")
+    assert w.message() == "" and "does not look like what" not in w.text()
+    rel = [i["caption"] for i in w.gallery("Relevance", n=len(ex.prompts))]
+    assert [c.split(" · p = ")[0] for c in rel] == ex.prompts, rel
+    assert_gallery(w, "Relevance", rel)
+    w.shot("mini-CLIP 2 everyday scene relevance")
+    w.subtab("Every method")
+    named = list(ex.masks)[1]
+    w.pick("Prompt", named)
+    w.run("Run every method on this prompt", done_text="Pointing game, miniclip2")
+    rows = w.panel.locator("[role=tabpanel]:visible table").first.locator("tr").all_inner_texts()
+    assert len(rows) == 1 + len(IMAGE_METHODS) and all("✅" in r or "❌" in r for r in rows[1:]), rows
+    assert "✅" in next(r for r in rows if r.startswith("Relevance")), rows   # on the named thing
+    assert "world scenes" in w.text()                       # its own pointing table, not v1's
+    w.assert_no_error_pill()
+    w.shot("mini-CLIP 2 every method")
+

@@ -31,6 +31,20 @@ def test_examples_carry_true_masks_for_the_objects_they_name():
     assert len(mi.list_examples()) >= 8
 
 
+def test_a_mini_clip_2_example_picks_its_model_and_the_others_leave_the_model_alone():
+    ctx = default_context()
+    world = [t for t in mi.list_examples() if t.startswith("mini-CLIP 2")]
+    out = clip_tab.on_example(ctx, world[0])
+    ex = mi.load_example(world[0])
+    assert out["model"] == "miniclip2" and out["custom"] == ""
+    assert out["prompts"] == "\n".join(ex.prompts) and out["example"] == world[0]
+    # each object's mask: the pixels of that object only (the scene's own masks, no overlap)
+    stacked = np.stack(list(ex.masks.values()))
+    assert stacked.any((1, 2)).all() and stacked.sum(0).max() == 1
+    for title in (EXAMPLE, "photo: Chelsea the cat"):
+        assert "model" not in clip_tab.on_example(ctx, title)
+
+
 def test_inspect_handler_fills_every_panel_and_matches_the_api(tiny_clip):
     ex = mi.load_example(EXAMPLE)
     out = clip_tab.on_inspect(default_context(), "miniclip", tiny_clip, ex.image, None,
@@ -94,6 +108,8 @@ def test_every_method_runs_with_faithfulness_and_pointing_on_a_scene(tiny_clip):
     assert table.count("<tr>") == len(gallery) + 1 and "deletion area" in table
     # the tiny CLIP's input is not 64 px, and the scene's mask still gives a hit or a miss
     assert "—" not in table and table.count("✅") + table.count("❌") == len(gallery)
+    # the pointing table under it is the one for the model that ran (the tiny CLIP has none)
+    assert "No pointing-game table shipped for" in res["pointing_md"]
 
 
 def test_clip_endpoint_through_gradio_client(app_url, tiny_clip, tmp_path):

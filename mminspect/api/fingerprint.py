@@ -11,7 +11,6 @@ import torch
 
 from ..models import load
 from ..models.bundled import MINILM_SHA256, tensors_sha256
-from ..models.miniclip_adapter import MINICLIP_DIR, read_card
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -27,8 +26,8 @@ def model_fingerprint(model) -> dict[str, str]:
         out = {"name": adapter.name}
         if adapter.name == "minilm":
             out["file_sha256"] = MINILM_SHA256
-        elif adapter.name == "miniclip":
-            out["file_sha256"] = read_card(MINICLIP_DIR)["weights"]["sha256"]
+        elif (getattr(adapter, "card", None) or {}).get("weights"):   # a bundled mini-CLIP's card
+            out["file_sha256"] = adapter.card["weights"]["sha256"]
         out["weights_sha256"] = weights_sha256(adapter.model)
         _CACHE[adapter] = out
     return dict(_CACHE[adapter])

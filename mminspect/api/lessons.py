@@ -14,7 +14,7 @@ The file format (every field is checked; an error names the file and the field):
     why = "…"                                   # one sentence, shown with the answer
     next = "…"                                  # "try this next": one thing to change
     [state]                                     # what the app is set to
-    model = "minilm"                            # a registry name (bundled: minilm, miniclip)
+    model = "minilm"                            # a registry name (bundled: minilm, miniclip, miniclip2)
     text = "…"                                  # the text (CLIP: the prompts, one per line)
     layer = 0                                   # optional, default 0
     head = 0                                    # optional, default 0

@@ -6,8 +6,8 @@ shipped model is `--out assets/miniclip2` with the defaults below.
 
 What is new against mini-CLIP 1's recipe (`miniclip_train.py`, whose helpers this reuses):
 - data: `miniclip.world` scenes (any background, 1-4 shapes or everyday objects anywhere,
-  overlapping), pre-rendered once into a pool (a world scene costs ~10 ms to draw, too much
-  to draw 256 per step on 2 cores);
+  overlapping), pre-rendered once into a pool (a world scene costs ~1.5 ms to draw: 256 of
+  them, 0.4 s, would take longer than the training step itself, ~0.25 s on 2 cores);
 - a **dense loss**: each object's patch tokens, weighted by how much of each patch its
   visible mask covers, are averaged and pulled towards the embedding of its own caption
   ("a bicycle", "a red star") against every other object in the batch (symmetric InfoNCE,
@@ -143,7 +143,7 @@ def build_pool(cfg: Train2Config, log=print) -> Pool:
             b = add(other, false, true, words)
             twin[a], twin[b] = b, a
         if (i + 1) % 5000 == 0 or i + 1 == cfg.pool:
-            log(f"  pool: {i + 1}/{cfg.pool} scenes, {len(images)} with twins ({time.time() - t0:.0f}s)")
+            log(f"  pool: {i + 1}/{cfg.pool} scenes, {len(images)} entries ({time.time() - t0:.0f}s)")
     for j in range(cfg.bind_pool if cfg.swaps == "twins" else 0):
         # more distinct pairs for binding: with few, the image tower memorised each pair
         rng = np.random.default_rng([cfg.data_seed, 3, j])

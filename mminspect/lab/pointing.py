@@ -10,11 +10,13 @@ what a random peak would score. Energy-in-mask (`explain.pointing.energy_in_mask
 of the map's positive mass on the named object, averaged over scenes; `energy_chance` is the
 mean share of the image the object covers (what a uniform map scores).
 
-Scenes come from `POINTING_SEED`, which neither training (data seed 1) nor mini-CLIP's own
-evaluation (seeds 1000-1003) uses. `--json` writes the table with its provenance (command,
-parameters, package versions, the SHA-256 of every source file whose functions ran, machine);
-the app shows assets/miniclip/pointing.json and marks it stale when the weights or one of
-those files change.
+Scenes come from `POINTING_SEED`, which neither training (data seeds 1 and 2) nor the
+models' own evaluations (seeds 1000-1003, 3000-3004) use: mini-CLIP 1's flat scenes for
+"miniclip", mini-CLIP 2's world (any background, shapes and everyday things, overlapping; the
+mask is what stays visible) for "miniclip2" (`--scenes` overrides). `--json` writes the table
+with its provenance (command, parameters, package versions, the SHA-256 of every source file
+whose functions ran, machine); the app shows assets/<model>/pointing.json for the model in
+use and marks it stale when the weights or one of those files change.
 """
 from __future__ import annotations
 
