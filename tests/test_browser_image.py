@@ -253,11 +253,12 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.subtab("Every method")
     named = list(ex.masks)[1]
     w.pick("Prompt", named)
-    w.run("Run every method on this prompt", done_text="Pointing game, miniclip2")
+    w.run("Run every method on this prompt", done_text="Pointing game, mini-CLIP 2")
     rows = w.panel.locator("[role=tabpanel]:visible table").first.locator("tr").all_inner_texts()
     assert len(rows) == 1 + len(IMAGE_METHODS) and all("✅" in r or "❌" in r for r in rows[1:]), rows
     assert "✅" in next(r for r in rows if r.startswith("Relevance")), rows   # on the named thing
     assert "world scenes" in w.text()                       # its own pointing table, not v1's
+    assert_gallery(w, "Maps", [m["label"] for m in IMAGE_METHODS])
     w.assert_no_error_pill()
     w.shot("mini-CLIP 2 every method")
 

@@ -16,6 +16,7 @@ from mminspect.models.bundled import sha256_file  # noqa: E402
 from mminspect.models.miniclip_adapter import bundled_dir  # noqa: E402
 
 FOLDER = bundled_dir("bundled:miniclip2")
+SHAPE_NAMES = {"circle", "square", "triangle", "star", "cross"}
 N = 40                       # the first 40 scenes of each of the card's held-out streams
 
 
@@ -64,20 +65,31 @@ def test_binding_is_measured_and_reported_as_the_card_says(small, card):
 
 
 def test_every_example_scene_has_its_relevance_peak_on_each_named_object(model):
+    """The issue's requirement: on the app's everyday scenes the relevance map lands on the
+    named object. One exception is a fact about the model, not the map: where two shapes
+    share a name ("a blue triangle" next to "a purple triangle"), the map may pick the other
+    one (binding is at chance, README); it must still land on a triangle."""
     titles = [t for t in mi.list_examples() if t.startswith("mini-CLIP 2")]
     assert len(titles) == 4
-    kinds = set()
+    kinds, strict = set(), []
     for title in titles:
         ex = mi.load_example(title)
         assert ex.model == "miniclip2" and ex.image.size == (64, 64)
         assert set(ex.masks) < set(ex.prompts) and len(set(ex.prompts)) == len(ex.prompts)
+        shape_of = {p: p.split()[-1] for p in ex.masks if p.split()[-1] in SHAPE_NAMES}
         for prompt, mask in ex.masks.items():
             assert mask.any()
             attr = mi.attribute_image(model, ex.image, prompt, method="relevance")
-            assert pointing_hit(attr.patch_scores, mask, model.patch_grid), (title, prompt)
-        kinds |= {"everyday" if not any(c in p for c in ("circle", "square", "triangle", "star", "cross"))
-                  else "shape" for p in ex.masks}
-    assert kinds == {"everyday", "shape"}
+            hit = pointing_hit(attr.patch_scores, mask, model.patch_grid)
+            twins = [q for q, s in shape_of.items() if q != prompt and s == shape_of.get(prompt)]
+            if not twins:
+                assert hit, (title, prompt)
+                strict.append(prompt)
+            else:                    # the same shape in another colour: either one of them
+                anywhere = mask | np.any([ex.masks[q] for q in twins], 0)
+                assert pointing_hit(attr.patch_scores, anywhere, model.patch_grid), (title, prompt)
+            kinds.add("shape" if prompt in shape_of else "everyday")
+    assert kinds == {"everyday", "shape"} and len(strict) >= 7
 
 
 def test_its_pointing_table_is_shipped_current_and_on_its_own_world():
@@ -88,6 +100,10 @@ def test_its_pointing_table_is_shipped_current_and_on_its_own_world():
     # the dense loss: patch-text similarity localises on mini-CLIP 2 (it sat below chance on 1)
     assert rec["results"]["similarity"]["hit_rate"] > 3 * rec["results"]["chance"]
     assert mi.api.pointing_results("clip-vit-base-patch32") is None
+    from mminspect.ui.clip_methods import pointing_markdown    # what the app shows under it
+    md = pointing_markdown("miniclip2")
+    assert md.startswith("**Pointing game, mini-CLIP 2**") and "world scenes" in md
+    assert "⚠️" not in md and rec["command"] in md
 
 
 def test_the_registry_offers_it_as_a_bundled_image_model():

@@ -63,7 +63,11 @@ def test_installed_package_carries_the_bundled_assets(venv, tmp_path):
             "from mminspect.api.lessons import LESSON_DIR\n"
             "print(MINICLIP_DIR); print(LESSON_DIR)\n"
             "ex = mi.load_example('scene 1: a red star and a green star')\n"
-            "ex.image.save('scene.png')\n")
+            "ex.image.save('scene.png')\n"
+            "m2 = mi.load('miniclip2')\n"                     # the second bundled mini-CLIP
+            "world = [t for t in mi.list_examples() if t.startswith('mini-CLIP 2')]\n"
+            "assert len(world) == 4 and mi.load_example(world[0]).masks\n"
+            "print(m2.folder)\n")
     out = run([str(venv / "bin" / "python"), "-c", code], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert all(str(venv) in line for line in out.stdout.split())

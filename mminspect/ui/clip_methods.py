@@ -1,6 +1,6 @@
 """The Image–text tab's "Every method" panel: every image explainer on one prompt, with
-deletion / insertion, pointing and energy-in-mask on a mini-CLIP scene, and the shipped
-pointing-game table it is read against. clip_tab.py lays the panel out and wires it."""
+deletion / insertion, pointing and energy-in-mask on a mini-CLIP (or mini-CLIP 2) example
+scene, and the shipped pointing-game table of the model in use, which it is read against. clip_tab.py lays the panel out and wires it."""
 from __future__ import annotations
 
 import html
@@ -55,7 +55,8 @@ def pointing_markdown(model: str = "miniclip") -> str:
     used = f"\n\nParameters: {used}." if used else ""
     world = ("mini-CLIP 2 world scenes (any background, shapes and everyday things, "
              "sometimes overlapping)" if rec.get("scenes") == "world" else "mini-CLIP scenes")
-    return (f"**Pointing game, {html.escape(model)}**, on {rec['n']} held-out two-object "
+    name = next((m["label"].split(" · ")[0] for m in api.list_models() if m["name"] == model), model)
+    return (f"**Pointing game, {html.escape(name)}**, on {rec['n']} held-out two-object "
             f"{world} (seed "
             f"{rec['seed']}; chance {100 * res['chance']:.1f} %): does the map's peak patch lie "
             f"on the object the prompt names? Energy-in-mask: the share of the map's positive "
@@ -97,7 +98,7 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
                     f"<td>{f.insertion_area:+.3f}</td><td>{hit}</td><td>{_percent(attr.energy_in_mask)}"
                     f"</td><td>{attr.seconds:.2f} s</td></tr>")
     where = ("" if mask is not None else "<p><i>Pointing needs an example scene's object mask: "
-             "pick a mini-CLIP scene and one of its object prompts.</i></p>")
+             "pick a mini-CLIP or mini-CLIP 2 example scene and one of its object prompts.</i></p>")
     # word maps of the methods that make one (relevance, last-layer relevance, Grad-ECLIP)
     words = "".join(f"<p><b>{html.escape(m['label'])}</b>, the prompt's words: "
                     f"{cfig.word_relevance_html(a.words, a.word_scores)}</p>"

@@ -44,13 +44,15 @@ CAPTIONS = {
                  "the text tower.",
     "similarity": "**Patch–text similarity**: each patch's own projected feature against the "
                   "prompt (red = closer than average, blue = farther), with no gradients — a "
-                  "zero-shot localisation. It reads patch tokens the model never compares with "
-                  "text in training, so it is noisier than relevance.",
+                  "zero-shot localisation. Most CLIPs, mini-CLIP among them, compare only the "
+                  "image's [CLS] with text in training, so this map is noisier than relevance "
+                  "there; mini-CLIP 2 was also trained patch by patch (each object's patches "
+                  "against its name), so on it this map finds the object.",
     "contrast": "**Why A rather than B**: A's relevance minus B's (red = evidence for A, blue = for B).",
     "methods": "**Every method on one prompt**, each on its own scale. *Deletion / insertion*: "
                "remove (or add back) patches in the map's order and watch the prompt's logit; "
                "the area between that curve and a random order (> 0 = better than chance). "
-               "*Pointing*: on a mini-CLIP scene, whether the map's peak falls on the named object; "
+               "*Pointing*: on a mini-CLIP or mini-CLIP 2 example scene, whether the map's peak falls on the named object; "
                "*energy in mask*: the share of the map's positive mass on it. Relevance "
                "propagates through all layers; 'last layer' uses the last one only (the Chefer "
                "notebook's default). Grad-ECLIP and the relevance pair also shade the prompt's "
