@@ -25,7 +25,8 @@ def test_the_shipped_sanity_table_is_current_for_this_code_and_these_weights():
     for f in ("mminspect/lab/sanity_table.py", "mminspect/explain/sanity/randomize.py",
               "mminspect/explain/pixel_attribution.py", "mminspect/explain/relevance.py"):
         assert f in files, f                              # every method's code was traced
-    assert set(rec["weights_sha256"]) == {"minilm", "miniclip"}
+    assert set(rec["weights_sha256"]) == {"minilm", "miniclip", "miniclip2"}
+    assert set(rec["results"]) == {"minilm", "miniclip", "miniclip2"}    # every bundled model
 
 
 def _record(tmp_path, monkeypatch, **changes) -> str:

@@ -244,11 +244,12 @@ def method_agreement(results) -> MethodAgreement:
 
 def bundled_weights() -> dict[str, str]:
     """SHA-256 of the weights the bundled models load now (MiniLM is verified against its
-    hash at load; mini-CLIP's card names its file's): what a shipped table was measured on."""
+    hash at load; each mini-CLIP's card names its file's): what a shipped table was measured on."""
     from ..models import miniclip_adapter
     from ..models.bundled import MINILM_SHA256
-    card = miniclip_adapter.read_card(miniclip_adapter.MINICLIP_DIR)
-    return {"minilm": MINILM_SHA256, "miniclip": card["weights"]["sha256"]}
+    return {"minilm": MINILM_SHA256, **{
+        name: miniclip_adapter.read_card(miniclip_adapter.bundled_dir(f"bundled:{name}"))
+        ["weights"]["sha256"] for name in ("miniclip", "miniclip2")}}
 
 
 def _stale_reasons(rec: dict) -> list[str]:
