@@ -242,6 +242,7 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.page.wait_for_function("el => el.value.includes('mini-CLIP 2')",
                              arg=w.control("Model").element_handle(), timeout=REDRAW_MS)
     assert w.textbox("Prompts, one per line").input_value() == "\n".join(ex.prompts)
+    assert "scene.png" not in upload.inner_text()      # the upload box no longer claims the image
     w.close_toasts()
     w.subtab("Why this label")
     w.run("Inspect", done_text="mini-CLIP 2")

@@ -170,10 +170,11 @@ def on_more_upload(ctx: AppContext, files) -> dict:
 
 def on_example(ctx: AppContext, title) -> dict:
     """The example's image and prompts; an example made for one bundled model (mini-CLIP 2's
-    everyday scenes) also picks that model, and empties the free-text model box."""
+    everyday scenes) also picks that model, and empties the free-text model box. The upload
+    box is emptied: it no longer holds what is shown."""
     ex = api.load_example(title)
     out = {"image": ex.image, "preview": _preview(ex.image), "prompts": "\n".join(ex.prompts),
-           "template": ex.template or "", "example": title}
+           "template": ex.template or "", "example": title, "upload": None}
     if ex.model is not None and ex.model not in ctx.unavailable:
         out |= {"model": ex.model, "custom": ""}
     return out
@@ -194,7 +195,7 @@ LINK = TabLink("image-text", "image", (
     LinkField("example", "pick", "choice", choices=tuple(api.list_examples())),
     LinkField("prompts", "prompts"), LinkField("template", "template"),
     LinkField("view", "views", "subtab", choices=SUBTABS)), "image-text-run",
-    extra_outputs=("image", "preview", "example"), on_open=open_example_link)
+    extra_outputs=("image", "preview", "example", "upload"), on_open=open_example_link)
 
 
 def build(ctx: AppContext) -> dict:
@@ -292,7 +293,7 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
 
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     on(c["pick"].input, on_example, ["pick"],
-       ["image", "preview", "prompts", "template", "example", "model", "custom"], **quick)
+       ["image", "preview", "prompts", "template", "example", "model", "custom", "upload"], **quick)
     on(c["upload"].upload, on_upload, ["upload"], ["image", "preview", "example", "pick"],
        concurrency_limit=None, api_visibility="private", release=True)
     # change, not upload: removing one file (its ×) or clearing the list must drop its image
