@@ -9,15 +9,8 @@ WORDS = ["a", "photo", "of", "the", "cat", "dog", "red", "blue", "square", "circ
 
 def byte_chars() -> list[str]:
     """CLIP-BPE's printable stand-ins for the 256 bytes (GPT-2's bytes_to_unicode)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    return list(bytes_to_unicode().values())
 
 
 def tiny_bpe(words=WORDS) -> tuple[dict[str, int], list[str]]:

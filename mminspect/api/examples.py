@@ -16,10 +16,10 @@ from PIL import Image
 from ..miniclip.captions import article
 from ..miniclip.scenes import COLOURS, SHAPES, scene
 from ..models import miniclip_adapter
-from ..models.bundled import sources_sha256
+from ..models.registry import scene_models
+from ..models.bundled import code_change
 from ..types import InputError
 
-BUNDLED_TABLES = ("miniclip", "miniclip2")   # the models that ship a pointing table
 EXAMPLE_SEED = 4242          # held out: training draws from data_seed 1, evaluation from 1000
 SCENE_INDICES = (0, 1, 2, 3)
 CODE_ROOT = Path(__file__).resolve().parents[2]   # the repository: records name files from here
@@ -109,7 +109,7 @@ def pointing_results(model: str = "miniclip") -> dict | None:
 
     `current` is False when the shipped weights differ from the ones it was measured on, or
     when any source file that produced it differs from the one it recorded (SHA-256)."""
-    if model not in BUNDLED_TABLES:
+    if model not in scene_models():             # only the bundled mini-CLIPs ship one
         return None
     folder = miniclip_adapter.bundled_dir(f"bundled:{model}")
     path = folder / "pointing.json"
@@ -122,15 +122,8 @@ def pointing_results(model: str = "miniclip") -> dict | None:
     if rec.get("weights_sha256") != shipped:
         why.append(f"measured on other weights (SHA-256 {str(rec.get('weights_sha256'))[:8]}…, "
                    f"shipped {shipped[:8]}…)")
-    code = rec.get("provenance", {}).get("code", {})
-    if not code.get("files"):
-        why.append("it records no hash of the code that produced it")
-    else:
-        now, files = sources_sha256(CODE_ROOT, code["files"])
-        if now != code.get("sha256"):
-            changed = [f for f, h in files.items() if h != code["files"][f]]
-            shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
-            why.append(f"the code that produced it changed since ({shown})")
+    code = code_change(CODE_ROOT, rec.get("provenance", {}).get("code", {}))
+    why += [code] if code else []
     stale = None
     if why:
         stale = "; ".join(why) + (f"; re-run `{command}`" if command else "")

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..models.assets import asset_dir
-from ..models.bundled import sources_sha256
+from ..models.bundled import code_change
 from .limits import check_copy_mb, limits
 from ..explain.sanity import (PASS_BELOW, SAME_MAP_ABOVE, cascade, completeness_caveat,
                               copy_bytes, correlations, deletion_caveat, gap_caveat, half_step,
@@ -247,9 +247,10 @@ def bundled_weights() -> dict[str, str]:
     hash at load; each mini-CLIP's card names its file's): what a shipped table was measured on."""
     from ..models import miniclip_adapter
     from ..models.bundled import MINILM_SHA256
+    from ..models.registry import scene_models
     return {"minilm": MINILM_SHA256, **{
         name: miniclip_adapter.read_card(miniclip_adapter.bundled_dir(f"bundled:{name}"))
-        ["weights"]["sha256"] for name in ("miniclip", "miniclip2")}}
+        ["weights"]["sha256"] for name in scene_models()}}
 
 
 def _stale_reasons(rec: dict) -> list[str]:
@@ -264,17 +265,8 @@ def _stale_reasons(rec: dict) -> list[str]:
         other = sorted(m for m, h in weights.items() if now.get(m) != h)
         if other:
             why.append(f"measured on other weights of {', '.join(other)}")
-    code = rec.get("provenance", {}).get("code", {})
-    if not code.get("files"):
-        why.append("it records no hash of the code that produced it")
-    else:
-        combined, files = sources_sha256(CODE_ROOT, code["files"])
-        if combined != code.get("sha256"):
-            changed = [f for f, h in files.items() if h != code["files"].get(f)]
-            shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more"
-                                              if len(changed) > 4 else "")
-            why.append(f"the code that produced it changed since ({shown})")
-    return why
+    code = code_change(CODE_ROOT, rec.get("provenance", {}).get("code", {}))
+    return why + ([code] if code else [])
 
 
 def shipped_sanity(path: Path | str | None = None) -> dict | None:

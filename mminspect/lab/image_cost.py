@@ -34,16 +34,10 @@ PROMPT = "a photo of a red circle"
 
 def _byte_bpe() -> tuple[dict[str, int], list[str]]:
     """A CLIP-BPE vocabulary of single bytes (alone and word-final) and no merges: every text
-    tokenizes, one piece per character (GPT-2's printable stand-ins for the 256 bytes)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    chars = [chr(c) for c in cs]
+    tokenizes, one piece per character (the byte-level BPE's printable stand-ins for the 256
+    bytes, from transformers)."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    chars = list(bytes_to_unicode().values())
     vocab = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
     return {t: i for i, t in enumerate(vocab)}, []
 

@@ -36,10 +36,10 @@ from ..miniclip.world import render_world
 from ..miniclip.world_captions import object_phrase
 from ..models import load, miniclip_adapter
 from ..models.clip_base import CLIPAdapter
+from ..models.registry import scene_models
 from .provenance import code_snapshot, provenance, sources_that_run
 
 POINTING_SEED = 2024
-BUNDLED = {"miniclip": "shapes", "miniclip2": "world"}   # bundled model -> its own scenes
 TARGETS = {"relevance": 0.80}
 # The code whose change makes a shipped table stale: files in these folders whose functions ran.
 CODE = ("mminspect/lab/pointing.py", "mminspect/explain", "mminspect/models",
@@ -121,7 +121,7 @@ def record(adapter: CLIPAdapter, model: str, n: int, seed: int, methods, params:
            code_at_start: dict | None = None, world: bool = False) -> dict:
     """The shipped table: figures, parameters, weights hash and provenance."""
     weights = None
-    if model in BUNDLED:
+    if model in scene_models():
         folder = miniclip_adapter.bundled_dir(f"bundled:{model}")
         weights = miniclip_adapter.read_card(folder)["weights"]["sha256"]
     used = method_params(methods, params)
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     adapter = load(a.model)
     methods = a.methods.split(",")
-    world = (a.scenes if a.scenes != "auto" else BUNDLED.get(a.model, "shapes")) == "world"
+    world = (a.scenes if a.scenes != "auto" else scene_models().get(a.model, "shapes")) == "world"
     # The code behind the figures: the files whose functions run on one scene with every
     # method (the same paths run for every scene). Traced apart from the timed game.
     with sources_that_run(CODE) as files:

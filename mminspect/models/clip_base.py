@@ -196,6 +196,16 @@ class CLIPAdapter(ModelAdapter):
         return TowerOutput(embedding=out.embedding[None], layer_attentions=out.layer_attentions,
                            tokens=out.tokens, patch_features=pf)     # [1, embed], [1, patch, embed]
 
+    def _one_image(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        """image_forward for an adapter whose tower runs batches: the batched forward of one
+        image, batch axis dropped from the embedding and patch features (the attentions keep
+        it, as every image_forward returns them [1, head, query, key])."""
+        if pixels.ndim != 4 or pixels.shape[0] != 1:
+            raise ValueError(f"image_forward takes one image [1, 3, H, W], got {tuple(pixels.shape)}")
+        out = self.image_forward_batch(pixels, keep_graph)
+        return TowerOutput(embedding=out.embedding[0], layer_attentions=out.layer_attentions,
+                           tokens=out.tokens, patch_features=out.patch_features[0])
+
     def text_forward_batch(self, encs: Sequence[Encoded], keep_graph: bool = False) -> TowerOutput:
         """Several tokenized texts, right-padded to the longest, as one batch: embedding
         [text, embed], layer_attentions each [text, head, L, L]. Text i's own attention is the

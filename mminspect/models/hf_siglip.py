@@ -232,9 +232,6 @@ class HFSiglipAdapter(CLIPAdapter):
     def image_forward_batch(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
         """pixels [batch, 3, H, W] -> embedding [batch, D], L + 1 attentions [batch, head,
         1+N, 1+N] (the encoder's, then the pooling head's), patch features [batch, N, D]."""
-        return self._image(pixels, keep_graph)
-
-    def _image(self, pixels: torch.Tensor, keep_graph: bool) -> TowerOutput:
         vision = self.model.vision_model
         n = self.model.config.vision_config.num_hidden_layers
         with torch.set_grad_enabled(keep_graph):
@@ -247,8 +244,4 @@ class HFSiglipAdapter(CLIPAdapter):
                            tokens=self._grid.token_labels(), patch_features=patches)
 
     def image_forward(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
-        if pixels.ndim != 4 or pixels.shape[0] != 1:
-            raise ValueError(f"image_forward takes one image [1, 3, H, W], got {tuple(pixels.shape)}")
-        out = self._image(pixels, keep_graph)
-        return TowerOutput(embedding=out.embedding[0], layer_attentions=out.layer_attentions,
-                           tokens=out.tokens, patch_features=out.patch_features[0])
+        return self._one_image(pixels, keep_graph)

@@ -169,12 +169,7 @@ class MiniCLIPAdapter(CLIPAdapter):
         return torch.nn.functional.normalize(z, dim=-1) if normalize else z
 
     def image_forward(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
-        if pixels.ndim != 4 or pixels.shape[0] != 1:
-            raise ValueError(f"image_forward takes one image [1, 3, H, W], got {tuple(pixels.shape)}")
-        with torch.set_grad_enabled(keep_graph):
-            emb, patches, attns = self.model.visual(pixels.to(self.device), return_attentions=True)
-        return TowerOutput(embedding=emb[0], layer_attentions=tuple(attns),      # [embed]
-                           tokens=self._grid.token_labels(), patch_features=patches[0])
+        return self._one_image(pixels, keep_graph)
 
     def image_forward_batch(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
         """The ViT runs batches natively: embedding [batch, embed], layer_attentions each

@@ -53,6 +53,23 @@ VISION_CHECKS: list[tuple[Callable[[nn.Module], bool], str]] = [
 ]
 
 
+def build(path: str, device: str | None = None) -> tuple[nn.Module, Callable, Callable, str]:
+    """(model, preprocess, tokenizer, device) of "[open_clip:]<arch>/<weights>": the one place
+    open_clip builds a model, whichever adapter then wraps it."""
+    arch, _, source = path.removeprefix(PREFIX).partition("/")
+    pretrained = parse_weights(arch, source)
+    dev = choose_device(device)
+    try:
+        # weights_only: a torch file is read by the restricted unpickler, never as a pickle.
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            arch, pretrained=pretrained, precision="fp32", device=dev, weights_only=True)
+        tokenizer = open_clip.get_tokenizer(arch)
+    except (RuntimeError, OSError, ValueError, KeyError, ImportError) as e:
+        raise ModelLoadError(f"open_clip could not build {arch} with weights {source!r}: "
+                             f"{type(e).__name__}: {str(e)[:300]}") from e
+    return model, preprocess, tokenizer, dev
+
+
 def parse_weights(arch: str, source: str) -> str | None:
     """open_clip's `pretrained` argument for "<arch>/<source>": None (random), a tag or a file."""
     if arch not in open_clip.list_models():
@@ -79,18 +96,7 @@ class OpenCLIPAdapter(CLIPAdapter):
 
     def __init__(self, name: str, path: str, label: str, device: str | None = None):
         """path: "<arch>/<weights>" (the name without its "open_clip:" prefix)."""
-        arch, _, source = path.removeprefix(PREFIX).partition("/")
-        pretrained = parse_weights(arch, source)
-        dev = choose_device(device)
-        try:
-            # weights_only: a torch file is read by the restricted unpickler, never as a pickle.
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                arch, pretrained=pretrained, precision="fp32", device=dev, weights_only=True)
-            tokenizer = open_clip.get_tokenizer(arch)
-        except (RuntimeError, OSError, ValueError, KeyError) as e:
-            raise ModelLoadError(f"open_clip could not build {arch} with weights {source!r}: "
-                                 f"{type(e).__name__}: {str(e)[:300]}") from e
-        self._setup(name, label, model, preprocess, tokenizer, dev)
+        self._setup(name, label, *build(path, device))
 
     @classmethod
     def from_model(cls, model: nn.Module, preprocess: Callable, tokenizer: Callable,

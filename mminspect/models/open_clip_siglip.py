@@ -23,7 +23,6 @@ from typing import Iterator
 
 from typing import Sequence
 
-import open_clip
 import torch
 from open_clip.transformer import text_global_pool
 from torch import nn
@@ -32,8 +31,7 @@ from ..capture.open_clip_attention import capture_attention
 from ..types import ModelLoadError
 from .base import Encoded
 from .clip_base import PatchGrid, TowerOutput
-from .devices import choose_device
-from .open_clip_adapter import PREFIX, TEXT_TOWERS, OpenCLIPAdapter, parse_weights
+from .open_clip_adapter import TEXT_TOWERS, OpenCLIPAdapter, build
 
 F = torch.nn.functional
 
@@ -98,16 +96,7 @@ def timm_attention(blocks) -> Iterator[list[torch.Tensor]]:
 def open_clip_adapter(name: str, path: str, label: str, device: str | None = None):
     """The registry's "open_clip" family: build "<arch>/<weights>" once and wrap it with the
     adapter its image tower needs."""
-    arch, _, source = path.removeprefix(PREFIX).partition("/")
-    pretrained = parse_weights(arch, source)
-    dev = choose_device(device)
-    try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            arch, pretrained=pretrained, precision="fp32", device=dev, weights_only=True)
-        tokenizer = open_clip.get_tokenizer(arch)
-    except (RuntimeError, OSError, ValueError, KeyError, ImportError) as e:
-        raise ModelLoadError(f"open_clip could not build {arch} with weights {source!r}: "
-                             f"{type(e).__name__}: {str(e)[:300]}") from e
+    model, preprocess, tokenizer, dev = build(path, device)
     cls = OpenCLIPSiglipAdapter if is_map_siglip(model) else OpenCLIPAdapter
     return cls.from_model(model, preprocess, tokenizer, name=name, label=label, device=dev)
 
@@ -188,7 +177,9 @@ class OpenCLIPSiglipAdapter(OpenCLIPAdapter):
         z = ap.proj(v)
         return z + ap.mlp(ap.norm(z))
 
-    def _image(self, pixels: torch.Tensor, keep_graph: bool) -> TowerOutput:
+    def image_forward_batch(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
+        """pixels [batch, 3, H, W] -> embedding [batch, D], the trunk's attentions and the
+        pooling head's [batch, head, 1+N, 1+N], patch features [batch, N, D]."""
         trunk = _trunk(self.model)
         with timm_attention(trunk.blocks) as maps, torch.set_grad_enabled(keep_graph):
             x = trunk.forward_features(pixels.to(self.device))                    # [b, N, D]
@@ -197,15 +188,8 @@ class OpenCLIPSiglipAdapter(OpenCLIPAdapter):
         return TowerOutput(embedding=emb, layer_attentions=tuple(maps) + (pool_attn,),
                            tokens=self._grid.token_labels(), patch_features=patches)
 
-    def image_forward_batch(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
-        return self._image(pixels, keep_graph)
-
     def image_forward(self, pixels: torch.Tensor, keep_graph: bool = False) -> TowerOutput:
-        if pixels.ndim != 4 or pixels.shape[0] != 1:
-            raise ValueError(f"image_forward takes one image [1, 3, H, W], got {tuple(pixels.shape)}")
-        out = self._image(pixels, keep_graph)
-        return TowerOutput(embedding=out.embedding[0], layer_attentions=out.layer_attentions,
-                           tokens=out.tokens, patch_features=out.patch_features[0])
+        return self._one_image(pixels, keep_graph)
 
     def image_pool_weights(self):
         return super(OpenCLIPAdapter, self).image_pool_weights()               # the [POOL] token

@@ -46,6 +46,7 @@ REGISTRY: dict[str, dict] = {
         "source": "bundled:miniclip",   # assets/miniclip; the adapter checks the card's SHA-256
         "label": "mini-CLIP · tiny ViT + frozen MiniLM, trained on synthetic shapes (bundled, offline)",
         "options": {},
+        "scenes": "shapes",             # the generator its pointing and sanity tables use
     },
     "miniclip2": {
         "family": "miniclip",
@@ -53,6 +54,7 @@ REGISTRY: dict[str, dict] = {
         "label": "mini-CLIP 2 · tiny ViT + frozen MiniLM, shapes and 64 everyday things on any "
                  "background (bundled, offline)",
         "options": {},
+        "scenes": "world",
     },
     "gpt2": {
         "family": "hf_text",
@@ -130,6 +132,12 @@ def list_models() -> list[dict]:
     rows = [{"name": k, "family": v["family"], "label": v["label"],
              "bundled": v["source"].startswith("bundled:")} for k, v in REGISTRY.items()]
     return sorted(rows, key=lambda r: not r["bundled"])
+
+
+def scene_models() -> dict[str, str]:
+    """{name: "shapes" | "world"}: the bundled mini-CLIPs, each with the synthetic scenes it
+    is measured on (whose masks make the pointing and sanity tables possible)."""
+    return {k: v["scenes"] for k, v in REGISTRY.items() if "scenes" in v}
 
 
 def bundled_names() -> list[str]:
