@@ -39,15 +39,23 @@ def images():
 def spy_towers(clip, monkeypatch) -> list[tuple[str, list]]:
     """Record every tower forward that ran: (method, what went through) with one entry per
     image (its pixels' sum) or per prompt (its token ids). A batch call that refuses
-    (NotImplementedError: the adapter runs texts one at a time) ran nothing and is not kept."""
+    (NotImplementedError: the adapter runs texts one at a time) ran nothing and is not kept.
+    A call made from inside another spied call (an adapter's image_forward that runs its own
+    image_forward_batch) is the same forward, counted once, by the outer call."""
     seen = []
+    depth = [0]
 
     def wrap(name, items):
         real = getattr(clip, name)
 
         def spy(x, *args, **kwargs):
-            out = real(x, *args, **kwargs)
-            seen.append((name, items(x)))
+            depth[0] += 1
+            try:
+                out = real(x, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+            if depth[0] == 0:
+                seen.append((name, items(x)))
             return out
         monkeypatch.setattr(clip, name, spy)
 
