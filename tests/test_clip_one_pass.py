@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from collections import Counter  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -156,7 +157,32 @@ def test_a_new_image_method_is_one_registry_entry(clip, images, monkeypatch):
     assert res.patch_scores[g.rows // 2, g.cols // 2] == 2.0 and res.params == {"weight": 2.0}
     panel = mi.explain_prompts(clip, images[0], PROMPTS, method="centre", similarity=False)
     assert len(panel.maps) == 4 and calls == [(1, {"weight": 2.0})] + [(1, {"weight": 1.0})] * 4
-    assert all(callable(m.fn) for m in IMAGE_METHODS.values())
+
+
+def test_every_shipped_image_method_runs_through_its_own_entry(clip, images, monkeypatch):
+    """No method is special-cased in the API: swapping an entry's function (or its shared-pass
+    form) changes what `attribute_image` (or `explain_prompts`) returns, with the entry's own
+    default parameters."""
+    g = clip.patch_grid
+    for i, (name, entry) in enumerate(list(IMAGE_METHODS.items())):
+        seen = []
+
+        def own(query, params, progress, i=i, seen=seen):
+            seen.append(params)
+            patch = np.full((g.rows, g.cols), i + 1.0, np.float32)
+            return MapOutput(patch, np.kron(patch, np.ones((g.patch_size,) * 2, np.float32)), 0.0)
+
+        def own_pass(adapter, towers, encs, own=own):
+            return [own(None, {}, None) for _ in encs]
+
+        monkeypatch.setitem(IMAGE_METHODS, name, replace(
+            entry, fn=own, from_pass=own_pass if entry.from_pass else None))
+        res = mi.attribute_image(clip, images[0], "a cat", method=name)
+        assert seen == [entry.resolve({})], name
+        assert np.all(res.patch_scores == i + 1.0), name
+        panel = mi.explain_prompts(clip, images[0], PROMPTS[:2], method=name, similarity=False)
+        assert [float(m.patch_scores.max()) for m in panel.maps] == [i + 1.0] * 2, name
+        monkeypatch.setitem(IMAGE_METHODS, name, entry)
 
 
 @pytest.fixture(scope="module")

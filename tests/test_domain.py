@@ -1,4 +1,7 @@
 """Each image model says what it was trained on; photos on mini-CLIP get a plain warning."""
+import pytest
+from clip_tiny import CLIP_FAMILIES, OPEN_CLIP_SIGLIP_FAMILIES, SIGLIP_FAMILIES, tiny_clip_of
+
 import mminspect as mi
 from mminspect.api.domain import DOMAINS, domain_note
 from mminspect.miniclip.scenes import scene
@@ -18,11 +21,17 @@ def test_photos_on_miniclip_are_called_out_of_domain_and_its_own_scenes_are_not(
             assert domain_note(model, mi.load_example(title).image) is None
 
 
-def test_models_trained_on_web_photos_take_any_image():
-    class Hub:                                              # the family is what decides
-        family, name, label = "hf_clip", "x", "x"
-    assert domain_note(Hub(), mi.load_example("photo: Chelsea the cat").image) is None
-    assert {"miniclip", "hf_clip", "open_clip"} <= set(DOMAINS)
+@pytest.mark.parametrize("family", [f for f in CLIP_FAMILIES + SIGLIP_FAMILIES
+                                    + OPEN_CLIP_SIGLIP_FAMILIES if f != "miniclip"])
+def test_models_trained_on_web_photos_take_any_image(family, tmp_path_factory):
+    """A real loaded adapter of each web-trained family (tiny random weights): its own
+    family entry decides, and the photo is one that mini-CLIP's rule would flag."""
+    model = tiny_clip_of(family, tmp_path_factory)
+    assert model.family in DOMAINS, model.family            # every image family says its data
+    photo = mi.load_example("photo: Chelsea the cat").image
+    assert DOMAINS["miniclip"].fits(photo) is False         # so None below is a decision
+    assert domain_note(model, photo) is None
+    assert "photos" in DOMAINS[model.family].trained_on
 
 
 def test_mini_clip_2_warns_on_photos_and_takes_its_own_world_scenes():
