@@ -124,10 +124,22 @@ def sources_that_run(folders: Sequence[str], root: Path = ROOT) -> Iterator[list
         out.extend(_within(seen, folders, root))
 
 
+def folder_sources(folders: Sequence[str], root: Path = ROOT) -> list[str]:
+    """Repository-relative paths of every .py file in `folders` (folders or single files),
+    imported or not."""
+    found = []
+    for d in folders:
+        p = root / d
+        found += [p] if p.is_file() else [f for f in p.rglob("*.py") if "__pycache__" not in f.parts]
+    return _within([str(f) for f in found], folders, root)
+
+
 def code_snapshot(code: Sequence[str], files: Sequence[str] | None = None) -> dict:
-    """code_version() of `files`, or else of the imported modules in the `code` folders: take
-    it before measuring and hand it to `provenance` as `at_start`."""
-    return code_version(loaded_sources(code) if files is None else files)
+    """code_version() of `files`, or else of EVERY source file in the `code` folders: take it
+    before measuring and hand it to `provenance` as `at_start`. Every file, not only those
+    imported so far: a program imports lazily, and a file first imported mid-run must still
+    be compared with its bytes at the start."""
+    return code_version(folder_sources(code) if files is None else files)
 
 
 def provenance(program: str, args: Sequence[str], params: dict, code: Sequence[str],
@@ -136,11 +148,14 @@ def provenance(program: str, args: Sequence[str], params: dict, code: Sequence[s
     """The provenance block of one record. `args`: the arguments the program parsed (its
     `argv`, i.e. sys.argv[1:] when run from a shell); `code`: folders whose imported modules
     produced the figures, or `files`, the narrower list `sources_that_run` gives; `at_start`:
-    their `code_snapshot` before the measurement. If a file changed while the program ran (a
+    their `code_snapshot` before the measurement. If one of those files changed while the program ran (a
     shared checkout), the record could not say which code made it: refuse to write it."""
-    now = code_snapshot(code, files)
-    if at_start is not None and at_start["sha256"] != now["sha256"]:
-        changed = [f for f in now["files"] if now["files"][f] != at_start["files"].get(f)]
+    now = code_version(loaded_sources(code) if files is None else files)
+    # only the files that produced the figures, each against its own bytes at the start (a
+    # file absent at the start was created during the run: changed too)
+    changed = [] if at_start is None else [
+        f for f in now["files"] if at_start["files"].get(f, "absent") != now["files"][f]]
+    if changed:
         raise RuntimeError(f"source files changed during the run ({', '.join(changed)}); "
                            "the figures cannot be tied to one version of the code: run again.")
     return {"command": command_line(program, args), "argv": list(sys.argv),
