@@ -106,7 +106,8 @@ class _Measure:
     def _label(self, i: int) -> str:
         if self.kind == "next_token":
             return self.adapter.tokenizer.decode([i])
-        return self.adapter.model.config.id2label.get(i, str(i))
+        names = self.adapter.label_names()
+        return names[i] if i < len(names) else str(i)
 
 
 def _standard_scale(t: Tower, run) -> None:

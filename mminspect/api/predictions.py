@@ -43,8 +43,7 @@ def task_prediction(adapter: TextAdapter, enc: Encoded, inner: Internals, notes:
     kind = adapter.kind
     if kind == "classifier":
         logits = inner.logits.float()                                # [class]
-        id2label = adapter.model.config.id2label
-        labels = [str(id2label.get(i, f"class {i}")) for i in range(logits.numel())]
+        labels = adapter.label_names()
         return TextPrediction(kind=kind, labels=labels, label_scores=logits.cpu().numpy(),
                               label_probs=torch.softmax(logits, -1).cpu().numpy(), temperature=1.0)
     if kind == "masked_lm":

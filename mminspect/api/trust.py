@@ -86,9 +86,8 @@ def _data_target_text(adapter, text, compare_to, labels, label, seed) -> tuple[d
         return (None if other is None else ({"labels": labels, "label": other},
                                             f"zero-shot label {other!r}"))
     if getattr(adapter, "kind", "") == "classifier":
-        id2label = dict(getattr(adapter.model.config, "id2label", {}) or {})
         chosen = label
-        other = _pick(list(id2label.values()), (chosen,) if chosen else (), seed)
+        other = _pick(adapter.label_names(), (chosen,) if chosen else (), seed)
         return None if other is None else ({"label": other}, f"class {other!r}")
     return None
 

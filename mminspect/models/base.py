@@ -80,3 +80,12 @@ class TextAdapter(ModelAdapter):
     @abstractmethod
     def embed(self, texts: list[str]) -> np.ndarray:
         """Sentence embeddings [text, d] as the model's own pooling defines them."""
+
+    def label_names(self) -> list[str]:
+        """A classifier's class names, in logit order ("class i" where the config names none);
+        [] for a model that is not a classifier. The one place that reads `id2label`."""
+        if self.kind != "classifier":
+            return []
+        config = self.model.config
+        id2label = dict(getattr(config, "id2label", None) or {})
+        return [str(id2label.get(i, f"class {i}")) for i in range(int(config.num_labels))]

@@ -60,7 +60,7 @@ class ClassTarget(Target):
 
     def bind(self, adapter, enc) -> ClassTarget:
         _check_output(self.output)
-        names = [str(adapter.model.config.id2label[i]) for i in range(adapter.model.config.num_labels)]
+        names = adapter.label_names()
         if self.label is None:
             index = int(_own_logits(adapter, enc).argmax())
         elif str(self.label) in names:
