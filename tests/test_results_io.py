@@ -91,3 +91,60 @@ def test_damaged_or_foreign_files_get_a_clear_refusal(tmp_path, content, words):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(mi.InputError, match="No file at"):
         mi.load_result(tmp_path / "nope.json")
+
+
+def _file(tmp_path, result_body, name="crafted.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps({"format": "mminspect-result/1", "result": result_body}))
+    return path
+
+
+CRAFTED = {
+    # a 125-byte file that asked numpy for 3.7 GiB
+    "huge dtype": {"__ndarray__": [], "dtype": "S1000000000", "shape": [4]},
+    "object dtype": {"__ndarray__": [1, 2], "dtype": "object", "shape": [2]},
+    "shape larger than its values": {"__ndarray__": [1.0], "dtype": "float32",
+                                     "shape": [100000, 100000]},
+    "negative shape": {"__ndarray__": [], "dtype": "float32", "shape": [-1]},
+    "text in an array": {"__ndarray__": ["a", "b"], "dtype": "float32", "shape": [2]},
+    "fields not a dict": {"__result__": "TextView", "fields": 5},
+    "unknown field": {"__result__": "TextView", "fields": {"nonsense": 1}},
+    "result name not text": {"__result__": ["TextView"], "fields": {}},
+    "float tag": {"__float__": "1e999"},
+    "tuple not a list": {"__tuple__": 3},
+    "int too large": {"__ndarray__": [10 ** 30], "dtype": "int64", "shape": [1]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_files_get_a_clear_refusal_before_anything_large_is_allocated(tmp_path, case):
+    path = _file(tmp_path, CRAFTED[case])
+    with pytest.raises(mi.InputError, match="does not check out"):
+        mi.load_result(path)
+
+
+def test_a_huge_dtype_in_a_tiny_file_is_refused_by_name(tmp_path):
+    path = _file(tmp_path, CRAFTED["huge dtype"])
+    assert path.stat().st_size < 200
+    with pytest.raises(mi.InputError, match="dtype 'S1000000000'"):
+        mi.load_result(path)
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path, depth):
+    path = tmp_path / "deep.json"
+    body = "[" * depth + "]" * depth
+    path.write_text('{"format": "mminspect-result/1", "result": ' + body + "}")
+    with pytest.raises(mi.InputError, match="nested"):
+        mi.load_result(path)
+    nested_dicts = {"a": None}
+    for _ in range(depth if depth < 1000 else 500):
+        nested_dicts = {"a": nested_dicts}
+    with pytest.raises(mi.InputError, match="nested"):
+        mi.load_result(_file(tmp_path, nested_dicts, "deep_dicts.json"))
+
+
+def test_a_well_formed_array_still_reads_back(tmp_path):
+    back = mi.load_result(_file(tmp_path, {"__ndarray__": [[1.0, {"__float__": "nan"}]],
+                                           "dtype": "float32", "shape": [1, 2]}))
+    assert back.dtype == np.float32 and back.shape == (1, 2) and np.isnan(back[0, 1])

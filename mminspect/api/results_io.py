@@ -41,9 +41,13 @@ def load_result(path):
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{path} is not JSON ({e}); give a file saved by mi.save_result.") from None
+    except RecursionError:
+        raise InputError(f"{path} is nested too deeply to be a saved result; not read.") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path} is not an mminspect result (its \"format\" is not {FORMAT!r}).")
     try:
         return from_jsonable(data["result"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{path} holds a result that does not check out: {e}.") from None
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as e:
+        # the message of a result class's own check, or a field it does not have
+        why = str(e) if not isinstance(e, RecursionError) else "it is nested too deeply"
+        raise InputError(f"{path} holds a result that does not check out: {why[:300]}.") from None

@@ -69,32 +69,76 @@ def to_jsonable(value):
     return value
 
 
-def _unfloat(x):
+# What a file may ask for, checked before anything is allocated: a crafted 125-byte file
+# with "dtype": "S1000000000" asked numpy for 3.7 GiB, deep nesting overflowed the stack.
+DTYPES = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                    "uint64", "float16", "float32", "float64"])
+MAX_DEPTH = 64               # results nest a few levels; arrays add one per dimension (<= 8)
+MAX_DIMS = 8
+FLOAT_TAGS = ("nan", "inf", "-inf")
+
+
+def _unfloat(x, depth: int = 0):
+    if depth > MAX_DEPTH:
+        raise ValueError("an array is nested too deeply")
     if isinstance(x, dict):
+        _check(x.get("__float__") in FLOAT_TAGS, "an array holds a value that is not a number")
         return float(x["__float__"])
     if isinstance(x, list):
-        return [_unfloat(v) for v in x]
+        return [_unfloat(v, depth + 1) for v in x]
+    _check(isinstance(x, (int, float)) and not isinstance(x, str),
+           "an array holds a value that is not a number")
     return x
 
 
-def from_jsonable(data):
-    """The inverse of `to_jsonable`."""
+def _leaves(x, shape: list[int], depth: int = 0) -> None:
+    """Check nested lists `x` have exactly `shape` (so the array's size is what the file
+    holds, never what it claims)."""
+    if depth == len(shape):
+        _check(not isinstance(x, list), "an array has more levels than its shape says")
+        return
+    _check(isinstance(x, list) and len(x) == shape[depth],
+           "an array's values do not match its shape")
+    for v in x:
+        _leaves(v, shape, depth + 1)
+
+
+def _array(data: dict) -> np.ndarray:
+    dtype, shape, values = data.get("dtype"), data.get("shape"), data["__ndarray__"]
+    _check(isinstance(dtype, str) and dtype in DTYPES,
+           f"an array has dtype {str(dtype)[:20]!r}; a result holds only "
+           "bool, int, uint and float arrays")
+    _check(isinstance(shape, list) and len(shape) <= MAX_DIMS
+           and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape),
+           f"an array's shape must be a list of at most {MAX_DIMS} whole numbers")
+    _leaves(values, shape)
+    return np.array(_unfloat(values), dtype=np.dtype(dtype)).reshape(shape)
+
+
+def from_jsonable(data, depth: int = 0):
+    """The inverse of `to_jsonable`. Raises ValueError / TypeError for anything a saved
+    result cannot hold (a depth past MAX_DEPTH, an unknown type or dtype, a wrong shape)."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"the file is nested more than {MAX_DEPTH} levels deep")
     if isinstance(data, list):
-        return [from_jsonable(v) for v in data]
+        return [from_jsonable(v, depth + 1) for v in data]
     if not isinstance(data, dict):
         return data
     if "__result__" in data:
-        cls = RESULT_TYPES.get(data["__result__"])
-        _check(cls is not None, f"unknown result type {data['__result__']!r} in the file")
-        return cls(**{k: from_jsonable(v) for k, v in data["fields"].items()})
+        cls = RESULT_TYPES.get(data["__result__"]) if isinstance(data["__result__"], str) else None
+        _check(cls is not None, f"unknown result type {str(data['__result__'])[:40]!r} in the file")
+        fields = data.get("fields")
+        _check(isinstance(fields, dict), f"the {cls.__name__} in the file has no fields")
+        return cls(**{k: from_jsonable(v, depth + 1) for k, v in fields.items()})
     if "__ndarray__" in data:
-        a = np.array(_unfloat(data["__ndarray__"]), dtype=np.dtype(data["dtype"]))
-        return a.reshape(data["shape"])
+        return _array(data)
     if "__tuple__" in data:
-        return tuple(from_jsonable(v) for v in data["__tuple__"])
+        _check(isinstance(data["__tuple__"], list), "a tuple in the file is not a list")
+        return tuple(from_jsonable(v, depth + 1) for v in data["__tuple__"])
     if "__float__" in data:
+        _check(data["__float__"] in FLOAT_TAGS, "a number in the file is not nan, inf or -inf")
         return float(data["__float__"])
-    return {k: from_jsonable(v) for k, v in data.items()}
+    return {k: from_jsonable(v, depth + 1) for k, v in data.items()}
 
 
 def results_equal(a, b) -> bool:
