@@ -13,9 +13,11 @@ cannot stop a sync handler's thread, so loops check between steps and stop thems
 """
 from __future__ import annotations
 
+import errno
 import html
 import inspect
 import logging
+import re
 import typing
 from typing import Any, Callable
 
@@ -75,6 +77,31 @@ def reporter(progress) -> Callable[[float, str], None]:
     return report
 
 
+# An absolute path on the server (/a/b or /a/b/c.npz), not a URL (https://…/x) or a
+# fraction (1/2): messages name the file, never where the server keeps it.
+_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.+@-]+/)+([\w.+@-]*)")
+
+
+def hide_paths(text: str) -> str:
+    """`text` with every absolute server path cut to its last part ("…/examples.npz")."""
+    return _PATH.sub(lambda m: "…/" + m.group(1) if m.group(1) else "…/", text)
+
+
+def failure_message(e: BaseException) -> str:
+    """The message for an error no check foresaw (it is logged in full on the server)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ("The server is out of disk space, so this request could not be finished. "
+                "Your input and the results on the page were kept; try again later.")
+    if isinstance(e, MemoryError):
+        return ("The server ran out of memory for this request. Your input and the results on "
+                "the page were kept; try a shorter text or a smaller image.")
+    if isinstance(e, OSError):
+        return ("The server could not read or write a file it needs for this request. Your "
+                "input and the results on the page were kept; try again, or report this.")
+    return (f"Something went wrong ({type(e).__name__}). Your input and the results "
+            "on the page were kept; try a shorter or different input, or report this.")
+
+
 def _checked(values: dict, outputs: list[str], name: str) -> dict:
     unknown = set(values) - set(outputs)
     if unknown:  # a programming error, not a user's: fail loudly in tests
@@ -118,11 +145,15 @@ def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],
             log.info("%s stopped: its client left", fn.__name__)
             return _shaped([gr.skip() for _ in outputs])
         except (InputError, ModelLoadError) as e:
-            text = str(e)
+            text = hide_paths(str(e))
         except Exception as e:  # noqa: BLE001 - the boundary where every error becomes a message
             log.exception("handler %s failed", fn.__name__)
-            text = (f"Something went wrong ({type(e).__name__}). Your input and the results "
-                    "on the page were kept; try a shorter or different input, or report this.")
+            text = failure_message(e)
+        except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt & co. in a worker thread
+            # would otherwise reach gradio's event loop and stop the whole server for good
+            log.exception("handler %s was interrupted", fn.__name__)
+            text = ("This request was interrupted on the server and stopped; your input and the "
+                    "results on the page were kept. Try again.")
         else:
             if message in outputs and message not in values:
                 values[message] = ""                     # a success clears an old message
