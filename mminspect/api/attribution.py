@@ -16,11 +16,13 @@ from ..explain.attribution import (BASELINES, MAX_POINTS, METHODS, N_RANDOM, Cur
                                    align_words, build_problem, faithfulness, item_bytes,
                                    keep_pace, make_target, plan_budget, random_curves,
                                    word_scores)
+from ..explain.attribution.budget import BoundedGuard
 from ..explain.attribution.precision import (check_precision, in_precision, precision_note,
                                              resolve_precision)
 from ..types import AttributionComparison, InputError, TokenAttribution
 from .adapters import as_text_adapter
-from .limits import Limits, check_labels, check_memory_mb, check_text, limits
+from .limits import (Limits, budget_left, check_labels, check_memory_mb, check_methods,
+                     check_text, limits)
 
 Progress = Callable[[float, str], None]     # progress(fraction, desc); may raise Cancelled
 StopCheck = Callable[[], bool]              # should_stop() -> True: stop (raises Cancelled)
@@ -91,11 +93,10 @@ def _check_memory(adapter, problem: Problem, methods, memory_mb: float) -> None:
                          "(Feature Ablation, Occlusion, LIME, KernelSHAP).")
 
 
-def _budget(budget_s, lim: Limits) -> float:
-    budget = lim.budget_s if budget_s is None else float(budget_s)
-    if not budget > 0:
-        raise InputError(f"budget_s must be > 0 seconds (math.inf for none), got {budget_s}.")
-    return budget
+def _guard(budget_s, lim: Limits, progress, should_stop) -> BoundedGuard:
+    """The request's clock: its budget (or what is left of the request's, see
+    limits.request_budget), stopping the work at that budget (BoundedGuard)."""
+    return BoundedGuard(budget_left(budget_s, lim), progress, should_stop)
 
 
 def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim: Limits,
@@ -126,7 +127,8 @@ def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim:
         # the map's curves and, unshared here, the random-order reference's
         jobs.append(Job(m, resolved, problem if m.needs_grad else fast,
                         (1 + N_RANDOM) if with_faithfulness else 0, curve_problem=fast))
-    plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget, total_s=budget_s)
+    plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget, total_s=budget_s,
+                       speed_key=(adapter.name,))
     guard.plan(plan.estimate_s)
     results = []
     for i, ((t, _), (enc, bound, _), job) in enumerate(zip(sides, built, jobs)):
@@ -178,7 +180,7 @@ def attribute_text(model, text: str, method: str = "integrated_gradients", targe
     f(input) and f(baseline) are always float32.
     """
     lim = limits()
-    guard = Guard(_budget(budget_s, lim), progress, should_stop)
+    guard = _guard(budget_s, lim, progress, should_stop)
     labels, memory_mb = _check_inputs(text, compare_to, labels, target, baseline, memory_mb, lim)
     _method(method).resolve(params)                 # fail on bad parameters before any work
     check_precision(precision or lim.precision)
@@ -210,9 +212,9 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     every map's curves, and the shared reference, run in it, so areas stay comparable).
     """
     lim = limits()
-    guard = Guard(_budget(budget_s, lim), progress, should_stop)
+    guard = _guard(budget_s, lim, progress, should_stop)
     labels, memory_mb = _check_inputs(text, compare_to, labels, target, baseline, memory_mb, lim)
-    names = list(methods) if methods else list(METHODS)
+    names = check_methods(methods if methods else list(METHODS), list(METHODS), lim)
     params = params or {}
     resolved = {name: _method(name).resolve(params.get(name, {})) for name in names}
     check_precision(precision or lim.precision)
@@ -230,7 +232,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     jobs = [Job(METHODS[n], resolved[n], problem if METHODS[n].needs_grad else fast,
                 curve_orders=1, curve_problem=fast) for n in names]
     plan = plan_budget(jobs, guard.budget_s - guard.elapsed(), lim.over_budget,
-                       shared_orders=N_RANDOM, total_s=guard.budget_s)
+                       shared_orders=N_RANDOM, total_s=guard.budget_s, speed_key=(adapter.name,))
     guard.plan(plan.estimate_s)             # (planning may have re-timed the jobs' problems)
     guard.job("Random-order reference curves", until_s=guard.budget_s - sum(plan.seconds))
     reference = random_curves(jobs[0].curves_on, max_points=plan.curve_points)
@@ -242,6 +244,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
         results.append(_explain(adapter, text, jobs[i].problem, enc, name, plan.params[i],
                                 bound, baseline, True, reference, notes, plan.curve_points,
                                 jobs[i].curves_on))
+        guard.done.append(_method(name).label)        # named if the budget stops a later one
     guard.progress(1.0, "Done")
     return AttributionComparison(results=results, seconds=time.perf_counter() - start)
 
@@ -256,7 +259,7 @@ def attribute_generation(model, text: str, n_tokens: int = 4,
     budget for all of them, shared out as they run."""
     from .predictions import _continue_ids    # the same greedy decoding the Text tab shows
     lim = limits()
-    guard = Guard(_budget(budget_s, lim), progress, should_stop)
+    guard = _guard(budget_s, lim, progress, should_stop)
     if not 1 <= int(n_tokens) <= lim.max_new_tokens:
         raise InputError(f"n_tokens must be between 1 and {lim.max_new_tokens}, got {n_tokens}.")
     _check_inputs(text, None, None, None, baseline, None, lim)

@@ -20,13 +20,14 @@ import torch
 
 from ..capture.heads import capture_head_inputs, capture_residual, edit_heads, patch_residual
 from ..explain.attribution import Target, make_target
+from ..explain.attribution.budget import HOST_SPEED, BoundedGuard
 from ..explain.attribution.problem import batch_for_memory
 from ..models.families import HEAD_SITES
-from ..types import Cancelled, InputError
+from ..types import Cancelled, InputError, OverBudget
 from ..types.causal import ABLATION_MODES, PATCH_SITES, ActivationPatching, HeadAblation, HeadImportance
 from ..models import load
 from .adapters import as_text_adapter
-from .limits import check_labels, check_memory_mb, check_text, limits
+from .limits import budget_left, check_labels, check_memory_mb, check_text, limits
 
 MEAN_OVER = "the input's positions"
 StopCheck = Callable[[], bool]
@@ -199,13 +200,56 @@ def _check_stop(should_stop: StopCheck | None) -> None:
         raise Cancelled("Stopped between two batches.")
 
 
+class CausalBudget:
+    """One scan's or patching's time budget, as the attributions have: the cost estimated
+    up front (the clean forward's time x the items still to run, at the host's best speed
+    for the same work, see HOST_SPEED), refused above the budget with what would fit, and
+    the work stopped between batches at the budget (BoundedGuard). budget_s: the call's own
+    budget (default MMINSPECT_BUDGET_S), never past the request's (limits.request_budget).
+    The estimate errs high for short inputs (a batch costs less per item than one item)."""
+
+    def __init__(self, budget_s=None, should_stop: StopCheck | None = None):
+        self.guard = BoundedGuard(budget_left(budget_s), None, should_stop)
+        self.guard.desc = "the clean run"
+        self.estimate_s = 0.0
+
+    def plan(self, key: tuple, item_s: float, n_items: int, what: str, smaller: str) -> None:
+        """Refuse (OverBudget) if `n_items` forward items of `item_s` seconds each do not fit."""
+        unit = HOST_SPEED.steady(("causal", *key), item_s)[0]
+        self.estimate_s = unit * n_items
+        left = self.guard.budget_s - self.guard.elapsed()
+        if self.estimate_s > left:
+            raise OverBudget(f"Not run: {what} takes {n_items:,} forward passes, about "
+                             f"{self.estimate_s:.0f} s here (~{unit * 1e3:.0f} ms each), and "
+                             f"{left:.0f} s of the time budget are left. {smaller}")
+        self.guard.plan(self.estimate_s)
+
+    def step(self, desc: str) -> None:
+        """Before a batch: stop if asked to, or if the budget has run out."""
+        self.guard.desc = desc
+        self.guard.check()
+
+
+def _timed(fn, *args):
+    """(fn(*args), seconds it took)."""
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
+
+
+def fits_tokens(n_tokens: int, budget_s: float, estimate_s: float) -> int:
+    """Tokens that would fit: the cost grows ~ tokens^2 (one item per position or head, each
+    as long as the text)."""
+    return max(1, int(n_tokens * (max(budget_s, 0.0) / max(estimate_s, 1e-9)) ** 0.5))
+
+
 def head_importance(model, text: str | None = None, mode: str = "zero", target=None, *,
                     compare_to: str | None = None, labels=None, label: str | None = None,
                     temperature: float = 0.05, token: str | None = None, mask: int = 0,
                     output: str | None = None, memory_mb: float | None = None,
                     should_stop: StopCheck | None = None, image=None, prompts=None,
                     prompt: str | None = None, tower: str = "image",
-                    template: str | None = None) -> HeadImportance:
+                    template: str | None = None, budget_s: float | None = None) -> HeadImportance:
     """delta [layer, head]: the target's change when that head alone is ablated.
 
     Batched: one clean forward (for `before` and the means), then one forward per layer
@@ -215,7 +259,10 @@ def head_importance(model, text: str | None = None, mode: str = "zero", target=N
 
     CLIP-style models: `mi.head_importance(clip, image=..., prompts=[...], prompt=...)`: the
     change of `prompt`'s probability per image-tower head (api/causal_clip.py); with
-    tower="text" per text-tower head, removed from every prompt (api/causal_clip_text.py)."""
+    tower="text" per text-tower head, removed from every prompt (api/causal_clip_text.py).
+
+    budget_s (default MMINSPECT_BUDGET_S): estimated after the clean forward, refused above
+    the budget (OverBudget), stopped at the budget (see CausalBudget)."""
     start = time.perf_counter()
     adapter = load(model) if isinstance(model, str) else model
     if "image" in adapter.modalities:
@@ -224,7 +271,7 @@ def head_importance(model, text: str | None = None, mode: str = "zero", target=N
             raise InputError(f"{adapter.name} is an image-text model: pass image=... and "
                              "prompts=[...] (and prompt=... to pick the prompt measured).")
         return image_head_importance(adapter, image, prompts, prompt, mode, tower, template,
-                                     should_stop)
+                                     should_stop, budget_s)
     if image is not None:
         raise InputError(f"{adapter.name} reads text only; image=... needs a CLIP-style model.")
     adapter = as_text_adapter(adapter)
@@ -232,11 +279,17 @@ def head_importance(model, text: str | None = None, mode: str = "zero", target=N
     sites = head_sites(adapter)
     enc, bound = _bound_target(adapter, text, target, compare_to, labels, label, temperature,
                                token, mask, output)
-    before, contexts, _ = _clean_run(adapter, sites, enc, bound)
-    batch = _batch_size(adapter, len(enc.tokens), memory_mb)
+    clock = CausalBudget(budget_s, should_stop)
+    (before, contexts, _), clean_s = _timed(_clean_run, adapter, sites, enc, bound)
+    n_tok = len(enc.tokens)
+    clock.plan((adapter.name, n_tok, "scan"), clean_s, sites.n_layers * sites.n_heads,
+               f"Scanning {sites.n_layers * sites.n_heads} heads at {n_tok} tokens",
+               f"Shorten the text to about {fits_tokens(n_tok, clock.guard.budget_s, clock.estimate_s)} "
+               "tokens, or ablate chosen heads instead.")
+    batch = _batch_size(adapter, n_tok, memory_mb)
     after = []
     for layer, heads in _layer_groups(sites.n_layers, sites.n_heads, batch):
-        _check_stop(should_stop)
+        clock.step(f"Heads of layer {layer}")
         select, values = _ablation_edits([[(layer, h)] for h in heads], sites, mode, contexts)
         with edit_heads(sites.attention_out, sites.n_heads, select, values):
             after.append(_scores(adapter, enc, bound))                   # [heads]
@@ -279,7 +332,8 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
                       temperature: float = 0.05, token: str | None = None, mask: int = 0,
                       output: str | None = None, memory_mb: float | None = None,
                       should_stop: StopCheck | None = None, prompts=None,
-                      prompt: str | None = None, template: str | None = None) -> ActivationPatching:
+                      prompt: str | None = None, template: str | None = None,
+                      budget_s: float | None = None) -> ActivationPatching:
     """Copy one activation from the clean run into the corrupted run and measure the share
     of the gap restored: (patched - corrupted) / (clean - corrupted).
 
@@ -291,7 +345,11 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
 
     CLIP-style models: `mi.patch_activations(clip, image, other_image, prompts=[...],
     prompt=...)` patches the image tower (api/causal_clip.py): restored [layer, image token]
-    or [layer, head] of the prompt's logit."""
+    or [layer, head] of the prompt's logit.
+
+    budget_s (default MMINSPECT_BUDGET_S): estimated after the clean forward (site
+    "residual" costs one forward per layer and position: 3,072 at 512 tokens on MiniLM),
+    refused above the budget (OverBudget), stopped at the budget (see CausalBudget)."""
     start = time.perf_counter()
     adapter = load(model) if isinstance(model, str) else model
     if "image" in adapter.modalities:
@@ -300,7 +358,7 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
             raise InputError(f"{adapter.name} is an image-text model: pass two images (clean, "
                              "corrupted) and prompts=[...] (and prompt=... to pick one).")
         return patch_image_activations(adapter, clean, corrupted, prompts, prompt, site,
-                                       template, should_stop)
+                                       template, should_stop, budget_s)
     if site not in PATCH_SITES:
         raise InputError(f"Unknown patching site {site!r}; choose one of: {', '.join(PATCH_SITES)}.")
     adapter = as_text_adapter(adapter)
@@ -310,7 +368,8 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
     check_text(corrupted, limits(), "The corrupted text")
     corrupted_enc = adapter.encode(corrupted)
     _aligned(adapter, clean_enc, corrupted_enc)
-    clean_value, heads, resid = _clean_run(adapter, sites, clean_enc, bound)
+    clock = CausalBudget(budget_s, should_stop)
+    (clean_value, heads, resid), clean_s = _timed(_clean_run, adapter, sites, clean_enc, bound)
     corrupted_value = float(_scores(adapter, corrupted_enc, bound, 1)[0])
     gap = clean_value - corrupted_value
     if abs(gap) < 1e-6:
@@ -318,11 +377,17 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
                          "no gap to restore. Choose a corrupted text that changes the target.")
     n_tok = len(clean_enc.tokens)
     width = n_tok if site == "residual" else sites.n_heads
+    other = ("" if site == "heads" else
+             f", or patch heads (site=\"heads\": {sites.n_layers * sites.n_heads} passes)")
+    clock.plan((adapter.name, n_tok, "patch"), clean_s, sites.n_layers * width,
+               f"Patching the {site} of {sites.n_layers} layers at {n_tok} tokens",
+               f"Shorten both texts to about {fits_tokens(n_tok, clock.guard.budget_s, clock.estimate_s)} "
+               f"tokens{other}.")
     batch = _batch_size(adapter, n_tok, memory_mb)
     source = resid if site == "residual" else heads
     patched = []
     for layer, cells in _layer_groups(sites.n_layers, width, batch):
-        _check_stop(should_stop)
+        clock.step(f"Patching layer {layer}")
         select = torch.zeros(len(cells), width, dtype=torch.bool, device=adapter.device)
         select[torch.arange(len(cells)), cells] = True                   # [batch, position | head]
         patched.append(patched_scores(adapter, sites, corrupted_enc, bound, site,

@@ -25,7 +25,7 @@ from ..capture.open_clip_heads import expose_heads
 from ..models.image_heads import IMAGE_HEAD_SITES, TEXT_HEAD_SITES
 from ..types import InputError
 from ..types.causal import PATCH_SITES, ActivationPatching, ClipHeadAblation, HeadImportance
-from .causal import MEAN_OVER, StopCheck, _check_mode, _check_stop, _replacement
+from .causal import MEAN_OVER, CausalBudget, StopCheck, _check_mode, _replacement, _timed
 from .clip import as_clip
 from .images import clean_prompts, read_image
 
@@ -154,25 +154,30 @@ def _prompt_index(prompt: str, prompts: list[str], template: str | None) -> int:
 
 def image_head_importance(model, image, prompts, prompt: str | None = None, mode: str = "zero",
                           tower: str = "image", template: str | None = None,
-                          should_stop: StopCheck | None = None) -> HeadImportance:
+                          should_stop: StopCheck | None = None,
+                          budget_s: float | None = None) -> HeadImportance:
     """delta [layer, head]: the change of `prompt`'s probability (by the adapter's link)
     when that image-tower head alone is removed; prompt=None: the best prompt before.
 
     Batched as for text (api/causal.py): one clean forward, then one forward per layer whose
     item i removes that layer's head i. The image enters as ONE item and the edit hook
     broadcasts it to the layer's heads from that layer on. Equal to one `ablate_heads` per
-    head (tested)."""
+    head (tested). budget_s: as for text (api/causal.py, CausalBudget)."""
     start = time.perf_counter()
     adapter = as_clip(model)
     _check_tower(tower)
     if tower == "text":
         from .causal_clip_text import text_head_importance     # imports this module
-        return text_head_importance(adapter, image, prompts, prompt, mode, template, should_stop)
+        return text_head_importance(adapter, image, prompts, prompt, mode, template, should_stop,
+                                    budget_s)
     _check_mode(mode)
     outs, n_heads = image_head_sites(adapter)
     prompts, pixels, text = _inputs(adapter, image, prompts, template)
+    clock = CausalBudget(budget_s, should_stop)
     with torch.no_grad(), heads_visible(adapter, "image"):
-        before, contexts = _clean_logits(adapter, outs, n_heads, pixels, text)
+        (before, contexts), clean_s = _timed(_clean_logits, adapter, outs, n_heads, pixels, text)
+        clock.plan((adapter.name, "image scan"), clean_s, len(outs) * n_heads,
+                   f"Scanning {len(outs) * n_heads} image heads", "Remove chosen heads instead.")
         probs = adapter.probabilities(before[0])                            # [prompt]
         if prompt is None:
             index = int(probs.argmax())
@@ -181,7 +186,7 @@ def image_head_importance(model, image, prompts, prompt: str | None = None, mode
         rows = []
         one_each = torch.eye(n_heads, dtype=torch.bool, device=pixels.device)  # [item = head, head]
         for layer in range(len(outs)):
-            _check_stop(should_stop)
+            clock.step(f"Heads of layer {layer}")
             select = {layer: one_each}
             values = {layer: _replacement(mode, contexts, layer)}
             with edit_heads(outs, n_heads, select, values):
@@ -213,14 +218,15 @@ def patched_image_logits(adapter, outs, n_heads, blocks, pixels, text, site: str
 
 def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None = None,
                             site: str = "residual", template: str | None = None,
-                            should_stop: StopCheck | None = None) -> ActivationPatching:
+                            should_stop: StopCheck | None = None,
+                            budget_s: float | None = None) -> ActivationPatching:
     """Copy one image-tower activation of the clean image's run into the corrupted image's
     run and measure the share of the gap in `prompt`'s logit restored: (patched - corrupted)
     / (clean - corrupted). site "residual": the residual stream after layer l at image token
     t -> restored [layer, token]; "heads": head h's output at every token -> [layer, head].
     Both images are resized to the model's input, so their tokens always align. prompt=None:
     the prompt the clean image matches best. The logit (logit scale x cosine), not the
-    probability: it is defined with a single prompt too."""
+    probability: it is defined with a single prompt too. budget_s: as for text (CausalBudget)."""
     start = time.perf_counter()
     if site not in PATCH_SITES:
         raise InputError(f"Unknown patching site {site!r}; choose one of: {', '.join(PATCH_SITES)}.")
@@ -228,9 +234,12 @@ def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None
     outs, n_heads, blocks = image_head_sites(adapter, blocks=True)
     prompts, clean_px, text = _inputs(adapter, clean, prompts, template)
     corrupted_px = adapter.preprocess([read_image(corrupted, "the corrupted image", [])])
+    clock = CausalBudget(budget_s, should_stop)
     with torch.no_grad(), heads_visible(adapter, "image"):
+        t0 = time.perf_counter()
         with capture_head_inputs(outs, n_heads) as heads, capture_residual(blocks) as resid:
             clean_logits = adapter.logits_of(adapter.encode_image(clean_px) @ text.T)  # [1, prompt]
+        clean_s = time.perf_counter() - t0
         index = (int(clean_logits[0].argmax()) if prompt is None
                  else _prompt_index(prompt, prompts, template))
         corrupted_logits = adapter.logits_of(adapter.encode_image(corrupted_px) @ text.T)
@@ -242,11 +251,15 @@ def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None
                              "images the prompt tells apart.")
         source = dict(resid) if site == "residual" else dict(heads)
         width = source[0].shape[1] if site == "residual" else n_heads
+        other = "" if site == "heads" else f" or patch heads ({len(blocks) * n_heads} passes)"
+        clock.plan((adapter.name, "image patch"), clean_s, len(blocks) * width,
+                   f"Patching the {site} of {len(blocks)} layers of the image tower",
+                   f"Use a smaller model{other}.")
         rows = []
         for layer in range(len(blocks)):
             row = []
             for i in range(0, width, PATCH_BATCH):
-                _check_stop(should_stop)
+                clock.step(f"Patching layer {layer}")
                 cells = torch.arange(i, min(i + PATCH_BATCH, width), device=clean_px.device)
                 select = torch.zeros(len(cells), width, dtype=torch.bool, device=clean_px.device)
                 select[torch.arange(len(cells)), cells] = True           # [item, token | head]

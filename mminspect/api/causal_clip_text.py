@@ -30,7 +30,7 @@ import torch
 
 from ..capture.heads import capture_head_inputs, edit_heads
 from ..types.causal import ClipHeadAblation, HeadImportance
-from .causal import StopCheck, _check_mode, _check_stop
+from .causal import CausalBudget, StopCheck, _check_mode, _timed
 from .causal_clip import _prompt_index, check_pairs, heads_visible, tower_sites
 from .images import clean_prompts, read_image
 
@@ -119,22 +119,29 @@ def ablate_text_heads(adapter, image, prompts, heads, mode: str = "zero",
 
 def text_head_importance(adapter, image, prompts, prompt: str | None = None, mode: str = "zero",
                          template: str | None = None,
-                         should_stop: StopCheck | None = None) -> HeadImportance:
+                         should_stop: StopCheck | None = None,
+                         budget_s: float | None = None) -> HeadImportance:
     """delta [layer, head]: the change of `prompt`'s probability (by the adapter's link)
     when that text-tower head alone is removed from every prompt; prompt=None: the best
     prompt before.
 
     Batched: one clean forward of the prompts, then per layer one forward of (heads x
     prompts) texts, item k = prompt k % P with head k // P removed (chunks of at most
-    SCAN_ITEMS texts). Equal to one `ablate_heads(..., tower="text")` per head (tested)."""
+    SCAN_ITEMS texts). Equal to one `ablate_heads(..., tower="text")` per head (tested).
+    budget_s: as for text models (api/causal.py, CausalBudget)."""
     start = time.perf_counter()
     _check_mode(mode)
     outs, n_heads = tower_sites(adapter, "text")
     prompts, image_emb = _setup(adapter, image, prompts, template)
     n_prompts = len(prompts)
     chunk = max(1, min(n_heads, SCAN_ITEMS // n_prompts))                    # heads per forward
+    clock = CausalBudget(budget_s, should_stop)
     with torch.no_grad(), heads_visible(adapter, "text"):
-        before, contexts = _clean_run(adapter, outs, n_heads, image_emb, prompts)
+        (before, contexts), clean_s = _timed(_clean_run, adapter, outs, n_heads, image_emb, prompts)
+        # the clean run is one pass of every prompt: an item here is that many texts
+        clock.plan((adapter.name, "text scan", n_prompts), clean_s, len(outs) * n_heads,
+                   f"Scanning {len(outs) * n_heads} text heads with {n_prompts} prompts",
+                   "Use fewer prompts, or remove chosen heads instead.")
         probs = adapter.probabilities(before)                                # [prompt]
         index = (int(probs.argmax()) if prompt is None
                  else _prompt_index(prompt, prompts.texts, template))
@@ -143,7 +150,7 @@ def text_head_importance(adapter, image, prompts, prompt: str | None = None, mod
             value = _values(mode, contexts, layer, prompts.lengths)  # [prompt, 1, head, d] or []
             row = []
             for first in range(0, n_heads, chunk):
-                _check_stop(should_stop)
+                clock.step(f"Text heads of layer {layer}")
                 heads = range(first, min(first + chunk, n_heads))
                 select = torch.zeros(len(heads), n_prompts, n_heads, dtype=torch.bool,
                                      device=before.device)                   # [head item, prompt, head]

@@ -22,6 +22,10 @@ A host sets them with environment variables (defaults in brackets):
                                         (perturbation / surrogate methods, curves): "auto"
                                         (bfloat16 where the hardware runs it natively, ~3x
                                         faster, with a note), "float32" or "bfloat16"
+    MMINSPECT_MAX_METHODS      [12]     methods in one list (compare, sanity check, image
+                                        methods), after duplicates go
+    MMINSPECT_LONG_THREADS     [half the cores, at least 1]  CPU threads of the long-job
+                                        lane (the cheap lane keeps torch's default)
 
 Why these numbers: a label is embedded with all the others in one batch, and a label of
 20,000 characters (512 tokens) cost ~34 MB of peak memory, so 64 of them reached 3.26 GB;
@@ -36,9 +40,15 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 
-from ..types import InputError
+import torch
+
+from ..models.registry import model_lane
+from ..types import InputError, OverBudget
 
 OVER_BUDGET = ("reduce", "refuse")
 PRECISION = ("auto", "float32", "bfloat16")     # explain/attribution/precision.py
@@ -56,12 +66,13 @@ class Limits:
     max_new_tokens: int = 32
     copy_mb: float = 1024.0
     precision: str = "auto"
+    max_methods: int = 12
 
     ENV = {"max_chars": "MMINSPECT_MAX_CHARS", "max_labels": "MMINSPECT_MAX_LABELS",
            "max_label_chars": "MMINSPECT_MAX_LABEL_CHARS", "budget_s": "MMINSPECT_BUDGET_S",
            "over_budget": "MMINSPECT_OVER_BUDGET", "memory_mb": "MMINSPECT_ATTR_MEMORY_MB",
            "max_new_tokens": "MMINSPECT_MAX_NEW_TOKENS", "copy_mb": "MMINSPECT_COPY_MEMORY_MB",
-           "precision": "MMINSPECT_PRECISION"}
+           "precision": "MMINSPECT_PRECISION", "max_methods": "MMINSPECT_MAX_METHODS"}
 
     def __post_init__(self):
         for f in fields(self):
@@ -151,3 +162,101 @@ def check_copy_mb(n_bytes: int, lim: Limits, model_name: str, what: str = "The s
                          "(MMINSPECT_COPY_MEMORY_MB). Check a smaller model, read the shipped "
                          "table for the bundled ones, or, if you host the app, raise "
                          "MMINSPECT_COPY_MEMORY_MB.")
+
+
+def check_methods(methods, known, lim: Limits, what: str = "methods") -> list[str]:
+    """A list of method names de-duplicated (first kept) and capped, each one known: the
+    list that will run, or an InputError before any model work. Why: one request naming
+    saliency 1,000 times ran it 1,000 times (390 s) under one budget check per run."""
+    if isinstance(methods, str):
+        methods = [methods]
+    try:
+        names = list(dict.fromkeys(str(m).strip() for m in methods))
+    except TypeError:
+        raise InputError(f"{what} must be a list of method names, e.g. ['saliency'].") from None
+    unknown = [m for m in names if m not in known]
+    if unknown:
+        raise InputError(f"Unknown method {unknown[0][:60]!r}; choose from: {', '.join(known)}.")
+    if not names:
+        raise InputError(f"No {what} given; choose from: {', '.join(known)}.")
+    if len(names) > lim.max_methods:
+        raise InputError(f"{len(names)} {what} given; the limit is {lim.max_methods} "
+                         "(MMINSPECT_MAX_METHODS). Keep the ones you need.")
+    return names
+
+
+# Threads of torch's CPU work, per lane. torch.set_num_threads acts on the calling thread
+# (and on threads started later), so each lane sets its own count on entry: a worker thread
+# that ran a long job must not keep its single thread for the next cheap click.
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+def long_threads() -> int:
+    """MMINSPECT_LONG_THREADS, default half the cores: on 2 cores the long job gets one and
+    leaves the other to the cheap clicks (measured in docs/performance-classroom.md)."""
+    raw = os.environ.get("MMINSPECT_LONG_THREADS", "").strip()
+    try:
+        return max(1, int(raw)) if raw else max(1, DEFAULT_THREADS // 2)
+    except ValueError:
+        raise ValueError(f"MMINSPECT_LONG_THREADS must be a whole number, got {raw!r}") from None
+
+
+@contextmanager
+def lane(name: str, threads: int | None = None):
+    """Run a request in lane `name`: its own copies of the models (models/registry.py) and
+    `threads` CPU threads (default: torch's own count)."""
+    want = threads or DEFAULT_THREADS
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+    try:
+        with model_lane(name):
+            yield
+    finally:
+        if torch.get_num_threads() != DEFAULT_THREADS:
+            torch.set_num_threads(DEFAULT_THREADS)
+
+
+# One deadline per request: the app's event (ui/lanes.py) or a call that runs several
+# budgeted parts (a sanity check's maps, several methods) opens it, and every budgeted part
+# inside takes what is left of it, not a fresh budget of its own.
+_DEADLINE: ContextVar[tuple[float, float] | None] = ContextVar("mminspect_deadline", default=None)
+
+
+@contextmanager
+def request_budget(budget_s: float | None = None):
+    """Inside: the whole request has `budget_s` seconds from now (default the host's
+    MMINSPECT_BUDGET_S). A request_budget inside another never extends the outer one."""
+    total = limits().budget_s if budget_s is None else float(budget_s)
+    end = time.perf_counter() + total
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(min(outer, (end, total)) if outer is not None else (end, total))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def budget_left(budget_s=None, lim: Limits | None = None) -> float:
+    """Seconds the next budgeted part may take: its own budget (default the host's), never
+    past the request's deadline. None/inf budgets are honoured. Raises OverBudget, telling
+    how long the request has run, when nothing is left."""
+    lim = lim or limits()
+    if budget_s is None:
+        own = lim.budget_s
+    else:
+        try:
+            own = float(budget_s)
+        except (TypeError, ValueError):
+            raise InputError(f"budget_s must be a number of seconds, got {budget_s!r}.") from None
+        if not own > 0:
+            raise InputError(f"budget_s must be > 0 seconds (math.inf for none), got {budget_s}.")
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return own
+    end, total = deadline
+    left = end - time.perf_counter()
+    if left <= 0:
+        raise OverBudget(f"Stopped: this request has used its whole time budget of {total:g} s "
+                         "(MMINSPECT_BUDGET_S covers the whole request, every part of it). "
+                         "Ask for less at once: fewer methods, a shorter text.")
+    return min(own, left)

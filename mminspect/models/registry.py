@@ -4,6 +4,14 @@ A name maps to a family (which adapter class opens it), a source (where its weig
 a label for people and the adapter's options. `load()` also takes a Hugging Face hub id or
 a local folder holding a checkpoint. Loaded adapters are cached, least recently used first
 out once they exceed a memory budget (MMINSPECT_CACHE_MB, default 6000).
+
+Lanes: the app runs cheap events and long jobs side by side, each lane one at a time. Hooks
+and attention patches change a model object while they run, so two lanes must never share
+one: `with model_lane("long"): load(name)` returns that lane's own copy (loaded once, from
+the same files, and cached like the others). Outside any lane (notebooks, the CLI, tests)
+the default lane's cache is the only one. Why copies and not a lock: a lock would make the
+cheap click wait for the long job again, which is what the lanes are for; the bundled
+models are small (MiniLM ~90 MB, a mini-CLIP ~3 MB beside its MiniLM).
 """
 from __future__ import annotations
 
@@ -14,6 +22,8 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from ..types import ModelLoadError
@@ -117,7 +127,12 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin.inde
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
 
 log = logging.getLogger("mminspect")
-_CACHE: OrderedDict[str, ModelAdapter] = OrderedDict()
+_CACHE: OrderedDict[str, ModelAdapter] = OrderedDict()        # the default lane's models
+DEFAULT_LANE = "model"
+_LANE_CACHES: dict[str, OrderedDict[str, ModelAdapter]] = {}  # every other lane's copies
+# The lane of the running request; a ContextVar, so each worker thread (and each asyncio
+# task) sees the lane its own event set, never another request's.
+_LANE: ContextVar[str] = ContextVar("mminspect_lane", default=DEFAULT_LANE)
 # Re-entrant: an adapter may load another while being built (mini-CLIP takes its text tower,
 # MiniLM, from this cache, so one copy serves both).
 _LOCK = threading.RLock()
@@ -226,15 +241,38 @@ def _entry(name: str, allow_custom: bool = True) -> tuple[str, str, str, dict]:
                          "a Hugging Face id like 'owner/name', or a local folder with a checkpoint.")
 
 
-def _evict(keep: str) -> None:
-    """Drop least recently used adapters until the cache fits its budget (never `keep`).
-    A request still using an evicted model holds its own reference and finishes normally."""
-    total = sum(a.memory_bytes() for a in _CACHE.values())
-    for name in list(_CACHE):
-        if total <= cache_budget_bytes():
-            break
-        if name != keep:
-            total -= _CACHE.pop(name).memory_bytes()
+@contextmanager
+def model_lane(lane: str):
+    """Inside: `load()` gives `lane`'s own copies of the models (see the module's note)."""
+    token = _LANE.set(str(lane))
+    try:
+        yield
+    finally:
+        _LANE.reset(token)
+
+
+def current_lane() -> str:
+    return _LANE.get()
+
+
+def _lane_cache(lane: str) -> OrderedDict[str, ModelAdapter]:
+    return _CACHE if lane == DEFAULT_LANE else _LANE_CACHES.setdefault(lane, OrderedDict())
+
+
+def _evict(keep: str, lane: str = DEFAULT_LANE) -> None:
+    """Drop least recently used adapters until the caches fit their budget (never `keep` of
+    `lane`); the other lanes' copies go first (a copy is reloaded on demand, and the
+    default lane serves the cheap clicks). A request still using an evicted model holds its
+    own reference and finishes normally."""
+    caches = [*_LANE_CACHES.values(), _CACHE]
+    total = sum(a.memory_bytes() for cache in caches for a in cache.values())
+    kept = _lane_cache(lane)
+    for cache in caches:
+        for name in list(cache):
+            if total <= cache_budget_bytes():
+                return
+            if not (cache is kept and name == keep):
+                total -= cache.pop(name).memory_bytes()
 
 
 def _failure(name: str, path: str, e: Exception) -> str:
@@ -262,10 +300,18 @@ def load(name: str, allow_custom: bool = True) -> ModelAdapter:
     name = name.strip()
     if not allow_custom and name not in REGISTRY:
         raise _unknown(name)
+    lane = current_lane()
+    cache = _lane_cache(lane)
+    try:     # the common case without the lock: a lane loading a copy must not stall the others
+        adapter = cache[name]
+        cache.move_to_end(name)
+        return adapter
+    except KeyError:
+        pass
     with _LOCK:  # one load at a time: two users asking for one model must not load it twice
-        if name in _CACHE:
-            _CACHE.move_to_end(name)
-            return _CACHE[name]
+        if name in cache:
+            cache.move_to_end(name)
+            return cache[name]
         family, path, label, options = _entry(name, allow_custom)
         if name not in REGISTRY and Path(path).is_dir():
             _folder_weights(Path(path), name)           # safetensors, or a clear refusal
@@ -278,6 +324,6 @@ def load(name: str, allow_custom: bool = True) -> ModelAdapter:
             raise ModelLoadError(f"Could not load {name[:100]!r}: {_failure(name, path, e)}. The "
                                  f"bundled models always work offline: "
                                  f"{', '.join(bundled_names())}.") from e
-        _CACHE[name] = adapter
-        _evict(keep=name)
+        cache[name] = adapter
+        _evict(keep=name, lane=lane)
         return adapter

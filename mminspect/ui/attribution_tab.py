@@ -254,8 +254,7 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
     out = ["state", "summary", "text_map", "other_map", "bar", "curves", MESSAGE, "caveats"]
     run.click(bind(gpu(on_attribute), ctx, out, release=True),
               comps([*target, "method", "baseline", "level"]) + sliders, comps(out),
-              api_name="attribute_text", concurrency_id="model",
-              concurrency_limit=ctx.model_concurrency)
+              api_name="attribute_text", concurrency_id="long", concurrency_limit=1)
     compare_out = ["comparison", "table", MESSAGE, "agreement"]
     # Two outputs, not one: gradio wraps a single output's return value in a list again, and
     # bind returns a list, so with `c["tabs"]` alone the switch failed ("not a valid output").
@@ -264,8 +263,7 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
                   **quick).then(
         bind(gpu(on_compare_methods), ctx, compare_out, release=True),
         comps([*target, "baseline", "level"]), comps(compare_out),
-        api_name="compare_attributions", concurrency_id="model",
-        concurrency_limit=ctx.model_concurrency)
+        api_name="compare_attributions", concurrency_id="long", concurrency_limit=1)
     trust_panel.wire(ctx, c, target)
     draw_out = ["text_map", "other_map", "bar", MESSAGE]
     c["level"].change(bind(redraw, ctx, draw_out), comps(["state", "level"]), comps(draw_out),

@@ -202,6 +202,7 @@ def wire(ctx: AppContext, c: Components) -> None:
         return [c[n] for n in names]
 
     model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
+    long = {"concurrency_id": "long", "concurrency_limit": 1}       # ui/lanes.py
     out = ["abl_plot", "abl_result", "abl_message"]
     c["abl_run"].click(bind(gpu(on_ablate), ctx, out, "abl_message", release=True),
                        comps(["model", "custom", "state", "abl_layer", "abl_head", "abl_mode"]),
@@ -209,12 +210,12 @@ def wire(ctx: AppContext, c: Components) -> None:
     out = ["abl_imp", "abl_table", "abl_summary", "abl_message"]
     c["abl_scan"].click(bind(gpu(on_scan), ctx, out, "abl_message", release=True),
                         comps(["model", "custom", "state", "abl_prompt", "abl_mode"]), comps(out),
-                        api_name="image_head_importance", **model)
+                        api_name="image_head_importance", **long)
     out = ["abl_patch_summary", "abl_patch_plot", "abl_message"]
     c["abl_patch"].click(bind(gpu(on_image_patch), ctx, out, "abl_message", release=True),
                          comps(["model", "custom", "state", "abl_second", "abl_prompt",
                                 "abl_site"]), comps(out), api_name="patch_image_activations",
-                         **model)
+                         **long)
     out = ["abl_plot", "abl_result", "abl_table", "abl_layer", "abl_head", "abl_message"]
     c["abl_table"].select(bind(gpu(on_head_click), ctx, out, "abl_message"),
                           comps(["state", "abl_imp", "abl_mode"]), comps(out),

@@ -72,5 +72,5 @@ def wire(ctx, c: Components) -> None:
     c["isanity_run"].click(
         bind(gpu(on_image_sanity), ctx, out, MESSAGE, release=True),
         [c[n] for n in ("model", "custom", "state", "method_prompt", "isanity_methods")],
-        [c[n] for n in out], api_name="image_sanity_check", concurrency_id="model",
-        concurrency_limit=ctx.model_concurrency)
+        [c[n] for n in out], api_name="image_sanity_check", concurrency_id="long",
+        concurrency_limit=1)

@@ -130,8 +130,7 @@ def wire(ctx, c: dict, target: list[str]) -> None:
     c["sanity_run"].click(
         bind(gpu(on_sanity), ctx, out, release=True),
         [c[n] for n in [*target, "baseline", "sanity_methods", "state"]], [c[n] for n in out],
-        api_name="sanity_check", concurrency_id="model",
-        concurrency_limit=ctx.model_concurrency)
+        api_name="sanity_check", concurrency_id="long", concurrency_limit=1)
 
 
 def image_trust_html(attrs: list) -> str:

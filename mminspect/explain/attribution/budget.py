@@ -7,15 +7,30 @@ per unit are measured on this input, on this machine, now (`Problem.unit_s`). Ab
 budget a request is either refused with the estimate and what to change, or reduced: the
 methods that can (`Method.shrink`) run fewer samples or coarser perturbations, scaled
 together so the whole fits, and each says so in its notes.
+
+Two guards keep the estimate honest on a shared machine:
+- `HOST_SPEED` remembers the fastest time seen for the same work on this host (same model,
+  length, precision and thread count), so the same request is planned the same way whether
+  the machine is idle or busy right now (a busy machine's timing is several times slower,
+  and it once refused what it had accepted when idle). A first request on a busy machine
+  still plans from its own timing.
+- `BoundedGuard` stops the work at the budget itself, for the whole request, telling what
+  ran: the plan may be wrong (an estimate from an idle machine, on a busy one) but no
+  request holds its lane past the budget and about one batch.
 """
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
+
+import torch
 
 from ...types import OverBudget
 from .base import Method, Problem
 from .faithfulness import MAX_POINTS, curve_units
+from .guard import Guard
 from .problem import CALIBRATION_ITEMS, calibrated, retimed
 
 FAST = "Saliency, Input × Gradient or Integrated Gradients"
@@ -145,20 +160,34 @@ def _notes(jobs: list[Job], params: list[dict], why: str) -> list[list[str]]:
 FEWER_POINTS = 3   # curve points when the budget needs it (2 inner points instead of 5)
 
 
+def _steady(jobs: list[Job], speed_key: tuple | None) -> None:
+    """Each distinct problem's timing replaced, in place, by the host's best for it."""
+    if speed_key is None:
+        return
+    distinct = {id(p): p for j in jobs for p in (j.problem, j.curves_on)}
+    done = {key: HOST_SPEED.problem(speed_key, p) for key, p in distinct.items()}
+    for j in jobs:
+        j.problem, j.curve_problem = done[id(j.problem)], done[id(j.curves_on)]
+
+
 def plan_budget(jobs: list[Job], budget_s: float, mode: str = "reduce",
-                shared_orders: int = 0, total_s: float | None = None) -> Plan:
+                shared_orders: int = 0, total_s: float | None = None,
+                speed_key: tuple | None = None) -> Plan:
     """The plan for `jobs` within `budget_s` seconds (shared_orders: random-order reference
     curves computed once for all jobs; total_s: the request's whole budget, for messages,
-    when part of it is already spent). Raises OverBudget when it cannot fit.
+    when part of it is already spent). Raises OverBudget when it cannot fit. speed_key
+    (e.g. the model's name): plan with the host's best timing of the same work (HOST_SPEED).
 
     Reduce mode shrinks the flexible methods first; if they reach their floors and it still
     does not fit, the deletion / insertion curves get fewer points too."""
     total_s = budget_s if total_s is None else total_s
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    _steady(jobs, speed_key)
     full = _shared_s(jobs, shared_orders, MAX_POINTS) + sum(j.seconds() for j in jobs)
     if full > budget_s:                    # the first estimate errs high: measure better
         _calibrate(jobs, budget_s)
+        _steady(jobs, speed_key)
         full = _shared_s(jobs, shared_orders, MAX_POINTS) + sum(j.seconds() for j in jobs)
     if full <= budget_s:
         return Plan([dict(j.params) for j in jobs], [[] for _ in jobs],
@@ -222,3 +251,70 @@ def keep_pace(plan: Plan, jobs: list[Job], i: int, guard, mode: str) -> Plan:
                    notes=[plan.notes[k] if k < i else notes[k - i] or plan.notes[k]
                           for k in range(len(jobs))],
                    seconds=plan.seconds[:i] + [s / slow for s in seconds], reduced=True)
+
+
+GRACE_S = 1.0     # a request may end this long after its budget (the last batch's tail)
+
+
+class BoundedGuard(Guard):
+    """A Guard whose hard stop is the budget of the whole request: before a batch, if the
+    batch (timed as the gap since the last check) would end more than GRACE_S past the
+    budget, the work stops with a message that says how long it ran and what was running."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._last = 0.0
+        self._gap = 0.0
+        self.done: list[str] = []          # what finished, for the message (set by the caller)
+
+    def check(self, force_report: bool = False) -> None:
+        elapsed = self.elapsed()
+        self._gap, self._last = elapsed - self._last, elapsed
+        if elapsed > self.budget_s or elapsed + self._gap > self.budget_s + GRACE_S:
+            finished = (f" Finished before the stop: {', '.join(self.done)}." if self.done
+                        else " Nothing had finished.")
+            slower = (f" It was estimated at {self.estimate_s:.0f} s; the work ran slower than "
+                      "that (the machine is busy now, or the estimate erred)."
+                      if self.estimate_s > 1e-6 else "")
+            raise OverBudget(f"Stopped after {elapsed:.1f} s: the time budget of "
+                             f"{self.budget_s:g} s for this whole request ran out while "
+                             f"“{self.desc}” was running.{slower}{finished} Ask for "
+                             "less at once (fewer methods, a shorter text) or try again later.")
+        super().check(force_report)
+
+
+class HostSpeed:
+    """The fastest per-item and per-call times seen on this host for one kind of work,
+    keyed by what decides them (model, tokens, precision, threads). Thread-safe; at most
+    MAX entries, least recently used out."""
+
+    MAX = 512
+
+    def __init__(self):
+        self._best: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def steady(self, key: tuple, unit_s: float, call_s: float = 0.0) -> tuple[float, float]:
+        """(unit_s, call_s) no slower than the best seen for `key`; records the new ones."""
+        key = (*key, torch.get_num_threads())
+        with self._lock:
+            best = self._best.pop(key, (unit_s, call_s))
+            best = (min(best[0], unit_s), min(best[1], call_s))
+            self._best[key] = best
+            while len(self._best) > self.MAX:
+                self._best.popitem(last=False)
+        return best
+
+    def problem(self, key: tuple, p: Problem) -> Problem:
+        """`p` with its timing no slower than the best seen for the same work. A calibrated
+        timing (per-call cost split out, call_s > 0) is kept apart from a plain one."""
+        unit, call = self.steady((*key, p.n_tokens, str(p.inputs.dtype), p.call_s > 0),
+                                 p.unit_s, p.call_s)
+        return replace(p, unit_s=unit, call_s=call)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._best.clear()
+
+
+HOST_SPEED = HostSpeed()

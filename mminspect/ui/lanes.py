@@ -1,0 +1,84 @@
+"""Two lanes for the model events, so a cheap click never waits behind a long job.
+
+    CHEAP_LANE ("model"): inspect, trace, a lesson, one head ablated, one image's prompts —
+        a forward or two, well under a second on the bundled models.
+    LONG_LANE ("long"): compare every attribution method, one attribution method, sanity
+        checks, every image method, head-importance scans, activation patching — seconds to
+        the whole time budget.
+
+A tab puts an event in a lane with its `concurrency_id`; gradio gives each id its own queue
+and worker count, so a visitor's compare-all waits only behind other long jobs, and the
+Inspect of thirty students behind other cheap clicks. `install_lanes(demo)` (once, after
+the Blocks are built) makes each lane's event run with:
+
+- its own copies of the models. Hooks, captum's layer methods and the attention patches
+  change the model object while they run; a long job in one thread and an Inspect in
+  another on the *same* object would see each other's hooks. The registry keeps one copy
+  per lane (a ContextVar set here picks it), which costs memory (MiniLM ~90 MB, a mini-CLIP
+  ~3 MB) instead of making the cheap click wait for a lock;
+- its own CPU threads: the long lane gets MMINSPECT_LONG_THREADS (default half the cores,
+  so one of two), the cheap lane torch's default. Measured in docs/performance-classroom.md;
+- MMINSPECT_LONG_WORKERS long jobs at once (default 1), the cheap lane
+  ctx.model_concurrency (MMINSPECT_MODEL_WORKERS);
+- one time budget for the whole event (api/limits.py request_budget): the handler's api
+  calls share it, so a list of methods run one by one stops at the budget, not per method.
+
+A queued visitor sees their place and, once that event has run since start, an estimate:
+gradio's status tracker shows "queue: 2/3" and "3.1/20.4s" for events whose show_progress
+is not "hidden" (every model event here).
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+
+import gradio as gr
+
+from ..api.limits import lane, long_threads, request_budget
+from .hosting import env_int
+
+CHEAP_LANE = "model"          # the id every model event had before the lanes (hosting.py)
+LONG_LANE = "long"
+MODEL_LANES = (CHEAP_LANE, LONG_LANE)     # every lane whose events touch a model
+
+
+def in_lane(fn, lane_id: str, threads: int | None = None):
+    """`fn` run inside `lane_id` (its models and threads) and one time budget for the whole
+    event (MMINSPECT_BUDGET_S, however many api calls the handler makes: a list of methods
+    checked one by one shares it). The signature stays `fn`'s (functools.wraps sets
+    __wrapped__), so gradio still finds gr.Progress and gr.Request."""
+    if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn):
+        raise TypeError(f"{fn.__name__}: a lane runs plain functions (the model events' bind)")
+
+    @functools.wraps(fn)
+    def run_in_lane(*args, **kwargs):
+        with lane(lane_id, threads), request_budget():
+            return fn(*args, **kwargs)
+
+    run_in_lane.mminspect_lane = lane_id
+    return run_in_lane
+
+
+def lane_events(demo: gr.Blocks) -> dict[str, list[str]]:
+    """{lane: [event names]}: which handler runs in which lane (for tests and the docs)."""
+    out: dict[str, list[str]] = {lane_id: [] for lane_id in MODEL_LANES}
+    for block_fn in demo.fns.values():
+        if block_fn.concurrency_id in out and block_fn.fn is not None:
+            out[block_fn.concurrency_id].append(block_fn.name)
+    return out
+
+
+def install_lanes(demo: gr.Blocks, long_workers: int | None = None) -> None:
+    """Wrap every model event of `demo` to run in its lane, and set the long lane's number
+    of workers. Call once after the Blocks are built and before launch (gradio makes each
+    lane's queue when its first event arrives, from the events' concurrency_limit)."""
+    workers = long_workers or env_int("MMINSPECT_LONG_WORKERS", 1)
+    threads = {CHEAP_LANE: None, LONG_LANE: long_threads()}
+    for block_fn in demo.fns.values():
+        lane_id = block_fn.concurrency_id
+        if lane_id not in MODEL_LANES or block_fn.fn is None:
+            continue
+        if getattr(block_fn.fn, "mminspect_lane", None) is None:
+            block_fn.fn = in_lane(block_fn.fn, lane_id, threads[lane_id])
+        if lane_id == LONG_LANE:
+            block_fn.concurrency_limit = workers
