@@ -270,7 +270,7 @@ def wire(ctx: AppContext, c: Components) -> None:
     out = ["imp_state", "imp_table", "imp_summary", "imp_scatter", "imp_result", "imp_message"]
     c["imp_scan"].click(bind(gpu(on_scan), ctx, out, "imp_message", release=True),
                         comps([*text_in, "imp_target", "imp_choice", "imp_mode", "imp_stat"]),
-                        comps(out), api_name="head_importance", **model)
+                        comps(out), api_name="head_importance", **long)
     out = ["imp_table", "imp_result", "imp_message"]
     c["imp_table"].select(bind(gpu(on_head_click), ctx, out, "imp_message"),
                           comps(["imp_state", "imp_mode"]), comps(out), api_visibility="private",
@@ -286,4 +286,5 @@ def wire(ctx: AppContext, c: Components) -> None:
     c["patch_run"].click(bind(gpu(on_patch), ctx, out, "patch_message", release=True),
                          comps(["model", "custom", "patch_clean", "patch_corrupted", "compare",
                                 "labels", "temperature", "patch_target", "patch_choice",
-                                "patch_site"]), comps(out), api_name="patch_activations", **model)
+                                "patch_site"]), comps(out), api_name="patch_activations", **long)
+    long = {"concurrency_id": "long", "concurrency_limit": 1}       # ui/lanes.py

@@ -312,7 +312,8 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
        ["model", "custom", "upload", "prompts", "template"], inspect_out,
        api_name="inspect_clip", **model, release=True)
     on(run_all.click, gpu(on_all_methods), ["model", "custom", "state", "method_prompt"],
-       ["method_maps", "method_table", "pointing_md"], api_name="explain_methods", **model,
+       ["method_maps", "method_table", "pointing_md"], api_name="explain_methods",
+       concurrency_id="long", concurrency_limit=1,
        release=True)
     for control in ("a", "b"):
         on(c[control].input, redraw_contrast, ["state", "a", "b"], ["contrast", "contrast_md"],
