@@ -265,6 +265,7 @@ def wire(ctx: AppContext, c: Components) -> None:
         return [c[n] for n in names]
 
     model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
+    long = {"concurrency_id": "long", "concurrency_limit": 1}       # ui/lanes.py
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     text_in = ["model", "custom", "text", "compare", "labels", "temperature"]
     out = ["imp_state", "imp_table", "imp_summary", "imp_scatter", "imp_result", "imp_message"]
@@ -287,4 +288,3 @@ def wire(ctx: AppContext, c: Components) -> None:
                          comps(["model", "custom", "patch_clean", "patch_corrupted", "compare",
                                 "labels", "temperature", "patch_target", "patch_choice",
                                 "patch_site"]), comps(out), api_name="patch_activations", **long)
-    long = {"concurrency_id": "long", "concurrency_limit": 1}       # ui/lanes.py
