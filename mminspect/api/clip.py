@@ -46,12 +46,37 @@ def _method(method: str):
     return IMAGE_METHODS[method]
 
 
+# How tokenizers write a piece their vocabulary lacks (BERT's WordPiece, SentencePiece);
+# byte-level BPE (CLIP, GPT-2) has none: every character maps to some bytes.
+UNKNOWN = ("[UNK]", "<unk>")
+
+
+def unknown_words(prompt: str, enc: Encoded) -> list[str]:
+    """The characters of `prompt` the tokenizer turned into an unknown token (emoji, scripts
+    outside its vocabulary), in order, once each: the model reads each as the same [UNK]."""
+    found: list[str] = []
+    for tok, (a, b), special in zip(enc.tokens, enc.offsets, enc.special):
+        if not special and tok.split(" ")[0] in UNKNOWN:
+            piece = prompt[int(a):int(b)] if b > a else tok
+            if piece not in found:
+                found.append(piece)
+    return found
+
+
 def _encode(adapter: CLIPAdapter, prompts: list[str], notes: list[str]) -> list[Encoded]:
     encs = [adapter.tokenize(p) for p in prompts]
     for p, e in zip(prompts, encs):
         if e.n_dropped:
             notes.append(f"Prompt {p[:40]!r} is longer than the text tower's limit: its last "
                          f"{e.n_dropped} tokens were dropped.")
+        unknown = unknown_words(p, e)
+        if unknown:
+            what = (f"{unknown[0]!r}, so the model reads it as the unknown token [UNK]"
+                    if len(unknown) == 1 else
+                    f"{', '.join(repr(u) for u in unknown)}, so the model reads each as the same "
+                    "unknown token [UNK] (it cannot tell them apart)")
+            notes.append(f"Prompt {p[:40]!r}: the tokenizer does not know {what}; the map "
+                         "and the score see no meaning there. Use plain words.")
     return encs
 
 

@@ -14,6 +14,7 @@ from ..types import ClipView
 from .layout import plotly_text
 
 DISPLAY = 320   # overlays are drawn at least this big: a 64 px scene is unreadable as is
+DIM = 0.6       # brightness of the picture under a map
 
 
 def _lut(scale: str, n: int = 256) -> np.ndarray:
@@ -61,7 +62,7 @@ def caption_room(image: np.ndarray, height: int = 64) -> np.ndarray:
 
 
 def overlay(image: np.ndarray, scores: np.ndarray, vmax: float | None = None,
-            signed: bool = False, alpha: float = 0.6, legend: bool = True) -> np.ndarray:
+            signed: bool = False, alpha: float = 0.85, legend: bool = True) -> np.ndarray:
     """Heat map over an image. image: uint8 [H, W, 3]; scores: [h, w] (any grid that divides
     the image: a patch map is repeated to pixels). signed: diverging colours centred on 0
     (red up, blue down), else sequential from 0 (negative values clipped). legend: a colour
@@ -80,7 +81,12 @@ def overlay(image: np.ndarray, scores: np.ndarray, vmax: float | None = None,
     colours = lut[(idx * 255).astype(int)]                                # [H, W, 3]
     # Weak values let the image show through, so the map reads as "where", not as a veil.
     weight = alpha * (np.abs(s) / vmax).clip(0, 1)[..., None] ** 0.5
-    out = upscale(((1 - weight) * image + weight * colours).astype(np.uint8))
+    # The picture under the map is dimmed and half desaturated: on a bright or colourful
+    # scene (mini-CLIP 2's pale backgrounds, a yellow lemon) the map's hot colours otherwise
+    # hardly stand out, and a student reads the object's own colour as evidence.
+    grey = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])     # [H, W]
+    base = DIM * (0.5 * image + 0.5 * grey[..., None])                   # [H, W, 3]
+    out = upscale(((1 - weight) * base + weight * colours).clip(0, 255).astype(np.uint8))
     return np.concatenate([out, colour_bar(out.shape[1], vmax, signed)]) if legend else out
 
 
@@ -173,12 +179,25 @@ def attention_over_patches(view: ClipView, image: int, layer: int, head: int,
     return np.concatenate([out, colour_bar(out.shape[1], vmax, signed=False)])
 
 
+# Below this spread (max - min, as a share of the largest size) the words' shading looks
+# uniform: say so in words, or a student reads "every word mattered a lot".
+FLAT_SPREAD = 0.35
+
+
 def word_relevance_html(words: list[str], scores: np.ndarray) -> str:
-    """A prompt's words shaded by relevance (sequential, escaped)."""
-    top = float(np.abs(scores).max()) or 1.0
+    """A prompt's words shaded by relevance (sequential, escaped). When the words weigh
+    about the same (spread under FLAT_SPREAD of the largest), a short note says so: the
+    shading alone would look like strong evidence on every word."""
+    s = np.asarray(scores, np.float64)
+    top = float(np.abs(s).max()) if s.size else 0.0
+    top = top or 1.0
     spans = []
-    for w, s in zip(words, scores):
-        a = max(0.0, float(s)) / top
-        spans.append(f'<span title="{s:.3f}" style="background: rgba(220,50,30,{a:.2f}); '
+    for w, v in zip(words, s):
+        a = max(0.0, float(v)) / top
+        spans.append(f'<span title="{v:.3f}" style="background: rgba(220,50,30,{a:.2f}); '
                      f'padding:1px 3px; border-radius:3px">{html.escape(w)}</span>')
-    return " ".join(spans)
+    note = ""
+    if len(words) > 1 and float(s.max() - s.min()) < FLAT_SPREAD * top:
+        note = (f' <span class="mm-flat" style="color:#666; font-style:italic">— these words '
+                f'weigh about the same ({s.min():.2f} to {s.max():.2f}): no word stands out</span>')
+    return " ".join(spans) + note

@@ -19,8 +19,10 @@ from ..figures import clip as cfig
 from ..types import InputError
 from . import clip_causal
 from .clip_methods import on_all_methods, pointing_markdown
-from .clip_views import (chain_summary, contrast_view, on_patch_select, redraw_attention,
-                         redraw_contrast, redraw_text_attention, text_attention_figure)
+from .clip_views import (SCALES, by_probability, chain_summary, contrast_view, on_patch_select,
+                         redraw_attention, redraw_contrast, redraw_relevance,
+                         redraw_text_attention, relevance_gallery, scale_note,
+                         similarity_gallery, text_attention_figure)
 from .context import AppContext
 from .events import MESSAGE, Components, bind, message_markdown, reporter
 from . import trust_image
@@ -39,7 +41,7 @@ CAPTIONS = {
              "independent yes/no probabilities that need not sum to 1 (another prompt in the "
              "list changes none of them).",
     "relevance": "**Why this label** — gradient-weighted attention relevance (Chefer et al. "
-                 "2021), one map per prompt on one shared colour scale: bright patches carried "
+                 "2021), one map per prompt, the best match (★) first: bright patches carried "
                  "the prompt's logit. Below: the prompt's words shaded by the same relevance in "
                  "the text tower.",
     "similarity": "**Patch–text similarity**: each patch's own projected feature against the "
@@ -87,17 +89,25 @@ def _dropdown(choices: list[str], value: str) -> dict:
 
 
 def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, prompts_text,
-               template, example, progress=gr.Progress()) -> dict:
+               template, example, scale="own", progress=gr.Progress()) -> dict:
     """One pass of the model: similarity of every image to every prompt, and the relevance
-    and patch–text maps of every prompt for the first image, all from the same forward."""
+    and patch–text maps of every prompt for the first image, all from the same forward.
+    scale: the relevance maps' colour scale ("own" per map, or "shared")."""
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
     if image is None:
-        raise InputError("Upload an image or pick an example.")
+        # nothing shown (a rejected or cleared upload): never analyse an image no longer shown
+        raise InputError("No image to inspect: upload an image (PNG, JPEG, GIF, BMP, WebP) or "
+                         "pick an example.")
     report(0.3, "Similarity, relevance and patch maps of every prompt (one pass)")
     with api.exclusive(model):
         view = api.inspect_clip(model, [image, *(more_images or [])], parse_prompts(prompts_text),
                                 (template or "").strip() or None, maps=True)
+    return _outputs(ctx, model, view, image, example, scale)
+
+
+def _outputs(ctx: AppContext, model, view, image, example, scale) -> dict:
+    """Every panel of one Inspect, drawn from its view (no model work)."""
     expl = view.maps
     state = {"view": view, "expl": expl, "example": example, "image": image}
     probs = dict(zip(view.prompts, view.probs[0].astype(float)))
@@ -114,14 +124,12 @@ def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, pr
         f"⚠️ {html.escape(n, quote=False)}" for n in view.notes]
     out = {"state": state, "label": probs, "summary": summary, "notes": "\n\n".join(notes),
            "steps": cfig.prediction_steps_figure(view), "matrix": cfig.similarity_matrix_figure(view),
-           "rel": [(cfig.caption_room(cfig.overlay(m.image, m.patch_scores, expl.vmax)),
-                    f"{m.prompt} · p = {probs[m.prompt]:.2f}") for m in expl.maps],
-           "sims": [(cfig.caption_room(cfig.overlay(m.image, m.patch_scores - m.patch_scores.mean(),
-                                                    signed=True)), m.prompt)
-                    for m in expl.similarity],
-           "words": "<br>".join(f"<b>{html.escape(m.prompt)}</b>: "
-                                + cfig.word_relevance_html(m.words, m.word_scores)
-                                for m in expl.maps if m.words),
+           "rel": relevance_gallery(state, scale), "rel_note": scale_note(state, scale),
+           "sims": similarity_gallery(state),
+           "words": "<br>".join(f"<b>{html.escape(expl.maps[i].prompt)}</b>: "
+                                + cfig.word_relevance_html(expl.maps[i].words,
+                                                           expl.maps[i].word_scores)
+                                for i in by_probability(state) if expl.maps[i].words),
            "pca": cfig.embedding_figure(view),
            "a": _dropdown(view.prompts, a), "b": _dropdown(view.prompts, b),
            "method_prompt": _dropdown(view.prompts, a), "text_prompt": _dropdown(view.prompts, a),
@@ -137,6 +145,41 @@ def on_inspect(ctx: AppContext, model_name, custom_model, image, more_images, pr
     return out
 
 
+# The first view: the page opens on mini-CLIP 2's everyday-object example, shown with its
+# results when the tab is first opened. The view is the same for every visitor, so it is
+# computed once (on the first opening, not at start-up) and kept: {(model, example): view}.
+FIRST_VIEWS: dict = {}
+
+
+def first_example(ctx: AppContext) -> tuple[str, str]:
+    """(example title, model) the tab opens on: an everyday scene of mini-CLIP 2, where it
+    can be opened here, else the first example on mini-CLIP."""
+    for title in api.list_examples():
+        ex = api.load_example(title)
+        if ex.model == "miniclip2" and "miniclip2" not in ctx.unavailable:
+            return title, ex.model
+    return api.list_examples()[0], "miniclip"
+
+
+def on_first_view(ctx: AppContext, state, model_name, custom_model, pick, prompts_text, template,
+                  example, scale, progress=gr.Progress()) -> dict:
+    """The tab opened: the default example's results, if nothing was run or changed yet (a
+    link or a visitor's edit wins: then nothing is drawn that the inputs do not show)."""
+    title, default_model = first_example(ctx)
+    ex = api.load_example(title)
+    if (state is not None or (custom_model or "").strip() or model_name != default_model
+            or pick != title or example != title or (template or "").strip()
+            or parse_prompts(prompts_text) != list(ex.prompts)):
+        return {}
+    model = resolve_model(ctx, model_name, None, reporter(progress))
+    key = (model.name, title)
+    if key not in FIRST_VIEWS:
+        with api.exclusive(model):
+            FIRST_VIEWS[key] = api.inspect_clip(model, [ex.image], list(ex.prompts), None,
+                                                maps=True)
+    return _outputs(ctx, model, FIRST_VIEWS[key], ex.image, title, scale)
+
+
 def on_inspect_file(ctx: AppContext, model_name, custom_model, data, prompts_text, template,
                     progress=gr.Progress()) -> dict:
     """The API's Inspect: an image file instead of the page's picked / uploaded image."""
@@ -144,7 +187,7 @@ def on_inspect_file(ctx: AppContext, model_name, custom_model, data, prompts_tex
         raise InputError("Send an image file.")
     image = api.read_image(data, "the image")
     return on_inspect(ctx, model_name, custom_model, image, [], prompts_text, template, None,
-                      progress)
+                      "own", progress)
 
 
 def on_upload(ctx: AppContext, data) -> dict:
@@ -153,10 +196,26 @@ def on_upload(ctx: AppContext, data) -> dict:
     if data is None:
         return {}
     notes: list[str] = []
-    image = api.read_image(data, "the uploaded image", notes)
+    try:
+        image = api.read_image(data, "the uploaded image", notes)
+    except InputError as e:
+        # The upload replaced what was shown: keeping the earlier picture in the preview made
+        # Inspect silently analyse it. Empty both; Inspect then says there is no image.
+        gr.Warning(str(e))
+        return {"image": None, "preview": None, "example": None, "pick": None,
+                MESSAGE: message_markdown(str(e))}
     # the example list no longer names what is shown (and pointing has no mask for it)
     return {"image": image, "preview": _preview(image), "example": None, "pick": None,
             MESSAGE: "\n\n".join(message_markdown(n, "info") for n in notes)}
+
+
+def on_upload_clear(ctx: AppContext, example) -> dict:
+    """The upload box emptied by its ×: an uploaded image is no longer there to analyse, so
+    the preview and the image go too (an example, when one is shown, stays: picking one
+    empties the box)."""
+    if example:
+        return {}
+    return {"image": None, "preview": None}
 
 
 def on_more_upload(ctx: AppContext, files) -> dict:
@@ -200,10 +259,13 @@ LINK = TabLink("image-text", "image", (
 
 def build(ctx: AppContext) -> dict:
     """Lay out the Image–text tab inside the current Blocks and wire its events."""
+    from gradio.context import Context
+    tab = Context.block                         # the app's "Image–text" tab, for its opening
     examples = api.list_examples()
-    first = api.load_example(examples[0])
+    title, default_model = first_example(ctx)
+    first = api.load_example(title)
     # The default example is the picked one: its masks (pointing) work on a fresh page.
-    c = Components(state=gr.State(None), example=gr.State(examples[0]),
+    c = Components(state=gr.State(None), example=gr.State(title),
                    image=gr.State(first.image), more=gr.State([]))
     with gr.Row():
         with gr.Column(scale=2):
@@ -217,11 +279,12 @@ def build(ctx: AppContext) -> dict:
             c["more_preview"] = gr.Gallery(label="More images", interactive=False, columns=6,
                                            height=GALLERY_HEIGHT, visible=False)
         with gr.Column(scale=3):
-            c["pick"] = gr.Dropdown(examples, value=examples[0], label="Example")
+            c["pick"] = gr.Dropdown(examples, value=title, label="Example")
             c["prompts"] = gr.Textbox(label="Prompts, one per line", lines=5,
                                       value="\n".join(first.prompts))
             c["template"] = gr.Textbox(label="Template (optional), e.g. a photo of {}", value="")
             c["model"], c["custom"] = build_picker(ctx, "image")
+            c["model"].value = default_model             # the first view's model
             run = gr.Button("Inspect", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     c["notes"] = gr.Markdown()
@@ -237,6 +300,8 @@ def build(ctx: AppContext) -> dict:
             c["matrix"] = gr.Plot(show_label=False)
         with gr.Tab("Why this label", id="why") as views["why"]:
             gr.Markdown(CAPTIONS["relevance"])
+            c["scale"] = gr.Radio(SCALES, value="own", label="Colour scale of the maps")
+            c["rel_note"] = gr.Markdown()
             c["rel"] = gr.Gallery(label="Relevance", columns=4, height=GALLERY_HEIGHT,
                                   object_fit="contain")
             c["words"] = gr.HTML()
@@ -278,9 +343,20 @@ def build(ctx: AppContext) -> dict:
             gr.Markdown(CAPTIONS["pca"])
     c["api_inspect"] = gr.Button(visible=False)
     wire(ctx, c, run, run_all)
+    if isinstance(tab, gr.Tab):                 # built inside the app's tab (not in a test)
+        tab.select(bind(gpu(on_first_view), ctx, [*INSPECT_OUT, MESSAGE]), [c[n] for n in FIRST_VIEW_IN],
+                   [c[n] for n in [*INSPECT_OUT, MESSAGE]], api_visibility="private",
+                   concurrency_id="model", concurrency_limit=ctx.model_concurrency)
     wire_exports(ctx, c, save_json, save_report, ["state"])
     wire_url(c, LINK, {"view": views})
     return c
+
+
+INSPECT_OUT = ["state", "label", "summary", "notes", "steps", "matrix", "rel", "sims", "words",
+               "pca", "contrast", "contrast_md", "a", "b", "method_prompt", "text_prompt",
+               "layer", "head", "query", "patches", "text_att", "method_maps", "method_table",
+               *clip_causal.INSPECT_OUTPUTS, "rel_note"]         # new outputs last: API order
+FIRST_VIEW_IN = ["state", "model", "custom", "pick", "prompts", "template", "example", "scale"]
 
 
 def wire(ctx: AppContext, c: dict, run, run_all) -> None:
@@ -296,16 +372,15 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
        ["image", "preview", "prompts", "template", "example", "model", "custom", "upload"], **quick)
     on(c["upload"].upload, on_upload, ["upload"], ["image", "preview", "example", "pick"],
        concurrency_limit=None, api_visibility="private", release=True)
+    on(c["upload"].clear, on_upload_clear, ["example"], ["image", "preview"], **quick)
     # change, not upload: removing one file (its ×) or clearing the list must drop its image
     on(c["more_files"].change, on_more_upload, ["more_files"], ["more", "more_preview"],
        concurrency_limit=None, api_visibility="private", release=True)
     model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
-    inspect_out = ["state", "label", "summary", "notes", "steps", "matrix", "rel", "sims", "words",
-                   "pca", "contrast", "contrast_md", "a", "b", "method_prompt", "text_prompt",
-                   "layer", "head", "query", "patches", "text_att", "method_maps", "method_table",
-                   *clip_causal.INSPECT_OUTPUTS]
+    inspect_out = INSPECT_OUT
     on(run.click, gpu(on_inspect),
-       ["model", "custom", "image", "more", "prompts", "template", "example"], inspect_out,
+       ["model", "custom", "image", "more", "prompts", "template", "example", "scale"],
+       inspect_out,
        api_visibility="private", **model, release=True)
     # For API users (the page's image lives in a State the API cannot send): a file in.
     on(c["api_inspect"].click, gpu(on_inspect_file),
@@ -323,6 +398,7 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
            trigger_mode="always_last", **quick)
     on(c["query"].change, redraw_attention, ["state", "layer", "head", "query"], ["patches"],
        **quick)
+    on(c["scale"].input, redraw_relevance, ["state", "scale"], ["rel", "rel_note"], **quick)
     on(c["patches"].select, on_patch_select, ["state"], ["query"], **quick)
     clip_causal.wire(ctx, c)
     trust_image.wire(ctx, c)
