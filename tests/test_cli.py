@@ -57,3 +57,61 @@ def test_usage_errors_exit_2():
     with pytest.raises(SystemExit) as e:
         main(["attribute", "x", "--method", "nope"])
     assert e.value.code == 2
+
+
+def test_image_command_on_a_photo_prints_the_apps_domain_warning_and_reports_it(tmp_path, capsys):
+    """A photo is outside mini-CLIP 2's world: the CLI says so, as the app does (same
+    sentence: api.domain_note), and the report keeps it."""
+    ex = mi.load_example("photo: Chelsea the cat")
+    ex.image.save(tmp_path / "photo.jpg")
+    rc = main(["image", str(tmp_path / "photo.jpg"), "--model", "miniclip2", "--prompts", "a cat",
+               "a dog", "--out", str(tmp_path / "p.html")])
+    out = capsys.readouterr().out
+    warning = mi.api.domain_note(mi.load("miniclip2"), ex.image.convert("RGB"))
+    assert rc == 0 and warning and f"warning: {warning}" in out
+    assert out.index("warning:") < out.index("P(")                      # said before the numbers
+    import html
+    assert html.escape(warning.split("(")[0].strip(), quote=False) in (tmp_path / "p.html").read_text()
+
+
+def test_image_command_on_a_scene_of_its_world_prints_no_warning(tmp_path, capsys):
+    title = next(e for e in mi.list_examples() if e.startswith("mini-CLIP 2"))
+    assert main(["image", title, "--model", "miniclip2"]) == 0   # the example brings its prompts
+    out = capsys.readouterr().out
+    assert "warning" not in out
+    assert len([ln for ln in out.splitlines() if ln.startswith("P(")]) == len(mi.load_example(title).prompts)
+
+
+def test_help_lists_every_bundled_model_of_the_registry(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    bundled = [m["name"] for m in mi.list_models() if m["bundled"]]
+    assert len(bundled) >= 3
+    for name in bundled:
+        assert f"{name} (" in out
+
+
+def test_an_uncached_hub_id_is_refused_offline_before_any_load(monkeypatch, capsys):
+    """No network retries: the local cache and HF_HUB_OFFLINE are checked before loading, so
+    from_pretrained (which retried for half a minute) is never reached."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    mi.api.hub_reachable.cache_clear()
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded: the offline check came too late")
+    monkeypatch.setattr(mi.api, "load", no_load)
+    rc = main(["text", "hi", "--model", "nobody-here/not-a-cached-model"])
+    err = capsys.readouterr().err
+    assert rc == 4 and "not in this machine's Hugging Face cache" in err
+    mi.api.hub_reachable.cache_clear()
+
+
+def test_the_readme_command_runs_as_written(tmp_path, capsys, monkeypatch):
+    """The command the README shows: a bundled example by name, so it needs no file."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["image", "photo: Chelsea the cat", "--prompts", "a cat", "a dog", "--template",
+            "a photo of {}", "--out", "report.html"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "warning: This image does not look like" in out and (tmp_path / "report.html").exists()

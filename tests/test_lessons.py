@@ -118,11 +118,18 @@ def test_head_kind_shares_are_recomputed_from_the_attention(minilm, layer, head,
     assert out.answer == kind and abs(out.value - by_hand[kind]) < 1e-5
 
 
-def test_future_share_is_the_weight_above_the_diagonal(minilm):
+def test_future_share_averages_over_the_words_not_the_special_rows(minilm):
     out = lm.future_share(minilm, state(layer=0, head=3, query="cat"))
-    w = mi.inspect_text(minilm, TEXT).attention.weights[0, 3].astype(np.float64)
-    by_hand = np.mean([w[i, i + 1:].sum() for i in range(len(w) - 1)])
+    maps = mi.inspect_text(minilm, TEXT).attention
+    w = maps.weights[0, 3].astype(np.float64)
+    rows = [i for i in range(len(w)) if not maps.special[i]]            # the 11 words
+    by_hand = np.mean([w[i, i + 1:].sum() for i in rows])
     assert abs(out.value - by_hand) < 1e-5
+    every = np.mean([w[i, i + 1:].sum() for i in range(len(w) - 1)])   # [CLS] row included
+    assert abs(out.evidence["every_query"] - every) < 1e-5
+    assert abs(by_hand - every) > 0.01                     # the two averages really differ here
+    assert f"{100 * by_hand:.1f} %" in out.text and f"{100 * every:.1f} %" in out.text
+    assert f"over the {len(rows)} words" in out.text
     causal = list(out.evidence["series"].values())[1]
     assert abs(causal.sum() - 1) < 1e-5 and np.all(causal[3:] == 0)       # "cat" is token 2
 
@@ -143,10 +150,28 @@ def test_attention_vs_attribution_is_scipys_rank_correlation(minilm):
     maps = mi.inspect_text(minilm, TEXT).attention
     received = maps.weights.mean((0, 1, 2))[~maps.special]
     np.testing.assert_allclose(out.evidence["series"]["attention received"], received, atol=1e-6)
-    attr = list(out.evidence["series"].values())[1]
+    attr = list(out.evidence["series"].values())[1]                      # signed, [PAD] baseline
     rho = spearmanr(received, np.abs(attr)).statistic
-    assert abs(out.value - rho) < 1e-6
+    assert abs(out.value - rho) < 1e-6 and abs(out.evidence["rho"]["pad"] - rho) < 1e-6
+    signed = spearmanr(received, attr).statistic
+    assert abs(out.evidence["rho_signed"] - signed) < 1e-6
+    assert "|attribution|" in out.text and f"{signed:+.2f}" in out.text
     assert out.answer == "a different word"           # attention: "cat"; attribution: "warm"
+
+
+def test_attention_vs_attribution_says_how_rho_moves_with_the_baseline(minilm):
+    """Each baseline's ρ is recomputed from its own attribution run: the sentence must carry
+    the measured numbers, not typed ones."""
+    compare = "The weather was warm."
+    out = lm.attention_vs_attribution(minilm, state(compare_to=compare, panel="compare"))
+    maps = mi.inspect_text(minilm, TEXT).attention
+    received = maps.weights.mean((0, 1, 2))[~maps.special]
+    for baseline, word in (("pad", "[PAD]"), ("mask", "[MASK]"), ("zero", "zeros")):
+        attr = mi.attribute_text(minilm, TEXT, compare_to=compare, baseline=baseline,
+                                 faithfulness=False, both_sides=False)
+        rho = spearmanr(received, np.abs(attr.scores[~maps.special])).statistic
+        assert abs(out.evidence["rho"][baseline] - rho) < 1e-6
+        assert f"{rho:+.2f} with {word}" in out.text
 
 
 def test_embedding_sum_is_the_sum_of_its_parts(minilm):

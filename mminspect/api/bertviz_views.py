@@ -31,4 +31,22 @@ def bertviz_html(view: TextView, which: str = "head") -> str:
     attention = tuple(torch.from_numpy(w[None].astype("float64").round(3))
                       for w in view.attention.weights)
     fn = head_view if which == "head" else model_view
-    return fn(attention, list(view.tokens), html_action="return").data
+    return OFFLINE_NOTICE + fn(attention, list(view.tokens), html_action="return").data + OFFLINE_CHECK
+
+
+# bertviz's page needs require.js, d3 and jQuery from cdnjs in the *browser*. Said before it
+# loads, and checked after: if nothing was drawn, the notice says the browser is offline
+# (otherwise the frame would stay blank and read as a bug).
+OFFLINE_NOTICE = ('<p id="mm-bv-status" style="font-family:sans-serif;color:#555">bertviz needs '
+                  'internet in this browser: it is loading its JavaScript libraries (require.js, '
+                  'd3, jQuery) from cdnjs.cloudflare.com…</p>')
+OFFLINE_CHECK = """<script>
+setTimeout(function () {
+  var s = document.getElementById('mm-bv-status');
+  if (document.querySelector('svg')) { s.remove(); return; }
+  s.style.color = '#9a3412';
+  s.textContent = 'bertviz could not load its libraries from cdnjs.cloudflare.com: this browser '
+    + 'has no internet (or the CDN is blocked), so it cannot draw. The Model view, One head and '
+    + 'Head view tabs show the same attention without internet.';
+}, 6000);
+</script>"""

@@ -42,3 +42,18 @@ def logit_lens(model, text: str, top_k: int = 5) -> LogitLens:
     adapter.require_lens()                       # refuse before running the model
     enc = adapter.encode(text)
     return lens_from(adapter, enc, adapter.internals(enc), top_k)
+
+
+def why_no_lens(name: str, kind: str) -> str:
+    """Why a model has no layer-by-layer view, in a student's words (one sentence each)."""
+    if kind == "embedding":
+        return (f"{name} is a sentence encoder: it was trained to give one vector per sentence, "
+                "and it ships without the masked-language-model head that turns a layer's "
+                "vectors into words. Without that head there is no vocabulary to read each "
+                "layer in, and it cannot be rebuilt offline (its files hold the encoder only). "
+                "Pick a masked or causal language model (e.g. bert-base-uncased, gpt2) where "
+                "the hub is reachable.")
+    if kind == "classifier":
+        return (f"{name} is a classifier: its head scores a few classes, not words, so there is "
+                "no vocabulary to read each layer in. Pick a masked or causal language model.")
+    return f"{name} has no output head over a vocabulary: the logit lens needs one."

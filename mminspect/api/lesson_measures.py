@@ -143,20 +143,36 @@ def head_kind(adapter, st: LessonState) -> Measured:
 FUTURE_BINS = ("none", "less than a quarter", "a quarter to a half", "more than half")
 
 
+def word_rows(adapter, tokens) -> np.ndarray:
+    """bool [token]: True for the words, False for the tokenizer's special tokens ([CLS],
+    [SEP], <|endoftext|>...), which are not words a question can name."""
+    tok = getattr(adapter, "text", None) or adapter          # mini-CLIP: its MiniLM text tower
+    special = set(getattr(getattr(tok, "tokenizer", None), "all_special_tokens", ()) or ())
+    return np.array([t not in special for t in tokens], bool)
+
+
 def future_share(adapter, st: LessonState) -> Measured:
-    """The share of the head's attention that goes to LATER tokens: what a causal mask hides."""
+    """The share of the head's attention that goes to LATER tokens (what a causal mask
+    hides), averaged over the WORDS as queries: the question asks about words, so the [CLS]
+    row (which sees every token after it) and the [SEP] row are left out of the average."""
     tr = _trace(adapter, st)
     q = query_index(tr.tokens, st.query)
     later = np.triu(np.ones_like(tr.mask), k=1)                          # [query, key] key > query
-    share = (tr.weights * later).sum(-1)[:-1].mean()                     # the last query has no later key
+    per_query = (tr.weights * later).sum(-1)                             # [query]
+    words = word_rows(adapter, tr.tokens)                                # [query]
+    share = per_query[words].mean() if words.any() else per_query[:-1].mean()
+    every = per_query[:-1].mean()                # every query but the last (it has no later key)
     answer = FUTURE_BINS[0 if share < 1e-6 else 1 if share < 0.25 else 2 if share < 0.5 else 3]
     causal = softmax_rows(tr.scores * tr.scale, tr.mask & ~later.astype(bool))  # [query, key]
-    text = (f"Averaged over the queries, this head gives {100 * share:.1f} % of its attention to "
-            f"later tokens. A decoder's causal mask sets those to 0 before the softmax, so the "
-            f"rest is renormalised: “{tr.tokens[q]}” would give {causal[q, q]:.2f} to itself "
+    text = (f"Averaged over the {int(words.sum())} words as queries, this head gives "
+            f"{100 * share:.1f} % of its attention to later tokens (counting the special tokens' "
+            f"rows too it would be {100 * every:.1f} %: [CLS] comes first, so everything it sees "
+            f"is later). A decoder's causal mask sets those weights to 0 before the softmax, so "
+            f"the rest is renormalised: “{tr.tokens[q]}” would give {causal[q, q]:.2f} to itself "
             f"instead of {tr.weights[q, q]:.2f}, and the first token can only see itself (1.00).")
     return Measured(answer=answer, value=float(share), text=text, choices=(),
-                    evidence={"tokens": tr.tokens, "title": f"Weights of “{tr.tokens[q]}”: "
+                    evidence={"tokens": tr.tokens, "every_query": float(every),
+                              "title": f"Weights of “{tr.tokens[q]}”: "
                               "as the encoder computes them, and with a causal mask", "series": {
                         f"weights of “{tr.tokens[q]}” (both ways)": tr.weights[q],
                         "with a causal mask": causal[q]}})
@@ -184,30 +200,44 @@ def clip_pick(adapter, st: LessonState) -> Measured:
 SAME = ("the same word", "a different word")
 
 
+BASELINE_WORDS = {"pad": "[PAD]", "mask": "[MASK]", "zero": "zeros"}
+
+
 def attention_vs_attribution(adapter, st: LessonState) -> Measured:
     """The word that receives the most attention (all layers and heads) against the word with
-    the largest attribution (integrated gradients) for the same prediction."""
+    the largest attribution IN SIZE (|integrated gradients|: a word that pushes the score down
+    counts as much as one that pushes it up) for the same prediction. Also measured: the rank
+    correlation with the signed attribution, and with |attribution| under each baseline
+    (what a removed word becomes), because integrated gradients depend on it."""
     from .attribution import attribute_text
     from .text import inspect_text
     view = inspect_text(adapter, st.text, compare_to=st.compare_to)
     maps = view.attention
     received = maps.weights.astype(np.float64).mean((0, 1, 2))           # [key]
-    attr = attribute_text(adapter, st.text, compare_to=st.compare_to, faithfulness=False,
-                          both_sides=False)
     words = np.flatnonzero(~maps.special)                                # the non-special tokens
+    attrs = {b: attribute_text(adapter, st.text, compare_to=st.compare_to, faithfulness=False,
+                               both_sides=False, baseline=b) for b in BASELINE_WORDS}
+    attr = attrs["pad"]                                                  # the lesson's own
     a_top = int(words[np.argmax(received[words])])
     b_top = int(words[np.argmax(np.abs(attr.scores[words]))])
-    rho = rank_correlation(received[words], np.abs(attr.scores[words]))
+    rho = {b: rank_correlation(received[words], np.abs(a.scores[words])) for b, a in attrs.items()}
+    signed = rank_correlation(received[words], attr.scores[words])
     tok = maps.tokens
     text = (f"Most attention (all {maps.n_layers} layers × {maps.n_heads} heads) goes to "
-            f"“{tok[a_top]}” ({received[a_top]:.3f}); the largest attribution ({attr.target}) is "
-            f"“{tok[b_top]}” ({attr.scores[b_top]:+.3f}). Rank correlation over the words: "
-            f"{rho:+.2f}. ([CLS]/[SEP] receive {received[maps.special].sum():.2f} of the attention.)")
-    return Measured(answer=SAME[0] if a_top == b_top else SAME[1], value=rho, text=text,
-                    choices=(), evidence={"tokens": [tok[i] for i in words], "title":
+            f"“{tok[a_top]}” ({received[a_top]:.3f}); the largest attribution in size, "
+            f"|attribution| ({attr.target}, baseline [PAD]), is “{tok[b_top]}” "
+            f"({attr.scores[b_top]:+.3f}). Rank correlation over the words between attention "
+            f"and |attribution|: ρ = {rho['pad']:+.2f}; with the signed attribution (a word "
+            f"that lowers the score counts against): ρ = {signed:+.2f}. The |attribution| "
+            f"depends on what a removed word becomes (the baseline): ρ = "
+            + ", ".join(f"{rho[b]:+.2f} with {w}" for b, w in BASELINE_WORDS.items())
+            + f". ([CLS]/[SEP] receive {received[maps.special].sum():.2f} of the attention.)")
+    return Measured(answer=SAME[0] if a_top == b_top else SAME[1], value=rho["pad"], text=text,
+                    choices=(), evidence={"tokens": [tok[i] for i in words], "rho": rho,
+                                          "rho_signed": signed, "title":
                                           "Per word: attention received vs attribution", "series": {
                         "attention received": received[words],
-                        "attribution (integrated gradients)": attr.scores[words]}})
+                        "attribution (integrated gradients, signed)": attr.scores[words]}})
 
 
 def embedding_sum(adapter, st: LessonState) -> Measured:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..explain import cosine, softmax
+from ..explain import cosine, head_summary, softmax
 from ..models import TextAdapter
 from ..types import AttentionMaps, InputError, TextPrediction, TextView
 from .adapters import as_text_adapter
@@ -71,3 +71,47 @@ def inspect_text(model, text: str, compare_to: str | None = None, labels=None,
     return TextView(text=text, model_name=adapter.name, attention=maps, hidden_norms=norms,
                     offsets=enc.offsets, prediction=pred, n_dropped=enc.n_dropped,
                     max_tokens=adapter.max_tokens, notes=notes, lens=lens)
+
+
+# A head that gives most of its attention to [CLS]/[SEP] is "parked" (a no-op): its low
+# entropy says nothing about the text. Above this share a head is not offered as a first view.
+PARKED_SHARE = 0.5
+
+
+def instructive_head(maps: AttentionMaps) -> tuple[int, int, str]:
+    """(layer, head, why) of the head a first view should open on: the most focused head
+    (lowest mean entropy of its attention rows) among the heads that are not parked on the
+    special tokens. Layer 0, head 0 is often nearly uniform, which teaches nothing."""
+    s = head_summary(maps)
+    entropy = np.where(s.special < PARKED_SHARE, s.entropy, np.inf)   # [layer, head]
+    if not np.isfinite(entropy).any():                                # every head is parked
+        entropy = s.entropy
+    layer, head = (int(i) for i in np.unravel_index(np.argmin(entropy), entropy.shape))
+    uniform = float(np.log(len(maps.tokens)))
+    why = (f"layer {layer}, head {head}: the most focused head on this text that is not "
+           f"parked on the special tokens: mean entropy {s.entropy[layer, head]:.2f} nats "
+           f"(evenly spread would be {uniform:.2f}), {100 * s.special[layer, head]:.0f} % to "
+           f"special tokens, {100 * s.previous[layer, head]:.0f} % to the previous token")
+    return layer, head, why
+
+
+def tower_shape(adapter, tower: str = "text") -> tuple[int, int] | None:
+    """(layers, heads per layer) of one tower of a loaded model, for the sliders' ranges, read
+    from the same architecture table the head trace uses; None where the table does not know
+    the architecture (the trace then names the valid layers itself)."""
+    from operator import attrgetter
+    from ..models.attention_sites import ATTENTION_SITES, n_heads_of
+    if "image" in adapter.modalities:
+        if tower == "text" and getattr(adapter, "family", "") == "miniclip":
+            adapter, key = adapter.text, adapter.text.model_type       # the frozen MiniLM
+        else:
+            key = f"{adapter.family}/{tower}"
+    elif tower != "text":
+        return None                                                    # a text model: no image tower
+    else:
+        key = getattr(adapter, "model_type", None)
+    spec = ATTENTION_SITES.get(key)
+    if spec is None:
+        return None
+    blocks = attrgetter(spec["blocks"])(attrgetter(spec["root"])(adapter))
+    return len(blocks), n_heads_of(blocks[0], spec)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .. import api
@@ -38,8 +39,36 @@ def _write(result, a, code: str, say) -> None:
         say(f"report: {report(result, a.out, code=code)}")
 
 
+def _load(name: str):
+    """api.load, but a hub id that is neither cached here nor reachable is refused at once
+    (from_pretrained would retry the network for half a minute before saying so)."""
+    from ..api.availability import hub_reachable, in_local_cache
+    from ..models.registry import REGISTRY
+    entry = REGISTRY.get(name)
+    source = entry["source"] if entry else name
+    if not source.startswith("bundled:") and not Path(name).expanduser().exists():
+        if not in_local_cache(source) and not hub_reachable():
+            raise ModelLoadError(
+                f"{name!r} is not in this machine's Hugging Face cache and the hub cannot be "
+                "reached (HF_HUB_OFFLINE is set, or no network). Use a bundled model ("
+                + ", ".join(bundled_models()) + "), a local folder, or run once where the hub "
+                "is reachable to cache it.")
+    return api.load(name)
+
+
+def bundled_models() -> list[str]:
+    """The registry's bundled (offline) models, in its order."""
+    return [m["name"] for m in api.list_models() if m["bundled"]]
+
+
+def models_help() -> str:
+    """'name (what it is)' for every bundled model, from the registry's labels."""
+    return "; ".join(f"{m['name']} ({m['label'].split(' · ')[1].split(' (')[0]})"
+                     for m in api.list_models() if m["bundled"])
+
+
 def cmd_text(a, say) -> None:
-    model = api.load(a.model)
+    model = _load(a.model)
     kwargs = _target_args(a)
     view = api.inspect_text(model, a.text, **kwargs)
     p = view.prediction
@@ -59,7 +88,7 @@ def cmd_text(a, say) -> None:
 
 
 def cmd_attribute(a, say) -> None:
-    model = api.load(a.model)
+    model = _load(a.model)
     kwargs = _target_args(a)
     if a.label:
         kwargs["label"] = a.label
@@ -93,19 +122,38 @@ def read_image_file(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _image_and_prompts(a) -> tuple[bytes | object, list[str], str]:
+    """The image (a file's bytes, or a bundled example's picture), the prompts (the example's
+    own when none are given) and how the report's code opens the image."""
+    path = Path(a.image)
+    if path.is_file() or str(a.image) not in api.list_examples():
+        image = read_image_file(path)
+        if not a.prompts:
+            raise InputError("Give the prompts to compare: --prompts \"a cat\" \"a dog\" (only a "
+                             "bundled example brings its own).")
+        return image, a.prompts, f"image = open({str(path)!r}, 'rb').read()"
+    ex = api.load_example(str(a.image))
+    return ex.image, a.prompts or list(ex.prompts), f"image = mi.load_example({str(a.image)!r}).image"
+
+
 def cmd_image(a, say) -> None:
-    model = api.load(a.model)
-    image = read_image_file(a.image)
-    view = api.inspect_clip(model, image, a.prompts, template=a.template, maps=bool(a.out))
+    image, prompts, opened = _image_and_prompts(a)
+    model = _load(a.model)
+    view = api.inspect_clip(model, image, prompts, template=a.template, maps=bool(a.out))
+    # the app's warning when the picture is outside what the model was trained on (a photo
+    # for a bundled mini-CLIP): printed first, and kept in the report's notes
+    warning = api.domain_note(model, api.read_image(image))
+    if warning:
+        view = replace(view, notes=[warning, *view.notes])
+        say(f"warning: {warning}")
     for prompt, prob in sorted(zip(view.prompts, view.probs[0]), key=lambda x: -x[1]):
         say(f"P({prompt}) = {prob:.1%}")
-    for note in view.notes:
+    for note in view.notes[1 if warning else 0:]:
         say(f"note: {note}")
     rest = {"template": a.template} if a.template else {}
     if a.out:
         rest["maps"] = True
-    code = (f"import mminspect as mi\nmodel = mi.load({a.model!r})\n"
-            f"image = open({str(a.image)!r}, 'rb').read()\n"
+    code = (f"import mminspect as mi\nmodel = mi.load({a.model!r})\n{opened}\n"
             f"view = mi.{_call('inspect_clip', 'image', {'prompts': view.prompts, **rest})}")
     _write(view, a, code, say)
 
@@ -113,13 +161,14 @@ def cmd_image(a, say) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mminspect", description="See why a transformer predicts "
                                 "what it predicts, from the command line. Bundled offline models: "
-                                "minilm (text), miniclip (image–text).",
+                                + models_help() + ".",
                                 epilog="Exit codes: 0 done, 2 usage, 3 input refused, 4 model "
                                 "not loaded, 130 interrupted.")
     sub = p.add_subparsers(dest="command", required=True, metavar="{text,attribute,image}")
 
     def common(sp, model):
-        sp.add_argument("--model", default=model, help=f"registry name, hub id or folder (default {model})")
+        sp.add_argument("--model", default=model, help=f"registry name, hub id or folder (default "
+                        f"{model}); bundled: {', '.join(bundled_models())}")
         sp.add_argument("--json", type=Path, metavar="FILE", help="write the numbers as JSON (mi.load_result reads them)")
         sp.add_argument("--out", type=Path, metavar="FILE", help="write an offline HTML report")
         sp.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -145,8 +194,10 @@ def parser() -> argparse.ArgumentParser:
                          "bfloat16 where the hardware runs it natively, ~3x faster)")
     common(at, "minilm")
     im = sub.add_parser("image", help="how a CLIP-style model picks a label for an image")
-    im.add_argument("image", type=Path, help="an image file (PNG, JPEG, …)")
-    im.add_argument("--prompts", nargs="+", required=True, metavar="PROMPT")
+    im.add_argument("image", help="an image file (PNG, JPEG, …) or the name of a bundled "
+                    "example, one of: " + "; ".join(f'"{e}"' for e in api.list_examples()))
+    im.add_argument("--prompts", nargs="+", metavar="PROMPT",
+                    help="the labels to compare (a bundled example brings its own)")
     im.add_argument("--template", help='e.g. "a photo of a {}"')
     common(im, "miniclip")
     return p
