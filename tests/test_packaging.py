@@ -9,6 +9,7 @@ nested virtual environment, whose `--system-site-packages` would see the base Py
 packages (an old setuptools, no torch) rather than this environment's."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -41,9 +42,16 @@ def test_dependencies_are_the_pins_of_requirements_txt():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+    """Built from a copy of what the wheel is made of: setuptools writes build/ next to the
+    sources, where a stale build/lib (a module since removed) would slip into the wheel."""
+    src, out = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("wheel")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("mminspect", "assets"):
+        shutil.copytree(REPO / name, src / name, ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                        "--no-build-isolation", "-w", str(out), str(REPO)],
+                        "--no-build-isolation", "-w", str(out), str(src)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     (whl,) = out.glob("mminspect-*.whl")
