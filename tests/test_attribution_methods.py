@@ -181,7 +181,7 @@ def test_every_method_runs_on_minilm_and_the_comparison_shares_one_problem(minil
 
 
 def test_a_new_target_is_a_subclass_and_callers_do_not_change(minilm):
-    """What later issues do for class logits, [MASK] probabilities and next tokens."""
+    """What the task targets do for class logits, [MASK] probabilities and next tokens."""
     from mminspect.explain.attribution import Target
 
     class ClsUnit(Target):

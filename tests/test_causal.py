@@ -1,4 +1,4 @@
-"""Causal lab (issue 12), text models: head ablation equals an independent recomputation,
+"""Causal lab, text models: head ablation equals an independent recomputation,
 the batched scan equals one-at-a-time ablation, patching's endpoints, hooks leave nothing
 behind, and the scan's top heads matter more than random ones."""
 from __future__ import annotations
@@ -152,7 +152,7 @@ def test_scan_equals_one_at_a_time_on_minilm(minilm):
 
 
 def test_top_k_heads_lower_the_target_more_than_random_heads(minilm):
-    """Issue 12, item 5: on MiniLM similarity pairs, the scan's top-k heads removed together
+    """On MiniLM similarity pairs, the scan's top-k heads removed together
     lower the target more than k random heads (mean of 5 draws, fixed seed)."""
     rng = np.random.default_rng(0)
     pairs = [PAIR, ("A man is playing a guitar.", "Someone plays music."),

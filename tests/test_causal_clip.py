@@ -1,4 +1,4 @@
-"""Causal lab (issue 12) for CLIP-style image towers: removing heads equals a copy of the
+"""Causal lab for CLIP-style image towers: removing heads equals a copy of the
 model whose output-projection weights for those heads are zeroed (for open_clip the copy runs
 the library's own fused attention, not our recomputation); hooks leave nothing."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Causal lab (issue 12) for CLIP-style TEXT towers, on tiny HF CLIP, tiny open_clip and
+"""Causal lab for CLIP-style TEXT towers, on tiny HF CLIP, tiny open_clip and
 mini-CLIP (whose text tower is the bundled MiniLM).
 
 Independent recomputations, none of which uses the api's hooks:

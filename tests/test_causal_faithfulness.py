@@ -1,4 +1,4 @@
-"""Issue 12, item 5: the head-importance scan ranks heads the way the model uses them.
+"""The head-importance scan ranks heads the way the model uses them.
 
 On the bundled MiniLM and sentence pairs (target: cosine similarity to the second sentence),
 removing the k heads the scan ranks most important together lowers the similarity more than

@@ -1,4 +1,4 @@
-"""Causal lab (issue 12) on open_clip: its nn.MultiheadAttention applies out_proj inside one
+"""Causal lab on open_clip: its nn.MultiheadAttention applies out_proj inside one
 fused call, so the heads are reached through the attention recomputation
 (capture/open_clip_heads.py). What the other causal tests cannot see: the premise (plain
 open_clip never calls out_proj), the recomputation's parity and restore, the refusal of

@@ -1,4 +1,4 @@
-"""The one-way import rule of DESIGN.md, checked by parsing every module's imports (those
+"""The one-way import rule (ui -> api -> models/capture/explain -> types), checked by parsing every module's imports (those
 inside functions too), with a rule for every package and no cycle between packages."""
 import ast
 from pathlib import Path
@@ -161,7 +161,7 @@ def test_the_parser_resolves_relative_and_package_imports():
 
 
 def test_a_lazy_back_arrow_inside_a_function_is_caught():
-    # Today's shape before issue 9: mini-CLIP's training reached up into models lazily.
+    # The shape mini-CLIP's training once had: it reached up into models lazily.
     src = "import torch\n\ndef main():\n    from ..models.miniclip_adapter import MINICLIP_DIR\n"
     mods = imports_of(src, ("mminspect", "miniclip", "train"))
     assert violations("miniclip", mods) == {"models"}

@@ -41,7 +41,7 @@ def test_every_shipped_lesson_loads_with_a_known_measure_and_panel():
     for lesson in lessons:
         assert lesson.state.panel in PANELS and lesson.measure in lm.MEASURES
         assert lesson.summary.strip() and lesson.why.strip() and lesson.next.strip()
-    # the six topics: one head, √d, position/no-op heads, masking, CLIP, attention vs attribution
+    # the six topics: one head, √d, position/no-op heads, masking, CLIP, attention vs attribution
     used = {x.measure for x in lessons}
     assert {"embedding_sum", "top_key", "scale_entropy", "head_kind", "future_share", "clip_pick",
             "attention_vs_attribution"} <= used

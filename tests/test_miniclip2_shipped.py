@@ -1,4 +1,4 @@
-"""The shipped mini-CLIP 2 (issue 15): its card and hash, its figures re-measured on a small
+"""The shipped mini-CLIP 2: its card and hash, its figures re-measured on a small
 held-out sample, its example scenes (relevance lands on the named object), its pointing
 table, and how the app offers it."""
 import json
@@ -65,7 +65,7 @@ def test_binding_is_measured_and_reported_as_the_card_says(small, card):
 
 
 def test_every_example_scene_has_its_relevance_peak_on_each_named_object(model):
-    """The issue's requirement: on the app's everyday scenes the relevance map lands on the
+    """The requirement: on the app's everyday scenes the relevance map lands on the
     named object. One exception is a fact about the model, not the map: where two shapes
     share a name ("a blue triangle" next to "a purple triangle"), the map may pick the other
     one (binding is at chance, README); it must still land on a triangle."""

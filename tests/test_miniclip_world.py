@@ -1,4 +1,4 @@
-"""mini-CLIP 2's world (issue 15, the data): everyday objects from the emoji font with names
+"""mini-CLIP 2's world (the data): everyday objects from the emoji font with names
 from unicodedata, backgrounds of every kind and hue, 1-4 objects anywhere, overlapping, and
 masks that are exactly each object's visible pixels, recomputed here independently."""
 from __future__ import annotations

@@ -13,7 +13,6 @@ from typing import Callable
 import numpy as np
 
 from ..explain import head_summary
-from ..types import InputError
 from .lesson_types import LessonError, LessonState, Measured
 
 PREFIXES = ("Ġ", "▁", "##")
@@ -268,9 +267,3 @@ MEASURES: dict[str, Measure] = {
                                         "top word by attention vs by attribution"),
     "embedding_sum": Measure(embedding_sum, EMBED, "", "how the embedding parts are combined"),
 }
-
-
-def check_choice(measured: Measured, guess: str) -> bool:
-    if guess not in measured.choices:
-        raise InputError("Pick one of the answers first.")
-    return guess == measured.answer

@@ -11,7 +11,7 @@ target = cosine similarity to a second sentence:
   (b) the bare minimum of a loop: the target prepared once, one clean forward, then 72
       forwards of one item each with one head ablated (no per-call set-up at all).
   The check is against (a), what "72 separate ablations" costs through the API (the
-  issue's goal); (b) is printed in its detail: batching alone, without any per-call set-up,
+  goal); (b) is printed in its detail: batching alone, without any per-call set-up,
   measured 4.0x here (compute: 267 item-layers against 432, plus batching's efficiency).
 - patching sweeps: `mi.patch_activations` over every head ([layer, head], 72 items) and over
   every (layer, position) of the residual stream ([layer, position], 6 x 32 = 192 items),
@@ -20,7 +20,7 @@ target = cosine similarity to a second sentence:
   `mi.head_importance(..., tower="text")` against 72 `mi.ablate_heads(..., tower="text")`
   calls (12 timed x 6), the same >= 5x goal.
 
-Goals (issue 12): scan <= 1 s on the CI machine and >= 5x faster than 72 separate ablations;
+Goals: scan <= 1 s on the CI machine and >= 5x faster than 72 separate ablations;
 ours: the heads patching sweep (the same 72 items) within 2x the scan.
 """
 from __future__ import annotations

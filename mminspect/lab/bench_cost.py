@@ -16,7 +16,7 @@ after a warm-up comparison at 16 tokens:
   faithfulness curves, encoding and target included, budget_s=inf (the full work), in float32
   and with precision "auto" (the default), next to the budget's up-front estimate of it;
 - "<method>, attribute_text, budget 3 s" / "compare-all, budget 10 s": the same requests
-  with the issue's time goals given as the budget (reduce mode), and what the budget changed;
+  with the time goals given as the budget (reduce mode), and what the budget changed;
 - a stop asked 2 s into compare-all (from another thread, as the app does when a client
   leaves): seconds until the call ended;
 - GradientSHAP at 512 tokens, ours (samples in memory-budget batches) next to captum's
@@ -55,7 +55,7 @@ COMPARE_TO = "A man returns from sea with his catch in the early morning."
 LENGTHS = (64, 128, 256)
 BUDGET_LENGTH = 512
 PERTURBATION = ("feature_ablation", "occlusion", "lime", "kernel_shap")
-# The goals of issue 16 (idle CI machine, 2 CPU cores): per method at 256 tokens, and all.
+# The goals (idle CI machine, 2 CPU cores): per method at 256 tokens, and all.
 METHOD_GOAL_S, COMPARE_GOAL_S, RSS_GOAL_MB = 3.0, 10.0, 4000.0
 
 

@@ -12,7 +12,7 @@ What is timed, on the bundled MiniLM, a text of 32 tokens (specials included), l
   user's function called 13 times plus every variant once), shown without a target.
 
 The candidates take turns in each round (a load spike hits one round of each, not all rounds of
-one); the figure is the median of the rounds. Goal (issue 11): trace <= 50 ms at 32 tokens.
+one); the figure is the median of the rounds. Goal: trace <= 50 ms at 32 tokens.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def run(repeats: int) -> dict:
         ("trace_head / bare forward of the same text", f["trace_over_bare"], 3.0,
          f"bare forward (no attentions, no hidden states, no_grad): median {med['bare']:.1f} ms; "
          f"the trace adds tokenizing, attentions + hidden states, hooks and the recomputation. "
-         f"No target from the issue (ours: 3x). check_attention whole call, no target: "
+         f"No outside target (ours: 3x). check_attention whole call, no target: "
          f"{f['check_attention_ms']:.0f} ms"),
     ]
     return {"checks": checks, **f}

@@ -1,8 +1,8 @@
-"""Issue 15's figures on held-out world scenes, for any CLIP adapter (mini-CLIP 1 gives the
+"""mini-CLIP 2's targets measured on held-out world scenes, for any CLIP adapter (mini-CLIP 1 gives the
 "before"):  python -m mminspect.lab.miniclip2_eval [--model miniclip] [--n 200]
 
 Held-out scenes: `miniclip.world` from `EVAL_SEED` (training draws from its `data_seed`, a
-different generator key). Figures, each with the issue's target:
+different generator key). Figures, each with its target:
 - shape / colour: one shape alone, every background; each class is the mean embedding of
   the prompts over the other attribute ("a red circle", "a blue circle", ...);
 - colour on tinted backgrounds: the same, only scenes whose background is saturated;

@@ -1,4 +1,4 @@
-"""Train mini-CLIP 2 on its world (issue 15):  python -m mminspect.lab.miniclip2_train --out DIR
+"""Train mini-CLIP 2 on its world:  python -m mminspect.lab.miniclip2_train --out DIR
 
 Writes DIR/miniclip2.safetensors and DIR/card.json (config, data, recipe, seeds, held-out
 figures, timing, known limits, provenance, the weights' SHA-256 the loader checks). The
@@ -14,8 +14,8 @@ What is new against mini-CLIP 1's recipe (`miniclip_train.py`, whose helpers thi
   identical captions are not negatives), so patch-text similarity should localise;
 Loss = scene InfoNCE + `dense` x object InfoNCE. That is the shipped recipe.
 
-**Binding** (issue 15 makes it optional) is measured, not trained, in the shipped model: every
-experiment below left held-out swapped colours at chance, and the issue asks >= 75 % only if
+**Binding** (optional in mini-CLIP 2's targets) is measured, not trained, in the shipped model: every
+experiment below left held-out swapped colours at chance, and the target asks >= 75 % only if
 hard negatives are used. The experiments stay here, off by default, for whoever goes on:
 - `--swaps text`: where a scene has two shapes of different colours and names, its caption
   worded alike with those colours exchanged (`world_captions.swapped_caption`) is one more

@@ -5,7 +5,7 @@ name the components it fills. `bind(on_x, ctx, outputs)` turns it into what Grad
 positional inputs in, one value per output out, `gr.skip()` for every output it did not name.
 
 Why not raise `gr.Error`: gradio 6 then marks *every* output of the event with a red "Error"
-pill and drops the values they held (PITFALLS.md). A handled error instead shows its message
+pill and drops the values they held. A handled error instead shows its message
 once — a toast and the tab's message line — and leaves every other output exactly as it was.
 
 Long handlers also get `stop_if_client_left()`: gradio cancels a dropped client's event but

@@ -22,7 +22,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
 
 import gradio as gr
 import numpy as np
@@ -112,11 +111,6 @@ def subtab_writer_js(tab: str, key: str, value: str) -> str:
 
 
 
-
-
-def link_of(tab: str, values: dict) -> str:
-    """The query string a link carries (for tests and docs; the browser builds the same)."""
-    return "?" + urlencode({"tab": tab, **{k: v for k, v in values.items() if v not in (None, "")}})
 
 
 # ---- links: server side ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ a free port, warms it up with one ordinary request of each kind, then runs `--cl
 each with its own gradio_client.Client and session, through a seeded plan of mixed requests:
 text inspect (short / long), redraw, bertviz, attribution (one method), compare-all on a short
 text, image inspect (example scene, 3000 px and, in the soak, 6000 px JPEG uploads), every image
-method, and the abuse cases of issue 16 (each must get the app's own clear message or a correct
+method, and the abuse cases (each must get the app's own clear message or a correct
 result, never a traceback, and the app keeps serving). After the run a second server with
 MMINSPECT_ALLOW_CUSTOM_MODELS=0 is asked about server paths: its messages must not say whether
 a path exists.

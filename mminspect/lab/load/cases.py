@@ -1,4 +1,4 @@
-"""The requests: ordinary ones and the abuse cases of issue 16, the mixes of a load and a
+"""The requests: ordinary ones and the abuse cases, the mixes of a load and a
 soak run, and the plan that deals them out to the clients."""
 from __future__ import annotations
 
