@@ -106,12 +106,12 @@ def test_text_tab_walk(walk):
     w.shot("layer by layer embedding model")
 
     w.subtab("bertviz (needs internet)")
-    w.button("Show bertviz").click()
+    w.button("Show bertviz (loads from the internet)").click()
     frame = w.panel.locator("iframe[sandbox='allow-scripts']")
     frame.wait_for(state="attached", timeout=REDRAW_MS)
     head_doc = frame.get_attribute("srcdoc")
     w.panel.get_by_label("model view", exact=True).check()
-    w.button("Show bertviz").click()
+    w.button("Show bertviz (loads from the internet)").click()
     w.page.wait_for_function("([f, old]) => f.getAttribute('srcdoc') !== old",
                              arg=[frame.element_handle(), head_doc], timeout=REDRAW_MS)
     w.settle(REDRAW_MS)

@@ -19,15 +19,6 @@ from .model_picker import resolve_model
 NOT_TEXT = "Break it on purpose works on text models: pick MiniLM (or a BERT / GPT-2 model)."
 
 
-def n_layers_of(model, tower: str) -> int | None:
-    """Layers of the traced tower, for the slider's range, where the adapter says it (text
-    models; mini-CLIP's text tower is MiniLM). None: unknown here (a HeadTrace does not carry
-    it), the slider keeps its range and trace_head names the valid layers if one is out of it."""
-    if tower == "text" and getattr(model, "text", None) is not None:
-        model = model.text
-    return getattr(model, "n_layers", None) if tower == "text" else None
-
-
 def variant_choices(model, tower: str) -> dict:
     """The variant picker's choices for this model: {label: name} from the library."""
     if tower != "text" or "image" in model.modalities or not hasattr(api, "list_attention_variants"):

@@ -8,9 +8,12 @@ student has answered its question; the answer is scored against the trace's own 
 """
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 
 from .. import api
+from ..api.text import tower_shape
 from ..api.lesson_measures import query_index
 from ..types import InputError
 from . import attention_break
@@ -83,30 +86,72 @@ def model_label_of(model) -> str:
     return getattr(model, "label", None) or model.name
 
 
+def _in_range(model, tower: str, layer, head) -> tuple[int, int, int, int, str]:
+    """(layer, head, n_layers, n_heads, note): the slider values moved into the tower's own
+    range, so a model or tower switch never traces (or shows) a layer the tower lacks."""
+    shape = tower_shape(model, tower)
+    layer, head = int(layer), int(head)
+    if shape is None:
+        return layer, head, max(layer + 1, 1), max(head + 1, 1), ""
+    n_layers, n_heads = shape
+    moved = (min(layer, n_layers - 1), min(head, n_heads - 1))
+    note = ("" if moved == (layer, head) else
+            f" · moved to layer {moved[0]}, head {moved[1]}: this {tower} tower has layers "
+            f"0..{n_layers - 1} and heads 0..{n_heads - 1}")
+    return *moved, n_layers, n_heads, note
+
+
 def on_trace(ctx: AppContext, model_name, custom_model, tower, text, example, layer, head, query,
              step, predict, progress=gr.Progress()) -> dict:
     """Trace one head once; every step is drawn from the traces kept in `state`."""
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
     args = _input(model, tower, text, example)
+    layer, head, n_layers, n_heads, moved = _in_range(model, args.get("tower", "text"), layer, head)
     report(0.5, "Tracing the head")
     with api.exclusive(model):
-        tr = api.trace_head(model, layer=int(layer), head=int(head), **args)
+        tr = api.trace_head(model, layer=layer, head=head, **args)
         emb = api.trace_embeddings(model, **args) if hasattr(api, "trace_embeddings") else None
     q = query if isinstance(query, int) and 0 <= query < len(tr.tokens) else _named(tr.tokens, query)
     state = {"trace": tr, "emb": emb, "query": q, "revealed": set(), "guesses": {}, "scores": {},
              "model": model.name, "text": args.get("text"), "tower": tr.tower}
-    n_layers = attention_break.n_layers_of(model, tr.tower)
     out = {"state": state, "badge": badge(tr.max_error),
            "query": gr.update(choices=_query_choices(tr.tokens), value=q),
-           "layer": gr.update(maximum=max((n_layers or 12) - 1, 1), value=int(layer)),
-           "head": gr.update(maximum=max(tr.n_heads - 1, 1), value=int(head)),
+           "layer": gr.update(maximum=max(n_layers - 1, 1), value=layer),
+           "head": gr.update(maximum=max(n_heads - 1, 1), value=head),
            "summary": (f"{model_label(ctx, model.name)} · {tr.tower} tower · layer {tr.layer}, "
                        f"head {tr.head} of {tr.n_heads} · {len(tr.tokens)} tokens · d = {tr.d_head} "
-                       f"per head, {tr.x.shape[1]} in all")}
+                       f"per head, {tr.x.shape[1]} in all" + moved)}
     out |= attention_break.variant_choices(model, tr.tower)
     out |= {"damage": "", "broken": gr.update(value=None, visible=False)}   # another head's
     return out | step_view(state, step, predict)
+
+
+# ---- the first view: the lesson's head and query, traced once per server -------------------
+def lesson_start():
+    """The state of the lesson about one head (the first lesson whose answer is the query's
+    top key, i.e. "it" -> "cat"): the tab opens on its model, text, head, query and step."""
+    return next((les.state for les in api.list_lessons() if les.measure == "top_key"), None)
+
+
+_FIRST_VIEW: dict = {}
+_FIRST_LOCK = threading.Lock()
+
+
+def first_view(ctx: AppContext) -> dict:
+    """The tab as a new visitor sees it: the lesson's head traced, its query picked, its step
+    shown. Traced once per server; every page gets a fresh copy of the state."""
+    st = lesson_start()
+    if st is None or st.model not in {m["name"] for m in ctx.models} or st.model in ctx.unavailable:
+        return {}
+    with _FIRST_LOCK:
+        if "out" not in _FIRST_VIEW:
+            step = st.panel if st.panel in STEP_KEYS else STEP_KEYS[0]
+            _FIRST_VIEW["out"] = on_trace(ctx, st.model, "", "text", st.text, None, st.layer,
+                                          st.head, st.query, step, False) | {"step": step}
+    out = dict(_FIRST_VIEW["out"])
+    out["state"] = {**out["state"], "revealed": set(), "guesses": {}, "scores": {}}
+    return out
 
 
 def _named(tokens, query) -> int:
@@ -162,6 +207,7 @@ LINK = TabLink("attention", "any", (
     LinkField("tower", "tower", "choice", choices=("text", "image")), LinkField("text", "text"),
     LinkField("example", "example", "choice", choices=tuple(api.list_examples())),
     LinkField("layer", "layer", "int", 0, 255), LinkField("head", "head", "int", 0, 255),
+    LinkField("query", "query", "int", 0, 4095),      # the query token's position
     LinkField("step", "step", "choice", choices=tuple(STEP_KEYS)),
     LinkField("predict", "predict", "bool")), "attention-run")
 
@@ -171,13 +217,14 @@ def build(ctx: AppContext) -> tuple[Components, tuple]:
     trace event as (fn, inputs, outputs), which the Lessons tab runs after setting them."""
     c = Components(state=gr.State(None))
     examples = api.list_examples()
+    start = lesson_start()           # the tab starts where the lesson about one head does
     gr.Markdown("Follow **one real head** of a real model through its computation, with the "
                 "model's own numbers (hover any figure). Switch on *predict first* to guess each "
                 "step's result before you see it.")
     with gr.Row():
         with gr.Column(scale=3):
             c["text"] = gr.Textbox(label="Text (or the prompt, for a CLIP text tower)", lines=2,
-                                   value=ctx.example_text)
+                                   value=start.text if start else ctx.example_text)
             c["example"] = gr.Dropdown(examples, value=examples[0], label="Example image (image tower)")
         with gr.Column(scale=2):
             choices = picker_choices(ctx, "text") + picker_choices(ctx, "image")
@@ -189,14 +236,16 @@ def build(ctx: AppContext) -> tuple[Components, tuple]:
             trace = gr.Button("Trace", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     with gr.Row():
-        c["layer"] = gr.Slider(0, 5, value=4, step=1, label="Layer")
-        c["head"] = gr.Slider(0, 11, value=3, step=1, label="Head")
-        c["query"] = gr.Dropdown([], value=None, label="Query token", allow_custom_value=True)
+        c["layer"] = gr.Slider(0, 5, value=start.layer if start else 0, step=1, label="Layer")
+        c["head"] = gr.Slider(0, 11, value=start.head if start else 0, step=1, label="Head")
+        c["query"] = gr.Dropdown([], value=start.query if start else None, label="Query token",
+                                 allow_custom_value=True)
     c["summary"] = gr.Markdown()
     c["badge"] = gr.Markdown()
     save_json, save_report = build_exports(c)
     with gr.Row():
-        c["step"] = gr.Radio([(TITLES[k], k) for k in STEP_KEYS], value="embeddings", label="Step")
+        c["step"] = gr.Radio([(TITLES[k], k) for k in STEP_KEYS], label="Step",
+                             value=start.panel if start and start.panel in STEP_KEYS else "embeddings")
         c["predict"] = gr.Checkbox(label="Predict first", value=False)
     with gr.Row():
         prev, nxt = gr.Button("◀ Previous step", size="sm"), gr.Button("Next step ▶", size="sm")
@@ -222,7 +271,8 @@ def wire(ctx: AppContext, c: dict, trace, prev, nxt) -> tuple:
     handler = bind(gpu(on_trace), ctx, outputs, release=True)
     trace.click(handler, comps(inputs), comps(outputs), api_name="trace_head", **model_event)
     c["text"].submit(handler, comps(inputs), comps(outputs), api_visibility="private", **model_event)
-    for control in ("layer", "head"):          # a new head is a new trace (one cheap forward)
+    # a new head, model or tower is a new trace (one cheap forward); the sliders follow it
+    for control in ("layer", "head", "model", "tower"):
         c[control].input(handler, comps(inputs), comps(outputs), api_visibility="private",
                          trigger_mode="always_last", **model_event)
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}

@@ -17,6 +17,7 @@ from ..figures import causal as cfig
 from ..api.causal_stats import head_statistics
 from ..figures.attention import SUMMARY_TITLES
 from ..types import InputError
+from .inputs import parse_labels
 from .text_targets import TARGETS, check_target_fits, target_kwargs
 from .context import AppContext
 from .events import Components, bind, reporter
@@ -92,11 +93,12 @@ def _mode_note(state: dict, mode: str) -> str:
             "head” again to rank the heads the way they are removed now.")
 
 
-def _scan_summary(imp, name: str) -> str:
+def _scan_summary(imp, name: str, text: str) -> str:
     n = imp.delta.size
     top = imp.top(3)
     helps = [(l, h) for l, h in top if imp.delta[l, h] < 0]
-    return (f"**{_md(name)}** · {_md(imp.target)} = **{imp.before:.4f}** with every head · "
+    return (f"**{_md(name)}** on “{_md(_short(text))}” · {_md(imp.target)} = "
+            f"**{imp.before:.4f}** with every head · "
             f"{n} heads removed one at a time ({MODE_WORDS[imp.mode]}) in {imp.seconds:.2f} s · "
             + (f"the score needs **{heads_words(helps)}** most" if helps else
                "no head's removal lowers the score"))
@@ -116,10 +118,46 @@ def on_scan(ctx: AppContext, model_name, custom_model, text, compare, labels_tex
                                                              "Removing each head in turn"))
         stats = head_statistics(api.inspect_text(model, text).attention)
     state = {"imp": imp, "stats": stats, "model": model_name, "custom": custom_model,
-             "text": text, "kwargs": kwargs, "name": name}
+             "text": text, "kwargs": kwargs, "name": name,
+             "inputs": input_key(model.name, text, compare, labels_text, temperature)}
     return {"imp_state": state, "imp_table": cfig.importance_table(imp.delta),
-            "imp_summary": _scan_summary(imp, name), "imp_scatter": _scatter(state, stat),
+            "imp_summary": _scan_summary(imp, name, text), "imp_scatter": _scatter(state, stat),
             "imp_result": "Click a head in the table to remove it and see what changes."}
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def input_key(model: str, text, compare, labels_text, temperature) -> tuple:
+    """What a result of this lab depends on among the Text tab's inputs (compared after each
+    Inspect: a result of other inputs is cleared, never shown next to the new ones)."""
+    compare = (compare or "").strip()
+    return (model, (text or "").strip(), compare, tuple(parse_labels(labels_text)),
+            round(float(temperature), 4))
+
+
+def on_inspected(ctx: AppContext, view_state, imp_state, patch_key) -> dict:
+    """After an Inspect: clear the scan and the patching result made with other inputs, and
+    say so where they were (the tables and plots would otherwise describe the old text)."""
+    new = (view_state or {}).get("inputs")
+    if new is None:
+        return {}
+    out = {}
+    if imp_state is not None and imp_state["inputs"] != new:
+        old = imp_state["inputs"]
+        out |= {"imp_state": None, "imp_scatter": None, "imp_result": "",
+                "imp_table": cfig.empty_importance_table("Press “Scan every head” to scan the "
+                                                         "new input."),
+                "imp_summary": f"ℹ️ The scan of the previous input (“{_md(_short(old[1]))}”) was "
+                               "cleared: it did not belong to the text inspected now. Press "
+                               "“Scan every head” to scan this one."}
+    if patch_key is not None and patch_key[:1] + patch_key[2:] != new[:1] + new[2:]:
+        out |= {"patch_key": None, "patch_plot": None,
+                "patch_summary": "ℹ️ The patching result was cleared: it was measured with the "
+                                 "previous model, second text or labels. Press “Patch” again."}
+    return out
 
 
 def _scatter(state: dict, stat: str):
@@ -190,10 +228,11 @@ def on_patch(ctx: AppContext, model_name, custom_model, clean, corrupted, compar
         p = api.patch_activations(model, clean, corrupted, site=site, **kwargs,
                                   should_stop=progress_stop(report, 0.2, 0.95, model.n_layers,
                                                              "Patching"))
+    key = input_key(model.name, "", compare, labels_text, temperature)
     best = divmod(int(p.restored.argmax()), p.restored.shape[1])
     where = (f"layer {best[0]} at “{_md(p.tokens[best[1]])}”" if site == "residual"
              else f"head L{best[0]} H{best[1]}")
-    return {"patch_plot": cfig.patching_figure(p),
+    return {"patch_key": key, "patch_plot": cfig.patching_figure(p),
             "patch_summary": f"**{_md(name)}** · {_md(p.target)}: clean **{p.clean_value:.4f}**, "
                              f"corrupted **{p.corrupted_value:.4f}** · {p.restored.size} patched "
                              f"runs in {p.seconds:.2f} s · most restored by {where}: "
@@ -235,6 +274,7 @@ def build_importance(ctx: AppContext, c: Components) -> None:
 
 def build_patching(ctx: AppContext, c: Components) -> None:
     """The "Patching" sub-tab."""
+    c["patch_key"] = gr.State(None)           # the inputs above that the last patch used
     gr.Markdown(CAPTIONS["patching"])
     with gr.Row():
         c["patch_clean"] = gr.Textbox(label="Clean text", lines=1,
@@ -260,6 +300,18 @@ def build(ctx: AppContext, c: Components) -> None:
             build_patching(ctx, c)
 
 
+STALE_OUT = ["imp_state", "imp_table", "imp_summary", "imp_scatter", "imp_result", "patch_key",
+             "patch_summary", "patch_plot", "imp_message"]
+
+
+def wire_after_inspect(ctx: AppContext, c: Components, event) -> None:
+    """Chain the staleness check after the Text tab's Inspect event (a private step: the
+    public inspect_text endpoint keeps its inputs and outputs)."""
+    event.then(bind(on_inspected, ctx, STALE_OUT, "imp_message"),
+               [c["state"], c["imp_state"], c["patch_key"]], [c[n] for n in STALE_OUT],
+               api_visibility="private", concurrency_limit=None, show_progress="hidden")
+
+
 def wire(ctx: AppContext, c: Components) -> None:
     def comps(names):
         return [c[n] for n in names]
@@ -283,7 +335,7 @@ def wire(ctx: AppContext, c: Components) -> None:
     out = ["imp_scatter", "imp_message"]
     c["imp_stat"].input(bind(redraw_scatter, ctx, out, "imp_message"),
                         comps(["imp_state", "imp_stat"]), comps(out), **quick)
-    out = ["patch_summary", "patch_plot", "patch_message"]
+    out = ["patch_key", "patch_summary", "patch_plot", "patch_message"]
     c["patch_run"].click(bind(gpu(on_patch), ctx, out, "patch_message", release=True),
                          comps(["model", "custom", "patch_clean", "patch_corrupted", "compare",
                                 "labels", "temperature", "patch_target", "patch_choice",

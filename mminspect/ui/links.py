@@ -7,12 +7,15 @@ use (unknown tab, a model the host does not offer, a layer out of range) opens t
 a message on that tab, never an error page, and loads nothing the host did not allow."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gradio as gr
 
 from . import attention_tab, attribution_tab, clip_tab, lessons_tab, text_tab
 from .context import AppContext
 from .events import MESSAGE, bind, message_markdown
-from .share import TabLink, read_link
+from .share import (QUIET_END_JS, QUIET_JS, LinkField, TabLink, read_link, subtab_follower_js,
+                    subtab_writer_js)
 
 LINKS: dict[str, TabLink] = {t.LINK.tab: t.LINK for t in (text_tab, attribution_tab, clip_tab,
                                                           attention_tab, lessons_tab)}
@@ -71,8 +74,64 @@ def on_open_link(ctx: AppContext, request: gr.Request) -> dict:
     return out
 
 
+def add_subpanels(comps: dict[str, dict]) -> None:
+    """A tab whose link names no sub-panel but which has sub-tabs (`c["tabs"]`, e.g. the
+    Attributions tab's Map / Top words / ...) gets a "panel" field: its sub-tabs write it into
+    the URL when picked, and a link selects it again. The choices are the sub-tabs' own ids."""
+    for tab, link in list(LINKS.items()):
+        sub = comps.get(tab, {}).get("tabs")
+        if sub is None or any(f.kind == "subtab" for f in link.fields):
+            continue
+        panels = {child.id: child for child in sub.children if getattr(child, "id", None)}
+        LINKS[tab] = replace(link, fields=link.fields + (
+            LinkField("panel", "tabs", "subtab", choices=tuple(panels)),))
+        first = next(iter(panels), None)
+        for value, child in panels.items():
+            child.select(None, None, None, js=subtab_writer_js(tab, "panel", value, first),
+                         queue=False)
+        # a switch made by the app (Compare all methods opens its panel) fires no select
+        sub.change(None, None, None, queue=False, js=subtab_follower_js(
+            tab, "panel", {child.label: value for value, child in panels.items()}, first))
+
+
+# ---- first views: what a visitor without a link sees ----------------------------------------
+FIRST_VIEWS = {"text": text_tab, "attention": attention_tab}
+
+
+def first_view_outputs() -> list[str]:
+    return [f"text:{n}" for n in ("state", "label", "summary", "notes", "layer", "head", "grid")] + [
+        f"attention:{n}" for n in ("state", "badge", "query", "layer", "head", "summary",
+                                   "variant", "damage", "broken", "plot", "sentence", "question",
+                                   "answer", "step")]
+
+
+def on_first_views(ctx: AppContext, request: gr.Request) -> dict:
+    """A page opened without a link: the Text tab shows its example already inspected and the
+    attention tab its lesson's head, both computed once per server (text_tab.first_view,
+    attention_tab.first_view) and handed to every page. A link draws its own tab instead."""
+    query = dict(request.query_params) if request is not None else {}
+    if query.get("tab"):
+        return {}
+    out = {}
+    for tab, module in FIRST_VIEWS.items():
+        out |= {f"{tab}:{name}": value for name, value in module.first_view(ctx).items()}
+    return out
+
+
+def wire_first_views(demo: gr.Blocks, ctx: AppContext, comps: dict[str, dict]) -> None:
+    names = first_view_outputs()
+    targets = [comps[tab][name] for tab, name in (n.split(":", 1) for n in names)]
+    # QUIET_JS: the values it sets are the app's defaults, not the visitor's work, so they are
+    # not written into the address bar (a reload would otherwise open them as a link)
+    demo.load(bind(on_first_views, ctx, names, message=None), None, targets, js=QUIET_JS,
+              api_visibility="private", concurrency_limit=None, show_progress="hidden").then(
+        None, None, None, js=QUIET_END_JS, queue=False)
+
+
 def wire_links(demo: gr.Blocks, ctx: AppContext, tabs: gr.Tabs, comps: dict[str, dict]) -> None:
     """comps: {tab id: that tab's components}. Called inside the Blocks."""
+    add_subpanels(comps)
+    wire_first_views(demo, ctx, comps)
     press = gr.Textbox(visible=False)
     names = outputs_of()
     targets = []

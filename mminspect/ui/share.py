@@ -70,6 +70,12 @@ class LinkField:
 
 # ---- links: browser side --------------------------------------------------------------------
 
+# While the page fills in its first views, the values set are the app's defaults: the URL
+# writers below leave the address bar alone (window.mmQuiet), so a reload is not a link.
+QUIET_JS = "() => { window.mmQuiet = true; return []; }"
+QUIET_END_JS = "() => { setTimeout(() => { window.mmQuiet = false; }, 1500); }"
+
+
 def url_writer_js(tab: str, fields: list[LinkField], result: str = "vals") -> str:
     """JS for an event with the tab's value fields as inputs: write them into the page URL
     (other keys of the same tab, such as its open sub-tab, are kept). result: what the
@@ -79,6 +85,7 @@ def url_writer_js(tab: str, fields: list[LinkField], result: str = "vals") -> st
                            for f in fields if f.kind != "subtab"])
     return f"""(...vals) => {{
   const keys = {keys}, defaults = {defaults};
+  if (window.mmQuiet && {json.dumps(result)} !== 'location.href') return vals;
   const old = new URLSearchParams(location.search);
   const p = old.get('tab') === {json.dumps(tab)} ? old : new URLSearchParams();
   p.set('tab', {json.dumps(tab)});
@@ -100,17 +107,35 @@ def url_writer_js(tab: str, fields: list[LinkField], result: str = "vals") -> st
 }}"""
 
 
-def subtab_writer_js(tab: str, key: str, value: str) -> str:
-    """JS for a sub-tab's select event: remember it in the URL."""
+def subtab_writer_js(tab: str, key: str, value: str, default: str | None = None) -> str:
+    """JS for a sub-tab's select event: remember it in the URL. The default sub-tab (the one a
+    page opens on) is not a choice the visitor made: it starts no link of its own (gradio
+    selects it once as the page renders)."""
     return f"""() => {{
+  if (window.mmQuiet) return;
   const old = new URLSearchParams(location.search);
-  const p = old.get('tab') === {json.dumps(tab)} ? old : new URLSearchParams([['tab', {json.dumps(tab)}]]);
-  p.set({json.dumps(key)}, {json.dumps(value)});
+  const mine = old.get('tab') === {json.dumps(tab)};
+  if ({json.dumps(value)} === {json.dumps(default)} && !mine) return;
+  const p = mine ? old : new URLSearchParams([['tab', {json.dumps(tab)}]]);
+  if ({json.dumps(value)} === {json.dumps(default)}) p.delete({json.dumps(key)});
+  else p.set({json.dumps(key)}, {json.dumps(value)});
   history.replaceState(null, '', location.pathname + '?' + p.toString());
 }}"""
 
 
-
+def subtab_follower_js(tab: str, key: str, labels: dict[str, str], default: str | None) -> str:
+    """JS for a gr.Tabs' change event: the app itself switched the sub-tab (e.g. "Compare all
+    methods" opens its panel), so no select event fired; read the selected one from the page
+    (labels: {tab label: tab id}) and remember it as a click would."""
+    write = subtab_writer_js(tab, key, "__V__", default).replace('"__V__"', "value")
+    return f"""() => {{ setTimeout(() => {{
+  const labels = {json.dumps(labels)};
+  const on = [...document.querySelectorAll('[role=tab][aria-selected=true]')]
+    .find(b => b.offsetParent !== null && labels[b.innerText.trim()] !== undefined);
+  if (!on) return;
+  const value = labels[on.innerText.trim()];
+  ({write})();
+}}, 0); }}"""
 
 
 # ---- links: server side ---------------------------------------------------------------------
@@ -259,5 +284,7 @@ def wire_url(c: dict, link: TabLink, subtabs: dict | None = None) -> None:
         c["copy_link"].click(None, inputs, c["link_box"],
                              js=url_writer_js(link.tab, fields, "location.href"), queue=False)
     for key, tabs in (subtabs or {}).items():
+        first = next(iter(tabs), None)                    # the sub-tab a page opens on
         for value, tab in tabs.items():
-            tab.select(None, None, None, js=subtab_writer_js(link.tab, key, value), queue=False)
+            tab.select(None, None, None, js=subtab_writer_js(link.tab, key, value, first),
+                       queue=False)

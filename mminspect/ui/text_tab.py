@@ -6,16 +6,20 @@ a panel's tab draws that panel afresh.
 """
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 
 from .. import api, figures
+from ..api.lens import why_no_lens
+from ..api.text import instructive_head
 from ..types import InputError, TextView
 from . import causal_panel
 from .context import AppContext
 from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
 from .inputs import parse_labels
-from .model_picker import build_picker, model_label, resolve_model
+from .model_picker import build_picker, model_label, picker_choices, resolve_model
 from .prediction_view import READOUT, label_dict, notes_markdown, summary_markdown
 from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
 
@@ -47,10 +51,12 @@ CAPTIONS = {
             "own final norm and output head, as if the model stopped there. Top: the token it "
             "would predict at each position, coloured by probability (hover for the top 5). "
             "Bottom: the rank of the model's final answer at each layer — watch it climb to 0. "
-            "Only for masked and causal language models.",
-    "bertviz": "**bertviz** (Vig 2019), an extra. Its JavaScript loads libraries from the "
-               "internet *in your browser*: offline it stays blank; the views above do not "
-               "need it. Limited to short texts.",
+            "Only for masked and causal language models: a sentence encoder such as the bundled "
+            "MiniLM has no head over words, so this panel stays empty for it and says why.",
+    "bertviz": "**bertviz** (Vig 2019), an extra. ⚠️ **It needs internet in your browser**: "
+               "its JavaScript loads require.js, d3 and jQuery from a public CDN, so on an "
+               "offline machine it cannot draw (the view then says so). The views above show the "
+               "same attention without internet. Limited to short texts.",
 }
 
 # (tab title, key into CAPTIONS and the plots), in display order
@@ -89,15 +95,36 @@ def _figure(state: dict, key: str, layer: int, head: int, hide_special: bool):
     if key == "stats":
         return figures.head_summary_figure(api.head_summary(maps))
     if view.lens is None:                                   # "lens": language models only
-        return figures.note_figure(f"{view.model_name} has no output head over the vocabulary: "
-                                   "the logit lens is only for masked and causal language models.")
+        return figures.note_figure(_wrap(why_no_lens(view.model_name, view.prediction.kind)),
+                                   height=220)
     masks = [f.position for f in view.prediction.fills] if view.prediction.kind == "masked_lm" else []
     return figures.logit_lens_figure(view.lens, keep_first=masks)
 
 
+def _outputs(ctx: AppContext, model, view: TextView, inputs: tuple, layer, head, hide_special,
+             panels=tuple(key for _, key in PANELS)) -> dict:
+    """Everything an Inspect shows, from one TextView; `panels`: the figures to draw now.
+    inputs: causal_panel.input_key of what was inspected (the lab compares its results')."""
+    maps = view.attention
+    layer, head = min(int(layer), maps.n_layers - 1), min(int(head), maps.n_heads - 1)
+    state = {"view": view, "rollout": api.rollout(maps), "inputs": inputs}
+    out = {"state": state, "label": label_dict(view), "notes": notes_markdown(view),
+           "summary": summary_markdown(view, str(model.device), model_label(ctx, model.name)),
+           "layer": gr.update(maximum=maps.n_layers - 1, value=layer),
+           "head": gr.update(maximum=maps.n_heads - 1, value=head)}
+    return out | {key: _figure(state, key, layer, head, hide_special) for key in panels}
+
+
+def _wrap(text: str, width: int = 95) -> str:
+    """Line breaks for a plotly annotation (it never wraps by itself: a long note is cut)."""
+    import textwrap
+    return "<br>".join(textwrap.wrap(text, width))
+
+
 def on_run(ctx: AppContext, model_name, custom_model, text, compare_to, labels_text, temperature,
            hide_special, layer, head, progress=gr.Progress()) -> dict:
-    """Run the model once; every panel is drawn from the one TextView kept in `state`."""
+    """Run the model once; every panel is drawn from the one TextView kept in `state`.
+    The causal lab's results of other inputs are cleared (causal_panel.stale_outputs)."""
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
     report(0.4, "Running the model")
@@ -106,14 +133,39 @@ def on_run(ctx: AppContext, model_name, custom_model, text, compare_to, labels_t
                                 labels=parse_labels(labels_text), temperature=float(temperature),
                                 logit_lens=True)
     report(0.7, "Drawing")
-    maps = view.attention
-    layer, head = min(int(layer), maps.n_layers - 1), min(int(head), maps.n_heads - 1)
-    state = {"view": view, "rollout": api.rollout(maps)}
-    out = {"state": state, "label": label_dict(view), "notes": notes_markdown(view),
-           "summary": summary_markdown(view, str(model.device), model_label(ctx, model.name)),
-           "layer": gr.update(maximum=maps.n_layers - 1, value=layer),
-           "head": gr.update(maximum=maps.n_heads - 1, value=head)}
-    return out | {key: _figure(state, key, layer, head, hide_special) for _, key in PANELS}
+    inputs = causal_panel.input_key(model.name, text, compare_to, labels_text, temperature)
+    return _outputs(ctx, model, view, inputs, layer, head, hide_special)
+
+
+# ---- the first view: the example, drawn once per server and handed to every page ----------
+_FIRST_VIEW: dict = {}
+_FIRST_LOCK = threading.Lock()
+
+
+def first_view(ctx: AppContext) -> dict:
+    """The Text tab as a new visitor sees it: the example already inspected, opened on an
+    instructive head (api.text.instructive_head: the most focused head not parked on
+    [CLS]/[SEP]), only the visible panel drawn. Computed once per server and example and
+    shared by every page load (a class of 30 opening the app runs the model once)."""
+    name = picker_choices(ctx, "text")[0][1]
+    key = (name, ctx.example_text, ctx.example_compare, ctx.example_labels)
+    with _FIRST_LOCK:              # 30 pages at once: the first computes, the rest wait for it
+        if key not in _FIRST_VIEW:
+            model = api.load(name)
+            with api.exclusive(model):
+                view = api.inspect_text(model, ctx.example_text, compare_to=ctx.example_compare,
+                                        labels=parse_labels(ctx.example_labels), logit_lens=True)
+            layer, head, why = instructive_head(view.attention)
+            inputs = causal_panel.input_key(model.name, ctx.example_text, ctx.example_compare,
+                                            ctx.example_labels, 0.05)
+            out = _outputs(ctx, model, view, inputs, layer, head, False, panels=("grid",))
+            out["notes"] = (out["notes"] + "\n\n" if out["notes"] else "") + (
+                f"ℹ️ The example was inspected for you; the view opens on {why}. Move the "
+                "sliders to see the others, or change the text and press Inspect.")
+            _FIRST_VIEW[key] = out
+    out = dict(_FIRST_VIEW[key])
+    out["state"] = dict(out["state"])        # each page its own state dict
+    return out
 
 
 def _redraw(state, panel: str, keys: tuple[str, ...], layer, head, hide_special) -> dict:
@@ -197,7 +249,7 @@ def build(ctx: AppContext) -> dict:
         with gr.Tab("bertviz (needs internet)", id="bertviz") as bertviz_tab:
             gr.Markdown(CAPTIONS["bertviz"])
             c["which"] = gr.Radio(["head view", "model view"], value="head view", show_label=False)
-            show_bv = gr.Button("Show bertviz")
+            show_bv = gr.Button("Show bertviz (loads from the internet)")
             c["bertviz"] = gr.HTML()
     c["redraw_all"] = gr.Button(visible=False)
     wire(ctx, c, run, show_bv, tabs)
@@ -217,9 +269,11 @@ def wire(ctx: AppContext, c: dict, run, show_bv, tabs: dict) -> None:
     outputs = ["state", "label", "summary", "notes", "layer", "head", MESSAGE,
                *(key for _, key in PANELS)]
     for trigger, api_name in ((run.click, "inspect_text"), (c["text"].submit, None)):
-        trigger(bind(gpu(on_run), ctx, outputs, release=True), comps(inputs), comps(outputs),
-                api_name=api_name, api_visibility="public" if api_name else "private",
-                concurrency_id="model", concurrency_limit=ctx.model_concurrency)
+        event = trigger(bind(gpu(on_run), ctx, outputs, release=True), comps(inputs),
+                        comps(outputs), api_name=api_name,
+                        api_visibility="public" if api_name else "private",
+                        concurrency_id="model", concurrency_limit=ctx.model_concurrency)
+        causal_panel.wire_after_inspect(ctx, c, event)     # nothing stale next to the new input
     view_in = ["state", "panel", "layer", "head", "hide"]
     # Redraws never touch the model: their own unlimited queue, never behind a model event.
     quick = {"concurrency_limit": None, "show_progress": "hidden"}
