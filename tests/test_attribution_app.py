@@ -66,18 +66,28 @@ def test_handlers_run_without_a_server_and_redraw_without_the_model():
     out = attribution_tab.on_attribute(
         ctx, "minilm", "", TEXT, "similarity", OTHER, "", "", "", "integrated_gradients", "pad",
         "word", *values)
-    state, summary = out["state"], out["summary"]
-    assert state.n_steps >= 16 and "steps along the path" in summary
-    assert "completeness error" in summary and "Integrated Gradients" in summary
+    state, summary, details = out["state"], out["summary"], out["details"]
+    # short plain summary; the internals (steps, completeness in score units, notes) in details
+    assert state.n_steps >= 16 and "steps along the path" in details
+    assert "Completeness error" in details and "add up to the change" in summary
+    assert "Integrated Gradients" in summary and "PAD\\] tokens" in summary
     assert "integrated_gradients" not in summary and "minilm" not in summary   # words, not ids
+    for internal in ("bfloat16", "Gauss", "MMINSPECT_", "steps along"):
+        assert internal not in summary, internal
+    assert all(n.replace("*", "")[:30] in details.replace("\\", "") for n in state.notes)
     assert "kitten" in out["other_map"] and "mat" in out["text_map"]
     assert "[CLS]" in attribution_tab.redraw(ctx, state, "token")["text_map"]
     out = attribution_tab.on_compare_methods(
-        ctx, "minilm", "", TEXT, "zero_shot", "", "animals, finance", "finance", "", "mask", "word")
+        ctx, "minilm", "", TEXT, "zero_shot", "", "animals, finance", "finance", "", "mask", "word",
+        state)
     comp, table = out["comparison"], out["table"]
     assert comp.methods == list(mi.explain.attribution.METHODS)
     assert table.count("<tr>") == len(comp.methods) + 1
     assert all(r.baseline == "mask" and "finance" in r.target for r in comp.results)
+    # the single-method summary was about the similarity with [PAD]: marked as the previous run
+    assert out["summary"].startswith("*From the previous run")
+    same = attribution_tab.previous_run_note(comp.results[0], comp)
+    assert same == {} and attribution_tab.previous_run_note(None, comp) == {}
 
 
 @pytest.fixture(scope="module")

@@ -185,7 +185,15 @@ def _notes_html(comparison: AttributionComparison, labels: dict[str, str] | None
     for r in comparison.results:
         for n in r.notes:
             by_note.setdefault(n, []).append((labels or {}).get(r.method, r.method))
-    return "".join(
+    if not by_note:
+        return ""
+    notes = "".join(
         f"<p class='mm-note' style='font-size:0.85em'>{'⚠️' if 'budget' in n else 'ℹ️'} "
         f"<b>{html.escape(', '.join(who))}</b>: {html.escape(n)}</p>"
         for n, who in by_note.items())
+    # internals (precision, time budget) behind a toggle: a wall of them hid the table
+    cut = any("budget" in n for n in by_note)
+    return ("<details class='mm-notes'><summary style='cursor:pointer;font-size:0.9em'>"
+            + ("⚠️ Some maps are less exact than asked (time budget). " if cut else "")
+            + f"Details: precision and time budget ({len(by_note)} "
+            f"note{'s' if len(by_note) > 1 else ''})</summary>{notes}</details>")

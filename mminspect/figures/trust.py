@@ -71,21 +71,23 @@ def agreement_figure(agreement: MethodAgreement, labels: dict[str, str] | None =
 
 
 def caveats_html(caveats: list[Caveat]) -> str:
-    """Badges next to a map: a short title, the why and what to try on hover and below."""
+    """One line of badges next to a map: each caveat's short title, its why and what to try
+    on hover (title) and under a closed "why?" (phones have no hover). A wall of paragraphs,
+    one per caveat, buried the maps they are about."""
     if not caveats:
         return ("<div class='mm-caveats' style='font-size:0.9em;color:#1b7837'>"
                 "✓ No caveat from this map's own numbers.</div>")
-    items = []
-    for c in caveats:
-        tip = html.escape(f"{c.why} {c.instead}", quote=True)
-        items.append(
-            f"<li data-caveat='{html.escape(c.code, quote=True)}' title=\"{tip}\" "
-            "style='margin:4px 0'><span style='background:#fde0c5;color:#7f3b08;border-radius:"
-            f"10px;padding:1px 8px;font-weight:600'>⚠ {html.escape(c.title)}</span> "
-            f"<span style='font-size:0.9em'>{html.escape(c.why)} <i>{html.escape(c.instead)}"
-            "</i></span></li>")
-    return ("<ul class='mm-caveats' style='list-style:none;padding-left:0;margin:4px 0'>"
-            + "".join(items) + "</ul>")
+    badges = " ".join(
+        f"<span data-caveat='{html.escape(c.code, quote=True)}' "
+        f"title=\"{html.escape(f'{c.why} {c.instead}', quote=True)}\" style='background:#fde0c5;"
+        "color:#7f3b08;border-radius:10px;padding:1px 8px;font-weight:600;font-size:0.9em;"
+        f"display:inline-block;line-height:1.4;margin:1px 0'>⚠ {html.escape(c.title)}</span>" for c in caveats)
+    why = "".join(f"<li><b>{html.escape(c.title)}</b>: {html.escape(c.why)} "
+                  f"<i>{html.escape(c.instead)}</i></li>" for c in caveats)
+    return (f"<div class='mm-caveats' style='margin:4px 0;line-height:1.9'>{badges} "
+            "<details style='display:inline'><summary style='display:inline;cursor:pointer;"
+            "font-size:0.85em;color:#555'>why?</summary><ul style='font-size:0.85em;"
+            f"margin:4px 0'>{why}</ul></details></div>")
 
 
 def sanity_table_html(table: dict | None, labels: dict[str, dict[str, str]] | None = None) -> str:
@@ -130,18 +132,22 @@ def agreement_html(agreement: MethodAgreement, labels: dict[str, str] | None = N
                    absolute: bool = True) -> str:
     """The agreement matrix as an HTML grid (for panels that have no plot to spare; a CSS
     grid, not a <table>, so it never adds rows to a table it is placed under): |scores| by
-    default, since image maps mix signed and unsigned methods."""
+    default, since image maps mix signed and unsigned methods. Columns are headed by the
+    rows' numbers: twelve long method names side by side overlapped (and on a phone, ran
+    off the screen); each number's name is on its row and on hover."""
     m = agreement.matrix_abs if absolute else agreement.matrix
     names = [html.escape(_label(labels, x)) for x in agreement.methods]
     small = "font-size:0.8em;padding:3px"
-    cells = [f"<div style='{small}'></div>"] + [f"<div style='{small};font-weight:600'>{n}</div>"
-                                                for n in names]
-    for n, row in zip(names, m):
-        cells.append(f"<div style='{small};text-align:right;font-weight:600'>{n}</div>")
+    cells = [f"<div style='{small}'></div>"] + [
+        f"<div title='{n}' style='{small};font-weight:600;text-align:center'>{i}</div>"
+        for i, n in enumerate(names, 1)]
+    for i, (n, row) in enumerate(zip(names, m), 1):
+        cells.append(f"<div style='{small};text-align:right;font-weight:600;overflow-wrap:"
+                     f"anywhere'>{n} <span style='color:#666'>{i}</span></div>")
         cells += [_cell(v) for v in row]
     what = "|scores|" if absolute else "signed scores"
     return (f"<p><b>Where methods agree</b>: rank correlation (Spearman) of {what} over "
-            f"{agreement.n_features} features; 1 = same ranking.</p>"
-            f"<div class='mm-agreement' style='display:grid;grid-template-columns:auto "
-            f"repeat({len(names)}, minmax(3em, 1fr));gap:2px;max-width:60em'>"
-            + "".join(cells) + "</div>")
+            f"{agreement.n_features} features; 1 = same ranking. Columns: the rows' numbers.</p>"
+            f"<div style='overflow-x:auto'><div class='mm-agreement' style='display:grid;"
+            f"grid-template-columns:minmax(8em, 16em) repeat({len(names)}, minmax(2.6em, 1fr));"
+            "gap:2px;max-width:60em'>" + "".join(cells) + "</div></div>")

@@ -88,21 +88,38 @@ def _method_params(method: str, values) -> dict:
     return {p["name"]: v for (m, p), v in zip(param_controls(), values) if m == method}
 
 
+WARN = ("above", "cut", "budget")          # a note saying the map is less exact than asked
+
+
 def _summary(attr: TokenAttribution, model_name: str) -> str:
+    """Two short plain lines (what was explained, how faithful the map is); the internals
+    (precision, steps along the path, budget notes) are in `_details`, behind a toggle. A
+    map less exact than asked gets one visible line that points there."""
     f = attr.faithfulness
     lines = [f"**{method_label(attr.method)}** on **{_md(model_name)}** · explaining the "
-             f"{_md(attr.target)} · f(text) = **{attr.target_value:.4f}**, f(baseline: "
-             f"{_md(BASELINE_WORDS.get(attr.baseline, attr.baseline))}) = "
-             f"{attr.baseline_value:.4f} · {attr.seconds:.2f} s"
-             + (f" · {attr.n_steps} steps along the path" if attr.n_steps else "")]
+             f"{_md(attr.target)} · f(text) = **{attr.target_value:.4f}** · baseline: "
+             f"{_md(BASELINE_WORDS.get(attr.baseline, attr.baseline))} · {attr.seconds:.2f} s"]
     if f is not None:
         comp = ("" if f.completeness_relative is None else
-                f"completeness error {f.completeness_error:.4f} "
-                f"(**{f.completeness_relative:.2%}** of f(text) − f(baseline)) · ")
-        lines.append(f"Faithfulness: {comp}deletion area **{f.deletion_area:+.3f}**, insertion "
-                     f"area **{f.insertion_area:+.3f}** (> 0 = better than a random order).")
-    warn = ("above", "cut", "budget")          # the map is less exact than asked: say so loudly
-    lines += [("⚠️ " if any(w in n for w in warn) else "ℹ️ ") + _md(n) for n in attr.notes]
+                f" · the scores add up to the change within **{f.completeness_relative:.2%}**")
+        lines.append(f"Faithfulness: deletion area **{f.deletion_area:+.3f}**, insertion area "
+                     f"**{f.insertion_area:+.3f}** (> 0 = better than a random order){comp}.")
+    if any(w in n for n in attr.notes for w in WARN):
+        lines.append("⚠️ **Less exact than asked** (its accuracy goal or time budget was "
+                     "not met): see *Details* below.")
+    return "\n\n".join(lines)
+
+
+def _details(attr: TokenAttribution) -> str:
+    """What the summary leaves out: the baseline's score, the steps used, and every note
+    (precision, quadrature, time budget), for who wants the internals."""
+    f = attr.faithfulness
+    lines = [f"f(baseline) = {attr.baseline_value:.4f}"
+             + (f" · {attr.n_steps} steps along the path" if attr.n_steps else "")]
+    if f is not None and f.completeness_relative is not None:
+        lines.append(f"Completeness error {f.completeness_error:.4f} "
+                     f"({f.completeness_relative:.2%} of f(text) − f(baseline)).")
+    lines += [("⚠️ " if any(w in n for w in WARN) else "ℹ️ ") + _md(n) for n in attr.notes]
     return "\n\n".join(lines)
 
 
@@ -126,7 +143,8 @@ def on_attribute(ctx: AppContext, model_name, custom_model, text, target_kind, c
                                   should_stop=client_left,
                                   **target_kwargs(target_kind, compare, labels_text, label, choice),
                                   **_method_params(method, param_values))
-    return {"state": attr, "summary": _summary(attr, name), **_draw(attr, level),
+    return {"state": attr, "summary": _summary(attr, name), "details": _details(attr),
+            **_draw(attr, level),
             "curves": fig.faithfulness_figure(attr.faithfulness, method_label(attr.method)),
             "caveats": trust_panel.badges(attr)}
 
@@ -142,8 +160,22 @@ def show_comparison_tab(ctx: AppContext) -> dict:
     return {"tabs": gr.Tabs(selected="compare")}
 
 
+def previous_run_note(attr, comparison) -> dict:
+    """The single-method summary once "Compare all" ran: kept when it explains the same
+    text, target and baseline; else marked as the previous run's (it described another
+    input next to the new comparison)."""
+    if attr is None:
+        return {}
+    first = comparison.results[0]
+    if (attr.text, attr.target, attr.baseline) == (first.text, first.target, first.baseline):
+        return {}
+    return {"summary": "*From the previous run (another text, target or baseline than the "
+                       "comparison): press Attribute to redo the map for these inputs.*"}
+
+
 def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_kind, compare,
-                       labels_text, label, choice, baseline, level, progress=gr.Progress()) -> dict:
+                       labels_text, label, choice, baseline, level, attr=None,
+                       progress=gr.Progress()) -> dict:
     """Every method on one input, side by side with its numbers and time."""
     report = reporter(progress)
     model = resolve_model(ctx, model_name, custom_model, report)
@@ -156,7 +188,8 @@ def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_k
             "table": fig.comparison_html(comparison, level, method_labels(),
                                          trust_panel.comparison_caveats(comparison)),
             "agreement": trust_fig.agreement_figure(api.method_agreement(comparison),
-                                                    method_labels())}
+                                                    method_labels()),
+            **previous_run_note(attr, comparison)}
 
 
 def redraw_comparison(ctx: AppContext, comparison, level) -> dict:
@@ -196,14 +229,17 @@ def build(ctx: AppContext) -> dict:
                                       value=methods[0]["name"], label="Method")
             c["description"] = gr.Markdown(methods[0]["description"])
             sliders = []
-            for m in methods:
-                with gr.Group(visible=m is methods[0]) as c[f"group_{m['name']}"]:
-                    for p in m["params"]:
-                        words, info = param_words(p["name"], p["help"])
-                        slider = gr.Slider(p["low"], p["high"], value=p["default"],
-                                           step=p["step"], label=words, info=info)
-                        c[f"param:{m['name']}:{p['name']}"] = slider     # for links
-                        sliders.append(slider)
+            # the method's settings (steps, samples, quadrature) are for who wants them: the
+            # defaults are measured to be good enough, so they start folded away
+            with gr.Accordion("Settings of this method", open=False):
+                for m in methods:
+                    with gr.Group(visible=m is methods[0]) as c[f"group_{m['name']}"]:
+                        for p in m["params"]:
+                            words, info = param_words(p["name"], p["help"])
+                            slider = gr.Slider(p["low"], p["high"], value=p["default"],
+                                               step=p["step"], label=words, info=info)
+                            c[f"param:{m['name']}:{p['name']}"] = slider     # for links
+                            sliders.append(slider)
             c["baseline"] = gr.Radio(BASELINES, value="pad", label="Baseline (what a word is "
                                      "replaced with when it is taken away)")
             c["level"] = gr.Radio(LEVELS, value="word", label="Show scores per")
@@ -213,6 +249,8 @@ def build(ctx: AppContext) -> dict:
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     c["summary"] = gr.Markdown()
     c["caveats"] = gr.HTML()                    # the map's caveat badges, next to it
+    with gr.Accordion("Details: baseline score, steps, precision, time budget", open=False):
+        c["details"] = gr.Markdown()
     save_json, save_report = build_exports(c)
     with gr.Tabs() as c["tabs"]:
         with gr.Tab("Map", id="map"):
@@ -251,18 +289,19 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
                        comps(method_out), **quick)
     target = ["model", "custom", "text", "target", "compare", "labels", "label", "choice"]
     # new outputs go after the message line: callers of the endpoint read them by position
-    out = ["state", "summary", "text_map", "other_map", "bar", "curves", MESSAGE, "caveats"]
+    out = ["state", "summary", "text_map", "other_map", "bar", "curves", MESSAGE, "caveats",
+           "details"]
     run.click(bind(gpu(on_attribute), ctx, out, release=True),
               comps([*target, "method", "baseline", "level"]) + sliders, comps(out),
               api_name="attribute_text", concurrency_id="long", concurrency_limit=1)
-    compare_out = ["comparison", "table", MESSAGE, "agreement"]
+    compare_out = ["comparison", "table", MESSAGE, "agreement", "summary"]
     # Two outputs, not one: gradio wraps a single output's return value in a list again, and
     # bind returns a list, so with `c["tabs"]` alone the switch failed ("not a valid output").
     tab_out = ["tabs", MESSAGE]
     run_all.click(bind(show_comparison_tab, ctx, tab_out, None), None, comps(tab_out),
                   **quick).then(
         bind(gpu(on_compare_methods), ctx, compare_out, release=True),
-        comps([*target, "baseline", "level"]), comps(compare_out),
+        comps([*target, "baseline", "level", "state"]), comps(compare_out),
         api_name="compare_attributions", concurrency_id="long", concurrency_limit=1)
     trust_panel.wire(ctx, c, target)
     draw_out = ["text_map", "other_map", "bar", MESSAGE]

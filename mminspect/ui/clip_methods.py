@@ -90,8 +90,9 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
             attr = api.attribute_image(model, image, prompt, method=m["name"], faithfulness=True,
                                        mask=mask, progress=step)
         attrs.append(attr)                  # for the badges and the agreement (trust_panel)
+        # a taller band: a two-line caption ("Relevance, last layer (Chefer notebook)") fits
         gallery.append((cfig.caption_room(cfig.overlay(attr.image, attr.patch_scores,
-                                                       signed=m["signed"])), m["label"]))
+                                                       signed=m["signed"]), 100), m["label"]))
         f = attr.faithfulness
         hit = "—" if attr.pointing_hit is None else ("✅" if attr.pointing_hit else "❌")
         rows.append(f"<tr><td>{html.escape(m['label'])}</td><td>{f.deletion_area:+.3f}</td>"
@@ -103,7 +104,8 @@ def on_all_methods(ctx: AppContext, model_name, custom_model, state, prompt,
     words = "".join(f"<p><b>{html.escape(m['label'])}</b>, the prompt's words: "
                     f"{cfig.word_relevance_html(a.words, a.word_scores)}</p>"
                     for m, a in zip(methods, attrs) if a.words)
-    table = ("<table><tr><th>method</th><th>deletion area</th><th>insertion area</th>"
-             "<th>pointing</th><th>energy in mask</th><th>time</th></tr>" + "".join(rows) + "</table>" + where + words
+    table = ("<div style='overflow-x:auto'><table><tr><th>method</th><th>deletion area</th><th>insertion area</th>"
+             "<th>pointing</th><th>energy in mask</th><th>time</th></tr>" + "".join(rows) + "</table></div>"
+             + where + words
              + trust_panel.image_trust_html(attrs))
     return {"method_maps": gallery, "method_table": table, "pointing_md": pointing_markdown(model.name)}

@@ -36,7 +36,8 @@ CAPTIONS = {
              "each prompt's; (2) times the model's learned logit scale (1 / temperature) gives "
              "the logits; (3) the softmax over *these prompts* gives the probabilities. Small "
              "cosine gaps become large probability gaps: that is the temperature at work. The "
-             "probabilities depend on which prompts you list. SigLIP models instead add a "
+             "probabilities depend on which prompts you list.",
+    "steps_details": "SigLIP models instead add a "
              "learned bias to the logit and take a sigmoid of each logit on its own: "
              "independent yes/no probabilities that need not sum to 1 (another prompt in the "
              "list changes none of them).",
@@ -51,7 +52,10 @@ CAPTIONS = {
                   "there; mini-CLIP 2 was also trained patch by patch (each object's patches "
                   "against its name), so on it this map finds the object.",
     "contrast": "**Why A rather than B**: A's relevance minus B's (red = evidence for A, blue = for B).",
-    "methods": "**Every method on one prompt**, each on its own scale. *Deletion / insertion*: "
+    "methods": "**Every method on one prompt**, each map on its own scale. The table says how "
+               "faithful each map is (areas > 0: better than a random order) and, on an "
+               "example scene, whether it points at the named object.",
+    "methods_details": "*Deletion / insertion*: "
                "remove (or add back) patches in the map's order and watch the prompt's logit; "
                "the area between that curve and a random order (> 0 = better than chance). "
                "*Pointing*: on a mini-CLIP or mini-CLIP 2 example scene, whether the map's peak falls on the named object; "
@@ -73,6 +77,14 @@ CAPTIONS = {
 # 55 % of the window that scrolls: the second row of maps (IG, Occlusion, GradientSHAP) was cut
 # off. A CSS height other than "auto" is set on the grid as is.
 GALLERY_HEIGHT = "fit-content"
+# A gallery's columns are fixed in pixels' worth (gradio: at least 100 px each), so 4 or 6
+# maps in a row ran off a phone's screen: two per row there (a stylesheet rule beats the
+# gallery's inline column count only with !important). Captions wrap instead of being cut
+# ("Relevance, last layer (Chefer ..."); the white band under each map leaves them room.
+GALLERY_CSS = ("<style>.mm-gallery .caption-label { white-space: normal !important; "
+               "max-width: 96% !important; } @media (max-width: 640px) { .mm-gallery "
+               ".grid-container { --grid-cols: 2 !important; } .mm-gallery .caption-label "
+               "{ font-size: 11px !important; } }</style>")
 
 
 def _preview(image) -> np.ndarray:
@@ -288,6 +300,7 @@ def build(ctx: AppContext) -> dict:
             run = gr.Button("Inspect", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     c["notes"] = gr.Markdown()
+    gr.HTML(GALLERY_CSS, container=False, padding=False)
     with gr.Row():
         c["label"] = gr.Label(label="Probabilities", num_top_classes=8)
         c["summary"] = gr.Markdown()
@@ -297,17 +310,19 @@ def build(ctx: AppContext) -> dict:
         with gr.Tab("Prediction", id="prediction") as views["prediction"]:
             c["steps"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["steps"])
+            with gr.Accordion("Details: SigLIP's sigmoid", open=False):
+                gr.Markdown(CAPTIONS["steps_details"])
             c["matrix"] = gr.Plot(show_label=False)
         with gr.Tab("Why this label", id="why") as views["why"]:
             gr.Markdown(CAPTIONS["relevance"])
             c["scale"] = gr.Radio(SCALES, value="own", label="Colour scale of the maps")
             c["rel_note"] = gr.Markdown()
             c["rel"] = gr.Gallery(label="Relevance", columns=4, height=GALLERY_HEIGHT,
-                                  object_fit="contain")
+                                  object_fit="contain", elem_classes="mm-gallery")
             c["words"] = gr.HTML()
             gr.Markdown(CAPTIONS["similarity"])
             c["sims"] = gr.Gallery(label="Patch–text similarity", columns=4, height=GALLERY_HEIGHT,
-                                   object_fit="contain")
+                                   object_fit="contain", elem_classes="mm-gallery")
         with gr.Tab("A rather than B", id="contrast") as views["contrast"]:
             with gr.Row():
                 c["a"] = gr.Dropdown(label="A")
@@ -317,13 +332,17 @@ def build(ctx: AppContext) -> dict:
             gr.Markdown(CAPTIONS["contrast"])
         with gr.Tab("Every method", id="methods") as views["methods"]:
             gr.Markdown(CAPTIONS["methods"])
+            with gr.Accordion("Details: how the numbers are measured", open=False):
+                gr.Markdown(CAPTIONS["methods_details"])
             with gr.Row():
                 c["method_prompt"] = gr.Dropdown(label="Prompt")
                 run_all = gr.Button("Run every method on this prompt")
             c["method_table"] = gr.HTML()
             c["method_maps"] = gr.Gallery(label="Maps", columns=4, height=GALLERY_HEIGHT,
-                                          object_fit="contain")
-            c["pointing_md"] = gr.Markdown(pointing_markdown())
+                                          object_fit="contain", elem_classes="mm-gallery")
+            with gr.Accordion("Pointing game: which maps find the object, on many scenes",
+                              open=False):
+                c["pointing_md"] = gr.Markdown(pointing_markdown(default_model))
             trust_image.build(ctx, c)
         with gr.Tab("Attention over patches", id="attention") as views["attention"]:
             with gr.Row():

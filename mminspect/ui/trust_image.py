@@ -55,7 +55,7 @@ def on_image_sanity(ctx, model_name, custom_model, state, prompt, methods,
 def build(ctx, c: Components) -> None:
     """The panel's components, in an accordion (inside the current sub-tab)."""
     labels = _labels()
-    with gr.Accordion("Can I trust this map? (sanity check)", open=True):
+    with gr.Accordion("Can I trust this map? (sanity check)", open=False):
         gr.Markdown(CAPTION)
         c["isanity_methods"] = gr.CheckboxGroup([(v, k) for k, v in labels.items()],
                                                 value=list(DEFAULT_METHODS),

@@ -140,10 +140,15 @@ def image_trust_html(attrs: list) -> str:
         return ""
     labels = {m["name"]: m["label"] for m in api.list_image_methods()}
     parts = []
-    for a in attrs:
+    for a in attrs:                         # one line per map that has caveats, not a wall
         cav = api.caveats(a, method_label=labels.get(a.method, a.method))
         if cav:
             name = html.escape(labels.get(a.method, a.method))
-            parts.append(f"<p style='margin:6px 0 0'><b>{name}</b></p>"
-                         + fig.caveats_html(cav))
-    return ("".join(parts) + fig.agreement_html(api.method_agreement(attrs), labels))
+            parts.append("<div style='display:flex;flex-wrap:wrap;gap:0 8px;align-items:"
+                         f"baseline'><b>{name}</b>{fig.caveats_html(cav)}</div>")
+    head = ("<p style='margin:8px 0 2px'><b>Caveats</b> (hover a badge, or open “why?”):</p>"
+            if parts else "")
+    grid = fig.agreement_html(api.method_agreement(attrs), labels)
+    return (head + "".join(parts) + "<details style='margin-top:8px'><summary style='cursor:"
+            f"pointer'><b>Where methods agree</b> ({len(attrs)} × {len(attrs)} grid)</summary>"
+            f"{grid}</details>")
