@@ -12,7 +12,7 @@ from gradio_client import Client
 
 import mminspect as mi
 from mminspect import api
-from mminspect.ui import hosting
+from mminspect.ui import clients, hosting
 from mminspect.ui.context import default_context
 
 from conftest import free_port
@@ -24,13 +24,49 @@ from conftest import free_port
     ({"GRADIO_SERVER_NAME": "0.0.0.0"}, False),                   # a public address: off
     ({"SPACE_ID": "x/y", "MMINSPECT_ALLOW_CUSTOM_MODELS": "1"}, True),   # the host's choice
     ({"MMINSPECT_ALLOW_CUSTOM_MODELS": "0"}, False),
+    # behind a reverse proxy on 127.0.0.1, no SPACE_ID: the explicit switch decides
+    ({"GRADIO_SERVER_NAME": "127.0.0.1", "MMINSPECT_PUBLIC": "1"}, False),
+    ({"SPACE_ID": "x/y", "MMINSPECT_PUBLIC": "0"}, True),          # a host's explicit word wins
+    ({"MMINSPECT_PUBLIC": "1", "MMINSPECT_ALLOW_CUSTOM_MODELS": "1"}, True),
 ])
 def test_the_model_box_is_off_in_public_unless_the_host_turns_it_on(monkeypatch, env, allowed):
-    for name in ("SPACE_ID", "GRADIO_SERVER_NAME", "MMINSPECT_ALLOW_CUSTOM_MODELS"):
+    for name in ("SPACE_ID", "GRADIO_SERVER_NAME", "MMINSPECT_ALLOW_CUSTOM_MODELS", "MMINSPECT_PUBLIC"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert default_context().allow_custom_models is allowed
+
+
+@pytest.mark.parametrize("env, named, not_named", [
+    ({"MMINSPECT_PUBLIC": "1"}, "MMINSPECT_PUBLIC=1", "MMINSPECT_ALLOW_CUSTOM_MODELS=0"),
+    ({"SPACE_ID": "x/y"}, "SPACE_ID", "MMINSPECT_ALLOW_CUSTOM_MODELS=0"),
+    ({"GRADIO_SERVER_NAME": "0.0.0.0"}, "GRADIO_SERVER_NAME=0.0.0.0", "MMINSPECT_ALLOW_CUSTOM_MODELS=0"),
+    ({"MMINSPECT_ALLOW_CUSTOM_MODELS": "0"}, "MMINSPECT_ALLOW_CUSTOM_MODELS=0", "MMINSPECT_PUBLIC"),
+])
+def test_the_refusal_names_the_setting_in_force(monkeypatch, env, named, not_named):
+    from mminspect.ui.model_picker import resolve_model
+    for name in ("SPACE_ID", "GRADIO_SERVER_NAME", "MMINSPECT_ALLOW_CUSTOM_MODELS", "MMINSPECT_PUBLIC"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(mi.InputError) as e:
+        resolve_model(default_context(), "minilm", "gpt2")
+    assert named in str(e.value) and not_named not in str(e.value)
+
+
+@pytest.mark.parametrize("space, frame_options, ancestors", [
+    (None, "SAMEORIGIN", "frame-ancestors 'self'"),
+    ("someone/mminspect", None, "frame-ancestors 'self' https://huggingface.co https://*.hf.space"),
+])
+def test_framing_headers_follow_the_host(monkeypatch, space, frame_options, ancestors):
+    monkeypatch.delenv("MMINSPECT_FRAME_ANCESTORS", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    if space:
+        monkeypatch.setenv("SPACE_ID", space)
+    headers = hosting.security_headers()
+    assert headers.get("X-Frame-Options") == frame_options
+    assert headers["Content-Security-Policy"].endswith(ancestors)
+    assert headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_responses_carry_security_headers(app_url):
@@ -51,7 +87,7 @@ def _slow_app(per_session: int):
         gr.Button().click(slow, box, box, api_name="slow", concurrency_id=hosting.MODEL_QUEUE,
                           concurrency_limit=1)
     demo.queue(max_size=64)
-    hosting.limit_queue_per_client(demo, per_session=per_session, per_address=50)
+    clients.limit_queue_per_client(demo, per_session=per_session, per_address=50)
     port = free_port()
     demo.launch(server_port=port, prevent_thread_lock=True, quiet=True)
     return demo, f"http://127.0.0.1:{port}/"

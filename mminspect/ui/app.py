@@ -10,10 +10,19 @@ from starlette.middleware import Middleware
 
 from .. import api
 from . import attention_tab, attribution_tab, clip_tab, lessons_tab, text_tab
+from .allocator import tune_allocator
+from .clients import cancel_unheard, limit_queue_per_client
 from .context import AppContext, default_context
-from .hosting import (HeadersMiddleware, forget_closed_sessions, guard_inputs,
-                      limit_queue_per_client)
+from .guards import guard_inputs
+from .hosting import HeadersMiddleware, forget_closed_sessions
+from .lanes import install_lanes
 from .links import wire_links
+from .sessions import SessionsMiddleware, expire_sessions
+from .uploads import UploadQuota, upload_keep_s
+
+# Before any worker thread allocates: fixed glibc thresholds keep RSS flat in gradio's
+# worker threads (allocator.py says why).
+tune_allocator()
 
 INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts: "
          "**Text** — attention of every layer and head and the model's prediction; "
@@ -30,8 +39,10 @@ CSS = ".mm-message p { color: #9a3412; font-weight: 500; margin: 4px 0; }"
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     ctx = ctx or default_context()
     # delete_cache: gradio keeps every upload and output image in its cache folder; drop
-    # files older than an hour, checked every 10 minutes (else ~13 files per image request).
-    with gr.Blocks(title="mminspect", delete_cache=(600, 3600)) as demo:
+    # files older than the upload quota's window (30 min by default), checked every 5
+    # minutes (else ~13 files per image request; uploads.py counts what is kept).
+    keep = upload_keep_s()
+    with gr.Blocks(title="mminspect", delete_cache=(min(300, keep), keep)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs() as tabs:
             linked = {}                          # tab id -> its components, for links
@@ -50,9 +61,12 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     # Model events share one queue ("model", ctx.model_concurrency slots): hooks and caches
     # are shared by all users. Redraws have no limit: they never wait behind a model event.
     demo.queue(default_concurrency_limit=1, max_size=64)
+    install_lanes(demo)                   # long jobs in their own lane, with their own models
     limit_queue_per_client(demo)          # one visitor cannot hold every model slot
-    guard_inputs(demo)                    # malformed API calls get the app's own message
+    cancel_unheard(demo)                  # nobody listening: the event does not run
+    guard_inputs(demo)                    # every input checked first, in the app's words
     forget_closed_sessions(demo)          # a closed page's results go in minutes, not an hour
+    expire_sessions(demo)                 # API sessions too, and within a byte budget
     return demo
 
 
@@ -61,7 +75,9 @@ def launch_kwargs(port: int | None = None) -> dict:
     port = port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
     return {"server_port": port, "share": False, "theme": gr.themes.Soft(), "css": CSS,
             "footer_links": ["api", "gradio"], "max_file_size": "10mb",
-            "app_kwargs": {"middleware": [Middleware(HeadersMiddleware)]}}
+            "app_kwargs": {"middleware": [Middleware(HeadersMiddleware),
+                                          Middleware(SessionsMiddleware),
+                                          Middleware(UploadQuota)]}}
 
 
 def warm_up(names: tuple[str, ...] = ("minilm", "miniclip")) -> threading.Thread:

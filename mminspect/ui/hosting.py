@@ -1,13 +1,15 @@
 """Settings and guards for serving the app to the public (a Hugging Face Space, a server).
 
-- `is_public()` / `custom_models_allowed()`: the free-text model box (any hub id, any server
-  folder) is off on a public server unless the host turns it on explicitly.
-- `limit_queue_per_client(demo)`: gradio has one global queue size and no per-client bound,
-  so one visitor could fill every model slot; this refuses a new model event from a client
-  that already holds `per_session` of them (or an address that holds `per_address`).
-- `guard_inputs(demo)`: a malformed API call (too few inputs, text where a number goes) gets
-  the app's own message naming the input, not gradio's "upstream app raised an exception".
-- `SECURITY_HEADERS` and `HeadersMiddleware`: sent with every response.
+- `is_public()`: one explicit switch, MMINSPECT_PUBLIC=1/0 (on by itself on a Space, or when
+  GRADIO_SERVER_NAME is a non-local address); `public_setting()` names what decided it, so
+  every refusal names the setting actually in force.
+- `custom_models_allowed()`: the free-text model box (any hub id, any server folder) is off on a
+  public server unless the host turns it on (MMINSPECT_ALLOW_CUSTOM_MODELS=1).
+- `security_headers()` and `HeadersMiddleware`: CSP (with frame-ancestors), X-Frame-Options
+  (not on a Space, which shows the app inside an iframe of huggingface.co), nosniff.
+- The queue's per-client bound, client identity and never-listened events: clients.py;
+  malformed inputs get the app's words: guards.py; state expiry: sessions.py; upload quota:
+  uploads.py; docs/hosting.md lists every setting.
 - `forget_closed_sessions(demo)`: a visitor's results (gr.State) are dropped
   MMINSPECT_KEEP_CLOSED_S seconds after their page closes, not gradio's hour.
 """
@@ -21,142 +23,106 @@ LOCAL_NAMES = {"", "127.0.0.1", "localhost", "::1"}
 FALSE, TRUE = ("0", "false", "no", "off"), ("1", "true", "yes", "on")
 MODEL_QUEUE = "model"                     # the concurrency_id every model event shares
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+
+def env_flag(name: str) -> bool | None:
+    """True / False when the variable says so, None when it is unset or unreadable."""
+    value = os.environ.get(name, "").strip().lower()
+    return True if value in TRUE else False if value in FALSE else None
 
 
-def is_public() -> bool:
-    """On a Space (SPACE_ID is set there) or bound to a non-local address."""
-    name = os.environ.get("GRADIO_SERVER_NAME", "").strip().lower()
-    return bool(os.environ.get("SPACE_ID")) or name not in LOCAL_NAMES
-
-
-def custom_models_allowed() -> bool:
-    """MMINSPECT_ALLOW_CUSTOM_MODELS=1/0 decides; unset: on locally, off in public."""
-    value = os.environ.get("MMINSPECT_ALLOW_CUSTOM_MODELS", "").strip().lower()
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    return not is_public()
-
-
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
     try:
-        return max(1, int(os.environ.get(name, default)))
+        return max(minimum, int(os.environ.get(name, default)))
     except ValueError:
         return default
 
 
-def client_address(request) -> str:
-    """The visitor's address; behind a proxy (Spaces) the first X-Forwarded-For entry."""
-    forwarded = request.headers.get("x-forwarded-for", "") if request is not None else ""
-    if forwarded:
-        return forwarded.split(",")[0].strip()
-    return getattr(getattr(request, "client", None), "host", "") or ""
+def public_setting() -> tuple[bool, str]:
+    """(public?, the setting that decided it, in words a host can act on).
+
+    Why one explicit switch: behind a reverse proxy the app listens on 127.0.0.1 and has no
+    SPACE_ID, so guessing from how it was started would call a public server local."""
+    explicit = env_flag("MMINSPECT_PUBLIC")
+    if explicit is not None:
+        return explicit, f"MMINSPECT_PUBLIC={os.environ['MMINSPECT_PUBLIC'].strip()}"
+    if os.environ.get("SPACE_ID"):
+        return True, "SPACE_ID is set (a Hugging Face Space counts as public: MMINSPECT_PUBLIC=1)"
+    name = os.environ.get("GRADIO_SERVER_NAME", "").strip().lower()
+    if name not in LOCAL_NAMES:
+        return True, f"GRADIO_SERVER_NAME={name} (a non-local address counts as public)"
+    return False, "MMINSPECT_PUBLIC is unset and the server listens on this machine only"
 
 
-def limit_queue_per_client(demo: gr.Blocks, per_session: int | None = None,
-                           per_address: int | None = None) -> None:
-    """Wrap the queue's `push` so a client holding too many model events gets a clear
-    refusal (HTTP 503 with a message) instead of a place in line.
-
-    Why a wrapper: gradio 6 has no per-client bound. It reads gradio's own queue
-    (`event_queue_per_concurrency_id`, `active_jobs`): checked against gradio 6.31 by
-    tests/test_hosting.py."""
-    per_session = per_session or env_int("MMINSPECT_MAX_JOBS_PER_SESSION", 2)
-    per_address = per_address or env_int("MMINSPECT_MAX_JOBS_PER_ADDRESS", 8)
-    queue = demo._queue
-    push = queue.push
-
-    def held_by(session: str, address: str) -> tuple[int, int]:
-        waiting = list(getattr(queue.event_queue_per_concurrency_id.get(MODEL_QUEUE), "queue", []))
-        running = [e for job in queue.active_jobs if job for e in job]
-        events = [e for e in waiting + running if getattr(e.fn, "concurrency_id", None) == MODEL_QUEUE]
-        return (sum(e.session_hash == session for e in events),
-                sum(client_address(e.request) == address for e in events))
-
-    async def bounded_push(body, request, username):
-        fn = queue.blocks.fns.get(body.fn_index) if body.fn_index is not None else None
-        if fn is not None and fn.concurrency_id == MODEL_QUEUE:
-            mine, ours = held_by(body.session_hash, client_address(request))
-            if mine >= per_session or ours >= per_address:
-                return (False, f"You already have {max(mine, ours)} requests running or waiting "
-                               "on this server; wait for them to finish (or press Stop), then try "
-                               "again.", "queue_full")
-        return await push(body, request, username)
-
-    queue.push = bounded_push
+def is_public() -> bool:
+    return public_setting()[0]
 
 
-def expected_value(block) -> str:
-    """What an input takes, in words (for a message about a malformed call)."""
-    if isinstance(block, (gr.Slider, gr.Number)):
-        lo, hi = getattr(block, "minimum", None), getattr(block, "maximum", None)
-        return f"a number from {lo:g} to {hi:g}" if lo is not None and hi is not None else "a number"
-    if isinstance(block, gr.Checkbox):
-        return "true or false"
-    if isinstance(block, (gr.Dropdown, gr.Radio)):
-        return "one of its listed choices"
-    if isinstance(block, gr.Textbox):
-        return "text"
-    return "a value of the kind the API page (?view=api) shows"
+def custom_models_allowed() -> bool:
+    """MMINSPECT_ALLOW_CUSTOM_MODELS=1/0 decides; unset: on locally, off in public."""
+    explicit = env_flag("MMINSPECT_ALLOW_CUSTOM_MODELS")
+    return (not is_public()) if explicit is None else explicit
 
 
-def input_name(block) -> str:
-    return str(block.label or block.elem_id or type(block).__name__)
+def custom_models_refusal() -> str:
+    """The message when a visitor types a model name the server does not allow."""
+    if env_flag("MMINSPECT_ALLOW_CUSTOM_MODELS") is False:
+        why = f"MMINSPECT_ALLOW_CUSTOM_MODELS={os.environ['MMINSPECT_ALLOW_CUSTOM_MODELS'].strip()}"
+    else:
+        why = public_setting()[1] + "; the host can set MMINSPECT_ALLOW_CUSTOM_MODELS=1"
+    return ("This server only offers the models in the list (custom models are turned off: "
+            f"{why}).")
 
 
-def _readable_preprocess(block, preprocess):
-    def preprocess_or_say_why(payload):
-        try:
-            return preprocess(payload)
-        except gr.Error:
-            raise                                   # gradio's own clear message (e.g. a range)
-        except Exception:  # noqa: BLE001 - any value it cannot read gets one clear message
-            raise gr.Error(f"The input \u201c{input_name(block)}\u201d could not be read: it takes "
-                           f"{expected_value(block)}. Nothing was run; send a value of that kind.",
-                           print_exception=False) from None
-    return preprocess_or_say_why
+# --- security headers -------------------------------------------------------------------
+# What gradio 6.31's page needs, checked in Chromium (tests/test_hosting_headers.py): inline
+# scripts (its config) and styles, blob: and data: images, web workers from blob:, Google
+# fonts (the theme), and bertviz's scripts from cdnjs inside its sandboxed srcdoc iframe
+# (which inherits this policy).
+CDN = "https://cdnjs.cloudflare.com"
+CSP_BASE = ("default-src 'self'; "
+            f"script-src 'self' 'unsafe-inline' 'unsafe-eval' blob: {CDN}; "
+            f"style-src 'self' 'unsafe-inline' https://fonts.googleapis.com {CDN}; "
+            "font-src 'self' data: https://fonts.gstatic.com; "
+            "img-src 'self' data: blob:; media-src 'self' data: blob:; "
+            "connect-src 'self'; worker-src 'self' blob:; frame-src 'self' blob: data:; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'")
+SPACE_ANCESTORS = "'self' https://huggingface.co https://*.hf.space"
 
 
-def guard_inputs(demo: gr.Blocks) -> None:
-    """Give malformed API calls the app's own message (the value is never echoed back).
+def frame_ancestors() -> str:
+    """Who may show the app in a frame: MMINSPECT_FRAME_ANCESTORS if the host sets it; on a
+    Space huggingface.co (it embeds every app in an iframe); elsewhere this site only."""
+    explicit = os.environ.get("MMINSPECT_FRAME_ANCESTORS", "").strip()
+    if explicit:
+        return explicit
+    return SPACE_ANCESTORS if os.environ.get("SPACE_ID") else "'self'"
 
-    Why wrappers: gradio checks the input count and converts each value before any handler
-    runs, and answers a failure there with no message ({"error": null}) or "upstream Gradio
-    app has raised an exception". A `gr.Error` raised at the same places is shown as written.
-    Wraps the Blocks' `validate_inputs` and each input component's `preprocess` (instance
-    attributes; checked against gradio 6.31 by tests/test_load.py)."""
-    validate = demo.validate_inputs
 
-    def validate_with_message(block_fn, inputs):
-        needed = len(block_fn.inputs)
-        if len(inputs) < needed:
-            names = ", ".join(input_name(b) for b in block_fn.inputs)
-            raise gr.Error(f"This request sent {len(inputs)} of the {needed} inputs this action "
-                           f"needs ({names}). Nothing was run; send every input, in that order, "
-                           "as the API page (?view=api) shows.", print_exception=False)
-        return validate(block_fn, inputs)
+def security_headers() -> dict[str, str]:
+    """The headers every response carries (read at start-up, from the environment)."""
+    ancestors = frame_ancestors()
+    headers = {
+        "Content-Security-Policy": f"{CSP_BASE}; frame-ancestors {ancestors}",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+    if ancestors == "'self'":
+        # X-Frame-Options has no list form: send it only when nobody else may embed the app
+        headers["X-Frame-Options"] = "SAMEORIGIN"
+    return headers
 
-    demo.validate_inputs = validate_with_message
-    wrapped: set[int] = set()
-    for fn in demo.fns.values():
-        for block in fn.inputs:
-            if id(block) not in wrapped and hasattr(block, "preprocess"):
-                wrapped.add(id(block))
-                block.preprocess = _readable_preprocess(block, block.preprocess)
+
+SECURITY_HEADERS = security_headers()     # as the environment at import says (tests read it)
 
 
 class HeadersMiddleware:
-    """ASGI middleware adding SECURITY_HEADERS to every HTTP response."""
+    """ASGI middleware adding `security_headers()` to every HTTP response."""
 
     def __init__(self, app):
         self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in security_headers().items()]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -166,8 +132,7 @@ class HeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
-                            if k.lower().encode() not in present]
+                headers += [(k, v) for k, v in self.headers if k not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -202,3 +167,4 @@ def forget_closed_sessions(demo: gr.Blocks, keep_s: int | None = None) -> None:
         _forget_soon(demo, keep, request)
 
     demo.unload(forget_closed_session)
+

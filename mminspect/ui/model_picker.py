@@ -8,6 +8,7 @@ import gradio as gr
 from .. import api
 from ..types import InputError
 from .context import AppContext
+from .hosting import custom_models_refusal
 
 
 OFFLINE = " — not available offline (no internet here and not in the local cache)"
@@ -39,8 +40,7 @@ def resolve_model(ctx: AppContext, choice: str, custom: str | None, progress=Non
     """The adapter for the picker's state: the free-text box wins when filled (and allowed)."""
     name = (custom or "").strip()
     if name and not ctx.allow_custom_models:
-        raise InputError("This server only offers the models in the list (custom models are "
-                         "turned off by MMINSPECT_ALLOW_CUSTOM_MODELS=0).")
+        raise InputError(custom_models_refusal())
     name = name or choice
     if name in ctx.unavailable:
         raise InputError(f"{model_label(ctx, name)} is not available offline: this server has no "
