@@ -1,13 +1,17 @@
-"""The Text tab walked in Chromium as a person would: Inspect, every sub-tab, both sliders,
+"""The Text tab walked in Chromium as a person would: the first view (the example inspected on
+page load, on an instructive head), Inspect, every sub-tab, both sliders,
 the special-token toggle, bertviz; then handled errors (empty text, a hub model that is not
 available offline, a model id that cannot load) that must leave every result drawn and show
 no gradio "Error" pill; a slider still redraws after them; a normal run works again."""
 from __future__ import annotations
 
+import mminspect as mi
 from browser_helpers import REDRAW_MS, Walk, block_text, walk_fixture
+from mminspect.api.text import instructive_head
 
 LABEL = "Prediction: zero-shot / class / next-token probabilities"
 SUMMARY = "Cosine similarity to the second text"
+COMPARE = "Second text (optional, sentence-embedding models): cosine similarity"
 
 walk = walk_fixture("text", "Text")
 
@@ -27,12 +31,23 @@ def outline(walk: Walk, layer: int, head: int, n_layers: int = 6) -> dict:
 
 def test_text_tab_walk(walk):
     w = walk
+    # ---- the first view: the example already inspected, on an instructive head ----
+    w.wait_text(SUMMARY)                                  # no click: drawn on page load
+    w.wait_text("The example was inspected for you")
+    view = mi.inspect_text("minilm", w.textbox("Text").input_value(),
+                           compare_to=w.textbox(COMPARE).input_value())
+    layer, head, why = instructive_head(view.attention)
+    assert (layer, head) != (0, 0) and why.split(":")[0] in w.text()
+    outline(w, layer, head)
+    assert w.slider_value("Layer") == layer and w.slider_value("Head") == head
+    assert f"{view.prediction.similarity:.3f}" in w.text()
+    assert "tab=" not in w.page.url            # the defaults are not written as a link
     w.assert_no_error_pill()
+    w.shot("fresh page first view")
     models = w.options("Model")
     assert models[0].startswith("all-MiniLM-L6-v2")
     offline = [m for m in models if "not available offline" in m]
     assert any(m.startswith("GPT-2 small") for m in offline), models
-    w.shot("fresh page")
 
     # ---- Inspect with the default inputs: the model view is drawn first ----
     w.run("Inspect", done_text=SUMMARY)
@@ -42,12 +57,13 @@ def test_text_tab_walk(walk):
     assert "animals" in block_text(w, LABEL)
     grid = w.wait_plot("p.types[0] === 'heatmap' && p.drawn")
     assert grid["annotations"][:2] == ["H0", "H1"] and "L5" in grid["annotations"]
-    outline(w, 0, 0)
+    outline(w, layer, head)                        # Inspect keeps the sliders where they are
     label_before = block_text(w, LABEL)
     w.shot("inspect model view")
 
     # ---- sliders: typed into the number box, then arrow keys on the track ----
     w.set_slider("Layer", 3)
+    w.set_slider("Head", 0)
     outline(w, 3, 0)
     w.step_slider("Head", 5)
     outline(w, 3, 5)
@@ -100,16 +116,24 @@ def test_text_tab_walk(walk):
 
     w.subtab("Layer by layer")
     w.settle(REDRAW_MS)
-    # MiniLM is a sentence-embedding model: no output head, so no logit lens; the caption says so
+    # MiniLM is a sentence-embedding model: no output head, so no logit lens; the panel says why
     assert "Only for masked and causal language models" in w.text()
+    w.wait_plot("p.annotations.some(a => a.includes('sentence encoder'))")
     assert w.message() == ""
     w.shot("layer by layer embedding model")
 
     w.subtab("bertviz (needs internet)")
+    assert "It needs internet in your browser" in w.text()      # said before anything loads
     w.button("Show bertviz (loads from the internet)").click()
     frame = w.panel.locator("iframe[sandbox='allow-scripts']")
     frame.wait_for(state="attached", timeout=REDRAW_MS)
     head_doc = frame.get_attribute("srcdoc")
+    inside = w.panel.frame_locator("iframe[sandbox='allow-scripts']")
+    inside.locator("#mm-bv-status", has_text="needs internet").wait_for(timeout=REDRAW_MS)
+    # this machine has no internet: after its check the frame says so instead of staying blank
+    inside.locator("#mm-bv-status", has_text="could not load its libraries").wait_for(
+        timeout=REDRAW_MS)
+    w.shot("bertviz offline says so")
     w.panel.get_by_label("model view", exact=True).check()
     w.button("Show bertviz (loads from the internet)").click()
     w.page.wait_for_function("([f, old]) => f.getAttribute('srcdoc') !== old",

@@ -49,6 +49,9 @@ def test_the_text_tabs_first_view_is_computed_once_and_opens_on_that_head(ctx, m
     assert first["layer"]["value"] == layer and first["head"]["value"] == head
     assert "inspected for you" in first["notes"] and first["grid"] is not None
     assert again["state"] is not first["state"]     # each page its own state dict
+    # gradio consumes the update dicts it is given: a second page must get intact ones
+    first["head"].clear()
+    assert text_tab.first_view(ctx)["head"]["value"] == head
     assert first["state"]["inputs"] == causal_panel.input_key(
         "minilm", ctx.example_text, ctx.example_compare, ctx.example_labels, 0.05)
 

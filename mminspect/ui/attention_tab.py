@@ -22,7 +22,7 @@ from .context import AppContext
 from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
 from .model_picker import model_label, picker_choices, resolve_model
-from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
+from .share import LinkField, TabLink, build_exports, fresh_copy, wire_exports, wire_url
 
 HIDDEN = "Your guess first: pick an answer above. The figure appears after."
 STEP_OUT = ["plot", "sentence", "question", "answer"]
@@ -149,7 +149,7 @@ def first_view(ctx: AppContext) -> dict:
             step = st.panel if st.panel in STEP_KEYS else STEP_KEYS[0]
             _FIRST_VIEW["out"] = on_trace(ctx, st.model, "", "text", st.text, None, st.layer,
                                           st.head, st.query, step, False) | {"step": step}
-    out = dict(_FIRST_VIEW["out"])
+    out = fresh_copy(_FIRST_VIEW["out"])      # gradio consumes the update dicts it gets
     out["state"] = {**out["state"], "revealed": set(), "guesses": {}, "scores": {}}
     return out
 

@@ -17,6 +17,7 @@ what to do instead.
 """
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 import time
@@ -186,6 +187,16 @@ def read_link(ctx: AppContext, query: dict, link: TabLink) -> tuple[dict, list[s
             if why and why not in refused:
                 refused.append(why)
     return values, refused
+
+
+def fresh_copy(cached: dict) -> dict:
+    """A page's own copy of a cached first view: gradio consumes the gr.update dicts it is
+    handed (a second page got an empty update: its sliders stayed at 0), so every dict is
+    copied; the state's large arrays are shared, read-only."""
+    out = {k: copy.deepcopy(v) if isinstance(v, dict) and k != "state" else v
+           for k, v in cached.items()}
+    out["state"] = dict(cached["state"])     # each page its own state dict
+    return out
 
 
 # ---- exports --------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import build_picker, model_label, picker_choices, resolve_model
 from .prediction_view import READOUT, label_dict, notes_markdown, summary_markdown
-from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
+from .share import LinkField, TabLink, build_exports, fresh_copy, wire_exports, wire_url
 
 CAPTIONS = {
     "grid": "**Model view.** Every layer (rows, L0 = first) × head (columns), each a small "
@@ -163,9 +163,7 @@ def first_view(ctx: AppContext) -> dict:
                 f"ℹ️ The example was inspected for you; the view opens on {why}. Move the "
                 "sliders to see the others, or change the text and press Inspect.")
             _FIRST_VIEW[key] = out
-    out = dict(_FIRST_VIEW[key])
-    out["state"] = dict(out["state"])        # each page its own state dict
-    return out
+    return fresh_copy(_FIRST_VIEW[key])
 
 
 def _redraw(state, panel: str, keys: tuple[str, ...], layer, head, hide_special) -> dict:
