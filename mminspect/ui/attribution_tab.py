@@ -42,11 +42,14 @@ CAPTIONS = {
               "fall faster than the dashed random order. Right: start from the baseline and "
               "add words back; it should rise faster than random. The shaded area between the "
               "curves is the *area* number (in score units; > 0 = better than chance).",
-    "compare": "**Every method on this input.** Same target, baseline and random reference. "
-               "*Completeness error*: |sum of scores − (f(input) − f(baseline))| relative to "
-               "the gap, for methods that promise to add up (IG, GradientSHAP, KernelSHAP). "
-               "*Areas*: deletion / insertion, higher = the map ranks words more like the model "
-               "uses them. Each row has its own colour scale (methods' units differ).",
+    "compare": "**Every method on this input**, same target and baseline, each row on its own "
+               "colour scale. Larger deletion / insertion areas: the map ranks words more like "
+               "the model uses them.",
+    "compare_details": "Same target, baseline and random reference. *Completeness error*: "
+                       "|sum of scores − (f(input) − f(baseline))| relative to "
+                       "the gap, for methods that promise to add up (IG, GradientSHAP, KernelSHAP). "
+                       "*Areas*: deletion / insertion, higher = the map ranks words more like the model "
+                       "uses them. Each row has its own colour scale (methods' units differ).",
     "agreement": "**Where methods agree.** Each cell is the rank correlation (Spearman) "
                  "between two methods' maps on this input: 1 = the same ranking of the words, "
                  "0 = unrelated, negative = opposite. Left: signed scores; right: sizes only. "
@@ -170,7 +173,8 @@ def previous_run_note(attr, comparison) -> dict:
     if (attr.text, attr.target, attr.baseline) == (first.text, first.target, first.baseline):
         return {}
     return {"summary": "*From the previous run (another text, target or baseline than the "
-                       "comparison): press Attribute to redo the map for these inputs.*"}
+                       "comparison): press Attribute to redo the map for these inputs.*",
+            "caveats": "", "details": ""}
 
 
 def on_compare_methods(ctx: AppContext, model_name, custom_model, text, target_kind, compare,
@@ -266,6 +270,8 @@ def build(ctx: AppContext) -> dict:
             gr.Markdown(CAPTIONS["curves"])
         with gr.Tab("Method comparison", id="compare"):
             gr.Markdown(CAPTIONS["compare"])
+            with gr.Accordion("Details: what the columns measure", open=False):
+                gr.Markdown(CAPTIONS["compare_details"])
             c["table"] = gr.HTML()
             c["agreement"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["agreement"])
@@ -294,7 +300,7 @@ def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
     run.click(bind(gpu(on_attribute), ctx, out, release=True),
               comps([*target, "method", "baseline", "level"]) + sliders, comps(out),
               api_name="attribute_text", concurrency_id="long", concurrency_limit=1)
-    compare_out = ["comparison", "table", MESSAGE, "agreement", "summary"]
+    compare_out = ["comparison", "table", MESSAGE, "agreement", "summary", "caveats", "details"]
     # Two outputs, not one: gradio wraps a single output's return value in a list again, and
     # bind returns a list, so with `c["tabs"]` alone the switch failed ("not a valid output").
     tab_out = ["tabs", MESSAGE]
