@@ -21,7 +21,7 @@ from ..explain.attribution.precision import (check_precision, in_precision, prec
                                              resolve_precision)
 from ..types import AttributionComparison, InputError, TokenAttribution
 from .adapters import as_text_adapter
-from .limits import (Limits, budget_left, check_labels, check_memory_mb, check_methods,
+from .limits import (Limits, budget_in_force, check_labels, check_memory_mb, check_methods,
                      check_text, limits)
 
 Progress = Callable[[float, str], None]     # progress(fraction, desc); may raise Cancelled
@@ -61,11 +61,26 @@ def _explain(adapter, text: str, problem: Problem, enc, method_name: str, resolv
         params=resolved, n_steps=out.n_steps, faithfulness=faith, notes=notes)
 
 
+def metered(problem: Problem) -> Problem:
+    """`problem` whose forward tells its guard how many items the coming batch has, so the
+    guard can stop before a batch that would end past the budget (BoundedGuard). Measured
+    on 2 busy cores: one batch of 32 items of 60 tokens took 2.6 s."""
+    guard, inner = problem.guard, problem.forward
+    if guard is None or not hasattr(guard, "next_items"):
+        return problem
+
+    def forward(embeds):                                    # [batch, token, d] -> [batch]
+        guard.next_items = int(embeds.shape[0])
+        return inner(embeds)
+
+    return replace(problem, forward=forward)
+
+
 def _side(adapter, text: str, target: Target, baseline: str, memory_mb: float, guard: Guard):
     """Encode one text, complete the target for it (bind) and build its problem."""
     enc = adapter.encode(text)
     bound = target.bind(adapter, enc)
-    return enc, bound, build_problem(adapter, enc, bound, baseline, memory_mb, guard)
+    return enc, bound, metered(build_problem(adapter, enc, bound, baseline, memory_mb, guard))
 
 
 def _check_inputs(text, compare_to, labels, target, baseline: str, memory_mb,
@@ -96,7 +111,8 @@ def _check_memory(adapter, problem: Problem, methods, memory_mb: float) -> None:
 def _guard(budget_s, lim: Limits, progress, should_stop) -> BoundedGuard:
     """The request's clock: its budget (or what is left of the request's, see
     limits.request_budget), stopping the work at that budget (BoundedGuard)."""
-    return BoundedGuard(budget_left(budget_s, lim), progress, should_stop)
+    left, total, spent = budget_in_force(budget_s, lim)
+    return BoundedGuard(left, progress, should_stop, total_s=total, spent_s=spent)
 
 
 def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim: Limits,
@@ -232,7 +248,7 @@ def compare_attributions(model, text: str, methods=None, target=None, *,
     jobs = [Job(METHODS[n], resolved[n], problem if METHODS[n].needs_grad else fast,
                 curve_orders=1, curve_problem=fast) for n in names]
     plan = plan_budget(jobs, guard.budget_s - guard.elapsed(), lim.over_budget,
-                       shared_orders=N_RANDOM, total_s=guard.budget_s, speed_key=(adapter.name,))
+                       shared_orders=N_RANDOM, total_s=guard.total_s, speed_key=(adapter.name,))
     guard.plan(plan.estimate_s)             # (planning may have re-timed the jobs' problems)
     guard.job("Random-order reference curves", until_s=guard.budget_s - sum(plan.seconds))
     reference = random_curves(jobs[0].curves_on, max_points=plan.curve_points)

@@ -27,7 +27,7 @@ from ..types import Cancelled, InputError, OverBudget
 from ..types.causal import ABLATION_MODES, PATCH_SITES, ActivationPatching, HeadAblation, HeadImportance
 from ..models import load
 from .adapters import as_text_adapter
-from .limits import budget_left, check_labels, check_memory_mb, check_text, limits
+from .limits import budget_in_force, check_labels, check_memory_mb, check_text, limits
 
 MEAN_OVER = "the input's positions"
 StopCheck = Callable[[], bool]
@@ -209,7 +209,8 @@ class CausalBudget:
     The estimate errs high for short inputs (a batch costs less per item than one item)."""
 
     def __init__(self, budget_s=None, should_stop: StopCheck | None = None):
-        self.guard = BoundedGuard(budget_left(budget_s), None, should_stop)
+        left, total, spent = budget_in_force(budget_s)
+        self.guard = BoundedGuard(left, None, should_stop, total_s=total, spent_s=spent)
         self.guard.desc = "the clean run"
         self.estimate_s = 0.0
 
@@ -224,9 +225,9 @@ class CausalBudget:
                              f"{left:.0f} s of the time budget are left. {smaller}")
         self.guard.plan(self.estimate_s)
 
-    def step(self, desc: str) -> None:
-        """Before a batch: stop if asked to, or if the budget has run out."""
-        self.guard.desc = desc
+    def step(self, desc: str, items: int = 0) -> None:
+        """Before a batch of `items`: stop if asked to, or if it would end past the budget."""
+        self.guard.desc, self.guard.next_items = desc, int(items)
         self.guard.check()
 
 
@@ -289,7 +290,7 @@ def head_importance(model, text: str | None = None, mode: str = "zero", target=N
     batch = _batch_size(adapter, n_tok, memory_mb)
     after = []
     for layer, heads in _layer_groups(sites.n_layers, sites.n_heads, batch):
-        clock.step(f"Heads of layer {layer}")
+        clock.step(f"Heads of layer {layer}", len(heads))
         select, values = _ablation_edits([[(layer, h)] for h in heads], sites, mode, contexts)
         with edit_heads(sites.attention_out, sites.n_heads, select, values):
             after.append(_scores(adapter, enc, bound))                   # [heads]
@@ -387,7 +388,7 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
     source = resid if site == "residual" else heads
     patched = []
     for layer, cells in _layer_groups(sites.n_layers, width, batch):
-        clock.step(f"Patching layer {layer}")
+        clock.step(f"Patching layer {layer}", len(cells))
         select = torch.zeros(len(cells), width, dtype=torch.bool, device=adapter.device)
         select[torch.arange(len(cells)), cells] = True                   # [batch, position | head]
         patched.append(patched_scores(adapter, sites, corrupted_enc, bound, site,

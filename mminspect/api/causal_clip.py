@@ -186,7 +186,7 @@ def image_head_importance(model, image, prompts, prompt: str | None = None, mode
         rows = []
         one_each = torch.eye(n_heads, dtype=torch.bool, device=pixels.device)  # [item = head, head]
         for layer in range(len(outs)):
-            clock.step(f"Heads of layer {layer}")
+            clock.step(f"Heads of layer {layer}", n_heads)
             select = {layer: one_each}
             values = {layer: _replacement(mode, contexts, layer)}
             with edit_heads(outs, n_heads, select, values):
@@ -259,7 +259,7 @@ def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None
         for layer in range(len(blocks)):
             row = []
             for i in range(0, width, PATCH_BATCH):
-                clock.step(f"Patching layer {layer}")
+                clock.step(f"Patching layer {layer}", min(PATCH_BATCH, width - i))
                 cells = torch.arange(i, min(i + PATCH_BATCH, width), device=clean_px.device)
                 select = torch.zeros(len(cells), width, dtype=torch.bool, device=clean_px.device)
                 select[torch.arange(len(cells)), cells] = True           # [item, token | head]

@@ -150,8 +150,8 @@ def text_head_importance(adapter, image, prompts, prompt: str | None = None, mod
             value = _values(mode, contexts, layer, prompts.lengths)  # [prompt, 1, head, d] or []
             row = []
             for first in range(0, n_heads, chunk):
-                clock.step(f"Text heads of layer {layer}")
                 heads = range(first, min(first + chunk, n_heads))
+                clock.step(f"Text heads of layer {layer}", len(heads) * n_prompts)
                 select = torch.zeros(len(heads), n_prompts, n_heads, dtype=torch.bool,
                                      device=before.device)                   # [head item, prompt, head]
                 select[torch.arange(len(heads)), :, torch.tensor(list(heads))] = True

@@ -237,9 +237,15 @@ def request_budget(budget_s: float | None = None):
 
 
 def budget_left(budget_s=None, lim: Limits | None = None) -> float:
-    """Seconds the next budgeted part may take: its own budget (default the host's), never
-    past the request's deadline. None/inf budgets are honoured. Raises OverBudget, telling
-    how long the request has run, when nothing is left."""
+    """Seconds the next budgeted part may take (see budget_in_force)."""
+    return budget_in_force(budget_s, lim)[0]
+
+
+def budget_in_force(budget_s=None, lim: Limits | None = None) -> tuple[float, float, float]:
+    """(left, total, spent): the seconds the next budgeted part may take — its own budget
+    (default the host's), never past the request's deadline — and, for its messages, the
+    budget that sets that limit and the seconds of it already spent. Raises OverBudget,
+    telling how long the request has run, when nothing is left."""
     lim = lim or limits()
     if budget_s is None:
         own = lim.budget_s
@@ -252,11 +258,11 @@ def budget_left(budget_s=None, lim: Limits | None = None) -> float:
             raise InputError(f"budget_s must be > 0 seconds (math.inf for none), got {budget_s}.")
     deadline = _DEADLINE.get()
     if deadline is None:
-        return own
+        return own, own, 0.0
     end, total = deadline
     left = end - time.perf_counter()
     if left <= 0:
         raise OverBudget(f"Stopped: this request has used its whole time budget of {total:g} s "
                          "(MMINSPECT_BUDGET_S covers the whole request, every part of it). "
                          "Ask for less at once: fewer methods, a shorter text.")
-    return min(own, left)
+    return (own, own, 0.0) if own <= left else (left, total, total - left)

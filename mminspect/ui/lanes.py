@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 
 import gradio as gr
 
 from ..api.limits import lane, long_threads, request_budget
-from .hosting import env_int
+from .hosting import FALSE, env_int
 
 CHEAP_LANE = "model"          # the id every model event had before the lanes (hosting.py)
 LONG_LANE = "long"
@@ -68,16 +69,28 @@ def lane_events(demo: gr.Blocks) -> dict[str, list[str]]:
     return out
 
 
+def lanes_on() -> bool:
+    """MMINSPECT_LANES=0 puts every model event back in one queue (what the classroom
+    measurement compares against); on by default."""
+    return os.environ.get("MMINSPECT_LANES", "1").strip().lower() not in FALSE
+
+
 def install_lanes(demo: gr.Blocks, long_workers: int | None = None) -> None:
     """Wrap every model event of `demo` to run in its lane, and set the long lane's number
     of workers. Call once after the Blocks are built and before launch (gradio makes each
     lane's queue when its first event arrives, from the events' concurrency_limit)."""
     workers = long_workers or env_int("MMINSPECT_LONG_WORKERS", 1)
     threads = {CHEAP_LANE: None, LONG_LANE: long_threads()}
+    one_lane = not lanes_on()
+    cheap_limit = next((f.concurrency_limit for f in demo.fns.values()
+                        if f.concurrency_id == CHEAP_LANE), 1)
     for block_fn in demo.fns.values():
         lane_id = block_fn.concurrency_id
         if lane_id not in MODEL_LANES or block_fn.fn is None:
             continue
+        if one_lane and lane_id == LONG_LANE:     # as before the lanes: one queue, one model
+            block_fn.concurrency_id, block_fn.concurrency_limit = CHEAP_LANE, cheap_limit
+            lane_id = CHEAP_LANE
         if getattr(block_fn.fn, "mminspect_lane", None) is None:
             block_fn.fn = in_lane(block_fn.fn, lane_id, threads[lane_id])
         if lane_id == LONG_LANE:

@@ -257,28 +257,41 @@ GRACE_S = 1.0     # a request may end this long after its budget (the last batch
 
 
 class BoundedGuard(Guard):
-    """A Guard whose hard stop is the budget of the whole request: before a batch, if the
-    batch (timed as the gap since the last check) would end more than GRACE_S past the
-    budget, the work stops with a message that says how long it ran and what was running."""
+    """A Guard whose hard stop is the budget of the whole request. Before a batch of
+    `next_items` (set by whoever runs it: api/attribution.py's metered forward, the causal
+    loops), it predicts the batch's time from the last one (seconds between two checks per
+    item: forward, backward and the method's own work) and stops, with a message that says
+    how long it ran and what was running, if the batch would end more than GRACE_S past the
+    budget; without a count it stops at the first check past the budget."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, total_s: float | None = None, spent_s: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
-        self._last = 0.0
-        self._gap = 0.0
+        # for the message: the request's whole budget and what it had spent before this guard
+        self.total_s = self.budget_s if total_s is None else float(total_s)
+        self.spent_s = float(spent_s)
+        self.next_items = 0
+        self._last, self._last_items = 0.0, 0
         self.done: list[str] = []          # what finished, for the message (set by the caller)
+
+    def predicted_s(self, elapsed: float) -> float:
+        """Seconds the coming batch should take, from the last batch's time per item."""
+        if not (self._last_items and self.next_items):
+            return 0.0
+        return (elapsed - self._last) / self._last_items * self.next_items
 
     def check(self, force_report: bool = False) -> None:
         elapsed = self.elapsed()
-        self._gap, self._last = elapsed - self._last, elapsed
-        if elapsed > self.budget_s or elapsed + self._gap > self.budget_s + GRACE_S:
+        predicted = self.predicted_s(elapsed)
+        self._last, self._last_items, self.next_items = elapsed, self.next_items, 0
+        if elapsed > self.budget_s or elapsed + predicted > self.budget_s + GRACE_S:
             finished = (f" Finished before the stop: {', '.join(self.done)}." if self.done
                         else " Nothing had finished.")
             slower = (f" It was estimated at {self.estimate_s:.0f} s; the work ran slower than "
                       "that (the machine is busy now, or the estimate erred)."
                       if self.estimate_s > 1e-6 else "")
-            raise OverBudget(f"Stopped after {elapsed:.1f} s: the time budget of "
-                             f"{self.budget_s:g} s for this whole request ran out while "
-                             f"“{self.desc}” was running.{slower}{finished} Ask for "
+            raise OverBudget(f"Stopped after {self.spent_s + elapsed:.1f} s: the time budget "
+                             f"of {self.total_s:g} s for this whole request ran out while "
+                             f"\u201c{self.desc}\u201d was running.{slower}{finished} Ask for "
                              "less at once (fewer methods, a shorter text) or try again later.")
         super().check(force_report)
 
