@@ -1,9 +1,14 @@
-"""The Image–text tab walked in Chromium as a person would: Inspect the default scene, every
+"""The Image–text tab walked in Chromium as a person would: the first view (mini-CLIP 2's
+everyday example, drawn when the tab opens, best match first on each map's own scale, the
+shared scale one click away with its note), then Inspect a mini-CLIP scene, every
 sub-tab (contrast dropdowns, every method with its gallery and table, the attention sliders,
 query list and a click on the image, the prompt attention list), the example list, the
 template, extra images; then handled errors (a text file renamed .png, no prompts, a hub
 model that is not available offline, A = B) that leave every result drawn and show no gradio
-"Error" pill; the attention sliders still redraw; a normal run with an uploaded PNG works."""
+"Error" pill; a rejected upload empties the preview and Inspect then refuses (no old picture
+analysed), as it does once the upload is cleared; the attention sliders still redraw; a normal
+run with an uploaded PNG works; a prompt with an emoji is flagged as [UNK]. Also a phone-width
+page (390 x 844): maps two a row, whole, captions not cut, nothing wider than the screen."""
 from __future__ import annotations
 
 import io
@@ -17,6 +22,10 @@ from mminspect import api
 
 EXAMPLES = api.list_examples()
 SCENE = api.load_example(EXAMPLES[0])
+FIRST = next(t for t in EXAMPLES if api.load_example(t).model == "miniclip2")
+FIRST_EX = api.load_example(FIRST)
+PREVIEW = "Image the model sees (before its own resize)"
+OWN_NOTE = "so every map is equally bright"          # the note over maps on their own scale
 IMAGE_METHODS = api.list_image_methods()
 PROBS = "Probabilities"
 
@@ -54,6 +63,29 @@ def assert_gallery(w: Walk, label: str, captions: list[str]) -> None:
     assert all(i["inside"] and i["loaded"] for i in items), items
 
 
+def prompt_of(caption: str) -> str:
+    """'★ a snail · p = 1.00' -> 'a snail'."""
+    return caption.removeprefix("★ ").split(" · p = ")[0]
+
+
+def assert_best_first(w: Walk, prompts: list[str]) -> list[str]:
+    """The relevance maps: one per prompt, most probable first (starred), the summary's best
+    match; their captions returned."""
+    rel = [i["caption"] for i in w.gallery("Relevance", n=len(prompts))]
+    assert sorted(prompt_of(c) for c in rel) == sorted(prompts), rel
+    assert rel[0].startswith("★ ") and not any(c.startswith("★") for c in rel[1:]), rel
+    assert f"best match: {prompt_of(rel[0])}" in w.text(), rel
+    assert_gallery(w, "Relevance", rel)
+    return rel
+
+
+def wait_no_preview(w: Walk) -> None:
+    block = w.panel.locator(".block").filter(
+        has=w.page.locator(f"[data-testid=block-label]:text-is('{PREVIEW}')")).last
+    w.page.wait_for_function("b => !b.querySelector('img')", arg=block.element_handle(),
+                             timeout=REDRAW_MS)
+
+
 def more_images(w: Walk, n: int) -> None:
     """Wait until the extra-images gallery shows `n` pictures (hidden when there are none)."""
     w.page.wait_for_function(
@@ -64,15 +96,42 @@ def more_images(w: Walk, n: int) -> None:
 
 def test_image_text_tab_walk(walk, tmp_path):
     w = walk
+    # ---- the first view: mini-CLIP 2's everyday example, drawn on opening (no Inspect) ----
+    assert w.dropdown_value("Example") == FIRST
+    assert w.dropdown_value("Model").startswith("mini-CLIP 2")
+    assert w.textbox("Prompts, one per line").input_value() == "\n".join(FIRST_EX.prompts)
+    w.wait_text("best match")
+    w.settle(started=True)
+    assert w.message() == "" and "mini-CLIP 2" in w.text()
     w.assert_no_error_pill()
-    assert w.dropdown_value("Example") == EXAMPLES[0]
-    assert w.textbox("Prompts, one per line").input_value() == "\n".join(SCENE.prompts)
+    w.shot("fresh page first view")
+    w.subtab("Why this label")
+    first_rel = assert_best_first(w, FIRST_EX.prompts)
+    assert OWN_NOTE in w.text()
+    assert "weigh about the same" in w.text()               # flat word maps say so
+    w.shot("first view why this label own scale")
+    # one shared scale: the note says which prompt is brighter and why (not the winner)
+    w.panel.get_by_label("one shared scale", exact=True).check()
+    w.wait_text("Relevance sizes follow the gradients", REDRAW_MS)
+    assert OWN_NOTE not in w.text()
+    assert [i["caption"] for i in w.gallery("Relevance", n=len(first_rel))] == first_rel
+    w.shot("first view why this label shared scale")
+    w.panel.get_by_label("each map on its own scale", exact=True).check()
+    w.wait_text(OWN_NOTE, REDRAW_MS)
+    w.subtab("Prediction")
+
+    # ---- a mini-CLIP scene: its example, then its model ----
+    w.pick("Example", EXAMPLES[0])
+    w.page.wait_for_function("el => el.value.includes('a red star')",
+                             arg=w.textbox("Prompts, one per line").element_handle(),
+                             timeout=REDRAW_MS)
+    w.pick("Model", "mini-CLIP")
     offline = [m for m in w.options("Model") if "not available offline" in m]
     assert any(m.startswith("OpenAI CLIP ViT-B/32") for m in offline)
-    w.shot("fresh page")
+    w.shot("scene picked")
 
-    # ---- Inspect the default scene ----
-    w.run("Inspect", done_text="best match")
+    # ---- Inspect the scene ----
+    w.run("Inspect", done_text="best match: a green star")
     assert w.message() == ""
     probs = block_text(w, PROBS)
     assert "a green star" in probs
@@ -81,10 +140,8 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.shot("inspect prediction")
 
     w.subtab("Why this label")
-    rel = [i["caption"] for i in w.gallery("Relevance", n=len(SCENE.prompts))]
-    assert [c.split(" · p = ")[0] for c in rel] == SCENE.prompts, rel       # "a red star · p = 0.11"
-    assert_gallery(w, "Relevance", rel)
-    assert_gallery(w, "Patch–text similarity", SCENE.prompts)
+    rel = assert_best_first(w, SCENE.prompts)                  # "★ a green star · p = 0.89"
+    assert_gallery(w, "Patch–text similarity", [prompt_of(c) for c in rel])
     w.shot("why this label")
 
     # ---- A rather than B: both lists filled by Inspect; B = A is refused ----
@@ -175,16 +232,6 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.shot("photo template more images")
 
     # ---- handled errors: a message, no Error pill, every result still drawn ----
-    preview = image_src(w, "Image the model sees (before its own resize)")
-    bad = tmp_path / "notes.png"
-    bad.write_text("these are my lesson notes, not a picture\n")
-    w.panel.locator("input[type=file]:not([multiple])").set_input_files(str(bad))
-    w.expect_message("Could not read the uploaded image", "not an image")
-    assert image_src(w, "Image the model sees (before its own resize)") == preview
-    assert block_text(w, PROBS) == probs and "does not look like what" in w.text()
-    w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 2")
-    w.shot("error upload not an image")
-
     prompts = w.textbox("Prompts, one per line").input_value()
     w.type_into("Prompts, one per line", "")
     w.close_toasts()
@@ -202,6 +249,26 @@ def test_image_text_tab_walk(walk, tmp_path):
     assert block_text(w, PROBS) == probs
     w.shot("error model not available offline")
 
+    # a rejected upload empties the preview (it no longer shows what would be analysed) ...
+    w.pick("Model", "mini-CLIP")
+    preview = image_src(w, PREVIEW)
+    assert preview
+    bad = tmp_path / "notes.png"
+    bad.write_text("these are my lesson notes, not a picture\n")
+    w.close_toasts()
+    w.panel.locator("input[type=file]:not([multiple])").set_input_files(str(bad))
+    w.expect_message("Could not read the uploaded image", "not an image")
+    wait_no_preview(w)
+    assert block_text(w, PROBS) == probs and "does not look like what" in w.text()
+    w.wait_plot("p.types[0] === 'heatmap' && p.zrows === 2")
+    w.shot("error upload not an image preview emptied")
+    # ... and Inspect refuses instead of analysing the photo shown before
+    w.close_toasts()
+    w.run("Inspect")
+    w.expect_message("No image to inspect")
+    assert block_text(w, PROBS) == probs
+    w.shot("error inspect after a rejected upload")
+
     # the views still answer after the errors
     w.subtab("Attention over patches")
     src = wait_new_src(w, "Attention", "")
@@ -211,7 +278,6 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.shot("slider after errors")
 
     # ---- a normal run again: an uploaded PNG, the extra images cleared ----
-    w.pick("Model", "mini-CLIP")
     more.get_by_role("button", name="Clear").first.click()
     more_images(w, 0)
     scene = api.load_example(EXAMPLES[2])
@@ -221,7 +287,7 @@ def test_image_text_tab_walk(walk, tmp_path):
         "[data-testid=block-label]:text-is('Upload an image (PNG, JPEG, GIF, BMP, WebP)')"))
     upload.get_by_role("button", name="Clear").first.click()     # the bad file is still listed
     w.panel.locator("input[type=file]:not([multiple])").set_input_files(str(good))
-    wait_new_src(w, "Image the model sees (before its own resize)", preview)
+    wait_new_src(w, PREVIEW, "")
     w.page.wait_for_function("el => el.value === ''", arg=w.control("Example").element_handle(),
                              timeout=REDRAW_MS)       # the list no longer names what is shown
     w.type_into("Prompts, one per line", "\n".join(scene.prompts))
@@ -234,6 +300,16 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.assert_no_error_pill()
     w.shot("normal run again upload")
 
+    # ---- the upload cleared by its ×, no example: nothing to analyse, Inspect says so ----
+    probs = block_text(w, PROBS)
+    upload.get_by_role("button", name="Clear").first.click()
+    wait_no_preview(w)
+    w.close_toasts()
+    w.run("Inspect")
+    w.expect_message("No image to inspect")
+    assert block_text(w, PROBS) == probs
+    w.shot("error inspect with the upload cleared")
+
     # ---- a mini-CLIP 2 everyday scene: the example picks its model; every method points ----
     world = [t for t in EXAMPLES if t.startswith("mini-CLIP 2")]
     assert len(world) == 4, EXAMPLES
@@ -243,17 +319,17 @@ def test_image_text_tab_walk(walk, tmp_path):
                              arg=w.control("Model").element_handle(), timeout=REDRAW_MS)
     assert w.textbox("Prompts, one per line").input_value() == "\n".join(ex.prompts)
     assert "scene.png" not in upload.inner_text()      # the upload box no longer claims the image
+    wait_new_src(w, PREVIEW, "")                          # the example's picture is back
     w.close_toasts()
     w.subtab("Why this label")
     w.run("Inspect", done_text="mini-CLIP 2")
     assert w.message() == "" and "does not look like what" not in w.text()
-    rel = [i["caption"] for i in w.gallery("Relevance", n=len(ex.prompts))]
-    assert [c.split(" · p = ")[0] for c in rel] == ex.prompts, rel
-    assert_gallery(w, "Relevance", rel)
+    assert_best_first(w, ex.prompts)
     w.shot("mini-CLIP 2 everyday scene relevance")
     w.subtab("Every method")
     named = list(ex.masks)[1]
     w.pick("Prompt", named)
+    w.panel.get_by_text("Pointing game: which maps find the object").click()   # folded
     w.run("Run every method on this prompt", done_text="Pointing game, mini-CLIP 2")
     rows = w.panel.locator("[role=tabpanel]:visible table").first.locator("tr").all_inner_texts()
     assert len(rows) == 1 + len(IMAGE_METHODS) and all("✅" in r or "❌" in r for r in rows[1:]), rows
@@ -263,3 +339,77 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.assert_no_error_pill()
     w.shot("mini-CLIP 2 every method")
 
+
+    # ---- a prompt the tokenizer cannot read: the words that became [UNK] are named ----
+    w.subtab("Prediction")
+    w.type_into("Prompts, one per line", "\n".join([*ex.prompts[:2], "a 🐌 snail"]))
+    w.run("Inspect", done_text="[UNK]")
+    assert "🐌" in w.text() and w.message() == ""
+    w.assert_no_error_pill()
+    w.shot("prompt with an emoji flagged unk")
+
+
+def test_image_text_tab_on_a_phone(app_url, request):
+    """390 x 844: the first view's maps two a row, whole and loaded, captions not cut, and no
+    part of the tab wider than the screen (also with every method's maps)."""
+    import os
+    from browser_helpers import shared_browser
+    browser = shared_browser(request.config)
+    url = os.environ.get("MMINSPECT_APP_URL") or app_url
+    w = Walk.__new__(Walk)
+    w.tab, w.n = "image-phone", 0
+    w.context = browser.new_context(viewport={"width": 390, "height": 844})
+    w.page = w.context.new_page()
+    try:
+        w.page.goto(url)
+        w.page.wait_for_selector(".mm-message", state="attached")
+        open_phone_tab(w.page, w.page.locator("body"), "Image–text")
+        w.panel = w.page.locator("[role=tabpanel]:visible").first
+        w.wait_text("best match")
+        w.settle(started=True)
+        open_phone_tab(w.page, w.panel, "Why this label")
+        rel = assert_best_first(w, FIRST_EX.prompts)
+        assert_fits_the_screen(w, "Relevance", len(rel))
+        w.shot("phone why this label")
+        open_phone_tab(w.page, w.panel, "Every method")
+        w.run("Run every method on this prompt", done_text="insertion area")
+        assert_fits_the_screen(w, "Maps", len(IMAGE_METHODS))
+        w.assert_no_error_pill()
+        w.shot("phone every method")
+    finally:
+        w.context.close()
+
+
+def open_phone_tab(page, scope, name: str) -> None:
+    """A tab by name; at phone width gradio moves the tabs that do not fit into its "⋯"
+    menu, where it is clicked."""
+    tab = scope.get_by_role("tab", name=name, exact=True)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    assert scope.evaluate("""(root, name) => {
+        const b = [...root.querySelectorAll('.overflow-dropdown button')]
+          .find(x => x.innerText.trim() === name);
+        if (b) { b.click(); return true; } return false; }""", name), name
+    page.wait_for_function("n => [...document.querySelectorAll('[role=tab]')].some(t => "
+                           "t.innerText.trim() === n && t.getAttribute('aria-selected') === "
+                           "'true')", arg=name, timeout=REDRAW_MS)
+
+
+def assert_fits_the_screen(w: Walk, label: str, n: int) -> None:
+    """Gallery `label` shows two maps a row, each whole and loaded, its caption not cut
+    (wrapped, not ellipsed), and the page is no wider than the screen."""
+    items = w.gallery(label, n=n)
+    assert all(i["inside"] and i["loaded"] for i in items), items
+    layout = w.panel.locator(".block").filter(has=w.page.locator(
+        f"[data-testid=block-label]:text-is('{label}')")).last.evaluate("""b => {
+        const items = [...b.querySelectorAll('.thumbnail-item')];
+        const tops = new Set(items.slice(0, 4).map(t => Math.round(t.getBoundingClientRect().top)));
+        return {rows_of_four: tops.size,
+                cut: [...b.querySelectorAll('.caption-label')]
+                     .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.innerText),
+                page: document.documentElement.scrollWidth};
+    }""")
+    assert layout["rows_of_four"] == 2, layout            # the first four maps: two rows of two
+    assert layout["cut"] == [], layout
+    assert layout["page"] <= 390 + 1, layout
