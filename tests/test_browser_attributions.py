@@ -2,7 +2,10 @@
 every sub-tab, the word / token toggle, every method's sliders, the baseline and target
 radios, Compare all methods (which opens its own sub-tab); then handled errors (no second
 text for the similarity, a model that is not available offline, a target the model cannot
-explain) that leave every result drawn and show no gradio "Error" pill; then a normal run."""
+explain) that leave every result drawn and show no gradio "Error" pill; then a normal run.
+The summary is two plain lines (no bfloat16, quadrature or budget internals: those are under a
+closed Details toggle, as are the method's settings); after Compare all on other inputs the
+single-method summary is marked as the previous run's."""
 from __future__ import annotations
 
 from browser_helpers import REDRAW_MS, Walk, walk_fixture
@@ -42,7 +45,16 @@ def test_attributions_tab_walk(walk):
     assert w.message() == ""
     first = summary(w)
     assert first.startswith("Integrated Gradients on all-MiniLM-L6-v2"), first
-    assert "Faithfulness: completeness error" in first
+    assert "Faithfulness: deletion area" in first and "add up to the change" in first
+    for internal in ("bfloat16", "Gauss", "MMINSPECT_", "quadrature", "steps along the path"):
+        assert internal not in w.text(), internal             # folded under Details
+    details = "Details: baseline score, steps, precision, time budget"
+    w.panel.get_by_text(details).click()
+    w.wait_text("steps along the path", REDRAW_MS)
+    w.shot("attribute defaults details opened")
+    w.panel.get_by_text(details).click()
+    w.page.wait_for_function("el => !el.innerText.includes('steps along the path')",
+                             arg=w.panel.element_handle(), timeout=REDRAW_MS)
     words = spans(w)
     assert words >= 2 * 9, words                  # both texts, one span per word
     assert "lowers" in w.text() and "raises the target" in w.text()
@@ -72,6 +84,7 @@ def test_attributions_tab_walk(walk):
     w.shot("deletion insertion")
 
     # ---- every method shows its own sliders; each slider takes a typed value ----
+    w.panel.get_by_text("Settings of this method").click()         # folded by default
     for m in METHODS:
         w.pick("Method", m["label"])
         w.page.wait_for_function(
@@ -124,6 +137,11 @@ def test_attributions_tab_walk(walk):
     w.panel.get_by_label("word", exact=True).check()
     w.page.wait_for_function("([t, old]) => t.innerText === old",
                              arg=[table.element_handle(), before], timeout=REDRAW_MS)
+    # the summary above described the zero-shot [MASK] map: marked as the previous run's
+    assert "From the previous run" in w.text() and MAP_DONE not in w.text()
+    w.shot("compare all marks the previous summary")
+    w.run("Attribute", done_text=MAP_DONE)           # a map of these inputs: a summary again
+    assert "From the previous run" not in w.text() and w.message() == ""
 
     # ---- handled errors: a message, no Error pill, every result still drawn ----
     table_text = w.panel.locator("[role=tabpanel]:visible table").inner_text()

@@ -2,8 +2,10 @@
 line under a map, the agreement matrix after "Compare all methods", the sanity check run on
 demand (its curve and verdict), then a handled error (no method chosen) that leaves the
 curve and its summary drawn with no gradio "Error" pill; the shipped table is on the panel.
-The Image–text tab's panel (under "Every method"), on a fresh page: pressed before Inspect (a
-handled error), then after it on the scene (the curve), then with no method (the curve stays)."""
+The Image–text tab's panel (folded under "Every method"), on a fresh page: the tab's first view
+is drawn on opening, so the check runs on it at once (the curve), then with no method (a handled
+error: the curve stays); the panel pressed on a page whose first view was not drawn yet says
+"Press Inspect first" (handler test)."""
 from __future__ import annotations
 
 from browser_helpers import REDRAW_MS, walk_fixture
@@ -80,22 +82,17 @@ def test_trust_panel_walk(walk):
 
 def test_image_sanity_panel_walk(walk_image):
     w = walk_image
+    w.wait_text("best match")                          # the first view, drawn on opening
+    w.settle(started=True)
     w.subtab("Every method")
+    w.panel.get_by_text("Can I trust this map? (sanity check)").click()      # folded
     for name in ("Relevance (Chefer et al. 2021)", "Attention rollout"):     # the defaults
         assert w.panel.get_by_label(name, exact=True).is_checked(), name
     w.assert_no_error_pill()
-
-    # ---- pressed on a fresh page, before Inspect: a message, nothing drawn, no pill ----
-    w.button(IMAGE_BUTTON).click()
-    w.expect_message("Press Inspect first", where=IMAGE_MESSAGE)
     assert not [p for p in w.plots() if p["title"].startswith("Sanity check")]
-    w.shot("image sanity before inspect")
+    w.shot("image sanity panel opened")
 
-    # ---- after Inspect (and after that handled error): relevance's curve and verdict ----
-    w.close_toasts()
-    w.subtab("Prediction")
-    w.run("Inspect", done_text="best match")
-    w.subtab("Every method")
+    # ---- on the first view: relevance's curve and verdict ----
     prompt = w.dropdown_value("Prompt")
     assert prompt
     w.panel.get_by_label("Attention rollout", exact=True).uncheck()
