@@ -187,3 +187,30 @@ def test_attributions_tab_walk(walk):
     assert spans(w) >= 2 * 9
     w.assert_no_error_pill()
     w.shot("normal run again")
+
+
+def test_attributions_tab_on_a_phone(app_url, request):
+    """390 x 844: the summary without internals, Compare all's table scrolling inside its own
+    box (the page no wider than the screen) and the agreement grids stacked, their columns
+    headed by numbers, every one shown (no long names side by side to overlap)."""
+    from phone_helpers import PHONE, open_tab, page_width, phone_walk
+    with phone_walk(request, app_url, "attributions-phone", "Attributions") as w:
+        w.pick("Method", "Saliency")
+        w.run("Attribute", done_text=MAP_DONE)
+        for internal in ("bfloat16", "Gauss", "MMINSPECT_", "steps along the path"):
+            assert internal not in w.text(), internal
+        w.shot("phone map")
+        w.button("Compare all methods").click()
+        w.wait_text("methods in")
+        w.settle()
+        open_tab(w.page, w.panel, "Method comparison")
+        fig = w.wait_plot("p.types[0] === 'heatmap' && p.drawn")
+        assert fig["traces"] == 2 and fig["x"] == [str(i) for i in range(1, len(METHODS) + 1)], fig
+        ticks = w.page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+            .filter(g => g.offsetParent).flatMap(g => [...g.querySelectorAll('.xtick text')])
+            .map(t => t.textContent)""")
+        assert sorted(set(ticks), key=int) == fig["x"], ticks          # none skipped
+        assert page_width(w) <= PHONE["width"] + 1, page_width(w)
+        w.assert_no_error_pill()
+        w.page.locator(".js-plotly-plot:visible").last.scroll_into_view_if_needed()
+        w.shot("phone compare all")

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from browser_helpers import REDRAW_MS, Walk, block_text, walk_fixture
+from phone_helpers import PHONE, open_tab, phone_walk
 
 from mminspect import api
 
@@ -352,48 +353,18 @@ def test_image_text_tab_walk(walk, tmp_path):
 def test_image_text_tab_on_a_phone(app_url, request):
     """390 x 844: the first view's maps two a row, whole and loaded, captions not cut, and no
     part of the tab wider than the screen (also with every method's maps)."""
-    import os
-    from browser_helpers import shared_browser
-    browser = shared_browser(request.config)
-    url = os.environ.get("MMINSPECT_APP_URL") or app_url
-    w = Walk.__new__(Walk)
-    w.tab, w.n = "image-phone", 0
-    w.context = browser.new_context(viewport={"width": 390, "height": 844})
-    w.page = w.context.new_page()
-    try:
-        w.page.goto(url)
-        w.page.wait_for_selector(".mm-message", state="attached")
-        open_phone_tab(w.page, w.page.locator("body"), "Image–text")
-        w.panel = w.page.locator("[role=tabpanel]:visible").first
+    with phone_walk(request, app_url, "image-phone", "Image–text") as w:
         w.wait_text("best match")
         w.settle(started=True)
-        open_phone_tab(w.page, w.panel, "Why this label")
+        open_tab(w.page, w.panel, "Why this label")
         rel = assert_best_first(w, FIRST_EX.prompts)
         assert_fits_the_screen(w, "Relevance", len(rel))
         w.shot("phone why this label")
-        open_phone_tab(w.page, w.panel, "Every method")
+        open_tab(w.page, w.panel, "Every method")
         w.run("Run every method on this prompt", done_text="insertion area")
         assert_fits_the_screen(w, "Maps", len(IMAGE_METHODS))
         w.assert_no_error_pill()
         w.shot("phone every method")
-    finally:
-        w.context.close()
-
-
-def open_phone_tab(page, scope, name: str) -> None:
-    """A tab by name; at phone width gradio moves the tabs that do not fit into its "⋯"
-    menu, where it is clicked."""
-    tab = scope.get_by_role("tab", name=name, exact=True)
-    if tab.count() and tab.first.is_visible():
-        tab.first.click()
-        return
-    assert scope.evaluate("""(root, name) => {
-        const b = [...root.querySelectorAll('.overflow-dropdown button')]
-          .find(x => x.innerText.trim() === name);
-        if (b) { b.click(); return true; } return false; }""", name), name
-    page.wait_for_function("n => [...document.querySelectorAll('[role=tab]')].some(t => "
-                           "t.innerText.trim() === n && t.getAttribute('aria-selected') === "
-                           "'true')", arg=name, timeout=REDRAW_MS)
 
 
 def assert_fits_the_screen(w: Walk, label: str, n: int) -> None:
@@ -412,4 +383,4 @@ def assert_fits_the_screen(w: Walk, label: str, n: int) -> None:
     }""")
     assert layout["rows_of_four"] == 2, layout            # the first four maps: two rows of two
     assert layout["cut"] == [], layout
-    assert layout["page"] <= 390 + 1, layout
+    assert layout["page"] <= PHONE["width"] + 1, layout

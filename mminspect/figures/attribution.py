@@ -171,8 +171,10 @@ def comparison_html(comparison: AttributionComparison, level: str = "word",
             + (_caveat_cell(caveats.get(r.method)) if caveats is not None else "")
             + f"<td>{highlight_html(r, level, scale, show_legend=False)}"
             f"<div style='font-size:0.8em;color:#666'>scale ±{scale:.3g}</div></td></tr>")
-    return ('<table style="border-collapse:collapse;width:100%" cellpadding="6">'
-            f"{head}{''.join(rows)}</table>"
+    # on a phone the table scrolls sideways: squeezed to the screen, its map column was a
+    # word wide and every row a screen tall
+    return ('<div style="overflow-x:auto"><table style="border-collapse:collapse;width:100%;'
+            f'min-width:900px" cellpadding="6">{head}{"".join(rows)}</table></div>'
             f"<p style='font-size:0.85em'>All {len(comparison.results)} methods in "
             f"{comparison.seconds:.2f} s (including the faithfulness curves).</p>"
             + _notes_html(comparison, labels))

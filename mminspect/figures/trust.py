@@ -53,20 +53,28 @@ def sanity_figure(checks: list[SanityCheck], labels: dict[str, str] | None = Non
 
 
 def agreement_figure(agreement: MethodAgreement, labels: dict[str, str] | None = None) -> go.Figure:
-    """Two heatmaps: Spearman between methods' signed maps (left) and their |scores| (right)."""
+    """Two heatmaps, one above the other: Spearman between methods' signed maps (top) and
+    their |scores| (bottom). Columns are headed by the rows' numbers and the two grids are
+    stacked: side by side, with the method names on both axes, the headers overlapped on a
+    laptop and ran into each other on a phone."""
     names = [plotly_text(_label(labels, m)) for m in agreement.methods]
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.18, subplot_titles=(
+    rows = [f"{n} ({i})" for i, n in enumerate(names, 1)]
+    cols = [str(i) for i in range(1, len(names) + 1)]
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.12, subplot_titles=(
         "signed scores", "|scores| (what stands out)"))
-    for col, m in ((1, agreement.matrix), (2, agreement.matrix_abs)):
-        fig.add_trace(go.Heatmap(z=m.tolist(), x=names, y=names, zmin=-1, zmax=1,
-                                 colorscale="RdBu", reversescale=True, showscale=col == 2,
-                                 text=[[f"{v:.2f}" for v in row] for row in m],
-                                 texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{z:.2f}"
-                                 "<extra></extra>"), row=1, col=col)
-        fig.update_yaxes(autorange="reversed", row=1, col=col)
-    fig.update_layout(title=f"Where methods agree: rank correlation over "
-                            f"{agreement.n_features} features (1 = same ranking)",
-                      height=max(340, 34 * len(names) + 160), margin=dict(l=10, r=10, t=80, b=10))
+    for row, m in ((1, agreement.matrix), (2, agreement.matrix_abs)):
+        fig.add_trace(go.Heatmap(z=m.tolist(), x=cols, y=rows, zmin=-1, zmax=1,
+                                 colorscale="RdBu", reversescale=True, showscale=row == 1,
+                                 text=[[f"{v:.2f}" for v in r] for r in m],
+                                 texttemplate="%{text}", customdata=[names] * len(names),
+                                 hovertemplate="%{y} vs %{customdata}: %{z:.2f}"
+                                 "<extra></extra>"), row=row, col=1)
+        fig.update_yaxes(autorange="reversed", row=row, col=1)
+    fig.update_xaxes(tickmode="array", tickvals=cols)      # every number, none skipped
+    fig.update_layout(title=f"Where methods agree<br><sup>rank correlation over "
+                            f"{agreement.n_features} features</sup>",
+                      height=2 * (30 * len(names) + 70) + 90,
+                      margin=dict(l=10, r=10, t=90, b=10))
     return fig
 
 

@@ -52,7 +52,8 @@ CAPTIONS = {
                        "uses them. Each row has its own colour scale (methods' units differ).",
     "agreement": "**Where methods agree.** Each cell is the rank correlation (Spearman) "
                  "between two methods' maps on this input: 1 = the same ranking of the words, "
-                 "0 = unrelated, negative = opposite. Left: signed scores; right: sizes only. "
+                 "0 = unrelated, negative = opposite; a column's number is its row's method. Top: "
+                 "signed scores; bottom: sizes only. "
                  "Where methods disagree, trust the one that passes the sanity check (sub-tab "
                  "“Can I trust this map?”) and has the larger deletion area.",
 }
