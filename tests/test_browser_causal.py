@@ -4,12 +4,13 @@ Text tab → Causal lab: a handled error before any scan (top-k with nothing sca
 head, click heads in the table and read the prediction change, zero / mean, top-k, another
 attention statistic for the scatter; a handled error (empty text) that keeps the table, the
 scatter and the last result, and a click that still works after it; patching on both sites
-and the unequal-length rule. Image–text tab → Remove heads: an error before Inspect, then
-remove a head (before / after bars per prompt), scan every head, click a head.
+and the unequal-length rule; a new Inspect clears the scan of the text before. Image–text tab
+→ Remove heads (on mini-CLIP's scene 1; the tab opens on mini-CLIP 2, already drawn): remove a head (before / after bars per prompt), scan every head, click a head.
 """
 from __future__ import annotations
 
-from browser_helpers import Walk, walk_fixture
+from browser_helpers import REDRAW_MS, Walk, walk_fixture
+from mminspect import api
 
 IMP = ".mm-imp-message"
 PATCH = ".mm-patch-message"
@@ -17,6 +18,7 @@ ABL = ".mm-abl-message"
 
 walk = walk_fixture("causal", "Text")
 image_walk = walk_fixture("causal-image", "Image–text")
+stale_walk = walk_fixture("causal-stale", "Text")          # its own screenshot names
 
 
 def cell(w: Walk, row: int, col: int):
@@ -136,11 +138,14 @@ def test_text_causal_lab_walk(walk):
 
 def test_image_remove_heads_walk(image_walk):
     w = image_walk
-    w.subtab("Remove heads")
-    w.button("Remove this head").click()
-    w.expect_message("Press Inspect first", where=ABL)
-    w.shot("error before inspect")
-
+    # the tab opens on mini-CLIP 2's example, already drawn; this walk uses mini-CLIP's scene 1
+    w.wait_text("best match")
+    w.settle(started=True)
+    w.pick("Example", api.list_examples()[0])
+    w.page.wait_for_function("el => el.value.includes('a red star')",
+                             arg=w.textbox("Prompts, one per line").element_handle(),
+                             timeout=REDRAW_MS)
+    w.pick("Model", "mini-CLIP ·")
     w.close_toasts()
     w.run("Inspect", done_text="best match")
     w.subtab("Remove heads")
@@ -181,3 +186,36 @@ def test_image_remove_heads_walk(image_walk):
     w.expect_message("More images", where=ABL)
     w.wait_plot("p.types[0] === 'heatmap' && p.x[0] === 'H0'")        # the last map stays
     w.shot("patching error no second image")
+
+
+def test_a_new_inspect_clears_the_scan_of_the_previous_text(stale_walk):
+    """Nothing stale: after Inspect on another text, the causal lab no longer shows the scan
+    of the text before (its table, scatter and summary described that text)."""
+    w = stale_walk
+    w.wait_text("The example was inspected for you")          # the first view is in place
+    w.subtab("Causal lab")
+    w.subtab("Head importance")
+    w.run("Scan every head", done_text="heads removed one at a time")
+    assert "on “The cat sat on the mat because it was warm.”" in w.text()   # names its text
+    assert table_cells(w) == 6 * 13
+    scatter(w)
+    w.shot("scan of the first text")
+
+    # the same inputs inspected again: the scan still belongs to them and stays
+    w.run("Inspect", done_text="Cosine similarity to the second text")
+    w.settle()
+    assert "72 heads removed one at a time" in w.text() and table_cells(w) == 6 * 13
+
+    w.type_into("Text", "Dogs bark loudly at night.")
+    w.run("Inspect", done_text="8 tokens")
+    w.wait_text("The scan of the previous input")
+    w.settle()
+    text = w.text()
+    assert "72 heads removed one at a time" not in text, text
+    assert "The cat sat on the mat" in text and "Press “Scan every head” to scan this one" in text
+    assert table_cells(w) < 6 * 13                                         # the table emptied
+    assert not any(p["title"].startswith("Attention vs importance") for p in w.plots())
+    cell(w, 0, 1).click()                   # a click has nothing left to remove
+    w.expect_message("Scan every head", where=IMP)
+    w.assert_no_error_pill()
+    w.shot("scan cleared after a new inspect")

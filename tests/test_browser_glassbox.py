@@ -1,13 +1,16 @@
 """The "How attention works" and "Lessons" tabs walked in Chromium as a person would.
 
-Attention tab: Trace, the query list, every step (radio and the previous/next buttons), both
-sliders (each a new trace), the image tower of mini-CLIP with an example, break it on purpose;
-then handled errors (empty text, a layer the tower does not have, break it on an image tower,
+Attention tab: the first view (the one-head lesson's head and query, traced on load), Trace,
+the query list, every step (radio and the previous/next buttons), both
+sliders (each a new trace), the image tower of mini-CLIP with an example (the sliders follow
+its range), break it on purpose; then handled errors (empty text, a text model on the image
+tower, break it on an image tower,
 a lesson's Check with no answer) that keep every result drawn and show no gradio "Error" pill; a normal
 run again. Predict first: the figure stays hidden until an answer is checked, then the score
 and the figure appear. Lessons: one lesson end to end (open, predict, check, reveal, "try it")."""
 from __future__ import annotations
 
+import mminspect as mi
 from browser_helpers import REDRAW_MS, Walk, walk_fixture
 
 TEXT = "The cat sat on the mat because it was warm."
@@ -43,6 +46,17 @@ def trace(w: Walk, done: str) -> None:
 
 def test_attention_tab_walk(walk):
     w = walk
+    # ---- the first view: the one-head lesson's head and query, traced on page load ----
+    lesson = next(les for les in mi.api.list_lessons() if les.measure == "top_key")
+    st = lesson.state
+    w.wait_text(f"layer {st.layer}, head {st.head} of 12")               # no click
+    assert BADGE in w.text() and w.dropdown_value("Query token") == f"{st.query} (8)"
+    tr = mi.trace_head("minilm", st.text, layer=st.layer, head=st.head)
+    top = tr.tokens[int(tr.weights[8].argmax())]
+    fig = step_plot(w, f"Softmax: weights of “{st.query}”")
+    assert f"top key “{top}”" in fig["title"] and top == "cat"
+    assert "tab=" not in w.page.url
+    w.shot("first view lesson head and query")
     w.assert_no_error_pill()
     models = w.options("Model")
     assert models[0].startswith("all-MiniLM-L6-v2") and any("mini-CLIP" in m for m in models), models
@@ -94,10 +108,18 @@ def test_attention_tab_walk(walk):
     assert "similarity to the second text" in w.text()
     w.shot("break it no scale")
 
-    # ---- the image tower of mini-CLIP, on an example ----
-    w.pick("Model", "mini-CLIP")
-    w.panel.get_by_label("image", exact=True).check()
+    # ---- the image tower of mini-CLIP, on an example: the sliders follow the tower ----
     w.pick("Example image (image tower)", "scene 2")
+    w.pick("Model", "mini-CLIP ·")             # a model switch is a new trace (its text tower)
+    w.wait_text("text tower · layer 2, head 7 of 12", timeout=REDRAW_MS * 4)
+    w.panel.get_by_label("image", exact=True).check()
+    # head 7 does not exist in the 4-head image tower: moved in, and the sliders' range follows
+    w.wait_text("image tower · layer 2, head 3 of 4", timeout=REDRAW_MS * 4)
+    assert "moved to layer 2, head 3" in w.text()
+    w.settle()
+    assert w.control("range slider for Layer").get_attribute("max") == "3"
+    assert w.control("range slider for Head").get_attribute("max") == "3"
+    w.shot("image tower sliders follow")
     w.set_slider("Head", 0)                 # each slider is a trace: mini-CLIP has 4 heads
     w.wait_text("image tower · layer 2, head 0 of 4", timeout=REDRAW_MS * 4)
     w.set_slider("Layer", 1)
@@ -116,19 +138,19 @@ def test_attention_tab_walk(walk):
     w.shot("error break on image tower")
 
     w.close_toasts()
-    w.set_slider("Layer", 5)
-    w.expect_message("layer=5", "layers 0..3")
+    w.pick("Model", "all-MiniLM-L6-v2")       # a text model on the image tower: refused
+    w.expect_message("reads text only")
     assert "image tower · layer 1, head 0 of 4" in w.text()
     step_plot(w, "Mask of an encoder")
-    w.shot("error layer out of range")
+    w.shot("error text model on the image tower")
 
     w.close_toasts()
-    w.pick("Model", "all-MiniLM-L6-v2")
     w.panel.get_by_label("text", exact=True).check()
+    w.wait_text("text tower · layer 1, head 0 of 12", timeout=REDRAW_MS * 4)
     w.type_into("Text (or the prompt, for a CLIP text tower)", "")
     w.run("Trace")
     w.expect_message("The text is empty")
-    assert "image tower · layer 1, head 0 of 4" in w.text() and BADGE in w.text()
+    assert "text tower · layer 1, head 0 of 12" in w.text() and BADGE in w.text()
     w.shot("error empty text")
 
     # ---- after the errors every control still works ----

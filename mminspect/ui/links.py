@@ -19,6 +19,7 @@ from .share import (QUIET_END_JS, QUIET_JS, LinkField, TabLink, read_link, subta
 
 LINKS: dict[str, TabLink] = {t.LINK.tab: t.LINK for t in (text_tab, attribution_tab, clip_tab,
                                                           attention_tab, lessons_tab)}
+_DECLARED = dict(LINKS)                # before add_subpanels extends a tab's link
 
 # The browser presses the linked tab's run button (the same queue, progress and checks as a
 # click); nothing happens when the link named no tab.
@@ -78,7 +79,7 @@ def add_subpanels(comps: dict[str, dict]) -> None:
     """A tab whose link names no sub-panel but which has sub-tabs (`c["tabs"]`, e.g. the
     Attributions tab's Map / Top words / ...) gets a "panel" field: its sub-tabs write it into
     the URL when picked, and a link selects it again. The choices are the sub-tabs' own ids."""
-    for tab, link in list(LINKS.items()):
+    for tab, link in _DECLARED.items():          # as each tab declares it (every build alike)
         sub = comps.get(tab, {}).get("tabs")
         if sub is None or any(f.kind == "subtab" for f in link.fields):
             continue
