@@ -136,3 +136,23 @@ def test_one_lane_when_the_host_turns_the_lanes_off(monkeypatch):
     one = build_app()
     assert not names_in(one, LONG_LANE)
     assert "compare_attributions" in names_in(one, CHEAP_LANE)
+
+
+def test_the_long_lane_runs_on_its_own_lower_priority_threads_with_the_callers_context():
+    import contextvars
+    import os
+    from mminspect.ui.lanes import in_lane, lane_pool
+    seen = contextvars.ContextVar("seen", default="none")
+
+    def job():
+        me = threading.get_native_id()
+        return me, os.getpriority(os.PRIO_PROCESS, me), seen.get(), torch.get_num_threads()
+
+    seen.set("the caller's request")
+    run = in_lane(job, "long", threads=1, pool=lane_pool("test-long", 1, 5))
+    tid, nice, ctx_value, threads = run()
+    assert tid != threading.get_native_id()                   # another thread did the work
+    assert nice == os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + 5
+    assert ctx_value == "the caller's request" and threads == 1
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == os.getpriority(
+        os.PRIO_PROCESS, 0)                                     # the caller kept its priority

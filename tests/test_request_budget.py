@@ -149,3 +149,23 @@ def test_the_same_request_is_planned_alike_when_the_machine_slows_down(minilm, m
         mi.attribute_text(minilm, TEXT, **kwargs)
     assert seen[1] <= seen[0] * 1.5, seen
     assert "occlusion" in METHODS
+
+
+def test_a_sanity_check_list_runs_each_method_once_under_one_budget(tiny_bert):
+    from mminspect.api.trust import sanity_checks
+    out = sanity_checks(tiny_bert, ["saliency"] * 50 + ["input_x_gradient"],
+                        text="the cat sat", compare_to="the dog")
+    assert [c.method for c in out] == ["saliency", "input_x_gradient"]
+    with pytest.raises(InputError, match="Unknown method"):
+        sanity_checks(tiny_bert, ["saliency", "no such method"], text="the cat sat",
+                      compare_to="the dog")
+
+
+def test_a_sanity_check_whose_maps_would_not_fit_is_refused_after_the_first():
+    from mminspect.api.trust import _Steps
+    steps = _Steps(total=8, progress=None, should_stop=None)
+    with request_budget(2.0):
+        steps.next("The trained model's map")
+        steps.plan(first_s=0.1, what="saliency")          # 7 more maps of 0.1 s: fits
+        with pytest.raises(OverBudget, match="recomputes the map 8 times; the first took 0.5 s"):
+            steps.plan(first_s=0.5, what="saliency")      # 7 x 0.5 s > 2 s: refused

@@ -24,14 +24,14 @@ import numpy as np
 
 from ..models.assets import asset_dir
 from ..models.bundled import code_change
-from .limits import check_copy_mb, limits
+from .limits import budget_left, check_copy_mb, check_methods, limits, request_budget
 from ..explain.sanity import (PASS_BELOW, SAME_MAP_ABOVE, cascade, completeness_caveat,
                               copy_bytes, correlations, deletion_caveat, gap_caveat, half_step,
                               model_copy, null_sd, rank_correlation, sanity_caveat,
                               target_caveat, target_ignored, tower_blocks)
 from ..explain.sanity import agreement_matrix
 from ..types import (AttributionComparison, Cancelled, Caveat, InputError, MethodAgreement,
-                     PixelAttribution, SanityCheck, TokenAttribution)
+                     OverBudget, PixelAttribution, SanityCheck, TokenAttribution)
 
 Progress = Callable[[float, str], None]
 StopCheck = Callable[[], bool]
@@ -69,9 +69,23 @@ class _Steps:
     def next(self, desc: str) -> None:
         if self.should_stop is not None and self.should_stop():
             raise Cancelled("Stopped on request; no result was produced.")
+        budget_left()                    # the check's (or request's) budget spent: stop here
         if self.progress is not None:
             self.progress(0.02 + 0.96 * self.done / self.total, desc)
         self.done += 1
+
+    def plan(self, first_s: float, what: str) -> None:
+        """After the first map (which took `first_s`): the maps still to come cost about as
+        much each; refuse before them if that does not fit what is left of the budget."""
+        left = self.total - self.done
+        estimate = first_s * left
+        room = budget_left()
+        if estimate > room:
+            raise OverBudget(f"Not run: the sanity check of {what} recomputes the map "
+                             f"{self.total} times; the first took {first_s:.1f} s, so the rest "
+                             f"would take about {estimate:.0f} s, and {room:.0f} s of the time "
+                             "budget are left. Check a faster method (Saliency, Input × "
+                             "Gradient) or a shorter input.")
 
 
 def _data_target_text(adapter, text, compare_to, labels, label, seed) -> tuple[dict, str] | None:
@@ -126,15 +140,17 @@ def _sanity_text(model, text, method, target, seed, data, threshold, steps_cb, p
     check_copy_mb(copy_bytes(adapter), limits(), adapter.name)       # before any model work
     t0 = time.perf_counter()
 
-    def run(m, **extra):
+    def run(m, **extra):          # each map takes what is left of the check's one budget
         return attribute_text(m, text, method=method, target=target, faithfulness=False,
-                              both_sides=False, should_stop=should_stop, budget_s=budget_s,
+                              both_sides=False, should_stop=should_stop,
                               **{**kwargs, **extra}, **params)
 
     blocks_n = len(tower_blocks(adapter, "text"))
     steps = _Steps(blocks_n + 1 + int(data), progress, should_stop)
     steps.next("The trained model's map")
+    start = time.perf_counter()
     first = run(adapter)                         # on the cached model: read-only, checks inputs
+    steps.plan(time.perf_counter() - start, method)
     clone = model_copy(adapter)
     maps, counts = cascade(tower_blocks(clone, "text"), lambda: _text_features(run(clone)), seed,
                            lambda k, n: steps.next(f"Top {k} of {n} blocks random"))
@@ -167,7 +183,9 @@ def _sanity_image(model, image, prompt, method, contrast, seed, data, threshold,
     blocks_n = len(tower_blocks(adapter, "image"))
     steps = _Steps(blocks_n + 1 + int(data), progress, should_stop)
     steps.next("The trained model's map")
+    start = time.perf_counter()
     first = run(adapter)
+    steps.plan(time.perf_counter() - start, method)
     # mini-CLIP's text tower is another adapter (the cached MiniLM): shared, not copied; the
     # image check randomises the image tower only.
     clone = model_copy(adapter)
@@ -200,7 +218,9 @@ def sanity_check(model, text: str | None = None, method: str | None = None, targ
     changed); `spearman[k]` is the rank correlation of the map with the top k blocks random
     against the trained map. `passed`: it falls below `threshold` once the top half is random.
     data: also explain a random target (another second text / label / prompt, drawn by
-    `seed`) on the trained model. seed: the random blocks and the random target; the same
+    `seed`) on the trained model. budget_s (default MMINSPECT_BUDGET_S): one budget for the
+    whole check (every map), estimated after the first map and refused if the rest would not
+    fit (OverBudget); never past an enclosing request's budget. seed: the random blocks and the random target; the same
     seed gives the same result. params: the method's parameters. progress(fraction, desc)
     and should_stop() as in attribute_text (a stop raises Cancelled between maps)."""
     params = dict(params or {})
@@ -210,8 +230,9 @@ def sanity_check(model, text: str | None = None, method: str | None = None, targ
                              "text targets belong to the text form.")
         if prompt is None:
             raise InputError("Give the prompt the image map explains: prompt='a photo of a cat'.")
-        return _sanity_image(model, image, prompt, method or "relevance", contrast, seed, data,
-                             threshold, progress, should_stop, params)
+        with request_budget(budget_s):         # one budget for every map of the check
+            return _sanity_image(model, image, prompt, method or "relevance", contrast, seed,
+                                 data, threshold, progress, should_stop, params)
     if text is None:
         raise InputError("Give a text to explain (or image= and prompt= for an image model).")
     allowed = {"compare_to", "labels", "label", "temperature", "baseline", "token", "mask",
@@ -220,8 +241,31 @@ def sanity_check(model, text: str | None = None, method: str | None = None, targ
     if unknown:
         raise InputError(f"Unknown arguments {sorted(unknown)}; the target takes "
                          f"{', '.join(sorted(allowed))}, the method's parameters go in params=.")
-    return _sanity_text(model, text, method or "integrated_gradients", target, seed, data,
-                        threshold, None, progress, should_stop, budget_s, target_kwargs, params)
+    with request_budget(budget_s):             # one budget for every map of the check
+        return _sanity_text(model, text, method or "integrated_gradients", target, seed, data,
+                            threshold, None, progress, should_stop, None, target_kwargs, params)
+
+
+def sanity_checks(model, methods, *, progress: Progress | None = None,
+                  should_stop: StopCheck | None = None, budget_s: float | None = None,
+                  **inputs) -> list[SanityCheck]:
+    """`sanity_check` of each of `methods` (de-duplicated, at most MMINSPECT_MAX_METHODS) on
+    the same inputs (text= and its target, or image= and prompt=), under ONE time budget
+    for all of them; progress spread over the methods."""
+    from ..explain.attribution import METHODS
+    from .clip import list_image_methods
+    known = ([m["name"] for m in list_image_methods()] if inputs.get("image") is not None
+             else list(METHODS))
+    names = check_methods(methods, known, limits())
+    out = []
+    with request_budget(budget_s):
+        for i, m in enumerate(names):
+            def step(f, desc, i=i, m=m):
+                if progress is not None:
+                    progress((i + f) / len(names), f"{m}: {desc}")
+            out.append(sanity_check(model, method=m, progress=step, should_stop=should_stop,
+                                    **inputs))
+    return out
 
 
 def method_agreement(results) -> MethodAgreement:

@@ -37,6 +37,7 @@ from ..miniclip.world_captions import object_phrase
 from ..models import load, miniclip_adapter
 from ..models.clip_base import CLIPAdapter
 from ..models.registry import scene_models
+from ..api.shipped import probe_record
 from .provenance import code_snapshot, provenance, sources_that_run
 
 POINTING_SEED = 2024
@@ -132,7 +133,10 @@ def record(adapter: CLIPAdapter, model: str, n: int, seed: int, methods, params:
                       files=files, at_start=code_at_start)
     return {"model": model, "n": n, "seed": seed, "scenes": scenes, "params": used, "results": res,
             "weights_sha256": weights, "seconds_total": round(seconds, 1),
-            "command": prov["command"], "date": prov["date"], "provenance": prov}
+            "command": prov["command"], "date": prov["date"], "provenance": prov,
+            # a fixed piece of the same work and its figures: the app re-runs it after a
+            # code change and calls the table stale only if a figure moved (api.shipped)
+            "probe": probe_record(f"pointing:{model}") if weights else None}
 
 
 def main(argv: list[str] | None = None) -> None:

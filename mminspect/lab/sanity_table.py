@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from ..api import list_attribution_methods, list_image_methods, load, sanity_check
+from ..api.shipped import probe_record
 from ..api.trust import bundled_weights
 from ..explain.sanity import PASS_BELOW, SAME_MAP_ABOVE
 from ..models.registry import scene_models
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
            "weights_sha256": bundled_weights(), "results": results,
            "modality": {"minilm": "text", **{m: "image" for m in scene_models()}},
            "seconds_total": round(seconds, 1), "command": prov["command"], "date": prov["date"],
-           "provenance": prov}
+           "provenance": prov, "probe": probe_record("sanity")}   # see api.shipped
     print(f"sanity table: {seconds:.0f} s")
     print(format_markdown(rec))
     if a.json:

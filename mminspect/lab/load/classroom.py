@@ -32,6 +32,11 @@ from .server import Server, loopback_url
 
 TEXTS = ("The cat sat on the mat because it was warm.", "A kitten was lying on the rug.",
          "The dog chased the ball across the garden.", "She read the letter twice and smiled.")
+# what the long-job clients explain: a short paragraph a student might paste (~40 tokens)
+PARAGRAPHS = ("The old fisherman pulled his small wooden boat onto the sandy beach at dawn, "
+              "tired but very happy with all of the silver fish he had caught overnight.",
+              "After the storm the children ran down to the river to see how high the water "
+              "had risen, and their teacher followed them with a notebook and a camera.")
 COMPARE = "A kitten was lying on the rug."
 LABELS = "animals, weather, finance"
 CHEAP = ("lesson", "inspect", "redraw", "trace")
@@ -81,12 +86,14 @@ def client(url: str):
     return Client(url, verbose=False, download_files=False)
 
 
-def student(url: str, i: int, end: float, think: tuple[float, float], lessons: list[str],
+def student(c, i: int, end: float, think: tuple[float, float], lessons: list[str],
             rec: Record) -> None:
+    """A student arrives at a random moment of their first pause (a class does not click
+    all at once), Inspects once (a state to redraw from), then clicks until the end."""
     rng = random.Random(i)
-    c = client(url)
+    time.sleep(rng.uniform(0, think[1]))
     text = rng.choice(TEXTS)
-    c.predict(api_name="/inspect_text", **inspect_kwargs(text))    # a state to redraw from
+    rec.timed("inspect", c.predict, api_name="/inspect_text", **inspect_kwargs(text))
     while time.perf_counter() + think[0] < end:
         time.sleep(rng.uniform(*think))
         kind = rng.choice(CHEAP)
@@ -102,12 +109,11 @@ def student(url: str, i: int, end: float, think: tuple[float, float], lessons: l
             rec.timed(kind, c.predict, api_name="/trace_head", **trace_kwargs(text, rng))
 
 
-def long_jobs(url: str, i: int, end: float, rec: Record) -> None:
-    c = client(url)
+def long_jobs(c, i: int, end: float, rec: Record) -> None:
     rng = random.Random(1000 + i)
     while time.perf_counter() < end:
         rec.timed("compare_all", c.predict, api_name="/compare_attributions",
-                  **compare_kwargs(rng.choice(TEXTS)))
+                  **compare_kwargs(rng.choice(PARAGRAPHS)))
 
 
 def warm_up(url: str, lessons: list[str]) -> None:
@@ -165,13 +171,15 @@ def run(students: int = 30, long: int = 3, seconds: float = 120.0, think=(5.0, 1
     url = loopback_url(url)
     try:
         warm_up(url, lessons)
+        clients = [client(url) for _ in range(long + students)]    # sessions opened first
         load_before = load_average()
         rec = Record()
         end = time.perf_counter() + seconds
-        threads = [threading.Thread(target=long_jobs, args=(url, i, end, rec), daemon=True)
+        threads = [threading.Thread(target=long_jobs, args=(clients[i], i, end, rec), daemon=True)
                    for i in range(long)]
-        threads += [threading.Thread(target=student, args=(url, i, end, think, lessons, rec),
-                                     daemon=True) for i in range(students)]
+        threads += [threading.Thread(target=student, args=(clients[long + i], i, end, think,
+                                                           lessons, rec), daemon=True)
+                    for i in range(students)]
         for t in threads:
             t.start()
         for t in threads:
