@@ -391,3 +391,23 @@ def test_an_image_link_copied_after_work_restores_example_prompts_and_view(page,
     assert other.get_by_label("Prompts, one per line").input_value() == prompts
     assert second in selected_subtabs(fresh), selected_subtabs(fresh)
     shot(fresh, "image-reopened-page")
+
+
+def test_a_method_comparison_link_reopens_the_comparison(page, fresh):
+    """"Compare all methods" switches to its sub-panel by itself (no click on the tab): the
+    link still records it, and opening the link runs the comparison, not one method."""
+    pg = page
+    pg.goto(pg.base + QUERY["attributions"])
+    pg.wait_for_function(f"() => document.body.innerText.includes({DONE['attributions']!r})",
+                         timeout=MODEL_MS)
+    pg.get_by_role("button", name="Compare all methods").click()
+    pg.wait_for_function("() => location.search.includes('panel=compare')", timeout=10_000)
+    table = "() => [...document.querySelectorAll('table')].some(t => t.offsetParent !== null && t.innerText.includes('Saliency'))"
+    pg.wait_for_function(table, timeout=MODEL_MS)
+    link = copy_link(pg, "attributions")
+    shot(pg, "comparison-worked-on")
+
+    fresh.goto(link)
+    fresh.wait_for_function(table, timeout=MODEL_MS)
+    assert selected_subtabs(fresh) == ["Method comparison"], selected_subtabs(fresh)
+    shot(fresh, "comparison-reopened-page")

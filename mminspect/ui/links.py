@@ -24,15 +24,25 @@ _DECLARED = dict(LINKS)                # before add_subpanels extends a tab's li
 # The browser presses the linked tab's run button (the same queue, progress and checks as a
 # click); nothing happens when the link named no tab.
 PRESS_RUN_JS = """(button) => {
-  // the selected tab renders after this event: wait for its button (up to 20 s)
+  // the selected tab renders after this event: wait for its button (up to 20 s);
+  // "text:<label>" names a button by its visible text (one without an elem_id)
   let tries = 0;
+  const find = () => !button ? null : !button.startsWith('text:')
+    ? document.getElementById(button)
+    : [...document.querySelectorAll('button')].find(
+        b => b.offsetParent !== null && b.innerText.trim() === button.slice(5));
   const press = () => {
-    const b = button && document.getElementById(button);
+    const b = find();
     if (b) b.click(); else if (button && tries++ < 200) setTimeout(press, 100);
   };
   press();
   return button;
 }"""
+
+
+# A sub-panel drawn by another button than the tab's run button: its link presses that one
+# (the method comparison is what "Compare all methods" draws, not "Attribute").
+PANEL_RUNS = {("attributions", "compare"): "text:Compare all methods"}
 
 
 def link_components(link: TabLink) -> list[str]:
@@ -70,8 +80,8 @@ def on_open_link(ctx: AppContext, request: gr.Request) -> dict:
                 "then press the tab's button.")
         gr.Warning(text)
         out[f"{tab}:{MESSAGE}"] = message_markdown(text)
-    else:
-        out["press"] = link.run_button    # a clean link draws its view; a doubtful one waits
+    else:                                 # a clean link draws its view; a doubtful one waits
+        out["press"] = PANEL_RUNS.get((tab, query.get("panel")), link.run_button)
     return out
 
 
