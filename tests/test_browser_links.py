@@ -92,6 +92,7 @@ def test_an_attributions_link_draws_the_same_view_and_copy_link_gives_it_back(pa
     pg.wait_for_function(f"() => document.body.innerText.includes({DONE['attributions']!r})",
                          timeout=MODEL_MS)
     panel = pg.locator("[role=tabpanel]:visible").first
+    panel.get_by_text("Settings of this method").click()        # the sliders are folded
     assert panel.get_by_label("number input for Window size").input_value() == "2"
     assert "occlusion.window=2" in pg.url                  # not the default (3): kept
     panel.get_by_label("number input for Window size").fill("3")
