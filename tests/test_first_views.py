@@ -144,3 +144,17 @@ def test_bertviz_says_it_needs_internet_before_it_loads(minilm):
     notice = html.index("needs internet")
     assert notice < html.index("<script")                     # shown before any script runs
     assert "could not load its libraries" in html             # and if nothing was drawn
+
+
+class _Request:
+    def __init__(self, **query):
+        self.query_params = query
+
+
+def test_a_link_keeps_its_own_tab_and_the_other_tabs_still_open_on_their_first_view(ctx):
+    plain = links.on_first_views(ctx, _Request())
+    assert {k.split(":")[0] for k in plain} == {"text", "attention"}
+    to_text = links.on_first_views(ctx, _Request(tab="text", text="Hi"))
+    assert not any(k.startswith("text:") for k in to_text) and "attention:state" in to_text
+    to_lesson = links.on_first_views(ctx, _Request(tab="lessons", lesson="x"))
+    assert not any(k.startswith("attention:") for k in to_lesson) and "text:state" in to_lesson

@@ -117,15 +117,17 @@ def first_view_outputs() -> list[str]:
 
 
 def on_first_views(ctx: AppContext, request: gr.Request) -> dict:
-    """A page opened without a link: the Text tab shows its example already inspected and the
-    attention tab its lesson's head, both computed once per server (text_tab.first_view,
-    attention_tab.first_view) and handed to every page. A link draws its own tab instead."""
+    """The Text tab shows its example already inspected and the attention tab its lesson's
+    head, both computed once per server (text_tab.first_view, attention_tab.first_view) and
+    handed to every page. A link draws its own tab instead (its values must not be raced)."""
     query = dict(request.query_params) if request is not None else {}
-    if query.get("tab"):
-        return {}
+    linked = query.get("tab")
+    # the tab a link draws is left to it (and a lesson's link sets up How attention works)
+    skip = {linked} | ({"attention"} if linked == "lessons" else set())
     out = {}
     for tab, module in FIRST_VIEWS.items():
-        out |= {f"{tab}:{name}": value for name, value in module.first_view(ctx).items()}
+        if tab not in skip:
+            out |= {f"{tab}:{name}": value for name, value in module.first_view(ctx).items()}
     return out
 
 
