@@ -17,8 +17,11 @@ from ..miniclip.captions import article
 from ..miniclip.scenes import COLOURS, SHAPES, scene
 from ..models import miniclip_adapter
 from ..models.registry import scene_models
-from ..models.bundled import code_change
+from ..models import load
+from ..models.assets import optional_files
 from ..types import InputError
+from .clip import attribute_image, list_image_methods
+from .shipped import PROBES, code_staleness, stale_reason
 
 EXAMPLE_SEED = 4242          # held out: training draws from data_seed 1, evaluation from 1000
 SCENE_INDICES = (0, 1, 2, 3)
@@ -61,7 +64,7 @@ def _world_examples() -> tuple[Example, ...]:
     """mini-CLIP 2's examples as `python -m mminspect.lab.miniclip2_examples` rendered them
     (none when the folder has none)."""
     folder = miniclip_adapter.bundled_dir("bundled:miniclip2")
-    if not (folder / "examples.json").is_file():
+    if not optional_files(folder, ("examples.json", "examples.npz"), "mini-CLIP 2's example scenes"):
         return ()
     records = json.loads((folder / "examples.json").read_text())["examples"]
     with np.load(folder / "examples.npz") as data:
@@ -108,7 +111,8 @@ def pointing_results(model: str = "miniclip") -> dict | None:
      "current": bool, "stale_reason": str | None, "date": str | None}
 
     `current` is False when the shipped weights differ from the ones it was measured on, or
-    when any source file that produced it differs from the one it recorded (SHA-256)."""
+    when its figures would change with this code (api.shipped: a source file that produced
+    it changed and its recorded probe no longer gives the same figures)."""
     if model not in scene_models():             # only the bundled mini-CLIPs ship one
         return None
     folder = miniclip_adapter.bundled_dir(f"bundled:{model}")
@@ -122,12 +126,36 @@ def pointing_results(model: str = "miniclip") -> dict | None:
     if rec.get("weights_sha256") != shipped:
         why.append(f"measured on other weights (SHA-256 {str(rec.get('weights_sha256'))[:8]}…, "
                    f"shipped {shipped[:8]}…)")
-    code = code_change(CODE_ROOT, rec.get("provenance", {}).get("code", {}))
+    code = code_staleness(rec, CODE_ROOT)
     why += [code] if code else []
-    stale = None
-    if why:
-        stale = "; ".join(why) + (f"; re-run `{command}`" if command else "")
+    stale = stale_reason(why, command)
     return {"model": model, "scenes": rec.get("scenes", "shapes"),
             "results": rec["results"], "n": rec.get("n"), "seed": rec.get("seed"),
             "command": command, "params": rec.get("params", {}), "current": not why,
             "stale_reason": stale, "date": rec.get("date")}
+
+
+def probe_example(model: str) -> tuple[Image.Image, str, np.ndarray]:
+    """(image, prompt, mask of what it names): a bundled mini-CLIP's first example, the input
+    its shipped tables' probes run on (api.shipped)."""
+    ex = _scene_example(0) if scene_models()[model] == "shapes" else _world_examples()[0]
+    return ex.image, ex.prompts[0], ex.masks[ex.prompts[0]]
+
+
+def pointing_probe(model: str) -> dict[str, list[float]]:
+    """The pointing table's probe (api.shipped): every image method on the model's first
+    example and its first prompt, at default parameters: [sum, sum of |.|, max, argmax,
+    pointing hit] of each patch map."""
+    adapter = load(model)
+    image, prompt, mask = probe_example(model)
+    out = {}
+    for m in list_image_methods():
+        r = attribute_image(adapter, image, prompt, method=m["name"], mask=mask)
+        p = np.asarray(r.patch_scores, np.float64)                    # [rows, cols]
+        out[m["name"]] = [p.sum(), np.abs(p).sum(), p.max(), float(p.argmax()),
+                          float(r.pointing_hit)]
+    return out
+
+
+for _model in scene_models():
+    PROBES[f"pointing:{_model}"] = lambda _m=_model: pointing_probe(_m)

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..models.assets import asset_dir
-from ..models.bundled import code_change
+from .shipped import PROBES, code_staleness, stale_reason
 from .limits import budget_left, check_copy_mb, check_methods, limits, request_budget
 from ..explain.sanity import (PASS_BELOW, SAME_MAP_ABOVE, cascade, completeness_caveat,
                               copy_bytes, correlations, deletion_caveat, gap_caveat, half_step,
@@ -308,23 +308,49 @@ def _stale_reasons(rec: dict) -> list[str]:
         other = sorted(m for m, h in weights.items() if now.get(m) != h)
         if other:
             why.append(f"measured on other weights of {', '.join(other)}")
-    code = code_change(CODE_ROOT, rec.get("provenance", {}).get("code", {}))
+    code = code_staleness(rec, CODE_ROOT)       # its figures would change (api.shipped)
     return why + ([code] if code else [])
+
+
+SANITY_PROBE_TEXT = ("The cat sat on the mat near the door.", "A kitten rested on a rug.")
+
+
+def sanity_probe() -> dict[str, list[float]]:
+    """The sanity table's probe (api.shipped): every method's cascade on one input per
+    bundled model (the table's first text pair; each mini-CLIP's first example), no random
+    target: {"model/method": ρ per step}."""
+    from .clip import list_image_methods
+    from .examples import probe_example
+    from ..explain.attribution import METHODS
+    from ..models import load
+    from ..models.registry import scene_models
+    a, b = SANITY_PROBE_TEXT
+    text = load("minilm")
+    out = {f"minilm/{m}": sanity_check(text, a, method=m, compare_to=b, data=False,
+                                       budget_s=float("inf")).spearman for m in METHODS}
+    for model in scene_models():
+        adapter, (image, prompt, _) = load(model), probe_example(model)
+        for m in list_image_methods():
+            out[f"{model}/{m['name']}"] = sanity_check(
+                adapter, image=image, prompt=prompt, method=m["name"], data=False,
+                budget_s=float("inf")).spearman
+    return out
+
+
+PROBES["sanity"] = sanity_probe
 
 
 def shipped_sanity(path: Path | str | None = None) -> dict | None:
     """The shipped sanity table (python -m mminspect.lab.sanity_table), or None if absent,
-    with `current` (False when the bundled weights or any source file that produced it
-    differ from the ones it recorded) and `stale_reason` (None when current)."""
+    with `current` (False when the bundled weights differ from the ones it recorded, or its
+    figures would change with this code: api.shipped) and `stale_reason` (None when current)."""
     p = Path(path) if path else SANITY_TABLE
     if not p.exists():
         return None
     with open(p) as f:
         rec = json.load(f)
     why = _stale_reasons(rec)
-    command = rec.get("command")
-    stale = ("; ".join(why) + (f"; re-run `{command}`" if command else "")) if why else None
-    return {**rec, "current": not why, "stale_reason": stale}
+    return {**rec, "current": not why, "stale_reason": stale_reason(why, rec.get("command"))}
 
 
 def shipped_verdict(model_name: str, method: str, table: dict | None = None) -> dict | None:

@@ -23,7 +23,7 @@ FONT_PATHS = ("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
               "/usr/share/fonts/noto/NotoColorEmoji.ttf")
 NATIVE_PX = 109            # the size of the font's colour bitmaps (CBDT): other sizes fail
 
-# Grouped as the issue asks (animals, food, vehicles, tools, plants, things); 64 in all.
+# Grouped by kind (animals, food, vehicles, tools, plants, things); 64 in all.
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "animal": ("🐈", "🐕", "🐎", "🐄", "🐖", "🐇", "🐁", "🐘", "🐦", "🐟", "🐸", "🐢", "🐌",
                "🐙", "🦋", "🐝"),

@@ -1,7 +1,7 @@
 """mini-CLIP 2's world: coloured shapes and everyday objects on any background, with exact
 masks of what is visible.
 
-What changes from `scenes.py` (issue 15): mini-CLIP 1 learnt "colour = the saturated pixels"
+What changes from `scenes.py`: mini-CLIP 1 learnt "colour = the saturated pixels"
 because its backgrounds were never saturated and objects sat in a 3x3 grid. Here:
 - backgrounds of any hue, saturation and brightness: flat, gradient, noise, stripes,
   checkers or blotches;

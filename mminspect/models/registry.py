@@ -198,7 +198,7 @@ def _unknown(name: str) -> ModelLoadError:
 
 def _refuse_pickles(where: str, files: list[str]) -> None:
     """Pickle weights (.bin, .pt...) can run code when they are loaded; for files we did not
-    make, only safetensors are opened (DESIGN.md). Say so, and how to convert."""
+    make, only safetensors are opened (they hold tensors and nothing else). Say so, and how to convert."""
     pickles = sorted(f for f in files if f.endswith(PICKLE_SUFFIXES))
     if pickles:
         raise ModelLoadError(

@@ -1,0 +1,112 @@
+"""Whether a shipped table (the pointing games, the sanity table) still describes this code:
+one implementation for every table.
+
+A table is stale when its figures would change, not when a source file's bytes change. Each
+table records the SHA-256 of the files that produced it and, with them, a probe: a small fixed
+piece of the same work (one input per model, each method) and the figures it gave. When every
+file still has its recorded bytes, the table is current at no cost. When some file changed
+(a refactor, a comment), the probe runs again (a few seconds, once per process) and the table
+stays current if every figure is the same; if one differs, the app shows it as stale, naming
+the figures that moved and the command that re-measures it. A table that records no probe is
+judged by its bytes alone.
+
+Each table's module registers its probe here (`PROBES[kind] = function`), so this module
+imports nothing from the work it checks.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+from ..models.bundled import code_change, sources_sha256
+
+CODE_ROOT = Path(__file__).resolve().parents[2]     # the repository: records name files from here
+# kind -> () -> {figure name: [numbers]}; "pointing:<model>" (api.examples), "sanity" (api.trust)
+PROBES: dict[str, Callable[[], dict[str, list[float]]]] = {}
+# Equal up to float noise of another thread count or BLAS: a figure that moves less than this
+# is not a change in what the table says.
+RTOL, ATOL = 1e-3, 1e-4
+_RUN: dict[str, dict[str, list[float]]] = {}           # kind -> figures, once per process
+
+
+def _cache_file(kind: str, key: str | None) -> Path | None:
+    """Where a probe's figures for this exact code are kept between processes (the app then
+    pays for a probe once per code version, not at every start); None: no cache."""
+    folder = os.environ.get("MMINSPECT_PROBE_CACHE",
+                            str(Path.home() / ".cache" / "mminspect" / "probes"))
+    if key is None or folder in ("", "0"):
+        return None
+    return Path(folder) / f"{kind.replace(':', '-')}-{key[:32]}.json"
+
+
+def probe_figures(kind: str, key: str | None = None) -> dict[str, list[float]]:
+    """The probe's figures today: once per process, and, given `key` (a hash of the code and
+    library versions), kept on disk for the next process."""
+    if kind in _RUN:
+        return _RUN[kind]
+    cache = _cache_file(kind, key)
+    if cache is not None and cache.is_file():
+        try:
+            _RUN[kind] = json.loads(cache.read_text())
+            return _RUN[kind]
+        except (OSError, ValueError):
+            pass                                     # unreadable: run it again
+    _RUN[kind] = {k: [float(x) for x in v] for k, v in PROBES[kind]().items()}
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(_RUN[kind]))
+        except OSError:
+            pass                                     # a read-only home: no cache, still right
+    return _RUN[kind]
+
+
+def probe_record(kind: str) -> dict:
+    """What a lab program writes next to its table: {"kind", "figures"} of this code."""
+    _RUN.pop(kind, None)
+    return {"kind": kind, "figures": probe_figures(kind)}
+
+
+def package_key() -> str:
+    """The libraries whose versions can move a figure (part of the cache key)."""
+    out = []
+    for dist in ("torch", "transformers", "captum", "open_clip_torch", "numpy"):
+        try:
+            out.append(f"{dist}={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            out.append(f"{dist}=none")
+    return " ".join(out)
+
+
+def _same(a: list[float], b: list[float] | None) -> bool:
+    return b is not None and len(a) == len(b) and all(
+        math.isclose(x, y, rel_tol=RTOL, abs_tol=ATOL) or (math.isnan(x) and math.isnan(y))
+        for x, y in zip(a, b))
+
+
+def code_staleness(rec: dict, root: Path | None = None) -> str | None:
+    """Why a shipped record's figures no longer describe this code, or None when they do."""
+    changed = code_change(root or CODE_ROOT, rec.get("provenance", {}).get("code", {}))
+    probe = rec.get("probe") or {}
+    if changed is None or probe.get("kind") not in PROBES or not probe.get("figures"):
+        return changed
+    today = sources_sha256(root or CODE_ROOT, rec["provenance"]["code"]["files"])[0]
+    key = hashlib.sha256(f"{today} {package_key()}".encode()).hexdigest()
+    now = probe_figures(probe["kind"], key)
+    moved = [k for k, v in probe["figures"].items() if not _same(v, now.get(k))]
+    if not moved:
+        return None                         # bytes changed, figures did not: still current
+    shown = ", ".join(moved[:4]) + (f" and {len(moved) - 4} more" if len(moved) > 4 else "")
+    return f"its figures would change (the check re-run on one input moved: {shown}); {changed}"
+
+
+def stale_reason(why: list[str], command: str | None) -> str | None:
+    """One sentence for the page: the reasons, then how to re-measure (None: current)."""
+    if not why:
+        return None
+    return "; ".join(why) + (f"; re-run `{command}`" if command else "")
