@@ -162,3 +162,17 @@ def test_a_running_event_stops_within_a_second_of_its_caller_leaving(tiny_app):
         time.sleep(0.05)
     assert RAN and RAN[0].startswith("stopped:"), RAN
     assert float(RAN[0].split(":")[1]) - left < 1.0
+
+
+@pytest.mark.parametrize("tiny_app", [1], indirect=True)
+def test_a_caller_who_comes_after_the_drop_gets_an_answer_not_an_endless_stream(tiny_app):
+    demo, url = tiny_app
+    req = urllib.request.Request(url + "gradio_api/call/slow", json.dumps({"data": ["late"]}).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        event_id = json.loads(r.read())["event_id"]
+    time.sleep(2.5)                                        # past the 1 s grace: dropped
+    with urllib.request.urlopen(url + f"gradio_api/call/slow/{event_id}", timeout=20) as r:
+        text = r.read().decode()
+    assert "event: error" in text and "nobody was listening" in text, text
+    assert RAN == []

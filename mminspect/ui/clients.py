@@ -22,12 +22,16 @@ import os
 import time
 
 import gradio as gr
+from gradio.server_messages import ProcessCompletedMessage
 
 from .hosting import MODEL_QUEUE, env_int
 from .sessions import open_streams
 
 log = logging.getLogger("mminspect")
-LISTEN_GRACE_S = 3.0        # how long an event's turn waits for its caller to open the stream
+LISTEN_GRACE_S = 5.0        # how long an event's turn waits for its caller to open the stream
+UNHEARD = ("Not run: nobody was listening for this result when its turn came (the result "
+           "stream was not opened within a few seconds of the request). Send it again and "
+           "read its result stream.")
 
 
 def use_socket_address() -> None:
@@ -133,7 +137,7 @@ def heard(app, event) -> bool | None:
 
 def cancel_unheard(demo: gr.Blocks, grace_s: float | None = None) -> None:
     """When an event's turn comes and nobody has opened its stream within `grace_s`
-    (MMINSPECT_LISTEN_GRACE_S, default 3 s, counted from when it joined), mark it gone: gradio then skips it, as it does
+    (MMINSPECT_LISTEN_GRACE_S, default 5 s, counted from when it joined), mark it gone: gradio then skips it, as it does
     for an event whose stream closed. Wraps the queue's `process_events` (an instance
     attribute; checked against gradio 6.31 by tests/test_clients.py)."""
     grace = grace_s if grace_s is not None else float(
@@ -153,7 +157,22 @@ def cancel_unheard(demo: gr.Blocks, grace_s: float | None = None) -> None:
         for event in waiting:
             log.info("event %s of %s dropped before it started: nobody listens for its result",
                      event._id, getattr(fn, "name", "?"))
+            # a caller that comes late still gets an answer (not a stream that never ends)
+            queue.send_message(event, ProcessCompletedMessage(
+                output={"error": UNHEARD}, success=False, title="Not run"))
             event.alive = False
         return await process(events, batch, begin_time, fn)
 
-    queue.process_events = process_heard
+    async def process_heard_safely(events, batch, begin_time, fn):
+        try:
+            return await process_heard(events, batch, begin_time, fn)
+        except BaseException:
+            # cancelled (or failed) while waiting for a listener: gradio's own process_events,
+            # which frees the worker slot in its `finally`, has not run yet; run it with the
+            # events marked gone so the slot is never lost
+            for event in events:
+                event.alive = False
+            await process(events, batch, begin_time, fn)
+            raise
+
+    queue.process_events = process_heard_safely
