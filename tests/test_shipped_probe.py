@@ -84,6 +84,21 @@ def test_the_probe_runs_once_per_code_version_across_processes(tmp_path, monkeyp
     assert trust.shipped_sanity(path)["current"] and probe["runs"] == 2
 
 
+def test_a_probe_that_cannot_run_leaves_the_byte_rule_and_is_tried_again(
+        tmp_path, monkeypatch, probe):
+    path = _sanity(tmp_path, monkeypatch)
+    (tmp_path / "code.py").write_text("x = 1  # edited\n")
+
+    def busy():
+        raise RuntimeError("over the time budget")
+    monkeypatch.setitem(shipped.PROBES, "toy", busy)
+    rec = trust.shipped_sanity(path)
+    assert not rec["current"] and "could not be re-checked" in rec["stale_reason"]
+    assert "code.py" in rec["stale_reason"]
+    monkeypatch.setitem(shipped.PROBES, "toy", lambda: FIGURES)          # the machine is free
+    assert trust.shipped_sanity(path)["current"]
+
+
 def test_without_a_probe_a_byte_change_is_stale(tmp_path, monkeypatch, probe):
     path = _sanity(tmp_path, monkeypatch, probe=None)
     (tmp_path / "code.py").write_text("x = 1  # edited\n")
