@@ -166,3 +166,37 @@ def test_answers_are_classified_by_the_message_line():
     plan = load.make_plan(3, 10, seed=1)
     assert [p[0] for p in plan] == ["text_short"] * 3 and sum(map(len, plan)) == 30
     assert set(load.ABUSE) <= {n for p in plan for n in p}
+
+
+# --- the hosting probes (python -m mminspect.lab.load --hosting runs them in full) ---------
+
+from mminspect.lab.load import hosting as probes   # noqa: E402
+
+
+@pytest.fixture
+def behind_one_proxy(monkeypatch):
+    """As on a Space: the probes play the one trusted proxy (read on every request)."""
+    monkeypatch.setenv("MMINSPECT_TRUSTED_PROXIES", "1")
+
+
+def test_a_spoofed_address_flood_gets_one_address_share_and_a_visitor_is_served(
+        app_url, behind_one_proxy):
+    rec = probes.probe_spoof(app_url, n=20, log=lambda _: None)
+    assert rec["accepted"] <= 8 and rec["refused"] == 20 - rec["accepted"], rec
+    assert rec["visitor_inspect"] == "complete" and rec["visitor_redraw"] == "complete", rec
+
+
+def test_bad_values_to_several_endpoints_get_the_apps_words(app_url):
+    rec = probes.probe_bad_values(app_url, only=("inspect_text", "redraw_text", "trace_head",
+                                                 "compare_attributions"), log=lambda _: None)
+    assert rec["sent"] > 60 and rec["problems"] == [], rec["problems"][:5]
+
+
+def test_compare_alls_nobody_listens_to_cost_no_cpu(app_url, behind_one_proxy):
+    rec = probes.probe_unheard(app_url, os.getpid(), wait_s=8, log=lambda _: None)
+    assert rec["joined"] == 3 and rec["passed"], rec
+
+
+def test_uploads_past_the_quota_are_refused_in_the_apps_words(app_url, behind_one_proxy):
+    rec = probes.probe_uploads(app_url, n=32, mb=0.2, log=lambda _: None)
+    assert rec["accepted"] == 30 and rec["other_client"] == 200 and rec["passed"], rec

@@ -3,6 +3,7 @@
     python -m mminspect.lab.load [--clients 8] [--requests 60] [--seed 0] [--json out.json]
     python -m mminspect.lab.load --soak 200          # 200 requests, a third of them large images
     python -m mminspect.lab.load --url http://127.0.0.1:7860/    # a running server (loopback only)
+    python -m mminspect.lab.load --hosting [--api-calls 100]     # the hosting probes (hosting.py)
 
 It starts the app (`python app.py`, GRADIO_SERVER_NAME=127.0.0.1, its own gradio cache folder) on
 a free port, warms it up with one ordinary request of each kind, then runs `--clients` threads,
@@ -30,7 +31,8 @@ a session's last results for an hour after its client leaves, so the end shows w
 requests leave behind, and "after_run" (before those) what the open sessions hold.
 
 The package: messages (what is sent, how answers are read), client, cases, server,
-runner, and __main__ (the command line and the report).
+runner, hosting (spoofed addresses, bad values to every endpoint, events nobody listens to,
+upload quota, state of API sessions) and __main__ (the command line and the report).
 """
 from .cases import ABUSE, NORMAL, clip_kwargs, make_plan
 from .client import Inputs, Session

@@ -85,7 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-probe", action="store_true",
                    help="skip the second server (custom models off) asked about server paths")
     p.add_argument("--json", type=Path, help="write the record (with how it was made) here")
+    p.add_argument("--hosting", action="store_true",
+                   help="run the hosting probes instead (spoofed addresses, bad values, events "
+                        "nobody listens to, upload quota, state of API sessions): see hosting.py")
+    p.add_argument("--api-calls", type=int, default=100,
+                   help="with --hosting: raw inspect_text calls at ~512 tokens (0: skip)")
+    p.add_argument("--idle", type=float, default=20,
+                   help="with --hosting: MMINSPECT_SESSION_IDLE_S of the server started")
     a = p.parse_args(args)
+    if a.hosting:
+        return hosting_main(a, args)
     if a.clients < 1 or a.requests < 1 or (a.soak is not None and a.soak < a.clients):
         p.error("--clients and --requests must be >= 1, --soak >= --clients")
     if a.url:
@@ -109,6 +118,30 @@ def main(argv: list[str] | None = None) -> int:
         # module of the package, not just what this client process imported.
         files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "mminspect").rglob("*.py"))
         prov["code"] = code_version(files + ["app.py"])
+        a.json.write_text(json.dumps({**rec, "provenance": prov}, indent=1, default=str) + "\n")
+        print(f"record written to {a.json}")
+    return 0 if rec["passed"] else 1
+
+
+def hosting_main(a, args: list[str]) -> int:
+    """Start the app as a Space would see it and run every hosting probe against it."""
+    import tempfile
+    from .hosting import ENV, run_hosting
+    from .server import Server
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    folder = Path(tempfile.mkdtemp(prefix="mminspect-hosting-"))
+    server = Server(folder, {**ENV, "MMINSPECT_SESSION_IDLE_S": str(int(a.idle))}, name="hosting")
+    try:
+        server.wait_ready(timeout=900)      # a start that re-checks shipped tables is slow
+        rec = run_hosting(server.url, server.pid, a.api_calls, a.idle)
+    finally:
+        server.stop()
+    print("PASS" if rec["passed"] else "FAIL: " + ", ".join(
+        k for k, v in rec.items() if isinstance(v, dict) and not v["passed"]))
+    if a.json:
+        prov = provenance(PROGRAM, args, params={"api_calls": a.api_calls, "idle": a.idle,
+                                                "env": ENV}, code=("mminspect",))
         a.json.write_text(json.dumps({**rec, "provenance": prov}, indent=1, default=str) + "\n")
         print(f"record written to {a.json}")
     return 0 if rec["passed"] else 1
