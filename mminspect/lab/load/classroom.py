@@ -166,10 +166,11 @@ def run(students: int = 30, long: int = 3, seconds: float = 120.0, think=(5.0, 1
         server_env = {"MMINSPECT_MAX_JOBS_PER_ADDRESS": "1000",
                       "MMINSPECT_LANES": "0" if one_lane else "1", **(env or {})}
         server = Server(folder, env=server_env, name="classroom")
-        server.wait_ready()
         url = server.url
     url = loopback_url(url)
     try:
+        if server is not None:
+            server.wait_ready()
         warm_up(url, lessons)
         clients = [client(url) for _ in range(long + students)]    # sessions opened first
         load_before = load_average()
