@@ -252,11 +252,12 @@ def probe_unheard(url: str, pid: int, wait_s: float = 15.0, log=print) -> dict:
     index, inputs = eps["compare_attributions"]
     data = with_input(inputs, defaults(inputs), "Text", TEXT_512[:600])
     before = cpu_seconds(pid)
-    codes = [join(url, index, data, f"deaf{i}", f"198.51.100.{i}, {PROXY}") for i in range(3)]
+    # from an address of its own (the spoof probe's jobs may still hold PROXY's share)
+    codes = [join(url, index, data, f"deaf{i}", f"198.51.100.{i}, 10.6.6.6") for i in range(3)]
     time.sleep(wait_s)
     spent = cpu_seconds(pid) - before
     out = {"joined": codes.count(200), "cpu_s_in_window": round(spent, 2), "window_s": wait_s,
-           "passed": spent < 0.25 * wait_s}
+           "passed": codes.count(200) == 3 and spent < 0.25 * wait_s}
     log(f"unheard: {codes.count(200)} compare-alls joined with nobody listening; the server "
         f"spent {spent:.1f} CPU-s in the next {wait_s:.0f} s")
     return out
