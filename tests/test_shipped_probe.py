@@ -99,6 +99,23 @@ def test_a_probe_that_cannot_run_leaves_the_byte_rule_and_is_tried_again(
     assert trust.shipped_sanity(path)["current"]
 
 
+def test_a_page_never_waits_the_probe_runs_in_the_background(tmp_path, monkeypatch, probe):
+    import threading
+    path = _sanity(tmp_path, monkeypatch)
+    (tmp_path / "code.py").write_text("x = 1  # edited\n")
+    release = threading.Event()
+
+    def slow():
+        release.wait(30)
+        return FIGURES
+    monkeypatch.setitem(shipped.PROBES, "toy", slow)
+    rec = trust.shipped_sanity(path, wait=False)                     # answers at once
+    assert not rec["current"] and "being re-checked" in rec["stale_reason"]
+    release.set()
+    shipped._PENDING["toy"].join(30)
+    assert trust.shipped_sanity(path, wait=False)["current"]          # the outcome, next time
+
+
 def test_without_a_probe_a_byte_change_is_stale(tmp_path, monkeypatch, probe):
     path = _sanity(tmp_path, monkeypatch, probe=None)
     (tmp_path / "code.py").write_text("x = 1  # edited\n")
@@ -135,5 +152,7 @@ def test_every_shipped_table_records_a_probe_of_every_method_it_measured():
         assert measured and set(rec["probe"]["figures"]) == measured
     rec = json.loads(trust.SANITY_TABLE.read_text())
     assert rec["probe"]["kind"] == "sanity" and "sanity" in shipped.PROBES
-    assert set(rec["probe"]["figures"]) == {f"{model}/{m}" for model, rows in rec["results"].items()
-                                            for m in rows}
+    figures = set(rec["probe"]["figures"])
+    assert {k for k in figures if "/cascade:" not in k} == {
+        f"{model}/{m}" for model, rows in rec["results"].items() for m in rows}
+    assert {k.split("/")[0] for k in figures if "/cascade:" in k} == set(rec["results"])

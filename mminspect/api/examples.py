@@ -101,7 +101,7 @@ def load_example(title: str) -> Example:
     raise InputError(f"Unknown example {title!r}; choose one of: {', '.join(list_examples())}.")
 
 
-def pointing_results(model: str = "miniclip") -> dict | None:
+def pointing_results(model: str = "miniclip", wait: bool = True) -> dict | None:
     """The pointing-game table measured on a bundled mini-CLIP ("miniclip", "miniclip2"),
     written by `python -m mminspect.lab.pointing --model <model> --json
     assets/<model>/pointing.json`; None if absent (or for any other model).
@@ -112,7 +112,8 @@ def pointing_results(model: str = "miniclip") -> dict | None:
 
     `current` is False when the shipped weights differ from the ones it was measured on, or
     when its figures would change with this code (api.shipped: a source file that produced
-    it changed and its recorded probe no longer gives the same figures)."""
+    it changed and its recorded probe no longer gives the same figures). wait=False: a
+    re-check not yet run goes to the background and `stale_reason` says so."""
     if model not in scene_models():             # only the bundled mini-CLIPs ship one
         return None
     folder = miniclip_adapter.bundled_dir(f"bundled:{model}")
@@ -126,7 +127,7 @@ def pointing_results(model: str = "miniclip") -> dict | None:
     if rec.get("weights_sha256") != shipped:
         why.append(f"measured on other weights (SHA-256 {str(rec.get('weights_sha256'))[:8]}…, "
                    f"shipped {shipped[:8]}…)")
-    code = code_staleness(rec, CODE_ROOT)
+    code = code_staleness(rec, CODE_ROOT, wait)
     why += [code] if code else []
     stale = stale_reason(why, command)
     return {"model": model, "scenes": rec.get("scenes", "shapes"),

@@ -20,6 +20,7 @@ import importlib.metadata
 import json
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +33,7 @@ PROBES: dict[str, Callable[[], dict[str, list[float]]]] = {}
 # is not a change in what the table says.
 RTOL, ATOL = 1e-3, 1e-4
 _RUN: dict[str, dict[str, list[float]]] = {}           # kind -> figures, once per process
+_PENDING: dict[str, threading.Thread] = {}             # kind -> its probe running in the background
 
 
 def _cache_file(kind: str, key: str | None) -> Path | None:
@@ -89,14 +91,35 @@ def _same(a: list[float], b: list[float] | None) -> bool:
         for x, y in zip(a, b))
 
 
-def code_staleness(rec: dict, root: Path | None = None) -> str | None:
-    """Why a shipped record's figures no longer describe this code, or None when they do."""
+def _in_background(kind: str, key: str) -> None:
+    """Run the probe on a thread of its own (once at a time), for a page that must not wait."""
+    if kind in _PENDING and _PENDING[kind].is_alive():
+        return
+
+    def run():
+        try:
+            probe_figures(kind, key)
+        except Exception:           # noqa: BLE001 - the next synchronous check reports it
+            pass
+    _PENDING[kind] = threading.Thread(target=run, name=f"mminspect-probe-{kind}", daemon=True)
+    _PENDING[kind].start()
+
+
+def code_staleness(rec: dict, root: Path | None = None, wait: bool = True) -> str | None:
+    """Why a shipped record's figures no longer describe this code, or None when they do.
+    wait=False (a page being built, a badge): a probe not yet run starts in the background
+    and the answer says the figures are being re-checked, instead of holding the page."""
     changed = code_change(root or CODE_ROOT, rec.get("provenance", {}).get("code", {}))
     probe = rec.get("probe") or {}
     if changed is None or probe.get("kind") not in PROBES or not probe.get("figures"):
         return changed
     today = sources_sha256(root or CODE_ROOT, rec["provenance"]["code"]["files"])[0]
     key = hashlib.sha256(f"{today} {package_key()}".encode()).hexdigest()
+    cache = _cache_file(probe["kind"], key)
+    if not wait and probe["kind"] not in _RUN and not (cache is not None and cache.is_file()):
+        _in_background(probe["kind"], key)
+        return (f"{changed}; its figures are being re-checked on one input per model (a few "
+                "seconds to minutes): open the page again to see the outcome")
     try:
         now = probe_figures(probe["kind"], key)
     except Exception as e:          # noqa: BLE001 - a probe that cannot run here (a busy

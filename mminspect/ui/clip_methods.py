@@ -24,7 +24,7 @@ def _percent(share: float | None) -> str:
 def pointing_markdown(model: str = "miniclip") -> str:
     """The pointing-game table measured on `model` (a bundled mini-CLIP), with where it came
     from and its parameters; for another model, how to measure one."""
-    rec = api.pointing_results(model)
+    rec = api.pointing_results(model, wait=False)     # a page never waits for a re-check
     if rec is None:
         return (f"*No pointing-game table shipped for {html.escape(model)}: the bundled mini-CLIPs "
                 f"have one each. Measure it with `python -m mminspect.lab.pointing --model "
