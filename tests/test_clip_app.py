@@ -137,19 +137,19 @@ def test_clip_endpoint_through_gradio_client(app_url, tiny_clip, tmp_path):
 def test_the_pointing_table_says_where_it_came_from_its_parameters_and_whether_it_is_current(
         monkeypatch):
     from mminspect import api
-    monkeypatch.setattr(api, "pointing_results", lambda model="miniclip": None)
+    monkeypatch.setattr(api, "pointing_results", lambda model="miniclip", wait=True: None)
     assert "No pointing-game table" in clip_methods.pointing_markdown()
     record = {"n": 200, "seed": 7, "command": "python -m mminspect.lab.pointing --n 200",
               "params": {"integrated_gradients": {"n_steps": 32}, "relevance": {}},
               "current": True, "stale_reason": None, "date": "2026-11-29",
               "results": {"relevance": {"hit_rate": 0.95, "n": 200, "seconds": 0.01},
                           "rollout": {"hit_rate": 0.5, "n": 200, "seconds": 0.01}, "chance": 0.1}}
-    monkeypatch.setattr(api, "pointing_results", lambda model="miniclip": record)
+    monkeypatch.setattr(api, "pointing_results", lambda model="miniclip", wait=True: record)
     md = clip_methods.pointing_markdown()
     assert "| Relevance (Chefer et al. 2021) | 95.0 % |" in md
     assert md.index("Relevance") < md.index("Attention rollout")
     assert "chance 10.0 %" in md and "⚠️" not in md and "python -m mminspect.lab.pointing" in md
     assert "Integrated Gradients" in md and "steps along the path 32" in md   # its parameters
     monkeypatch.setattr(api, "pointing_results",
-                        lambda model="miniclip": record | {"current": False, "stale_reason": "the code changed"})
+                        lambda model="miniclip", wait=True: record | {"current": False, "stale_reason": "the code changed"})
     assert "⚠️ stale: the code changed" in clip_methods.pointing_markdown()
