@@ -144,3 +144,53 @@ def direct_logits(adapter, text):
     enc = adapter.tokenizer(text, return_tensors="pt")
     with torch.no_grad():
         return adapter.model(**enc).logits[0]
+
+
+# --- markers: `python -m pytest -m "not slow and not browser and not load and not training"` is
+# the quick local run; plain `python -m pytest` (CI) runs everything. Given here by what a test
+# uses, so a new test is marked without anyone remembering to.
+BROWSER_WORDS = ("shared_browser(",)                   # walk_fixture's `walk` calls it too
+# the training programs (even tiny runs): a test naming one and calling its train, main or loss
+TRAINING = (("miniclip_train", "miniclip2_train"), (".train(", ".main(", ".step_loss("))
+LOAD_FILES = {"test_load.py"}                          # the load and abuse suite (lab.load)
+# Files whose tests cost about 12 s of CPU or more in all (measured on 2026-12-07 with a
+# per-test CPU log, 2-core machine), run by CI, left out of the quick run.
+SLOW_FILES = {
+    "test_attribution_precision.py", "test_attribution_faithfulness.py", "test_attribution_methods.py",
+    "test_bundled.py", "test_causal.py", "test_causal_clip.py", "test_causal_clip_text.py",
+    "test_hosting.py", "test_hosting_sessions.py", "test_image_explainers.py", "test_lab_bench.py",
+    "test_lanes_app.py", "test_lessons.py", "test_miniclip2_shipped.py", "test_miniclip_world.py",
+    "test_optional_assets.py", "test_packaging.py", "test_readme_docs.py", "test_request_budget.py",
+    "test_sanity.py", "test_sanity_table.py", "test_worker_memory.py",
+}
+
+
+def _sources(item):
+    """The test function's source and that of every fixture it uses (the words that tell
+    what it needs)."""
+    import inspect
+    funcs = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info else ()):
+        funcs += [d.func for d in defs]
+    out = []
+    for f in funcs:
+        try:
+            out.append(inspect.getsource(f))
+        except (TypeError, OSError):
+            pass
+    return out
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        src = _sources(item)
+        if any(w in s for s in src for w in BROWSER_WORDS):
+            item.add_marker(pytest.mark.browser)
+        if any(any(m in s for m in TRAINING[0]) and any(c in s for c in TRAINING[1]) for s in src):
+            item.add_marker(pytest.mark.training)
+        if name in LOAD_FILES:
+            item.add_marker(pytest.mark.load)
+        if name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
