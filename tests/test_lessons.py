@@ -189,3 +189,27 @@ def test_a_query_that_is_not_in_the_text_gets_a_clear_message(minilm):
 
 def test_shipped_lessons_live_in_assets():
     assert LESSON_DIR.name == "lessons" and any(LESSON_DIR.glob("*.toml"))
+
+
+def test_a_lesson_opened_by_a_class_is_measured_once_per_model(monkeypatch, minilm):
+    """Thirty students opening the same lesson share one measurement (by model name); an
+    adapter passed in is measured every time (it may be a changed copy)."""
+    from dataclasses import replace
+    from mminspect.api import lessons as lessons_mod
+    lesson = list_lessons()[0]
+    calls = []
+    real = lm.MEASURES[lesson.measure]
+
+    def counting(adapter, state):
+        calls.append(adapter.name)
+        return real.fn(adapter, state)
+
+    monkeypatch.setitem(lm.MEASURES, lesson.measure, replace(real, fn=counting))
+    monkeypatch.setattr(lessons_mod, "_MEASURED", {})
+    first = mi.api.run_lesson(lesson)
+    again = [mi.api.run_lesson(lesson) for _ in range(5)]
+    assert len(calls) == 1 and all(a is first for a in again)
+    other = replace(lesson, question=lesson.question + " (changed)")
+    mi.api.run_lesson(other)                       # another lesson's content: measured anew
+    mi.api.run_lesson(lesson, model=minilm)        # an adapter given: measured, not cached
+    assert len(calls) == 3

@@ -30,6 +30,7 @@ The file format (every field is checked; an error names the file and the field):
 """
 from __future__ import annotations
 
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,15 +148,34 @@ def get_lesson(key_or_title: str, folder: str | Path | None = None) -> Lesson:
                      + "; ".join(lesson.title for lesson in lessons) + ".")
 
 
+# (lesson, model name) -> Measured. Why: a lesson's answer is the same for every visitor (the
+# measures are deterministic, seeded where they sample), and a class opens the same lesson at
+# once: lesson 07 alone runs three integrated-gradients passes (~5 s on 2 cores), so thirty
+# students would queue ~150 s of identical work in the lane meant for cheap clicks. Read-only
+# values, bounded by the number of lesson files times the bundled models.
+_MEASURED: dict[tuple, Measured] = {}
+_MEASURED_LOCK = threading.Lock()
+
+
 def run_lesson(lesson: Lesson | str, model=None) -> Measured:
-    """The lesson's answer, measured now on the real model (loaded by name unless given)."""
+    """The lesson's answer, measured on the real model (loaded by name unless given). Measured
+    once per lesson and model name, then shared; an adapter passed in is always measured."""
     from .availability import exclusive
     from ..models import load
     lesson = get_lesson(lesson) if isinstance(lesson, str) else lesson
-    adapter = model if model is not None and not isinstance(model, str) else load(model or lesson.state.model)
+    name = model if isinstance(model, str) else (lesson.state.model if model is None else None)
+    key = (lesson, name) if name is not None else None
+    with _MEASURED_LOCK:
+        cached = _MEASURED.get(key) if key is not None else None
+    if cached is not None:
+        return cached
+    adapter = model if model is not None and not isinstance(model, str) else load(name)
     with exclusive(adapter):
         out = MEASURES[lesson.measure].fn(adapter, lesson.state)
     if isinstance(lesson.choices, tuple):
         out = Measured(answer=out.answer, value=out.value, text=out.text, choices=lesson.choices,
                        evidence=out.evidence)
+    if key is not None:
+        with _MEASURED_LOCK:
+            _MEASURED[key] = out
     return out
