@@ -80,9 +80,10 @@ def launch_kwargs(port: int | None = None) -> dict:
                                           Middleware(UploadQuota)]}}
 
 
-def warm_up(names: tuple[str, ...] = ("minilm", "miniclip")) -> threading.Thread:
-    """Load the default models in the background, so the server answers at once and the
-    first Inspect does not wait for weights (a failure here is logged; the UI reports it)."""
+def warm_up(names: tuple[str, ...] = ("minilm", "miniclip2")) -> threading.Thread:
+    """Load the models the first views use (the Text tab's MiniLM, the Image–text tab's
+    mini-CLIP 2) in the background, so the server answers at once and the first view does
+    not wait for weights (a failure here is logged; the UI reports it)."""
 
     def load_all():
         for name in names:
