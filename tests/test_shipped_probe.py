@@ -116,6 +116,31 @@ def test_a_page_never_waits_the_probe_runs_in_the_background(tmp_path, monkeypat
     assert trust.shipped_sanity(path, wait=False)["current"]          # the outcome, next time
 
 
+def test_the_background_probe_uses_its_own_models_one_thread_and_the_lowest_priority(
+        tmp_path, monkeypatch, probe):
+    """The probe runs attribution hooks: on the models visitors' events use, a concurrent
+    Inspect would see them; at normal priority it would compete with the first page."""
+    import os
+    import threading
+
+    import torch
+
+    from mminspect.models.registry import current_lane
+    seen = {}
+
+    def spy():
+        seen.update(lane=current_lane(), threads=torch.get_num_threads(),
+                    nice=os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return FIGURES
+    monkeypatch.setitem(shipped.PROBES, "toy", spy)
+    path = _sanity(tmp_path, monkeypatch)
+    (tmp_path / "code.py").write_text("x = 1  # edited\n")
+    trust.shipped_sanity(path, wait=False)
+    shipped._PENDING["toy"].join(30)
+    assert seen == {"lane": shipped.PROBE_LANE, "threads": 1, "nice": 19}
+    assert current_lane() != shipped.PROBE_LANE        # the caller's lane is untouched
+
+
 def test_without_a_probe_a_byte_change_is_stale(tmp_path, monkeypatch, probe):
     path = _sanity(tmp_path, monkeypatch, probe=None)
     (tmp_path / "code.py").write_text("x = 1  # edited\n")

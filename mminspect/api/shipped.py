@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..models.bundled import code_change, sources_sha256
+from .limits import lane
 
 CODE_ROOT = Path(__file__).resolve().parents[2]     # the repository: records name files from here
 # kind -> () -> {figure name: [numbers]}; "pointing:<model>" (api.examples), "sanity" (api.trust)
@@ -91,14 +92,34 @@ def _same(a: list[float], b: list[float] | None) -> bool:
         for x, y in zip(a, b))
 
 
+PROBE_LANE = "probe"        # the background probe's own model copies (registry lanes)
+
+
+def _lowest_priority() -> None:
+    """This thread yields the CPU to every other (Linux: setpriority on a thread id acts on
+    that thread only); elsewhere the probe runs unlowered."""
+    try:
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, 19)
+    except (AttributeError, OSError):
+        pass
+
+
 def _in_background(kind: str, key: str) -> None:
-    """Run the probe on a thread of its own (once at a time), for a page that must not wait."""
+    """Run the probe on a thread of its own (once at a time), for a page that must not wait.
+
+    Why a lane of its own, one CPU thread and the lowest priority: the probe runs attribution
+    hooks and randomised copies; on the models the visitors' events use, a concurrent Inspect
+    would see its hooks, and at normal priority it would compete with the first page and the
+    first clicks of a class for the CPU."""
     if kind in _PENDING and _PENDING[kind].is_alive():
         return
 
     def run():
+        _lowest_priority()
         try:
-            probe_figures(kind, key)
+            with lane(PROBE_LANE, threads=1):
+                probe_figures(kind, key)
         except Exception:           # noqa: BLE001 - the next synchronous check reports it
             pass
     _PENDING[kind] = threading.Thread(target=run, name=f"mminspect-probe-{kind}", daemon=True)
