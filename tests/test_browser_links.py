@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import mminspect as mi
+from mminspect.ui.attribution_tab import LINK as ATTRIBUTIONS_LINK
 from browser_helpers import BUSY_JS, MODEL_MS, SHOTS, shared_browser
 from conftest import free_port
 
@@ -53,6 +54,23 @@ def messages(pg) -> str:
 
 def no_error_pill(pg):
     assert pg.locator('[data-testid="status-tracker"] .error').count() == 0
+
+
+def watch_queue_events(pg) -> list:
+    """Every event this page asks the server's queue to run, as it is sent (gradio POSTs each
+    one to /gradio_api/queue/join with its fn_index): the public endpoint's name (the model
+    events: attribute_text, inspect_text, ...) or None for the app's private ones (a link's
+    own load events)."""
+    deps = pg.request.get(pg.base + "config").json()["dependencies"]
+    public = {d["id"]: d["api_name"] for d in deps if d.get("api_visibility") == "public"}
+    assert "attribute_text" in public.values()              # the map below is the real one
+    seen = []
+
+    def on_request(req):
+        if req.method == "POST" and urlparse(req.url).path.endswith("/queue/join"):
+            seen.append(public.get((req.post_data_json or {}).get("fn_index")))
+    pg.on("request", on_request)
+    return seen
 
 
 def test_an_attributions_link_draws_the_same_view_and_copy_link_gives_it_back(page):
@@ -208,7 +226,11 @@ def test_save_numbers_and_save_report_give_files_that_read_back(page, tmp_path):
     np.testing.assert_allclose(back.scores, direct.scores, atol=1e-5)
     assert json.loads(files[".json"].read_text())["format"] == "mminspect-result/1"
     html = files[".html"].read_text()
-    assert "<script" in html and "Saliency" not in html[:0] and "Reproduce it" in html
+    assert "<script" in html and "Reproduce it" in html
+    body = html[html.index("</head>"):]                     # past the inlined plotly.js
+    # the report names the method and baseline it shows, in its facts table and its code
+    assert "<th>method</th><td>saliency</td>" in body
+    assert "method=&#x27;saliency&#x27;, baseline=&#x27;mask&#x27;" in body
 
 
 @pytest.mark.parametrize("query, words", [
@@ -218,12 +240,18 @@ def test_save_numbers_and_save_report_give_files_that_read_back(page, tmp_path):
 ])
 def test_a_tampered_link_opens_the_app_with_a_message_and_runs_nothing(page, query, words):
     pg = page
+    events = watch_queue_events(pg)
     pg.goto(pg.base + query)
     pg.wait_for_function("(w) => [...document.querySelectorAll('.mm-message')]"
                          ".some(e => e.innerText.includes(w))", arg=words, timeout=60_000)
     assert "Opened from a link, except" in messages(pg)
-    pg.wait_for_timeout(1500)
-    assert "f(text) =" not in pg.locator("body").inner_text()             # nothing was run
+    # a clean link presses the tab's button once it is drawn (links.PRESS_RUN_JS), and the
+    # press posts its event at once: watch a while after the button is there
+    pg.locator(f"#{ATTRIBUTIONS_LINK.run_button}").wait_for(state="visible", timeout=60_000)
+    pg.wait_for_timeout(4000)
+    assert events, "the page's own link event was not seen: the watch sees nothing"
+    assert [name for name in events if name] == []         # no model endpoint was asked
+    assert "f(text) =" not in pg.locator("body").inner_text()
     no_error_pill(pg)
     shot(pg, "tampered-" + words.split()[0])
 
