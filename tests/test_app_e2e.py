@@ -7,6 +7,7 @@ from gradio_client import Client
 from app_outputs import unchanged
 
 import mminspect as mi
+from mminspect.api.lens import why_no_lens
 
 MAX_UPDATE_BYTES = 2_000_000
 
@@ -34,7 +35,9 @@ def test_text_endpoint_returns_the_prediction_and_every_panel(client):
     assert f"**{ref.prediction.similarity:.3f}**" in out["summary"]
     assert "9 tokens" in out["summary"] and out["notes"] == "" and out["message"] == ""
     lens = json.loads(out["lens"]["plot"])                     # no output head on MiniLM: said so
-    assert not lens["data"] and "only for masked and causal" in lens["layout"]["annotations"][0]["text"]
+    note = lens["layout"]["annotations"][0]["text"].replace("<br>", " ")
+    assert not lens["data"] and note == why_no_lens(ref.model_name, ref.prediction.kind)
+    assert "sentence encoder" in note and "without the masked-language-model head" in note
     figs = {k: json.loads(out[k]["plot"]) for k in ("grid", "onehead", "lines", "stats",
                                                      "rollout", "norms")}
     assert all(f["data"] for f in figs.values())
