@@ -22,7 +22,7 @@ TINY_TEXT = {"bert-cls": "the cat sat on the mat", "bert-mlm": "the cat sat on t
 # --- an independent recomputation: edit a copy's weights instead of hooking the activations
 
 def _out_proj(model, layer: int):
-    spec = mi.api.causal.HEAD_SITES[model.config.model_type]
+    spec = mi.models.families.HEAD_SITES[model.config.model_type]
     return model.base_model.get_submodule(spec["attention_out"].format(layer=layer))
 
 

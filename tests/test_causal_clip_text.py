@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 import mminspect as mi
-from mminspect.api.causal_clip import tower_sites
+from mminspect.api.causal_towers import tower_sites
 from mminspect.capture.open_clip_attention import is_patched
 
 from clip_tiny import tiny_clip_of

@@ -18,7 +18,7 @@ from torch import nn  # noqa: E402
 
 import mminspect as mi  # noqa: E402
 from clip_tiny import register_tiny_open_clip, tiny_clip_of  # noqa: E402
-from mminspect.api.causal_clip import tower_sites  # noqa: E402
+from mminspect.api.causal_towers import tower_sites  # noqa: E402
 from mminspect.capture.open_clip_attention import AttentionNotAvailable, is_patched  # noqa: E402
 from mminspect.capture.open_clip_heads import expose_heads  # noqa: E402
 from mminspect.models import load  # noqa: E402

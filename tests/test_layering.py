@@ -184,3 +184,62 @@ def test_a_cycle_between_packages_is_found(tmp_path):
     cycle = find_cycle(package_graph(pkg))
     assert cycle and cycle[0] == cycle[-1] and set(cycle) == {"models", "explain", "api"}
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+# --- no circle between the modules of mminspect/api ---------------------------------------
+# A circle between two files of one package runs only because one side imports inside a
+# function; it hides which file stands on which and invites private helpers to travel. The
+# package graph above cannot see it (both ends are "api"), so the files are checked here.
+
+def module_imports(source: str, module: tuple[str, ...], known: set[str]) -> set[str]:
+    """The modules of `known` (dotted names) that `source` imports, at any depth: `from .x
+    import y` is the module x.y when that is one, else x; `import a.b` is the longest known
+    prefix of a.b."""
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = module[: len(module) - node.level] if node.level else ()
+            mod = ".".join(base + ((node.module,) if node.module else ()))
+            for alias in node.names:
+                out.add(f"{mod}.{alias.name}" if f"{mod}.{alias.name}" in known else mod)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                out |= next(({".".join(parts[:i])} for i in range(len(parts), 0, -1)
+                             if ".".join(parts[:i]) in known), set())
+    return out & known
+
+
+def module_graph(package: Path, pkg: Path = PKG) -> dict[str, set[str]]:
+    """{module: modules of the same package it imports}; a package's __init__ is the package's
+    own name, as `from . import x` in a sibling reaches it."""
+    names = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = module_of(path, pkg)
+        names[path] = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    known = set(names.values())
+    return {name: module_imports(path.read_text(), module_of(path, pkg), known) - {name}
+            for path, name in names.items()}
+
+
+def test_the_modules_of_api_form_no_cycle():
+    graph = module_graph(PKG / "api")
+    assert len(graph) > 10 and graph["mminspect.api.causal"], "the api graph was not read"
+    assert find_cycle(graph) is None, f"import cycle between api modules: {find_cycle(graph)}"
+
+
+def test_a_cycle_between_modules_hidden_in_a_function_is_found(tmp_path):
+    # The shape the causal lab once had: a.py imports b at the top, b reaches back lazily.
+    api = tmp_path / "mminspect" / "api"
+    api.mkdir(parents=True)
+    (api / "__init__.py").write_text("from .a import f\n")
+    (api / "a.py").write_text("from .b import g\nfrom . import c\n")
+    (api / "b.py").write_text("import torch\n\ndef g():\n    from .a import f\n    return f\n")
+    (api / "c.py").write_text("import mminspect.api.b\n")
+    graph = module_graph(api, tmp_path / "mminspect")
+    assert graph["mminspect.api.a"] == {"mminspect.api.b", "mminspect.api.c"}
+    assert graph["mminspect.api.c"] == {"mminspect.api.b"}
+    cycle = find_cycle(graph)
+    assert cycle and set(cycle) == {"mminspect.api.a", "mminspect.api.b"}
+    (api / "b.py").write_text("import torch\n\ndef g():\n    return 1\n")
+    assert find_cycle(module_graph(api, tmp_path / "mminspect")) is None

@@ -9,56 +9,32 @@ measure what that does to the target an attribution explains.
 The target is given as in `attribute_text` (compare_to= / labels=, label= / target="class" |
 "mask_fill" | "next_token", token=, mask=, output=) and its value equals attribute_text's
 f(text): the same Target's prepare / bind / score on the same forward from word embeddings.
+
+The three public calls are also the one door for CLIP-style models: they hand the image
+tower to api/causal_clip.py and the text tower to api/causal_clip_text.py. What all three
+files share (head sites, ablation modes, the time budget) is in api/causal_common.py and
+api/causal_towers.py, below them, so no file of the causal lab imports one that imports it.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from ..capture.heads import capture_head_inputs, capture_residual, edit_heads, patch_residual
 from ..explain.attribution import Target, make_target
-from ..explain.attribution.budget import HOST_SPEED, BoundedGuard
 from ..explain.attribution.problem import batch_for_memory
-from ..models.families import HEAD_SITES
-from ..types import Cancelled, InputError, OverBudget
-from ..types.causal import ABLATION_MODES, PATCH_SITES, ActivationPatching, HeadAblation, HeadImportance
+from ..types import InputError, StopCheck
+from ..types.causal import PATCH_SITES, ActivationPatching, HeadAblation, HeadImportance
 from ..models import load
 from .adapters import as_text_adapter
-from .limits import budget_in_force, check_labels, check_memory_mb, check_text, limits
-
-MEAN_OVER = "the input's positions"
-StopCheck = Callable[[], bool]
-
-
-@dataclass(frozen=True)
-class Sites:
-    """Where one loaded model's heads and layers are: one module per layer."""
-
-    attention_out: list[torch.nn.Module]   # input: [batch, token, head * d_head]
-    blocks: list[torch.nn.Module]          # output: the residual stream [batch, token, d_model]
-    n_heads: int
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.blocks)
-
-
-def head_sites(adapter) -> Sites:
-    """The attention output projections and blocks of a text adapter's model, from the
-    family table; an InputError naming the known families for any other model."""
-    spec = HEAD_SITES.get(adapter.model_type)
-    if spec is None:
-        raise InputError(f"Head ablation and patching know these families: "
-                         f"{', '.join(HEAD_SITES)}; {adapter.name} is a {adapter.model_type} "
-                         "model. Choose a model of a known family.")
-    base = adapter.model.base_model
-    layers = range(adapter.n_layers)
-    return Sites(attention_out=[base.get_submodule(spec["attention_out"].format(layer=i)) for i in layers],
-                 blocks=[base.get_submodule(spec["block"].format(layer=i)) for i in layers],
-                 n_heads=int(getattr(adapter.model.config, spec["heads"])))
+from .causal_clip import ablate_image_heads, image_head_importance, patch_image_activations
+from .causal_clip_text import ablate_text_heads, text_head_importance
+from .causal_common import (MEAN_OVER, CausalBudget, Sites, check_mode, fits_tokens, head_sites,
+                            replacement, timed)
+from .causal_towers import check_tower
+from .clip import as_clip
+from .limits import check_labels, check_memory_mb, check_text, limits
 
 
 def _bound_target(adapter, text: str, target, compare_to, labels, label, temperature, token,
@@ -123,18 +99,6 @@ def _check_heads(heads, sites: Sites) -> tuple[tuple[int, int], ...]:
     return pairs
 
 
-def _check_mode(mode: str) -> None:
-    if mode not in ABLATION_MODES:
-        raise InputError(f"Unknown ablation mode {mode!r}; choose one of: {', '.join(ABLATION_MODES)}.")
-
-
-def _replacement(mode: str, contexts: dict, layer: int) -> torch.Tensor:
-    """What replaces an ablated head's context: zeros, or its mean over the input's positions."""
-    if mode == "zero":
-        return torch.zeros((), device=contexts[layer].device)
-    return contexts[layer].mean(dim=1, keepdim=True)                     # [1, 1, head, d_head]
-
-
 def _ablation_edits(items: list[list[tuple[int, int]]], sites: Sites, mode: str, contexts: dict):
     """select / values for edit_heads: batch item i removes the heads in items[i]."""
     select: dict[int, torch.Tensor] = {}
@@ -144,7 +108,15 @@ def _ablation_edits(items: list[list[tuple[int, int]]], sites: Sites, mode: str,
             if layer not in select:
                 select[layer] = torch.zeros(len(items), sites.n_heads, dtype=torch.bool, device=device)
             select[layer][i, head] = True                                # [batch, head]
-    return select, {layer: _replacement(mode, contexts, layer) for layer in select}
+    return select, {layer: replacement(mode, contexts, layer) for layer in select}
+
+
+def _clip_tower(adapter, tower: str):
+    """The CLIP-style adapter, once `tower` is known to be "image" or "text" (the caller then
+    picks api/causal_clip.py or api/causal_clip_text.py)."""
+    adapter = as_clip(adapter)
+    check_tower(tower)
+    return adapter
 
 
 def ablate_heads(model, text: str | None = None, heads=None, mode: str = "zero", target=None, *,
@@ -164,17 +136,19 @@ def ablate_heads(model, text: str | None = None, heads=None, mode: str = "zero",
     ViTs and mini-CLIP (api/causal_clip.py, api/causal_clip_text.py)."""
     adapter = load(model) if isinstance(model, str) else model
     if "image" in adapter.modalities:
-        from .causal_clip import ablate_image_heads     # imports this module
         if image is None or prompts is None:
             raise InputError(f"{adapter.name} is an image-text model: pass image=... and "
                              "prompts=[...] (and heads=[(layer, head), ...]).")
-        return ablate_image_heads(adapter, image, prompts, heads, mode, tower, template)
+        adapter = _clip_tower(adapter, tower)
+        if tower == "text":
+            return ablate_text_heads(adapter, image, prompts, heads, mode, template)
+        return ablate_image_heads(adapter, image, prompts, heads, mode, template)
     if image is not None:
         raise InputError(f"{adapter.name} reads text only; image=... needs a CLIP-style model.")
     if heads is None:
         raise InputError("Name the heads to ablate: heads=[(layer, head), ...].")
     adapter = as_text_adapter(adapter)
-    _check_mode(mode)
+    check_mode(mode)
     sites = head_sites(adapter)
     pairs = _check_heads(heads, sites)
     enc, bound = _bound_target(adapter, text, target, compare_to, labels, label, temperature,
@@ -193,55 +167,6 @@ def _batch_size(adapter, n_tokens: int, memory_mb: float | None) -> int:
     keeps for a backward, so for these no-grad forwards it errs on the safe side."""
     mb = check_memory_mb(memory_mb, limits())
     return batch_for_memory(adapter.model.config, n_tokens, mb)
-
-
-def _check_stop(should_stop: StopCheck | None) -> None:
-    if should_stop is not None and should_stop():
-        raise Cancelled("Stopped between two batches.")
-
-
-class CausalBudget:
-    """One scan's or patching's time budget, as the attributions have: the cost estimated
-    up front (the clean forward's time x the items still to run, at the host's best speed
-    for the same work, see HOST_SPEED), refused above the budget with what would fit, and
-    the work stopped between batches at the budget (BoundedGuard). budget_s: the call's own
-    budget (default MMINSPECT_BUDGET_S), never past the request's (limits.request_budget).
-    The estimate errs high for short inputs (a batch costs less per item than one item)."""
-
-    def __init__(self, budget_s=None, should_stop: StopCheck | None = None):
-        left, total, spent = budget_in_force(budget_s)
-        self.guard = BoundedGuard(left, None, should_stop, total_s=total, spent_s=spent)
-        self.guard.desc = "the clean run"
-        self.estimate_s = 0.0
-
-    def plan(self, key: tuple, item_s: float, n_items: int, what: str, smaller: str) -> None:
-        """Refuse (OverBudget) if `n_items` forward items of `item_s` seconds each do not fit."""
-        unit = HOST_SPEED.steady(("causal", *key), item_s)[0]
-        self.estimate_s = unit * n_items
-        left = self.guard.budget_s - self.guard.elapsed()
-        if self.estimate_s > left:
-            raise OverBudget(f"Not run: {what} takes {n_items:,} forward passes, about "
-                             f"{self.estimate_s:.0f} s here (~{unit * 1e3:.0f} ms each), and "
-                             f"{left:.0f} s of the time budget are left. {smaller}")
-        self.guard.plan(self.estimate_s)
-
-    def step(self, desc: str, items: int = 0) -> None:
-        """Before a batch of `items`: stop if asked to, or if it would end past the budget."""
-        self.guard.desc, self.guard.next_items = desc, int(items)
-        self.guard.check()
-
-
-def _timed(fn, *args):
-    """(fn(*args), seconds it took)."""
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - start
-
-
-def fits_tokens(n_tokens: int, budget_s: float, estimate_s: float) -> int:
-    """Tokens that would fit: the cost grows ~ tokens^2 (one item per position or head, each
-    as long as the text)."""
-    return max(1, int(n_tokens * (max(budget_s, 0.0) / max(estimate_s, 1e-9)) ** 0.5))
 
 
 def head_importance(model, text: str | None = None, mode: str = "zero", target=None, *,
@@ -267,21 +192,21 @@ def head_importance(model, text: str | None = None, mode: str = "zero", target=N
     start = time.perf_counter()
     adapter = load(model) if isinstance(model, str) else model
     if "image" in adapter.modalities:
-        from .causal_clip import image_head_importance     # imports this module
         if image is None or prompts is None:
             raise InputError(f"{adapter.name} is an image-text model: pass image=... and "
                              "prompts=[...] (and prompt=... to pick the prompt measured).")
-        return image_head_importance(adapter, image, prompts, prompt, mode, tower, template,
-                                     should_stop, budget_s)
+        adapter = _clip_tower(adapter, tower)
+        scan = text_head_importance if tower == "text" else image_head_importance
+        return scan(adapter, image, prompts, prompt, mode, template, should_stop, budget_s)
     if image is not None:
         raise InputError(f"{adapter.name} reads text only; image=... needs a CLIP-style model.")
     adapter = as_text_adapter(adapter)
-    _check_mode(mode)
+    check_mode(mode)
     sites = head_sites(adapter)
     enc, bound = _bound_target(adapter, text, target, compare_to, labels, label, temperature,
                                token, mask, output)
     clock = CausalBudget(budget_s, should_stop)
-    (before, contexts, _), clean_s = _timed(_clean_run, adapter, sites, enc, bound)
+    (before, contexts, _), clean_s = timed(_clean_run, adapter, sites, enc, bound)
     n_tok = len(enc.tokens)
     clock.plan((adapter.name, n_tok, "scan"), clean_s, sites.n_layers * sites.n_heads,
                f"Scanning {sites.n_layers * sites.n_heads} heads at {n_tok} tokens",
@@ -354,7 +279,6 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
     start = time.perf_counter()
     adapter = load(model) if isinstance(model, str) else model
     if "image" in adapter.modalities:
-        from .causal_clip import patch_image_activations     # imports this module
         if prompts is None:
             raise InputError(f"{adapter.name} is an image-text model: pass two images (clean, "
                              "corrupted) and prompts=[...] (and prompt=... to pick one).")
@@ -370,7 +294,7 @@ def patch_activations(model, clean: str, corrupted: str, site: str = "residual",
     corrupted_enc = adapter.encode(corrupted)
     _aligned(adapter, clean_enc, corrupted_enc)
     clock = CausalBudget(budget_s, should_stop)
-    (clean_value, heads, resid), clean_s = _timed(_clean_run, adapter, sites, clean_enc, bound)
+    (clean_value, heads, resid), clean_s = timed(_clean_run, adapter, sites, clean_enc, bound)
     corrupted_value = float(_scores(adapter, corrupted_enc, bound, 1)[0])
     gap = clean_value - corrupted_value
     if abs(gap) < 1e-6:

@@ -15,83 +15,16 @@ fused attention is recomputed meanwhile so that its projection is called at all
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
-from operator import attrgetter
 
 import torch
 
 from ..capture.heads import capture_head_inputs, capture_residual, edit_heads, patch_residual
-from ..capture.open_clip_heads import expose_heads
-from ..models.image_heads import IMAGE_HEAD_SITES, TEXT_HEAD_SITES
-from ..types import InputError
+from ..types import InputError, StopCheck
 from ..types.causal import PATCH_SITES, ActivationPatching, ClipHeadAblation, HeadImportance
-from .causal import MEAN_OVER, CausalBudget, StopCheck, _check_mode, _replacement, _timed
+from .causal_common import MEAN_OVER, CausalBudget, check_mode, replacement, timed
+from .causal_towers import check_pairs, heads_visible, image_head_sites, prompt_index
 from .clip import as_clip
 from .images import clean_prompts, read_image
-
-TOWERS = ("image", "text")
-SITE_TABLES = {"image": IMAGE_HEAD_SITES, "text": TEXT_HEAD_SITES}
-
-
-def _spec(adapter, tower: str) -> dict[str, str]:
-    spec = SITE_TABLES[tower].get(adapter.family)
-    if spec is None:
-        raise InputError(f"{tower.capitalize()}-tower head ablation knows these families: "
-                         f"{', '.join(SITE_TABLES[tower])}; {adapter.name} is {adapter.family}. "
-                         "Choose an HF CLIP model, an open_clip ViT or miniclip.")
-    return spec
-
-
-def tower_sites(adapter, tower: str = "image", blocks: bool = False):
-    """(the tower's attention output projections, heads per layer); with blocks=True also the
-    tower's blocks (their outputs are the residual stream). From SITE_TABLES[tower]."""
-    spec = _spec(adapter, tower)
-    if "text_adapter" in spec:                  # a text adapter: the families.HEAD_SITES table
-        from .causal import head_sites
-        sites = head_sites(attrgetter(spec["text_adapter"])(adapter))
-        return ((sites.attention_out, sites.n_heads, sites.blocks) if blocks
-                else (sites.attention_out, sites.n_heads))
-    root = attrgetter(spec.get("root", "model"))(adapter)
-    layers = list(attrgetter(spec["layers"])(root))
-    outs = [root.get_submodule(spec["attention_out"].format(layer=i)) for i in range(len(layers))]
-    n_heads = int(attrgetter(spec["heads"])(root))
-    return (outs, n_heads, layers) if blocks else (outs, n_heads)
-
-
-def image_head_sites(adapter, blocks: bool = False):
-    """tower_sites of the image tower."""
-    return tower_sites(adapter, "image", blocks)
-
-
-def heads_visible(adapter, tower: str = "image"):
-    """A context inside which the tower's heads pass through its hooked output projection:
-    open_clip's attention is recomputed (capture/open_clip_heads.py); other families need
-    nothing. Enter it around every forward that hooks the heads (or the residual stream, so
-    that clean and patched runs compute alike)."""
-    spec = _spec(adapter, tower)
-    if "expose" not in spec:
-        return nullcontext()
-    root = attrgetter(spec.get("root", "model"))(adapter)
-    return expose_heads(attrgetter(spec["expose"])(root), f"the {tower} tower")
-
-
-def _check_tower(tower: str) -> None:
-    if tower not in TOWERS:
-        raise InputError(f"tower={tower!r}: choose the tower whose heads are removed: "
-                         f"{' or '.join(repr(t) for t in TOWERS)}.")
-
-
-def check_pairs(heads, n_layers: int, n_heads: int, tower: str) -> tuple[tuple[int, int], ...]:
-    """heads as distinct (layer, head) pairs of the tower, or an InputError naming the ranges."""
-    try:
-        pairs = tuple(dict.fromkeys((int(a), int(b)) for a, b in heads))
-    except (TypeError, ValueError):
-        raise InputError(f"heads must be a list of (layer, head) pairs, got {heads!r}.") from None
-    bad = [p for p in pairs if not (0 <= p[0] < n_layers and 0 <= p[1] < n_heads)]
-    if not pairs or bad:
-        raise InputError(f"Name heads of the {tower} tower: layers 0..{n_layers - 1}, heads "
-                         f"0..{n_heads - 1}; got {list(pairs) or 'none'}.")
-    return pairs
 
 
 def _inputs(adapter, image, prompts, template):
@@ -111,17 +44,13 @@ def _clean_logits(adapter, outs, n_heads, pixels, text):
     return logits, dict(contexts)
 
 
-def ablate_image_heads(model, image, prompts, heads, mode: str = "zero", tower: str = "image",
+def ablate_image_heads(model, image, prompts, heads, mode: str = "zero",
                        template: str | None = None) -> ClipHeadAblation:
     """Every prompt's logit and probability (the adapter's link: softmax over the prompts, or
     SigLIP's sigmoid per prompt) with `heads` [(layer, head), ...] of the image tower removed
     ("zero": context set to zeros; "mean": its mean over the image's tokens), before and after."""
     adapter = as_clip(model)
-    _check_tower(tower)
-    if tower == "text":
-        from .causal_clip_text import ablate_text_heads     # imports this module
-        return ablate_text_heads(adapter, image, prompts, heads, mode, template)
-    _check_mode(mode)
+    check_mode(mode)
     outs, n_heads = image_head_sites(adapter)
     pairs = check_pairs(heads, len(outs), n_heads, "image")
     prompts, pixels, text = _inputs(adapter, image, prompts, template)
@@ -131,29 +60,19 @@ def ablate_image_heads(model, image, prompts, heads, mode: str = "zero", tower: 
         for layer, head in pairs:
             select.setdefault(layer, torch.zeros(1, n_heads, dtype=torch.bool,
                                                  device=pixels.device))[0, head] = True
-        values = {layer: _replacement(mode, contexts, layer) for layer in select}
+        values = {layer: replacement(mode, contexts, layer) for layer in select}
         with edit_heads(outs, n_heads, select, values):
             after = adapter.logits_of(adapter.encode_image(pixels) @ text.T)    # [1, prompt]
     return ClipHeadAblation(
         logits_before=before[0].cpu().numpy(), logits_after=after[0].cpu().numpy(),
         probs_before=adapter.probabilities(before[0]).cpu().numpy(),
         probs_after=adapter.probabilities(after[0]).cpu().numpy(), prompts=tuple(prompts), heads=pairs,
-        mode=mode, tower=tower, mean_over=MEAN_OVER.replace("input's positions", "image's tokens")
+        mode=mode, tower="image", mean_over=MEAN_OVER.replace("input's positions", "image's tokens")
         if mode == "mean" else "", model_name=adapter.name)
 
 
-def _prompt_index(prompt: str, prompts: list[str], template: str | None) -> int:
-    """Where `prompt` is among the cleaned prompts: given as listed, or as typed (before
-    the template)."""
-    for candidate in (" ".join(str(prompt).split()), *clean_prompts([str(prompt)], template, [])):
-        if candidate in prompts:
-            return prompts.index(candidate)
-    raise InputError(f"prompt={prompt!r} is not among the prompts ({', '.join(prompts)}): "
-                     "name one of them.")
-
-
 def image_head_importance(model, image, prompts, prompt: str | None = None, mode: str = "zero",
-                          tower: str = "image", template: str | None = None,
+                          template: str | None = None,
                           should_stop: StopCheck | None = None,
                           budget_s: float | None = None) -> HeadImportance:
     """delta [layer, head]: the change of `prompt`'s probability (by the adapter's link)
@@ -165,30 +84,25 @@ def image_head_importance(model, image, prompts, prompt: str | None = None, mode
     head (tested). budget_s: as for text (api/causal.py, CausalBudget)."""
     start = time.perf_counter()
     adapter = as_clip(model)
-    _check_tower(tower)
-    if tower == "text":
-        from .causal_clip_text import text_head_importance     # imports this module
-        return text_head_importance(adapter, image, prompts, prompt, mode, template, should_stop,
-                                    budget_s)
-    _check_mode(mode)
+    check_mode(mode)
     outs, n_heads = image_head_sites(adapter)
     prompts, pixels, text = _inputs(adapter, image, prompts, template)
     clock = CausalBudget(budget_s, should_stop)
     with torch.no_grad(), heads_visible(adapter, "image"):
-        (before, contexts), clean_s = _timed(_clean_logits, adapter, outs, n_heads, pixels, text)
+        (before, contexts), clean_s = timed(_clean_logits, adapter, outs, n_heads, pixels, text)
         clock.plan((adapter.name, "image scan"), clean_s, len(outs) * n_heads,
                    f"Scanning {len(outs) * n_heads} image heads", "Remove chosen heads instead.")
         probs = adapter.probabilities(before[0])                            # [prompt]
         if prompt is None:
             index = int(probs.argmax())
         else:
-            index = _prompt_index(prompt, prompts, template)
+            index = prompt_index(prompt, prompts, template)
         rows = []
         one_each = torch.eye(n_heads, dtype=torch.bool, device=pixels.device)  # [item = head, head]
         for layer in range(len(outs)):
             clock.step(f"Heads of layer {layer}", n_heads)
             select = {layer: one_each}
-            values = {layer: _replacement(mode, contexts, layer)}
+            values = {layer: replacement(mode, contexts, layer)}
             with edit_heads(outs, n_heads, select, values):
                 logits = adapter.logits_of(adapter.encode_image(pixels) @ text.T)  # [head, prompt]
             rows.append(adapter.probabilities(logits)[:, index])            # [head]
@@ -241,7 +155,7 @@ def patch_image_activations(model, clean, corrupted, prompts, prompt: str | None
             clean_logits = adapter.logits_of(adapter.encode_image(clean_px) @ text.T)  # [1, prompt]
         clean_s = time.perf_counter() - t0
         index = (int(clean_logits[0].argmax()) if prompt is None
-                 else _prompt_index(prompt, prompts, template))
+                 else prompt_index(prompt, prompts, template))
         corrupted_logits = adapter.logits_of(adapter.encode_image(corrupted_px) @ text.T)
         clean_value, corrupted_value = float(clean_logits[0, index]), float(corrupted_logits[0, index])
         gap = clean_value - corrupted_value

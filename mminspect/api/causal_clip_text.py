@@ -29,9 +29,10 @@ from dataclasses import dataclass
 import torch
 
 from ..capture.heads import capture_head_inputs, edit_heads
+from ..types import StopCheck
 from ..types.causal import ClipHeadAblation, HeadImportance
-from .causal import CausalBudget, StopCheck, _check_mode, _timed
-from .causal_clip import _prompt_index, check_pairs, heads_visible, tower_sites
+from .causal_common import CausalBudget, check_mode, timed
+from .causal_towers import check_pairs, heads_visible, prompt_index, tower_sites
 from .images import clean_prompts, read_image
 
 MEAN_OVER_PROMPT = "each prompt's own tokens"
@@ -96,7 +97,7 @@ def ablate_text_heads(adapter, image, prompts, heads, mode: str = "zero",
     """Every prompt's logit and probability with `heads` [(layer, head), ...] of the text
     tower removed from every prompt's encoding ("zero": the context set to zeros; "mean":
     replaced by its mean over that prompt's tokens), before and after."""
-    _check_mode(mode)
+    check_mode(mode)
     outs, n_heads = tower_sites(adapter, "text")
     pairs = check_pairs(heads, len(outs), n_heads, "text")
     prompts, image_emb = _setup(adapter, image, prompts, template)
@@ -130,21 +131,21 @@ def text_head_importance(adapter, image, prompts, prompt: str | None = None, mod
     SCAN_ITEMS texts). Equal to one `ablate_heads(..., tower="text")` per head (tested).
     budget_s: as for text models (api/causal.py, CausalBudget)."""
     start = time.perf_counter()
-    _check_mode(mode)
+    check_mode(mode)
     outs, n_heads = tower_sites(adapter, "text")
     prompts, image_emb = _setup(adapter, image, prompts, template)
     n_prompts = len(prompts)
     chunk = max(1, min(n_heads, SCAN_ITEMS // n_prompts))                    # heads per forward
     clock = CausalBudget(budget_s, should_stop)
     with torch.no_grad(), heads_visible(adapter, "text"):
-        (before, contexts), clean_s = _timed(_clean_run, adapter, outs, n_heads, image_emb, prompts)
+        (before, contexts), clean_s = timed(_clean_run, adapter, outs, n_heads, image_emb, prompts)
         # the clean run is one pass of every prompt: an item here is that many texts
         clock.plan((adapter.name, "text scan", n_prompts), clean_s, len(outs) * n_heads,
                    f"Scanning {len(outs) * n_heads} text heads with {n_prompts} prompts",
                    "Use fewer prompts, or remove chosen heads instead.")
         probs = adapter.probabilities(before)                                # [prompt]
         index = (int(probs.argmax()) if prompt is None
-                 else _prompt_index(prompt, prompts.texts, template))
+                 else prompt_index(prompt, prompts.texts, template))
         rows = []
         for layer in range(len(outs)):
             value = _values(mode, contexts, layer, prompts.lengths)  # [prompt, 1, head, d] or []
