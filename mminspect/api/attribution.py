@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable
 
 from ..explain.attribution import (BASELINES, MAX_POINTS, METHODS, N_RANDOM, Curves, Guard,
                                    Job, Problem, SimilarityTarget, Target, ZeroShotTarget,
@@ -19,13 +18,10 @@ from ..explain.attribution import (BASELINES, MAX_POINTS, METHODS, N_RANDOM, Cur
 from ..explain.attribution.budget import BoundedGuard
 from ..explain.attribution.precision import (check_precision, in_precision, precision_note,
                                              resolve_precision)
-from ..types import AttributionComparison, InputError, TokenAttribution
+from ..types import AttributionComparison, InputError, Progress, StopCheck, TokenAttribution
 from .adapters import as_text_adapter
 from .limits import (Limits, budget_in_force, check_labels, check_memory_mb, check_methods,
                      check_text, limits)
-
-Progress = Callable[[float, str], None]     # progress(fraction, desc); may raise Cancelled
-StopCheck = Callable[[], bool]              # should_stop() -> True: stop (raises Cancelled)
 
 
 def _method(name: str):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,7 +27,7 @@ from ..explain.towers import TowerPass, run_towers
 from ..models import load
 from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter
-from ..types import ClipView, InputError, PixelAttribution, PromptExplanations, PromptText
+from ..types import ClipView, InputError, PixelAttribution, Progress, PromptExplanations, PromptText
 from .images import clean_prompts, model_mask, model_view, read_image, read_images, resize_note
 
 
@@ -194,7 +193,7 @@ def _result(adapter, out: MapOutput, view: np.ndarray, method: str, prompt: str,
 
 def attribute_image(model, image, prompt: str, method: str = "relevance",
                     contrast: str | None = None, mask=None, faithfulness: bool = False,
-                    progress: Callable[[float, str], None] | None = None,
+                    progress: Progress | None = None,
                     **params) -> PixelAttribution:
     """Why does the model match `image` with `prompt` (rather than `contrast`)?
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -31,10 +30,8 @@ from ..explain.sanity import (PASS_BELOW, SAME_MAP_ABOVE, cascade, completeness_
                               target_caveat, target_ignored, tower_blocks)
 from ..explain.sanity import agreement_matrix
 from ..types import (AttributionComparison, Cancelled, Caveat, InputError, MethodAgreement,
-                     OverBudget, PixelAttribution, SanityCheck, TokenAttribution)
-
-Progress = Callable[[float, str], None]
-StopCheck = Callable[[], bool]
+                     OverBudget, PixelAttribution, Progress, SanityCheck, StopCheck,
+                     TokenAttribution)
 
 SANITY_TABLE = asset_dir("sanity") / "sanity.json"      # in a checkout or installed
 CODE_ROOT = Path(__file__).resolve().parents[2]         # the table names its files from here

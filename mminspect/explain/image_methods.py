@@ -19,14 +19,13 @@ import torch
 
 from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter, TowerOutput
-from ..types import InputError
+from ..types import InputError, Progress
 from .attribution import Param, resolve_params
 from .dense_maps import dense_maps
 from .grad_eclip import grad_eclip_image, grad_eclip_words
 from .image_maps import (attention_maps, patch_row, pool_to_patches, raw_attention_map,
                          rollout_map, similarity_maps, upsample)
-from .pixel_attribution import (Progress, gradient_shap, integrated_gradients, logit_function,
-                                occlusion)
+from .pixel_attribution import gradient_shap, integrated_gradients, logit_function, occlusion
 from .legrad import legrad
 from .relevance import relevance_batched, relevance_from
 from .towers import TowerPass

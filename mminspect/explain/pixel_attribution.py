@@ -14,11 +14,10 @@ import torch
 from captum.attr import IntegratedGradients, Occlusion
 
 from ..models.clip_base import CLIPAdapter
-from ..types import Faithfulness
+from ..types import Faithfulness, Progress
 from .attribution import Problem, faithfulness, random_curves
 
 F = torch.nn.functional
-Progress = Callable[[float, str], None]
 
 
 def image_embeddings(adapter: CLIPAdapter, pixels: torch.Tensor) -> torch.Tensor:

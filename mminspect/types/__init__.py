@@ -1,5 +1,6 @@
 """Result values shared by every layer (numpy only)."""
 from .attribution import AttributionComparison, Faithfulness, TokenAttribution
+from .callbacks import Progress, StopCheck
 from .causal import ActivationPatching, ClipHeadAblation, HeadAblation, HeadImportance
 from .clip import ClipView, PixelAttribution, PromptExplanations, PromptText
 from .errors import Cancelled, InputError, ModelLoadError, OverBudget
@@ -9,5 +10,5 @@ from .results import (AttentionMaps, HeadSummary, LogitLens, Rollout, TextPredic
                       TokenChoices)
 
 __all__ = ["Caveat", "MethodAgreement", "SanityCheck", "AttentionCheck", "BrokenAttention", "EmbeddingTrace", "HeadTrace", "ActivationPatching", "ClipHeadAblation", "HeadAblation", "HeadImportance", "AttentionMaps", "AttributionComparison", "Cancelled", "ClipView", "PixelAttribution",
-           "PromptExplanations", "PromptText", "Faithfulness", "HeadSummary", "InputError", "LogitLens", "ModelLoadError", "OverBudget", "Rollout",
+           "PromptExplanations", "PromptText", "Faithfulness", "HeadSummary", "InputError", "LogitLens", "ModelLoadError", "OverBudget", "Progress", "Rollout", "StopCheck",
            "TextPrediction", "TextView", "TokenAttribution", "TokenChoices"]

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
 
-from ...types import Cancelled, OverBudget
+from ...types import Cancelled, OverBudget, Progress, StopCheck
 
 # The estimate is a measurement times a count; a busy machine can be ~2x slower than the
 # moment it was measured. Past HARD_FACTOR x the budget (and HARD_FLOOR_S) the work stops.
@@ -36,8 +35,8 @@ class Guard:
     """One request's clock, cancellation check and progress; not shared between requests."""
 
     def __init__(self, budget_s: float = math.inf,
-                 progress: Callable[[float, str], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None,
+                 progress: Progress | None = None,
+                 should_stop: StopCheck | None = None,
                  start: float = 0.05, end: float = 0.95):
         self.budget_s = float(budget_s)
         self.progress = progress or _no_progress
