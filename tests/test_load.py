@@ -27,17 +27,33 @@ def session(app_url, inputs):
     s.client.close()
 
 
-def run_cases(session, *names):
-    """Run cases in one session; [Result] with the suite's own checks applied."""
+QUEUE_TRIES = 5        # a case the queue refused is asked again, 2 s apart, at most this often
+
+
+def run_cases(session, *names, retry=True):
+    """Run cases in one session; [Result] with the suite's own checks applied. The suite counts
+    a queue refusal (queue full, or this session still holds a model slot) as fine for any
+    case, but then the app never saw the input: such a case is asked again (bounded), so the
+    test sees the app's own answer. retry=False: a case whose point is a refusal (flood)."""
     out = []
     for name in names:
-        out += session.runner.run_case(session, name, random.Random(0), "test")
+        for _ in range(QUEUE_TRIES if retry else 1):
+            got = session.runner.run_case(session, name, random.Random(0), "test")
+            if not any(map(load.queue_refused, got)):
+                break
+            time.sleep(session.runner.backoff_s)
+        out += got
     return out
 
 
-def assert_clean(results):
+def assert_clean(results, queue_may_refuse=False):
+    """No hang, no problem found by the suite's checks, and (unless queue_may_refuse) every
+    request reached the app: a queue refusal would pass `expect` without testing anything."""
     for r in results:
         assert r.outcome != "hung", f"{r.case} hung"
+        assert queue_may_refuse or not load.queue_refused(r), (
+            f"{r.case}: refused by the queue each time it was asked ({r.message!r}), "
+            "so the app never saw the input")
         assert not r.problems, f"{r.case}: {r.problems} (outcome {r.outcome}, {r.message!r})"
 
 
@@ -79,7 +95,8 @@ def test_too_many_labels_and_too_long_texts_are_refused_before_any_model_work(se
     assert "limit" in results[0].message and "20,000" in results[1].message
 
 
-# Known failures (issue 16, item 6), found by this suite; strict, so the mark must go when fixed.
+# User text with <img onerror>, <a href> and <script> must come back escaped in every output
+# (no live element), and the request must have reached the app (assert_clean).
 @pytest.mark.parametrize("case", ["xss_text", "xss_attr", "xss_clip"])
 def test_user_html_never_comes_back_as_a_live_element(session, case):
     assert_clean(run_cases(session, case))
@@ -94,8 +111,8 @@ def test_a_call_with_too_few_arguments_gets_a_clear_message(session):
 
 
 def test_one_session_cannot_hold_more_than_its_share_of_model_slots(session):
-    results = run_cases(session, "flood")
-    assert_clean(results)
+    results = run_cases(session, "flood", retry=False)
+    assert_clean(results, queue_may_refuse=True)          # the refusal is what is tested
     assert len(results) == 3 and "rejected" in [r.outcome for r in results]
     assert_clean(run_cases(session, "text_short"))
 

@@ -34,10 +34,10 @@ The package: messages (what is sent, how answers are read), client, cases, serve
 runner, hosting (spoofed addresses, bad values to every endpoint, events nobody listens to,
 upload quota, state of API sessions) and __main__ (the command line and the report).
 """
-from .cases import ABUSE, NORMAL, clip_kwargs, make_plan
+from .cases import ABUSE, NORMAL, clip_kwargs, make_plan, queue_refused
 from .client import Inputs, Session
 from .messages import PATHS_PROBED, classify_exception, classify_message
 from .runner import Runner, probe_paths, run
 from .server import free_port, loopback_url
 
-__all__ = ["ABUSE", "Inputs", "NORMAL", "PATHS_PROBED", "Runner", "Session", "classify_exception", "classify_message", "clip_kwargs", "free_port", "loopback_url", "make_plan", "probe_paths", "run"]
+__all__ = ["ABUSE", "Inputs", "NORMAL", "PATHS_PROBED", "Runner", "Session", "classify_exception", "classify_message", "clip_kwargs", "free_port", "loopback_url", "make_plan", "probe_paths", "queue_refused", "run"]
