@@ -169,3 +169,21 @@ def test_a_sanity_check_whose_maps_would_not_fit_is_refused_after_the_first():
         steps.plan(first_s=0.1, what="saliency")          # 7 more maps of 0.1 s: fits
         with pytest.raises(OverBudget, match="recomputes the map 8 times; the first took 0.5 s"):
             steps.plan(first_s=0.5, what="saliency")      # 7 x 0.5 s > 2 s: refused
+
+
+def test_a_sanity_check_without_a_budget_is_never_refused_by_the_hosts_default(monkeypatch):
+    """budget_s=inf: the maps still to come are planned against the check's own (unlimited)
+    deadline, not the host's MMINSPECT_BUDGET_S; a finite check budget still refuses."""
+    from mminspect.api.limits import request_budget
+    from mminspect.api.trust import _Steps
+    from mminspect.types import OverBudget
+    monkeypatch.setenv("MMINSPECT_BUDGET_S", "5")
+    with request_budget(float("inf")):
+        steps = _Steps(total=4, progress=None, should_stop=None)
+        steps.next("first map")
+        steps.plan(first_s=100.0, what="saliency")          # 300 s to come: fine without a budget
+    with request_budget(60.0):
+        steps = _Steps(total=4, progress=None, should_stop=None)
+        steps.next("first map")
+        with pytest.raises(OverBudget):
+            steps.plan(first_s=100.0, what="saliency")
