@@ -163,14 +163,22 @@ def raw_call(url: str, api_name: str, data: list, timeout: float) -> tuple[str, 
             event_id = json.loads(r.read())["event_id"]
     except urllib.error.HTTPError as e:
         return f"http {e.code}", e.read().decode(errors="replace")[:500]
-    event, payload = "", ""
     with urllib.request.urlopen(f"{base}/{event_id}", timeout=timeout) as r:
-        for raw in r:
-            line = raw.decode(errors="replace").rstrip("\n")
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                payload = line[5:].strip()
-                if event in ("complete", "error"):
-                    break
+        return read_stream(raw.decode(errors="replace").rstrip("\n") for raw in r)
+
+
+def read_stream(lines, deadline: float | None = None) -> tuple[str, str]:
+    """(event, data) of the first "complete" or "error" event of gradio's event stream (the
+    last event seen if the stream ends first); ("hung", why) past `deadline` (monotonic
+    seconds; heartbeats alone never end a stream)."""
+    event, payload = "", ""
+    for line in lines:
+        if deadline is not None and time.monotonic() > deadline:
+            return "hung", "no answer in time"
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            payload = line[5:].strip()
+            if event in ("complete", "error"):
+                break
     return event, payload

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from .client import read_stream
 from .messages import UNCLEAR, clear_message
 from .server import memory_mb
 
@@ -79,17 +80,10 @@ def call(url: str, api: str, data: list, headers: dict | None = None,
         if r.status_code != 200:
             return f"http {r.status_code}", r.text[:500]
         event_id = r.json()["event_id"]
-        event, payload, end = "", "", time.monotonic() + timeout
         with httpx.stream("GET", f"{base}/{event_id}", timeout=timeout, headers=headers) as s:
-            for line in s.iter_lines():
-                if time.monotonic() > end:             # heartbeats alone never end a stream
-                    return "hung", f"no answer in {timeout:.0f} s"
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    payload = line[5:].strip()
-                    if event in ("complete", "error"):
-                        break
+            event, payload = read_stream(s.iter_lines(), deadline=time.monotonic() + timeout)
+        if event == "hung":
+            return "hung", f"no answer in {timeout:.0f} s"
     except httpx.HTTPError as e:
         return "hung", f"{type(e).__name__}"
     if event == "error":
