@@ -113,8 +113,12 @@ def test_an_attributions_link_draws_the_same_view_and_copy_link_gives_it_back(pa
     panel.get_by_text("Settings of this method").click()        # the sliders are folded
     assert panel.get_by_label("number input for Window size").input_value() == "2"
     assert "occlusion.window=2" in pg.url                  # not the default (3): kept
+    # the link's own run may still be updating the panel (its values would overwrite a number
+    # typed now): wait until every event has settled, then type
+    pg.wait_for_function(f"() => !({BUSY_JS})()", timeout=MODEL_MS)
     panel.get_by_label("number input for Window size").fill("3")
     panel.get_by_label("number input for Window size").press("Enter")
+    panel.get_by_label("number input for Window size").press("Tab")     # commit, as a user would
     pg.wait_for_function("() => !location.search.includes('occlusion.window')", timeout=10_000)
 
 
@@ -321,6 +325,8 @@ def test_a_text_link_copied_after_work_restores_layer_head_and_panel(page, fresh
     pg.goto(pg.base)
     pg.wait_for_function("() => document.body.innerText.includes('The example was inspected')",
                          timeout=MODEL_MS)
+    # the first view's own settling (its values are not the visitor's and write no link)
+    pg.wait_for_function("() => !window.mmQuiet", timeout=10_000)
     panel = visible_panel(pg)
     for label, value in (("Layer", 4), ("Head", 6)):
         box = panel.get_by_label(f"number input for {label}")

@@ -158,3 +158,12 @@ def test_a_link_keeps_its_own_tab_and_the_other_tabs_still_open_on_their_first_v
     assert not any(k.startswith("text:") for k in to_text) and "attention:state" in to_text
     to_lesson = links.on_first_views(ctx, _Request(tab="lessons", lesson="x"))
     assert not any(k.startswith("attention:") for k in to_lesson) and "text:state" in to_lesson
+
+
+def test_the_quiet_address_bar_covers_exactly_the_tabs_the_first_views_fill():
+    """While the first views fill their tabs, only those tabs' link writers stay quiet: a link
+    to another tab (Attributions) must keep writing the visitor's changes meanwhile."""
+    from mminspect.ui import links, share
+    assert set(share.QUIET_TABS) == set(links.FIRST_VIEWS)
+    writer = share.url_writer_js("attributions", [])
+    assert "(window.mmQuiet || []).includes(\"attributions\")" in writer

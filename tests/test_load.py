@@ -136,12 +136,15 @@ def test_server_paths_in_the_model_box_reveal_nothing_when_custom_models_are_off
 
 def test_gradio_cache_files_of_a_request_are_deleted_by_the_apps_cache_cleaner(inputs):
     """The app's delete_cache runs with its own launch settings (middleware included); here
-    with (1 s, 1 s) instead of (600 s, 3600 s), so the test sees the files go."""
+    with (1 s, 1 s) instead of its sweep every 5 min of files older than the upload quota's
+    window, so the test sees the files go."""
     from gradio_client import Client
 
     from mminspect.ui import build_app, launch_kwargs
+    from mminspect.ui.uploads import upload_keep_s
     demo = build_app()
-    assert demo.delete_cache == (600, 3600)
+    keep = upload_keep_s()
+    assert demo.delete_cache == (min(300, keep), keep)
     demo.delete_cache = (1, 1)
     port = load.free_port()
     demo.launch(**launch_kwargs(port), prevent_thread_lock=True, quiet=True)

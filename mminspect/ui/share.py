@@ -72,9 +72,13 @@ class LinkField:
 # ---- links: browser side --------------------------------------------------------------------
 
 # While the page fills in its first views, the values set are the app's defaults: the URL
-# writers below leave the address bar alone (window.mmQuiet), so a reload is not a link.
-QUIET_JS = "() => { window.mmQuiet = true; return []; }"
-QUIET_END_JS = "() => { setTimeout(() => { window.mmQuiet = false; }, 1500); }"
+# writers of those tabs leave the address bar alone (window.mmQuiet: the tabs being filled),
+# so a reload is not a link. Only those tabs: a visitor working on another tab meanwhile (a
+# link to Attributions, say) still has each change written. The 1.5 s after the fill covers
+# the change events gradio fires for the values it has just set.
+QUIET_TABS = ("text", "attention")        # the tabs links.FIRST_VIEWS fills on page load
+QUIET_JS = "() => { window.mmQuiet = %s; return []; }" % json.dumps(list(QUIET_TABS))
+QUIET_END_JS = "() => { setTimeout(() => { window.mmQuiet = null; }, 1500); }"
 
 
 def url_writer_js(tab: str, fields: list[LinkField], result: str = "vals") -> str:
@@ -86,7 +90,7 @@ def url_writer_js(tab: str, fields: list[LinkField], result: str = "vals") -> st
                            for f in fields if f.kind != "subtab"])
     return f"""(...vals) => {{
   const keys = {keys}, defaults = {defaults};
-  if (window.mmQuiet && {json.dumps(result)} !== 'location.href') return vals;
+  if ((window.mmQuiet || []).includes({json.dumps(tab)}) && {json.dumps(result)} !== 'location.href') return vals;
   const old = new URLSearchParams(location.search);
   const p = old.get('tab') === {json.dumps(tab)} ? old : new URLSearchParams();
   p.set('tab', {json.dumps(tab)});
@@ -113,7 +117,7 @@ def subtab_writer_js(tab: str, key: str, value: str, default: str | None = None)
     page opens on) is not a choice the visitor made: it starts no link of its own (gradio
     selects it once as the page renders)."""
     return f"""() => {{
-  if (window.mmQuiet) return;
+  if ((window.mmQuiet || []).includes({json.dumps(tab)})) return;
   const old = new URLSearchParams(location.search);
   const mine = old.get('tab') === {json.dumps(tab)};
   if ({json.dumps(value)} === {json.dumps(default)} && !mine) return;
