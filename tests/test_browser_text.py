@@ -6,7 +6,7 @@ no gradio "Error" pill; a slider still redraws after them; a normal run works ag
 from __future__ import annotations
 
 import mminspect as mi
-from browser_helpers import REDRAW_MS, Walk, block_text, walk_fixture
+from browser_helpers import MODEL_MS, REDRAW_MS, Walk, block_text, walk_fixture
 from mminspect.api.text import instructive_head
 
 LABEL = "Prediction: zero-shot / class / next-token probabilities"
@@ -20,13 +20,14 @@ def one_head(walk: Walk, layer: int, head: int) -> dict:
     return walk.wait_plot(f"p.title.startsWith('Layer {layer}, head {head}')")
 
 
-def outline(walk: Walk, layer: int, head: int, n_layers: int = 6) -> dict:
+def outline(walk: Walk, layer: int, head: int, n_layers: int = 6, timeout: int | None = None) -> dict:
     """Wait until the model view's red outline sits on (layer, head): the grid is one tiled
     heatmap with `step` rows per layer (cells + a gutter), the outline 0.8 before its cell."""
     return walk.wait_plot(
         f"p.shapes.length === 1 && p.zrows > 0 && ((step) => "
         f"Math.abs(p.shapes[0][1] - ({layer} * step - 0.8)) < 1e-6 && "
-        f"Math.abs(p.shapes[0][0] - ({head} * step - 0.8)) < 1e-6)((p.zrows + 1) / {n_layers})")
+        f"Math.abs(p.shapes[0][0] - ({head} * step - 0.8)) < 1e-6)((p.zrows + 1) / {n_layers})",
+        **({"timeout": timeout} if timeout else {}))
 
 
 def test_text_tab_walk(walk):
@@ -38,7 +39,8 @@ def test_text_tab_walk(walk):
                            compare_to=w.textbox(COMPARE).input_value())
     layer, head, why = instructive_head(view.attention)
     assert (layer, head) != (0, 0) and why.split(":")[0] in w.text()
-    outline(w, layer, head)
+    # the page's first figure: drawn on load, late on a machine busy with the whole suite
+    outline(w, layer, head, timeout=MODEL_MS)
     assert w.slider_value("Layer") == layer and w.slider_value("Head") == head
     assert f"{view.prediction.similarity:.3f}" in w.text()
     assert "tab=" not in w.page.url            # the defaults are not written as a link

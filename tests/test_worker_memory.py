@@ -63,7 +63,9 @@ def test_the_tuned_allocator_gives_freed_blocks_back_in_a_worker_thread():
     assert tuned["applied"] == {"M_MMAP_THRESHOLD": 1 << 20, "M_TRIM_THRESHOLD": 8 << 20}
     assert untuned["applied"] == {}
     assert tuned["growth_mb"] < 20
-    assert untuned["growth_mb"] > 60     # the measurement sees the growth the setting prevents
+    # the measurement sees the growth the setting prevents (seen: +56 to +106 MB untuned,
+    # +0 tuned, on the 2-core CI machine)
+    assert untuned["growth_mb"] > tuned["growth_mb"] + 30
 
 
 def rss_mb() -> float:
