@@ -76,6 +76,19 @@ def test_parts_of_one_request_share_its_budget(minilm):
     assert time.perf_counter() - start <= 8.0 + 1.0 + one_s
 
 
+def test_a_part_refused_late_in_a_request_names_the_whole_budget(minilm):
+    """Refused up front because earlier parts spent most of the request's budget, a part says
+    how much was left of which budget, not a bare fraction of a second."""
+    with pytest.raises(OverBudget) as e:
+        with request_budget(2.0):
+            time.sleep(1.9)
+            mi.attribute_text(minilm, TEXT, method="lime", compare_to=COMPARE,
+                              faithfulness=False, both_sides=False)
+    text = str(e.value)
+    assert "of the time budget of 2 s for this whole request" in text, text
+    assert "Shorten the text" in text
+
+
 def test_budget_left_never_extends_the_request():
     assert budget_left(10) == 10
     with request_budget(2.0):

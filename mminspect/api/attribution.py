@@ -139,7 +139,7 @@ def _attribute(adapter, text: str, method: str, params: dict, guard: Guard, lim:
         # the map's curves and, unshared here, the random-order reference's
         jobs.append(Job(m, resolved, problem if m.needs_grad else fast,
                         (1 + N_RANDOM) if with_faithfulness else 0, curve_problem=fast))
-    plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget, total_s=budget_s,
+    plan = plan_budget(jobs, end - guard.elapsed(), lim.over_budget, total_s=guard.total_s,
                        speed_key=(adapter.name,))
     guard.plan(plan.estimate_s)
     results = []

@@ -86,6 +86,15 @@ class Plan:
         return sum(self.seconds[i + 1:])
 
 
+def _room(budget_s: float, total_s: float) -> str:
+    """The time the refusal measured against: the whole budget, or what is left of it when
+    earlier parts of the same request spent some."""
+    if budget_s < total_s - 0.05:
+        return (f"only {budget_s:.1f} s of the time budget of {total_s:g} s for this whole "
+                "request are left for this part")
+    return f"the time budget is {total_s:g} s"
+
+
 def _describe(jobs: list[Job], estimate_s: float, budget_s: float, total_s: float,
               least_s: float | None = None) -> str:
     """The refusal: the estimate, what it is made of, and what would fit. least_s: the
@@ -99,7 +108,7 @@ def _describe(jobs: list[Job], estimate_s: float, budget_s: float, total_s: floa
                "much shorter: even the setup took most of the budget")
     return (f"this request would take about {estimate_s:.0f} s (the work of {units:,.0f} "
             f"forward passes of {p.n_tokens} tokens, ~{p.unit_s * 1e3:.0f} ms each here, now), "
-            f"and the time budget is {total_s:g} s. Shorten the text ({shorter}), choose a "
+            f"and {_room(budget_s, total_s)}. Shorten the text ({shorter}), choose a "
             f"faster method ({FAST}), or use fewer samples")
 
 
