@@ -3,6 +3,7 @@ models): where a text model's heads are, the ablation modes, and the time budget
 patching. It imports none of api/causal*.py, so they all stand on it without a circle."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -97,5 +98,6 @@ def timed(fn, *args):
 
 def fits_tokens(n_tokens: int, budget_s: float, estimate_s: float) -> int:
     """Tokens that would fit: the cost grows ~ tokens^2 (one item per position or head, each
-    as long as the text)."""
-    return max(1, int(n_tokens * (max(budget_s, 0.0) / max(estimate_s, 1e-9)) ** 0.5))
+    as long as the text); with no budget (math.inf) every token fits."""
+    ratio = max(budget_s, 0.0) / max(estimate_s, 1e-9)
+    return n_tokens if math.isinf(ratio) else max(1, int(n_tokens * ratio ** 0.5))
