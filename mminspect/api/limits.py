@@ -24,6 +24,7 @@ A host sets them with environment variables (defaults in brackets):
                                         faster, with a note), "float32" or "bfloat16"
     MMINSPECT_MAX_METHODS      [12]     methods in one list (compare, sanity check, image
                                         methods), after duplicates go
+    MMINSPECT_MAX_ROWS         [1000]   rows of one data set explained in one call (dataset mode)
     MMINSPECT_LONG_THREADS     [half the cores, at least 1]  CPU threads of the long-job
                                         lane (the cheap lane keeps torch's default)
 
@@ -67,12 +68,14 @@ class Limits:
     copy_mb: float = 1024.0
     precision: str = "auto"
     max_methods: int = 12
+    max_rows: int = 1000
 
     ENV = {"max_chars": "MMINSPECT_MAX_CHARS", "max_labels": "MMINSPECT_MAX_LABELS",
            "max_label_chars": "MMINSPECT_MAX_LABEL_CHARS", "budget_s": "MMINSPECT_BUDGET_S",
            "over_budget": "MMINSPECT_OVER_BUDGET", "memory_mb": "MMINSPECT_ATTR_MEMORY_MB",
            "max_new_tokens": "MMINSPECT_MAX_NEW_TOKENS", "copy_mb": "MMINSPECT_COPY_MEMORY_MB",
-           "precision": "MMINSPECT_PRECISION", "max_methods": "MMINSPECT_MAX_METHODS"}
+           "precision": "MMINSPECT_PRECISION", "max_methods": "MMINSPECT_MAX_METHODS",
+           "max_rows": "MMINSPECT_MAX_ROWS"}
 
     def __post_init__(self):
         for f in fields(self):
