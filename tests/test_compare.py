@@ -1,0 +1,154 @@
+"""mi.compare: alignment by edit distance, Jensen–Shannon attention distance, attribution
+differences and prediction changes, checked against numbers computed by hand."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr
+
+import mminspect as mi
+from mminspect.explain.compare_align import align_tokens, edit_distance, relative_depth
+from mminspect.explain.compare_attention import LN2, attention_distance, js_divergence
+from mminspect.types import AttentionMaps, InputError
+
+
+def test_alignment_marks_an_inserted_word_and_keeps_the_rest_paired():
+    al = align_tokens(["[CLS]", "it", "was", "good", "[SEP]"],
+                      ["[CLS]", "it", "was", "not", "good", "[SEP]"])
+    assert al.ops == ["same", "same", "same", "inserted", "same", "same"]
+    assert al.a_index.tolist() == [0, 1, 2, -1, 3, 4]
+    assert al.labels[3] == "+not"
+
+
+def test_alignment_pairs_a_changed_token_with_the_one_it_replaced():
+    al = align_tokens(["the", "cat", "sat"], ["the", "cats", "sat"])
+    assert al.ops == ["same", "changed", "same"] and al.labels[1] == "cat→cats"
+    assert edit_distance(["a", "b", "c"], ["c", "b", "a"]) == 2      # by hand: two substitutions
+    assert edit_distance([], ["x", "y"]) == 2
+
+
+def test_relative_depth_maps_first_to_first_and_last_to_last():
+    assert relative_depth(6, 6).tolist() == list(range(6))
+    assert relative_depth(6, 3).tolist() == [0, 0, 1, 1, 2, 2]     # round(i * 2 / 5)
+    assert relative_depth(3, 12).tolist() == [0, 6, 11]             # round(i * 11 / 2) half-even
+
+
+def test_js_is_symmetric_zero_on_equal_rows_and_bounded_by_ln2():
+    rng = np.random.default_rng(0)
+    p, q = rng.dirichlet(np.ones(7), 50), rng.dirichlet(np.ones(7), 50)   # [row, key]
+    js = js_divergence(p, q)
+    np.testing.assert_allclose(js, js_divergence(q, p), atol=1e-12)
+    np.testing.assert_allclose(js, [jensenshannon(x, y) ** 2 for x, y in zip(p, q)], atol=1e-9)
+    assert (js >= 0).all() and (js <= LN2).all()
+    assert js_divergence(p, p).max() == 0.0
+    assert js_divergence([1.0, 0.0], [0.0, 1.0]) == pytest.approx(LN2)   # disjoint: the bound
+
+
+def test_a_one_token_change_moves_only_its_own_row_in_a_position_local_head():
+    # A hand-built one-layer, one-head "model": every query attends to itself and its left
+    # neighbour with weights set by its own token only, so changing token 2 changes row 2 only.
+    own = {"a": 0.8, "b": 0.6, "c": 0.3, "x": 0.1}
+
+    def attention(tokens):
+        w = np.zeros((1, 1, len(tokens), len(tokens)))
+        w[0, 0, 0, 0] = 1.0
+        for i, t in enumerate(tokens[1:], 1):
+            w[0, 0, i, i], w[0, 0, i, i - 1] = own[t], 1 - own[t]
+        return w
+
+    ta, tb = ["a", "b", "c", "a"], ["a", "b", "x", "a"]
+    al = align_tokens(ta, tb)
+    head, row = attention_distance(attention(ta), attention(tb), al, np.array([0]))
+    by_hand = js_divergence([0.7, 0.3], [0.9, 0.1])           # row 2: (1-own, own) of c vs x
+    np.testing.assert_allclose(row[0, 0], [0, 0, by_hand, 0], atol=1e-7)
+    np.testing.assert_allclose(head[0, 0], by_hand / 4, atol=1e-7)
+
+
+def test_an_inserted_key_counts_as_weight_the_other_side_lacks():
+    al = align_tokens(["p", "q"], ["p", "new", "q"])
+    wa = np.array([[[[1.0, 0.0], [0.5, 0.5]]]])                           # [1, 1, 2, 2]
+    wb = np.array([[[[1.0, 0.0, 0.0], [0.2, 0.6, 0.2], [0.5, 0.0, 0.5]]]])  # [1, 1, 3, 3]
+    _, row = attention_distance(wa, wb, al, np.array([0]))
+    assert np.isnan(row[0, 0, 1])                                          # "new": no row in A
+    np.testing.assert_allclose(row[0, 0, [0, 2]], [0.0, 0.0], atol=1e-7)
+    wb[0, 0, 2] = [0.25, 0.5, 0.25]                                        # q now looks at "new"
+    _, row = attention_distance(wa, wb, al, np.array([0]))
+    expected = jensenshannon([0.5, 0.0, 0.5], [0.25, 0.5, 0.25]) ** 2
+    assert row[0, 0, 2] == pytest.approx(expected, abs=1e-6)
+
+
+def test_compare_of_a_view_with_itself_is_zero_everywhere(tiny_bert):
+    view = mi.inspect_text(tiny_bert, "the cat sat on the mat.")
+    diff = mi.compare(view, view)
+    assert diff.alignment.n_edits == 0
+    assert diff.head_js.max() == 0.0 and np.nanmax(diff.row_js) == 0.0
+    assert diff.layer_js.max() == 0.0 and diff.notes == []
+
+
+def _js_by_hand(p, q):
+    p, q = np.float64(p), np.float64(q)
+    m = (p + q) / 2
+    return 0.5 * rel_entr(p, m).sum() + 0.5 * rel_entr(q, m).sum()
+
+
+def test_compare_matches_jensen_shannon_computed_by_hand_on_the_tiny_model(tiny_bert):
+    a = mi.inspect_text(tiny_bert, "the cat sat on the mat.")
+    b = mi.inspect_text(tiny_bert, "the dog sat on the mat.")
+    diff = mi.compare(a, b)
+    assert diff.alignment.ops.count("changed") == 1 and diff.alignment.n_edits == 1
+    wa, wb = a.attention.weights, b.attention.weights                     # same length: same axis
+    for layer in range(2):
+        for head in range(2):
+            by_hand = np.mean([_js_by_hand(wa[layer, head, q], wb[layer, head, q])
+                               for q in range(len(a.tokens))])
+            assert diff.head_js[layer, head] == pytest.approx(by_hand, rel=1e-3, abs=1e-10)
+    assert diff.top_heads[0][2] == pytest.approx(diff.head_js.max())
+    assert diff.top_heads[0][2] > 0
+
+
+def test_models_of_different_depths_are_aligned_by_relative_depth(tiny_bert):
+    a = mi.inspect_text(tiny_bert, "the cat sat.")
+    w = a.attention.weights                                                # [2, head, q, k]
+    deep = np.concatenate([w, w])                                          # layers 0 1 0 1
+    b = dataclasses.replace(a, attention=AttentionMaps(deep, a.tokens, a.attention.special),
+                            hidden_norms=np.concatenate([a.hidden_norms, a.hidden_norms[1:]]),
+                            model_name="deeper")
+    diff = mi.compare(a, b)
+    assert diff.layer_map.tolist() == [0, 3]              # A0↔B0 (= layer 0), A1↔B3 (= layer 1)
+    assert diff.head_js.max() == 0.0
+    assert any("relative depth" in n for n in diff.notes)
+
+
+def test_lens_ranks_and_the_masked_fill_change(task_models):
+    mlm = task_models["bert-mlm"]
+    a = mi.inspect_text(mlm, "the cat [MASK] on the mat.", logit_lens=True)
+    b = mi.inspect_text(mlm, "the dog [MASK] on the mat.", logit_lens=True)
+    diff = mi.compare(a, b)
+    assert diff.lens_rank_a.shape == (a.attention.n_layers + 1, len(diff.alignment.ops))
+    np.testing.assert_array_equal(diff.lens_rank_a, a.lens.final_rank)   # no gaps: same axis
+    np.testing.assert_array_equal(diff.lens_rank_b, b.lens.final_rank)
+    fa, fb = a.prediction.fills[0], b.prediction.fills[0]
+    assert f"{fa.tokens[0]!r} ({fa.probs[0]:.2f}) → {fb.tokens[0]!r}" in diff.prediction[0]
+
+
+def test_attribution_differences_per_aligned_word(tiny_bert):
+    kw = dict(method="saliency", compare_to="a warm rug", faithfulness=False, both_sides=False)
+    a = mi.attribute_text(tiny_bert, "the cat sat", **kw)
+    b = mi.attribute_text(tiny_bert, "the cat is on the mat", **kw)
+    diff = mi.compare(a, b)
+    both = diff.alignment.both
+    np.testing.assert_allclose(diff.word_a[both], a.word_scores[diff.alignment.a_index[both]])
+    np.testing.assert_allclose(diff.word_diff[both],
+                               diff.word_a[both] - b.word_scores[diff.alignment.b_index[both]])
+    assert np.isnan(diff.word_diff[~both]).all() and (~both).sum() == 3
+    assert diff.prediction_delta == pytest.approx(b.target_value - a.target_value)
+    assert mi.compare(a, a).word_diff.max() == 0.0
+
+
+def test_compare_refuses_two_results_of_different_kinds(tiny_bert):
+    view = mi.inspect_text(tiny_bert, "the cat")
+    with pytest.raises(InputError, match="same kind"):
+        mi.compare(view, "the cat")
