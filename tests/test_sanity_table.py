@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from mminspect.api import trust  # noqa: E402
+from mminspect.api import trust_shipped  # noqa: E402
 from mminspect.figures.trust import sanity_table_html  # noqa: E402
 from mminspect.models.bundled import sources_sha256  # noqa: E402
 
@@ -18,7 +18,7 @@ COMMAND = "python -m mminspect.lab.sanity_table --json t.json"
 def test_the_shipped_sanity_table_is_current_for_this_code_and_these_weights():
     """Fails after an edit of any file that produced the table: re-run its command (it
     rewrites assets/sanity/sanity.json and docs/sanity-table.md) and commit both."""
-    rec = trust.shipped_sanity()
+    rec = trust_shipped.shipped_sanity()
     assert rec is not None, "assets/sanity/sanity.json is missing"
     assert rec["current"], rec["stale_reason"]
     files = rec["provenance"]["code"]["files"]
@@ -31,11 +31,11 @@ def test_the_shipped_sanity_table_is_current_for_this_code_and_these_weights():
 
 def _record(tmp_path, monkeypatch, **changes) -> str:
     """A table whose recorded code is tmp_path/code.py, measured on today's weights."""
-    monkeypatch.setattr(trust, "CODE_ROOT", tmp_path)
+    monkeypatch.setattr(trust_shipped, "CODE_ROOT", tmp_path)
     (tmp_path / "code.py").write_text("x = 1\n")
     combined, files = sources_sha256(tmp_path, ["code.py"])
     rec = {"threshold": 0.5, "data_threshold": 0.9, "command": COMMAND,
-           "weights_sha256": trust.bundled_weights(),
+           "weights_sha256": trust_shipped.bundled_weights(),
            "results": {"minilm": {"saliency": {"score": 0.3, "passed": True, "passed_inputs": 4,
                                                "n": 4, "data_spearman": 0.95}}},
            "provenance": {"code": {"files": files, "sha256": combined}}}
@@ -47,34 +47,34 @@ def _record(tmp_path, monkeypatch, **changes) -> str:
 
 def test_the_table_is_stale_when_a_source_file_changes(tmp_path, monkeypatch):
     path = _record(tmp_path, monkeypatch)
-    rec = trust.shipped_sanity(path)
+    rec = trust_shipped.shipped_sanity(path)
     assert rec["current"] and rec["stale_reason"] is None
     assert "Stale" not in sanity_table_html(rec)
     (tmp_path / "code.py").write_text("x = 2\n")                      # the code changed
-    rec = trust.shipped_sanity(path)
+    rec = trust_shipped.shipped_sanity(path)
     assert not rec["current"]
     assert "code.py" in rec["stale_reason"] and COMMAND in rec["stale_reason"]
     html = sanity_table_html(rec)
     assert "mm-sanity-stale" in html and "code.py" in html
     (tmp_path / "code.py").unlink()                                   # or went away
-    assert not trust.shipped_sanity(path)["current"]
+    assert not trust_shipped.shipped_sanity(path)["current"]
 
 
 def test_the_table_is_stale_on_other_weights_or_without_hashes(tmp_path, monkeypatch):
-    weights = {**trust.bundled_weights(), "miniclip": "0" * 64}
-    rec = trust.shipped_sanity(_record(tmp_path, monkeypatch, weights_sha256=weights))
+    weights = {**trust_shipped.bundled_weights(), "miniclip": "0" * 64}
+    rec = trust_shipped.shipped_sanity(_record(tmp_path, monkeypatch, weights_sha256=weights))
     assert not rec["current"] and "other weights of miniclip" in rec["stale_reason"]
-    rec = trust.shipped_sanity(_record(tmp_path, monkeypatch, weights_sha256=None))
+    rec = trust_shipped.shipped_sanity(_record(tmp_path, monkeypatch, weights_sha256=None))
     assert not rec["current"] and "no hash of the weights" in rec["stale_reason"]
-    rec = trust.shipped_sanity(_record(tmp_path, monkeypatch, provenance={}))
+    rec = trust_shipped.shipped_sanity(_record(tmp_path, monkeypatch, provenance={}))
     assert not rec["current"] and "no hash of the code" in rec["stale_reason"]
-    assert trust.shipped_sanity(tmp_path / "absent.json") is None
+    assert trust_shipped.shipped_sanity(tmp_path / "absent.json") is None
 
 
 def test_a_stale_table_still_gives_its_verdicts_and_says_they_are_old(tmp_path, monkeypatch):
     path = _record(tmp_path, monkeypatch)
     (tmp_path / "code.py").write_text("x = 2\n")
-    v = trust.shipped_verdict("minilm", "saliency", trust.shipped_sanity(path))
+    v = trust_shipped.shipped_verdict("minilm", "saliency", trust_shipped.shipped_sanity(path))
     assert v["current"] is False and v["data_score"] == 0.95 and v["data_threshold"] == 0.9
-    html = sanity_table_html(trust.shipped_sanity(path))
+    html = sanity_table_html(trust_shipped.shipped_sanity(path))
     assert "+0.95" in html and "ignores it" in html                  # 0.95 >= 0.9

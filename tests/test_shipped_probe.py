@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from mminspect.api import examples, shipped, trust
+from mminspect.api import examples, shipped, trust_shipped
 from mminspect.models import miniclip_adapter
 from mminspect.models.bundled import sources_sha256
 from mminspect.models.miniclip_adapter import CARD, MINICLIP_DIR
@@ -38,8 +38,8 @@ def _code(root) -> dict:
 
 
 def _sanity(tmp_path, monkeypatch, **changes) -> str:
-    monkeypatch.setattr(trust, "CODE_ROOT", tmp_path)
-    rec = {"command": "python -m mminspect.lab.sanity_table", "weights_sha256": trust.bundled_weights(),
+    monkeypatch.setattr(trust_shipped, "CODE_ROOT", tmp_path)
+    rec = {"command": "python -m mminspect.lab.sanity_table", "weights_sha256": trust_shipped.bundled_weights(),
            "results": {}, "provenance": {"code": _code(tmp_path)},
            "probe": {"kind": "toy", "figures": FIGURES}, **changes}
     (tmp_path / "sanity.json").write_text(json.dumps(rec))
@@ -47,19 +47,19 @@ def _sanity(tmp_path, monkeypatch, **changes) -> str:
 
 
 def test_unchanged_bytes_are_current_without_running_the_probe(tmp_path, monkeypatch, probe):
-    rec = trust.shipped_sanity(_sanity(tmp_path, monkeypatch))
+    rec = trust_shipped.shipped_sanity(_sanity(tmp_path, monkeypatch))
     assert rec["current"] and rec["stale_reason"] is None and probe["runs"] == 0
 
 
 def test_a_change_that_keeps_every_figure_is_still_current(tmp_path, monkeypatch, probe):
     path = _sanity(tmp_path, monkeypatch)
     (tmp_path / "code.py").write_text("x = 1  # a comment, a refactor\n")
-    rec = trust.shipped_sanity(path)
+    rec = trust_shipped.shipped_sanity(path)
     assert rec["current"] and rec["stale_reason"] is None and probe["runs"] == 1
     probe["figures"] = {"saliency": [0.25 + 1e-7, 1.0, 3.0]}     # float noise is no change
     monkeypatch.setattr(shipped, "_RUN", {})
     shutil.rmtree(tmp_path / "cache")
-    assert trust.shipped_sanity(path)["current"]
+    assert trust_shipped.shipped_sanity(path)["current"]
 
 
 def test_a_moved_figure_makes_it_stale_and_names_the_figure_and_the_command(
@@ -67,7 +67,7 @@ def test_a_moved_figure_makes_it_stale_and_names_the_figure_and_the_command(
     path = _sanity(tmp_path, monkeypatch)
     (tmp_path / "code.py").write_text("x = 2\n")
     probe["figures"] = {"saliency": [0.5, 1.0, 3.0]}
-    rec = trust.shipped_sanity(path)
+    rec = trust_shipped.shipped_sanity(path)
     assert not rec["current"]
     assert "figures would change" in rec["stale_reason"] and "saliency" in rec["stale_reason"]
     assert "code.py" in rec["stale_reason"] and "mminspect.lab.sanity_table" in rec["stale_reason"]
@@ -76,12 +76,12 @@ def test_a_moved_figure_makes_it_stale_and_names_the_figure_and_the_command(
 def test_the_probe_runs_once_per_code_version_across_processes(tmp_path, monkeypatch, probe):
     path = _sanity(tmp_path, monkeypatch)
     (tmp_path / "code.py").write_text("x = 1  # edited\n")
-    assert trust.shipped_sanity(path)["current"] and probe["runs"] == 1
+    assert trust_shipped.shipped_sanity(path)["current"] and probe["runs"] == 1
     monkeypatch.setattr(shipped, "_RUN", {})                       # a new process
-    assert trust.shipped_sanity(path)["current"] and probe["runs"] == 1   # from the disk cache
+    assert trust_shipped.shipped_sanity(path)["current"] and probe["runs"] == 1   # from the disk cache
     (tmp_path / "code.py").write_text("x = 1  # edited again\n")       # another version
     monkeypatch.setattr(shipped, "_RUN", {})
-    assert trust.shipped_sanity(path)["current"] and probe["runs"] == 2
+    assert trust_shipped.shipped_sanity(path)["current"] and probe["runs"] == 2
 
 
 def test_a_probe_that_cannot_run_leaves_the_byte_rule_and_is_tried_again(
@@ -92,11 +92,11 @@ def test_a_probe_that_cannot_run_leaves_the_byte_rule_and_is_tried_again(
     def busy():
         raise RuntimeError("over the time budget")
     monkeypatch.setitem(shipped.PROBES, "toy", busy)
-    rec = trust.shipped_sanity(path)
+    rec = trust_shipped.shipped_sanity(path)
     assert not rec["current"] and "could not be re-checked" in rec["stale_reason"]
     assert "code.py" in rec["stale_reason"]
     monkeypatch.setitem(shipped.PROBES, "toy", lambda: FIGURES)          # the machine is free
-    assert trust.shipped_sanity(path)["current"]
+    assert trust_shipped.shipped_sanity(path)["current"]
 
 
 def test_a_page_never_waits_the_probe_runs_in_the_background(tmp_path, monkeypatch, probe):
@@ -109,11 +109,11 @@ def test_a_page_never_waits_the_probe_runs_in_the_background(tmp_path, monkeypat
         release.wait(30)
         return FIGURES
     monkeypatch.setitem(shipped.PROBES, "toy", slow)
-    rec = trust.shipped_sanity(path, wait=False)                     # answers at once
+    rec = trust_shipped.shipped_sanity(path, wait=False)                     # answers at once
     assert not rec["current"] and "being re-checked" in rec["stale_reason"]
     release.set()
     shipped._PENDING["toy"].join(30)
-    assert trust.shipped_sanity(path, wait=False)["current"]          # the outcome, next time
+    assert trust_shipped.shipped_sanity(path, wait=False)["current"]          # the outcome, next time
 
 
 def test_the_background_probe_uses_its_own_models_one_thread_and_the_lowest_priority(
@@ -135,7 +135,7 @@ def test_the_background_probe_uses_its_own_models_one_thread_and_the_lowest_prio
     monkeypatch.setitem(shipped.PROBES, "toy", spy)
     path = _sanity(tmp_path, monkeypatch)
     (tmp_path / "code.py").write_text("x = 1  # edited\n")
-    trust.shipped_sanity(path, wait=False)
+    trust_shipped.shipped_sanity(path, wait=False)
     shipped._PENDING["toy"].join(30)
     assert seen == {"lane": shipped.PROBE_LANE, "threads": 1, "nice": 19}
     assert current_lane() != shipped.PROBE_LANE        # the caller's lane is untouched
@@ -144,7 +144,7 @@ def test_the_background_probe_uses_its_own_models_one_thread_and_the_lowest_prio
 def test_without_a_probe_a_byte_change_is_stale(tmp_path, monkeypatch, probe):
     path = _sanity(tmp_path, monkeypatch, probe=None)
     (tmp_path / "code.py").write_text("x = 1  # edited\n")
-    rec = trust.shipped_sanity(path)
+    rec = trust_shipped.shipped_sanity(path)
     assert not rec["current"] and "code.py" in rec["stale_reason"] and probe["runs"] == 0
 
 
@@ -175,7 +175,7 @@ def test_every_shipped_table_records_a_probe_of_every_method_it_measured():
         assert rec["probe"]["kind"] == f"pointing:{model}" and rec["probe"]["kind"] in shipped.PROBES
         measured = {m for m, row in rec["results"].items() if isinstance(row, dict)}
         assert measured and set(rec["probe"]["figures"]) == measured
-    rec = json.loads(trust.SANITY_TABLE.read_text())
+    rec = json.loads(trust_shipped.SANITY_TABLE.read_text())
     assert rec["probe"]["kind"] == "sanity" and "sanity" in shipped.PROBES
     figures = set(rec["probe"]["figures"])
     assert {k for k in figures if "/cascade:" not in k} == {

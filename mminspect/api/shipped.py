@@ -27,7 +27,7 @@ from ..models.bundled import code_change, sha256_text, sources_sha256
 from .limits import lane
 
 CODE_ROOT = Path(__file__).resolve().parents[2]     # the repository: records name files from here
-# kind -> () -> {figure name: [numbers]}; "pointing:<model>" (api.examples), "sanity" (api.trust)
+# kind -> () -> {figure name: [numbers]}; "pointing:<model>" (api.examples), "sanity" (api.trust_shipped)
 PROBES: dict[str, Callable[[], dict[str, list[float]]]] = {}
 # Equal up to float noise of another thread count or BLAS: a figure that moves less than this
 # is not a change in what the table says.

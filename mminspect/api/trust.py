@@ -1,11 +1,11 @@
-"""Can I trust this map? Sanity checks, method agreement and plain caveats.
+"""Can I trust this map? Sanity checks and method agreement (the caveats are in
+api/caveats.py, the shipped sanity table in api/trust_shipped.py).
 
     check = mi.sanity_check("minilm", "The cat sat on the mat.", method="saliency",
                             compare_to="A kitten on a rug.")
     check.spearman, check.passed                       # one value per randomisation step
     check = mi.sanity_check("miniclip", image=img, prompt="a red circle", method="relevance")
     agree = mi.method_agreement(mi.compare_attributions("minilm", text, compare_to=other))
-    for c in mi.caveats(attr): print(c.sentence)
 
 The sanity check re-initialises the model's blocks from the top down on a deep copy (the
 cached model is never touched; explain/sanity/randomize.py says how), recomputes the map
@@ -16,26 +16,17 @@ model: a map that does not move either is not about the target.
 from __future__ import annotations
 
 import math
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ..models.assets import asset_dir
-from .shipped import PROBES, code_staleness, stale_reason
 from .limits import budget_left, check_copy_mb, check_methods, limits, request_budget
-from ..explain.sanity import (PASS_BELOW, SAME_MAP_ABOVE, cascade, completeness_caveat,
-                              copy_bytes, correlations, deletion_caveat, gap_caveat, half_step,
-                              model_copy, null_sd, rank_correlation, sanity_caveat,
-                              target_caveat, target_ignored, tower_blocks)
-from ..explain.sanity import agreement_matrix
-from ..types import (AttributionComparison, Cancelled, Caveat, InputError, MethodAgreement,
-                     OverBudget, PixelAttribution, Progress, SanityCheck, StopCheck,
-                     TokenAttribution)
+from ..explain.sanity import (PASS_BELOW, SAME_MAP_ABOVE, agreement_matrix, cascade, copy_bytes,
+                              correlations, half_step, model_copy, null_sd, rank_correlation,
+                              target_ignored, tower_blocks)
+from ..types import (AttributionComparison, Cancelled, InputError, MethodAgreement, OverBudget,
+                     PixelAttribution, Progress, SanityCheck, StopCheck, TokenAttribution)
 
-SANITY_TABLE = asset_dir("sanity") / "sanity.json"      # in a checkout or installed
-CODE_ROOT = Path(__file__).resolve().parents[2]         # the table names its files from here
 # Targets for the data-randomisation variant: unrelated to any example, fixed, drawn by seed.
 RANDOM_TEXTS = ("Interest rates rose again in March.", "She plays the violin every evening.",
                 "The train to Lyon leaves at noon.", "Volcanoes form where plates collide.",
@@ -283,136 +274,3 @@ def method_agreement(results) -> MethodAgreement:
     signed, absolute = agreement_matrix(np.stack(feats))
     return MethodAgreement(methods=[r.method for r in items], matrix=signed,
                            matrix_abs=absolute, n_features=int(feats[0].size))
-
-
-def bundled_weights() -> dict[str, str]:
-    """SHA-256 of the weights the bundled models load now (MiniLM is verified against its
-    hash at load; each mini-CLIP's card names its file's): what a shipped table was measured on."""
-    from ..models import miniclip_adapter
-    from ..models.bundled import MINILM_SHA256
-    from ..models.registry import scene_models
-    return {"minilm": MINILM_SHA256, **{
-        name: miniclip_adapter.read_card(miniclip_adapter.bundled_dir(f"bundled:{name}"))
-        ["weights"]["sha256"] for name in scene_models()}}
-
-
-def _stale_reasons(rec: dict, wait: bool = True) -> list[str]:
-    """Why a shipped table no longer describes this code and these weights (empty: current).
-    The hashes are compared through models.bundled (the one place that hashes)."""
-    why = []
-    weights = rec.get("weights_sha256")
-    if not weights:
-        why.append("it records no hash of the weights it was measured on")
-    else:
-        now = bundled_weights()
-        other = sorted(m for m, h in weights.items() if now.get(m) != h)
-        if other:
-            why.append(f"measured on other weights of {', '.join(other)}")
-    code = code_staleness(rec, CODE_ROOT, wait)   # its figures would change (api.shipped)
-    return why + ([code] if code else [])
-
-
-SANITY_PROBE_TEXT = ("The cat sat on the mat near the door.", "A kitten rested on a rug.")
-
-
-def sanity_probe() -> dict[str, list[float]]:
-    """The sanity table's probe (api.shipped), a small fixed piece of its work: every
-    method's map of the trained model on one input per bundled model (the table's first text
-    pair, float32; each mini-CLIP's first example) as [sum, sum of |.|, max, argmax], and one
-    cheap method's cascade per model (the re-initialisation the table runs), ρ per step."""
-    from .attribution import attribute_text
-    from .clip import attribute_image, list_image_methods
-    from .examples import probe_example
-    from ..explain.attribution import METHODS
-    from ..models import load
-    from ..models.registry import scene_models
-
-    def summary(scores) -> list[float]:
-        p = np.asarray(scores, np.float64)
-        return [p.sum(), np.abs(p).sum(), p.max(), float(p.argmax())]
-
-    a, b = SANITY_PROBE_TEXT
-    text, inf = load("minilm"), float("inf")
-    out = {f"minilm/{m}": summary(attribute_text(text, a, method=m, compare_to=b, budget_s=inf,
-                                                 faithfulness=False, precision="float32").scores)
-           for m in METHODS}
-    out["minilm/cascade:saliency"] = sanity_check(text, a, method="saliency", compare_to=b,
-                                                  data=False, budget_s=inf).spearman
-    for model in scene_models():
-        adapter, (image, prompt, _) = load(model), probe_example(model)
-        for m in list_image_methods():
-            out[f"{model}/{m['name']}"] = summary(
-                attribute_image(adapter, image, prompt, method=m["name"]).patch_scores)
-        out[f"{model}/cascade:raw_attention"] = sanity_check(
-            adapter, image=image, prompt=prompt, method="raw_attention", data=False,
-            budget_s=inf).spearman
-    return out
-
-
-PROBES["sanity"] = sanity_probe
-
-
-def shipped_sanity(path: Path | str | None = None, wait: bool = True) -> dict | None:
-    """The shipped sanity table (python -m mminspect.lab.sanity_table), or None if absent,
-    with `current` (False when the bundled weights differ from the ones it recorded, or its
-    figures would change with this code: api.shipped) and `stale_reason` (None when current).
-    wait=False: a re-check not yet run goes to the background (a page must not wait)."""
-    p = Path(path) if path else SANITY_TABLE
-    if not p.exists():
-        return None
-    with open(p) as f:
-        rec = json.load(f)
-    why = _stale_reasons(rec, wait)
-    return {**rec, "current": not why, "stale_reason": stale_reason(why, rec.get("command"))}
-
-
-def shipped_verdict(model_name: str, method: str, table: dict | None = None) -> dict | None:
-    """{score, passed, threshold, n, data_score, data_threshold, current} for a method on a
-    bundled model from the shipped table."""
-    table = shipped_sanity(wait=False) if table is None else table   # a badge never waits
-    if not table:
-        return None
-    row = table.get("results", {}).get(model_name, {}).get(method)
-    if row is None:
-        return None
-    return {**row, "threshold": table.get("threshold", PASS_BELOW),
-            "data_score": row.get("data_score", row.get("data_spearman")),
-            "data_threshold": table.get("data_threshold", SAME_MAP_ABOVE),
-            "current": table.get("current", True)}
-
-
-def caveats(result, sanity: SanityCheck | None = None, method_label: str | None = None,
-            table: dict | None = None) -> list[Caveat]:
-    """The plain warnings for one map (TokenAttribution or PixelAttribution), computed from
-    its own numbers; `sanity`: a check run on this model, else the shipped table's verdict
-    (bundled models only)."""
-    out: list[Caveat | None] = []
-    f = result.faithfulness
-    label = method_label or result.method
-    if isinstance(result, TokenAttribution):
-        complete = f is not None and f.completeness_relative is not None
-        if complete:
-            out.append(gap_caveat(result.target_value, result.baseline_value))
-            out.append(completeness_caveat(f.completeness_relative, result.target_value,
-                                           result.baseline_value))
-    if f is not None:
-        image = isinstance(result, PixelAttribution)
-        out.append(deletion_caveat(f.deletion_area, "patches" if image else "words",
-                                   "Run every method" if image else "Compare all methods",
-                                   faith=f))
-    modality = "image" if isinstance(result, PixelAttribution) else "text"
-    if sanity is not None and sanity.method == result.method:
-        out.append(sanity_caveat(label, sanity.model_name, sanity.score, sanity.threshold,
-                                 "measured on this input"))
-        out.append(target_caveat(label, sanity.data_score, sanity.data_threshold or SAME_MAP_ABOVE,
-                                 f"{sanity.data_target}, on this input", modality))
-    else:
-        verdict = shipped_verdict(result.model_name, result.method, table)
-        if verdict is not None:
-            source = (f"mean of {verdict.get('n', '?')} inputs in the shipped table"
-                      + ("" if verdict["current"] else ", measured on older code"))
-            out.append(sanity_caveat(label, result.model_name, verdict["score"],
-                                     verdict["threshold"], source))
-            out.append(target_caveat(label, verdict["data_score"], verdict["data_threshold"],
-                                     source, modality))
-    return [c for c in out if c is not None]

@@ -11,7 +11,7 @@ larger of signed and |scores| at each step) and the verdict (score < threshold),
 random target's correlation (a map at or above SAME_MAP_ABOVE ignores its target). The app's
 "failed the sanity check" and "hardly changes with a random target" badges read the JSON; it
 records the weights and the source files it came from, and the app and
-tests/test_sanity_table.py say when they changed since (api.trust.shipped_sanity).
+tests/test_sanity_table.py say when they changed since (api.trust_shipped.shipped_sanity).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..api import list_attribution_methods, list_image_methods, load, sanity_check
 from ..api.shipped import probe_record
-from ..api.trust import bundled_weights
+from ..api.trust_shipped import bundled_weights
 from ..explain.sanity import PASS_BELOW, SAME_MAP_ABOVE
 from ..models.registry import scene_models
 from .pointing import pointing_scenes
