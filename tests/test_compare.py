@@ -152,3 +152,26 @@ def test_compare_refuses_two_results_of_different_kinds(tiny_bert):
     view = mi.inspect_text(tiny_bert, "the cat")
     with pytest.raises(InputError, match="same kind"):
         mi.compare(view, "the cat")
+
+
+def test_randomizing_the_last_layer_changes_only_that_layer_and_not_the_loaded_model(tiny_bert):
+    before = mi.inspect_text(tiny_bert, "the cat sat on the mat.")
+    random = mi.randomized_copy(tiny_bert, k=1, seed=3)
+    assert random is not tiny_bert and "last 1 layer random" in random.name
+    diff = mi.compare_texts(tiny_bert, "the cat sat on the mat.", "the cat sat on the mat.",
+                            model_b=random)
+    assert diff.head_js[0].max() == 0.0                  # layer 0 is shared, untouched
+    assert diff.head_js[1].min() > 0.0                   # every head of the random layer moved
+    after = mi.inspect_text(tiny_bert, "the cat sat on the mat.")
+    np.testing.assert_array_equal(before.attention.weights, after.attention.weights)
+    with pytest.raises(InputError, match="k must be between 1 and 2"):
+        mi.randomized_copy(tiny_bert, k=3)
+
+
+def test_minimal_pairs_differ_where_their_names_say(minilm):
+    assert {p["name"] for p in mi.list_pairs()} == {"negation", "number", "word order", "swapped roles"}
+    diff = mi.compare_texts(minilm, *mi.minimal_pair("negation"), labels=["good", "bad"])
+    assert diff.alignment.n_edits == 1 and diff.alignment.labels[4] == "+not"
+    assert diff.prediction_delta is not None and diff.top_heads[0][2] > 0
+    with pytest.raises(InputError, match="No minimal pair"):
+        mi.minimal_pair("sarcasm")
