@@ -14,7 +14,7 @@ from .. import api, figures
 from ..api.lens import why_no_lens
 from ..api.text import instructive_head
 from ..types import InputError, TextView
-from . import causal_panel
+from . import causal_panel, compare_view
 from .context import AppContext
 from .events import MESSAGE, Components, bind, reporter
 from .gpu import gpu
@@ -226,6 +226,9 @@ def build(ctx: AppContext) -> dict:
             c["hide"] = gr.Checkbox(label="Hide special tokens ([CLS], [SEP])", value=False)
             run = gr.Button("Inspect", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
+    with gr.Accordion("Compare A/B: a second text or model next to this one", open=False,
+                      elem_id="cmp-accordion"):
+        compare_view.build(ctx, c)
     c["notes"] = gr.Markdown()
     with gr.Row():
         c["label"] = gr.Label(label="Prediction: zero-shot / class / next-token probabilities",

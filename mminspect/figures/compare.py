@@ -1,0 +1,98 @@
+"""Figures of a comparison (`mi.compare`): A and B side by side on one colour scale, the
+difference A − B on its own diverging scale, and where the attention changed most.
+numpy in, `go.Figure` out; no model, no torch."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.colors as pc
+import plotly.graph_objects as go
+
+from ..types.compare import Comparison
+from .layout import fast_figure, plotly_text, unique_labels
+
+LN2 = float(np.log(2.0))
+
+
+def _labels(diff: Comparison) -> list[str]:
+    return unique_labels([plotly_text(t) for t in diff.alignment.labels])
+
+
+def _side(diff: Comparison, which: str) -> str:
+    view = diff.a if which == "A" else diff.b
+    return plotly_text(f"{which}: {view.model_name}")
+
+
+def compare_head_figure(diff: Comparison, layer: int, head: int | None) -> go.Figure:
+    """Three heatmaps on the aligned tokens: A's head, B's head (B's layer mapped by relative
+    depth), sharing one colour scale, and A − B on a diverging scale centred on 0. Rows =
+    query, columns = key; a slot one text lacks is a blank row and column on that side."""
+    wa, wb = diff.aligned_attention(layer, head)                           # [pos, pos] each
+    labels = _labels(diff)
+    top = float(max(wa.max(), wb.max(), 1e-6))
+    d = wa - wb                                                            # [pos, pos]
+    span = float(max(np.abs(d).max(), 1e-6))
+    b_layer = int(diff.layer_map[layer])
+    head_txt = "mean over heads" if head is None or diff.head_js.shape[1] == 1 else f"head {head}"
+    js = float(diff.head_js[layer, 0 if diff.head_js.shape[1] == 1 or head is None else head])
+    names = [f"{_side(diff, 'A')}<br>layer {layer}, {head_txt}",
+             f"{_side(diff, 'B')}<br>layer {b_layer}, {head_txt}", "A − B (red: more in A)"]
+    hover = "query %{y}<br>key %{x}<br>%{z:.3f}<extra></extra>"
+    data = [{"type": "heatmap", "z": z, "x": labels, "y": labels, "coloraxis": ax,
+             "xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}",
+             "hovertemplate": hover}
+            for i, (z, ax) in enumerate(((wa, "coloraxis"), (wb, "coloraxis"), (d, "coloraxis2")))]
+    layout = {
+        "title": {"text": f"Attention distance (Jensen–Shannon) {js:.3f} nats of at most "
+                          f"{LN2:.3f}: 0 = the same pattern, {LN2:.2f} = no key in common"},
+        "height": 520, "margin": {"l": 10, "r": 10, "t": 90, "b": 10},
+        "coloraxis": {"colorscale": pc.get_colorscale("Blues"), "cmin": 0, "cmax": top,
+                      "colorbar": {"title": {"text": "weight"}, "x": 1.0, "len": 0.45, "y": 0.78}},
+        "coloraxis2": {"colorscale": pc.get_colorscale("RdBu"), "reversescale": True, "cmin": -span, "cmax": span,
+                       "colorbar": {"title": {"text": "A − B"}, "x": 1.0, "len": 0.45, "y": 0.22}},
+        "annotations": [{"text": t, "x": 0.16 + 0.335 * i, "y": 1.0, "xref": "paper",
+                         "yref": "paper", "showarrow": False, "yanchor": "bottom"}
+                        for i, t in enumerate(names)],
+    }
+    for i in range(3):
+        s = str(i + 1) if i else ""
+        layout[f"xaxis{s}"] = {"domain": [0.335 * i, 0.335 * i + 0.3], "type": "category",
+                               "tickangle": -60, "anchor": f"y{s}"}
+        layout[f"yaxis{s}"] = {"domain": [0, 0.9], "type": "category", "autorange": "reversed",
+                               "anchor": f"x{s}", "showticklabels": i == 0}
+    return fast_figure(data, layout)
+
+
+def head_change_figure(diff: Comparison) -> go.Figure:
+    """Jensen–Shannon distance of every layer (rows) × head (columns): where A and B attend
+    differently. The most changed heads are outlined."""
+    js = diff.head_js                                                     # [layer, head]
+    heads = [str(h) for h in range(js.shape[1])] if js.shape[1] > 1 else ["mean"]
+    deeper = len(diff.layer_map) != diff.b.attention.n_layers      # depths differ: say the pairing
+    rows = [f"A{i}↔B{j}" if deeper else f"L{i}" for i, j in enumerate(diff.layer_map)]
+    shapes = [{"type": "rect", "x0": h - 0.5, "x1": h + 0.5, "y0": lay - 0.5, "y1": lay + 0.5,
+               "line": {"color": "red", "width": 2}} for lay, h, _ in diff.top_heads[:3]]
+    return fast_figure(
+        [{"type": "heatmap", "z": js, "x": list(range(len(heads))), "y": list(range(len(rows))),
+          "colorscale": "Oranges", "zmin": 0, "zmax": max(float(js.max()), 1e-6),
+          "colorbar": {"title": {"text": "JS (nats)"}},
+          "customdata": [[r] * len(heads) for r in rows],
+          "hovertemplate": "%{customdata} head %{x}<br>JS %{z:.3f}<extra></extra>"}],
+        {"title": {"text": "How much each head's attention changed from A to B (red boxes: the "
+                           "three that changed most)"},
+         "height": 360, "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "shapes": shapes,
+         "xaxis": {"title": {"text": "head"}, "tickvals": list(range(len(heads))), "ticktext": heads},
+         "yaxis": {"title": {"text": "layer"}, "tickvals": list(range(len(rows))), "ticktext": rows,
+                   "autorange": "reversed"}})
+
+
+def word_change_figure(diff: Comparison) -> go.Figure:
+    """Attribution of each aligned word in A and B (bars), and A − B (line); gaps are empty."""
+    labels = _labels(diff)
+    bars = [{"type": "bar", "x": labels, "y": np.nan_to_num(v, nan=0.0).tolist(), "name": name}
+            for v, name in ((diff.word_a, _side(diff, "A")), (diff.word_b, _side(diff, "B")))]
+    line = {"type": "scatter", "mode": "markers+lines", "x": labels, "name": "A − B",
+            "y": [None if np.isnan(v) else float(v) for v in diff.word_diff]}
+    return fast_figure(bars + [line], {
+        "title": {"text": "Attribution per aligned word: A, B and A − B"}, "barmode": "group",
+        "height": 380, "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "xaxis": {"type": "category", "tickangle": -45}, "yaxis": {"title": {"text": "score"}}})

@@ -1,0 +1,92 @@
+"""The Text tab's Compare A/B panel walked in Chromium as a person would: a handled error on a
+fresh page (no text B; a slider before any comparison), a minimal pair picked (fills A, B and
+the labels), Compare, a head opened from the "most changed" list, both sliders; model B = A
+with its last layers random; a handled error after results (empty B) that keeps the figure and
+the list, and a head picked after it."""
+from __future__ import annotations
+
+import mminspect as mi
+from browser_helpers import Walk, walk_fixture
+
+MSG = ".mm-cmp-message"
+B = "Text B"
+HEADS = "#cmp-heads label"
+
+walk = walk_fixture("compare", "Text")
+
+
+def compare_plot(w: Walk, head_text: str) -> dict:
+    """The side-by-side figure once its first panel's caption names `head_text`."""
+    return w.wait_plot(f"p.types.length === 3 && p.annotations.length === 3 && "
+                       f"p.annotations[0].includes({head_text!r})")
+
+
+def test_compare_walk(walk):
+    w = walk
+    w.panel.get_by_text("Compare A/B: a second text or model", exact=False).first.click()
+    w.button("Compare A and B").wait_for()
+    w.assert_no_error_pill()
+    w.shot("fresh page")
+
+    # ---- handled errors before any comparison ----
+    w.button("Compare A and B").click()
+    w.expect_message("Type a text B", where=MSG)
+    w.close_toasts()
+    w.set_slider("Compared layer (of A)", 2)
+    w.expect_message("Press Compare first", where=MSG)
+    w.shot("errors before compare")
+    w.close_toasts()
+
+    # ---- a minimal pair fills both texts and the labels ----
+    w.pick("Minimal pair (fills A, B and the labels)", "negation")
+    w.wait_text("One inserted word flips the meaning")
+    assert w.page.get_by_label("Text", exact=True).input_value() == "The movie was good."
+    assert w.textbox(B).input_value() == "The movie was not good."
+
+    # ---- compare: the summary, the list of heads, three heatmaps on the aligned tokens ----
+    w.run("Compare A and B", done_text="Aligned tokens")
+    assert w.message(MSG) == ""
+    expected = mi.compare_texts("minilm", *mi.minimal_pair("negation"),
+                                labels=["a positive review", "a negative review"])
+    layer, head, js = expected.top_heads[0]
+    text = w.text()
+    assert "edits: 1 (+not)" in text and "P(a positive review)" in text, text
+    fig = compare_plot(w, f"layer {layer}, head {head}")
+    assert "+not" in fig["x"] and f"{js:.3f} nats" in fig["title"]
+    assert w.slider_value("Compared layer (of A)") == layer and w.slider_value("Compared head") == head
+    assert w.page.locator(HEADS).count() == 5
+    w.assert_no_error_pill()
+    w.shot("negation compared")
+
+    # ---- open the second most changed head from the list, then step the sliders ----
+    l2, h2, _ = expected.top_heads[1]
+    w.page.locator(HEADS).nth(1).click()
+    compare_plot(w, f"layer {l2}, head {h2}")
+    assert w.slider_value("Compared layer (of A)") == l2 and w.slider_value("Compared head") == h2
+    w.shot("second head opened")
+    w.set_slider("Compared head", 0 if h2 else 1)
+    compare_plot(w, f"layer {l2}, head {0 if h2 else 1}")
+    w.set_slider("Compared layer (of A)", 0 if l2 else 1)
+    compare_plot(w, f"layer {0 if l2 else 1}, head")
+
+    # ---- model B: the same model with its last layers random, on the same text ----
+    w.pick("Model B", "last 2 layers random")
+    w.type_into(B, "The movie was good.")
+    w.run("Compare A and B", done_text="last 2 layers random")
+    text = w.text()
+    assert "edits: 0" in text and "L5" in text, text
+    w.wait_plot("p.title.startsWith('How much each head')")
+    w.shot("random model b")
+
+    # ---- a handled error after results: everything drawn stays, the list still works ----
+    w.type_into(B, "")
+    w.button("Compare A and B").click()
+    w.expect_message("Type a text B", where=MSG)
+    assert "last 2 layers random" in w.text()
+    w.shot("error after results")
+    w.close_toasts()
+    w.page.locator(HEADS).nth(2).click()
+    w.page.wait_for_function(f"() => !document.querySelector('{MSG}').innerText.includes('⚠️')")
+    w.wait_plot("p.types.length === 3")
+    w.assert_no_error_pill()
+    w.shot("head after error")
