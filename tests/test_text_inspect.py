@@ -147,3 +147,21 @@ def test_a_name_that_is_no_model_names_the_alternatives():
 def test_an_uncached_hub_id_offline_fails_at_once_naming_the_bundled_models():
     with pytest.raises(mi.ModelLoadError, match="not in the local cache and the hub is offline.*minilm"):
         mi.load("someone/not-cached-model")
+
+
+def test_texts_of_very_different_lengths_embed_in_small_batches_with_the_same_result(minilm,
+                                                                                   monkeypatch):
+    """One long second text beside 40 short labels: each batch is padded only to its own
+    longest text (one batch of all was 41 x 512 tokens), and every embedding equals the
+    text's embedding alone."""
+    long = "The old fisherman pulled his boat onto the beach at dawn. " * 60     # > 512 tokens
+    texts = [f"label {i} about boats" for i in range(40)] + [long, "a"]
+    alone = np.stack([minilm._embed_batch([t])[0] for t in texts])
+    sizes = []
+    real = minilm._embed_batch
+    monkeypatch.setattr(minilm, "_embed_batch",
+                        lambda batch: sizes.append(len(batch)) or real(batch))
+    together = minilm.embed(texts)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert sum(sizes) == len(texts)
+    assert 1 in sizes and max(sizes) >= 20          # the long text alone, the labels together
