@@ -28,6 +28,7 @@ from .limits import budget_in_force, check_labels, check_methods, limits
 
 BACKENDS = ("local", "ray")
 DEFAULT_METHODS = ("integrated_gradients", "saliency")
+MAX_BATCH = 1024          # rows handed to one call of the batch function (one Ray task)
 
 
 def _default_target(adapter, rows: pd.DataFrame) -> str:
@@ -92,20 +93,21 @@ class Clock:
         if self.should_stop is not None and self.should_stop():
             raise Cancelled(f"Stopped after {self.done} of {self.n} rows.")
         spent = time.perf_counter() - self.start
+        if self.done >= 1:                 # after a row the rate is known: refuse early
+            rate = spent / self.done
+            need = rate * self.n
+            if need > 1.5 * self.budget_s:
+                raise OverBudget(f"Stopped after {self.done} of {self.n} rows: this set would "
+                                 f"take about {need:,.0f} s ({rate:.2f} s per row); the time "
+                                 f"budget is {self.budget_s:g} s (MMINSPECT_BUDGET_S, or "
+                                 f"budget_s=). About {int(self.budget_s / rate)} rows fit: take "
+                                 "a sample, drop a method or heads=False, or pass "
+                                 "budget_s=math.inf on your own machine.")
         if spent > self.budget_s:
             raise OverBudget(f"Stopped after {self.done} of {self.n} rows: the time budget of "
                              f"{self.budget_s:g} s is used up (MMINSPECT_BUDGET_S, or "
                              "budget_s=). Explain fewer rows or fewer methods at once, or "
                              "pass budget_s=math.inf on your own machine.")
-        if self.done >= 2:                 # after two rows the rate is known: refuse early
-            need = spent / self.done * self.n
-            if need > 1.5 * self.budget_s:
-                fit = int(self.budget_s / (spent / self.done))
-                raise OverBudget(f"This set would take about {need:,.0f} s ({spent / self.done:.2f} "
-                                 f"s per row x {self.n} rows); the time budget is "
-                                 f"{self.budget_s:g} s. About {fit} rows fit: take a sample, "
-                                 "drop a method or heads=False, or pass budget_s=math.inf on "
-                                 "your own machine.")
 
     def advance(self, k: int) -> None:
         self.done += k
@@ -127,7 +129,10 @@ def _local(adapter, records: list[dict], spec: DatasetSpec, batch_size: int, clo
            should_stop, emit) -> None:
     for i in range(0, len(records), batch_size):
         chunk = records[i:i + batch_size]
-        emit(explain_batch(adapter, chunk, spec, should_stop, clock.check))
+        try:
+            emit(explain_batch(adapter, chunk, spec, should_stop, clock.check))
+        except Cancelled:                    # from inside a row: say how far the set got
+            raise Cancelled(f"Stopped after {clock.done} of {clock.n} rows.") from None
         clock.advance(len(chunk))
 
 
@@ -166,8 +171,8 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     lim = limits()
     if backend not in BACKENDS:
         raise InputError(f"Unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
-    if not (isinstance(batch_size, int) and 1 <= batch_size <= lim.max_rows):
-        raise InputError(f"batch_size must be a whole number from 1 to {lim.max_rows}, "
+    if not (isinstance(batch_size, int) and 1 <= batch_size <= MAX_BATCH):
+        raise InputError(f"batch_size must be a whole number from 1 to {MAX_BATCH}, "
                          f"got {batch_size!r}.")
     rows = read_rows(data, lim)
     adapter = as_text_adapter(load(model) if isinstance(model, str) else model)

@@ -90,8 +90,9 @@ def _as_frame(data, lim: Limits) -> tuple[pd.DataFrame, str]:
 
 
 def _text_column(values) -> list[str | None]:
-    """Strings as they are; missing values (NaN, None) as None; anything else as str."""
-    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    """Strings as they are; missing values (NaN, None, an empty CSV cell) as None; anything
+    else as str (a label 1 and a label "1" are the same answer)."""
+    return [None if v is None or v == "" or (isinstance(v, float) and np.isnan(v)) else str(v)
             for v in values]
 
 
@@ -111,7 +112,7 @@ def read_rows(data, lim: Limits) -> pd.DataFrame:
         name = str(col)
         if name == "row":
             continue                               # ours: the row's position in the input
-        out[name] = _text_column(df[col].tolist())
+        out[name] = pd.Series(_text_column(df[col].tolist()), dtype=object)   # None stays None
     return out
 
 

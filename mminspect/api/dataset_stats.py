@@ -57,13 +57,14 @@ def methods_of(table: pd.DataFrame) -> list[str]:
 
 def accuracy_by_slice(table: pd.DataFrame, by=None) -> pd.DataFrame:
     """One row per (slice, value): rows with a known `correct`, how many were correct, and
-    the share. "all" is the whole set; "length" bins the word count (LENGTH_BINS)."""
+    the share. "all" is the whole set; "length" bins the word count (LENGTH_BINS); by
+    default also "label" and "slice" where the table has them."""
     rows = table[table["ok"].astype(bool)] if "ok" in table else table
     rows = rows[rows["correct"].notna()] if "correct" in rows else rows.iloc[:0]
     rows = rows.assign(length=rows["n_words"].map(length_bin) if len(rows) else [],
                        all="all")
-    by = list(by) if by is not None else ["all", "label", "length"] + (
-        ["slice"] if "slice" in table.columns else [])
+    by = list(by) if by is not None else ["all", "length"] + [
+        c for c in ("label", "slice") if c in table.columns]
     out = []
     for col in by:
         if col not in rows.columns:
