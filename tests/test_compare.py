@@ -175,3 +175,20 @@ def test_minimal_pairs_differ_where_their_names_say(minilm):
     assert diff.prediction_delta is not None and diff.top_heads[0][2] > 0
     with pytest.raises(InputError, match="No minimal pair"):
         mi.minimal_pair("sarcasm")
+
+
+def test_insert_not_lesson_finds_the_row_that_moved_most(minilm):
+    from mminspect.api.compare_lesson import ROW_PLACES, changed_rows
+    from mminspect.api.lesson_types import LessonState
+    a, b = mi.minimal_pair("negation")
+    out = changed_rows(minilm, LessonState(model="minilm", text=a, compare_to=b, panel="compare"))
+    diff = mi.compare_texts(minilm, a, b)
+    rows = np.nanmean(diff.row_js, (0, 1))                         # [slot]; NaN at "+not"
+    slot = int(np.nanargmax(rows))
+    assert out.value == pytest.approx(rows[slot], rel=1e-5)
+    assert f"the row of “{diff.alignment.labels[slot]}” moved most" in out.text
+    ops = diff.alignment.ops
+    place = (3 if diff.a.attention.special[diff.alignment.a_index[slot]] else
+             0 if ops[slot - 1] != "same" else 1 if ops[slot + 1] != "same" else 2)
+    assert out.answer == ROW_PLACES[place] == "the word right after the change"   # "good"
+    assert f"layer {diff.top_heads[0][0]}, head {diff.top_heads[0][1]}" in out.text

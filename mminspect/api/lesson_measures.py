@@ -14,6 +14,7 @@ import numpy as np
 
 from ..explain import head_summary
 from .lesson_types import LessonError, LessonState, Measured
+from .compare_lesson import ROW_PLACES, changed_rows
 
 PREFIXES = ("Ġ", "▁", "##")
 
@@ -266,4 +267,5 @@ MEASURES: dict[str, Measure] = {
     "attention_vs_attribution": Measure(attention_vs_attribution, SAME, "",
                                         "top word by attention vs by attribution"),
     "embedding_sum": Measure(embedding_sum, EMBED, "", "how the embedding parts are combined"),
+    "changed_rows": Measure(changed_rows, ROW_PLACES, "", "whose attention moves most from text A to B"),
 }
