@@ -178,12 +178,19 @@ def read_table(path) -> pd.DataFrame:
     return pq.read_table(str(path)).to_pandas()
 
 
+def plain(value):
+    """A list cell as Python lists (Arrow hands back arrays, and arrays of arrays)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def to_csv(table: pd.DataFrame, path) -> Path:
     """The table as CSV: list columns (words, scores, head importance) written as JSON."""
     flat = table.copy()
     for col in flat.columns:
         if flat[col].map(lambda v: isinstance(v, (list, np.ndarray))).any():
-            flat[col] = flat[col].map(lambda v: json.dumps(np.asarray(v).tolist())
+            flat[col] = flat[col].map(lambda v: json.dumps(plain(v))
                                       if isinstance(v, (list, np.ndarray)) else v)
     flat.to_csv(path, index=False)
     return Path(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import api
 from ..report import report
 from ..types import InputError, ModelLoadError, OverBudget
+from .dataset_cmd import add_dataset_parser, cmd_dataset
 from .progress import Bar
 
 EXIT_INPUT, EXIT_MODEL, EXIT_INTERRUPTED = 3, 4, 130
@@ -164,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
                                 + models_help() + ".",
                                 epilog="Exit codes: 0 done, 2 usage, 3 input refused, 4 model "
                                 "not loaded, 130 interrupted.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{text,attribute,image}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{text,attribute,image,dataset}")
 
     def common(sp, model):
         sp.add_argument("--model", default=model, help=f"registry name, hub id or folder (default "
@@ -200,10 +201,11 @@ def parser() -> argparse.ArgumentParser:
                     help="the labels to compare (a bundled example brings its own)")
     im.add_argument("--template", help='e.g. "a photo of a {}"')
     common(im, "miniclip")
+    add_dataset_parser(sub)
     return p
 
 
-COMMANDS = {"text": cmd_text, "attribute": cmd_attribute, "image": cmd_image}
+COMMANDS = {"text": cmd_text, "attribute": cmd_attribute, "image": cmd_image, "dataset": cmd_dataset}
 
 
 def main(argv: list[str] | None = None) -> int:
