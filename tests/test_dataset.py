@@ -247,3 +247,13 @@ def test_a_classifier_is_scored_against_its_labels(task_models):
         assert row["prediction"] == names[int(direct_logits(cls, row["text"]).argmax())]
         assert row["correct"] == (row["prediction"] == row["label"])
         assert np.stack(row["head_importance"]).shape == (2, 2)
+
+
+def test_the_docs_example_runs_as_printed(minilm, capsys):
+    from pathlib import Path
+    page = (Path(__file__).resolve().parents[1] / "docs" / "dataset.md").read_text()
+    code = page.split("```python\n", 1)[1].split("```", 1)[0]
+    scope = {}
+    exec(compile(code, "docs/dataset.md", "exec"), scope)
+    assert scope["summary"].n_ok == 3 and scope["summary"].heads_mean.shape == (6, 12)
+    assert "accuracy" in capsys.readouterr().out
