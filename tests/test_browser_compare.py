@@ -90,3 +90,47 @@ def test_compare_walk(walk):
     w.wait_plot("p.types.length === 3")
     w.assert_no_error_pill()
     w.shot("head after error")
+
+
+AMSG = ".mm-acmp-message"
+attr_walk = walk_fixture("compare-attr", "Attributions")
+
+
+def test_attribution_compare_walk(attr_walk):
+    w = attr_walk
+    w.panel.get_by_text("Compare A/B: the same explanation", exact=False).first.click()
+    run = w.button("Compare the maps of A and B")
+    run.wait_for()
+    w.assert_no_error_pill()
+    w.shot("fresh page")
+    run.click()                                               # no text B yet
+    w.expect_message("Type a text B", where=AMSG)
+    w.shot("error no text b")
+    w.close_toasts()
+
+    w.pick("Method", "Saliency")
+    w.type_into("Text to explain", "The movie was good.")
+    w.type_into("Text B (to explain the same way)", "The movie was not good.")
+    w.run("Compare the maps of A and B", done_text="Aligned words")
+    assert w.message(AMSG) == ""
+    text = w.text()
+    assert "edits: 1 (+not)" in text and "Largest change" in text, text
+    fig = w.wait_plot("p.title.startsWith('Attribution per aligned word')")
+    assert fig["traces"] == 3 and "+not" in fig["x"]
+    w.assert_no_error_pill()
+    w.shot("negation maps compared")
+
+    # a handled error after results (text B emptied): the summary and the figure stay
+    w.pick("Model B", "last 2 layers random")
+    w.type_into("Text B (to explain the same way)", "")
+    run.click()
+    w.expect_message("Type a text B", where=AMSG)
+    assert "edits: 1 (+not)" in w.text()
+    w.wait_plot("p.title.startsWith('Attribution per aligned word')")
+    w.shot("error after results")
+    w.close_toasts()
+    w.type_into("Text B (to explain the same way)", "The movie was good.")
+    w.run("Compare the maps of A and B", done_text="last 2 layers random")
+    assert "edits: 0" in w.text()
+    w.assert_no_error_pill()
+    w.shot("random model b")

@@ -56,3 +56,18 @@ def test_picking_a_minimal_pair_fills_both_texts_and_the_labels():
     assert out["text"] == "The movie was good." and out["cmp_text_b"] == "The movie was not good."
     assert out["labels"] == "a positive review, a negative review"
     assert cv.on_pair(_ctx(), cv.OWN) == {"cmp_teaches": ""}
+
+
+def test_attribution_compare_lines_up_the_words_of_both_maps(tiny_bert_dir):
+    from mminspect.ui import compare_attr as ca
+    out = ca.on_compare_attr(_ctx(), "minilm", str(tiny_bert_dir), "the cat sat", "similarity",
+                             "a warm rug", "", "", "", "saliency", "pad", "the cat is not warm",
+                             cv.SAME)
+    fig = out["acmp_figure"]
+    assert [t.name for t in fig.data][2] == "A − B" and "edits: 3" in out["acmp_summary"]
+    a, b, d = (np.array([np.nan if v is None else v for v in t.y], float) for t in fig.data)
+    np.testing.assert_allclose(a - b, d, atol=1e-6, equal_nan=True)
+    assert np.isnan(d).sum() == 2                     # "+not", "+warm": only B has them
+    with pytest.raises(mi.InputError, match="Type a text B"):
+        ca.on_compare_attr(_ctx(), "minilm", str(tiny_bert_dir), "the cat", "similarity",
+                           "a rug", "", "", "", "saliency", "pad", "", cv.SAME)

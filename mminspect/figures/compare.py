@@ -86,13 +86,26 @@ def head_change_figure(diff: Comparison) -> go.Figure:
 
 
 def word_change_figure(diff: Comparison) -> go.Figure:
-    """Attribution of each aligned word in A and B (bars), and A − B (line); gaps are empty."""
+    """Top: the attribution of each aligned word in A and in B, on one axis (one scale).
+    Bottom: A − B, red where A's score is higher, blue where B's is; a word only one text
+    has is left empty there (there is nothing to subtract)."""
     labels = _labels(diff)
-    bars = [{"type": "bar", "x": labels, "y": np.nan_to_num(v, nan=0.0).tolist(), "name": name}
-            for v, name in ((diff.word_a, _side(diff, "A")), (diff.word_b, _side(diff, "B")))]
-    line = {"type": "scatter", "mode": "markers+lines", "x": labels, "name": "A − B",
-            "y": [None if np.isnan(v) else float(v) for v in diff.word_diff]}
-    return fast_figure(bars + [line], {
-        "title": {"text": "Attribution per aligned word: A, B and A − B"}, "barmode": "group",
-        "height": 380, "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
-        "xaxis": {"type": "category", "tickangle": -45}, "yaxis": {"title": {"text": "score"}}})
+    bars = [{"type": "bar", "x": labels, "y": [None if np.isnan(v) else float(v) for v in vals],
+             "name": name, "marker": {"color": colour}, "xaxis": "x", "yaxis": "y",
+             "hovertemplate": "%{x}<br>%{y:.4f}<extra>" + name + "</extra>"}
+            for vals, name, colour in ((diff.word_a, _side(diff, "A"), "#64748b"),
+                                       (diff.word_b, _side(diff, "B"), "#f59e0b"))]
+    d = diff.word_diff
+    delta = {"type": "bar", "x": labels, "y": [None if np.isnan(v) else float(v) for v in d],
+             "name": "A − B", "xaxis": "x2", "yaxis": "y2", "showlegend": False,
+             "marker": {"color": ["#b91c1c" if v > 0 else "#1d4ed8" for v in np.nan_to_num(d)]},
+             "hovertemplate": "%{x}<br>A − B %{y:+.4f}<extra></extra>"}
+    return fast_figure(bars + [delta], {
+        "title": {"text": "Attribution per aligned word: A and B on one scale (top), A − B "
+                          "(bottom; red: A higher, blue: B higher)"},
+        "barmode": "group", "height": 520, "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+        "legend": {"orientation": "h", "y": 1.08},
+        "xaxis": {"type": "category", "domain": [0, 1], "anchor": "y", "showticklabels": False},
+        "yaxis": {"domain": [0.5, 1], "title": {"text": "score"}, "zeroline": True},
+        "xaxis2": {"type": "category", "domain": [0, 1], "anchor": "y2", "tickangle": -45},
+        "yaxis2": {"domain": [0, 0.4], "title": {"text": "A − B"}, "zeroline": True}})

@@ -20,7 +20,7 @@ from .events import MESSAGE, Components, bind, client_left, reporter
 from .gpu import gpu
 from .model_picker import build_picker, model_label, resolve_model
 from .prediction_view import md_escape as _md
-from . import trust_panel
+from . import compare_attr, trust_panel
 from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
 from .text_targets import TARGETS, check_target_fits, target_kwargs
 from .words import BASELINES, param_words
@@ -252,6 +252,8 @@ def build(ctx: AppContext) -> dict:
                 run = gr.Button("Attribute", variant="primary", elem_id=LINK.run_button)
                 run_all = gr.Button("Compare all methods")
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
+    with gr.Accordion("Compare A/B: the same explanation for a second text or model", open=False):
+        compare_attr.build(ctx, c)
     c["summary"] = gr.Markdown()
     c["caveats"] = gr.HTML()                    # the map's caveat badges, next to it
     with gr.Accordion("Details: baseline score, steps, precision, time budget", open=False):
