@@ -7,7 +7,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mminspect"
 HEAVY = {"torch", "transformers", "open_clip", "captum", "bertviz", "torchvision"}
-PACKAGES = {"types", "miniclip", "models", "capture", "explain", "api", "figures", "ui", "lab",
+PACKAGES = {"types", "miniclip", "fusion", "models", "capture", "explain", "api", "figures", "ui", "lab",
             "report", "cli"}
 # "__init__" is the facade `import mminspect as mi`; "bench" the `python -m mminspect.bench` shim;
 # "__main__" the `python -m mminspect` command line.
@@ -19,9 +19,10 @@ ALLOWED = {
     # capture holds the temporary library patches an adapter opens internals with (open_clip's
     # attention), so it sits under models and knows no adapter.
     "capture": {"types"},
-    "models": {"types", "miniclip", "capture"},
+    "fusion": {"types", "miniclip"},                     # the fusion models and their words, under models
+    "models": {"types", "miniclip", "fusion", "capture"},
     "explain": {"types", "models", "capture"},
-    "api": {"types", "miniclip", "models", "capture", "explain"},
+    "api": {"types", "miniclip", "fusion", "models", "capture", "explain"},
     "figures": {"types"},
     "ui": {"types", "api", "figures", "report"},           # report: the Save report button
     # the offline report: figures of a result plus the model's hash (api); a program's tool.

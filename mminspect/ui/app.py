@@ -9,12 +9,12 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from .. import api
-from . import attention_tab, attribution_tab, clip_tab, lessons_tab, text_tab
+from . import attention_tab, attribution_tab, clip_tab, fusion_tab, lessons_tab, text_tab
 from .allocator import tune_allocator
 from .clients import cancel_unheard, limit_queue_per_client
 from .context import AppContext, default_context
 from .guards import guard_inputs
-from .hosting import HeadersMiddleware, forget_closed_sessions
+from .hosting import HeadersMiddleware, configure_logging, forget_closed_sessions
 from .lanes import install_lanes
 from .links import wire_links
 from .sessions import SessionsMiddleware, expire_sessions
@@ -23,6 +23,7 @@ from .uploads import UploadQuota, upload_keep_s
 # Before any worker thread allocates: fixed glibc thresholds keep RSS flat in gradio's
 # worker threads (allocator.py says why).
 tune_allocator()
+configure_logging()                     # MMINSPECT_LOG_LEVEL, for a host's log
 
 INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it predicts: "
          "**Text** — attention of every layer and head and the model's prediction; "
@@ -52,6 +53,8 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 linked["attributions"] = attribution_tab.build(ctx)
             with gr.Tab("Image–text", id="image-text"):
                 linked["image-text"] = clip_tab.build(ctx)
+            with gr.Tab("Fusion", id="fusion"):
+                fusion_tab.build(ctx)
             with gr.Tab("How attention works", id="attention"):
                 attention, trace_event = attention_tab.build(ctx)
                 linked["attention"] = attention
