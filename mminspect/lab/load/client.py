@@ -9,15 +9,22 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from .messages import Result, classify_exception, classify_message
 
-if TYPE_CHECKING:                 # the runner owns the sessions; only its type is named here
-    from .runner import Runner
+
+class RunClock(Protocol):
+    """What a session reads of the run that owns it (runner.Runner): the time limit of one
+    request and when the run started. Read at each call (the runner may restart its clock),
+    and named here as a protocol so this module does not import the runner, which imports
+    the cases, which import this module."""
+
+    timeout: float
+    t0: float
 
 
 def pattern_image(side: int, seed: int) -> Image.Image:
@@ -85,7 +92,7 @@ class Inputs:
 class Session:
     """One gradio_client.Client (one session on the server) and what its requests need."""
 
-    def __init__(self, url: str, index: int, runner: "Runner"):
+    def __init__(self, url: str, index: int, runner: RunClock):
         from gradio_client import Client
         self.url, self.index, self.runner = url, index, runner
         self.client = Client(url, verbose=False, download_files=False)
