@@ -257,3 +257,27 @@ def test_the_docs_example_runs_as_printed(minilm, capsys):
     exec(compile(code, "docs/dataset.md", "exec"), scope)
     assert scope["summary"].n_ok == 3 and scope["summary"].heads_mean.shape == (6, 12)
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_rows_late_in_a_request_are_not_made_coarser(minilm, monkeypatch):
+    """Inside a request's deadline (the app's long lane) a row runs as it would alone: the
+    call's clock, checked between rows, enforces the budget, not each row's planner (which
+    would run it coarser, or stop it, once little of the request is left)."""
+    import contextlib
+    from mminspect.api import dataset_batch
+    from mminspect.api.limits import request_budget
+    rows = ROWS[:1]
+    kw = dict(methods=["integrated_gradients"], heads=False, labels=LABELS)
+    alone = mi.explain_dataset(minilm, rows, budget_s=math.inf, **kw)
+    with request_budget(0.2):                    # checked once, before the only row
+        late = mi.explain_dataset(minilm, rows, **kw)
+    np.testing.assert_array_equal(alone["integrated_gradients.scores"][0],
+                                  late["integrated_gradients.scores"][0])
+    assert alone["notes"][0] == late["notes"][0]
+    monkeypatch.setattr(dataset_batch, "without_deadline", contextlib.nullcontext)
+    try:                                         # what the row's own planner would do
+        with request_budget(0.2):
+            planned = mi.explain_dataset(minilm, rows, **kw)
+    except OverBudget:
+        return
+    assert planned["notes"][0] != alone["notes"][0]          # run coarser, with a note

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from ..explain import cosine, softmax
-from ..types import InputError, StopCheck
+from ..types import Cancelled, InputError, OverBudget, StopCheck
 from .adapters import as_text_adapter
 from .attribution import compare_attributions
 from .causal import head_importance
 from .dataset_io import row_problem
-from .limits import Limits
+from .limits import Limits, without_deadline
 
 TARGETS = ("zero_shot", "similarity", "class", "mask_fill", "next_token")
 
@@ -101,11 +101,15 @@ def explain_row(adapter, row: dict, spec: DatasetSpec, label_emb=None,
     predicted, score = _prediction(adapter, row, spec, label_emb)
     kwargs = _target_kwargs(row, spec, predicted)
     try:
-        comp = compare_attributions(adapter, row["text"], methods=list(spec.methods),
-                                    baseline=spec.baseline, budget_s=math.inf,
-                                    precision=spec.precision, should_stop=should_stop, **kwargs)
-        heads = (head_importance(adapter, row["text"], budget_s=math.inf,
-                                 should_stop=should_stop, **kwargs) if spec.heads else None)
+        with without_deadline():      # the call's clock runs between rows (api/dataset.py)
+            comp = compare_attributions(adapter, row["text"], methods=list(spec.methods),
+                                        baseline=spec.baseline, budget_s=math.inf,
+                                        precision=spec.precision, should_stop=should_stop,
+                                        **kwargs)
+            heads = (head_importance(adapter, row["text"], budget_s=math.inf,
+                                     should_stop=should_stop, **kwargs) if spec.heads else None)
+    except (OverBudget, Cancelled):
+        raise                                 # the whole call stops, not this row
     except InputError as e:                   # e.g. a text too long for a gradient step
         return _skipped(row, spec, str(e), time.perf_counter() - start)
     first = comp.results[0]
