@@ -176,7 +176,9 @@ def test_files_in_three_formats_read_alike(tmp_path, minilm):
     df.to_csv(tmp_path / "d.csv", index=False)
     df.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
     df.to_parquet(tmp_path / "d.parquet")
-    got = [read_rows(tmp_path / f"d.{ext}", limits()) for ext in ("csv", "jsonl", "parquet")]
+    files = [tmp_path / f"d.{ext}" for ext in ("csv", "jsonl", "parquet")]
+    got = [read_rows(f, limits()) for f in files]
+    got += [read_rows(f.read_bytes(), limits()) for f in files]       # an upload: bytes only
     for g in got:
         assert g["text"].tolist() == df["text"].tolist() and g["row"].tolist() == [0, 1]
         assert g["slice"].tolist() == ["short", None]
@@ -188,6 +190,10 @@ def test_files_in_three_formats_read_alike(tmp_path, minilm):
         mi.explain_dataset(minilm, tmp_path / "d.txt")
     with pytest.raises(InputError, match="No file at"):
         mi.explain_dataset(minilm, tmp_path / "missing.csv")
+    with pytest.raises(InputError, match="Could not read the file as JSONL"):
+        read_rows(b'{"text": "a"}\n{"text": ', limits())
+    with pytest.raises(InputError, match="the limit is 10 MB"):
+        read_rows(b"text\n" + b"x" * (10 * 2**20), limits())
 
 
 def test_limits_refuse_before_any_model_work(tmp_path, minilm, monkeypatch):

@@ -14,6 +14,7 @@ what it finished. CSV cannot hold lists, so it is offered only as an export (lis
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from .limits import Limits
 
 KNOWN = ("text", "text2", "label")
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
+# An uploaded table's bytes: 1,000 rows of a few sentences are well under 1 MB.
+MAX_UPLOAD_BYTES = 10 * 2**20
 
 
 def _check_columns(df: pd.DataFrame, where: str) -> None:
@@ -43,31 +46,51 @@ def _too_many(n: int, lim: Limits, exact: bool = True) -> InputError:
                       "own machine.")
 
 
-def _read_file(path: Path, lim: Limits) -> pd.DataFrame:
-    """At most max_rows + 1 rows (one more tells that the file is over the limit)."""
-    if not path.is_file():
-        raise InputError(f"No file at {str(path)!r}.")
-    suffix = path.suffix.lower()
+def _parse(source, kind: str, lim: Limits, name: str) -> pd.DataFrame:
+    """A file's rows (`source`: a path or a byte stream), at most max_rows + 1 of them (one
+    more tells that it is over the limit); an InputError in the parser's own words."""
     cap = lim.max_rows + 1
     try:
-        if suffix == ".csv":
-            return pd.read_csv(path, nrows=cap, dtype=str, keep_default_na=False)
-        if suffix in (".jsonl", ".json"):
-            lines = suffix == ".jsonl" or path.read_bytes()[:1] != b"["
-            return pd.read_json(path, lines=lines, nrows=cap if lines else None, dtype=False)
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-            f = pq.ParquetFile(path)
-            if f.metadata.num_rows > lim.max_rows:
-                raise _too_many(f.metadata.num_rows, lim)
-            return f.read().to_pandas()
+        if kind == "csv":
+            return pd.read_csv(source, nrows=cap, dtype=str, keep_default_na=False)
+        if kind in ("jsonl", "json"):
+            lines = kind == "jsonl"
+            return pd.read_json(source, lines=lines, nrows=cap if lines else None, dtype=False)
+        import pyarrow.parquet as pq
+        f = pq.ParquetFile(source)
+        if f.metadata.num_rows > lim.max_rows:
+            raise _too_many(f.metadata.num_rows, lim)
+        return f.read().to_pandas()
     except InputError:
         raise
     except Exception as e:                      # the parser's own words say where it broke
-        raise InputError(f"Could not read {path.name} as {suffix[1:].upper()}: "
-                         f"{str(e)[:200]}") from None
-    raise InputError(f"{path.name}: unknown file type {suffix or '(none)'!r}; use one of "
-                     f"{', '.join(SUFFIXES)}.")
+        raise InputError(f"Could not read {name} as {kind.upper()}: {str(e)[:200]}") from None
+
+
+def _read_file(path: Path, lim: Limits) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"No file at {str(path)!r}.")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError(f"{path.name}: unknown file type {suffix or '(none)'!r}; use one of "
+                         f"{', '.join(SUFFIXES)}.")
+    kind = suffix[1:]
+    if kind == "json":                          # a JSON list, or JSON lines named .json
+        with path.open("rb") as f:
+            kind = "json" if f.read(64).lstrip()[:1] == b"[" else "jsonl"
+    return _parse(path, kind, lim, path.name)
+
+
+def _read_bytes(raw: bytes, lim: Limits) -> pd.DataFrame:
+    """An uploaded file's bytes (the app never reads a path): Parquet by its magic number,
+    JSON / JSON lines by their first character, else CSV."""
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise InputError(f"The file is {len(raw) / 2**20:.1f} MB; the limit is "
+                         f"{MAX_UPLOAD_BYTES // 2**20} MB. Upload a sample of the rows.")
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    kind = ("parquet" if raw[:4] == b"PAR1" else "json" if head == b"[" else
+            "jsonl" if head == b"{" else "csv")
+    return _parse(io.BytesIO(raw), kind, lim, "the file")
 
 
 def _as_frame(data, lim: Limits) -> tuple[pd.DataFrame, str]:
@@ -75,6 +98,8 @@ def _as_frame(data, lim: Limits) -> tuple[pd.DataFrame, str]:
     if isinstance(data, (str, Path)):
         path = Path(data).expanduser()
         return _read_file(path, lim), path.name
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return _read_bytes(bytes(data), lim), "The file"
     if isinstance(data, pd.DataFrame):
         return data.copy(), "The table"
     if isinstance(data, dict):
@@ -84,7 +109,8 @@ def _as_frame(data, lim: Limits) -> tuple[pd.DataFrame, str]:
             return pd.DataFrame({"text": list(data)}), "The list"
         if all(isinstance(x, dict) for x in data):
             return pd.DataFrame(list(data)), "The list"
-    raise InputError("data must be a file path (.csv, .jsonl, .json, .parquet), a pandas "
+    raise InputError("data must be a file path (.csv, .jsonl, .json, .parquet), a file's "
+                     "bytes, a pandas "
                      "DataFrame, a dict of columns, a list of dicts or a list of strings; got "
                      f"{type(data).__name__}.")
 
@@ -103,7 +129,7 @@ def read_rows(data, lim: Limits) -> pd.DataFrame:
     df, where = _as_frame(data, lim)
     _check_columns(df, where)
     if len(df) > lim.max_rows:
-        raise _too_many(len(df), lim, exact=not isinstance(data, (str, Path)))
+        raise _too_many(len(df), lim, exact=not isinstance(data, (str, Path, bytes)))
     if len(df) == 0:
         raise InputError(f"{where} has no rows.")
     df = df.reset_index(drop=True)
