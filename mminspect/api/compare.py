@@ -15,7 +15,7 @@ import numpy as np
 
 from ..explain.compare_align import align_tokens, relative_depth
 from ..explain.compare_attention import attention_distance, top_heads
-from ..types import InputError, TextView, TokenAttribution
+from ..types import ClipView, InputError, TextView, TokenAttribution
 from ..types.compare import Comparison
 
 
@@ -116,12 +116,16 @@ def _compare_attributions(a: TokenAttribution, b: TokenAttribution) -> Compariso
 def compare(a, b, top_k: int = 5) -> Comparison:
     """A against B, for two results of the same kind: two `inspect_text` views (attention
     distance per layer and head, the heads that changed most, lens ranks, the prediction) or
-    two `attribute_text` maps (attribution per aligned word and A − B). The inputs are
+    two `attribute_text` maps (attribution per aligned word and A − B), or two `inspect_clip`
+    views of the same prompts (prediction, image-tower attention, relevance maps). The inputs are
     aligned token by token (words for attributions) by edit distance; models of different
     depths are aligned by relative depth. Runs no model."""
     if isinstance(a, TextView) and isinstance(b, TextView):
         return _compare_views(a, b, top_k)
     if isinstance(a, TokenAttribution) and isinstance(b, TokenAttribution):
         return _compare_attributions(a, b)
-    raise InputError(f"compare needs two results of the same kind (two inspect_text views or two "
-                     f"attribute_text maps), got {type(a).__name__} and {type(b).__name__}.")
+    if isinstance(a, ClipView) and isinstance(b, ClipView):
+        from .compare_images import compare_clip_views
+        return compare_clip_views(a, b, top_k)
+    raise InputError(f"compare needs two results of the same kind (two inspect_text views, two "
+                     f"attribute_text maps or two inspect_clip views), got {type(a).__name__} and {type(b).__name__}.")

@@ -67,7 +67,7 @@ def head_change_figure(diff: Comparison) -> go.Figure:
     differently. The most changed heads are outlined."""
     js = diff.head_js                                                     # [layer, head]
     heads = [str(h) for h in range(js.shape[1])] if js.shape[1] > 1 else ["mean"]
-    deeper = len(diff.layer_map) != diff.b.attention.n_layers      # depths differ: say the pairing
+    deeper = diff.depths[0] != diff.depths[1]                      # depths differ: say the pairing
     rows = [f"A{i}↔B{j}" if deeper else f"L{i}" for i, j in enumerate(diff.layer_map)]
     shapes = [{"type": "rect", "x0": h - 0.5, "x1": h + 0.5, "y0": lay - 0.5, "y1": lay + 0.5,
                "line": {"color": "red", "width": 2}} for lay, h, _ in diff.top_heads[:3]]

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .attribution import TokenAttribution
+from .clip import ClipView
 from .results import TextView, _as_f32, _check
+
+def _weights(view) -> np.ndarray:
+    """[layer, head, query, key]: a text view's attention, or a CLIP view's image tower on its
+    first image."""
+    return view.image_attention[0] if isinstance(view, ClipView) else view.attention.weights
+
 
 OPS = ("same", "changed", "deleted", "inserted")   # deleted: only in A; inserted: only in B
 
@@ -66,8 +73,9 @@ class Alignment:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A against B (what `mi.compare(a, b)` returns). `kind` is "text" (two TextViews) or
-    "attribution" (two TokenAttributions); the fields of the other kind stay None.
+    """A against B (what `mi.compare(a, b)` returns). `kind` is "text" (two TextViews),
+    "attribution" (two TokenAttributions) or "image" (two ClipViews of the same prompts: the
+    first image of each, its patches aligned one to one); fields of other kinds stay None.
 
     alignment: the tokens (text) or words (attribution) of A and B on one axis.
     layer_map: int [layer of A], the layer of B compared with each layer of A (the same layer
@@ -83,13 +91,16 @@ class Comparison:
       final top token at each (mapped) layer, -1 in gaps; None unless both results carry a lens.
     word_a / word_b / word_diff: float32 [pos], attribution per aligned word and A − B (NaN in
       gaps); attribution kind only.
+    patch_a / patch_b: float32 [prompt, rows, cols], each side's relevance map of every prompt
+      divided by its own largest |value| (the two models' units differ), when both views carry
+      maps (`inspect_clip(..., maps=True)`); image kind only. A − B is their difference.
     prediction: sentences that say how the prediction changed; prediction_delta: the number
       behind the first one (a probability, similarity or target change), or None.
     """
 
     kind: str
-    a: TextView | TokenAttribution
-    b: TextView | TokenAttribution
+    a: TextView | TokenAttribution | ClipView
+    b: TextView | TokenAttribution | ClipView
     alignment: Alignment
     layer_map: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     head_js: np.ndarray | None = None
@@ -101,21 +112,25 @@ class Comparison:
     word_a: np.ndarray | None = None
     word_b: np.ndarray | None = None
     word_diff: np.ndarray | None = None
+    patch_a: np.ndarray | None = None
+    patch_b: np.ndarray | None = None
     prediction: list[str] = field(default_factory=list)
     prediction_delta: float | None = None
     notes: list[str] = field(default_factory=list)
 
-    KINDS = ("text", "attribution")
+    KINDS = ("text", "attribution", "image")
 
     def __post_init__(self):
         _check(self.kind in self.KINDS, f"Comparison.kind must be one of {self.KINDS}, got {self.kind!r}")
         n = len(self.alignment.ops)
-        if self.kind == "text":
+        if self.kind == "image" and self.head_js is None:
+            pass                                 # patch grids differ: no attention to compare
+        elif self.kind in ("text", "image"):
             for name in ("head_js", "row_js", "layer_js"):
                 object.__setattr__(self, name, _as_f32(getattr(self, name)))
             lm = np.asarray(self.layer_map, dtype=np.int64)
             object.__setattr__(self, "layer_map", lm)
-            n_layers = self.a.attention.n_layers
+            n_layers = len(_weights(self.a))
             _check(lm.shape == (n_layers,), f"Comparison.layer_map must be [layer of A]=({n_layers},), got {lm.shape}")
             _check(self.head_js.ndim == 2 and self.head_js.shape[0] == n_layers,
                    f"Comparison.head_js must be [layer, head], got {self.head_js.shape}")
@@ -130,7 +145,15 @@ class Comparison:
                     r = np.asarray(r, dtype=np.int64)
                     object.__setattr__(self, name, r)
                     _check(r.shape == (n_layers + 1, n), f"Comparison.{name} must be [layer+1, pos]")
-        else:
+        if self.kind == "image":
+            for name in ("patch_a", "patch_b"):
+                if getattr(self, name) is not None:
+                    object.__setattr__(self, name, _as_f32(getattr(self, name)))
+            _check((self.patch_a is None) == (self.patch_b is None) and (
+                self.patch_a is None or self.patch_a.shape == self.patch_b.shape ==
+                (len(self.a.prompts), self.a.grid_rows, self.a.grid_cols)),
+                "Comparison.patch_a / patch_b must both be [prompt, rows, cols] or both None")
+        elif self.kind == "attribution":
             for name in ("word_a", "word_b", "word_diff"):
                 v = _as_f32(getattr(self, name))
                 object.__setattr__(self, name, v)
@@ -140,15 +163,23 @@ class Comparison:
     def model_names(self) -> tuple[str, str]:
         return self.a.model_name, self.b.model_name
 
+    @property
+    def depths(self) -> tuple[int, int]:
+        """(layers of A, layers of B) of the attention compared (0 for attributions)."""
+        if self.kind == "attribution":
+            return 0, 0
+        return len(_weights(self.a)), len(_weights(self.b))
+
     def aligned_attention(self, layer: int, head: int | None) -> tuple[np.ndarray, np.ndarray]:
         """A's attention at `layer` and B's at the mapped layer, both laid on the aligned axis:
         two float32 [pos, pos] (query, key), zero where a side has no token. head None: the
         mean over heads (also what is compared when the head counts differ)."""
-        _check(self.kind == "text", "aligned_attention needs a text comparison")
+        _check(self.head_js is not None and self.kind != "attribution",
+               "aligned_attention needs a text or image comparison with attention")
         out = []
         for view, idx, lay in ((self.a, self.alignment.a_index, layer),
                                (self.b, self.alignment.b_index, int(self.layer_map[layer]))):
-            w = view.attention.weights[lay]                                    # [head, q, k]
+            w = _weights(view)[lay]                                            # [head, q, k]
             w = w.mean(0) if head is None or self.head_js.shape[1] == 1 else w[head]
             grid = np.zeros((len(idx), len(idx)), np.float32)                  # [pos, pos]
             have = np.flatnonzero(idx >= 0)
