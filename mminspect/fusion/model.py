@@ -92,19 +92,21 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
+    """mini-CLIP's pre-norm block (`miniclip.vit.Block`), its attention taking the key mask.
+    (Not a subclass: building the parent's attention first would draw other random initial
+    weights, and the shipped weights are reproduced from the seed.)"""
+
     def __init__(self, width: int, heads: int, mlp_ratio: int):
         super().__init__()
-        self.ln1 = nn.LayerNorm(width)
-        self.attn = Attention(width, heads)
+        self.ln1, self.attn = nn.LayerNorm(width), Attention(width, heads)
         self.ln2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, mlp_ratio * width), nn.GELU(),
-                                 nn.Linear(mlp_ratio * width, width))
+        hidden = mlp_ratio * width
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None):
         a, probs = self.attn(self.ln1(x), keep)            # [batch, token, d], [batch, head, q, k]
         x = x + a
-        x = x + self.mlp(self.ln2(x))                      # [batch, token, d]
-        return x, probs
+        return x + self.mlp(self.ln2(x)), probs            # [batch, token, d]
 
 
 class FusionModel(nn.Module):

@@ -19,6 +19,7 @@ from ..miniclip import everyday
 from ..miniclip.captions import POSITION_WORDS
 from ..miniclip.scenes import COLOURS, SHAPES
 from ..miniclip.world import Thing
+from ..miniclip.world_captions import relation
 
 PAD, CLS, MASK, UNK = "[PAD]", "[CLS]", "[MASK]", "[UNK]"
 SPECIALS = (PAD, CLS, MASK, UNK)
@@ -101,15 +102,6 @@ def _glue(words: str) -> list[tuple[str, int, str | None]]:
     return [(w, -1, None) for w in words.split()]
 
 
-def _relation(a: Thing, b: Thing) -> str | None:
-    (ra, ca), (rb, cb) = a.region, b.region
-    if ra != rb:
-        return "above" if ra < rb else "below"
-    if ca != cb:
-        return "left" if ca < cb else "right"
-    return None
-
-
 def caption(scene_things: tuple[Thing, ...], rng: np.random.Generator) -> Caption:
     """A random true caption naming every object (1-3), in a random order: positions (the 3x3
     region of the visible pixels) and relations said only sometimes."""
@@ -119,7 +111,7 @@ def caption(scene_things: tuple[Thing, ...], rng: np.random.Generator) -> Captio
     if len(order) == 1:
         out = parts[0] + (where[0] if rng.random() < P_POSITION else [])
     elif len(order) == 2:
-        rel = _relation(scene_things[order[0]], scene_things[order[1]])
+        rel = relation(scene_things[order[0]], scene_things[order[1]])
         if rel is not None and rng.random() < P_RELATION:
             out = parts[0] + _glue(RELATIONS[rel]) + parts[1]
         else:

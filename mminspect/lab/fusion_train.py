@@ -243,11 +243,13 @@ def main(argv: list[str] | None = None) -> None:
         metrics = evaluate(model, a.eval)
         print(format_metrics(metrics), flush=True)
     hist["eval_seconds"] = time.time() - t_eval
-    prov = provenance("mminspect.lab.fusion_train", args, params=asdict(cfg), code=CODE,
-                      at_start=at_start)
-    card = model_card(cfg, model, hist, metrics, weights, prov)
-    (a.out / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
-    print(f"wrote {weights} and {a.out / 'card.json'}", flush=True)
+    card = model_card(cfg, model, hist, metrics, weights,
+                      provenance("mminspect.lab.fusion_train", args, params=asdict(cfg), code=CODE,
+                                 at_start=at_start))
+    with open(a.out / "card.json", "w") as f:
+        json.dump(card, f, indent=2, default=str)
+        f.write("\n")
+    print(f"wrote {weights} and the card beside it", flush=True)
 
 
 if __name__ == "__main__":
