@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from operator import attrgetter
 
 import torch
 
@@ -39,11 +40,11 @@ def head_sites(adapter) -> Sites:
         raise InputError(f"Head ablation and patching know these families: "
                          f"{', '.join(HEAD_SITES)}; {adapter.name} is a {adapter.model_type} "
                          "model. Choose a model of a known family.")
-    base = adapter.model.base_model
+    base = attrgetter(spec["root"])(adapter)                # the base model (models/arch.py)
     layers = range(adapter.n_layers)
     return Sites(attention_out=[base.get_submodule(spec["attention_out"].format(layer=i)) for i in layers],
                  blocks=[base.get_submodule(spec["block"].format(layer=i)) for i in layers],
-                 n_heads=int(getattr(adapter.model.config, spec["heads"])))
+                 n_heads=adapter.sizes()["heads"])
 
 
 def check_mode(mode: str) -> None:

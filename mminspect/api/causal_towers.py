@@ -7,13 +7,13 @@ from contextlib import nullcontext
 from operator import attrgetter
 
 from ..capture.open_clip_heads import expose_heads
-from ..models.image_heads import IMAGE_HEAD_SITES, TEXT_HEAD_SITES
+from ..models.arch import HEAD_SITE_TABLES
 from ..types import InputError
 from .causal_common import head_sites
 from .images import clean_prompts
 
 TOWERS = ("image", "text")
-SITE_TABLES = {"image": IMAGE_HEAD_SITES, "text": TEXT_HEAD_SITES}
+SITE_TABLES = HEAD_SITE_TABLES          # derived from each family's spec (models/arch.py)
 
 
 def _spec(adapter, tower: str) -> dict[str, str]:
@@ -33,7 +33,7 @@ def tower_sites(adapter, tower: str = "image", blocks: bool = False):
         sites = head_sites(attrgetter(spec["text_adapter"])(adapter))
         return ((sites.attention_out, sites.n_heads, sites.blocks) if blocks
                 else (sites.attention_out, sites.n_heads))
-    root = attrgetter(spec.get("root", "model"))(adapter)
+    root = attrgetter(spec["root"])(adapter)
     layers = list(attrgetter(spec["layers"])(root))
     outs = [root.get_submodule(spec["attention_out"].format(layer=i)) for i in range(len(layers))]
     n_heads = int(attrgetter(spec["heads"])(root))
@@ -53,7 +53,7 @@ def heads_visible(adapter, tower: str = "image"):
     spec = _spec(adapter, tower)
     if "expose" not in spec:
         return nullcontext()
-    root = attrgetter(spec.get("root", "model"))(adapter)
+    root = attrgetter(spec["root"])(adapter)
     return expose_heads(attrgetter(spec["expose"])(root), f"the {tower} tower")
 
 

@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from ..models.arch import ARCHS
+
 
 def flat_colour_share(image: Image.Image | np.ndarray, k: int = 8) -> float:
     """Share of pixels covered by the k most common colours (8 levels per channel) at
@@ -57,10 +59,8 @@ DOMAINS: dict[str, Domain] = {
         fits=small_picture,
         elsewhere="For photos, open a real CLIP where the internet is reachable: "
                   "“OpenAI CLIP ViT-B/32” or “open_clip ViT-B/32 LAION-2B” in the model list."),
-    "hf_clip": Domain(trained_on="photos and pictures from the web"),
-    "open_clip": Domain(trained_on="photos and pictures from the web"),
-    "hf_siglip": Domain(trained_on="photos and pictures from the web"),
-    "open_clip_siglip": Domain(trained_on="photos and pictures from the web"),
+    # every other family: what its spec says it was trained on (models/arch.py)
+    **{f: Domain(trained_on=a.trained_on) for f, a in ARCHS.items() if a.trained_on},
 }
 
 

@@ -100,12 +100,10 @@ def tower_shape(adapter, tower: str = "text") -> tuple[int, int] | None:
     from the same architecture table the head trace uses; None where the table does not know
     the architecture (the trace then names the valid layers itself)."""
     from operator import attrgetter
+    from ..models.arch import tower_key
     from ..models.attention_sites import ATTENTION_SITES, n_heads_of
     if "image" in adapter.modalities:
-        if tower == "text" and getattr(adapter, "family", "") == "miniclip":
-            adapter, key = adapter.text, adapter.text.model_type       # the frozen MiniLM
-        else:
-            key = f"{adapter.family}/{tower}"
+        adapter, key = tower_key(adapter, tower)        # mini-CLIP's text: its MiniLM's row
     elif tower != "text":
         return None                                                    # a text model: no image tower
     else:

@@ -24,6 +24,7 @@ from ..explain.head_trace import attention_mask, layer_steps, max_abs_diff
 from ..models import load
 from ..models.attention_sites import (ATTENTION_SITES, LayerWeights, n_heads_of,
                                       read_layer_weights, scale_of)
+from ..models.arch import tower_key
 from ..models.clip_base import CLIPAdapter
 from ..types import InputError
 from ..types.trace import EmbeddingTrace, HeadTrace
@@ -89,11 +90,11 @@ def _text_tower(adapter, text: str) -> Tower:
 
 
 def _clip_tower(adapter: CLIPAdapter, text, image, tower: str) -> Tower:
-    if adapter.family == "miniclip" and tower == "text":
-        t = _text_tower(adapter.text, text)                                 # the frozen MiniLM
+    owner, key = tower_key(adapter, tower)
+    if owner is not adapter:                          # a text adapter (mini-CLIP's MiniLM)
+        t = _text_tower(owner, text)
         return Tower(adapter, "text", t.key, t.spec, t.root, t.tokens, t.causal, t.forward,
                      enc=t.enc, inputs=t.inputs)
-    key = f"{adapter.family}/{tower}"
     spec = _spec(key, adapter.name)
     if tower == "text":
         if text is None:

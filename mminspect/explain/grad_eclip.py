@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Callable
 
 import numpy as np
 import torch
 
 from ..capture.activations import record_inputs, record_outputs, token_major
+from ..models.arch import IMAGE_HEADS
 from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter, TowerOutput
 from .tower_sites import TowerSite, image_site, text_site
@@ -85,30 +87,36 @@ class PoolingHead:
     qkv: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
+def _parts(adapter) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(the pooling head, the final norm before it), where the family's spec says."""
+    row = IMAGE_HEADS[adapter.family]
+    return attrgetter(row["pool"])(adapter), attrgetter(row["norm"])(adapter)
+
+
 def _hf_siglip_head(adapter) -> PoolingHead:
-    head = adapter.model.vision_model.head                # probe + nn.MultiheadAttention
+    head, norm = _parts(adapter)                          # probe + nn.MultiheadAttention
     mha = head.attention
     (w_q, w_k, w_v), (b_q, b_k, b_v) = mha.in_proj_weight.chunk(3), mha.in_proj_bias.chunk(3)
-    return PoolingHead(mha.out_proj, adapter.model.vision_model.post_layernorm,
+    return PoolingHead(mha.out_proj, norm,
                        lambda x: (F.linear(head.probe[0], w_q, b_q), F.linear(x, w_k, b_k),
                                   F.linear(x, w_v, b_v)))
 
 
 def _timm_latent_head(adapter) -> PoolingHead:
-    trunk = adapter.model.visual.trunk                    # timm ViT, AttentionPoolLatent
-    ap = trunk.attn_pool
+    ap, norm = _parts(adapter)                            # timm ViT's AttentionPoolLatent
 
     def qkv(x):
         k, v = ap.kv(x).view(x.shape[0], 2, -1).unbind(1)                  # each [patch, D]
         return ap.q(ap.latent[0]), k, v
-    return PoolingHead(ap.proj, trunk.norm, qkv)
+    return PoolingHead(ap.proj, norm, qkv)
 
 
 # Image towers whose embedding comes from an attention-pooling head: Grad-ECLIP reads THAT
-# attention, the last one on the way to the embedding.
+# attention, the last one on the way to the embedding. Keyed by the head's layout, which a
+# family's spec names (models/arch.py: image_head["pool_attention"]).
 POOLING_HEADS: dict[str, Callable[[CLIPAdapter], PoolingHead]] = {
-    "hf_siglip": _hf_siglip_head,
-    "open_clip_siglip": _timm_latent_head,
+    "hf_probe": _hf_siglip_head,
+    "timm_latent": _timm_latent_head,
 }
 
 
@@ -135,8 +143,9 @@ def grad_eclip_image(adapter: CLIPAdapter, pixels: torch.Tensor, text: torch.Ten
                      weights: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(map over patches [rows, cols], the explained cosine difference as [1]).
     text: unit prompt embeddings [k, embed]; weights [k] (one prompt [1.], a contrast [1, -1])."""
-    if adapter.family in POOLING_HEADS:
-        return _pooling_head_map(adapter, pixels, text, weights, POOLING_HEADS[adapter.family](adapter))
+    pooling = IMAGE_HEADS.get(adapter.family, {}).get("pool_attention")
+    if pooling is not None:
+        return _pooling_head_map(adapter, pixels, text, weights, POOLING_HEADS[pooling](adapter))
     site = image_site(adapter)
     g = adapter.patch_grid
     last = len(site.blocks) - 1

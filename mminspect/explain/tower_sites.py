@@ -2,9 +2,9 @@
 explainers that open the last layers up (LeGrad, Grad-ECLIP, the dense last-layer maps).
 
 The block internals come from `models.attention_sites.ATTENTION_SITES` (one row per tower
-of each family, shared with the glass-box views); the image tower's output head (final norm
-and projection, which LeGrad applies to every layer's tokens) is the one family fact added
-here, as data in `IMAGE_HEADS`.
+of each family, shared with the glass-box views) and the image tower's output head (final norm
+and projection, which LeGrad applies to every layer's tokens) from `models.arch.IMAGE_HEADS`:
+both derive from the family's one spec in models/arch.py.
 
     site = image_site(adapter)            # blocks, pre-norms, attention-out modules, weights
     head = image_head(adapter)            # tokens [n, width] -> embedding [embed]
@@ -18,23 +18,9 @@ import torch
 
 from ..models.attention_sites import (ATTENTION_SITES, LayerWeights, n_heads_of,
                                       read_layer_weights, scale_of)
+from ..models.arch import IMAGE_HEADS, tower_key
 from ..models.clip_base import CLIPAdapter
 from ..types import InputError
-
-# The image tower's output head, from the adapter: `norm` (the final LayerNorm), `proj` (an
-# nn.Linear or a [width, embed] matrix; None: no projection) and `pool`: "mean" = LeGrad's
-# per-layer summary is the norm of the mean of all tokens (the authors' code for CLIP), or
-# the path of a pooling module that reads every token (SigLIP's attention-pooling head).
-IMAGE_HEADS: dict[str, dict[str, str | None]] = {
-    "hf_clip": {"norm": "model.vision_model.post_layernorm", "proj": "model.visual_projection",
-                "pool": "mean"},
-    "open_clip": {"norm": "model.visual.ln_post", "proj": "model.visual.proj", "pool": "mean"},
-    "miniclip": {"norm": "model.visual.ln_f", "proj": "model.visual.proj", "pool": "mean"},
-    "hf_siglip": {"norm": "model.vision_model.post_layernorm", "proj": None,
-                  "pool": "model.vision_model.head"},
-    "open_clip_siglip": {"norm": "model.visual.trunk.norm", "proj": None,
-                         "pool": "model.visual.trunk.attn_pool"},
-}
 
 
 class NotAvailable(InputError):
@@ -88,7 +74,7 @@ def _site(key: str, owner, name: str, tower: str) -> TowerSite:
     spec = ATTENTION_SITES.get(key)
     if spec is None:
         raise NotAvailable(f"{name}: this method opens the {tower} tower's last layers, and "
-                           f"models/attention_sites.py has no row {key!r} for it. Choose a "
+                           f"models/arch.py has no spec {key!r} for it. Choose a "
                            "model of a known family (HF CLIP, open_clip ViT, mini-CLIP).")
     try:
         root = attrgetter(spec["root"])(owner)
@@ -103,20 +89,19 @@ def image_site(adapter: CLIPAdapter) -> TowerSite:
 
 
 def text_site(adapter: CLIPAdapter) -> TowerSite:
-    """The text tower's site; mini-CLIP's is its frozen MiniLM (a text adapter, keyed by its
-    config's model_type)."""
-    if adapter.family == "miniclip":
-        return _site(adapter.text.model_type, adapter.text, adapter.name, "text")
-    return _site(f"{adapter.family}/text", adapter, adapter.name, "text")
+    """The text tower's site; a tower that is a text adapter (mini-CLIP's frozen MiniLM) is
+    found through that adapter's own row (models.arch.tower_key)."""
+    owner, key = tower_key(adapter, "text")
+    return _site(key, owner, adapter.name, "text")
 
 
 def image_head(adapter: CLIPAdapter):
     """tokens [n, width] -> one embedding [embed]: the tower's summary of a layer's tokens
-    as LeGrad reads it (see IMAGE_HEADS)."""
+    as LeGrad reads it (see models.arch.ArchSpec.image_head)."""
     row = IMAGE_HEADS.get(adapter.family)
     if row is None:
-        raise NotAvailable(f"{adapter.name}: explain/tower_sites.IMAGE_HEADS has no output head "
-                           f"for family {adapter.family!r}; add its final norm and projection.")
+        raise NotAvailable(f"{adapter.name}: models/arch.py names no image output head for "
+                           f"family {adapter.family!r}; add its final norm and projection.")
     norm = attrgetter(row["norm"])(adapter)
     proj = None if row["proj"] is None else attrgetter(row["proj"])(adapter)
     pool = None if row["pool"] == "mean" else attrgetter(row["pool"])(adapter)

@@ -1,8 +1,9 @@
 """Where one layer's attention lives, and how its weights are laid out, per family, as data
-(the glass-box counterpart of `families.HEAD_SITES` and `image_heads.IMAGE_HEAD_SITES`).
+(the glass-box counterpart of `families.HEAD_SITES` and `arch.HEAD_SITE_TABLES`).
 
-Keyed by `config.model_type` for Hugging Face text models, and by "<family>/<tower>" for
-CLIP-style towers (mini-CLIP's text tower is the bundled MiniLM: the "bert" row).
+Keyed by `config.model_type` for Hugging Face text models and by "<family>/<tower>" for
+CLIP-style towers; every row is written once in models/arch.py (`TEXT_MODELS`, each family's
+`ArchSpec`; mini-CLIP's text tower is the bundled MiniLM: the "bert" row). The keys:
 
 root:      the tower's root module, an attribute path from the ADAPTER; every other path is
            from the root (blocks, position) or from one block (the rest).
@@ -29,74 +30,20 @@ virtual_tokens: optional, how many leading tokens of the adapter's captured atte
 """
 from __future__ import annotations
 
+from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import attrgetter
 
 import torch
 
-_BERT = {"root": "model.base_model", "blocks": "encoder.layer", "pre_norm": None,
-         "qkv": ("separate", "attention.self.query", "attention.self.key", "attention.self.value"),
-         "out": ("linear", "attention.output.dense"), "out_hook": "attention.output.dense",
-         "heads": "attention.self.num_attention_heads", "scale": "attention.self.scaling",
-         "causal": None, "position": "embeddings.position_embeddings", "embeddings": "bert"}
-# Hugging Face CLIP-style towers (CLIPModel, SiglipModel): the same module names in both
-# towers; root, causal and embeddings differ per entry.
-_HF_CLIP_TOWER = {"blocks": "encoder.layers", "pre_norm": "layer_norm1",
-                  "qkv": ("separate", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
-                  "out": ("linear", "self_attn.out_proj"), "out_hook": "self_attn.out_proj",
-                  "heads": "self_attn.num_heads", "scale": "self_attn.scale",
-                  "position": "embeddings.position_embedding"}
+from .arch import TEXT_MODELS, TOWER_SITES
 
-ATTENTION_SITES: dict[str, dict] = {
-    "bert": _BERT,
-    "roberta": _BERT,
-    "electra": _BERT,
-    "distilbert": {"root": "model.base_model", "blocks": "transformer.layer", "pre_norm": None,
-                   "qkv": ("separate", "attention.q_lin", "attention.k_lin", "attention.v_lin"),
-                   "out": ("linear", "attention.out_lin"), "out_hook": "attention.out_lin",
-                   "heads": "attention.n_heads", "scale": "attention.scaling", "causal": None,
-                   "position": "embeddings.position_embeddings", "embeddings": "distilbert"},
-    "gpt2": {"root": "model.base_model", "blocks": "h", "pre_norm": "ln_1",
-             "qkv": ("conv1d", "attn.c_attn"),
-             "out": ("conv1d", "attn.c_proj"), "out_hook": "attn.c_proj",
-             "heads": "attn.num_heads", "scale": "attn.scaling", "causal": None,
-             "position": "wpe", "embeddings": "gpt2"},
-    "hf_clip/text": {**_HF_CLIP_TOWER, "root": "model.text_model", "causal": True,
-                     "embeddings": "hf_clip_text"},
-    "hf_clip/image": {**_HF_CLIP_TOWER, "root": "model.vision_model", "causal": False,
-                      "embeddings": "hf_clip_image"},
-    # SigLIP: CLIP's module names; bidirectional text; the image tower starts at the patches
-    # (no [CLS], no pre-LayerNorm) and its captured attentions lead with the [POOL] placeholder.
-    "hf_siglip/text": {**_HF_CLIP_TOWER, "root": "model.text_model", "causal": False,
-                       "embeddings": "hf_clip_text"},
-    "hf_siglip/image": {**_HF_CLIP_TOWER, "root": "model.vision_model", "causal": False,
-                        "embeddings": "hf_siglip_image", "virtual_tokens": 1},
-    "open_clip/text": {"root": "text", "blocks": "transformer.resblocks", "pre_norm": "ln_1",
-                       "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",
-                       "heads": "attn.num_heads", "scale": None, "causal": True,
-                       "position": None, "embeddings": "open_clip_text"},
-    "open_clip/image": {"root": "model.visual", "blocks": "transformer.resblocks",
-                        "pre_norm": "ln_1",
-                        "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",
-                        "heads": "attn.num_heads", "scale": None, "causal": False,
-                        "position": None, "embeddings": "open_clip_image"},
-    # open_clip's SigLIP: its text tower is open_clip's, bidirectional; its image tower a timm
-    # ViT (fused qkv, no [CLS]), captured with the [POOL] placeholder (models/open_clip_siglip).
-    "open_clip_siglip/text": {"root": "text", "blocks": "transformer.resblocks", "pre_norm": "ln_1",
-                              "qkv": ("mha", "attn"), "out": ("mha", "attn"), "out_hook": "attn",
-                              "heads": "attn.num_heads", "scale": None, "causal": False,
-                              "position": None, "embeddings": "open_clip_text"},
-    "open_clip_siglip/image": {"root": "model.visual.trunk", "blocks": "blocks", "pre_norm": "norm1",
-                               "qkv": ("linear", "attn.qkv"), "out": ("linear", "attn.proj"),
-                               "out_hook": "attn.proj", "heads": "attn.num_heads",
-                               "scale": "attn.scale", "causal": False, "position": None,
-                               "embeddings": "timm_vit_image", "virtual_tokens": 1},
-    "miniclip/image": {"root": "model.visual", "blocks": "blocks", "pre_norm": "ln1",
-                       "qkv": ("linear", "attn.qkv"),
-                       "out": ("linear", "attn.proj"), "out_hook": "attn.proj",
-                       "heads": "attn.heads", "scale": None, "causal": False,
-                       "position": None, "embeddings": "miniclip_image"},
-}
+# Text models with every glass-box key (models.arch.TEXT_MODELS has the head-sites-only too).
+_TEXT_MODELS = {k: row for k, row in TEXT_MODELS.items() if "qkv" in row}
+# Text models' rows, then every CLIP-style tower's, derived from its family's spec (a live
+# view: a family registered later is found too).
+ATTENTION_SITES: Mapping[str, dict] = ChainMap(_TEXT_MODELS, TOWER_SITES)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,47 @@ class TextAdapter(ModelAdapter):
     def embed(self, texts: list[str]) -> np.ndarray:
         """Sentence embeddings [text, d] as the model's own pooling defines them."""
 
+    # What api/ and explain/ read of the tokenizer and the model, as methods, so nothing above
+    # models/ reaches into a Hugging Face object. Written for the Hugging Face tokenizer and
+    # model every text adapter here holds (self.tokenizer, self.model); another kind of text
+    # adapter overrides them.
+    def pieces(self, ids):
+        """The tokenizer's raw pieces ("Ġcat", "##ing") of a list of ids, or of one id."""
+        return self.tokenizer.convert_ids_to_tokens(ids)
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+        """Token ids back to text."""
+        return self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    def token_ids(self, text: str) -> list[int]:
+        """The ids of a text as the model reads it (special tokens included, not truncated)."""
+        return list(self.tokenizer(text)["input_ids"])
+
+    def word_pieces(self, text: str) -> list[str]:
+        """The raw pieces the tokenizer cuts a text (or one word) into, no special tokens."""
+        return self.tokenizer.tokenize(text)
+
+    def vocab(self) -> dict[str, int]:
+        """Raw piece -> id, the whole vocabulary."""
+        return self.tokenizer.get_vocab()
+
+    def special_token(self, role: str) -> str | None:
+        """The text of the tokenizer's `role` token ("mask": "[MASK]"), None if it has none."""
+        return getattr(self.tokenizer, f"{role}_token", None)
+
+    @torch.no_grad()
+    def generate(self, enc: Encoded, max_new_tokens: int) -> list[int]:
+        """Ids of the greedy continuation of an encoded text (only the new tokens)."""
+        out = self.model.generate(**enc.inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                  pad_token_id=self.tokenizer.pad_token_id)   # [1, token + new]
+        return out[0, enc.inputs["input_ids"].shape[1]:].tolist()
+
+    def sizes(self) -> dict[str, int]:
+        """{layers, d_model, heads} of the model (what the activation-memory estimate needs)."""
+        cfg = self.model.config
+        return {"layers": int(cfg.num_hidden_layers), "d_model": int(cfg.hidden_size),
+                "heads": int(cfg.num_attention_heads)}
+
     def label_names(self) -> list[str]:
         """A classifier's class names, in logit order ("class i" where the config names none);
         [] for a model that is not a classifier. The one place that reads `id2label`."""

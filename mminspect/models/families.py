@@ -1,6 +1,8 @@
 """Family quirks as data, keyed by `config.model_type`: how a tokenizer marks spaces and
 word pieces, so display tokens read as text. Add a row here, not an `if`, for a new family."""
 
+from .arch import TEXT_MODELS, text_head_sites
+
 # space: the character a tokenizer puts in place of a leading space (shown as "␣"-less text).
 # newline: byte-level BPE's stand-in for "\n". end_of_word: CLIP-BPE's suffix on word ends.
 TOKEN_STYLES: dict[str, dict[str, str]] = {
@@ -28,33 +30,11 @@ def clean_token(token: str, model_type: str) -> str:
     return token
 
 
-# Where each family's heads meet the residual stream, for ablation and patching (paths from
-# `model.base_model`, `{layer}` filled in; checked against transformers 5.23's modules).
+# Where each text model's heads meet the residual stream, for ablation and patching (paths
+# from root, the adapter's `model.base_model`, `{layer}` filled in; checked against
+# transformers 5.23's modules), derived from its row in models/arch.py (TEXT_MODELS, where
+# its block path is written once).
 # attention_out: the projection whose INPUT is the heads' contexts side by side,
 #   [.., head * d_head]: head h's slice is [h*d_head : (h+1)*d_head].
 # block: the layer whose OUTPUT is the residual stream after that layer.
-# heads: the config attribute holding the number of heads.
-# ALBERT is absent on purpose: its layers share weights, so a path names every layer at once.
-HEAD_SITES: dict[str, dict[str, str]] = {
-    "bert": {"attention_out": "encoder.layer.{layer}.attention.output.dense",
-             "block": "encoder.layer.{layer}", "heads": "num_attention_heads"},
-    "roberta": {"attention_out": "encoder.layer.{layer}.attention.output.dense",
-                "block": "encoder.layer.{layer}", "heads": "num_attention_heads"},
-    "xlm-roberta": {"attention_out": "encoder.layer.{layer}.attention.output.dense",
-                    "block": "encoder.layer.{layer}", "heads": "num_attention_heads"},
-    "electra": {"attention_out": "encoder.layer.{layer}.attention.output.dense",
-                "block": "encoder.layer.{layer}", "heads": "num_attention_heads"},
-    "mpnet": {"attention_out": "encoder.layer.{layer}.attention.attn.o",
-              "block": "encoder.layer.{layer}", "heads": "num_attention_heads"},
-    "distilbert": {"attention_out": "transformer.layer.{layer}.attention.out_lin",
-                   "block": "transformer.layer.{layer}", "heads": "n_heads"},
-    "gpt2": {"attention_out": "h.{layer}.attn.c_proj", "block": "h.{layer}", "heads": "n_head"},
-    "gpt_neox": {"attention_out": "layers.{layer}.attention.dense", "block": "layers.{layer}",
-                 "heads": "num_attention_heads"},
-    "llama": {"attention_out": "layers.{layer}.self_attn.o_proj", "block": "layers.{layer}",
-              "heads": "num_attention_heads"},
-    "mistral": {"attention_out": "layers.{layer}.self_attn.o_proj", "block": "layers.{layer}",
-                "heads": "num_attention_heads"},
-    "qwen2": {"attention_out": "layers.{layer}.self_attn.o_proj", "block": "layers.{layer}",
-              "heads": "num_attention_heads"},
-}
+HEAD_SITES: dict[str, dict[str, str]] = {k: text_head_sites(row) for k, row in TEXT_MODELS.items()}

@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from ..types import ModelLoadError
+from .arch import modality
 from .base import ModelAdapter
 from .bundled import verified_minilm_dir
 
@@ -143,9 +144,11 @@ def cache_budget_bytes() -> int:
 
 
 def list_models() -> list[dict]:
-    """[{name, family, label, bundled}] for the registered models, bundled ones first."""
+    """[{name, family, label, bundled, modality}] for the registered models, bundled ones
+    first; modality: what the model reads ("image": a CLIP-style family, models/arch.py)."""
     rows = [{"name": k, "family": v["family"], "label": v["label"],
-             "bundled": v["source"].startswith("bundled:")} for k, v in REGISTRY.items()]
+             "bundled": v["source"].startswith("bundled:"), "modality": modality(v["family"])}
+            for k, v in REGISTRY.items()]
     return sorted(rows, key=lambda r: not r["bundled"])
 
 

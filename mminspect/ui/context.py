@@ -6,10 +6,6 @@ from dataclasses import dataclass, field
 from .. import api
 from .hosting import custom_models_allowed, env_int
 
-# family -> what its models read (the picker shows each tab the models it can use)
-FAMILY_MODALITY = {"hf_text": "text", "miniclip": "image", "hf_clip": "image", "open_clip": "image",
-                   "hf_siglip": "image", "open_clip_siglip": "image"}
-
 
 @dataclass(frozen=True)
 class AppContext:
@@ -28,7 +24,7 @@ def default_context() -> AppContext:
     """From the registry and the environment. The free-text model box is on locally and off
     on a public server unless MMINSPECT_ALLOW_CUSTOM_MODELS=1 (see hosting.py);
     MMINSPECT_MODEL_WORKERS: model events at once (default 1 on a CPU, 2 on a GPU)."""
-    rows = [{**m, "modality": FAMILY_MODALITY.get(m["family"], "text")} for m in api.list_models()]
+    rows = api.list_models()        # each row says its modality: the tabs show the models they can use
     allow = custom_models_allowed()
     workers = env_int("MMINSPECT_MODEL_WORKERS", api.default_model_workers())
     return AppContext(models=rows, bundled=frozenset(m["name"] for m in rows if m["bundled"]),

@@ -24,24 +24,8 @@ import operator
 import torch
 from torch import nn
 
-from ...models.families import HEAD_SITES
-
-# Where each CLIP family keeps its image tower's blocks (attribute paths from the adapter),
-# bottom to top. A table, not `if`s: add a row for a new family.
-IMAGE_BLOCKS: dict[str, str] = {
-    "miniclip": "model.visual.blocks",
-    "hf_clip": "model.vision_model.encoder.layers",
-    "open_clip": "model.visual.transformer.resblocks",
-    "hf_siglip": "model.vision_model.encoder.layers",    # the pooling head stays trained
-    "open_clip_siglip": "model.visual.trunk.blocks",     # timm's ViT; its attention pool too
-}
-# The text tower of CLIP families, where it has one of its own.
-TEXT_BLOCKS: dict[str, str] = {
-    "hf_clip": "model.text_model.encoder.layers",
-    "open_clip": "text.transformer.resblocks",
-    "hf_siglip": "model.text_model.encoder.layers",
-    "open_clip_siglip": "text.transformer.resblocks",
-}
+# where each CLIP family's / text model's blocks are: written once, in models/arch.py
+from ...models.arch import IMAGE_BLOCKS, TEXT_BLOCKS, TEXT_MODELS
 
 
 def model_copy(adapter):
@@ -84,8 +68,8 @@ def tower_blocks(adapter, tower: str) -> list[nn.Module]:
     elif family in TEXT_BLOCKS:
         path = TEXT_BLOCKS[family]
     else:                                               # a Hugging Face text model
-        site = HEAD_SITES.get(getattr(adapter, "model_type", ""))
-        path = None if site is None else "model.base_model." + site["block"].split(".{layer}")[0]
+        row = TEXT_MODELS.get(getattr(adapter, "model_type", ""))
+        path = None if row is None else f"{row['root']}.{row['blocks']}"
     if path is None:
         raise NotImplementedError(f"{getattr(adapter, 'name', adapter)}: the sanity check does "
                                   f"not know where this model's {tower} blocks are "
