@@ -1,0 +1,182 @@
+"""The Dataset tab: explain every row of a small table at once and look at the whole set:
+accuracy per slice, each method's faithfulness with an interval, which heads matter for the
+task (layer x head), and whether the methods agree.
+
+The file arrives as bytes (gradio's upload, through the app's upload quota): the page never
+names a path on the server. Rows are capped by MMINSPECT_MAX_ROWS and the run by the
+request's time budget (refused early, with how many rows fit, when it would not finish)."""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from .. import api
+from ..api.dataset_io import plain, to_csv
+from ..figures import dataset as figs
+from ..types import InputError
+from .context import AppContext
+from .events import MESSAGE, Components, bind, client_left, picker, reporter
+from .model_picker import resolve_model
+from .share import _fresh_export_path
+
+SAMPLE_NAME = "Sample: 12 short sentences (animals, sports, food)"
+UPLOAD_NAME = "My file (CSV or JSON lines, columns text and label)"
+SAMPLE = pd.DataFrame({
+    "text": ["The cat slept on the warm windowsill.", "A dog chased the ball across the park.",
+             "The horse galloped over the hill.", "Two parrots were talking in the cage.",
+             "The striker scored in the last minute.", "Our team won the cup final.",
+             "She ran the marathon in under three hours.", "The referee showed a red card.",
+             "The soup needs more salt and pepper.", "We baked fresh bread this morning.",
+             "This pizza has too much cheese.", "The salmon was grilled with lemon."],
+    "label": ["animals"] * 4 + ["sports"] * 4 + ["food"] * 4})
+INTRO = ("**Dataset mode** explains every row of a table with the same methods as the "
+         "Attributions tab, then summarises the set: how often the model is right on each "
+         "slice, how faithful each method is *on this data* (mean with a 95 % bootstrap "
+         "interval), which heads matter for the task, and whether the methods agree. With a "
+         "`label` column, a sentence encoder picks one of the labels (zero-shot) and each row "
+         "explains that choice; with `text2`, the similarity of the pair.")
+ROW_COLUMNS = ["row", "text", "label", "prediction", "correct", "score"]
+
+
+def _data(source, upload):
+    if source == SAMPLE_NAME:
+        return SAMPLE
+    if not upload:
+        raise InputError("No file yet: upload a CSV or JSON-lines file with a 'text' column "
+                         "(and 'label'), or choose the sample.")
+    return bytes(upload)
+
+
+def _rows_view(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """One line per row: what it predicted and each method's deletion area, or why it was
+    skipped (the full table, lists included, is in the downloads)."""
+    cols = [c for c in ROW_COLUMNS if c in table] + [f"{m}.deletion_area" for m in methods]
+    view = table[cols].copy()
+    view["notes"] = [n if not ok else "" for n, ok in zip(table["notes"], table["ok"])]
+    return view.round(4)
+
+
+def _summary(s, table: pd.DataFrame, seconds: float) -> str:
+    acc = s.accuracy[s.accuracy["slice"] == "all"]
+    right = (f" Accuracy: **{acc['accuracy'].iloc[0]:.0%}** ({acc['correct'].iloc[0]} of "
+             f"{acc['n'].iloc[0]})." if len(acc) else "")
+    skipped = s.n_rows - s.n_ok
+    why = (" Skipped rows say why in the Rows table." if skipped else "")
+    return (f"**{s.n_ok}** of {s.n_rows} rows explained in {seconds:.1f} s"
+            f"{f', {skipped} skipped' if skipped else ''}.{right}{why} Target: "
+            f"{table.attrs['spec']['target'].replace('_', '-')}.")
+
+
+def on_run(ctx: AppContext, model_name, source, upload, methods, scan,
+           progress=gr.Progress()) -> dict:
+    """Explain every row, keep the table, draw the aggregates."""
+    report = reporter(progress)
+    data = _data(source, upload)
+    if not methods:
+        raise InputError("Tick at least one method.")
+    model = resolve_model(ctx, model_name, None, report)
+    with api.exclusive(model):
+        table = api.explain_dataset(model, data, methods=list(methods), heads=bool(scan),
+                                    batch_size=4, progress=report, should_stop=client_left)
+    s = api.summarize_dataset(table)
+    labels = {m["name"]: m["label"] for m in api.list_attribution_methods()}
+    faith = s.faithfulness.assign(method=[labels.get(m, m) for m in s.faithfulness["method"]])
+    return {"state": table, "summary": _summary(s, table, float(table["seconds"].sum())),
+            "accuracy": s.accuracy.round(4), "faith_plot": figs.faithfulness_bars(s.faithfulness, labels),
+            "faith_table": faith.round(4), "heads": figs.head_heatmap(s.heads_mean, s.heads_std, s.n_ok),
+            "agreement": s.agreement.rename(index=labels, columns=labels).round(3).reset_index(
+                names="method"),
+            "rows": _rows_view(table, list(methods)), "export_file": gr.update(visible=False)}
+
+
+def _table(state) -> pd.DataFrame:
+    if state is None or not len(state):
+        raise InputError("Nothing to download yet: press Run first.")
+    return state
+
+
+def on_export_csv(ctx: AppContext, state) -> dict:
+    path = _fresh_export_path(".csv")
+    to_csv(_table(state), path)
+    return {"export_file": gr.update(value=str(path), visible=True)}
+
+
+def on_export_parquet(ctx: AppContext, state) -> dict:
+    table = _table(state).copy()
+    for col in table.columns:                    # lists as lists (Arrow's arrays of arrays)
+        if table[col].map(lambda v: isinstance(v, np.ndarray)).any():
+            table[col] = table[col].map(lambda v: plain(v) if isinstance(v, np.ndarray) else v)
+    path = _fresh_export_path(".parquet")
+    table.attrs = {}
+    table.to_parquet(path, index=False)
+    return {"export_file": gr.update(value=str(path), visible=True)}
+
+
+def on_source(ctx: AppContext, source) -> dict:
+    return {"upload": gr.update(visible=source == UPLOAD_NAME)}
+
+
+RUN = ["state", "summary", "accuracy", "faith_plot", "faith_table", "heads", "agreement",
+       "rows", "export_file", MESSAGE]
+
+
+def build(ctx: AppContext) -> Components:
+    c = Components()
+    text_models = [m["name"] for m in api.list_models() if m["modality"] == "text"]
+    methods = [(m["label"], m["name"]) for m in api.list_attribution_methods()]
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=2):
+            c["model"] = gr.Dropdown(text_models, value="minilm", label="Model")
+            c["source"] = gr.Radio([SAMPLE_NAME, UPLOAD_NAME], value=SAMPLE_NAME, label="Data")
+            c["upload"] = gr.File(label="CSV or JSON lines (up to MMINSPECT_MAX_ROWS rows)",
+                                  file_types=[".csv", ".jsonl", ".json"], type="binary",
+                                  height=120, visible=False)
+        with gr.Column(scale=3):
+            c["methods"] = gr.CheckboxGroup(methods, value=["integrated_gradients", "saliency"],
+                                            label="Attribution methods")
+            c["scan"] = gr.Checkbox(True, label="Head importance (one scan of every head per row)")
+            with gr.Row():
+                c["run"] = gr.Button("Run on every row", variant="primary")
+                c["stop"] = gr.Button("Stop", variant="stop")
+            c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
+            c["summary"] = gr.Markdown()
+    c["state"] = gr.State(None)
+    with gr.Tab("Accuracy"):
+        c["accuracy"] = gr.Dataframe(label="Accuracy per slice (label, length in words, slice)",
+                                     interactive=False)
+    with gr.Tab("Faithfulness"):
+        c["faith_plot"] = gr.Plot(show_label=False)
+        c["faith_table"] = gr.Dataframe(label="Mean and 95 % bootstrap interval per method",
+                                        interactive=False)
+    with gr.Tab("Heads"):
+        c["heads"] = gr.Plot(show_label=False, elem_id="dataset-heads")
+    with gr.Tab("Agreement"):
+        c["agreement"] = gr.Dataframe(label="Mean rank correlation (Spearman) of two methods' "
+                                            "word scores, rows of 3+ words", interactive=False)
+    with gr.Tab("Rows"):
+        c["rows"] = gr.Dataframe(label="Every row (sortable; skipped rows say why)",
+                                 interactive=False, max_height=420)
+    with gr.Row():
+        c["csv"] = gr.Button("Download table (CSV)", size="sm")
+        c["parquet"] = gr.Button("Download table (Parquet)", size="sm")
+    c["export_file"] = gr.File(label="Download", visible=False, interactive=False)
+    wire(ctx, c)
+    return c
+
+
+def wire(ctx: AppContext, c: Components) -> None:
+    comps = picker(c)
+    quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
+    c["source"].change(bind(on_source, ctx, ["upload", MESSAGE]), c["source"],
+                       comps(["upload", MESSAGE]), **quick)
+    run = c["run"].click(bind(on_run, ctx, RUN, release=True),
+                         comps(["model", "source", "upload", "methods", "scan"]), comps(RUN),
+                         api_name="explain_dataset", concurrency_id="long", concurrency_limit=1)
+    c["stop"].click(None, None, None, cancels=[run], api_visibility="private")
+    out = ["export_file", MESSAGE]
+    c["csv"].click(bind(on_export_csv, ctx, out), c["state"], comps(out),
+                   concurrency_limit=2, api_visibility="private")
+    c["parquet"].click(bind(on_export_parquet, ctx, out), c["state"], comps(out),
+                       concurrency_limit=2, api_visibility="private")

@@ -1,0 +1,92 @@
+"""The Dataset tab walked in Chromium as a person would: a fresh page, Run on the bundled
+sample (the summary, the accuracy table, the faithfulness bars, the layer x head heatmap,
+the agreement and rows tables); then handled errors (a file without a text column, Run
+with no method ticked) that keep every result drawn and show no gradio "Error" pill; an
+uploaded CSV run without the head scan; a download; and Stop during a run."""
+from __future__ import annotations
+
+from browser_helpers import REDRAW_MS, Walk, walk_fixture
+
+walk = walk_fixture("dataset", "Dataset")
+SAMPLE = "Sample: 12 short sentences (animals, sports, food)"
+UPLOAD = "My file (CSV or JSON lines, columns text and label)"
+
+
+def upload(w: Walk, path) -> None:
+    w.panel.locator("input[type=file][accept*='.jsonl']").set_input_files(str(path))
+    w.settle(REDRAW_MS)
+
+
+def test_dataset_tab_walk(walk, tmp_path):
+    w = walk
+    w.shot("fresh page")
+    w.assert_no_error_pill()
+
+    # ---- the bundled sample: every aggregate drawn ----------------------------------
+    w.run("Run on every row", done_text="rows explained")
+    assert w.message() == "", w.message()
+    assert "12 of 12 rows explained" in w.text() and "Accuracy:" in w.text()
+    w.shot("sample accuracy")
+    w.wait_text("6-10 words", timeout=REDRAW_MS)             # the accuracy table's slices
+    w.wait_text("animals", timeout=REDRAW_MS)
+    w.subtab("Faithfulness")
+    bars = w.wait_plot("p.title.startsWith('Faithfulness per method')")
+    assert bars["types"] == ["bar", "bar"] and "Integrated Gradients" in bars["x"][0], bars
+    w.shot("sample faithfulness")
+    w.subtab("Heads")
+    heat = w.wait_plot("p.title.startsWith('Head importance over 12 rows')")
+    assert heat["types"] == ["heatmap"] and heat["zrows"] == 6, heat       # MiniLM's 6 layers
+    w.shot("sample heads heatmap")
+    w.subtab("Agreement")
+    w.wait_text("Mean rank correlation", timeout=REDRAW_MS)
+    assert "Saliency" in w.text()
+    w.subtab("Rows")
+    w.wait_text("The cat slept on the warm windowsill.", timeout=REDRAW_MS)
+    w.shot("sample rows")
+
+    # ---- handled errors keep the page -------------------------------------------------
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sentence,label\nhello,a\n")
+    w.control(UPLOAD).check()
+    upload(w, bad)
+    w.button("Run on every row").click()
+    w.expect_message("no 'text' column (columns found: sentence, label)")
+    assert "12 of 12 rows explained" in w.text()
+    w.subtab("Heads")
+    w.wait_plot("p.title.startsWith('Head importance over 12 rows')")
+    w.shot("error no text column keeps results")
+    w.close_toasts()
+    for ticked in ("Integrated Gradients", "Saliency"):
+        w.control(ticked).uncheck()
+    w.button("Run on every row").click()
+    w.expect_message("Tick at least one method")
+    w.close_toasts()
+
+    # ---- an uploaded CSV, saliency only, no head scan ---------------------------------
+    good = tmp_path / "mine.csv"
+    good.write_text("text,label\nI love this film.,positive\nWhat a dull story.,negative\n"
+                    ",positive\n")
+    w.panel.get_by_role("button", name="Clear").first.click()
+    upload(w, good)
+    w.control("Saliency").check()
+    w.control("Head importance (one scan of every head per row)").uncheck()
+    w.run("Run on every row", done_text="2 of 3 rows explained")
+    assert "1 skipped" in w.text() and w.message() == ""
+    w.wait_plot("p.annotations.some(a => a.includes('No head importance'))")
+    w.subtab("Rows")
+    w.wait_text("skipped: empty text", timeout=REDRAW_MS)
+    w.shot("upload without heads")
+
+    # ---- download, then Stop during a run ----------------------------------------------
+    w.button("Download table (CSV)").click()
+    w.page.get_by_text(".csv").first.wait_for(timeout=REDRAW_MS)
+    w.shot("download csv")
+    w.control(SAMPLE).check()
+    w.control("Integrated Gradients").check()
+    w.button("Run on every row").click()
+    w.page.wait_for_timeout(1500)
+    w.button("Stop").click()
+    w.settle()
+    assert "2 of 3 rows explained" in w.text()          # the stopped run replaced nothing
+    w.assert_no_error_pill()
+    w.shot("stopped keeps results")
