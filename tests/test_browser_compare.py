@@ -134,3 +134,49 @@ def test_attribution_compare_walk(attr_walk):
     assert "edits: 0" in w.text()
     w.assert_no_error_pill()
     w.shot("random model b")
+
+
+IMSG = ".mm-icmp-message"
+image_walk = walk_fixture("compare-image", "Image–text")
+
+
+def test_image_compare_walk(image_walk):
+    w = image_walk
+    w.panel.get_by_text("Compare A/B: a second image or model", exact=False).first.click()
+    run = w.button("Compare A and B")
+    run.wait_for()
+    w.assert_no_error_pill()
+    w.shot("fresh page")
+    run.click()                                      # nothing differs yet: same image, same model
+    w.expect_message("Give B something to differ in", where=IMSG)
+    w.shot("error nothing differs")
+    w.close_toasts()
+
+    w.button("Scene without one object (sets A and B)").click()
+    w.wait_text("Image B is image A without the")
+    w.type_into("Prompts, one per line", "a red star\na maple leaf\nan orange circle\na helicopter")
+    w.run("Compare A and B", done_text="Aligned tokens")
+    assert w.message(IMSG) == ""
+    assert "P(" in w.text()
+    w.wait_plot("p.title.startsWith('Relevance of “a red star”')")
+    w.wait_plot("p.title.startsWith('How much each head')")
+    w.wait_plot("p.title.startsWith('Attention distance')")
+    w.assert_no_error_pill()
+    w.shot("object removed compared")
+    w.pick("Prompt whose relevance maps to compare", "a maple leaf")
+    w.wait_plot("p.title.startsWith('Relevance of “a maple leaf”')")
+
+    # a handled error after results: a broken upload for image B keeps the comparison drawn
+    block = w.panel.locator(".block").filter(
+        has=w.page.locator("[data-testid=block-label]:text-is('Upload image B')"))
+    block.locator("input[type=file]").set_input_files(
+        files=[{"name": "broken.png", "mimeType": "image/png", "buffer": b"not an image"}])
+    w.expect_message("image B", where=IMSG)
+    w.wait_plot("p.title.startsWith('Relevance of “a maple leaf”')")
+    w.shot("error after results")
+    w.close_toasts()
+    w.pick("Model B", "mini-CLIP ·")
+    w.run("Compare A and B", done_text="Aligned tokens")
+    w.wait_plot("p.title.startsWith('How much each head')")
+    w.assert_no_error_pill()
+    w.shot("two models")

@@ -71,3 +71,20 @@ def test_attribution_compare_lines_up_the_words_of_both_maps(tiny_bert_dir):
     with pytest.raises(mi.InputError, match="Type a text B"):
         ca.on_compare_attr(_ctx(), "minilm", str(tiny_bert_dir), "the cat", "similarity",
                            "a rug", "", "", "", "saliency", "pad", "", cv.SAME)
+
+
+def test_image_compare_handlers_scene_without_one_object():
+    from mminspect.ui import compare_clip as cc
+    pair = cc.on_removed_pair(_ctx(), 0, 1)
+    assert "red star" in pair["icmp_note"] and pair["image"].shape == (64, 64, 3)
+    prompts = "a red star\na maple leaf\nan orange circle"
+    with pytest.raises(mi.InputError, match="Give B something to differ in"):
+        cc.on_compare_images(_ctx(), "miniclip2", "", pair["image"], prompts, "", None, cv.SAME)
+    out = cc.on_compare_images(_ctx(), "miniclip2", "", pair["image"], prompts, "",
+                               pair["icmp_image_b"], cv.SAME)
+    diff = out["icmp_state"]
+    assert diff.kind == "image" and out["icmp_prompt"]["choices"] == diff.a.prompts
+    maps = out["icmp_maps"]
+    np.testing.assert_allclose(maps.data[0].z - maps.data[1].z, maps.data[2].z, atol=1e-6)
+    star = cc.on_prompt(_ctx(), diff, "a maple leaf")["icmp_maps"]
+    np.testing.assert_allclose(star.data[0].z, diff.patch_a[1])

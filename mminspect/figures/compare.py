@@ -22,44 +22,66 @@ def _side(diff: Comparison, which: str) -> str:
     return plotly_text(f"{which}: {view.model_name}")
 
 
+def _triptych(za: np.ndarray, zb: np.ndarray, x: list, y: list, names: list[str], title: str,
+              scale: tuple[str, float, float], hover: str, categories: bool = True) -> go.Figure:
+    """A, B on one colour scale (`scale`: name, min, max) and A − B on a red–blue scale
+    centred on 0 (red: A higher), side by side."""
+    d = za - zb
+    span = float(max(np.abs(d).max(), 1e-6))
+    data = [{"type": "heatmap", "z": z, "x": x, "y": y, "coloraxis": ax,
+             "xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}",
+             "hovertemplate": hover}
+            for i, (z, ax) in enumerate(((za, "coloraxis"), (zb, "coloraxis"), (d, "coloraxis2")))]
+    layout = {
+        "title": {"text": title}, "height": 520, "margin": {"l": 10, "r": 10, "t": 90, "b": 10},
+        "coloraxis": {"colorscale": pc.get_colorscale(scale[0]), "cmin": scale[1], "cmax": scale[2],
+                      "colorbar": {"title": {"text": "A, B"}, "x": 1.0, "len": 0.45, "y": 0.78}},
+        "coloraxis2": {"colorscale": pc.get_colorscale("RdBu"), "reversescale": True,
+                       "cmin": -span, "cmax": span,
+                       "colorbar": {"title": {"text": "A − B"}, "x": 1.0, "len": 0.45, "y": 0.22}},
+        "annotations": [{"text": t, "x": 0.16 + 0.335 * i, "y": 1.0, "xref": "paper",
+                         "yref": "paper", "showarrow": False, "yanchor": "bottom"}
+                        for i, t in enumerate(names)],
+    }
+    kind = {"type": "category"} if categories else {}
+    for i in range(3):
+        s = str(i + 1) if i else ""
+        layout[f"xaxis{s}"] = {"domain": [0.335 * i, 0.335 * i + 0.3], "tickangle": -60,
+                               "anchor": f"y{s}", **kind}
+        layout[f"yaxis{s}"] = {"domain": [0, 0.9], "autorange": "reversed", "anchor": f"x{s}",
+                               "showticklabels": i == 0, **kind}
+    return fast_figure(data, layout)
+
+
 def compare_head_figure(diff: Comparison, layer: int, head: int | None) -> go.Figure:
     """Three heatmaps on the aligned tokens: A's head, B's head (B's layer mapped by relative
     depth), sharing one colour scale, and A − B on a diverging scale centred on 0. Rows =
     query, columns = key; a slot one text lacks is a blank row and column on that side."""
     wa, wb = diff.aligned_attention(layer, head)                           # [pos, pos] each
     labels = _labels(diff)
-    top = float(max(wa.max(), wb.max(), 1e-6))
-    d = wa - wb                                                            # [pos, pos]
-    span = float(max(np.abs(d).max(), 1e-6))
     b_layer = int(diff.layer_map[layer])
     head_txt = "mean over heads" if head is None or diff.head_js.shape[1] == 1 else f"head {head}"
     js = float(diff.head_js[layer, 0 if diff.head_js.shape[1] == 1 or head is None else head])
     names = [f"{_side(diff, 'A')}<br>layer {layer}, {head_txt}",
              f"{_side(diff, 'B')}<br>layer {b_layer}, {head_txt}", "A − B (red: more in A)"]
-    hover = "query %{y}<br>key %{x}<br>%{z:.3f}<extra></extra>"
-    data = [{"type": "heatmap", "z": z, "x": labels, "y": labels, "coloraxis": ax,
-             "xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}",
-             "hovertemplate": hover}
-            for i, (z, ax) in enumerate(((wa, "coloraxis"), (wb, "coloraxis"), (d, "coloraxis2")))]
-    layout = {
-        "title": {"text": f"Attention distance (Jensen–Shannon) {js:.3f} nats of at most "
-                          f"{LN2:.3f}: 0 = the same pattern, {LN2:.2f} = no key in common"},
-        "height": 520, "margin": {"l": 10, "r": 10, "t": 90, "b": 10},
-        "coloraxis": {"colorscale": pc.get_colorscale("Blues"), "cmin": 0, "cmax": top,
-                      "colorbar": {"title": {"text": "weight"}, "x": 1.0, "len": 0.45, "y": 0.78}},
-        "coloraxis2": {"colorscale": pc.get_colorscale("RdBu"), "reversescale": True, "cmin": -span, "cmax": span,
-                       "colorbar": {"title": {"text": "A − B"}, "x": 1.0, "len": 0.45, "y": 0.22}},
-        "annotations": [{"text": t, "x": 0.16 + 0.335 * i, "y": 1.0, "xref": "paper",
-                         "yref": "paper", "showarrow": False, "yanchor": "bottom"}
-                        for i, t in enumerate(names)],
-    }
-    for i in range(3):
-        s = str(i + 1) if i else ""
-        layout[f"xaxis{s}"] = {"domain": [0.335 * i, 0.335 * i + 0.3], "type": "category",
-                               "tickangle": -60, "anchor": f"y{s}"}
-        layout[f"yaxis{s}"] = {"domain": [0, 0.9], "type": "category", "autorange": "reversed",
-                               "anchor": f"x{s}", "showticklabels": i == 0}
-    return fast_figure(data, layout)
+    title = (f"Attention distance (Jensen–Shannon) {js:.3f} nats of at most {LN2:.3f}: "
+             f"0 = the same pattern, {LN2:.2f} = no key in common")
+    return _triptych(wa, wb, labels, labels, names, title,
+                     ("Blues", 0.0, float(max(wa.max(), wb.max(), 1e-6))),
+                     "query %{y}<br>key %{x}<br>%{z:.3f}<extra></extra>")
+
+
+def patch_change_figure(diff: Comparison, prompt: int) -> go.Figure:
+    """One prompt's relevance per patch: A, B (each divided by its own largest |value|, so
+    one scale from −1 to 1) and A − B."""
+    za, zb = diff.patch_a[prompt], diff.patch_b[prompt]                    # [rows, cols] each
+    names = [_side(diff, "A"), _side(diff, "B"), "A − B (red: A relies more on the patch)"]
+    title = (f"Relevance of “{plotly_text(diff.a.prompts[prompt])}” per patch (each map / its "
+             "largest value)")
+    rows, cols = za.shape
+    return _triptych(za, zb, list(range(cols)), list(range(rows)), names, title,
+                     ("RdBu_r", -1.0, 1.0), "row %{y}, col %{x}<br>%{z:+.3f}<extra></extra>",
+                     categories=False)
 
 
 def head_change_figure(diff: Comparison) -> go.Figure:

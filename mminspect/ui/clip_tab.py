@@ -17,7 +17,7 @@ import numpy as np
 from .. import api
 from ..figures import clip as cfig
 from ..types import InputError
-from . import clip_causal
+from . import clip_causal, compare_clip
 from .clip_captions import CAPTIONS, GALLERY_CSS, GALLERY_HEIGHT
 from .clip_methods import on_all_methods, pointing_markdown
 from .clip_views import (SCALES, by_probability, chain_summary, contrast_view, on_patch_select,
@@ -244,6 +244,8 @@ def build(ctx: AppContext) -> dict:
             c["model"].value = default_model             # the first view's model
             run = gr.Button("Inspect", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
+    with gr.Accordion("Compare A/B: a second image or model on the same prompts", open=False):
+        compare_clip.build(ctx, c)
     c["notes"] = gr.Markdown()
     gr.HTML(GALLERY_CSS, container=False, padding=False)
     with gr.Row():
