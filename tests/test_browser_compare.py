@@ -1,8 +1,14 @@
-"""The Text tab's Compare A/B panel walked in Chromium as a person would: a handled error on a
-fresh page (no text B; a slider before any comparison), a minimal pair picked (fills A, B and
-the labels), Compare, a head opened from the "most changed" list, both sliders; model B = A
-with its last layers random; a handled error after results (empty B) that keeps the figure and
-the list, and a head picked after it."""
+"""The Compare A/B panels walked in Chromium as a person would, each on a fresh page and
+after a handled error.
+
+Text tab: no text B and a slider before any comparison (handled errors), a minimal pair picked
+(fills A, B and the labels), Compare, a head opened from the "most changed" list, both sliders;
+model B = A with its last layers random; an empty B after results keeps the figure and the
+list, and a head picked after it still opens. Attributions tab: the same explanation for text
+B (Saliency), then model B random, with an error between. Image–text tab: nothing differing (a
+handled error), the world scene without one object, a prompt's maps, a broken upload for
+image B after results, then model B = mini-CLIP.
+"""
 from __future__ import annotations
 
 import mminspect as mi
@@ -12,7 +18,27 @@ MSG = ".mm-cmp-message"
 B = "Text B"
 HEADS = "#cmp-heads label"
 
+AMSG = ".mm-acmp-message"                 # the Attributions tab's compare message line
+IMSG = ".mm-icmp-message"                 # the Image–text tab's
+
 walk = walk_fixture("compare", "Text")
+attr_walk = walk_fixture("compare-attr", "Attributions")
+image_walk = walk_fixture("compare-image", "Image–text")
+
+
+def open_panel(w: Walk, accordion: str, button: str, error: str, where: str):
+    """Open the Compare accordion on a fresh page, press its button before anything is set
+    (a handled error: `error` in the panel's message line), and return the button."""
+    w.panel.get_by_text(accordion, exact=False).first.click()
+    run = w.button(button)
+    run.wait_for()
+    w.assert_no_error_pill()
+    w.shot("fresh page")
+    run.click()
+    w.expect_message(error, where=where)
+    w.shot("error before compare")
+    w.close_toasts()
+    return run
 
 
 def compare_plot(w: Walk, head_text: str) -> dict:
@@ -92,21 +118,11 @@ def test_compare_walk(walk):
     w.shot("head after error")
 
 
-AMSG = ".mm-acmp-message"
-attr_walk = walk_fixture("compare-attr", "Attributions")
-
 
 def test_attribution_compare_walk(attr_walk):
     w = attr_walk
-    w.panel.get_by_text("Compare A/B: the same explanation", exact=False).first.click()
-    run = w.button("Compare the maps of A and B")
-    run.wait_for()
-    w.assert_no_error_pill()
-    w.shot("fresh page")
-    run.click()                                               # no text B yet
-    w.expect_message("Type a text B", where=AMSG)
-    w.shot("error no text b")
-    w.close_toasts()
+    run = open_panel(w, "Compare A/B: the same explanation", "Compare the maps of A and B",
+                     "Type a text B", AMSG)                   # no text B yet
 
     w.pick("Method", "Saliency")
     w.type_into("Text to explain", "The movie was good.")
@@ -136,21 +152,12 @@ def test_attribution_compare_walk(attr_walk):
     w.shot("random model b")
 
 
-IMSG = ".mm-icmp-message"
-image_walk = walk_fixture("compare-image", "Image–text")
-
 
 def test_image_compare_walk(image_walk):
     w = image_walk
-    w.panel.get_by_text("Compare A/B: a second image or model", exact=False).first.click()
-    run = w.button("Compare A and B")
-    run.wait_for()
-    w.assert_no_error_pill()
-    w.shot("fresh page")
-    run.click()                                      # nothing differs yet: same image, same model
-    w.expect_message("Give B something to differ in", where=IMSG)
-    w.shot("error nothing differs")
-    w.close_toasts()
+    # nothing differs yet (same image, same model): a handled error
+    open_panel(w, "Compare A/B: a second image or model", "Compare A and B",
+               "Give B something to differ in", IMSG)
 
     w.button("Scene without one object (sets A and B)").click()
     w.wait_text("Image B is image A without the")
