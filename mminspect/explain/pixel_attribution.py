@@ -11,11 +11,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, Occlusion
+from captum.attr import Occlusion
 
 from ..models.clip_base import CLIPAdapter
 from ..types import Faithfulness, Progress
 from .attribution import Problem, faithfulness, random_curves
+from .attribution.paths import expected_gradients, path_integral
 
 F = torch.nn.functional
 
@@ -62,11 +63,11 @@ def _counting(forward, total: int, progress: Progress | None, label: str):
 
 def integrated_gradients(forward, pixels: torch.Tensor, n_steps: int = 32, batch: int = 8,
                          progress: Progress | None = None) -> tuple[np.ndarray, float]:
-    """IG (Gauss-Legendre steps) -> ([H, W], |convergence delta|)."""
+    """IG over a fixed number of steps (the token method's, explain/attribution/paths.py)
+    -> ([H, W], |convergence delta|)."""
     total = -(-n_steps // batch) + 1              # step chunks, plus f(x) and f(baseline)
-    ig = IntegratedGradients(_counting(forward, total, progress, "Integrated Gradients"))
-    attr, delta = ig.attribute(pixels, baselines=torch.zeros_like(pixels), n_steps=n_steps,
-                               internal_batch_size=batch, return_convergence_delta=True)
+    attr, delta = path_integral(_counting(forward, total, progress, "Integrated Gradients"),
+                                pixels, torch.zeros_like(pixels), n_steps, batch, delta=True)
     return attr[0].sum(0).detach().cpu().numpy(), float(delta.abs().max())         # [H, W]
 
 
@@ -84,38 +85,15 @@ def gradient_shap(forward, pixels: torch.Tensor, n_samples: int = 16, stdevs: fl
     """GradientSHAP with two baselines (mean colour, and a coarse blur of the image) ->
     ([H, W], mean |convergence delta|).
 
-    What captum's GradientShap computes (per sample: a baseline drawn from the two, Gaussian
-    noise on the input, a uniform point on the path; gradient there times (input - baseline),
-    averaged), written out because captum draws the baseline and the point from numpy's
-    *global* generator (np.random.choice / uniform), which torch.manual_seed does not reach:
-    the maps changed from run to run, and seeding numpy's global state would race with
-    every other request. Here each sample draws from its own generator, seeded by `seed` and
-    its index: the same seed gives the same map, bit for bit, whatever `batch` is."""
+    What captum's GradientShap computes, by the implementation the token method shares
+    (explain/attribution/paths.py: each sample draws from its own generator, seeded by `seed`
+    and its index: the same seed gives the same map, bit for bit, whatever `batch` is)."""
     h, w = pixels.shape[-2:]
     blur = F.interpolate(F.avg_pool2d(pixels, 8, ceil_mode=True), size=(h, w), mode="bilinear")
     baselines = torch.cat([torch.zeros_like(pixels), blur]).detach()              # [2, 3, H, W]
-    x = pixels[0].detach()                                                         # [3, H, W]
-    total = torch.zeros_like(x, dtype=torch.float64)                               # [3, H, W]
-    deltas: list[float] = []
-    for first in range(0, n_samples, batch):
-        gens = [torch.Generator().manual_seed(seed * 1_000_003 + i)
-                for i in range(first, min(first + batch, n_samples))]
-        pick = [int(torch.randint(len(baselines), (), generator=g)) for g in gens]
-        noise = torch.stack([torch.randn(x.shape, generator=g) for g in gens])     # [k, 3, H, W]
-        alpha = torch.stack([torch.rand((), generator=g) for g in gens])           # [k]
-        b = baselines[pick]                                                        # [k, 3, H, W]
-        noisy = x + stdevs * noise.to(x)                                           # [k, 3, H, W]
-        points = (b + alpha.to(x)[:, None, None, None] * (noisy - b)).requires_grad_(True)
-        with torch.enable_grad():
-            grads, = torch.autograd.grad(forward(points).sum(), points)           # [k, 3, H, W]
-        attr = (grads * (noisy - b)).detach()                                      # [k, 3, H, W]
-        total += attr.double().sum(0)
-        with torch.no_grad():                 # completeness per sample: sum = f(noisy) - f(b)
-            ends = forward(torch.cat([noisy, b])).double()                         # [2k]
-        gap = ends[:len(gens)] - ends[len(gens):]                                  # [k]
-        deltas += (attr.double().sum((1, 2, 3)) - gap).abs().tolist()
-    attr_map = (total / n_samples).sum(0).float()                                  # [H, W]
-    return attr_map.cpu().numpy(), float(np.mean(deltas))
+    mean, errors = expected_gradients(forward, pixels[0].detach(), baselines, n_samples, stdevs,
+                                      seed, batch, "baseline_first", errors=True)  # [3, H, W]
+    return mean.sum(0).float().cpu().numpy(), float(np.mean(errors))             # [H, W]
 
 
 def patch_problem(forward, pixels: torch.Tensor, patch: int, batch: int = 16) -> Problem:

@@ -5,6 +5,7 @@ import torch
 from captum.attr import InputXGradient, Saliency
 
 from .base import GRAD_UNITS, Method, MethodOutput, Param, Problem, fewer_samples, token_scores
+from .paths import expected_gradients
 
 
 def _leaf(problem: Problem) -> torch.Tensor:
@@ -27,26 +28,13 @@ def gradient_shap(problem: Problem, n_samples: int = 16, stdevs: float = 0.0,
                   seed: int = 0) -> MethodOutput:
     """Expected gradients between the baseline and the input at random points of the path
     (one baseline, so a Monte Carlo IG), optionally with Gaussian noise on the input: what
-    captum's GradientShap computes (with NoiseTunnel's smoothgrad mean over samples).
-
-    Written out rather than called from captum because captum runs all `n_samples` points
-    as one batch: at 512 tokens that is a 6+ GB peak. Here the points run
-    `problem.batch_size` at a time, and each sample draws its point and noise from its own
-    seeded generator, so the map does not depend on the batch size (tested) and is the same
-    for the same input."""
-    x, b = problem.inputs[0], problem.baselines[0]                     # [token, d_model]
-    total = torch.zeros_like(x, dtype=torch.float64)                   # [token, d_model]
-    for first in range(0, n_samples, problem.batch_size):
-        ids = range(first, min(first + problem.batch_size, n_samples))
-        gens = [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in ids]
-        alpha = torch.stack([torch.rand((), generator=g) for g in gens])          # [k]
-        noisy = x + stdevs * torch.stack([torch.randn(x.shape, generator=g) for g in gens]
-                                         ).to(x)                                    # [k, token, d]
-        alpha = alpha.to(x)[:, None, None]                                          # [k, 1, 1]
-        points = (b + alpha * (noisy - b)).requires_grad_(True)                     # [k, token, d]
-        grads, = torch.autograd.grad(problem.forward(points).sum(), points)        # [k, token, d]
-        total += (grads * (noisy - b)).double().sum(0)
-    attr = (total / n_samples).to(x.dtype)[None]                       # [1, token, d_model]
+    captum's GradientShap computes (with NoiseTunnel's smoothgrad mean over samples), by the
+    one implementation the pixel method shares (paths.expected_gradients): the points run
+    `problem.batch_size` at a time, each sample seeded by `seed` and its index, so the map
+    does not depend on the batch size (tested) and is the same for the same input."""
+    mean, _ = expected_gradients(problem.forward, problem.inputs[0], problem.baselines,
+                                 n_samples, stdevs, seed, problem.batch_size, "point_first")
+    attr = mean.to(problem.inputs.dtype)[None]                         # [1, token, d_model]
     return MethodOutput(scores=token_scores(attr).detach())
 
 

@@ -14,9 +14,8 @@ would cost 24-56 evaluations where 16 -> 24 costs 16-40.
 """
 from __future__ import annotations
 
-from captum.attr import IntegratedGradients
-
 from .base import GRAD_UNITS, Method, MethodOutput, Param, Problem, completeness, token_scores
+from .paths import path_integral
 
 
 GROWTH = 1.5
@@ -24,12 +23,10 @@ GROWTH = 1.5
 
 def integrated_gradients(problem: Problem, tolerance: float = 0.01, start_steps: int = 16,
                          max_steps: int = 256) -> MethodOutput:
-    ig = IntegratedGradients(problem.forward)        # per call: captum objects are not shareable
     n, total, budget_stop = min(start_steps, max_steps), 0, False
     while True:
-        attr = ig.attribute(problem.inputs, baselines=problem.baselines, n_steps=n,
-                            method="gausslegendre",
-                            internal_batch_size=problem.batch_size)   # [1, token, d_model]
+        attr = path_integral(problem.forward, problem.inputs, problem.baselines, n,
+                             problem.batch_size)                       # [1, token, d_model]
         total += n
         scores = token_scores(attr)                                    # [token]
         _, rel = completeness(float(scores.sum()), problem)
