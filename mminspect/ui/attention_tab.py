@@ -19,7 +19,7 @@ from ..types import InputError
 from . import attention_break
 from .attention_steps import SENTENCES, STEP_KEYS, TITLES, figure, question
 from .context import AppContext
-from .events import MESSAGE, Components, bind, reporter
+from .events import MESSAGE, Components, bind, picker, reporter
 from .gpu import gpu
 from .model_picker import model_label, picker_choices, resolve_model
 from .share import LinkField, TabLink, build_exports, fresh_copy, wire_exports, wire_url
@@ -261,8 +261,7 @@ def build(ctx: AppContext) -> tuple[Components, tuple]:
 
 
 def wire(ctx: AppContext, c: dict, trace, prev, nxt) -> tuple:
-    def comps(names):
-        return [c[n] for n in names]
+    comps = picker(c)
 
     inputs = ["model", "custom", "tower", "text", "example", "layer", "head", "query", "step", "predict"]
     outputs = ["state", "badge", "query", "layer", "head", "summary", "variant", "damage", "broken",

@@ -16,7 +16,7 @@ from ..figures import attribution as fig
 from ..figures import trust as trust_fig
 from ..types import InputError, TokenAttribution
 from .context import AppContext
-from .events import MESSAGE, Components, bind, client_left, reporter
+from .events import MESSAGE, Components, bind, picker, client_left, reporter
 from .gpu import gpu
 from .model_picker import build_picker, model_label, resolve_model
 from .prediction_view import md_escape as _md
@@ -288,8 +288,7 @@ def build(ctx: AppContext) -> dict:
 
 
 def wire(ctx: AppContext, c: dict, run, run_all, sliders: list) -> None:
-    def comps(names):
-        return [c[n] for n in names]
+    comps = picker(c)
 
     methods = [m["name"] for m in api.list_attribution_methods()]
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}

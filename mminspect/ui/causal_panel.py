@@ -20,7 +20,7 @@ from ..types import InputError
 from .inputs import parse_labels
 from .text_targets import TARGETS, check_target_fits, target_kwargs
 from .context import AppContext
-from .events import Components, bind, reporter
+from .events import Components, bind, picker, reporter
 from .gpu import gpu
 from .model_picker import model_label, resolve_model
 from .prediction_view import md_escape as _md
@@ -313,8 +313,7 @@ def wire_after_inspect(ctx: AppContext, c: Components, event) -> None:
 
 
 def wire(ctx: AppContext, c: Components) -> None:
-    def comps(names):
-        return [c[n] for n in names]
+    comps = picker(c)
 
     model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     long = {"concurrency_id": "long", "concurrency_limit": 1}       # ui/lanes.py

@@ -17,7 +17,7 @@ from ..figures import causal as cfig
 from ..types import InputError
 from .causal_panel import MODES, heads_words, progress_stop
 from .context import AppContext
-from .events import Components, bind, reporter
+from .events import Components, bind, picker, reporter
 from .gpu import gpu
 from .model_picker import resolve_model
 
@@ -198,8 +198,7 @@ def build(ctx: AppContext, c: Components) -> None:
 
 
 def wire(ctx: AppContext, c: Components) -> None:
-    def comps(names):
-        return [c[n] for n in names]
+    comps = picker(c)
 
     model = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     long = {"concurrency_id": "long", "concurrency_limit": 1}       # ui/lanes.py

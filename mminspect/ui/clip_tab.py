@@ -25,7 +25,7 @@ from .clip_views import (SCALES, by_probability, chain_summary, contrast_view, o
                          redraw_text_attention, relevance_gallery, scale_note,
                          similarity_gallery, text_attention_figure)
 from .context import AppContext
-from .events import MESSAGE, Components, bind, message_markdown, reporter
+from .events import MESSAGE, Components, bind, picker, message_markdown, reporter
 from . import trust_image
 from .gpu import gpu
 from .inputs import parse_prompts
@@ -326,8 +326,7 @@ FIRST_VIEW_IN = ["state", "model", "custom", "pick", "prompts", "template", "exa
 
 
 def wire(ctx: AppContext, c: dict, run, run_all) -> None:
-    def comps(names):
-        return [c[n] for n in names]
+    comps = picker(c)
 
     def on(trigger, fn, inputs, outputs, message=MESSAGE, release=False, **kw):
         names = [*outputs, message] if message else outputs

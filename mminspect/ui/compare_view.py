@@ -15,7 +15,7 @@ from ..figures.compare import compare_head_figure, head_change_figure
 from ..types import InputError
 from ..types.compare import Comparison
 from .context import AppContext
-from .events import bind, reporter
+from .events import bind, picker, reporter
 from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import model_label, picker_choices, resolve_model
@@ -146,8 +146,7 @@ def build(ctx: AppContext, c: dict) -> None:
 
 
 def wire(ctx: AppContext, c: dict) -> None:
-    def comps(names):
-        return [c[n] for n in names]
+    comps = picker(c)
 
     outputs = ["cmp_state", "cmp_summary", "cmp_heads", "cmp_layer", "cmp_head", "cmp_figure",
                "cmp_heads_figure", MESSAGE]

@@ -14,6 +14,7 @@ cannot stop a sync handler's thread, so loops check between steps and stop thems
 from __future__ import annotations
 
 import errno
+import functools
 import html
 import inspect
 import logging
@@ -113,6 +114,16 @@ def _shaped(values: list):
     """gradio takes a one-output event's return value as that output's value (a list would
     be read as the value itself), so one output returns its value, several a list."""
     return values[0] if len(values) == 1 else values
+
+
+def picker(c: dict) -> Callable[[list[str]], list]:
+    """comps(names) -> the panel's components of those names, in that order: the inputs and
+    outputs lists an event takes, from the panel's {name: component} dict `c`."""
+    return functools.partial(_components, c)
+
+
+def _components(c: dict, names: list[str]) -> list:
+    return [c[n] for n in names]
 
 
 def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],

@@ -16,7 +16,7 @@ from ..figures import clip as clip_figures
 from ..figures import glassbox, glassbox_parts
 from ..types import InputError
 from .context import AppContext
-from .events import MESSAGE, Components, bind, reporter
+from .events import MESSAGE, Components, bind, picker, reporter
 from .gpu import gpu
 from .share import LinkField, TabLink, wire_url
 
@@ -135,8 +135,7 @@ def build(ctx: AppContext, attention: dict, tabs: gr.Tabs, trace_handler) -> dic
 
 
 def wire(ctx: AppContext, c: dict, check, attention: dict, tabs, trace_handler) -> None:
-    def comps(names, where=c):
-        return [where[n] for n in names]
+    comps = picker(c)
 
     model_event = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
     open_out = ["state", "intro", "question", "answer", "result", "plot", "try", MESSAGE]
@@ -148,6 +147,6 @@ def wire(ctx: AppContext, c: dict, check, attention: dict, tabs, trace_handler) 
                 concurrency_limit=None, api_visibility="private")
     targets = {**{k: attention[k] for k in ATTENTION_IN}, "tabs": tabs, MESSAGE: c[MESSAGE]}
     names = [*ATTENTION_IN, "tabs", MESSAGE]
-    event = c["try"].click(bind(on_try, ctx, names), [c["state"]], comps(names, targets),
+    event = c["try"].click(bind(on_try, ctx, names), [c["state"]], picker(targets)(names),
                            concurrency_limit=None, api_visibility="private")
     event.then(*trace_handler, api_visibility="private", **model_event)

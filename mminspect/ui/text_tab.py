@@ -16,7 +16,7 @@ from ..api.text import instructive_head
 from ..types import InputError, TextView
 from . import causal_panel, compare_view
 from .context import AppContext
-from .events import MESSAGE, Components, bind, reporter
+from .events import MESSAGE, Components, bind, picker, reporter
 from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import build_picker, model_label, picker_choices, resolve_model
@@ -263,8 +263,7 @@ def build(ctx: AppContext) -> dict:
 def wire(ctx: AppContext, c: dict, run, show_bv, tabs: dict) -> None:
     """Connect the events; each handler's outputs are named, so order is decided here only."""
 
-    def comps(names):
-        return [c[n] for n in names]
+    comps = picker(c)
 
     inputs = ["model", "custom", "text", "compare", "labels", "temperature", "hide", "layer", "head"]
     outputs = ["state", "label", "summary", "notes", "layer", "head", MESSAGE,
