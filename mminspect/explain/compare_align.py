@@ -21,12 +21,13 @@ def _table(a: list[str], b: list[str]) -> np.ndarray:
     cost[:, 0] = np.arange(n + 1)
     cost[0, :] = np.arange(m + 1)
     bb = np.array(b, dtype=object)
+    steps = np.arange(m + 1)                                      # [m + 1]
     for i in range(1, n + 1):
         sub = cost[i - 1, :-1] + (bb != a[i - 1])                 # [m] diagonal: keep or change
-        row = np.minimum(sub, cost[i - 1, 1:] + 1)                # [m] delete a[i-1]
-        cost[i, 0] = i
-        for j in range(1, m + 1):                                 # insert b[j-1]: depends on the left
-            cost[i, j] = min(row[j - 1], cost[i, j - 1] + 1)
+        base = np.concatenate([[i], np.minimum(sub, cost[i - 1, 1:] + 1)])   # [m + 1] + delete
+        # insertions run left to right: cost[i, j] = min over j' <= j of base[j'] + (j - j'),
+        # a running minimum instead of a Python loop over j
+        cost[i] = steps + np.minimum.accumulate(base - steps)
     return cost
 
 
