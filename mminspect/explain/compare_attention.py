@@ -29,17 +29,6 @@ def _neg_entropy(x: np.ndarray, axis: int) -> np.ndarray:
     return (x * np.log(x, out=np.zeros_like(x), where=x > 0)).sum(axis)
 
 
-def on_axis(weights: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """weights [..., query, key] laid on the aligned axis [..., pos, pos] (index: int [pos],
-    -1 in gaps): a slot this side lacks gets zero weight, so each kept row still sums to 1."""
-    n = weights.shape[-1]
-    padded = np.zeros((*weights.shape[:-2], n + 1, n + 1), np.float64)   # one zero row and column
-    padded[..., :n, :n] = weights
-    at = np.where(index >= 0, index, n)                                  # a gap reads the zeros
-    # two takes along one axis each: far cheaper than one fancy index over both (measured)
-    return np.take(np.take(padded, at, axis=-2), at, axis=-1)
-
-
 def on_axis_keys(rows: np.ndarray, index: np.ndarray) -> np.ndarray:
     """rows [..., row, key] with their keys laid on the aligned axis [..., row, pos]."""
     n = rows.shape[-1]
