@@ -94,7 +94,7 @@ def _check_inputs(text, compare_to, labels, target, baseline: str, memory_mb,
 def _check_memory(adapter, problem: Problem, methods, memory_mb: float) -> None:
     """A gradient method keeps one item's activations at least: refuse if that alone is over."""
     grad = [m.label for m in methods if m.needs_grad]
-    cfg, n = adapter.model.config, problem.n_tokens
+    cfg, n = adapter.sizes(), problem.n_tokens
     need = item_bytes(cfg, n) / 2 ** 20
     if grad and need > memory_mb:
         fit = max((k for k in range(1, n) if item_bytes(cfg, k) / 2 ** 20 <= memory_mb), default=1)
@@ -281,7 +281,7 @@ def attribute_generation(model, text: str, n_tokens: int = 4,
         raise InputError(f"{adapter.name} is a {adapter.kind} model; attributing generated "
                          "tokens needs a causal language model (GPT-2 family).")
     ids = _continue_ids(adapter, adapter.encode(text), int(n_tokens))
-    pieces = adapter.tokenizer.convert_ids_to_tokens(ids)
+    pieces = adapter.pieces(ids)
     out, prefix = [], text
     for i, (tid, piece) in enumerate(zip(ids, pieces)):
         guard.span = (i / len(ids), (i + 1) / len(ids))
@@ -292,8 +292,7 @@ def attribute_generation(model, text: str, n_tokens: int = 4,
                               with_faithfulness=faithfulness, both_sides=False,
                               memory_mb=lim.memory_mb,
                               token=piece, mask=0, output=None))
-        prefix = adapter.tokenizer.decode(
-            adapter.tokenizer(text)["input_ids"] + ids[: i + 1], skip_special_tokens=True)
+        prefix = adapter.decode(adapter.token_ids(text) + ids[: i + 1], skip_special_tokens=True)
     guard.progress(1.0, "Done")
     return out
 

@@ -166,7 +166,7 @@ def _batch_size(adapter, n_tokens: int, memory_mb: float | None) -> int:
     """Items per forward within the activation budget. batch_for_memory counts what autograd
     keeps for a backward, so for these no-grad forwards it errs on the safe side."""
     mb = check_memory_mb(memory_mb, limits())
-    return batch_for_memory(adapter.model.config, n_tokens, mb)
+    return batch_for_memory(adapter.sizes(), n_tokens, mb)
 
 
 def head_importance(model, text: str | None = None, mode: str = "zero", target=None, *,

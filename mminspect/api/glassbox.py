@@ -48,8 +48,7 @@ def _variant(t: Tower, variant: str):
 # ----- the prediction, real and broken, in words --------------------------------------------
 
 def _run(adapter, enc) -> object:
-    with torch.no_grad():
-        return adapter.model(**enc.inputs, output_hidden_states=True)
+    return adapter.run(enc, hidden_states=True)
 
 
 def _sentence(adapter, enc) -> torch.Tensor:
@@ -105,7 +104,7 @@ class _Measure:
 
     def _label(self, i: int) -> str:
         if self.kind == "next_token":
-            return self.adapter.tokenizer.decode([i])
+            return self.adapter.decode([i])
         names = self.adapter.label_names()
         return names[i] if i < len(names) else str(i)
 

@@ -24,7 +24,7 @@ def lens_from(adapter, enc: Encoded, internals: Internals, top_k: int = 5) -> Lo
         p = torch.softmax(logits, -1)                                          # [token, vocab]
         top = torch.topk(p, top_k, dim=-1)                                     # [token, k]
         probs.append(top.values)
-        pieces = adapter.tokenizer.convert_ids_to_tokens(top.indices.flatten().tolist())
+        pieces = adapter.pieces(top.indices.flatten().tolist())
         names = [clean_token(t, adapter.model_type) for t in pieces]
         tokens.append([names[i * top_k:(i + 1) * top_k] for i in range(len(enc.tokens))])
         own = logits.gather(-1, final[:, None])                                # [token, 1]

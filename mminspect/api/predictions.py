@@ -15,7 +15,7 @@ def _choices(adapter: TextAdapter, logits: torch.Tensor, position: int, k: int) 
     probs = torch.softmax(logits.float(), -1)                       # [vocab]
     top = torch.topk(probs, min(k, probs.numel()))
     ids = top.indices.tolist()
-    tokens = [clean_token(t, adapter.model_type) for t in adapter.tokenizer.convert_ids_to_tokens(ids)]
+    tokens = [clean_token(t, adapter.model_type) for t in adapter.pieces(ids)]
     return TokenChoices(position=position, tokens=tokens, ids=ids, probs=top.values.cpu().numpy())
 
 
@@ -26,16 +26,14 @@ def _continue_ids(adapter: TextAdapter, enc: Encoded, n: int) -> list[int]:
     n = min(n, adapter.max_tokens - ids.shape[1])
     if n <= 0:
         return []
-    out = adapter.model.generate(**enc.inputs, max_new_tokens=n, do_sample=False,
-                                 pad_token_id=adapter.tokenizer.pad_token_id)
-    return out[0, ids.shape[1]:].tolist()
+    return adapter.generate(enc, n)
 
 
 def _continue(adapter: TextAdapter, enc: Encoded, n: int) -> str | None:
     """Greedy continuation of n tokens as text; None when the text already fills the context."""
     if enc.inputs["input_ids"].shape[1] + n > adapter.max_tokens:
         return None
-    return adapter.tokenizer.decode(_continue_ids(adapter, enc, n), skip_special_tokens=True)
+    return adapter.decode(_continue_ids(adapter, enc, n), skip_special_tokens=True)
 
 
 def task_prediction(adapter: TextAdapter, enc: Encoded, inner: Internals, notes: list[str],
@@ -48,9 +46,9 @@ def task_prediction(adapter: TextAdapter, enc: Encoded, inner: Internals, notes:
                               label_probs=torch.softmax(logits, -1).cpu().numpy(), temperature=1.0)
     if kind == "masked_lm":
         ids = enc.inputs["input_ids"][0]                             # [token]
-        positions = (ids == adapter.tokenizer.mask_token_id).nonzero().flatten().tolist()
+        positions = (ids == adapter.token_id("mask")).nonzero().flatten().tolist()
         if not positions:
-            notes.append(f"Put {adapter.tokenizer.mask_token} in the text to see what the model "
+            notes.append(f"Put {adapter.special_token('mask')} in the text to see what the model "
                          "would fill in.")
         fills = [_choices(adapter, inner.logits[p], p, top_k) for p in positions]
         return TextPrediction(kind=kind, fills=fills)

@@ -116,6 +116,12 @@ class TextAdapter(ModelAdapter):
                                   pad_token_id=self.tokenizer.pad_token_id)   # [1, token + new]
         return out[0, enc.inputs["input_ids"].shape[1]:].tolist()
 
+    @torch.no_grad()
+    def run(self, enc: Encoded, hidden_states: bool = False):
+        """The model's own outputs for an encoded text, no gradients: `.logits` ([1, token,
+        vocab] or [1, class]) and, with hidden_states=True, `.hidden_states`."""
+        return self.model(**enc.inputs, output_hidden_states=hidden_states)
+
     def sizes(self) -> dict[str, int]:
         """{layers, d_model, heads} of the model (what the activation-memory estimate needs)."""
         cfg = self.model.config

@@ -40,19 +40,18 @@ def baseline_embeddings(adapter, enc, inputs: torch.Tensor, baseline: str) -> to
     return torch.where(special[None, :, None], inputs, base).detach()   # [1, token, d_model]
 
 
-def item_bytes(config, n_tokens: int) -> int:
+def item_bytes(sizes: dict[str, int], n_tokens: int) -> int:
     """Activation bytes autograd keeps for one item of a forward+backward: a rough count
     (hidden states and MLP ~20 d_model per token per layer, the attention scores and
-    probabilities ~4 per head per query-key pair), float32."""
-    d = config.hidden_size
-    return 4 * config.num_hidden_layers * (20 * n_tokens * d
-                                           + 4 * config.num_attention_heads * n_tokens ** 2)
+    probabilities ~4 per head per query-key pair), float32. sizes: TextAdapter.sizes()."""
+    return 4 * sizes["layers"] * (20 * n_tokens * sizes["d_model"]
+                                  + 4 * sizes["heads"] * n_tokens ** 2)
 
 
-def batch_for_memory(config, n_tokens: int, memory_mb: float) -> int:
+def batch_for_memory(sizes: dict[str, int], n_tokens: int, memory_mb: float) -> int:
     """Items per forward+backward within `memory_mb` (at least one; the api refuses a
     gradient method whose single item is over the budget)."""
-    return int(max(1, min(MAX_BATCH, memory_mb * 2 ** 20 // item_bytes(config, n_tokens))))
+    return int(max(1, min(MAX_BATCH, memory_mb * 2 ** 20 // item_bytes(sizes, n_tokens))))
 
 
 def build_problem(adapter, enc, target: Target, baseline: str = "pad",
@@ -82,7 +81,7 @@ def build_problem(adapter, enc, target: Target, baseline: str = "pad",
     return Problem(forward=forward, inputs=inputs, baselines=baselines,
                    special=torch.as_tensor(enc.special, device=inputs.device),
                    f_input=f_in, f_baseline=f_base,
-                   batch_size=batch_for_memory(adapter.model.config, n, memory_mb),
+                   batch_size=batch_for_memory(adapter.sizes(), n, memory_mb),
                    unit_s=unit_s, guard=guard)
 
 

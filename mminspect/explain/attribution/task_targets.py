@@ -30,13 +30,13 @@ def _reduce(logits: torch.Tensor, index: int, output: str) -> torch.Tensor:
 
 def token_id_of(adapter, token: str) -> int:
     """The vocabulary id of one token, typed as shown ("Paris", " Paris", "##ing")."""
-    vocab = adapter.tokenizer.get_vocab()
+    vocab = adapter.vocab()
     candidates = [token, token.strip(), " " + token.strip()]
     for cand in candidates:                                         # display form -> raw piece
         for raw in (cand, cand.replace(" ", "Ġ"), cand.replace(" ", "▁")):
             if raw in vocab:
                 return vocab[raw]
-    pieces = adapter.tokenizer.tokenize(token)
+    pieces = adapter.word_pieces(token)
     if len(pieces) == 1:
         return vocab[pieces[0]]
     shown = [clean_token(p, adapter.model_type) for p in pieces]
@@ -44,9 +44,8 @@ def token_id_of(adapter, token: str) -> int:
                      "Choose a single token (e.g. the first piece).")
 
 
-@torch.no_grad()
 def _own_logits(adapter, enc) -> torch.Tensor:
-    return adapter.model(**enc.inputs).logits[0]
+    return adapter.run(enc).logits[0]
 
 
 @dataclass(frozen=True)
@@ -91,16 +90,16 @@ class MaskFillTarget(Target):
     def bind(self, adapter, enc) -> MaskFillTarget:
         _check_output(self.output)
         ids = enc.inputs["input_ids"][0]                            # [token]
-        positions = (ids == adapter.tokenizer.mask_token_id).nonzero().flatten().tolist()
+        positions = (ids == adapter.token_id("mask")).nonzero().flatten().tolist()
         if not positions:
-            raise InputError(f"Put {adapter.tokenizer.mask_token} in the text: the target is "
+            raise InputError(f"Put {adapter.special_token('mask')} in the text: the target is "
                              "the probability of a filler at a mask.")
         if not 0 <= self.mask < len(positions):
             raise InputError(f"The text has {len(positions)} masks; mask={self.mask} is out of range.")
         pos = positions[self.mask]
         tid = (int(_own_logits(adapter, enc)[pos].argmax()) if self.token is None
                else token_id_of(adapter, self.token))
-        shown = clean_token(adapter.tokenizer.convert_ids_to_tokens(tid), adapter.model_type)
+        shown = clean_token(adapter.pieces(tid), adapter.model_type)
         return replace(self, position=pos, token_index=tid, token=shown)
 
     def score(self, adapter, outputs, mask):
@@ -125,7 +124,7 @@ class NextTokenTarget(Target):
         _check_output(self.output)
         tid = (int(_own_logits(adapter, enc)[-1].argmax()) if self.token is None
                else token_id_of(adapter, self.token))
-        shown = clean_token(adapter.tokenizer.convert_ids_to_tokens(tid), adapter.model_type)
+        shown = clean_token(adapter.pieces(tid), adapter.model_type)
         return replace(self, token_index=tid, token=shown)
 
     def score(self, adapter, outputs, mask):
