@@ -192,3 +192,13 @@ def test_insert_not_lesson_finds_the_row_that_moved_most(minilm):
              0 if ops[slot - 1] != "same" else 1 if ops[slot + 1] != "same" else 2)
     assert out.answer == ROW_PLACES[place] == "the word right after the change"   # "good"
     assert f"layer {diff.top_heads[0][0]}, head {diff.top_heads[0][1]}" in out.text
+
+
+def test_a_comparison_saves_and_loads_back_equal(tiny_bert, tmp_path):
+    from mminspect.types.serialize import results_equal
+    a = mi.inspect_text(tiny_bert, "the cat sat")
+    b = mi.inspect_text(tiny_bert, "the cat is not on the mat")
+    diff = mi.compare(a, b)
+    back = mi.load_result(mi.save_result(diff, tmp_path / "diff.json"))
+    assert results_equal(diff, back) and back.top_heads == diff.top_heads
+    assert np.isnan(back.row_js).sum() == np.isnan(diff.row_js).sum() > 0   # the gaps stay NaN
