@@ -287,3 +287,19 @@ def test_rows_late_in_a_request_are_not_made_coarser(minilm, monkeypatch):
     except OverBudget:
         return
     assert planned["notes"][0] != alone["notes"][0]          # run coarser, with a note
+
+
+def test_a_hugging_face_save_to_disk_folder_reads_without_datasets():
+    """tests/data/hf_saved was written by `datasets` 5.2.0 (Dataset.save_to_disk and
+    DatasetDict.save_to_disk of the same rows); the reader needs only pyarrow."""
+    from pathlib import Path
+    from mminspect.api.dataset_io import read_rows
+    from mminspect.api.limits import limits
+    saved = Path(__file__).resolve().parent / "data" / "hf_saved"
+    rows = read_rows(saved / "one", limits())
+    assert rows["text"].tolist() == ["The cat sat on the mat.", "The striker scored a late goal.",
+                                     "Dogs bark at night."]
+    assert rows["label"].tolist() == ["animals", "sports", "animals"]
+    assert read_rows(saved / "dict" / "test", limits())["text"].tolist() == ["A dog."]
+    with pytest.raises(InputError, match=r"several splits \(train, test\); pass one of them, e.g. dict/train"):
+        read_rows(saved / "dict", limits())

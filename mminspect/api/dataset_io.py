@@ -1,8 +1,9 @@
 """Data in and out for dataset mode: a table of texts from a file or from Python objects,
 checked before any model work, and the result table streamed to Parquet.
 
-    rows = read_rows("reviews.csv")            # or .jsonl / .json / .parquet, a DataFrame,
-                                               # a list of dicts or a list of strings
+    rows = read_rows("reviews.csv")            # or .jsonl / .json / .parquet, a folder saved
+                                               # by datasets' save_to_disk, a DataFrame, a
+                                               # list of dicts or a list of strings
 Columns: `text` (required), `text2` (a second text: similarity), `label` (the expected
 answer). Any other column (e.g. `slice`) is carried through as text, for slicing.
 
@@ -68,6 +69,9 @@ def _parse(source, kind: str, lim: Limits, name: str) -> pd.DataFrame:
 
 
 def _read_file(path: Path, lim: Limits) -> pd.DataFrame:
+    if path.is_dir() and ((path / "state.json").is_file() or
+                          (path / "dataset_dict.json").is_file()):
+        return _read_hf_folder(path, lim)
     if not path.is_file():
         raise InputError(f"No file at {str(path)!r}.")
     suffix = path.suffix.lower()
@@ -79,6 +83,33 @@ def _read_file(path: Path, lim: Limits) -> pd.DataFrame:
         with path.open("rb") as f:
             kind = "json" if f.read(64).lstrip()[:1] == b"[" else "jsonl"
     return _parse(path, kind, lim, path.name)
+
+
+def _read_hf_folder(path: Path, lim: Limits) -> pd.DataFrame:
+    """A Hugging Face `datasets` folder written by `save_to_disk`: its state.json lists Arrow
+    stream files, read here with pyarrow (the `datasets` package is not needed)."""
+    import pyarrow as pa
+    if (path / "dataset_dict.json").is_file():
+        splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
+        raise InputError(f"{path.name} holds several splits ({', '.join(map(str, splits))}); "
+                         f"pass one of them, e.g. {path.name}/{splits[0] if splits else 'train'}.")
+    try:
+        files = [path / f["filename"] for f in
+                 json.loads((path / "state.json").read_text())["_data_files"]]
+        batches, n = [], 0
+        for f in files:
+            with pa.memory_map(str(f)) as source:
+                for batch in pa.ipc.open_stream(source):
+                    batches.append(batch)
+                    n += batch.num_rows
+                    if n > lim.max_rows:
+                        raise _too_many(n, lim, exact=False)
+        return pa.Table.from_batches(batches).to_pandas()
+    except InputError:
+        raise
+    except Exception as e:
+        raise InputError(f"Could not read {path.name} as a Hugging Face datasets folder "
+                         f"(save_to_disk): {str(e)[:200]}") from None
 
 
 def _read_bytes(raw: bytes, lim: Limits) -> pd.DataFrame:
