@@ -23,8 +23,9 @@ from .progress import Bar
 
 def add_dataset_parser(sub) -> None:
     d = sub.add_parser("dataset", help="explain every row of a CSV, JSONL or Parquet file")
-    d.add_argument("data", type=Path, help="a .csv, .jsonl, .json or .parquet file with a "
-                   "'text' column (optional: 'text2', 'label', 'slice')")
+    d.add_argument("data", type=Path, help="a .csv, .jsonl, .json or .parquet file, or a "
+                   "datasets save_to_disk folder, with a 'text' column (optional: 'text2', "
+                   "'label', 'slice')")
     d.add_argument("--model", default="minilm", help="registry name, hub id or folder "
                    "(default minilm)")
     d.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), metavar="METHOD",
