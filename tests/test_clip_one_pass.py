@@ -78,12 +78,11 @@ def test_one_inspect_runs_each_image_and_each_prompt_through_its_tower_once(clip
     assert [len(i) for i in image_calls] == [1, 1]
     px = clip.preprocess([Image.fromarray(im) for im in images])
     assert [i[0] for i in image_calls] == [round(float(p.sum()), 3) for p in px]
-    # Text tower: every prompt exactly once, in one padded batch where the adapter runs one
-    # (HF CLIP, open_clip: 1 call), else one call per prompt (mini-CLIP: 4 calls).
+    # Text tower: every prompt exactly once, in one padded batch (HF CLIP, open_clip and
+    # mini-CLIP all run one: 1 call)
     ids = Counter(i for _, items in text_calls for i in items)
     assert ids == Counter(tuple(clip.tokenize(p).inputs["input_ids"][0].tolist()) for p in PROMPTS)
-    expected = ["text_forward"] * 4 if clip.family == "miniclip" else ["text_forward_batch"]
-    assert [name for name, _ in text_calls] == expected
+    assert [name for name, _ in text_calls] == ["text_forward_batch"]
 
 
 def test_explain_prompts_alone_also_runs_each_tower_once(clip, images, monkeypatch):

@@ -15,6 +15,7 @@ imports nothing from the work it checks.
 """
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import json
 import math
@@ -22,6 +23,8 @@ import os
 import threading
 from pathlib import Path
 from typing import Callable
+
+import torch
 
 from ..models.bundled import code_change, sha256_text, sources_sha256
 from .limits import lane
@@ -117,12 +120,46 @@ def _in_background(kind: str, key: str) -> None:
     def run():
         _lowest_priority()
         try:
-            with lane(PROBE_LANE, threads=1):
+            with lane(PROBE_LANE, threads=1), _stops_at_exit():
                 probe_figures(kind, key)
         except Exception:           # noqa: BLE001 - the next synchronous check reports it
             pass
     _PENDING[kind] = threading.Thread(target=run, name=f"mminspect-probe-{kind}", daemon=True)
     _PENDING[kind].start()
+
+
+# A process that exits while a probe thread is inside torch aborts ("terminate called
+# without an active exception": torch's threads are torn down under it). So at exit the
+# probes are asked to stop (their next module forward raises) and are waited for briefly.
+_EXITING = threading.Event()
+
+
+class _ProbeStopped(Exception):
+    """Raised inside a probe thread's forward pass when the process is exiting."""
+
+
+def _stop_probe_forward(module, args):
+    if _EXITING.is_set() and threading.current_thread().name.startswith("mminspect-probe-"):
+        raise _ProbeStopped("the process is exiting")
+
+
+class _stops_at_exit:
+    """While a probe runs: a global forward pre-hook that ends it at exit (one flag check per
+    module call, in every thread, only while a probe runs)."""
+
+    def __enter__(self):
+        self.handle = torch.nn.modules.module.register_module_forward_pre_hook(
+            _stop_probe_forward)
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+@atexit.register
+def _end_probes(timeout_s: float = 30.0) -> None:
+    _EXITING.set()
+    for thread in list(_PENDING.values()):
+        thread.join(timeout_s)
 
 
 def code_staleness(rec: dict, root: Path | None = None, wait: bool = True) -> str | None:

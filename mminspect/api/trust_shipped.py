@@ -24,13 +24,14 @@ CODE_ROOT = Path(__file__).resolve().parents[2]         # the table names its fi
 
 def bundled_weights() -> dict[str, str]:
     """SHA-256 of the weights the bundled models load now (MiniLM is verified against its
-    hash at load; each mini-CLIP's card names its file's): what a shipped table was measured on."""
+    hash at load; each mini-CLIP's card names its file's): what a shipped table was measured
+    on. A mini-CLIP whose card is missing or unreadable is left out (its tables then read as
+    stale, and loading it gives its own message): the app still starts."""
     from ..models import miniclip_adapter
     from ..models.bundled import MINILM_SHA256
     from ..models.registry import scene_models
-    return {"minilm": MINILM_SHA256, **{
-        name: miniclip_adapter.read_card(miniclip_adapter.bundled_dir(f"bundled:{name}"))
-        ["weights"]["sha256"] for name in scene_models()}}
+    found = {name: miniclip_adapter.shipped_sha256(name) for name in scene_models()}
+    return {"minilm": MINILM_SHA256, **{k: v for k, v in found.items() if v is not None}}
 
 
 def _stale_reasons(rec: dict, wait: bool = True) -> list[str]:
@@ -42,7 +43,11 @@ def _stale_reasons(rec: dict, wait: bool = True) -> list[str]:
         why.append("it records no hash of the weights it was measured on")
     else:
         now = bundled_weights()
-        other = sorted(m for m, h in weights.items() if now.get(m) != h)
+        gone = sorted(m for m in weights if m not in now)
+        other = sorted(m for m, h in weights.items() if m in now and now[m] != h)
+        if gone:
+            why.append(f"the weights of {', '.join(gone)} cannot be read here (a missing or "
+                       "damaged model card)")
         if other:
             why.append(f"measured on other weights of {', '.join(other)}")
     code = code_staleness(rec, CODE_ROOT, wait)   # its figures would change (api.shipped)

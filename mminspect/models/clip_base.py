@@ -91,6 +91,18 @@ class TowerOutput:
         return torch.stack([a[0] for a in self.layer_attentions])
 
 
+def padded_ids(encs: Sequence[Encoded], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokenized texts right-padded to the longest: (ids [text, L], mask [text, L], 1 on real
+    tokens), for the adapters' text_forward_batch."""
+    n = max(e.inputs["input_ids"].shape[1] for e in encs)
+    ids = torch.full((len(encs), n), pad, dtype=torch.long, device=device)
+    mask = torch.zeros(len(encs), n, dtype=torch.long, device=device)
+    for i, e in enumerate(encs):
+        k = e.inputs["input_ids"].shape[1]
+        ids[i, :k], mask[i, :k] = e.inputs["input_ids"][0], 1
+    return ids, mask
+
+
 class CLIPAdapter(ModelAdapter):
     """A two-tower image-text model with contrastive embeddings.
 

@@ -16,7 +16,7 @@ from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
 
 from ..types import InputError, ModelLoadError
 from .base import Encoded
-from .clip_base import CLIPAdapter, PatchGrid, TowerOutput
+from .clip_base import CLIPAdapter, PatchGrid, TowerOutput, padded_ids
 from .devices import choose_device
 from .families import clean_token
 
@@ -138,13 +138,8 @@ class HFCLIPAdapter(CLIPAdapter):
     def text_forward_batch(self, encs: Sequence[Encoded], keep_graph: bool = False) -> TowerOutput:
         """Like text_forward for several texts, right-padded with an attention mask (see
         CLIPAdapter.text_forward_batch)."""
-        n = max(e.inputs["input_ids"].shape[1] for e in encs)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(encs), n), pad, dtype=torch.long, device=self.device)   # [text, L]
-        mask = torch.zeros(len(encs), n, dtype=torch.long, device=self.device)        # [text, L]
-        for i, e in enumerate(encs):
-            k = e.inputs["input_ids"].shape[1]
-            ids[i, :k], mask[i, :k] = e.inputs["input_ids"][0], 1
+        ids, mask = padded_ids(encs, pad, self.device)                         # [text, L]
         with torch.set_grad_enabled(keep_graph):
             out = self.model.text_model(input_ids=ids, attention_mask=mask, output_attentions=True)
             emb = self.model.text_projection(out.pooler_output)                  # [text, embed]

@@ -27,7 +27,7 @@ from torch import nn
 from ..capture.open_clip_attention import AttentionNotAvailable, capture_attention
 from ..types import ModelLoadError
 from .base import Encoded
-from .clip_base import CLIPAdapter, PatchGrid, TowerOutput
+from .clip_base import CLIPAdapter, PatchGrid, TowerOutput, padded_ids
 from .devices import choose_device
 from .families import clean_token
 from .hf_clip import check_text, to_rgb
@@ -258,10 +258,8 @@ class OpenCLIPAdapter(CLIPAdapter):
             # "last" would pool the padding of shorter texts: run those one at a time
             raise NotImplementedError("padded text batches need open_clip's causal text tower "
                                       "pooled at the EOT / first token")
-        n = max(e.inputs["input_ids"].shape[1] for e in encs)
-        ids = torch.zeros(len(encs), n, dtype=torch.long, device=self.device)   # [text, L]
-        for i, e in enumerate(encs):
-            ids[i, :e.inputs["input_ids"].shape[1]] = e.inputs["input_ids"][0]
+        ids, _ = padded_ids(encs, 0, self.device)                               # [text, L]
+        n = ids.shape[1]
         with capture_attention(t.transformer, "the text tower") as maps, \
                 torch.set_grad_enabled(keep_graph):
             x = t.token_embedding(ids) + t.positional_embedding[:n]          # [text, L, width]

@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 
 import gradio as gr
@@ -22,6 +23,18 @@ import gradio as gr
 LOCAL_NAMES = {"", "127.0.0.1", "localhost", "::1"}
 FALSE, TRUE = ("0", "false", "no", "off"), ("1", "true", "yes", "on")
 MODEL_QUEUE = "model"                     # the concurrency_id every model event shares
+
+
+def configure_logging() -> None:
+    """MMINSPECT_LOG_LEVEL (e.g. INFO): the app's own log lines at that level on stderr,
+    such as how long each event held its lane. Unset: warnings only (Python's default)."""
+    level = os.environ.get("MMINSPECT_LOG_LEVEL", "").strip().upper()
+    logger = logging.getLogger("mminspect")
+    if level in ("DEBUG", "INFO", "WARNING", "ERROR") and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level)
 
 
 def env_flag(name: str) -> bool | None:

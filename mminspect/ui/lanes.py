@@ -38,6 +38,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
@@ -88,8 +89,15 @@ def in_lane(fn, lane_id: str, threads: int | None = None, pool: ThreadPoolExecut
         raise TypeError(f"{fn.__name__}: a lane runs plain functions (the model events' bind)")
 
     def call(*args, **kwargs):
-        with lane(lane_id, threads), request_budget():
-            return fn(*args, **kwargs)
+        start = time.perf_counter()
+        try:
+            with lane(lane_id, threads), request_budget():
+                return fn(*args, **kwargs)
+        finally:
+            # for a host's log (MMINSPECT_LOG_LEVEL=INFO): how long each event held its lane;
+            # the load suite's peaks probe reads it
+            log.info("lane %s: %s held it %.3f s", lane_id, fn.__name__,
+                     time.perf_counter() - start)
 
     @functools.wraps(fn)
     def run_in_lane(*args, **kwargs):
