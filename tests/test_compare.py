@@ -202,3 +202,14 @@ def test_a_comparison_saves_and_loads_back_equal(tiny_bert, tmp_path):
     back = mi.load_result(mi.save_result(diff, tmp_path / "diff.json"))
     assert results_equal(diff, back) and back.top_heads == diff.top_heads
     assert np.isnan(back.row_js).sum() == np.isnan(diff.row_js).sum() > 0   # the gaps stay NaN
+
+
+def test_the_report_of_a_comparison_carries_both_sides(tiny_bert, tmp_path):
+    a = mi.inspect_text(tiny_bert, "the cat sat")
+    b = mi.inspect_text(tiny_bert, "the dog sat")
+    diff = mi.compare(a, b)
+    page = mi.report(diff, tmp_path / "diff.html").read_text()
+    assert "the cat sat" in page and "the dog sat" in page and "cat→dog" in page
+    assert "The head that changed most" in page and "diff = mi.compare(a, b)" in page
+    code = page.split("<h2>Reproduce it</h2>")[1]
+    assert code.count("mi.inspect_text(model, ") == 2 and "a = view" in code and "b = view" in code

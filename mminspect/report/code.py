@@ -3,8 +3,8 @@ exact call (the CLI, the app) passes it; otherwise it is rebuilt from the result
 and what a result does not record (an uploaded image, a target's labels) is said plainly."""
 from __future__ import annotations
 
-from ..types import (AttributionComparison, ClipView, HeadTrace, PixelAttribution, TextView,
-                     TokenAttribution)
+from ..types import (AttributionComparison, ClipView, Comparison, HeadTrace, PixelAttribution,
+                     TextView, TokenAttribution)
 
 
 def _args(**kwargs) -> str:
@@ -12,6 +12,9 @@ def _args(**kwargs) -> str:
 
 
 def reproduce(result) -> str:
+    if isinstance(result, Comparison):          # each side's calls, then mi.compare
+        from .compare_sections import reproduce_comparison
+        return reproduce_comparison(result)
     lines = ["import mminspect as mi"]
     if isinstance(result, TextView):
         p = result.prediction

@@ -160,6 +160,11 @@ class Comparison:
                 _check(v.shape == (n,), f"Comparison.{name} must be [pos]=({n},), got {v.shape}")
 
     @property
+    def model_name(self) -> str:
+        """A's model (a report's fingerprint is of A; both names are in its first table)."""
+        return self.a.model_name
+
+    @property
     def model_names(self) -> tuple[str, str]:
         return self.a.model_name, self.b.model_name
 
