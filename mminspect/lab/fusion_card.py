@@ -62,6 +62,7 @@ def model_card(cfg: FusionTrainConfig, model: FusionModel, hist: dict, metrics: 
         "final_loss": {k: round(float(np.mean([h[k] for h in last])), 4) for k in ("itm", "mlm")},
         "metrics": metrics,
         "targets": TARGETS,
+        "targets_met": None if metrics is None else {k: metrics[k] >= t for k, t in TARGETS.items()},
         "eval_seed": EVAL_SEED,
         "known_limits": list(KNOWN_LIMITS),
         "weights": {"file": weights.name, "sha256": sha256_file(weights),
