@@ -88,8 +88,8 @@ def pointing(model: FusionModel, n: int) -> dict:
         scenes.append(s)
     attns = _run(model, images, [list(c.tokens) for c in captions], attentions=True)[2]
     hits, energy = [[] for _ in range(cfg.depth)], [[] for _ in range(cfg.depth)]
+    n_text = max(len(c.tokens) for c in captions) + 1        # the batch's padded text: patches follow it
     for r, (c, s) in enumerate(zip(captions, scenes)):
-        n_text = len(c.tokens) + 1
         for pos in W.content_positions(c, "shape") + W.content_positions(c, "thing"):
             mask = s.masks[c.objects[pos]]
             for layer, a in enumerate(attns):
