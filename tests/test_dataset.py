@@ -303,3 +303,27 @@ def test_a_hugging_face_save_to_disk_folder_reads_without_datasets():
     assert read_rows(saved / "dict" / "test", limits())["text"].tolist() == ["A dog."]
     with pytest.raises(InputError, match=r"several splits \(train, test\); pass one of them, e.g. dict/train"):
         read_rows(saved / "dict", limits())
+
+
+def test_sanity_over_a_sample_equals_the_direct_checks(run, minilm):
+    table, _, _ = run
+    sample = mi.dataset_sanity(minilm, table, n=2, methods=["saliency"], seed=1,
+                               budget_s=math.inf)
+    assert len(sample) == 2 and sample["row"].is_unique
+    assert set(sample["row"]) <= set(table.loc[table["ok"], "row"])
+    for _, s in sample.iterrows():
+        row = table[table["row"] == s["row"]].iloc[0]
+        direct = mi.sanity_check(minilm, row["text"], method="saliency", seed=1,
+                                 target="zero_shot", labels=LABELS, label=row["prediction"],
+                                 budget_s=math.inf)
+        assert s["score"] == pytest.approx(direct.score) and s["passed"] == direct.passed
+    summary = sample.attrs["summary"].set_index("method")
+    assert summary.loc["saliency", "pass_rate"] == sample["passed"].mean()
+    again = mi.dataset_sanity(minilm, table, n=2, methods=["saliency"], seed=1, budget_s=math.inf)
+    assert again["row"].tolist() == sample["row"].tolist()              # seeded sample
+    with pytest.raises(InputError, match="n must be from 1 to the 4 explained rows, got 5"):
+        mi.dataset_sanity(minilm, table, n=5)
+    bare = table.copy()
+    bare.attrs = {}                                   # as after a round trip through a file
+    with pytest.raises(InputError, match="attrs\\['spec'\\] is missing"):
+        mi.dataset_sanity(minilm, bare, n=1)
