@@ -157,3 +157,22 @@ def test_the_examples_carry_masks_that_the_pointing_table_uses(tiny):
     table = fusion_pointing(view, ex.masks)
     assert len(table.words) == len(ex.masks) * tiny.n_layers
     assert set(table.objects) == set(ex.masks)
+
+
+def test_the_evaluations_batched_pointing_equals_the_library_one_scene_at_a_time(tiny):
+    """fusion_eval scores 2-object scenes in one padded batch; the library scores one view.
+    Both must read the same patches (a shorter caption's patches come after the padding)."""
+    from mminspect.lab.fusion_eval import EVAL_SEED, pointing
+    from mminspect.lab.fusion_train import world_scenes
+    batched = pointing(tiny.model, 6)
+    hits = [[] for _ in range(tiny.n_layers)]
+    for rng, s in world_scenes(EVAL_SEED, 6, stream=4, n_objects=2):
+        c = W.caption(s.things, rng)
+        view = inspect_fusion(tiny, s.image, c.text)
+        named = [(p + 1, s.things[c.objects[p]].name, s.masks[c.objects[p]])
+                 for p in W.content_positions(c, "shape") + W.content_positions(c, "thing")]
+        table = word_pointing(view, named)
+        for layer in range(tiny.n_layers):
+            hits[layer] += list(table.hit[table.layers == layer])
+    assert batched["pointing_words"] == len(hits[0]) == 12
+    np.testing.assert_allclose(batched["pointing_by_layer"], [np.mean(h) for h in hits])
