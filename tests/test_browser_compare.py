@@ -11,6 +11,8 @@ image B after results, then model B = mini-CLIP.
 """
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlencode, urlsplit
+
 import mminspect as mi
 from browser_helpers import Walk, walk_fixture
 
@@ -83,6 +85,8 @@ def test_compare_walk(walk):
     assert w.page.locator(HEADS).count() == 5
     w.assert_no_error_pill()
     w.shot("negation compared")
+    link = parse_qs(urlsplit(w.page.url).query)          # the address carries both sides
+    assert link["b"] == ["The movie was not good."] and link["text"] == ["The movie was good."]
 
     # ---- open the second most changed head from the list, then step the sliders ----
     l2, h2, _ = expected.top_heads[1]
@@ -187,3 +191,20 @@ def test_image_compare_walk(image_walk):
     w.wait_plot("p.title.startsWith('How much each head')")
     w.assert_no_error_pill()
     w.shot("two models")
+
+
+def test_a_link_with_text_b_opens_the_comparison(walk):
+    w = walk
+    base = w.page.url.split("?")[0]
+    w.page.goto(base + "?" + urlencode({"tab": "text", "text": "The cat sits on the mat.",
+                                        "b": "The cats sit on the mat.", "model_b": "@random"}))
+    w.wait_text("Aligned tokens")                 # the panel opened and Compare was pressed
+    text = w.text()
+    assert "cat→cats" in text and "last 2 layers random" in text, text
+    w.wait_plot("p.types.length === 3 && p.annotations.length === 3")
+    w.assert_no_error_pill()
+    w.shot("opened from a link")
+    w.page.goto(base + "?" + urlencode({"tab": "text", "b": "x", "model_b": "no-such-model"}))
+    w.wait_text("Opened from a link, except")     # a refused field: nothing is run
+    assert "Aligned tokens" not in w.text()
+    w.assert_no_error_pill()

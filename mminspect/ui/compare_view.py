@@ -19,6 +19,7 @@ from .events import bind, picker, reporter
 from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import model_label, picker_choices, resolve_model
+from .share import LinkField
 
 SAME, RANDOM = "@same", "@random"   # model B choices that are not registry names
 RANDOM_K = 2                        # layers re-initialised in "A with its last layers random"
@@ -31,6 +32,19 @@ CAPTION = ("**Compare A and B.** Text A, the model and the labels are the ones a
            "its own red–blue scale (red: A attends more). The distance is the Jensen–Shannon "
            "divergence of each query row, averaged: 0 = the same pattern, ln 2 ≈ 0.69 = no key "
            "in common. Pick a head in *Most changed heads* to open it.")
+
+
+# What a link to the Text tab carries of the comparison: text B and model B (by name; the
+# host's own checks still apply when Compare runs). A link with text B opens the panel and
+# presses Compare (links.LINK_RUNS).
+LINK_FIELDS = (LinkField("b", "cmp_text_b", default=""),
+               LinkField("model_b", "cmp_model_b", "choice", default=SAME, choices=(SAME, RANDOM) + tuple(
+                   m["name"] for m in api.list_models() if m["modality"] == "text")))
+
+
+def open_link(ctx: AppContext, values: dict) -> dict:
+    """A link that names text B opens the Compare panel (its button is pressed next)."""
+    return {"cmp_accordion": gr.Accordion(open=True)} if values.get("cmp_text_b") else {}
 
 
 def model_b_choices(ctx: AppContext) -> list[tuple[str, str]]:

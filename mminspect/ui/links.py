@@ -43,6 +43,8 @@ PRESS_RUN_JS = """(button) => {
 # A sub-panel drawn by another button than the tab's run button: its link presses that one
 # (the method comparison is what "Compare all methods" draws, not "Attribute").
 PANEL_RUNS = {("attributions", "compare"): "text:Compare all methods"}
+# A link that sets this field presses this button instead (text B: the comparison).
+LINK_RUNS = {("text", "b"): "cmp-run"}
 
 
 def link_components(link: TabLink) -> list[str]:
@@ -81,7 +83,9 @@ def on_open_link(ctx: AppContext, request: gr.Request) -> dict:
         gr.Warning(text)
         out[f"{tab}:{MESSAGE}"] = message_markdown(text)
     else:                                 # a clean link draws its view; a doubtful one waits
-        out["press"] = PANEL_RUNS.get((tab, query.get("panel")), link.run_button)
+        out["press"] = next((button for (t, key), button in LINK_RUNS.items()
+                             if t == tab and query.get(key)),
+                            PANEL_RUNS.get((tab, query.get("panel")), link.run_button))
     return out
 
 

@@ -70,7 +70,9 @@ LINK = TabLink("text", "text", (
     LinkField("temperature", "temperature", "float", 0.01, 1.0),
     LinkField("hide", "hide", "bool"), LinkField("layer", "layer", "int", 0, 255),
     LinkField("head", "head", "int", 0, 255),
-    LinkField("panel", "panels", "subtab", choices=SUBTABS, also=("panel",))), "text-run")
+    LinkField("panel", "panels", "subtab", choices=SUBTABS, also=("panel",)),
+    *compare_view.LINK_FIELDS), "text-run", extra_outputs=("cmp_accordion",),
+    on_open=compare_view.open_link)
 SLIDER_PANELS = ("grid", "onehead", "lines")          # the panels a layer/head step changes
 TOGGLE_PANELS = ("grid", "onehead", "lines", "rollout", "norms")   # ... and the toggle
 
@@ -227,7 +229,7 @@ def build(ctx: AppContext) -> dict:
             run = gr.Button("Inspect", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
     with gr.Accordion("Compare A/B: a second text or model next to this one", open=False,
-                      elem_id="cmp-accordion"):
+                      elem_id="cmp-accordion") as c["cmp_accordion"]:
         compare_view.build(ctx, c)
     c["notes"] = gr.Markdown()
     with gr.Row():
