@@ -6,7 +6,8 @@ text (bench_text), redraw (bench_redraw), attribution (bench_attribution), clip 
 cost (bench_cost: attribution cost vs text length and the time budget; minutes), causal
 (bench_causal: head-importance scan vs separate ablations, patching sweeps), glassbox
 (bench_glassbox: trace_head on MiniLM at 32 tokens vs a bare forward), dataset
-(bench_dataset: explain_dataset local vs a single-input loop and vs Ray). Exit status 1 if a
+(bench_dataset: explain_dataset local vs a single-input loop and vs Ray), compare
+(bench_compare: mi.compare vs the two inspect_text runs it reads). Exit status 1 if a
 target is missed or a section fails (its traceback is printed and the others still run).
 """
 from __future__ import annotations
@@ -22,11 +23,12 @@ import torch
 from . import (bench_attribution, bench_causal, bench_clip, bench_cost, bench_glassbox, bench_redraw,
                bench_text)
 from . import bench_dataset
+from . import bench_compare
 from .provenance import code_snapshot, provenance
 
 SECTIONS = {"text": bench_text, "redraw": bench_redraw, "attribution": bench_attribution,
             "clip": bench_clip, "cost": bench_cost, "causal": bench_causal,
-            "glassbox": bench_glassbox, "dataset": bench_dataset}
+            "glassbox": bench_glassbox, "dataset": bench_dataset, "compare": bench_compare}
 CODE = ("mminspect",)   # every mminspect module the sections import is hashed into --json
 
 
