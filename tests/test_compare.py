@@ -213,3 +213,25 @@ def test_the_report_of_a_comparison_carries_both_sides(tiny_bert, tmp_path):
     assert "The head that changed most" in page and "diff = mi.compare(a, b)" in page
     code = page.split("<h2>Reproduce it</h2>")[1]
     assert code.count("mi.inspect_text(model, ") == 2 and "a = view" in code and "b = view" in code
+
+
+def test_two_models_of_different_depth_and_heads_compare_layer_means(tiny_bert, tmp_path):
+    from conftest import build_tiny_bert
+    deep = mi.load(str(build_tiny_bert(tmp_path / "deep", n_layers=4, n_heads=4, seed=1)))
+    diff = mi.compare_texts(tiny_bert, "the cat sat", "the cat sat", model_b=deep)
+    assert diff.layer_map.tolist() == [0, 3] and diff.head_js.shape == (2, 1)
+    assert any("relative depth" in n for n in diff.notes)
+    assert any("mean over heads" in n for n in diff.notes)
+    wa = diff.a.attention.weights.mean(1)                       # [layer, q, k] means over heads
+    wb = diff.b.attention.weights.mean(1)[[0, 3]]
+    by_hand = np.mean([_js_by_hand(wa[0, q], wb[0, q]) for q in range(wa.shape[1])])
+    assert diff.head_js[0, 0] == pytest.approx(by_hand, rel=1e-3, abs=1e-10)
+
+
+def test_bert_against_distilbert_on_one_vocabulary(task_models):
+    diff = mi.compare_texts(task_models["bert-mlm"], "the cat [MASK] on the mat.",
+                            "the cat [MASK] on the mat.", model_b=task_models["distilbert-mlm"],
+                            logit_lens=True)
+    assert diff.alignment.n_edits == 0 and diff.head_js.shape == (2, 2)
+    assert diff.head_js.min() > 0 and diff.lens_rank_b is not None       # two different models
+    assert diff.prediction[0].startswith("Top filler:")
