@@ -6,14 +6,12 @@ are skipped on both sides: the comparison is about the maps, and they would trip
 """
 from __future__ import annotations
 
-import html
-
 import gradio as gr
 
 from .. import api
 from ..figures.compare import word_change_figure
 from ..types import InputError
-from .compare_view import RANDOM, RANDOM_K, SAME, model_b_choices
+from .compare_view import RANDOM, RANDOM_K, SAME, esc, model_b_choices
 from .context import AppContext
 from .events import bind, client_left, reporter
 from .gpu import gpu
@@ -28,7 +26,6 @@ CAPTION = ("**Compare A and B.** The method, target and baseline above explain t
 
 
 def summary_markdown(ctx: AppContext, diff) -> str:
-    esc = lambda t: html.escape(str(t), quote=False)  # noqa: E731 - user text, shown as text
     al = diff.alignment
     edits = [lab for lab, op in zip(al.labels, al.ops) if op != "same"]
     both = al.both

@@ -57,9 +57,13 @@ def _head_choice(layer: int, head: int, js: float) -> tuple[str, str]:
     return f"layer {layer}, head {head}: {js:.3f} nats", f"{layer},{head}"
 
 
+def esc(text) -> str:
+    """User text (tokens, model names, labels) shown as text in Markdown, never as HTML."""
+    return html.escape(str(text), quote=False)
+
+
 def summary_markdown(ctx: AppContext, diff: Comparison) -> str:
     """The numbers under the figures: alignment, prediction change, notes, the top heads."""
-    esc = lambda t: html.escape(str(t), quote=False)  # noqa: E731 - user text, shown as text
     al = diff.alignment
     edits = [lab for lab, op in zip(al.labels, al.ops) if op != "same"]
     names = [model_label(ctx, n) for n in diff.model_names]
