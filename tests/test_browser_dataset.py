@@ -42,7 +42,11 @@ def test_dataset_tab_walk(walk, tmp_path):
     assert "Saliency" in w.text()
     w.subtab("Rows")
     w.wait_text("The cat slept on the warm windowsill.", timeout=REDRAW_MS)
-    w.shot("sample rows")
+    w.type_into("Show rows whose text contains", "scored")
+    w.page.wait_for_function("el => !el.innerText.includes('A dog chased the ball')",
+                             arg=w.panel.element_handle(), timeout=REDRAW_MS)
+    assert "The striker scored in the last minute." in w.text()
+    w.shot("sample rows filtered")
 
     # ---- handled errors keep the page -------------------------------------------------
     bad = tmp_path / "bad.csv"

@@ -47,3 +47,13 @@ def test_data_choice_and_rows_view(table):
     assert list(view.columns) == ["row", "text", "label", "prediction", "correct", "score",
                                   "saliency.deletion_area", "notes"]
     assert view["prediction"].tolist() == table["prediction"].tolist()
+
+
+def test_rows_filter_by_text_and_outcome():
+    t = pd.DataFrame({"text": ["A Cat sat.", "A dog ran.", None, "Catalogue."],
+                      "ok": [True, True, False, True], "correct": [True, False, None, None]})
+    assert dataset_tab.filtered(t, "cat", "all rows")["text"].tolist() == ["A Cat sat.", "Catalogue."]
+    assert dataset_tab.filtered(t, "", "correct")["text"].tolist() == ["A Cat sat."]
+    assert dataset_tab.filtered(t, " ", "incorrect")["text"].tolist() == ["A dog ran."]
+    assert dataset_tab.filtered(t, "", "skipped")["ok"].tolist() == [False]
+    assert dataset_tab.filtered(t, "(", "all rows").empty             # plain text, not a regex

@@ -87,7 +87,32 @@ def on_run(ctx: AppContext, model_name, source, upload, methods, scan,
             "faith_table": faith.round(4), "heads": figs.head_heatmap(s.heads_mean, s.heads_std, s.n_ok),
             "agreement": s.agreement.rename(index=labels, columns=labels).round(3).reset_index(
                 names="method"),
-            "rows": _rows_view(table, list(methods)), "export_file": gr.update(visible=False)}
+            "rows": _rows_view(table, list(methods)), "export_file": gr.update(visible=False),
+            "contains": "", "show": SHOW[0]}
+
+
+SHOW = ("all rows", "correct", "incorrect", "skipped")
+
+
+def filtered(table: pd.DataFrame, contains: str, show: str) -> pd.DataFrame:
+    """The rows whose text contains `contains` (any case) and that are `show`."""
+    keep = pd.Series(True, index=table.index)
+    if contains and contains.strip():
+        keep &= table["text"].fillna("").str.contains(contains.strip(), case=False, regex=False)
+    ok = table["ok"].astype(bool)
+    right = table["correct"].map(lambda v: v is True or v == 1)
+    wrong = table["correct"].map(lambda v: v is False or v == 0)
+    keep &= {"all rows": keep, "correct": ok & right, "incorrect": ok & wrong,
+             "skipped": ~ok}.get(show, keep)
+    return table[keep]
+
+
+def on_filter(ctx: AppContext, state, contains, show) -> dict:
+    """Redraw the Rows table for the filter (no model run)."""
+    if state is None:
+        return {}
+    methods = [c[: -len(".scores")] for c in state.columns if c.endswith(".scores")]
+    return {"rows": _rows_view(filtered(state, contains, show), methods)}
 
 
 def _table(state) -> pd.DataFrame:
@@ -118,7 +143,7 @@ def on_source(ctx: AppContext, source) -> dict:
 
 
 RUN = ["state", "summary", "accuracy", "faith_plot", "faith_table", "heads", "agreement",
-       "rows", "export_file", MESSAGE]
+       "rows", "export_file", MESSAGE, "contains", "show"]
 
 
 def build(ctx: AppContext) -> Components:
@@ -156,6 +181,10 @@ def build(ctx: AppContext) -> Components:
         c["agreement"] = gr.Dataframe(label="Mean rank correlation (Spearman) of two methods' "
                                             "word scores, rows of 3+ words", interactive=False)
     with gr.Tab("Rows"):
+        with gr.Row():
+            c["contains"] = gr.Textbox(label="Show rows whose text contains", max_lines=1,
+                                       max_length=300)
+            c["show"] = gr.Radio(list(SHOW), value=SHOW[0], label="Show")
         c["rows"] = gr.Dataframe(label="Every row (sortable; skipped rows say why)",
                                  interactive=False, max_height=420)
     with gr.Row():
@@ -175,6 +204,10 @@ def wire(ctx: AppContext, c: Components) -> None:
                          comps(["model", "source", "upload", "methods", "scan"]), comps(RUN),
                          api_name="explain_dataset", concurrency_id="long", concurrency_limit=1)
     c["stop"].click(None, None, None, cancels=[run], api_visibility="private")
+    shown = ["rows", MESSAGE]
+    for control in ("contains", "show"):
+        c[control].change(bind(on_filter, ctx, shown), comps(["state", "contains", "show"]),
+                          comps(shown), **quick)
     out = ["export_file", MESSAGE]
     c["csv"].click(bind(on_export_csv, ctx, out), c["state"], comps(out),
                    concurrency_limit=2, api_visibility="private")
