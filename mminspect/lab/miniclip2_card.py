@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,9 +13,6 @@ from ..miniclip.model import MiniCLIP
 from ..miniclip.vit import count_params
 from ..models.bundled import sha256_file
 from .miniclip2_eval import EVAL_SEED, TARGETS
-
-if TYPE_CHECKING:                       # the card reads the config; training imports the card
-    from .miniclip2_train import Train2Config
 
 KNOWN_LIMITS = (
     "Photos are outside its world: it has seen only flat coloured shapes and emoji drawings "
@@ -28,9 +24,11 @@ KNOWN_LIMITS = (
 )
 
 
-def model_card(cfg: Train2Config, model: MiniCLIP, hist: dict, metrics: dict | None,
+def model_card(cfg, model: MiniCLIP, hist: dict, metrics: dict | None,
                weights: Path, prov: dict) -> dict:
-    """The card the loader reads (config, weights hash) and people read (everything else)."""
+    """The card the loader reads (config, weights hash) and people read (everything else).
+    cfg: the training's Train2Config (any dataclass: the card does not import the training
+    program, which imports the card)."""
     return {
         "model": "mini-CLIP 2",
         "description": "Small ViT (conv stem, 2-D sin-cos positions) trained contrastively against "
