@@ -18,6 +18,7 @@ from .. import api
 from ..api.dataset import BACKENDS, DEFAULT_METHODS
 from ..api.dataset_batch import TARGETS
 from ..api.dataset_io import to_csv
+from .loading import load_model
 from .progress import Bar
 
 
@@ -69,8 +70,7 @@ def cmd_dataset(a, say) -> None:
     import torch
     if a.threads:
         torch.set_num_threads(a.threads)
-    from .main import _load                  # refuses an uncached hub id at once
-    model = _load(a.model)
+    model = load_model(a.model)              # refuses an uncached hub id at once
     with Bar(enabled=not a.quiet) as bar:
         table = api.explain_dataset(model, a.data, target=a.target, methods=a.methods,
                                     labels=a.labels, heads=not a.no_heads, backend=a.backend,

@@ -13,6 +13,7 @@ from .. import api
 from ..report import report
 from ..types import InputError, ModelLoadError, OverBudget
 from .dataset_cmd import add_dataset_parser, cmd_dataset
+from .loading import bundled_models, load_model as _load
 from .progress import Bar
 
 EXIT_INPUT, EXIT_MODEL, EXIT_INTERRUPTED = 3, 4, 130
@@ -38,28 +39,6 @@ def _write(result, a, code: str, say) -> None:
         say(f"numbers: {api.save_result(result, a.json)}")
     if a.out:
         say(f"report: {report(result, a.out, code=code)}")
-
-
-def _load(name: str):
-    """api.load, but a hub id that is neither cached here nor reachable is refused at once
-    (from_pretrained would retry the network for half a minute before saying so)."""
-    from ..api.availability import hub_reachable, in_local_cache
-    from ..models.registry import REGISTRY
-    entry = REGISTRY.get(name)
-    source = entry["source"] if entry else name
-    if not source.startswith("bundled:") and not Path(name).expanduser().exists():
-        if not in_local_cache(source) and not hub_reachable():
-            raise ModelLoadError(
-                f"{name!r} is not in this machine's Hugging Face cache and the hub cannot be "
-                "reached (HF_HUB_OFFLINE is set, or no network). Use a bundled model ("
-                + ", ".join(bundled_models()) + "), a local folder, or run once where the hub "
-                "is reachable to cache it.")
-    return api.load(name)
-
-
-def bundled_models() -> list[str]:
-    """The registry's bundled (offline) models, in its order."""
-    return [m["name"] for m in api.list_models() if m["bundled"]]
 
 
 def models_help() -> str:
