@@ -20,6 +20,7 @@ from ..explain.attribution.precision import (check_precision, in_precision, prec
                                              resolve_precision)
 from ..types import AttributionComparison, InputError, Progress, StopCheck, TokenAttribution
 from .adapters import as_text_adapter
+from .languages import script_notes
 from .limits import (Limits, budget_in_force, check_labels, check_memory_mb, check_methods,
                      check_text, limits)
 
@@ -44,7 +45,7 @@ def _explain(adapter, text: str, problem: Problem, enc, method_name: str, resolv
     faith = (faithfulness(curves_on or problem, scores, reference, complete=method.complete,
                           max_points=curve_points) if with_faithfulness else None)
     words, word_offsets, token_word = align_words(text, enc.offsets, enc.special)
-    notes = [*notes, *out.notes]
+    notes = [*script_notes(adapter, text, enc), *notes, *out.notes]
     if enc.n_dropped:
         notes.append(f"The text was cut to {adapter.max_tokens} tokens: the last "
                      f"{enc.n_dropped} tokens are not attributed.")

@@ -7,6 +7,7 @@ from ..explain import cosine, head_summary, softmax
 from ..models import TextAdapter
 from ..types import AttentionMaps, InputError, TextPrediction, TextView
 from .adapters import as_text_adapter
+from .languages import script_notes
 from .lens import LENS_KINDS, lens_from
 from .limits import check_labels, check_text, limits
 from .predictions import task_prediction
@@ -50,7 +51,7 @@ def inspect_text(model, text: str, compare_to: str | None = None, labels=None,
     adapter = as_text_adapter(model)
     compare_to = compare_to.strip() if isinstance(compare_to, str) and compare_to.strip() else None
     enc = adapter.encode(text)
-    notes = []
+    notes = script_notes(adapter, text, enc)    # a Chinese text on an English-only model
     if enc.n_dropped:
         notes.append(f"The text was cut to the model's limit of {adapter.max_tokens} tokens: "
                      f"{enc.n_dropped} tokens at the end were dropped.")
