@@ -3,6 +3,7 @@ can), and the listed models that read Chinese work on tiny random builds whose s
 vocabularies hold Chinese characters (tests/chinese_tiny.py)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import mminspect as mi
@@ -58,3 +59,93 @@ def test_vocabulary_rule_on_hand_made_vocabularies():
     big = [chr(0x4E00 + i) for i in range(1000)] + [f"w{i}" for i in range(40_000)]
     assert chinese_coverage(big)[1] < 0.05 and reads_chinese(big)        # a multilingual one
     assert is_han("\U00020000") and not is_han("。") and not is_han("a")
+
+
+# --- the listed models that read Chinese, each opened through its own registry entry with
+# the source pointed at a tiny random build of the same kind (no download here)
+
+@pytest.fixture(scope="module")
+def chinese_models(tmp_path_factory):
+    """{registry name: adapter} loaded through the registry entries (family, options) with
+    each source replaced by a tiny local build; the entries and the cache restored after."""
+    from chinese_tiny import build_tiny_bert_chinese, build_tiny_multilingual
+    from mminspect.models import registry
+    builds = {"bert-base-chinese": build_tiny_bert_chinese,
+              "multilingual-minilm": build_tiny_multilingual}
+    saved = {name: registry.REGISTRY[name] for name in builds}
+    try:
+        for name, build in builds.items():
+            folder = build(tmp_path_factory.mktemp(name))
+            registry.REGISTRY[name] = {**saved[name], "source": str(folder)}
+        yield {name: registry.load(name) for name in builds}
+    finally:
+        registry.REGISTRY.update(saved)
+        for name in builds:
+            registry._CACHE.pop(name, None)
+
+
+def test_the_note_names_models_that_are_in_the_list():
+    from mminspect.models import registry
+    rows = {r["name"]: r for r in mi.list_models()}
+    for name in READS_CHINESE:
+        assert rows[name]["family"] == "hf_text" and not rows[name]["bundled"]
+        assert "downloads on first use" in rows[name]["label"]
+    assert registry.REGISTRY["bert-base-chinese"]["source"] == "google-bert/bert-base-chinese"
+    assert (registry.REGISTRY["multilingual-minilm"]["source"]
+            == "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2")
+
+
+def test_bert_chinese_reads_one_token_per_character(chinese_models):
+    model = chinese_models["bert-base-chinese"]
+    assert model.kind == "masked_lm"
+    text = "我爱北京天安门。the cat"
+    view = mi.inspect_text(model, text)
+    tokens = view.attention.tokens
+    assert tokens == ["[CLS]", *"我爱北京天安门。", "the", "cat", "[SEP]"]
+    for tok, (a, b) in zip(tokens[1:9], view.offsets[1:9]):
+        assert text[a:b] == tok and b - a == 1
+    n = len(tokens)
+    assert view.attention.weights.shape == (2, 2, n, n)                 # [layer, head, query, key]
+    assert view.attention.weights.sum(-1) == pytest.approx(1, abs=1e-5)
+    assert _chinese_notes(view.notes) == []                             # it reads Chinese
+
+
+def test_bert_chinese_fills_a_mask_and_attributes_the_filler(chinese_models):
+    model = chinese_models["bert-base-chinese"]
+    view = mi.inspect_text(model, "我爱北[MASK]天安门")
+    assert len(view.prediction.fills) == 1
+    fill = view.prediction.fills[0]
+    assert fill.position == 4 and fill.probs[0] >= fill.probs[-1] > 0
+    attr = mi.attribute_text(model, "我爱北[MASK]天安门", method="integrated_gradients",
+                             target="mask_fill", faithfulness=False)
+    assert attr.tokens[1:4] == ["我", "爱", "北"] and attr.scores.shape == (len(attr.tokens),)
+    assert np.isfinite(attr.scores).all() and np.abs(attr.scores).sum() > 0
+    assert fill.tokens[0] in attr.target
+
+
+def test_multilingual_minilm_pieces_show_without_their_space_mark(chinese_models):
+    model = chinese_models["multilingual-minilm"]
+    assert model.kind == "embedding"
+    text = "我爱北京天安门。the cat"
+    view = mi.inspect_text(model, text, compare_to="今天天气很好", labels=["猫", "北京"])
+    tokens = view.attention.tokens
+    assert not any("▁" in t for t in tokens)
+    assert "北京" in tokens and "天安门" in tokens                    # SentencePiece keeps words
+    for tok, (a, b), special in zip(tokens, view.offsets, view.attention.special):
+        if not special:
+            assert tok.strip() == text[a:b]
+    n = len(tokens)
+    assert view.attention.weights.shape == (2, 2, n, n)
+    assert -1 <= view.prediction.similarity <= 1
+    assert view.prediction.label_probs.sum() == pytest.approx(1, abs=1e-5)
+    assert _chinese_notes(view.notes) == []
+
+
+def test_multilingual_minilm_attributes_a_chinese_similarity(chinese_models):
+    model = chinese_models["multilingual-minilm"]
+    attr = mi.attribute_text(model, "我爱北京", method="integrated_gradients",
+                             compare_to="今天天气很好", faithfulness=True, both_sides=True)
+    assert attr.scores.shape == (len(attr.tokens),) and np.isfinite(attr.scores).all()
+    assert attr.other is not None and attr.other.tokens[1:3] == [" 今天", "天气"]
+    assert attr.faithfulness is not None
+    assert _chinese_notes(attr.notes) == []

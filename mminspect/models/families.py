@@ -6,7 +6,9 @@ from .arch import TEXT_MODELS, text_head_sites
 # space: the character a tokenizer puts in place of a leading space (shown as "␣"-less text).
 # newline: byte-level BPE's stand-in for "\n". end_of_word: CLIP-BPE's suffix on word ends.
 TOKEN_STYLES: dict[str, dict[str, str]] = {
-    "bert": {},                                   # WordPiece: "##" marks a continuation; kept
+    # WordPiece: "##" marks a continuation (kept). WordPiece never writes "▁"; a BERT with
+    # XLM-R's SentencePiece (paraphrase-multilingual-MiniLM-L12-v2) marks words with it.
+    "bert": {"space": "▁"},
     "distilbert": {},
     "roberta": {"space": "Ġ", "newline": "Ċ"},
     "gpt2": {"space": "Ġ", "newline": "Ċ"},

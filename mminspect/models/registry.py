@@ -52,6 +52,19 @@ REGISTRY: dict[str, dict] = {
         "label": "BERT base uncased · fill-mask (downloads on first use)",
         "options": {},
     },
+    "bert-base-chinese": {         # reads Chinese: one token per character
+        "family": "hf_text",
+        "source": "google-bert/bert-base-chinese",
+        "label": "BERT base Chinese · fill-mask, 中文 (downloads on first use)",
+        "options": {},
+    },
+    "multilingual-minilm": {       # BERT layers, XLM-R's SentencePiece; 50+ languages, 中文 too
+        "family": "hf_text",
+        "source": "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
+        "label": "paraphrase-multilingual-MiniLM-L12-v2 · sentence embeddings, 50+ languages "
+                 "incl. 中文 (downloads on first use)",
+        "options": {"kind": "embedding", "pooling": "mean", "normalize": False},
+    },
     "miniclip": {
         "family": "miniclip",
         "source": "bundled:miniclip",   # assets/miniclip; the adapter checks the card's SHA-256
