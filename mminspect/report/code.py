@@ -13,7 +13,6 @@ def _args(**kwargs) -> str:
 
 def reproduce(result) -> str:
     if isinstance(result, Comparison):          # each side's calls, then mi.compare
-        from .compare_sections import reproduce_comparison
         return reproduce_comparison(result)
     lines = ["import mminspect as mi"]
     if isinstance(result, TextView):
@@ -53,3 +52,13 @@ def reproduce(result) -> str:
                   f"trace = mi.trace_head(model, {source}, layer={result.layer}, head={result.head}"
                   + (f", tower={result.tower!r}" if result.tower == "image" else "") + ")"]
     return "\n".join(lines)
+
+
+def reproduce_comparison(diff: Comparison) -> str:
+    """Each side's calls (as its own report would give them), then the comparison."""
+    lines = ["import mminspect as mi"]
+    for name, side in (("a", diff.a), ("b", diff.b)):
+        calls = reproduce(side).splitlines()[1:]                  # without the import line
+        made = calls[-1].split("=")[0].strip() if calls else name
+        lines += [f"# {name.upper()}", *calls, f"{name} = {made}"]
+    return "\n".join(lines + ["diff = mi.compare(a, b)"])

@@ -6,7 +6,6 @@ from ..figures.compare import (compare_head_figure, head_change_figure, patch_ch
                                word_change_figure)
 from ..types import ClipView, TextView
 from ..types.compare import Comparison
-from .code import reproduce
 from .sections import Section, table
 
 
@@ -40,13 +39,3 @@ def comparison_sections(diff: Comparison) -> list[Section]:
         out.append(Section("Relevance per patch", "Each map divided by its own largest value.",
                            patch_change_figure(diff, top)))
     return out
-
-
-def reproduce_comparison(diff: Comparison) -> str:
-    """Each side's calls (as its own report would give them), then the comparison."""
-    lines = ["import mminspect as mi"]
-    for name, side in (("a", diff.a), ("b", diff.b)):
-        calls = reproduce(side).splitlines()[1:]                  # without the import line
-        made = calls[-1].split("=")[0].strip() if calls else name
-        lines += [f"# {name.upper()}", *calls, f"{name} = {made}"]
-    return "\n".join(lines + ["diff = mi.compare(a, b)"])
