@@ -60,3 +60,29 @@ def build_tiny_multilingual(folder, seed: int = 0):
                      pad_token_id=1, initializer_range=0.3)
     BertModel(cfg).eval().save_pretrained(folder)
     return folder
+
+
+def build_tiny_chinese_clip(folder, seed: int = 0, image_size: int = 32, patch: int = 8):
+    """A random ChineseCLIPModel (2 layers, 4 heads per tower) + a BERT WordPiece tokenizer
+    of Chinese characters and the CLIP tests' English words + its image processor."""
+    import torch
+    from clip_tiny import WORDS as CLIP_WORDS
+    from transformers import (BertTokenizerFast, ChineseCLIPConfig, ChineseCLIPImageProcessor,
+                              ChineseCLIPModel)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *CHARS, *("##" + c for c in CHARS),
+              *WORDS, *CLIP_WORDS, "##s"]
+    vocab = {p: i for i, p in enumerate(dict.fromkeys(pieces))}
+    BertTokenizerFast(vocab=vocab, do_lower_case=True, tokenize_chinese_chars=True,
+                      model_max_length=32).save_pretrained(folder)
+    # as OFA-Sys/chinese-clip-*: the whole image squashed to a square, no centre crop
+    ChineseCLIPImageProcessor(size={"height": image_size, "width": image_size},
+                              do_center_crop=False).save_pretrained(folder)
+    tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    cfg = ChineseCLIPConfig(
+        text_config=dict(tower, vocab_size=len(vocab), max_position_embeddings=32),
+        vision_config=dict(tower, image_size=image_size, patch_size=patch), projection_dim=16)
+    torch.manual_seed(seed)
+    ChineseCLIPModel(cfg).eval().save_pretrained(folder)
+    return folder

@@ -201,6 +201,9 @@ SIGLIP_FAMILIES = ["hf_siglip"]   # sigmoid link, attention-pooled image tower (
 # open_clip's SigLIP (models/open_clip_siglip.py): a timm image tower; the family-wide tests
 # take it with CLIP_FAMILIES + SIGLIP_FAMILIES + OPEN_CLIP_SIGLIP_FAMILIES.
 OPEN_CLIP_SIGLIP_FAMILIES = ["open_clip_siglip"]
+# Chinese-CLIP (models/hf_chinese_clip.py): a BERT text tower read at [CLS]; built in
+# tests/chinese_tiny.py with a vocabulary of Chinese characters.
+CHINESE_CLIP_FAMILIES = ["hf_chinese_clip"]
 
 
 def tiny_clip_of(family: str, tmp_path_factory):
@@ -210,6 +213,9 @@ def tiny_clip_of(family: str, tmp_path_factory):
         return load(str(tiny_hf_clip_dir(tmp_path_factory)))
     if family == "hf_siglip":
         return load(str(tiny_hf_siglip_dir(tmp_path_factory)))
+    if family == "hf_chinese_clip":
+        from chinese_tiny import build_tiny_chinese_clip
+        return load(str(build_tiny_chinese_clip(tmp_path_factory.mktemp("tiny_chinese_clip"))))
     if family == "open_clip_siglip":
         import torch
         torch.manual_seed(0)

@@ -149,3 +149,51 @@ def test_multilingual_minilm_attributes_a_chinese_similarity(chinese_models):
     assert attr.other is not None and attr.other.tokens[1:3] == [" 今天", "天气"]
     assert attr.faithfulness is not None
     assert _chinese_notes(attr.notes) == []
+
+
+# --- Chinese-CLIP: a CLIP-style family of its own (the family-wide contract tests run on it
+# through tests/clip_tiny.py CHINESE_CLIP_FAMILIES); here, what the app shows of it
+
+@pytest.fixture(scope="module")
+def chinese_clip(tmp_path_factory):
+    from chinese_tiny import build_tiny_chinese_clip
+    return mi.load(str(build_tiny_chinese_clip(tmp_path_factory.mktemp("chinese_clip"))))
+
+
+def test_chinese_clip_is_listed_as_an_image_text_model():
+    from mminspect.models import registry
+    row = {r["name"]: r for r in mi.list_models()}["chinese-clip-vit-base-patch16"]
+    assert row["family"] == "hf_chinese_clip" and row["modality"] == "image"
+    assert "downloads on first use" in row["label"]
+    assert registry.CONFIG_FAMILIES["chinese_clip"] == "hf_chinese_clip"
+
+
+def test_chinese_clip_reads_chinese_prompts_one_character_a_token(chinese_clip):
+    image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    view = mi.inspect_clip(chinese_clip, image, ["一个猫", "一个狗在北京"])
+    assert view.probs.shape == (1, 2) and view.probs.sum() == pytest.approx(1, abs=1e-5)
+    text = view.texts[1]
+    assert text.tokens == ["[CLS]", *"一个狗在北京", "[SEP]"]
+    assert text.pooled == 0                                 # the embedding is read at [CLS]
+    n = len(text.tokens)
+    assert text.attention.shape == (2, 4, n, n)
+    # bidirectional: the first token attends to later ones (CLIP's causal tower would not)
+    assert text.attention[:, :, 0, 1:].sum() > 0
+    assert not [n for n in view.notes if "[UNK]" in n]      # every character is known
+    # the maps' picture is what the model saw: the centre square, not the squashed image
+    assert "centre crop" in " ".join(view.notes)
+    from PIL import Image
+    square = Image.fromarray(image[:, 8:48])                # 40 x 40, the centre of 56 x 40
+    torch_px = chinese_clip.preprocess([square])
+    np.testing.assert_allclose(chinese_clip.preprocess([image]).numpy(), torch_px.numpy(),
+                               atol=1e-5)
+
+
+def test_chinese_clip_text_embedding_is_the_projected_cls_state(chinese_clip):
+    import torch
+    enc = chinese_clip.tokenize("一个猫")
+    out = chinese_clip.text_forward(enc)
+    with torch.no_grad():
+        hidden = chinese_clip.model.text_model(**enc.inputs).last_hidden_state   # [1, token, d]
+        expected = chinese_clip.model.text_projection(hidden[0, 0])
+    torch.testing.assert_close(out.embedding, expected)

@@ -156,6 +156,15 @@ TEXT_MODELS: dict[str, dict] = {
     "qwen2": _DECODER,
 }
 
+# Chinese-CLIP (transformers' ChineseCLIPModel): a BERT text tower (bidirectional, read at
+# [CLS]) and CLIP's ViT image tower under other class names (models/hf_chinese_clip.py).
+_add(ArchSpec("hf_chinese_clip", {
+    "text": {**_BERT, "root": "model.text_model", "causal": False},
+    "image": {**_HF_TOWER, "root": "model.vision_model", "causal": False,
+              "embeddings": "hf_clip_image"}},
+    image_head={"norm": "model.vision_model.post_layernorm", "proj": "model.visual_projection",
+                "pool": "mean"}, trained_on=_WEB))
+
 
 def out_projection(row: dict) -> str:
     """The path, from a block, of the output projection whose INPUT is the heads' contexts."""

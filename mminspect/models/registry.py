@@ -98,6 +98,12 @@ REGISTRY: dict[str, dict] = {
         "label": "OpenAI CLIP ViT-B/32 · image-text (Hugging Face, downloads on first use)",
         "options": {},
     },
+    "chinese-clip-vit-base-patch16": {
+        "family": "hf_chinese_clip",
+        "source": "OFA-Sys/chinese-clip-vit-base-patch16",
+        "label": "Chinese-CLIP ViT-B/16 · image-text, prompts in Chinese 中文 (downloads on first use)",
+        "options": {},
+    },
     "siglip-base-patch16-224": {
         "family": "hf_siglip",
         "source": "google/siglip-base-patch16-224",
@@ -122,11 +128,14 @@ FAMILIES: dict[str, str] = {
     # tower with attention pooling (open_clip's SigLIP configs): the architecture decides.
     "open_clip": "mminspect.models.open_clip_siglip:open_clip_adapter",
     "hf_siglip": "mminspect.models.hf_siglip:HFSiglipAdapter",
+    "hf_chinese_clip": "mminspect.models.hf_chinese_clip:HFChineseCLIPAdapter",
 }
 
 # A saved Hugging Face folder opens with the family its config names (default: hf_text).
 CONFIG_FAMILIES: dict[str, str] = {"clip": "hf_clip", "CLIPModel": "hf_clip",
-                                   "siglip": "hf_siglip", "SiglipModel": "hf_siglip"}
+                                   "siglip": "hf_siglip", "SiglipModel": "hf_siglip",
+                                   "chinese_clip": "hf_chinese_clip",
+                                   "ChineseCLIPModel": "hf_chinese_clip"}
 # Configs we recognise but cannot open yet, and why (said instead of a generic failure).
 UNSUPPORTED_CONFIGS: dict[str, str] = {
     "siglip2": "SigLIP 2 (Siglip2Model) feeds variable-size patch sequences (NaFlex), which the "
