@@ -21,7 +21,8 @@ from .gpu import gpu
 from .model_picker import build_picker, model_label, resolve_model
 from .prediction_view import md_escape as _md
 from . import compare_attr, trust_panel
-from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
+from .compare_export import wire_compare_exports
+from .share import LinkField, TabLink, build_exports, wire_url
 from .text_targets import TARGETS, check_target_fits, target_kwargs
 from .words import BASELINES, param_words
 
@@ -282,7 +283,8 @@ def build(ctx: AppContext) -> dict:
             for name, comp in trust_panel.build(ctx).items():
                 c[name] = comp
     wire(ctx, c, run, run_all, sliders)
-    wire_exports(ctx, c, save_json, save_report, ["state", "comparison"])
+    wire_compare_exports(ctx, c, save_json, save_report, ["state", "comparison"], "acmp_state",
+                         "text")
     wire_url(c, LINK)
     return c
 

@@ -30,7 +30,8 @@ from . import trust_image
 from .gpu import gpu
 from .inputs import parse_prompts
 from .model_picker import build_picker, model_label, resolve_model
-from .share import LinkField, TabLink, build_exports, wire_exports, wire_url
+from .compare_export import wire_compare_exports
+from .share import LinkField, TabLink, build_exports, wire_url
 
 def _preview(image) -> np.ndarray:
     """What the preview shows: small pictures (the 64 px scenes) enlarged pixel by pixel, so
@@ -313,7 +314,8 @@ def build(ctx: AppContext) -> dict:
         tab.select(bind(gpu(on_first_view), ctx, [*INSPECT_OUT, MESSAGE]), [c[n] for n in FIRST_VIEW_IN],
                    [c[n] for n in [*INSPECT_OUT, MESSAGE]], api_visibility="private",
                    concurrency_id="model", concurrency_limit=ctx.model_concurrency)
-    wire_exports(ctx, c, save_json, save_report, ["state"])
+    wire_compare_exports(ctx, c, save_json, save_report, ["state"], "icmp_state", "image",
+                         "icmp_a")
     wire_url(c, LINK, {"view": views})
     return c
 

@@ -65,11 +65,13 @@ def on_compare_attr(ctx: AppContext, model_name, custom_model, text, target_kind
                                            faithfulness=False, both_sides=False,
                                            should_stop=client_left, **kwargs))
     diff = api.compare(*maps)
-    return {"acmp_summary": summary_markdown(ctx, diff), "acmp_figure": word_change_figure(diff)}
+    return {"acmp_state": diff, "acmp_summary": summary_markdown(ctx, diff),
+            "acmp_figure": word_change_figure(diff)}
 
 
 def build(ctx: AppContext, c: dict) -> None:
     gr.Markdown(CAPTION)
+    c["acmp_state"] = gr.State(None)            # the comparison, for Save report
     with gr.Row():
         c["acmp_text_b"] = gr.Textbox(label="Text B (to explain the same way)", lines=2, scale=3)
         with gr.Column(scale=2):
@@ -84,7 +86,7 @@ def build(ctx: AppContext, c: dict) -> None:
 def wire(ctx: AppContext, c: dict) -> None:
     inputs = ["model", "custom", "text", "target", "compare", "labels", "label", "choice",
               "method", "baseline", "acmp_text_b", "acmp_model_b"]
-    out = ["acmp_summary", "acmp_figure", MESSAGE]
+    out = ["acmp_summary", "acmp_figure", MESSAGE, "acmp_state"]   # new outputs after the message
     c["acmp_run"].click(bind(gpu(on_compare_attr), ctx, out, message=MESSAGE, release=True),
                         [c[n] for n in inputs], [c[n] for n in out], api_name="compare_attribution",
                         concurrency_id="long", concurrency_limit=1)

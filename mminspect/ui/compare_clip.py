@@ -60,7 +60,7 @@ def on_compare_images(ctx: AppContext, model_name, custom_model, image, prompts_
     report(0.3, "Running A and B")
     diff = api.compare_images(model, image, parse_prompts(prompts_text), image_b=image_b,
                               model_b=other, template=(template or "").strip() or None)
-    out = {"icmp_state": diff, "icmp_summary": summary_markdown(ctx, diff) if diff.head_js is not None
+    out = {"icmp_state": diff, "icmp_a": image, "icmp_summary": summary_markdown(ctx, diff) if diff.head_js is not None
            else "\n\n".join(diff.prediction + diff.notes),
            "icmp_prompt": gr.update(choices=list(diff.a.prompts), value=diff.a.prompts[0])}
     if diff.head_js is not None:
@@ -83,6 +83,7 @@ def build(ctx: AppContext, c: dict) -> None:
     gr.Markdown(CAPTION)
     c["icmp_state"] = gr.State(None)
     c["icmp_image_b"] = gr.State(None)
+    c["icmp_a"] = gr.State(None)                # image A as compared, for Save report
     with gr.Row():
         with gr.Column(scale=2):
             c["icmp_preview_b"] = gr.Image(label="Image B", interactive=False, height=220)
@@ -118,7 +119,7 @@ def wire(ctx: AppContext, c: dict) -> None:
     c["icmp_upload_b"].change(bind(on_upload_b, ctx, up_out, message=MESSAGE),
                               comps(["icmp_upload_b"]), comps(up_out), **quick)
     out = ["icmp_state", "icmp_summary", "icmp_prompt", "icmp_maps", "icmp_figure", "icmp_heads",
-           MESSAGE]
+           MESSAGE, "icmp_a"]
     c["icmp_run"].click(bind(gpu(on_compare_images), ctx, out, message=MESSAGE, release=True),
                         comps(["model", "custom", "image", "prompts", "template", "icmp_image_b",
                                "icmp_model_b"]), comps(out), api_name="compare_images",

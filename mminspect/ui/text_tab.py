@@ -21,7 +21,8 @@ from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import build_picker, model_label, picker_choices, resolve_model
 from .prediction_view import READOUT, label_dict, notes_markdown, summary_markdown
-from .share import LinkField, TabLink, build_exports, fresh_copy, wire_exports, wire_url
+from .compare_export import wire_compare_exports
+from .share import LinkField, TabLink, build_exports, fresh_copy, wire_url
 
 CAPTIONS = {
     "grid": "**Model view.** Every layer (rows, L0 = first) × head (columns), each a small "
@@ -257,7 +258,7 @@ def build(ctx: AppContext) -> dict:
     c["redraw_all"] = gr.Button(visible=False)
     wire(ctx, c, run, show_bv, tabs)
     causal_panel.wire(ctx, c)
-    wire_exports(ctx, c, save_json, save_report, ["state"])
+    wire_compare_exports(ctx, c, save_json, save_report, ["state"], "cmp_state", "text")
     wire_url(c, LINK, {"panel": {**tabs, "causal": causal_tab, "bertviz": bertviz_tab}})
     return c
 
