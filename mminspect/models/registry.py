@@ -80,6 +80,14 @@ REGISTRY: dict[str, dict] = {
         "options": {},
         "scenes": "world",
     },
+    "fusion": {
+        "family": "fusion",
+        "source": "bundled:fusion",     # assets/fusion; the adapter checks the card's SHA-256
+        "label": "fusion · image and text in one transformer, trained on mini-CLIP 2's world "
+                 "(bundled, offline)",
+        "options": {},
+        "modality": "fusion",           # its own tab: neither a text model nor a CLIP-style pair
+    },
     "gpt2": {
         "family": "hf_text",
         "source": "openai-community/gpt2",
@@ -129,6 +137,7 @@ FAMILIES: dict[str, str] = {
     "open_clip": "mminspect.models.open_clip_siglip:open_clip_adapter",
     "hf_siglip": "mminspect.models.hf_siglip:HFSiglipAdapter",
     "hf_chinese_clip": "mminspect.models.hf_chinese_clip:HFChineseCLIPAdapter",
+    "fusion": "mminspect.models.fusion_adapter:FusionAdapter",
 }
 
 # A saved Hugging Face folder opens with the family its config names (default: hf_text).
@@ -169,7 +178,7 @@ def list_models() -> list[dict]:
     """[{name, family, label, bundled, modality}] for the registered models, bundled ones
     first; modality: what the model reads ("image": a CLIP-style family, models/arch.py)."""
     rows = [{"name": k, "family": v["family"], "label": v["label"],
-             "bundled": v["source"].startswith("bundled:"), "modality": modality(v["family"])}
+             "bundled": v["source"].startswith("bundled:"), "modality": v.get("modality", modality(v["family"]))}
             for k, v in REGISTRY.items()]
     return sorted(rows, key=lambda r: not r["bundled"])
 
