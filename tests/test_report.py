@@ -73,15 +73,24 @@ def test_attribution_report_shows_the_highlighted_text_and_faithfulness(minilm, 
     assert page.locator("span[title]").count() >= 6              # one coloured span per word
 
 
-def test_clip_reports_embed_their_images(page, tmp_path):
+def test_clip_reports_embed_their_images(page, tmp_path, monkeypatch):
+    from mminspect.report import sections
     clip = mi.load("miniclip")
     ex = mi.load_example("scene 1: a red star and a green star")
     view = mi.inspect_clip(clip, ex.image, ex.prompts, maps=True)
+    scales, real = [], sections.overlay
+    monkeypatch.setattr(sections, "overlay",
+                        lambda *a, **k: scales.append(k.get("vmax")) or real(*a, **k))
     open_report(page, view, tmp_path, "clip")
+    assert scales == [None] * len(ex.prompts)          # each map on its own scale
     images = page.locator("img[src^='data:image/png;base64,']")
     assert images.count() == 1 + len(ex.prompts)                  # the input + one map per prompt
     assert all(page.evaluate("im => im.naturalWidth > 0", images.nth(i).element_handle())
                for i in range(images.count()))
+    # the best match first and starred, as in the app
+    captions = page.locator("figcaption").all_inner_texts()
+    best = ex.prompts[int(view.probs[0].argmax())]
+    assert captions[0].startswith(f"★ {best} · p = ") and sum("★" in c for c in captions) == 1
     pix = mi.attribute_image(clip, ex.image, ex.prompts[0], method="relevance")
     open_report(page, pix, tmp_path, "pixel")
     assert page.locator("img[src^='data:image/png']").count() == 1

@@ -123,11 +123,19 @@ def clip_view(view: ClipView) -> list[Section]:
                    f"{view.chain.removeprefix('cosine → ')}.", prediction_steps_figure(view)),
            Section("Probabilities", "", html=table(rows + [("note", n) for n in view.notes]))]
     if view.maps is not None:
-        tags = "".join(f"<figure>{png_tag(overlay(m.image, m.scores, vmax=view.maps.vmax), p)}"
-                       f"<figcaption>{html.escape(p)}</figcaption></figure>"
-                       for p, m in zip(view.maps.prompts, view.maps.maps))
-        out.append(Section("Relevance maps", "Which patches carried each prompt's match.",
-                           html=f'<div class="row">{tags}</div>'))
+        # as in the app: best match first and starred, each map on its own scale (on one
+        # shared scale a losing prompt's map can outshine the winner's: relevance follows the
+        # gradient of each prompt's score, not the score)
+        prob = dict(zip(view.prompts, view.probs[0]))
+        pairs = sorted(zip(view.maps.prompts, view.maps.maps), key=lambda pm: -prob.get(pm[0], 0))
+        tags = "".join(f"<figure>{png_tag(overlay(m.image, m.scores), p)}"
+                       f"<figcaption>{'★ ' if k == 0 else ''}{html.escape(p)} · p = "
+                       f"{prob.get(p, float('nan')):.2f}</figcaption></figure>"
+                       for k, (p, m) in enumerate(pairs))
+        out.append(Section("Relevance maps", "Which patches carried each prompt's match, the "
+                           "best match first. Each map is on its own scale (its peak is on its "
+                           "colour bar): it shows where that prompt's evidence lies, not how "
+                           "strong it is.", html=f'<div class="row">{tags}</div>'))
     return out
 
 
