@@ -121,7 +121,9 @@ def pointing_table(p: WordPointing, layer: int | None = None) -> pd.DataFrame:
 
 def fills_markdown(view: FusionView) -> str:
     """The matching probability and, per [MASK], the best words with their probabilities."""
-    lines = [f"**Does the caption fit the picture?** P(match) = **{view.match:.1%}**"]
+    lines = [f"**Does the caption fit the picture?** P(match) = **{view.match:.1%}**"
+             + (" (the matching head learnt on captions without a blank: read it on the caption "
+                "with the word filled in)" if view.fills else "")]
     for f in view.fills:
         guesses = ", ".join(f"{plotly_text(w)} {p:.0%}" for w, p in zip(f.words, f.probs))
         lines.append(f"**[MASK] at token {f.position}**: {guesses}")
