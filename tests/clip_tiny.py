@@ -196,14 +196,13 @@ def tiny_miniclip():
                                       label="mini-CLIP (random weights)")
 
 
-CLIP_FAMILIES = ["hf_clip", "open_clip", "miniclip"]
+# hf_chinese_clip: Chinese-CLIP (models/hf_chinese_clip.py), CLIP's ViT with a BERT text
+# tower (bidirectional, read at [CLS]); built in tests/chinese_tiny.py with Chinese characters.
+CLIP_FAMILIES = ["hf_clip", "open_clip", "miniclip", "hf_chinese_clip"]
 SIGLIP_FAMILIES = ["hf_siglip"]   # sigmoid link, attention-pooled image tower (models/hf_siglip.py)
 # open_clip's SigLIP (models/open_clip_siglip.py): a timm image tower; the family-wide tests
 # take it with CLIP_FAMILIES + SIGLIP_FAMILIES + OPEN_CLIP_SIGLIP_FAMILIES.
 OPEN_CLIP_SIGLIP_FAMILIES = ["open_clip_siglip"]
-# Chinese-CLIP (models/hf_chinese_clip.py): a BERT text tower read at [CLS]; built in
-# tests/chinese_tiny.py with a vocabulary of Chinese characters.
-CHINESE_CLIP_FAMILIES = ["hf_chinese_clip"]
 
 
 def tiny_clip_of(family: str, tmp_path_factory):

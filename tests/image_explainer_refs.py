@@ -61,7 +61,8 @@ def _miniclip(adapter) -> Tower:
     return Tower(lambda px: vis.tokens(px)[0], [layer(b) for b in vis.blocks], vis.ln_f, vis.proj)
 
 
-TOWERS = {"hf_clip": _hf, "open_clip": _open_clip, "miniclip": _miniclip}
+# Chinese-CLIP's image tower is CLIP's ViT under the same module names
+TOWERS = {"hf_clip": _hf, "open_clip": _open_clip, "miniclip": _miniclip, "hf_chinese_clip": _hf}
 
 
 def attend(q, k, v, heads, kind="softmax"):

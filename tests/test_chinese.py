@@ -151,8 +151,9 @@ def test_multilingual_minilm_attributes_a_chinese_similarity(chinese_models):
     assert _chinese_notes(attr.notes) == []
 
 
-# --- Chinese-CLIP: a CLIP-style family of its own (the family-wide contract tests run on it
-# through tests/clip_tiny.py CHINESE_CLIP_FAMILIES); here, what the app shows of it
+# --- Chinese-CLIP: a CLIP-style family of its own (every family-wide test, the contract
+# tests first, runs on it through tests/clip_tiny.py CLIP_FAMILIES); here, what the app
+# shows of it
 
 @pytest.fixture(scope="module")
 def chinese_clip(tmp_path_factory):

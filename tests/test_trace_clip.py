@@ -31,6 +31,9 @@ def _image(seed: int = 0) -> Image.Image:
 
 
 def _blocks(clip, tower):
+    if clip.family == "hf_chinese_clip":         # CLIP's ViT, a BERT text tower
+        return (clip.model.vision_model.encoder.layers if tower == "image"
+                else clip.model.text_model.encoder.layer)
     if clip.family in ("hf_clip", "hf_siglip"):
         return (clip.model.vision_model if tower == "image" else clip.model.text_model).encoder.layers
     if clip.family == "open_clip":
@@ -47,7 +50,7 @@ def _library_attention(clip, tower, layer, x, causal):
     block = _blocks(clip, tower)[layer]
     xt = torch.from_numpy(x)[None]                                        # [1, T, D]
     t = x.shape[0]
-    if clip.family in ("hf_clip", "hf_siglip"):
+    if clip.family in ("hf_clip", "hf_siglip") or (clip.family, tower) == ("hf_chinese_clip", "image"):
         mask = None
         if causal:
             mask = torch.full((t, t), float("-inf")).triu(1)[None, None]  # [1, 1, T, T]
@@ -100,6 +103,8 @@ def test_clip_text_towers_are_causal_image_towers_are_not(clip):
     assert len(image.tokens) == clip.patch_grid.n_tokens - (clip.link == "sigmoid")
     if clip.family == "miniclip":            # its text tower is the bidirectional MiniLM
         assert not text.causal and text.norm == "post"
+    elif clip.family == "hf_chinese_clip":   # a BERT: bidirectional, post-LayerNorm
+        assert not text.causal and text.norm == "post" and text.mask.all()
     elif clip.link == "sigmoid":             # SigLIP's text tower is bidirectional too
         assert not text.causal and text.norm == "pre" and text.mask.all()
     else:
@@ -155,7 +160,7 @@ def test_check_attention_runs_on_clip_towers(clip):
     from mminspect.explain.attention_variants import ATTENTION_VARIANTS, correct_attention
     c = mi.check_attention(correct_attention, clip, layer=1, image=_image(), tower="image")
     assert c.passed and c.n_heads == len(c.head_errors)
-    if clip.family == "miniclip" or clip.link == "sigmoid":
+    if clip.family in ("miniclip", "hf_chinese_clip") or clip.link == "sigmoid":
         return                               # bidirectional text towers: no mask to drop
     # a causal text tower: dropping the mask is named
     c = mi.check_attention(ATTENTION_VARIANTS["no_causal_mask"][0], clip, layer=0,
