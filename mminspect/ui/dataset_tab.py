@@ -21,6 +21,7 @@ from .model_picker import resolve_model
 from .share import _fresh_export_path
 
 SAMPLE_NAME = "Sample: 12 short sentences (animals, sports, food)"
+PAIRS_NAME = "Minimal pairs: 240 labelled sentences (negation, number, word order, roles)"
 UPLOAD_NAME = "My file (CSV or JSON lines, columns text and label)"
 SAMPLE = pd.DataFrame({
     "text": ["The cat slept on the warm windowsill.", "A dog chased the ball across the park.",
@@ -42,6 +43,8 @@ ROW_COLUMNS = ["row", "text", "label", "prediction", "correct", "score"]
 def _data(source, upload):
     if source == SAMPLE_NAME:
         return SAMPLE
+    if source == PAIRS_NAME:
+        return api.load_dataset_sample("pairs")
     if not upload:
         raise InputError("No file yet: upload a CSV or JSON-lines file with a 'text' column "
                          "(and 'label'), or choose the sample.")
@@ -154,7 +157,8 @@ def build(ctx: AppContext) -> Components:
     with gr.Row():
         with gr.Column(scale=2):
             c["model"] = gr.Dropdown(text_models, value="minilm", label="Model")
-            c["source"] = gr.Radio([SAMPLE_NAME, UPLOAD_NAME], value=SAMPLE_NAME, label="Data")
+            c["source"] = gr.Radio([SAMPLE_NAME, PAIRS_NAME, UPLOAD_NAME], value=SAMPLE_NAME,
+                                   label="Data")
             c["upload"] = gr.File(label="CSV or JSON lines (up to MMINSPECT_MAX_ROWS rows)",
                                   file_types=[".csv", ".jsonl", ".json"], type="binary",
                                   height=120, visible=False)
