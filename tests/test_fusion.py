@@ -163,7 +163,7 @@ def test_the_evaluations_batched_pointing_equals_the_library_one_scene_at_a_time
     """fusion_eval scores 2-object scenes in one padded batch; the library scores one view.
     Both must read the same patches (a shorter caption's patches come after the padding)."""
     from mminspect.lab.fusion_eval import EVAL_SEED, pointing
-    from mminspect.lab.fusion_train import world_scenes
+    from mminspect.fusion.data import world_scenes
     batched = pointing(tiny.model, 6)
     hits = [[] for _ in range(tiny.n_layers)]
     for rng, s in world_scenes(EVAL_SEED, 6, stream=4, n_objects=2):

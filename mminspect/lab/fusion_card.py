@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,9 +13,6 @@ from ..fusion.model import FusionModel, count_params
 from ..miniclip import world
 from ..models.bundled import sha256_file
 from .fusion_eval import EVAL_SEED, TARGETS
-
-if TYPE_CHECKING:                     # the card reads the config; training imports the card
-    from .fusion_train import FusionTrainConfig
 
 KNOWN_LIMITS = (
     "Its world only: 64 x 64 synthetic scenes of 1-3 coloured shapes or emoji things on any "
@@ -30,8 +26,9 @@ KNOWN_LIMITS = (
 )
 
 
-def model_card(cfg: FusionTrainConfig, model: FusionModel, hist: dict, metrics: dict | None,
+def model_card(cfg, model: FusionModel, hist: dict, metrics: dict | None,
                weights: Path, prov: dict) -> dict:
+    """cfg: the run's `fusion_train.FusionTrainConfig` (not imported: training imports this)."""
     last = hist["history"][-50:]
     return {
         "model": "fusion (concatenation, single stream)",

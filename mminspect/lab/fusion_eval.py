@@ -19,10 +19,10 @@ import torch
 
 from ..explain.pointing import energy_in_mask, pointing_hit
 from ..fusion import words as W
+from ..fusion.data import pad, world_scenes
 from ..fusion.model import FusionModel
 from ..miniclip.model import to_pixels
 from ..models.clip_base import PatchGrid
-from .fusion_train import pad, world_scenes
 
 EVAL_SEED = 5100
 TARGETS = {"matching": 0.95, "masked_colour": 0.90, "masked_object": 0.85}

@@ -31,14 +31,14 @@ import numpy as np
 import torch
 
 from ..fusion import words as W
+from ..fusion.data import pad, world_scenes
 from ..fusion.model import FusionConfig, FusionModel, count_params, fusion_loss
 from ..miniclip.model import to_pixels
 from ..models.miniclip_adapter import bundled_dir, read_card, verify_weights
-from ..miniclip.world import Thing, render_world
+from ..miniclip.world import Thing
 from .miniclip_train import lr_at, make_optimizer
 from .provenance import code_snapshot, provenance
 
-N_OBJECTS_P = (0.35, 0.35, 0.3)       # 1, 2, 3 objects (captions name every one)
 P_TRUE, P_OTHER = 0.5, 0.25           # matching rows: true; another scene's; the rest one word changed
 
 
@@ -63,14 +63,6 @@ class Pool:
     things: list[tuple[Thing, ...]]          # what each scene holds
 
 
-def world_scenes(seed: int, n: int, size: int = 64, stream: int = 0, n_objects: int | None = None):
-    """Scenes i = 0..n-1 of stream (seed, stream): 1-3 objects (or exactly `n_objects`)."""
-    for i in range(n):
-        rng = np.random.default_rng([seed, stream, i])
-        k = int(rng.choice(3, p=N_OBJECTS_P)) + 1 if n_objects is None else n_objects
-        yield rng, render_world(rng, size, n_objects=k)
-
-
 def build_pool(cfg: FusionTrainConfig, log=print) -> Pool:
     t0, images, things = time.time(), [], []
     for i, (_, s) in enumerate(world_scenes(cfg.data_seed, cfg.pool, cfg.model.image_size)):
@@ -79,19 +71,6 @@ def build_pool(cfg: FusionTrainConfig, log=print) -> Pool:
         if (i + 1) % 4000 == 0 or i + 1 == cfg.pool:
             log(f"  pool: {i + 1}/{cfg.pool} scenes ({time.time() - t0:.0f}s)")
     return Pool(np.stack(images), things)
-
-
-def pad(captions: list[list[str]], max_words: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token lists -> (ids [row, word] with [CLS] first, keep bool [row, word])."""
-    n = max(len(c) for c in captions) + 1
-    if n > max_words:
-        raise ValueError(f"a caption of {n - 1} words; the model reads at most {max_words - 1}")
-    ids = torch.zeros(len(captions), n, dtype=torch.long)                 # [PAD] is id 0
-    keep = torch.zeros(len(captions), n, dtype=torch.bool)
-    for r, c in enumerate(captions):
-        ids[r, :len(c) + 1] = torch.tensor(W.ids_of([W.CLS, *c]))
-        keep[r, :len(c) + 1] = True
-    return ids, keep
 
 
 def make_batch(cfg: FusionTrainConfig, pool: Pool, step: int):
