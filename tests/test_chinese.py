@@ -112,8 +112,9 @@ def test_bert_chinese_reads_one_token_per_character(chinese_models):
 
 def test_bert_chinese_fills_a_mask_and_attributes_the_filler(chinese_models):
     model = chinese_models["bert-base-chinese"]
-    view = mi.inspect_text(model, "我爱北[MASK]天安门")
+    view = mi.inspect_text(model, "我爱北[MASK]天安门", logit_lens=True)
     assert len(view.prediction.fills) == 1
+    assert view.lens is not None                             # the layer-by-layer view too
     fill = view.prediction.fills[0]
     assert fill.position == 4 and fill.probs[0] >= fill.probs[-1] > 0
     attr = mi.attribute_text(model, "我爱北[MASK]天安门", method="integrated_gradients",
