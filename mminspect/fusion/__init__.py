@@ -3,6 +3,7 @@
 
 words       the word vocabulary, the tokenizer (one token per word; multi-word names such as
             "light bulb" are one token), canonical world captions, masking and wrong captions
+data        world scene streams by (seed, stream, index) and captions padded into a batch
 model       the concatenation (single-stream, ViLT-style) model: [CLS] + words + patches in
             one sequence with modality and position embeddings, an image-text matching head
             and a masked-word head
