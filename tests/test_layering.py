@@ -229,6 +229,19 @@ def test_the_modules_of_api_form_no_cycle():
     assert find_cycle(graph) is None, f"import cycle between api modules: {find_cycle(graph)}"
 
 
+SUBPACKAGES = sorted(str(p.relative_to(PKG)) for p in PKG.rglob("*")
+                  if p.is_dir() and (p / "__init__.py").is_file())
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_the_modules_of_every_package_form_no_cycle(package):
+    """The same for every package (cli, report, lab, ...): type-only imports count too, as
+    the structure drawing counts them."""
+    graph = module_graph(PKG / package)
+    assert graph, f"{package}: nothing read"
+    assert find_cycle(graph) is None, f"import cycle in {package}: {find_cycle(graph)}"
+
+
 def test_a_cycle_between_modules_hidden_in_a_function_is_found(tmp_path):
     # The shape the causal lab once had: a.py imports b at the top, b reaches back lazily.
     api = tmp_path / "mminspect" / "api"
