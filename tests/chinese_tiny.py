@@ -27,7 +27,8 @@ def build_tiny_bert_chinese(folder, seed: int = 0):
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
                      num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
-                     initializer_range=0.3)     # larger weights: attributions have something to explain
+                     # larger weights: attributions have something to explain
+                     initializer_range=0.3)
     BertForMaskedLM(cfg).eval().save_pretrained(folder)
     return folder
 
@@ -49,7 +50,8 @@ def build_tiny_multilingual(folder, seed: int = 0):
     tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tk.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     tk.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)])
     XLMRobertaTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>",
                             sep_token="</s>", cls_token="<s>", unk_token="<unk>",
                             pad_token="<pad>", mask_token="<mask>",

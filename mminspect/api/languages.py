@@ -3,8 +3,9 @@
 The bundled MiniLM learned English. Its WordPiece vocabulary (30,522 pieces, that of
 bert-base-uncased) holds 244 Chinese characters (each alone and as a "##" piece), so most
 characters of a Chinese sentence become the unknown token [UNK] and the rest are characters
-that appeared now and then in its English training text. Its attention and attributions on such a text are real computations, but
-they say nothing about Chinese. The note says so once and names models that read it.
+that appeared now and then in its English training text. Its attention and attributions on
+such a text are real computations, but they say nothing about Chinese. The note says so
+once and names models that read it.
 """
 from __future__ import annotations
 

@@ -21,13 +21,12 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image
-from transformers import AutoImageProcessor, AutoTokenizer, ChineseCLIPModel
+from transformers import BertTokenizerFast, ChineseCLIPImageProcessor, ChineseCLIPModel
 
 from ..types import ModelLoadError
 from .base import Encoded
-from .clip_base import PatchGrid, TowerOutput, padded_ids
-from .devices import choose_device
-from .hf_clip import HFCLIPAdapter, check_text, to_rgb
+from .clip_base import TowerOutput, padded_ids
+from .hf_clip import HFCLIPAdapter, to_rgb
 
 
 def centre_square(im: Image.Image) -> Image.Image:
@@ -40,28 +39,20 @@ def centre_square(im: Image.Image) -> Image.Image:
 class HFChineseCLIPAdapter(HFCLIPAdapter):
     family = "hf_chinese_clip"
 
-    def __init__(self, name: str, path: str, label: str, device: str | None = None):
-        self.name, self.label = name, label
-        self.device = choose_device(device)
-        # eager: SDPA returns no attention weights; float32: gradients on CPU.
-        self.model = ChineseCLIPModel.from_pretrained(
-            path, attn_implementation="eager", dtype=torch.float32, trust_remote_code=False,
-            use_safetensors=True).to(self.device).eval()
-        self.image_processor = AutoImageProcessor.from_pretrained(path)
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        vc, tc = self.model.config.vision_config, self.model.config.text_config
-        self.model_type = "bert"                       # display-token style (families.py)
-        self.max_tokens = int(min(tc.max_position_embeddings, self.tokenizer.model_max_length))
-        side = vc.image_size // vc.patch_size
-        self._grid = PatchGrid(rows=side, cols=side, patch_size=vc.patch_size,
-                               image_size=(vc.image_size, vc.image_size), has_cls=True)
-        probe = self.image_processor(images=[np.zeros((vc.image_size + 7, vc.image_size + 3, 3),
-                                                      np.uint8)], return_tensors="pt")
-        got = tuple(probe["pixel_values"].shape[-2:])
+    model_class, processor_class = ChineseCLIPModel, ChineseCLIPImageProcessor
+    tokenizer_class = BertTokenizerFast             # Chinese-CLIP's hub folders: vocab.txt
+    token_style = "bert"                            # "##" continuations kept (families.py)
+
+    def _check_processor(self, vc) -> None:
+        """Refuse an image processor whose output size is not the vision tower's (its
+        processor resizes to `size` and may crop: a probe image says what comes out)."""
+        probe = np.zeros((vc.image_size + 7, vc.image_size + 3, 3), np.uint8)   # [H, W, 3]
+        px = self.image_processor(images=[probe], return_tensors="pt")["pixel_values"]
+        got = tuple(px.shape[-2:])
         if got != (vc.image_size, vc.image_size):
-            raise ModelLoadError(f"{name}: the image processor gives {got[0]}x{got[1]} pixels, "
-                                 f"but the vision tower expects {vc.image_size}x{vc.image_size}; "
-                                 "fix preprocessor_config.json.")
+            raise ModelLoadError(f"{self.name}: the image processor gives {got[0]}x{got[1]} "
+                                 f"pixels, but the vision tower expects {vc.image_size}x"
+                                 f"{vc.image_size}; fix preprocessor_config.json.")
 
     def preprocess(self, images: Sequence[Image.Image | np.ndarray]) -> torch.Tensor:
         squares = [centre_square(to_rgb(im)) for im in images]
@@ -77,15 +68,6 @@ class HFChineseCLIPAdapter(HFCLIPAdapter):
                                         output_attentions=True)
             emb = self.model.text_projection(out.last_hidden_state[:, 0])     # [text, embed]
         return out, emb
-
-    @torch.no_grad()
-    def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
-        for t in texts:
-            check_text(t)
-        enc = self.tokenizer(list(texts), padding=True, truncation=True,
-                             max_length=self.max_tokens, return_tensors="pt").to(self.device)
-        z = self.model.get_text_features(**enc).pooler_output                 # [text, embed]
-        return torch.nn.functional.normalize(z, dim=-1) if normalize else z
 
     def text_forward(self, enc: Encoded, keep_graph: bool = False) -> TowerOutput:
         inputs = enc.inputs

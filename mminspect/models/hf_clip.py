@@ -42,25 +42,33 @@ def check_text(text: str) -> None:
 
 class HFCLIPAdapter(CLIPAdapter):
     family = "hf_clip"
+    # What a subclass of the same layout swaps (models/hf_chinese_clip.py): the model and
+    # processor classes, and the display-token style of its tokenizer (families.py).
+    model_class, processor_class, tokenizer_class = CLIPModel, CLIPImageProcessor, CLIPTokenizer
+    token_style = "clip"
 
     def __init__(self, name: str, path: str, label: str, device: str | None = None):
         self.name, self.label = name, label
         self.device = choose_device(device)
         # eager: SDPA returns no attention weights; float32: gradients on CPU.
-        self.model = CLIPModel.from_pretrained(
+        self.model = self.model_class.from_pretrained(
             path, attn_implementation="eager", dtype=torch.float32, trust_remote_code=False,
             use_safetensors=True).to(self.device).eval()
-        self.image_processor = CLIPImageProcessor.from_pretrained(path)
-        self.tokenizer = CLIPTokenizer.from_pretrained(path)
+        self.image_processor = self.processor_class.from_pretrained(path)
+        self.tokenizer = self.tokenizer_class.from_pretrained(path)
         vc, tc = self.model.config.vision_config, self.model.config.text_config
-        self.model_type = "clip"                       # display-token style (families.py)
+        self.model_type = self.token_style
         self.max_tokens = int(min(tc.max_position_embeddings, self.tokenizer.model_max_length))
         side = vc.image_size // vc.patch_size
         self._grid = PatchGrid(rows=side, cols=side, patch_size=vc.patch_size,
                                image_size=(vc.image_size, vc.image_size), has_cls=True)
+        self._check_processor(vc)
+
+    def _check_processor(self, vc) -> None:
+        """Refuse an image processor whose output size is not the vision tower's."""
         crop = self.image_processor.crop_size or {}
         if (crop.get("height"), crop.get("width")) not in ((None, None), (vc.image_size,) * 2):
-            raise ModelLoadError(f"{name}: the image processor crops to {crop}, but the vision "
+            raise ModelLoadError(f"{self.name}: the image processor crops to {crop}, but the vision "
                                  f"tower expects {vc.image_size}x{vc.image_size} pixels; fix "
                                  "preprocessor_config.json.")
 
