@@ -30,6 +30,8 @@ INTRO = ("# mminspect\nOpen a transformer and see *why* it predicts what it pred
          "**Text** — attention of every layer and head and the model's prediction; "
          "**Attributions** — which words push a score up or down, and how far to trust the map; "
          "**Image–text** — how a CLIP-style model picks a label and which patches carried it; "
+         "**Fusion** — a model that reads words and patches in one sequence, where a word "
+         "attends to a patch; **Dataset** — a whole table explained at once; "
          "**How attention works** — one real head step by step, and broken on purpose; "
          "**Lessons** — short guided questions answered by the real model.")
 
