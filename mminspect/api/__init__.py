@@ -12,6 +12,7 @@ from .causal import ablate_heads, head_importance, patch_activations
 from .dataset import explain_dataset
 from .dataset_sanity import dataset_sanity
 from .dataset_samples import load_dataset_sample
+from .dataset_images import summarize_image_dataset
 from .dataset_stats import DatasetSummary, summarize_dataset
 from .domain import domain_note
 from .images import read_image
@@ -31,7 +32,7 @@ from .trust_shipped import shipped_sanity, shipped_verdict
 from .glassbox import break_attention, check_attention, list_attention_variants
 from .lessons import Lesson, Measured, get_lesson, list_lessons, run_lesson
 
-__all__ = ["compare", "compare_images", "object_removed_pair", "compare_texts", "list_pairs", "minimal_pair", "randomized_copy", "explain_dataset", "summarize_dataset", "dataset_sanity", "load_dataset_sample", "DatasetSummary", "caveats", "method_agreement", "sanity_check", "shipped_sanity", "shipped_verdict", "Lesson", "Measured", "get_lesson", "list_lessons", "run_lesson", "load_result", "save_result", "trace_head", "trace_embeddings", "break_attention", "check_attention", "list_attention_variants", "ablate_heads", "head_importance", "patch_activations", "default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
+__all__ = ["compare", "compare_images", "object_removed_pair", "compare_texts", "list_pairs", "minimal_pair", "randomized_copy", "explain_dataset", "summarize_dataset", "dataset_sanity", "load_dataset_sample", "summarize_image_dataset", "DatasetSummary", "caveats", "method_agreement", "sanity_check", "shipped_sanity", "shipped_verdict", "Lesson", "Measured", "get_lesson", "list_lessons", "run_lesson", "load_result", "save_result", "trace_head", "trace_embeddings", "break_attention", "check_attention", "list_attention_variants", "ablate_heads", "head_importance", "patch_activations", "default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
            "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
            "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",

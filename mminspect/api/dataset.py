@@ -19,9 +19,11 @@ import torch
 
 from ..explain.attribution import METHODS
 from ..models import load
+from ..models.clip_base import CLIPAdapter
 from ..types import Cancelled, InputError, OverBudget, Progress, StopCheck
 from .adapters import as_text_adapter
 from .dataset_batch import TARGETS, DatasetSpec, explain_batch
+from .dataset_images import image_spec, read_image_rows, run_images
 from .dataset_io import ParquetSink, read_rows, table_schema, typed
 from .dataset_stats import summarize_dataset
 from .limits import budget_in_force, check_labels, check_methods, limits
@@ -136,6 +138,17 @@ def _local(adapter, records: list[dict], spec: DatasetSpec, batch_size: int, clo
         clock.advance(len(chunk))
 
 
+def _images(adapter, data, methods, labels, backend, batch_size, budget_s, progress,
+            should_stop, lim, out) -> pd.DataFrame:
+    if backend != "local":
+        raise InputError("Image sets run on the local backend only for now (backend='local').")
+    rows, folder = read_image_rows(data, lim)
+    default = methods is None or list(methods) == list(DEFAULT_METHODS)    # text's defaults
+    spec = image_spec(adapter, rows, folder, None if default else methods, labels, lim)
+    clock = Clock(budget_s, len(rows), progress, should_stop, lim)
+    return run_images(adapter, rows, spec, batch_size, clock, should_stop, out)
+
+
 def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_METHODS,
                     labels=None, heads: bool = True, backend: str = "local",
                     batch_size: int = 16, out=None, baseline: str = "pad",
@@ -174,8 +187,12 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     if not (isinstance(batch_size, int) and 1 <= batch_size <= MAX_BATCH):
         raise InputError(f"batch_size must be a whole number from 1 to {MAX_BATCH}, "
                          f"got {batch_size!r}.")
+    loaded = load(model) if isinstance(model, str) else model
+    if isinstance(loaded, CLIPAdapter):      # a folder of images and a CSV: api/dataset_images
+        return _images(loaded, data, methods, labels, backend, batch_size, budget_s,
+                       progress, should_stop, lim, out)
     rows = read_rows(data, lim)
-    adapter = as_text_adapter(load(model) if isinstance(model, str) else model)
+    adapter = as_text_adapter(loaded)
     spec = _spec(adapter, rows, target, methods, labels, heads, baseline, temperature,
                  precision, lim)
     clock = Clock(budget_s, len(rows), progress, should_stop, lim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,6 +23,8 @@ SAMPLES = {
              "(a or b); for zero-shot over the labels",
     "pairs_similarity": "120 minimal pairs, one row each: text, text2, slice, pair; for the "
                         "similarity of the two sentences",
+    "scenes": "40 mini-CLIP 2 scenes with exact masks: the folder (images.csv, scene_*.png, "
+              "mask_*.png) to pass to explain_dataset with an image-text model",
 }
 
 
@@ -39,14 +42,21 @@ def pairs_recipe() -> dict:
     return json.loads(json.dumps(_pairs_file()["recipe"]))     # a copy the caller may change
 
 
-def load_dataset_sample(name: str = "pairs") -> pd.DataFrame:
-    """A bundled data set as a DataFrame that `mi.explain_dataset` takes as it is.
+def load_dataset_sample(name: str = "pairs") -> pd.DataFrame | Path:
+    """A bundled data set that `mi.explain_dataset` takes as it is.
 
-    "pairs": one row per sentence (text, label, slice, pair, side); "pairs_similarity": one
-    row per pair (text, text2, slice, pair)."""
+    "pairs": a DataFrame, one row per sentence (text, label, slice, pair, side);
+    "pairs_similarity": one row per pair (text, text2, slice, pair); "scenes": the Path of
+    a folder of images (an image set is a folder: its images.csv names the files)."""
     if name not in SAMPLES:
         raise InputError(f"No bundled data set named {name!r}; choose one of: "
                          + "; ".join(f"{k} ({v})" for k, v in SAMPLES.items()) + ".")
+    if name == "scenes":
+        folder = asset_dir("datasets") / "scenes"
+        if not (folder / "images.csv").is_file():
+            raise InputError(f"The bundled scene set is missing ({folder}); rebuild it with "
+                             "`python -m mminspect.lab.scene_set`.")
+        return folder
     pairs = _pairs_file()["pairs"]
     if name == "pairs_similarity":
         return pd.DataFrame({"text": [p["text_a"] for p in pairs],

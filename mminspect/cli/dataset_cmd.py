@@ -26,11 +26,13 @@ def add_dataset_parser(sub) -> None:
     d = sub.add_parser("dataset", help="explain every row of a CSV, JSONL or Parquet file")
     d.add_argument("data", type=Path, help="a .csv, .jsonl, .json or .parquet file, or a "
                    "datasets save_to_disk folder, with a 'text' column (optional: 'text2', "
-                   "'label', 'slice')")
+                   "'label', 'slice'); with an image-text model, a folder of images "
+                   "with images.csv (file, prompt, label, mask)")
     d.add_argument("--model", default="minilm", help="registry name, hub id or folder "
                    "(default minilm)")
     d.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), metavar="METHOD",
-                   choices=[m["name"] for m in api.list_attribution_methods()],
+                   choices=[m["name"] for m in api.list_attribution_methods()]
+                   + [m["name"] for m in api.list_image_methods()],
                    help="attribution methods (default: %(default)s)")
     d.add_argument("--target", choices=TARGETS, help="default: what the model and the "
                    "columns suggest (zero_shot with a label column, similarity with text2)")
@@ -76,6 +78,11 @@ def cmd_dataset(a, say) -> None:
                                     labels=a.labels, heads=not a.no_heads, backend=a.backend,
                                     batch_size=a.batch_size, budget_s=a.budget,
                                     out=a.out, progress=bar.update)
+    if table.attrs["spec"].get("kind") == "images":      # a folder of images: pointing.csv
+        for _, r in api.summarize_image_dataset(table).iterrows():
+            say(f"{r['method'] or 'prediction'} {r['metric']}: {r['mean']:.3g} "
+                f"[{r['low']:.3g}, {r['high']:.3g}] (n={r['n']}, chance {r['chance']:.3g})")
+        return
     to_csv(table, a.out / "table.csv")
     _say_summary(api.summarize_dataset(table), say)
     say(f"written: {a.out}/ (table.parquet, table.csv, accuracy.csv, faithfulness.csv, "

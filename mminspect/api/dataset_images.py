@@ -1,0 +1,202 @@
+"""Dataset mode for image-text models: a folder of images and a CSV that names them.
+
+    table = mi.explain_dataset("miniclip2", "scenes/", methods=["relevance", "legrad"])
+    summary = mi.summarize_image_dataset(table)   # pointing hit rate per method, interval
+
+The folder holds `images.csv` (or pass the CSV's own path; files are looked up next to it)
+with the columns `file` (an image in the folder), `prompt` (or `caption`: what each map
+explains), optionally `label` (the expected answer; the prediction is the label, among the
+set's distinct labels, whose text matches the image best) and `mask` (a black-and-white
+image of the same size: white where the prompt's object is). Paths are the caller's own
+files: this is the library and the command line; the app never reads a server path.
+
+Per row it calls the single-input API exactly as a notebook would (`inspect_clip` for the
+prediction, `attribute_image(..., mask=)` per method), so every number is that API's number.
+`explain_image_batch` is the one function that does a batch of rows.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from ..explain.image_methods import IMAGE_METHODS
+from ..explain.pointing import mask_fraction, mask_patches
+from ..types import Cancelled, InputError, StopCheck
+from .clip import attribute_image, inspect_clip
+from .dataset_stats import bootstrap_mean
+from .images import model_mask, read_image
+from .limits import Limits, check_labels, check_methods
+
+DEFAULT_IMAGE_METHODS = ("relevance", "legrad")
+CSV_NAME = "images.csv"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What a worker needs besides the rows: plain values (the folder the files are in)."""
+    model: str
+    folder: str
+    methods: tuple[str, ...]
+    labels: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+
+def read_image_rows(data, lim: Limits) -> tuple[pd.DataFrame, Path]:
+    """(the CSV's rows as strings, the folder its files are in). A folder means its
+    images.csv; a .csv path means that file."""
+    path = Path(data).expanduser()
+    csv = path / CSV_NAME if path.is_dir() else path
+    if not csv.is_file():
+        raise InputError(f"No {csv}: give a folder with {CSV_NAME} (columns file, prompt, "
+                         "and optionally label and mask) or the CSV's path.")
+    rows = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    if "prompt" not in rows and "caption" in rows:
+        rows = rows.rename(columns={"caption": "prompt"})
+    missing = [c for c in ("file", "prompt") if c not in rows]
+    if missing:
+        raise InputError(f"{csv.name} needs the columns file and prompt (or caption); it has "
+                         f"{list(rows.columns)}.")
+    if len(rows) > lim.max_rows:
+        raise InputError(f"{csv.name} has {len(rows):,} rows; the limit is {lim.max_rows:,} "
+                         "(MMINSPECT_MAX_ROWS): take a sample.")
+    if rows.empty:
+        raise InputError(f"{csv.name} has no rows.")
+    rows.insert(0, "row", np.arange(len(rows)))
+    return rows, csv.parent
+
+
+def _file(folder: Path, name: str, what: str) -> Path:
+    """A file named by the CSV, which must stay inside the folder."""
+    if not name.strip():
+        raise InputError(f"no {what} file named")
+    p = (folder / name).resolve()
+    if folder.resolve() not in p.parents:
+        raise InputError(f"the {what} {name!r} is outside the folder")
+    if not p.is_file():
+        raise InputError(f"no {what} file {name!r} in the folder")
+    return p
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputError(f"the {what} {path.name!r} cannot be read as an image ({e})") from None
+
+
+def _one(adapter, row: dict, spec: ImageSpec) -> dict:
+    folder = Path(spec.folder)
+    out = {"ok": False, "prediction": None, "score": np.nan, "correct": None,
+           "chance": np.nan, "energy_chance": np.nan}
+    notes: list[str] = []
+    im = read_image(_open(_file(folder, row["file"], "image"), "image"), "the image", notes)
+    mask = None
+    if row.get("mask", "").strip():
+        raw = np.asarray(_open(_file(folder, row["mask"], "mask"), "mask").convert("L")) > 127
+        mask = model_mask(raw, im, adapter.patch_grid.image_size)    # as the maps see it
+        out["chance"] = float(mask_patches(mask, adapter.patch_grid).mean())
+        out["energy_chance"] = float(mask_fraction(mask, adapter.patch_grid).mean())
+        mask = raw
+    if spec.labels:
+        probs = inspect_clip(adapter, im, list(spec.labels)).probs[0]     # [label]
+        best = int(np.argmax(probs))
+        out.update(prediction=spec.labels[best], score=float(probs[best]))
+        if row.get("label", "").strip():
+            out["correct"] = spec.labels[best] == row["label"].strip()
+    for m in spec.methods:
+        res = attribute_image(adapter, im, row["prompt"], m, mask=mask)
+        ps = np.asarray(res.patch_scores, dtype=np.float64)             # [gh, gw]
+        out[f"{m}.patch_scores"] = ps.ravel().tolist()
+        out[f"{m}.peak_patch"] = int(np.argmax(ps))
+        out[f"{m}.target_value"] = float(res.target_value)
+        out[f"{m}.pointing_hit"] = float(res.pointing_hit) if mask is not None else np.nan
+        out[f"{m}.energy_in_mask"] = (float(res.energy_in_mask) if mask is not None
+                                      else np.nan)
+        notes += [n for n in res.notes if n not in notes]
+    out["ok"] = True
+    out["notes"] = "; ".join(notes)
+    return out
+
+
+def explain_image_batch(adapter, records: list[dict], spec: ImageSpec,
+                        should_stop: StopCheck | None = None, check=None) -> list[dict]:
+    """The one function that explains a batch of image rows. A row that cannot be read
+    (missing, undecodable, a mask of another size) keeps ok=False and the reason."""
+    out = []
+    for row in records:
+        if check is not None:
+            check()
+        if should_stop is not None and should_stop():
+            raise Cancelled("Stopped.")
+        t0 = time.perf_counter()
+        try:
+            res = _one(adapter, row, spec)
+        except InputError as e:
+            res = {"ok": False, "notes": str(e)}
+        out.append({**row, **res, "seconds": time.perf_counter() - t0})
+    return out
+
+
+def image_spec(adapter, rows: pd.DataFrame, folder: Path, methods, labels, lim) -> ImageSpec:
+    names = list(methods or DEFAULT_IMAGE_METHODS)
+    names = check_methods(names, list(IMAGE_METHODS), lim)
+    if labels is None and "label" in rows:
+        labels = sorted({v.strip() for v in rows["label"] if v.strip()})
+    labels = tuple(check_labels(labels, lim, "labels")) if labels else ()
+    return ImageSpec(model=adapter.name, folder=str(folder), methods=tuple(names),
+                     labels=labels, limits=lim)
+
+
+def run_images(adapter, rows: pd.DataFrame, spec: ImageSpec, batch_size: int, clock,
+               should_stop, out=None) -> pd.DataFrame:
+    """The local backend for image sets: batches through explain_image_batch. out: a
+    .parquet file for the table, or a folder (table.parquet and pointing.csv)."""
+    records, parts = rows.to_dict("records"), []
+    for i in range(0, len(records), batch_size):
+        chunk = records[i:i + batch_size]
+        try:
+            parts += explain_image_batch(adapter, chunk, spec, should_stop, clock.check)
+        except Cancelled:
+            raise Cancelled(f"Stopped after {clock.done} of {clock.n} rows.") from None
+        clock.advance(len(chunk))
+    table = pd.DataFrame.from_records(parts)
+    table.attrs["spec"] = {"model": spec.model, "methods": list(spec.methods),
+                           "labels": list(spec.labels), "kind": "images"}
+    if out is not None:
+        out = Path(out).expanduser()
+        path = out if out.suffix.lower() == ".parquet" else out / "table.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(path, index=False)
+        if path != out:                      # a folder: the aggregates go beside the table
+            summarize_image_dataset(table).to_csv(path.parent / "pointing.csv", index=False)
+    return table
+
+
+def summarize_image_dataset(table: pd.DataFrame, n_boot: int = 1000, level: float = 0.95,
+                            seed: int = 0) -> pd.DataFrame:
+    """Per method: pointing hit rate and energy-in-mask over the rows with a mask (mean with
+    a percentile bootstrap interval), beside what chance scores; and the accuracy."""
+    methods = [c[:-len(".pointing_hit")] for c in table if c.endswith(".pointing_hit")]
+    ok = table[table["ok"]]
+    lines = []
+    for m in methods:
+        for metric, chance in (("pointing_hit", "chance"), ("energy_in_mask", "energy_chance")):
+            v = ok[f"{m}.{metric}"].to_numpy(dtype=np.float64)
+            mean, low, high = bootstrap_mean(v, n_boot, level, seed)
+            lines.append({"method": m, "metric": metric, "n": int(np.isfinite(v).sum()),
+                          "mean": mean, "low": low, "high": high,
+                          "chance": float(np.nanmean(ok[chance].to_numpy(np.float64)))
+                          if ok[chance].notna().any() else np.nan})
+    if "correct" in ok and ok["correct"].notna().any():
+        v = ok["correct"].dropna().astype(float).to_numpy()
+        mean, low, high = bootstrap_mean(v, n_boot, level, seed)
+        lines.append({"method": "", "metric": "accuracy", "n": int(v.size), "mean": mean,
+                      "low": low, "high": high, "chance": np.nan})
+    return pd.DataFrame(lines)
