@@ -61,3 +61,21 @@ def test_truncated_text_keeps_only_the_words_that_were_attributed(minilm):
                              both_sides=False, faithfulness=False)
     assert len(attr.words) == minilm.max_tokens - 2 and "zebra" not in attr.words
     assert any("cut to" in n for n in attr.notes)
+
+
+def test_chinese_runs_are_cut_where_the_tokenizer_cut_them():
+    """A Chinese clause has no spaces: its words are the model's own pieces (a character for
+    BERT-Chinese, 北京 / 天安门 for a SentencePiece vocabulary), never the whole clause;
+    the words still slice the text exactly and English beside it is unchanged."""
+    from mminspect.explain.attribution.words import align_words
+    text = "我爱北京天安门, it's fine"
+    per_char = np.array([[0, 0]] + [[i, i + 1] for i in range(7)]
+                        + [[7, 8], [9, 11], [11, 13], [14, 18], [0, 0]])
+    special = np.array([True] + [False] * 11 + [True])
+    words, offs, token_word = align_words(text, per_char, special)
+    assert words == ["我", "爱", "北", "京", "天", "安", "门", ",", "it's", "fine"]
+    assert [text[a:b] for a, b in offs] == words
+    assert token_word.tolist() == [-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, -1]
+    pieces = np.array([[0, 1], [1, 2], [2, 4], [4, 7], [7, 8]])
+    words, _, token_word = align_words(text, pieces, np.zeros(5, bool))
+    assert words == ["我", "爱", "北京", "天安门", ","] and token_word.tolist() == [0, 1, 2, 3, 4]

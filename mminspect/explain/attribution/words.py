@@ -1,7 +1,7 @@
 """Sub-word pieces -> words of the original text, through the tokenizer's character offsets.
 
 A word is a run of letters/digits (apostrophes inside kept: "don't") or a run of
-punctuation, as found in the text itself, so word spans always slice the text exactly and
+punctuation, as found in the text itself (Chinese: a character, or the tokenizer's piece), so word spans always slice the text exactly and
 the same rule works for every tokenizer (WordPiece "##", BPE "Ġ", SentencePiece "▁"). A
 token belongs to the word holding its first non-space character (BPE offsets may include
 the leading space). A word's score is the sum of its tokens' scores, so the word view adds
@@ -13,7 +13,27 @@ import re
 
 import numpy as np
 
-WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]+")
+# Chinese / Japanese ideographs are written without spaces, so a run of them is no word: it
+# is cut where the tokenizer's pieces start (one character each for BERT-Chinese, 北京 as one
+# piece for SentencePiece), the finest unit the model itself read.
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+LETTERS = rf"(?:(?![{CJK}])\w)+"
+WORD = re.compile(rf"[{CJK}]+|{LETTERS}(?:['’]{LETTERS})*|[^\w\s]+")
+IDEOGRAPHS = re.compile(rf"[{CJK}]")
+
+
+def _spans(text: str, offsets: np.ndarray, special: np.ndarray) -> np.ndarray:
+    """Word spans [word, 2]: WORD's matches, each run of ideographs cut at token starts."""
+    starts = sorted({int(a) for (a, b), sp in zip(np.asarray(offsets), special) if not sp and b > a})
+    out = []
+    for m in WORD.finditer(text):
+        a, b = m.span()
+        if not IDEOGRAPHS.match(text, a):
+            out.append((a, b))
+            continue
+        cuts = [a] + [c for c in starts if a < c < b] + [b]
+        out += list(zip(cuts[:-1], cuts[1:]))
+    return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
 def align_words(text: str, offsets: np.ndarray, special: np.ndarray
@@ -21,7 +41,7 @@ def align_words(text: str, offsets: np.ndarray, special: np.ndarray
     """(words, word_offsets int [word, 2], token_word int [token]; -1 = special/empty span).
 
     Only words that hold at least one token are kept (a truncated text loses its tail)."""
-    spans = np.array([m.span() for m in WORD.finditer(text)], dtype=np.int64).reshape(-1, 2)
+    spans = _spans(text, offsets, special)                            # [word, 2]
     token_word = np.full(len(offsets), -1, dtype=np.int64)            # [token]
     for i, (a, b) in enumerate(np.asarray(offsets)):
         if special[i] or b <= a:
