@@ -33,7 +33,9 @@ def folder():
 
 @pytest.fixture(scope="module")
 def table(folder):
-    return mi.explain_dataset("miniclip2", folder, methods=METHODS, budget_s=math.inf)
+    # one batch of 40: the predictions go to inspect_clip in pieces of its 16-image limit
+    return mi.explain_dataset("miniclip2", folder, methods=METHODS, budget_s=math.inf,
+                              batch_size=40)
 
 
 def test_the_bundled_scenes_are_the_pointing_games(folder):

@@ -29,7 +29,7 @@ from ..explain.pointing import mask_fraction, mask_patches
 from ..types import Cancelled, InputError, StopCheck
 from .clip import attribute_image, inspect_clip
 from .dataset_stats import bootstrap_mean
-from .images import model_mask, read_image
+from .images import MAX_IMAGES, model_mask, read_image
 from .limits import Limits, check_labels, check_methods
 
 DEFAULT_IMAGE_METHODS = ("relevance", "legrad")
@@ -91,25 +91,26 @@ def _open(path: Path, what: str) -> Image.Image:
         raise InputError(f"the {what} {path.name!r} cannot be read as an image ({e})") from None
 
 
-def _one(adapter, row: dict, spec: ImageSpec) -> dict:
+def _read_row(adapter, row: dict, spec: ImageSpec):
+    """(image, mask or None, the row's first columns), or an InputError saying why not."""
     folder = Path(spec.folder)
     out = {"ok": False, "prediction": None, "score": np.nan, "correct": None,
-           "chance": np.nan, "energy_chance": np.nan}
+           "chance": np.nan, "energy_chance": np.nan, "notes": ""}
     notes: list[str] = []
     im = read_image(_open(_file(folder, row["file"], "image"), "image"), "the image", notes)
     mask = None
     if row.get("mask", "").strip():
-        raw = np.asarray(_open(_file(folder, row["mask"], "mask"), "mask").convert("L")) > 127
-        mask = model_mask(raw, im, adapter.patch_grid.image_size)    # as the maps see it
-        out["chance"] = float(mask_patches(mask, adapter.patch_grid).mean())
-        out["energy_chance"] = float(mask_fraction(mask, adapter.patch_grid).mean())
-        mask = raw
-    if spec.labels:
-        probs = inspect_clip(adapter, im, list(spec.labels)).probs[0]     # [label]
-        best = int(np.argmax(probs))
-        out.update(prediction=spec.labels[best], score=float(probs[best]))
-        if row.get("label", "").strip():
-            out["correct"] = spec.labels[best] == row["label"].strip()
+        mask = np.asarray(_open(_file(folder, row["mask"], "mask"), "mask").convert("L")) > 127
+        seen = model_mask(mask, im, adapter.patch_grid.image_size)    # as the maps see it
+        out["chance"] = float(mask_patches(seen, adapter.patch_grid).mean())
+        out["energy_chance"] = float(mask_fraction(seen, adapter.patch_grid).mean())
+    out["notes"] = "; ".join(notes)
+    return im, mask, out
+
+
+def _maps(adapter, im, mask, row: dict, spec: ImageSpec, out: dict) -> None:
+    """Each method's map for the row's prompt, with pointing where there is a mask."""
+    notes = [n for n in out["notes"].split("; ") if n]
     for m in spec.methods:
         res = attribute_image(adapter, im, row["prompt"], m, mask=mask)
         ps = np.asarray(res.patch_scores, dtype=np.float64)             # [gh, gw]
@@ -122,25 +123,55 @@ def _one(adapter, row: dict, spec: ImageSpec) -> dict:
         notes += [n for n in res.notes if n not in notes]
     out["ok"] = True
     out["notes"] = "; ".join(notes)
-    return out
+
+
+def _predict(adapter, rows: list[dict], read: list, spec: ImageSpec) -> None:
+    """The zero-shot prediction of every readable row of the batch in ONE forward pass of
+    both towers (`inspect_clip` on all the batch's images against the labels)."""
+    ok = [i for i, r in enumerate(read) if not isinstance(r, InputError)]
+    if not spec.labels or not ok:
+        return
+    probs = np.concatenate([                # inspect_clip takes MAX_IMAGES images at once
+        inspect_clip(adapter, [read[i][0] for i in ok[k:k + MAX_IMAGES]],
+                     list(spec.labels)).probs for k in range(0, len(ok), MAX_IMAGES)])
+    for i, p in zip(ok, probs):             # p: [label]
+        best = int(np.argmax(p))
+        out = read[i][2]
+        out.update(prediction=spec.labels[best], score=float(p[best]))
+        if rows[i].get("label", "").strip():
+            out["correct"] = spec.labels[best] == rows[i]["label"].strip()
 
 
 def explain_image_batch(adapter, records: list[dict], spec: ImageSpec,
                         should_stop: StopCheck | None = None, check=None) -> list[dict]:
-    """The one function that explains a batch of image rows. A row that cannot be read
-    (missing, undecodable, a mask of another size) keeps ok=False and the reason."""
-    out = []
+    """The one function that explains a batch of image rows: the predictions in one forward
+    pass, then each row's maps. A row that cannot be read (missing, undecodable, a mask of
+    another size) keeps ok=False and the reason."""
+    t0 = time.perf_counter()
+    read = []
     for row in records:
+        try:
+            read.append(_read_row(adapter, row, spec))
+        except InputError as e:
+            read.append(e)
+    _predict(adapter, records, read, spec)
+    shared = (time.perf_counter() - t0) / max(len(records), 1)      # reading and predicting
+    out = []
+    for row, r in zip(records, read):
         if check is not None:
             check()
         if should_stop is not None and should_stop():
             raise Cancelled("Stopped.")
         t0 = time.perf_counter()
-        try:
-            res = _one(adapter, row, spec)
-        except InputError as e:
-            res = {"ok": False, "notes": str(e)}
-        out.append({**row, **res, "seconds": time.perf_counter() - t0})
+        if isinstance(r, InputError):
+            res = {"ok": False, "notes": str(r)}
+        else:
+            res = r[2]
+            try:
+                _maps(adapter, r[0], r[1], row, spec, res)
+            except InputError as e:
+                res.update(ok=False, notes=str(e))
+        out.append({**row, **res, "seconds": shared + time.perf_counter() - t0})
     return out
 
 

@@ -22,13 +22,14 @@ import torch
 
 from . import (bench_attribution, bench_causal, bench_clip, bench_cost, bench_glassbox, bench_redraw,
                bench_text)
-from . import bench_dataset
+from . import bench_dataset, bench_dataset_images
 from . import bench_compare
 from .provenance import code_snapshot, provenance
 
 SECTIONS = {"text": bench_text, "redraw": bench_redraw, "attribution": bench_attribution,
             "clip": bench_clip, "cost": bench_cost, "causal": bench_causal,
-            "glassbox": bench_glassbox, "dataset": bench_dataset, "compare": bench_compare}
+            "glassbox": bench_glassbox, "dataset": bench_dataset, "compare": bench_compare,
+            "dataset_images": bench_dataset_images}
 CODE = ("mminspect",)   # every mminspect module the sections import is hashed into --json
 
 
