@@ -119,6 +119,13 @@ REGISTRY: dict[str, dict] = {
         "label": "Google SigLIP ViT-B/16 · image-text, a sigmoid per prompt (downloads on first use)",
         "options": {},
     },
+    "t5-small": {                  # an encoder–decoder: api.cross_attention reads it
+        "family": "hf_t5",
+        "source": "google-t5/t5-small",
+        "label": "T5 small · encoder–decoder, cross-attention (downloads on first use)",
+        "options": {},
+        "modality": "seq2seq",         # neither the text tab's one stack nor an image pair
+    },
     "open_clip:ViT-B-32/laion2b_s34b_b79k": {
         "family": "open_clip",
         "source": "open_clip:ViT-B-32/laion2b_s34b_b79k",
@@ -138,13 +145,16 @@ FAMILIES: dict[str, str] = {
     "hf_siglip": "mminspect.models.hf_siglip:HFSiglipAdapter",
     "hf_chinese_clip": "mminspect.models.hf_chinese_clip:HFChineseCLIPAdapter",
     "fusion": "mminspect.models.fusion_adapter:FusionAdapter",
+    "hf_t5": "mminspect.models.hf_t5:HFT5Adapter",
 }
 
 # A saved Hugging Face folder opens with the family its config names (default: hf_text).
 CONFIG_FAMILIES: dict[str, str] = {"clip": "hf_clip", "CLIPModel": "hf_clip",
                                    "siglip": "hf_siglip", "SiglipModel": "hf_siglip",
                                    "chinese_clip": "hf_chinese_clip",
-                                   "ChineseCLIPModel": "hf_chinese_clip"}
+                                   "ChineseCLIPModel": "hf_chinese_clip",
+                                   # by architecture, not model_type: a T5EncoderModel has no decoder
+                                   "T5ForConditionalGeneration": "hf_t5"}
 # Configs we recognise but cannot open yet, and why (said instead of a generic failure).
 UNSUPPORTED_CONFIGS: dict[str, str] = {
     "siglip2": "SigLIP 2 (Siglip2Model) feeds variable-size patch sequences (NaFlex), which the "
