@@ -169,3 +169,23 @@ def test_the_view_refuses_attention_whose_rows_do_not_sum_to_one():
         CrossAttentionView(**kw, cross_attention=a * 2)
     with pytest.raises(ValueError, match=r"\[layer, head, 2, 3\]"):
         CrossAttentionView(**kw, cross_attention=a.transpose(0, 1, 3, 2))
+
+
+def test_the_decoder_lens_last_layer_is_the_models_own_output(t5):
+    target = "a red dog"
+    view = s2s.cross_attention(t5, SOURCE, target_text=target, logit_lens=True)
+    src, tgt = t5.token_ids(SOURCE), t5.token_ids(target)
+    probs = own_attentions(t5, src, tgt).logits[0].softmax(-1).detach().numpy()   # [T, vocab]
+    lens = view.lens
+    assert lens.top_ids.shape == (2, len(tgt), 5) and lens.target_probs.shape == (2, len(tgt))
+    np.testing.assert_allclose(lens.target_probs[-1], probs[np.arange(len(tgt)), tgt], atol=1e-5)
+    np.testing.assert_array_equal(lens.top_ids[-1, :, 0], probs.argmax(-1))
+    assert lens.top_tokens[-1][0][0] == t5.tokens([int(probs[0].argmax())])[0]
+    assert np.all(np.diff(lens.top_probs, axis=-1) <= 0)                   # best first
+    assert not np.allclose(lens.target_probs[0], lens.target_probs[-1])    # a layer of its own
+
+
+def test_the_lens_comes_with_a_written_target_too_and_only_when_asked(t5):
+    view = s2s.cross_attention(t5, SOURCE, max_new_tokens=4, logit_lens=True)
+    assert view.lens.target_probs.shape == (2, len(view.target_ids))
+    assert s2s.cross_attention(t5, SOURCE, max_new_tokens=4).lens is None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..models import load
 from ..types import InputError
-from ..types.seq2seq import CrossAttentionView
+from ..types.seq2seq import CrossAttentionView, DecoderLens
 from .limits import Limits, check_text, limits
 
 DEFAULT_NEW_TOKENS = 16
@@ -67,30 +67,42 @@ def _target_ids(adapter, text: str, cap: int) -> list[int]:
 
 
 def teacher_forced(adapter, source_text: str, source_ids: list[int], target_ids: list[int],
-                   generated: bool = False, stopped: str = "given") -> CrossAttentionView:
+                   generated: bool = False, stopped: str = "given",
+                   logit_lens: bool = False) -> CrossAttentionView:
     """The view of a target given as ids, read in one pass (no limits checked here: callers
     check them first)."""
     att = adapter.teacher_forced(source_ids, target_ids)
-    return _view(adapter, source_text, source_ids, target_ids, att, generated, stopped)
+    return _view(adapter, source_text, source_ids, target_ids, att, generated, stopped, logit_lens)
 
 
-def _view(adapter, source_text, source_ids, target_ids, att, generated, stopped) -> CrossAttentionView:
+def _lens(adapter, source_ids, target_ids) -> DecoderLens:
+    got = adapter.decoder_lens(source_ids, target_ids)
+    return DecoderLens(top_ids=got["top_ids"], top_probs=got["top_probs"],
+                       target_probs=got["target_probs"],
+                       top_tokens=[[adapter.tokens(row) for row in layer] for layer in got["top_ids"].tolist()])
+
+
+def _view(adapter, source_text, source_ids, target_ids, att, generated, stopped,
+          logit_lens: bool) -> CrossAttentionView:
     return CrossAttentionView(
         model=adapter.name, source_text=source_text, source_tokens=adapter.tokens(source_ids),
         target_tokens=adapter.tokens(target_ids),
         decoder_tokens=adapter.tokens([adapter.start_id, *target_ids[:-1]]),
         target_ids=list(target_ids), generated=generated, stopped=stopped,
         encoder_attention=att["encoder"], decoder_attention=att["decoder"],
-        cross_attention=att["cross"])
+        cross_attention=att["cross"],
+        lens=_lens(adapter, source_ids, target_ids) if logit_lens else None)
 
 
 def cross_attention(model, source_text: str, target_text: str | None = None,
-                    max_new_tokens: int | None = None) -> CrossAttentionView:
+                    max_new_tokens: int | None = None, logit_lens: bool = False) -> CrossAttentionView:
     """Encoder, decoder and cross-attention of every layer and head for one source text.
 
     model: a loaded encoder–decoder adapter or a registry name ("t5-small").
     target_text: None: the model writes the target (greedy, at most `max_new_tokens`
     tokens, default 16); a string: the decoder reads it (teacher forcing), </s> appended.
+    logit_lens: also read each decoder layer through the output head (`view.lens`, one more
+    teacher-forced pass on the target).
     """
     lim = limits()                  # every limit before any model work (api/limits.py)
     source_text = _text(source_text, lim, "The source text")
@@ -100,7 +112,8 @@ def cross_attention(model, source_text: str, target_text: str | None = None,
     adapter = as_seq2seq_adapter(model)
     source_ids = _source_ids(adapter, source_text)
     if target_text is not None:
-        return teacher_forced(adapter, source_text, source_ids, _target_ids(adapter, target_text, cap))
+        return teacher_forced(adapter, source_text, source_ids, _target_ids(adapter, target_text, cap),
+                              logit_lens=logit_lens)
     written, att = adapter.generate(source_ids, cap)
     stopped = "end" if written and written[-1] == adapter.end_id else "max_new_tokens"
-    return _view(adapter, source_text, source_ids, written, att, True, stopped)
+    return _view(adapter, source_text, source_ids, written, att, True, stopped, logit_lens)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, T5ForConditionalGeneration
 
+from ..capture.heads import capture_residual
 from ..types import ModelLoadError
 from .base import ModelAdapter
 from .devices import choose_device
@@ -62,8 +63,10 @@ class HFT5Adapter(ModelAdapter):
         return list(self.tokenizer(text, verbose=False)["input_ids"])
 
     def tokens(self, ids: list[int]) -> list[str]:
-        """Display strings: SentencePiece's "▁" read as a space."""
-        return [clean_token(p, self.model_type) for p in self.tokenizer.convert_ids_to_tokens(list(ids))]
+        """Display strings: SentencePiece's "▁" read as a space. The output head may be wider
+        than the vocabulary (t5-small: 32,128 rows, 32,100 pieces); such an id shows as "<id n>"."""
+        pieces = self.tokenizer.convert_ids_to_tokens(list(ids))
+        return [f"<id {i}>" if p is None else clean_token(p, self.model_type) for i, p in zip(ids, pieces)]
 
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
@@ -113,6 +116,27 @@ class HFT5Adapter(ModelAdapter):
                 dec[layer, :, t, : row.shape[-1]] = row
         enc = torch.stack(out.encoder_attentions)[:, 0].float().cpu().numpy()
         return written[:steps], {"encoder": enc, "decoder": dec, "cross": cross}
+
+    @torch.no_grad()
+    def decoder_lens(self, source_ids: list[int], target_ids: list[int], k: int = 5) -> dict[str, np.ndarray]:
+        """The logit lens over the decoder (teacher-forced on `target_ids`): each block's
+        output through the final norm, T5's 1/sqrt(d_model) rescale (when the config asks for
+        it) and the output head. {"top_ids", "top_probs": [layer, T, k], "target_probs":
+        [layer, T]}; the last layer equals the model's own output."""
+        decoder_ids = [self.start_id, *target_ids[:-1]]
+        m = self.model
+        with capture_residual(list(m.decoder.block)) as store:
+            m(input_ids=self._ids(source_ids), decoder_input_ids=self._ids(decoder_ids), use_cache=False)
+        hidden = torch.stack([store[i][0] for i in range(len(store))])     # [layer, T, d_model]
+        hidden = m.decoder.final_layer_norm(hidden)
+        if getattr(m.config, "scale_decoder_outputs", m.config.tie_word_embeddings):
+            hidden = hidden * m.model_dim ** -0.5
+        probs = m.lm_head(hidden).float().softmax(-1)                      # [layer, T, vocab]
+        top = probs.topk(min(k, probs.shape[-1]), dim=-1)                  # [layer, T, k]
+        target = torch.tensor(target_ids, device=probs.device)             # [T]
+        picked = probs.gather(-1, target.view(1, -1, 1).expand(probs.shape[0], -1, 1))[..., 0]
+        return {"top_ids": top.indices.cpu().numpy(), "top_probs": top.values.cpu().numpy(),
+                "target_probs": picked.cpu().numpy()}
 
     def _check_layers(self, attentions) -> None:
         if not attentions:

@@ -25,6 +25,35 @@ def _rows_sum_to_one(a: np.ndarray, what: str) -> None:
 
 
 @dataclass(frozen=True)
+class DecoderLens:
+    """The logit lens over the decoder: each layer's residual stream read through the
+    model's own final norm and output head, as if the decoder stopped there.
+
+    top_ids: int [layer, T, k] the k likeliest next tokens after each decoder layer, at each
+    target position (best first); top_tokens: their display strings [layer][T][k];
+    top_probs: float32 [layer, T, k]; target_probs: float32 [layer, T], the probability of
+    the target token actually written (or given) there. The last layer is the model's output.
+    """
+
+    top_ids: np.ndarray
+    top_tokens: list[list[list[str]]]
+    top_probs: np.ndarray
+    target_probs: np.ndarray
+
+    def __post_init__(self):
+        ids = np.asarray(self.top_ids, dtype=np.int64)
+        object.__setattr__(self, "top_ids", ids)
+        object.__setattr__(self, "top_probs", _as_f32(self.top_probs))
+        object.__setattr__(self, "target_probs", _as_f32(self.target_probs))
+        _check(ids.ndim == 3 and self.top_probs.shape == ids.shape,
+               f"DecoderLens.top_probs {self.top_probs.shape} must match top_ids [layer, T, k] {ids.shape}")
+        _check(self.target_probs.shape == ids.shape[:2],
+               f"DecoderLens.target_probs must be [layer, T]={ids.shape[:2]}, got {self.target_probs.shape}")
+        _check(np.shape(np.asarray(self.top_tokens, dtype=object)) == ids.shape,
+               f"DecoderLens.top_tokens must be [layer][T][k]={ids.shape}")
+
+
+@dataclass(frozen=True)
 class CrossAttentionView:
     """One source text through an encoder–decoder, with its target written or given.
 
@@ -36,6 +65,7 @@ class CrossAttentionView:
     encoder_attention: float32 [layer, head, S, S].
     decoder_attention: float32 [layer, head, T, T] (causal: nothing after the query).
     cross_attention: float32 [layer, head, T, S]: target token -> source token.
+    lens: the logit lens over the decoder layers (a DecoderLens), when asked for.
     """
 
     model: str
@@ -49,6 +79,7 @@ class CrossAttentionView:
     encoder_attention: np.ndarray
     decoder_attention: np.ndarray
     cross_attention: np.ndarray
+    lens: DecoderLens | None = None
 
     def __post_init__(self):
         enc, dec, cross = (_as_f32(self.encoder_attention), _as_f32(self.decoder_attention),
@@ -74,6 +105,8 @@ class CrossAttentionView:
         ahead = float(np.triu(dec, k=1).max()) if t > 1 else 0.0   # weight on later tokens
         _check(ahead <= 1e-6, f"CrossAttentionView.decoder_attention must be causal: a step puts "
                f"{ahead:.2g} on a token after its own")
+        _check(self.lens is None or self.lens.target_probs.shape == (dec.shape[0], t),
+               f"CrossAttentionView.lens must cover [layer, T]={(dec.shape[0], t)}")
 
     @property
     def n_layers(self) -> int:
