@@ -10,3 +10,11 @@ def as_text_adapter(model) -> TextAdapter:
     if "text" not in adapter.modalities:
         raise InputError(f"{adapter.name} does not read text; choose a text model.")
     return adapter
+
+
+def as_adapter_of(model, cls: type, refusal: str):
+    """The adapter behind `model` if it is a `cls`; else InputError("<name> <refusal>")."""
+    adapter = load(model) if isinstance(model, str) else model
+    if not isinstance(adapter, cls):
+        raise InputError(f"{getattr(adapter, 'name', model)!r} {refusal}")
+    return adapter

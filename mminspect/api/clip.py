@@ -24,19 +24,16 @@ from ..explain.image_methods import IMAGE_METHODS, ImageQuery, MapOutput
 from ..explain.pixel_attribution import patch_faithfulness, patch_problem
 from ..explain.pointing import energy_in_mask, pointing_hit
 from ..explain.towers import TowerPass, run_towers
-from ..models import load
 from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter
 from ..types import ClipView, InputError, PixelAttribution, Progress, PromptExplanations, PromptText
+from .adapters import as_adapter_of
 from .images import clean_prompts, model_mask, model_view, read_image, read_images, resize_note
 
 
 def as_clip(model) -> CLIPAdapter:
-    adapter = load(model) if isinstance(model, str) else model
-    if not isinstance(adapter, CLIPAdapter):
-        raise InputError(f"{getattr(adapter, 'name', adapter)} is not an image-text model; choose "
-                         "a CLIP-style model (miniclip, an HF CLIP folder, open_clip:...).")
-    return adapter
+    return as_adapter_of(model, CLIPAdapter, "is not an image-text model; choose a CLIP-style "
+                         "model (miniclip, an HF CLIP folder, open_clip:...).")
 
 
 def _method(method: str):

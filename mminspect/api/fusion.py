@@ -16,21 +16,18 @@ from ..explain.fusion import (block_shares, patch_readers, split_blocks, word_pa
                               word_pointing)
 from ..fusion import words as W
 from ..fusion.model import FusionConfig
-from ..models import load
 from ..models.fusion_adapter import FusionAdapter, fusion_dir, read_card
 from ..types import InputError, ModelLoadError
 from ..types.fusion import FusionView, MaskFill, WordPointing
+from .adapters import as_adapter_of
 from .examples import list_examples, load_example
 
 TOP_K = 5
 
 
 def as_fusion(model) -> FusionAdapter:
-    adapter = load(model) if isinstance(model, str) else model
-    if not isinstance(adapter, FusionAdapter):
-        raise InputError(f"{getattr(adapter, 'name', model)!r} is not a fusion model (image and text "
-                         "in one transformer); choose 'fusion'.")
-    return adapter
+    return as_adapter_of(model, FusionAdapter, "is not a fusion model (image and text in one "
+                         "transformer); choose 'fusion'.")
 
 
 def model_shape(source: str = "bundled:fusion") -> tuple[int, int]:
