@@ -189,3 +189,12 @@ def test_the_lens_comes_with_a_written_target_too_and_only_when_asked(t5):
     view = s2s.cross_attention(t5, SOURCE, max_new_tokens=4, logit_lens=True)
     assert view.lens.target_probs.shape == (2, len(view.target_ids))
     assert s2s.cross_attention(t5, SOURCE, max_new_tokens=4).lens is None
+
+
+def test_a_view_with_its_lens_saves_and_loads_back_equal(t5, tmp_path):
+    from mminspect.api import load_result, save_result
+    from mminspect.types.serialize import results_equal
+    view = s2s.cross_attention(t5, SOURCE, target_text="a dog", logit_lens=True)
+    back = load_result(save_result(view, tmp_path / "t5.json"))
+    assert type(back) is CrossAttentionView and results_equal(view, back)
+    assert not results_equal(view, s2s.cross_attention(t5, SOURCE, target_text="a cat", logit_lens=True))
