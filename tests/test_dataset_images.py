@@ -113,8 +113,42 @@ def test_refusals(tmp_path):
         mi.explain_dataset("miniclip2", tmp_path)
     with pytest.raises(InputError, match="No .*images.csv"):
         mi.explain_dataset("miniclip2", tmp_path / "nothing")
-    with pytest.raises(InputError, match="local"):
-        mi.explain_dataset("miniclip2", tmp_path, backend="ray")
+    with pytest.raises(InputError, match="Unknown backend"):
+        mi.explain_dataset("miniclip2", tmp_path, backend="dask")
+
+
+def _small_set(tmp_path, folder, n=6):
+    rows = pd.read_csv(folder / "images.csv", dtype=str, keep_default_na=False).head(n)
+    for name in list(rows["file"]) + list(rows["mask"]):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    rows.loc[1, "mask"] = ""                                  # a row without a mask
+    rows.loc[2, "file"] = "gone.png"                          # and one that cannot be read
+    rows.to_csv(tmp_path / "images.csv", index=False)
+    return tmp_path
+
+
+@pytest.mark.slow                            # Ray's start-up alone is ~5-15 s on 2 cores
+def test_ray_gives_the_local_table(tmp_path, folder):
+    ray = pytest.importorskip("ray")
+    data = _small_set(tmp_path, folder)
+    local = mi.explain_dataset("miniclip2", data, methods=METHODS, budget_s=math.inf,
+                               batch_size=6)
+    try:
+        got = mi.explain_dataset("miniclip2", data, methods=METHODS, budget_s=math.inf,
+                                 batch_size=4, backend="ray")
+    finally:
+        ray.shutdown()
+    assert got["ok"].tolist() == local["ok"].tolist() == [True, True, False, True, True, True]
+    ok = local["ok"].to_numpy()
+    assert got["prediction"][ok].tolist() == local["prediction"][ok].tolist()
+    assert got["prediction"][~ok].isna().all() and local["prediction"][~ok].isna().all()
+    for m in METHODS:
+        a = np.stack(local[f"{m}.patch_scores"][ok])
+        b = np.stack(got[f"{m}.patch_scores"][ok])
+        assert np.max(np.abs(a - b)) <= 1e-6
+        for col in (f"{m}.pointing_hit", f"{m}.energy_in_mask", f"{m}.target_value"):
+            assert np.allclose(local[col], got[col], atol=1e-6, equal_nan=True), col
+    assert np.allclose(local["score"], got["score"], atol=1e-6, equal_nan=True)
 
 
 def test_the_command_line_writes_the_table_and_pointing(tmp_path, folder, table, capsys):

@@ -139,14 +139,18 @@ def _local(adapter, records: list[dict], spec: DatasetSpec, batch_size: int, clo
 
 
 def _images(adapter, data, methods, labels, backend, batch_size, budget_s, progress,
-            should_stop, lim, out) -> pd.DataFrame:
-    if backend != "local":
-        raise InputError("Image sets run on the local backend only for now (backend='local').")
+            should_stop, lim, out, ray_options) -> pd.DataFrame:
     rows, folder = read_image_rows(data, lim)
     default = methods is None or list(methods) == list(DEFAULT_METHODS)    # text's defaults
     spec = image_spec(adapter, rows, folder, None if default else methods, labels, lim)
     clock = Clock(budget_s, len(rows), progress, should_stop, lim)
-    return run_images(adapter, rows, spec, batch_size, clock, should_stop, out)
+    remote = None
+    if backend == "ray":
+        from .dataset_ray import run_ray
+
+        def remote(emit):
+            run_ray(rows, spec, batch_size, clock, emit, ray_options)
+    return run_images(adapter, rows, spec, batch_size, clock, should_stop, out, remote)
 
 
 def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_METHODS,
@@ -190,7 +194,7 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     loaded = load(model) if isinstance(model, str) else model
     if isinstance(loaded, CLIPAdapter):      # a folder of images and a CSV: api/dataset_images
         return _images(loaded, data, methods, labels, backend, batch_size, budget_s,
-                       progress, should_stop, lim, out)
+                       progress, should_stop, lim, out, ray_options)
     rows = read_rows(data, lim)
     adapter = as_text_adapter(loaded)
     spec = _spec(adapter, rows, target, methods, labels, heads, baseline, temperature,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..explain.image_methods import IMAGE_METHODS
@@ -43,6 +44,7 @@ class ImageSpec:
     folder: str
     methods: tuple[str, ...]
     labels: tuple[str, ...] = ()
+    threads: int = 1                         # the same in every backend: same float sums
     limits: Limits = field(default_factory=Limits)
 
 
@@ -99,7 +101,7 @@ def _read_row(adapter, row: dict, spec: ImageSpec):
     notes: list[str] = []
     im = read_image(_open(_file(folder, row["file"], "image"), "image"), "the image", notes)
     mask = None
-    if row.get("mask", "").strip():
+    if (row.get("mask") or "").strip():        # Ray hands a missing value over as None
         mask = np.asarray(_open(_file(folder, row["mask"], "mask"), "mask").convert("L")) > 127
         seen = model_mask(mask, im, adapter.patch_grid.image_size)    # as the maps see it
         out["chance"] = float(mask_patches(seen, adapter.patch_grid).mean())
@@ -138,7 +140,7 @@ def _predict(adapter, rows: list[dict], read: list, spec: ImageSpec) -> None:
         best = int(np.argmax(p))
         out = read[i][2]
         out.update(prediction=spec.labels[best], score=float(p[best]))
-        if rows[i].get("label", "").strip():
+        if (rows[i].get("label") or "").strip():
             out["correct"] = spec.labels[best] == rows[i]["label"].strip()
 
 
@@ -146,7 +148,16 @@ def explain_image_batch(adapter, records: list[dict], spec: ImageSpec,
                         should_stop: StopCheck | None = None, check=None) -> list[dict]:
     """The one function that explains a batch of image rows: the predictions in one forward
     pass, then each row's maps. A row that cannot be read (missing, undecodable, a mask of
-    another size) keeps ok=False and the reason."""
+    another size) keeps ok=False and the reason. torch runs on spec.threads threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)
+    try:
+        return _batch(adapter, records, spec, should_stop, check)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _batch(adapter, records: list[dict], spec: ImageSpec, should_stop, check) -> list[dict]:
     t0 = time.perf_counter()
     read = []
     for row in records:
@@ -182,22 +193,27 @@ def image_spec(adapter, rows: pd.DataFrame, folder: Path, methods, labels, lim) 
         labels = sorted({v.strip() for v in rows["label"] if v.strip()})
     labels = tuple(check_labels(labels, lim, "labels")) if labels else ()
     return ImageSpec(model=adapter.name, folder=str(folder), methods=tuple(names),
-                     labels=labels, limits=lim)
+                     labels=labels, threads=torch.get_num_threads(), limits=lim)
 
 
 def run_images(adapter, rows: pd.DataFrame, spec: ImageSpec, batch_size: int, clock,
-               should_stop, out=None) -> pd.DataFrame:
-    """The local backend for image sets: batches through explain_image_batch. out: a
-    .parquet file for the table, or a folder (table.parquet and pointing.csv)."""
-    records, parts = rows.to_dict("records"), []
+               should_stop, out=None, remote=None) -> pd.DataFrame:
+    """Image sets, batch by batch through explain_image_batch: here, or with remote(emit)
+    (the Ray backend, which calls the same function in its actors). out: a .parquet file
+    for the table, or a folder (table.parquet and pointing.csv)."""
+    parts: list[pd.DataFrame] = []
+    if remote is not None:
+        remote(parts.append)
+    records = rows.to_dict("records") if remote is None else []
     for i in range(0, len(records), batch_size):
         chunk = records[i:i + batch_size]
         try:
-            parts += explain_image_batch(adapter, chunk, spec, should_stop, clock.check)
+            parts.append(pd.DataFrame.from_records(
+                explain_image_batch(adapter, chunk, spec, should_stop, clock.check)))
         except Cancelled:
             raise Cancelled(f"Stopped after {clock.done} of {clock.n} rows.") from None
         clock.advance(len(chunk))
-    table = pd.DataFrame.from_records(parts)
+    table = pd.concat(parts, ignore_index=True).sort_values("row", ignore_index=True)
     table.attrs["spec"] = {"model": spec.model, "methods": list(spec.methods),
                            "labels": list(spec.labels), "kind": "images"}
     if out is not None:

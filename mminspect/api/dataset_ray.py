@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..types import InputError
 from .dataset_batch import DatasetSpec, explain_batch
+from .dataset_images import ImageSpec, explain_image_batch
 
 LOCAL_INIT = {"num_cpus": 2, "include_dashboard": False, "_node_ip_address": "127.0.0.1"}
 
@@ -33,7 +34,8 @@ class RowExplainer:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         rows = [{k: (None if v is None or v != v else v) for k, v in r.items()}   # NaN -> None
                 for r in batch.to_dict("records")]
-        return pd.DataFrame.from_records(explain_batch(self.adapter, rows, self.spec))
+        fn = explain_image_batch if isinstance(self.spec, ImageSpec) else explain_batch
+        return pd.DataFrame.from_records(fn(self.adapter, rows, self.spec))
 
 
 def _import_ray():
