@@ -38,11 +38,13 @@ def table(folder):
                               batch_size=40)
 
 
-def test_the_bundled_scenes_are_the_pointing_games(folder):
+@pytest.mark.parametrize("name, world", [("scenes", True), ("scenes_flat", False)])
+def test_the_bundled_scenes_are_the_pointing_games(name, world):
+    folder = mi.load_dataset_sample(name)
     rows = pd.read_csv(folder / "images.csv", dtype=str, keep_default_na=False)
     assert len(rows) == N_SCENES
     for (image, prompt, mask), (_, r) in zip(pointing_scenes(N_SCENES, POINTING_SEED, SIZE,
-                                                             world=True), rows.iterrows()):
+                                                             world=world), rows.iterrows()):
         assert np.array_equal(np.asarray(Image.open(folder / r["file"])), image)
         assert np.array_equal(np.asarray(Image.open(folder / r["mask"])) > 127, mask)
         assert r["prompt"] == prompt == r["label"]
@@ -66,6 +68,18 @@ def test_hit_rate_and_energy_equal_the_pointing_game(table):
         assert hit["low"] <= hit["mean"] <= hit["high"]
         assert abs(hit["low"] - np.percentile(means, 2.5)) <= 1 / v.size + 1e-12
         assert abs(hit["high"] - np.percentile(means, 97.5)) <= 1 / v.size + 1e-12
+
+
+def test_mini_clip_1s_flat_scenes_equal_its_pointing_game():
+    table = mi.explain_dataset("miniclip", mi.load_dataset_sample("scenes_flat"),
+                               methods=["relevance"], budget_s=math.inf, batch_size=40)
+    game = pointing_game(load("miniclip"), n=N_SCENES, methods=["relevance"],
+                         seed=POINTING_SEED, world=False)
+    s = mi.summarize_image_dataset(table).set_index(["method", "metric"])
+    assert s.loc[("relevance", "pointing_hit"), "mean"] == pytest.approx(
+        game["relevance"]["hit_rate"], abs=1e-12)
+    assert s.loc[("relevance", "energy_in_mask"), "mean"] == pytest.approx(
+        game["relevance"]["energy"], abs=1e-9)
 
 
 def test_a_row_equals_the_single_input_api(table, folder):

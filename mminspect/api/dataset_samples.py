@@ -25,6 +25,8 @@ SAMPLES = {
                         "similarity of the two sentences",
     "scenes": "40 mini-CLIP 2 scenes with exact masks: the folder (images.csv, scene_*.png, "
               "mask_*.png) to pass to explain_dataset with an image-text model",
+    "scenes_flat": "40 mini-CLIP 1 flat scenes (coloured shapes) with exact masks: the folder, "
+                   "like scenes",
 }
 
 
@@ -47,12 +49,13 @@ def load_dataset_sample(name: str = "pairs") -> pd.DataFrame | Path:
 
     "pairs": a DataFrame, one row per sentence (text, label, slice, pair, side);
     "pairs_similarity": one row per pair (text, text2, slice, pair); "scenes": the Path of
-    a folder of images (an image set is a folder: its images.csv names the files)."""
+    a folder of images (an image set is a folder: its images.csv names the files) drawn by
+    mini-CLIP 2's world generator; "scenes_flat": the same for mini-CLIP 1's flat scenes."""
     if name not in SAMPLES:
         raise InputError(f"No bundled data set named {name!r}; choose one of: "
                          + "; ".join(f"{k} ({v})" for k, v in SAMPLES.items()) + ".")
-    if name == "scenes":
-        folder = asset_dir("datasets") / "scenes"
+    if name in ("scenes", "scenes_flat"):
+        folder = asset_dir("datasets") / name
         if not (folder / "images.csv").is_file():
             raise InputError(f"The bundled scene set is missing ({folder}); rebuild it with "
                              "`python -m mminspect.lab.scene_set`.")
