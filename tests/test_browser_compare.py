@@ -208,3 +208,61 @@ def test_a_link_with_text_b_opens_the_comparison(walk):
     w.wait_text("Opened from a link, except")     # a refused field: nothing is run
     assert "Aligned tokens" not in w.text()
     w.assert_no_error_pill()
+
+
+def _open_link(w: Walk, base: str, title: str, **query) -> None:
+    """Open a link and wait until it selected its tab (the walk's panel is that tab's)."""
+    w.page.goto(base + "?" + urlencode(query))
+    w.page.get_by_role("tab", name=title, exact=True, selected=True).wait_for(timeout=60_000)
+
+
+def _saved_report(w: Walk, tmp_path) -> str:
+    """Press Save report and read the page it gives (after the first `</head>`: past plotly.js)."""
+    w.button("Save report (HTML, opens offline)").click()
+    link = w.panel.locator("a[download][href*='.html']")
+    link.wait_for(timeout=60_000)
+    with w.page.expect_download() as dl:
+        link.click()
+    dl.value.save_as(tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    return page[page.index("</head>"):]
+
+
+def test_a_link_to_the_attribution_comparison_and_its_report(attr_walk, tmp_path):
+    w = attr_walk
+    base = w.page.url.split("?")[0]
+    _open_link(w, base, "Attributions", tab="attributions", b="x", model_b="nope")
+    w.wait_text("Opened from a link, except")         # a refused field: nothing is run
+    assert "Aligned words" not in w.text()
+    w.assert_no_error_pill()
+    w.shot("refused link")
+    _open_link(w, base, "Attributions", tab="attributions", method="saliency",
+               text="The movie was good.", b="The movie <b>was</b> not good.")
+    w.wait_text("Aligned words")                      # the panel opened and its button pressed
+    assert "Largest change" in w.text()
+    w.wait_plot("p.title.startsWith('Attribution per aligned word')")
+    w.assert_no_error_pill()
+    w.shot("opened from a link")
+    page = _saved_report(w, tmp_path)                 # the comparison on screen: both sides
+    assert "Attribution per aligned word" in page and "The movie was good." in page
+    assert "The movie &lt;b&gt;was&lt;/b&gt; not good." in page and "<b>was</b>" not in page
+
+
+def test_a_link_to_the_image_comparison(image_walk):
+    w = image_walk
+    base = w.page.url.split("?")[0]
+    w.panel.get_by_text("Compare A/B: a second image or model", exact=False).first.click()
+    w.button("Scene without one object (sets A and B)").click()   # fresh page: the URL says so
+    w.page.wait_for_function("() => location.search.includes('scene=0%2C1')")
+    _open_link(w, base, "Image–text", tab="image-text", scene="0,x")
+    w.wait_text("“scene” must be two whole numbers")  # a handled error: nothing is run
+    w.assert_no_error_pill()
+    w.shot("refused scene")
+    _open_link(w, base, "Image–text", tab="image-text", scene="0,1", model_b="miniclip",
+               prompts="a red star\nan orange circle")
+    w.wait_text("Aligned tokens")
+    text = w.text()
+    assert "Image B is image A without the red star" in text and "P(" in text, text
+    w.wait_plot("p.title.startsWith('How much each head')")
+    w.assert_no_error_pill()
+    w.shot("opened from a link")

@@ -73,7 +73,9 @@ LINK = TabLink("attributions", "text", (
     *(LinkField(f"{m['name']}.{p['name']}", f"param:{m['name']}:{p['name']}",
                 "int" if float(p["step"]).is_integer() else "float", p["low"], p["high"],
                 default=p["default"])
-      for m in api.list_attribution_methods() for p in m["params"])), "attributions-run")
+      for m in api.list_attribution_methods() for p in m["params"]),
+    *compare_attr.LINK_FIELDS), "attributions-run", extra_outputs=("acmp_accordion",),
+    on_open=compare_attr.open_link)
 
 
 def param_controls() -> list[tuple[str, dict]]:
@@ -253,7 +255,8 @@ def build(ctx: AppContext) -> dict:
                 run = gr.Button("Attribute", variant="primary", elem_id=LINK.run_button)
                 run_all = gr.Button("Compare all methods")
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
-    with gr.Accordion("Compare A/B: the same explanation for a second text or model", open=False):
+    with gr.Accordion("Compare A/B: the same explanation for a second text or model",
+                      open=False) as c["acmp_accordion"]:
         compare_attr.build(ctx, c)
     c["summary"] = gr.Markdown()
     c["caveats"] = gr.HTML()                    # the map's caveat badges, next to it

@@ -206,13 +206,20 @@ def open_example_link(ctx: AppContext, values: dict) -> dict:
     return {k: v for k, v in out.items() if k not in values}
 
 
+
+def open_links(ctx: AppContext, values: dict) -> dict:
+    """The example a link names, then its Compare A/B part (a scene pair replaces image A)."""
+    return open_example_link(ctx, values) | compare_clip.open_link(ctx, values)
+
+
 SUBTABS = ("prediction", "why", "contrast", "methods", "attention", "heads", "prompt", "space")
 LINK = TabLink("image-text", "image", (
     LinkField("model", "model", "model"), LinkField("model", "custom", "model"),
     LinkField("example", "pick", "choice", choices=tuple(api.list_examples())),
     LinkField("prompts", "prompts"), LinkField("template", "template"),
-    LinkField("view", "views", "subtab", choices=SUBTABS)), "image-text-run",
-    extra_outputs=("image", "preview", "example", "upload"), on_open=open_example_link)
+    LinkField("view", "views", "subtab", choices=SUBTABS), *compare_clip.LINK_FIELDS),
+    "image-text-run", extra_outputs=("image", "preview", "example", "upload",
+                                     *compare_clip.LINK_OUTPUTS), on_open=open_links)
 
 
 def build(ctx: AppContext) -> dict:
@@ -245,7 +252,8 @@ def build(ctx: AppContext) -> dict:
             c["model"].value = default_model             # the first view's model
             run = gr.Button("Inspect", variant="primary", elem_id=LINK.run_button)
             c[MESSAGE] = gr.Markdown(elem_classes="mm-message")
-    with gr.Accordion("Compare A/B: a second image or model on the same prompts", open=False):
+    with gr.Accordion("Compare A/B: a second image or model on the same prompts",
+                      open=False) as c["icmp_accordion"]:
         compare_clip.build(ctx, c)
     c["notes"] = gr.Markdown()
     gr.HTML(GALLERY_CSS, container=False, padding=False)

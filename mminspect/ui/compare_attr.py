@@ -6,16 +6,20 @@ are skipped on both sides: the comparison is about the maps, and they would trip
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gradio as gr
 
 from .. import api
 from ..figures.compare import word_change_figure
 from ..types import InputError
+from .compare_view import LINK_FIELDS as TEXT_LINK_FIELDS
 from .compare_view import RANDOM, RANDOM_K, SAME, esc, model_b_choices
 from .context import AppContext
 from .events import bind, client_left, reporter
 from .gpu import gpu
 from .model_picker import model_label, resolve_model
+from .share import LinkField
 from .text_targets import check_target_fits, target_kwargs
 
 MESSAGE = "acmp_message"
@@ -23,6 +27,15 @@ CAPTION = ("**Compare A and B.** The method, target and baseline above explain t
            "run explains text B (with model B if you pick one). Words are lined up by edit "
            "distance (`+not` = only in B, `−old` = only in A, `cat→cats` = changed). Top: both "
            "maps on one scale; bottom: A − B for the words both texts have.")
+
+# A link to the Attributions tab carries text B and model B as the Text tab's does (the same
+# keys and checks); a link with text B opens the panel and presses its button (links.LINK_RUNS).
+LINK_FIELDS: tuple[LinkField, ...] = tuple(
+    replace(f, name="a" + f.name) for f in TEXT_LINK_FIELDS)     # cmp_text_b -> acmp_text_b
+
+
+def open_link(ctx: AppContext, values: dict) -> dict:
+    return {"acmp_accordion": gr.Accordion(open=True)} if values.get("acmp_text_b") else {}
 
 
 def summary_markdown(ctx: AppContext, diff) -> str:
@@ -76,7 +89,8 @@ def build(ctx: AppContext, c: dict) -> None:
         c["acmp_text_b"] = gr.Textbox(label="Text B (to explain the same way)", lines=2, scale=3)
         with gr.Column(scale=2):
             c["acmp_model_b"] = gr.Dropdown(model_b_choices(ctx), value=SAME, label="Model B")
-            c["acmp_run"] = gr.Button("Compare the maps of A and B", variant="primary")
+            c["acmp_run"] = gr.Button("Compare the maps of A and B", variant="primary",
+                                      elem_id="acmp-run")
             c[MESSAGE] = gr.Markdown(elem_classes="mm-acmp-message")
     c["acmp_summary"] = gr.Markdown()
     c["acmp_figure"] = gr.Plot(show_label=False)

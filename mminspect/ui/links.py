@@ -12,6 +12,7 @@ from dataclasses import replace
 import gradio as gr
 
 from . import attention_tab, attribution_tab, clip_tab, lessons_tab, text_tab
+from .compare_clip import REFUSED    # on_open's key for the values it refused
 from .context import AppContext
 from .events import MESSAGE, bind, message_markdown
 from .share import (QUIET_END_JS, QUIET_JS, LinkField, TabLink, read_link, subtab_follower_js,
@@ -44,7 +45,8 @@ PRESS_RUN_JS = """(button) => {
 # (the method comparison is what "Compare all methods" draws, not "Attribute").
 PANEL_RUNS = {("attributions", "compare"): "text:Compare all methods"}
 # A link that sets this field presses this button instead (text B: the comparison).
-LINK_RUNS = {("text", "b"): "cmp-run"}
+LINK_RUNS = {("text", "b"): "cmp-run", ("attributions", "b"): "acmp-run",
+             ("image-text", "scene"): "icmp-run", ("image-text", "model_b"): "icmp-run"}
 
 
 def link_components(link: TabLink) -> list[str]:
@@ -74,7 +76,9 @@ def on_open_link(ctx: AppContext, request: gr.Request) -> dict:
             f"The link names no tab of this app ({tab[:30]!r}); nothing was opened from it.")}
     values, refused = read_link(ctx, query, link)
     if link.on_open is not None:
-        values.update(link.on_open(ctx, values))
+        opened = link.on_open(ctx, values)
+        refused += opened.pop(REFUSED, [])        # a value only the tab's opener can check
+        values.update(opened)
     out = {f"{tab}:{name}": value for name, value in values.items()}
     out["tabs"] = gr.Tabs(selected=tab)
     if refused:
