@@ -59,8 +59,7 @@ def _prediction(adapter, row: dict, spec: DatasetSpec, label_emb) -> tuple[str |
         emb = adapter.embed([row["text"], row["text2"]])                 # [2, d]
         return None, float(cosine(emb[:1], emb[1:])[0, 0])
     if spec.target == "class":
-        with torch.no_grad():
-            logits = adapter.model(**adapter.encode(row["text"]).inputs).logits[0].float()  # [class]
+        logits = adapter.run(adapter.encode(row["text"])).logits[0].float()     # [class]
         probs = torch.softmax(logits, -1)
         best = int(torch.argmax(probs))
         return adapter.label_names()[best], float(probs[best])
