@@ -34,6 +34,8 @@ def _neg_entropy(x: np.ndarray, axis: int) -> np.ndarray:
 def on_axis_keys(rows: np.ndarray, index: np.ndarray) -> np.ndarray:
     """rows [..., row, key] with their keys laid on the aligned axis [..., row, pos]."""
     n = rows.shape[-1]
+    if len(index) == n and np.array_equal(index, np.arange(n)):
+        return rows                  # this side has every slot, in order (no copy: read-only use)
     padded = np.concatenate([rows, np.zeros((*rows.shape[:-1], 1), rows.dtype)], -1)
     return np.take(padded, np.where(index >= 0, index, n), axis=-1)
 
@@ -59,7 +61,8 @@ def attention_distance(wa: np.ndarray, wb: np.ndarray, al: Alignment, layer_map:
         for h in range(0, wa.shape[1], step):
             ra = np.take(wa[layer, h:h + step], qa, axis=-2).astype(np.float64)  # [head, row, k_a]
             rb = np.take(wb[layer, h:h + step], qb, axis=-2).astype(np.float64)  # [head, row, k_b]
-            m = 0.5 * (on_axis_keys(ra, al.a_index) + on_axis_keys(rb, al.b_index))  # [.., pos]
+            m = np.add(on_axis_keys(ra, al.a_index), on_axis_keys(rb, al.b_index))  # [.., pos]
+            m *= 0.5                                     # in place: m is a new array
             js = 0.5 * _neg_entropy(ra, -1) + 0.5 * _neg_entropy(rb, -1) - _neg_entropy(m, -1)
             row[layer, h:h + step][:, both] = np.clip(js, 0.0, LN2)
     head = (np.nanmean(row, -1) if al.both.any()
