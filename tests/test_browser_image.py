@@ -301,6 +301,17 @@ def test_image_text_tab_walk(walk, tmp_path):
     w.assert_no_error_pill()
     w.shot("normal run again upload")
 
+    # ---- another tab and back, with the Example list emptied by the upload: the tab's
+    # opening event must take the empty list (it once refused it with an Error pill) ----
+    w.page.get_by_role("tab", name="Text", exact=True).click()
+    w.page.wait_for_timeout(500)
+    w.page.get_by_role("tab", name="Image–text", exact=True).click()
+    w.page.wait_for_timeout(1500)
+    w.settle(started=True)
+    w.assert_no_error_pill()
+    assert w.message() == "" and f"best match: {scene.prompts[0]}" in w.text()
+    w.shot("upload kept after switching tabs")
+
     # ---- the upload cleared by its ×, no example: nothing to analyse, Inspect says so ----
     probs = block_text(w, PROBS)
     upload.get_by_role("button", name="Clear").first.click()

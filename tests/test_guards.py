@@ -95,3 +95,15 @@ def test_too_few_inputs_are_named(guarded):
     event = r.json()["event_id"]
     text = httpx.get(guarded + f"gradio_api/call/work/{event}", timeout=30).text
     assert "sent 1 of the 3 inputs" in text and "Layer, Level, Words" in text
+
+
+def test_a_choice_the_app_itself_empties_takes_none_and_others_still_refuse_it():
+    import gradio as gr
+
+    from mminspect.ui.guards import may_be_empty, value_ok
+    with gr.Blocks():
+        plain = gr.Dropdown(["a", "b"], value="a", label="Plain")
+        emptied = may_be_empty(gr.Dropdown(["a", "b"], value="a", label="Example"))
+    assert not value_ok(plain, plain, None)
+    assert value_ok(emptied, emptied, None)
+    assert not value_ok(emptied, emptied, "not a choice")      # only None is added

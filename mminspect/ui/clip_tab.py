@@ -26,6 +26,7 @@ from .clip_views import (SCALES, by_probability, chain_summary, contrast_view, o
                          similarity_gallery, text_attention_figure)
 from .context import AppContext
 from .events import MESSAGE, Components, bind, picker, message_markdown, reporter
+from .guards import may_be_empty
 from . import trust_image
 from .gpu import gpu
 from .inputs import parse_prompts
@@ -244,7 +245,7 @@ def build(ctx: AppContext) -> dict:
             c["more_preview"] = gr.Gallery(label="More images", interactive=False, columns=6,
                                            height=GALLERY_HEIGHT, visible=False)
         with gr.Column(scale=3):
-            c["pick"] = gr.Dropdown(examples, value=title, label="Example")
+            c["pick"] = may_be_empty(gr.Dropdown(examples, value=title, label="Example"))
             c["prompts"] = gr.Textbox(label="Prompts, one per line", lines=5,
                                       value="\n".join(first.prompts))
             c["template"] = gr.Textbox(label="Template (optional), e.g. a photo of {}", value="")

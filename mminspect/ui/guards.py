@@ -47,6 +47,16 @@ def refusal(block) -> gr.Error:
                     print_exception=False)
 
 
+EMPTY_OK = "mm_may_be_empty"
+
+
+def may_be_empty(block):
+    """Mark a choice the app itself empties (the Image–text tab's Example list once an image is
+    uploaded): None is then a value it takes, so the tab's other events still run."""
+    setattr(block, EMPTY_OK, True)
+    return block
+
+
 def _number(value) -> float | None:
     if isinstance(value, bool):
         return None
@@ -82,7 +92,7 @@ def value_ok(block, original, value) -> bool:
         custom = getattr(block, "allow_custom_value", False)
         choices = _choice_values(block)
         if value is None:
-            return many or original.value is None
+            return many or original.value is None or getattr(original, EMPTY_OK, False)
         values = value if many and isinstance(value, list) else [value] if not many else None
         if values is None:
             return False
