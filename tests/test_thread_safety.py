@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 import mminspect as mi
 
@@ -41,13 +42,15 @@ def test_threads_sharing_one_model_get_the_answers_of_a_single_thread(minilm):
         np.testing.assert_allclose(scores, alone[t][1], atol=1e-5)
 
 
-def test_the_lock_is_taken_on_the_loaded_model_and_files_about_a_model_take_none(minilm,
-                                                                                 monkeypatch):
+def test_the_lock_is_taken_on_the_loaded_model_and_a_name_is_not_loaded_early(minilm,
+                                                                               monkeypatch):
     from mminspect.api import availability, holding
     taken = []
     real = availability.exclusive
     monkeypatch.setattr(holding, "exclusive", lambda m: taken.append(m) or real(m))
-    mi.inspect_text("minilm", "The cat sat.")           # a name: the same cached object
-    assert taken == [mi.load("minilm")]
+    mi.inspect_text(minilm, "The cat sat.")
+    assert taken == [minilm]
+    with pytest.raises(mi.InputError):                  # refused before any load
+        mi.attribute_generation("no-such-model-anywhere", "Hello", n_tokens=10 ** 6)
     mi.api.pointing_results("miniclip", wait=False)
-    assert len(taken) == 1
+    assert taken == [minilm]

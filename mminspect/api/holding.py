@@ -15,17 +15,15 @@ import functools
 import inspect
 from contextlib import ExitStack
 
-from ..models import load
 from .availability import exclusive
 
 MODEL_ARGS = ("model", "model_b")
 
 
 def holds_model(fn):
-    """`fn` run with the lock of each loaded model it is given (a registry name is looked up
-    as `fn` itself would: the same cached object), taken in one fixed order so two calls
-    holding the same two models cannot wait on each other. Other callables come back as
-    they are."""
+    """`fn` run with the lock of each loaded model it is given, taken in one fixed order so
+    two calls holding the same two models cannot wait on each other. Other callables come
+    back as they are."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -41,8 +39,10 @@ def holds_model(fn):
             given = sig.bind_partial(*args, **kwargs).arguments
         except TypeError:
             return fn(*args, **kwargs)           # fn's own message for a wrong call
-        models = [given[n] for n in names if given.get(n) is not None]
-        models = [load(m) if isinstance(m, str) else m for m in models]
+        # a loaded model only: a registry name is loaded by fn itself, after its inputs are
+        # checked (a bad input is refused before any load); share a loaded model, not a name
+        models = [given[n] for n in names if given.get(n) is not None
+                  and not isinstance(given[n], (str, bytes))]
         locks = {id(lock): lock for lock in map(exclusive, models)}
         with ExitStack() as stack:
             for key in sorted(locks):
