@@ -25,13 +25,12 @@ def holds_model(fn):
     two calls holding the same two models cannot wait on each other. Other callables come
     back as they are."""
     try:
-        params = inspect.signature(fn).parameters
+        sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return fn
-    names = [n for n in MODEL_ARGS if n in params]
+    names = [n for n in MODEL_ARGS if n in sig.parameters]
     if not names or inspect.isclass(fn):
         return fn
-    sig = inspect.signature(fn)
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
