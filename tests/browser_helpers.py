@@ -217,7 +217,15 @@ class Walk:
         """Wait until a visible plotly figure satisfies the JS `predicate(p)` (p as in
         `plots()`); returns that figure's description."""
         js = f"() => ({PLOTS_JS})().find(p => {predicate})"
-        self.page.wait_for_function(js, timeout=timeout)
+        try:
+            self.page.wait_for_function(js, timeout=timeout)
+        except Exception as error:           # say what IS drawn: a timeout alone tells nothing
+            seen = [{k: p[k] for k in ("title", "types", "zrows", "shapes", "drawn")}
+                    for p in self.plots()]
+            self.shot("timed out waiting for a figure")
+            raise AssertionError(f"no visible figure satisfies {predicate!r} after "
+                                 f"{timeout} ms; the visible figures: {seen}; "
+                                 f"message line: {self.panel.inner_text()[:600]!r}") from error
         return self.page.evaluate(js)
 
     def run(self, button: str, done_text: str | None = None, timeout: int = MODEL_MS) -> None:
