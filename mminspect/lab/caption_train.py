@@ -1,0 +1,158 @@
+"""Train the cross-attention captioner:  python -m mminspect.lab.caption_train --out DIR
+
+Writes DIR/caption.safetensors and DIR/caption_card.json (config, vocabulary, recipe, seeds,
+held-out figures, timing, limits, provenance, the weights' SHA-256 the loader checks). The
+shipped model is `--out assets/fusion` with the defaults below.
+
+Data: the concatenation model's pool recipe (`fusion_train.build_pool`: mini-CLIP 2's world,
+1-3 objects, exact masks) and mini-CLIP 2's frozen image tower run once over the pool. A
+caption is drawn fresh for each scene at every step (`fusion.words.caption`: every object
+named, in a random order, positions and relations sometimes), so the decoder learns to name
+every object rather than one memorised sentence. Loss: next-word cross-entropy, [END] included.
+AdamW, warm-up then cosine; one CPU thread by default (the CI machine is shared), float32.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..fusion import words as W
+from ..fusion.caption import END, START, CaptionConfig, CaptionModel, caption_ids, caption_loss, caption_vocabulary
+from ..fusion.model import count_params
+from .fusion_train import build_pool, load_tower, pool_patches
+from .miniclip_train import lr_at, make_optimizer
+from .provenance import code_snapshot, provenance
+
+
+@dataclass
+class CaptionTrainConfig:
+    seed: int = 0                # torch initialisation
+    data_seed: int = 11          # pool, captions, batch order (held-out evaluation: 5200-5203)
+    pool: int = 12000
+    steps: int = 3000
+    batch: int = 128
+    lr: float = 2e-3
+    warmup: int = 100
+    weight_decay: float = 0.05
+    threads: int = 1
+    device: str = "cpu"
+    model: CaptionConfig = field(default_factory=lambda: CaptionConfig(vocab_size=len(caption_vocabulary())))
+
+
+def make_batch(cfg: CaptionTrainConfig, pool, step: int):
+    """Step `step`'s rows: (pool index [row], input ids [row, word], targets [row, word])."""
+    rng = np.random.default_rng([cfg.data_seed, 2, step])
+    idx = rng.choice(len(pool.images), cfg.batch, replace=False)
+    seqs = [[START, *W.caption(pool.things[i], rng).tokens, END] for i in idx]
+    n = max(len(s) for s in seqs) - 1
+    if n > cfg.model.max_words:
+        raise ValueError(f"a caption of {n} tokens; the captioner reads at most {cfg.model.max_words}")
+    ids = torch.zeros(len(seqs), n, dtype=torch.long)                    # [PAD] is id 0
+    targets = torch.full((len(seqs), n), -1, dtype=torch.long)
+    for r, s in enumerate(seqs):
+        sid = caption_ids(s)
+        ids[r, :len(s) - 1] = torch.tensor(sid[:-1])
+        targets[r, :len(s) - 1] = torch.tensor(sid[1:])
+    return torch.from_numpy(idx), ids, targets
+
+
+def train(cfg: CaptionTrainConfig, log=print, every: int = 50, evaluate_every=None):
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    model = CaptionModel(cfg.model)
+    tower = load_tower(model)
+    log(f"captioner: {count_params(model, trainable=True):,} trained parameters (+ the frozen tower), "
+        f"{cfg.steps} steps x {cfg.batch} captions")
+    pool = build_pool(cfg, log)
+    feats = pool_patches(model, pool, log)                               # [scene, patch, embed]
+    model.to(cfg.device)
+    t_pool = time.time() - t0
+    opt = make_optimizer(model, cfg)
+    model.train()
+    history = []
+    for step in range(cfg.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(cfg, step)
+        rows, ids, targets = make_batch(cfg, pool, step)
+        logits = model(None, ids.to(cfg.device), patches=feats[rows].to(cfg.device))[0]
+        loss = caption_loss(logits, targets.to(cfg.device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append({"loss": loss.item()})
+        if step % every == 0 or step == cfg.steps - 1:
+            recent = np.mean([h["loss"] for h in history[-every:]])
+            log(f"step {step + 1:5d}/{cfg.steps}  loss {recent:.3f}  {time.time() - t0:5.0f}s"
+                + (f"  {evaluate_every(model)}" if evaluate_every and step % (10 * every) == 0 else ""))
+    model.eval().cpu()
+    return model, {"history": history, "seconds": time.time() - t0, "pool_seconds": t_pool,
+                   "tower": tower}
+
+
+WEIGHTS, CARD = "caption.safetensors", "caption_card.json"
+CODE = ("mminspect/lab/caption_train.py", "mminspect/lab/caption_eval.py",
+        "mminspect/lab/caption_card.py", "mminspect/lab/fusion_train.py",
+        "mminspect/lab/miniclip_train.py", "mminspect/fusion", "mminspect/miniclip")
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .caption_card import model_card
+    from .caption_eval import evaluate, format_metrics
+    args = sys.argv[1:] if argv is None else list(argv)
+    d = CaptionTrainConfig()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("seed", "data_seed", "pool", "steps", "batch", "threads"):
+        ap.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--device", default=d.device)
+    ap.add_argument("--width", type=int, default=d.model.width)
+    ap.add_argument("--depth", type=int, default=d.model.depth)
+    ap.add_argument("--eval", type=int, default=200, metavar="N",
+                    help="evaluate on N held-out scenes per figure (0: skip)")
+    ap.add_argument("--monitor", type=int, default=40, metavar="N",
+                    help="log held-out figures on N scenes every 500 steps (0: off; only logged)")
+    ap.add_argument("--out", type=Path, required=True,
+                    help="a folder for the weights and card (the shipped one: assets/fusion)")
+    a = ap.parse_args(args)
+    torch.set_num_threads(a.threads)
+    model_cfg = CaptionConfig(vocab_size=len(caption_vocabulary()), width=a.width, depth=a.depth)
+    cfg = CaptionTrainConfig(seed=a.seed, data_seed=a.data_seed, pool=a.pool, steps=a.steps,
+                             batch=a.batch, lr=a.lr, threads=a.threads, device=a.device,
+                             model=model_cfg)
+    at_start = code_snapshot(CODE)
+    monitor = None
+    if a.monitor:
+        def monitor(m):
+            text = format_metrics(evaluate(m, a.monitor)).replace("\n", " |")
+            m.train()
+            return text
+    model, hist = train(cfg, lambda s: print(s, flush=True), evaluate_every=monitor)
+    a.out.mkdir(parents=True, exist_ok=True)
+    from safetensors.torch import save_file
+    weights = a.out / WEIGHTS
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
+              str(weights), metadata={"format": "pt"})
+    print(f"trained in {hist['seconds']:.0f}s; config {asdict(cfg)}", flush=True)
+    metrics, t_eval = None, time.time()
+    if a.eval:
+        metrics = evaluate(model, a.eval)
+        print(format_metrics(metrics), flush=True)
+    hist["eval_seconds"] = time.time() - t_eval
+    card = model_card(cfg, model, hist, metrics, weights,
+                      provenance("mminspect.lab.caption_train", args, params=asdict(cfg), code=CODE,
+                                 at_start=at_start))
+    with open(a.out / CARD, "w") as f:
+        json.dump(card, f, indent=2, default=str)
+        f.write("\n")
+    print(f"wrote {weights} and {CARD} beside it", flush=True)
+
+
+if __name__ == "__main__":
+    main()
