@@ -50,10 +50,14 @@ def model_card(cfg, model: FusionModel, hist: dict, metrics: dict | None,
                  "everyday_source": "Noto Color Emoji (Debian fonts-noto-color-emoji, SIL Open "
                                     "Font Licence 1.1), rendered with Pillow"},
         "train": asdict(cfg) | {"model": cfg.model.to_dict()},
-        "loss": "ITM cross-entropy (half true captions, a quarter another scene's, a quarter one "
-                "naming word changed) + masked-word cross-entropy (one naming word per caption), "
-                "on separate rows of each batch",
+        "loss": f"ITM cross-entropy ({cfg.p_true:.0%} true captions, {cfg.p_other:.0%} another "
+                f"scene's, {1 - cfg.p_true - cfg.p_other:.0%} the true caption with one naming word "
+                "changed) + masked-word cross-entropy (one naming word per caption), on separate "
+                "rows of each batch",
         "training_time_s": round(hist["seconds"], 1),
+        # the machine is shared: wall time grows with the other work on it, the one thread's
+        # CPU time is what the run costs (about the wall time on an idle machine)
+        "training_cpu_s": round(hist.get("cpu_seconds", float("nan")), 1),
         "pool_time_s": round(hist["pool_seconds"], 1),
         "eval_time_s": round(hist.get("eval_seconds", 0.0), 1),
         "final_loss": {k: round(float(np.mean([h[k] for h in last])), 4) for k in ("itm", "mlm")},

@@ -138,7 +138,7 @@ def pool_patches(model: FusionModel, pool: Pool, log=print, chunk: int = 256) ->
 
 
 def train(cfg: FusionTrainConfig, log=print, every: int = 50, evaluate_every=None):
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     torch.manual_seed(cfg.seed)
     model = FusionModel(cfg.model)
     tower = load_tower(model)
@@ -169,10 +169,11 @@ def train(cfg: FusionTrainConfig, log=print, every: int = 50, evaluate_every=Non
             log(f"step {step + 1:5d}/{cfg.steps}  itm {np.mean([h['itm'] for h in recent]):.3f}"
                 f" (acc {np.mean([h['itm_acc'] for h in recent]):.3f})"
                 f"  mlm {np.mean([h['mlm'] for h in recent]):.3f}  {time.time() - t0:5.0f}s"
+                f" (cpu {time.process_time() - c0:.0f}s)"
                 + (f"  {evaluate_every(model)}" if evaluate_every and step % (4 * every) == 0 else ""))
     model.eval().cpu()
     return model, {"history": history, "seconds": time.time() - t0, "pool_seconds": t_pool,
-                   "tower": tower}
+                   "cpu_seconds": time.process_time() - c0, "tower": tower}
 
 
 WEIGHTS = "fusion.safetensors"
