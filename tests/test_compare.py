@@ -67,6 +67,29 @@ def test_a_one_token_change_moves_only_its_own_row_in_a_position_local_head():
     np.testing.assert_allclose(head[0, 0], by_hand / 4, atol=1e-7)
 
 
+def test_the_float32_row_distance_keeps_its_relative_precision_near_zero_and_near_ln2():
+    """attention_distance computes JS in float32 in a form without cancellation: it must agree
+    with scipy's float64 JS to a relative 1e-5 on nearly equal rows (JS ~ 1e-7), on rows that
+    share almost nothing (JS ~ ln 2) and on rows with keys only one side has."""
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(40), size=30)                               # [row, key]
+    near = p * (1 + 1e-3 * rng.standard_normal(p.shape))                  # nearly equal
+    apart = np.roll(p ** 8, 7, axis=-1) + 1e-9                            # peaked elsewhere
+    holes = p * (rng.random(p.shape) > 0.3)                               # some keys are 0
+    for q in (near, apart, holes):
+        q = q / q.sum(-1, keepdims=True)
+        a, b = p.astype(np.float32), q.astype(np.float32)
+        al = align_tokens([str(i) for i in range(40)], [str(i) for i in range(40)])
+        wa = np.zeros((1, 1, 40, 40), np.float32)
+        wb = np.zeros((1, 1, 40, 40), np.float32)
+        wa[0, 0, :30], wb[0, 0, :30] = a, b
+        _, row = attention_distance(wa, wb, al, np.array([0]))
+        exact = np.array([jensenshannon(x, y) ** 2 for x, y in zip(a.astype(np.float64),
+                                                                   b.astype(np.float64))])
+        np.testing.assert_allclose(row[0, 0, :30], exact, rtol=1e-5, atol=1e-12)
+    assert exact.min() > 0
+
+
 def test_an_inserted_key_counts_as_weight_the_other_side_lacks():
     al = align_tokens(["p", "q"], ["p", "new", "q"])
     wa = np.array([[[[1.0, 0.0], [0.5, 0.5]]]])                           # [1, 1, 2, 2]
