@@ -125,6 +125,9 @@ def resolve_tower(model, text=None, image=None, tower: str | None = None) -> Tow
     """The model (a name or a loaded adapter) and input as a `Tower`, or an InputError that
     says which arguments this kind of model needs."""
     adapter = load(model) if isinstance(model, str) else model
+    if getattr(adapter, "family", None) == "fusion":        # words and patches in one sequence
+        from .fusion_trace import fusion_tower
+        return fusion_tower(adapter, text, image)
     if isinstance(adapter, CLIPAdapter):
         tower = tower or ("image" if image is not None else "text")
         if tower not in ("text", "image"):
@@ -213,7 +216,8 @@ def trace_embeddings(model, text: str | None = None, *, image=None,
     layer-0 input (captured by a hook in the same kind of forward). Arguments as trace_head."""
     t = resolve_tower(model, text, image, tower)
     run = run_layer(t, 0)
-    recipe = RECIPES[t.spec["embeddings"]]
+    recipe = t.spec["embeddings"]                     # a recipe's name, or the fusion model's own
+    recipe = recipe if callable(recipe) else RECIPES[recipe]
     with torch.no_grad():
         parts, norm = recipe(t.root, t.inputs)
         total, after = embedding_sum(parts, norm)                           # [T, D] each

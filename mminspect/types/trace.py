@@ -9,7 +9,7 @@ import numpy as np
 
 from .results import _as_f32, _check
 
-TOWERS = ("text", "image")
+TOWERS = ("text", "image", "joint")      # joint: the fusion model's one sequence of words and patches
 
 
 @dataclass(frozen=True)
