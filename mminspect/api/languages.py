@@ -93,3 +93,43 @@ def script_notes(adapter, text: str, enc) -> list[str]:
         return [f"{len(unknown)} Chinese character(s) are not in {adapter.name}'s vocabulary "
                 f"and became the unknown token {unk}, all read alike: {_quoted(unknown)}."]
     return []
+
+
+# ---- lessons in other languages -------------------------------------------------------------
+# A lesson file may carry its texts in another language as a table named by the locale:
+#
+#     [zh-CN]
+#     title = "…"          summary = """…"""      why = "…"      next = "…"
+#     question = "…"
+#     choices = ["…", …]   # only for a lesson with fixed choices: same order as [question]
+#
+# The measured answer (the run's sentence with its numbers) is translated by the UI's
+# templates; the state (model, text, layer, head) is the same in every language, so the
+# measured answers are the same.
+LESSON_FIELDS = ("title", "summary", "why", "next")
+
+
+def lesson_translation(lesson, locale: str) -> dict[str, str]:
+    """{English text: its translation} for one lesson (api.lessons.Lesson) in `locale`; {}
+    when its file has no such table. Raises ValueError naming the file and field when the
+    table is wrong (a missing field, choices of another length)."""
+    import tomllib
+    data = tomllib.loads(lesson.path.read_text(encoding="utf-8")).get(locale)
+    if data is None:
+        return {}
+    where = f"{lesson.path.name} [{locale}]"
+    out: dict[str, str] = {}
+    for name in LESSON_FIELDS + ("question",):
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where}: the field '{name}' is missing or empty.")
+        english = lesson.question if name == "question" else getattr(lesson, name)
+        out[english] = value
+        out[english.strip()] = value.strip()
+    if isinstance(lesson.choices, tuple):
+        choices = data.get("choices")
+        if not isinstance(choices, list) or len(choices) != len(lesson.choices):
+            raise ValueError(f"{where}: 'choices' must list {len(lesson.choices)} texts, in "
+                             "the order of [question] choices.")
+        out.update(zip(lesson.choices, choices))
+    return out

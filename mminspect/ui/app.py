@@ -15,6 +15,7 @@ from .allocator import tune_allocator
 from .clients import cancel_unheard, limit_queue_per_client
 from .context import AppContext, default_context
 from .guards import guard_inputs
+from .i18n_app import add_language_picker, localize
 from .hosting import HeadersMiddleware, configure_logging, forget_closed_sessions
 from .lanes import install_lanes
 from .links import wire_links
@@ -47,7 +48,9 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     # minutes (else ~13 files per image request; uploads.py counts what is kept).
     keep = upload_keep_s()
     with gr.Blocks(title="mminspect", delete_cache=(min(300, keep), keep)) as demo:
-        gr.Markdown(INTRO)
+        with gr.Row():
+            gr.Markdown(INTRO)
+            add_language_picker(demo)            # English / 中文 (i18n_page.py)
         with gr.Tabs() as tabs:
             linked = {}                          # tab id -> its components, for links
             with gr.Tab("Text", id="text"):
@@ -75,6 +78,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     guard_inputs(demo)                    # every input checked first, in the app's words
     forget_closed_sessions(demo)          # a closed page's results go in minutes, not an hour
     expire_sessions(demo)                 # API sessions too, and within a byte budget
+    localize(demo)                        # every shown text in English and Chinese (i18n_app.py)
     return demo
 
 

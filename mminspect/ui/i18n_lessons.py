@@ -1,0 +1,41 @@
+"""The Lessons tab's composed texts in each language, known when the page loads, so that
+they switch live like the rest (a lesson's own texts come from its file, see
+api/languages.lesson_translation; the frame around them from the language's templates)."""
+from __future__ import annotations
+
+from .. import api
+from .i18n import LOCALES, SOURCE, catalog
+
+
+def lesson_texts():
+    """(English text, {locale: translation}) for the lesson list, each lesson's set-up and
+    its question (with and without the hint)."""
+    from . import lessons_tab
+    lessons = api.list_lessons()
+    texts = [lessons_tab.lesson_list_markdown(lessons)]
+    for lesson in lessons:
+        q = lessons_tab._md(lesson.question)
+        texts += [lessons_tab.setup_markdown(lesson), f"**Predict first:** {q}",
+                  f"**Predict first:** {q}\n\n*{lessons_tab.HIDDEN}*"]
+    for english in texts:
+        found = {}
+        for loc in LOCALES:
+            if loc != SOURCE:
+                tr = _compose(loc, english, lessons)
+                if tr is not None:
+                    found[loc] = tr
+        yield english, found
+
+
+def _compose(locale: str, english: str, lessons) -> str | None:
+    """A composed lesson text in `locale`: its template, else the lesson list line by line."""
+    cat = catalog(locale)
+    found = cat.lookup(english)
+    if found is not None:
+        return found
+    head, sep, body = english.partition("\n\n")
+    list_head = cat.lookup(head)
+    if not sep or list_head is None:
+        return None
+    lines = [cat.lookup(line) for line in body.split("\n")]
+    return None if None in lines else list_head + sep + "\n".join(lines)
