@@ -14,6 +14,7 @@ import gradio as gr
 
 from .. import api
 from ..api.text import tower_shape
+from ..api.fusion_trace import image_share_note as fusion_note
 from ..api.lesson_measures import query_index
 from ..types import InputError
 from . import attention_break
@@ -70,6 +71,10 @@ def figures_text(text: str) -> str:
 
 def _input(model, tower, text, example) -> dict:
     """trace_head's input arguments for the picked model and tower."""
+    if getattr(model, "family", "") == "fusion":          # one sequence: the caption and a picture
+        if not example:
+            raise InputError("Pick an example image: the fusion model reads it with the text.")
+        return {"text": text, "image": api.load_example(example).image}
     if "image" in model.modalities:
         if tower == "image":
             if not example:
@@ -89,7 +94,8 @@ def model_label_of(model) -> str:
 def _in_range(model, tower: str, layer, head) -> tuple[int, int, int, int, str]:
     """(layer, head, n_layers, n_heads, note): the slider values moved into the tower's own
     range, so a model or tower switch never traces (or shows) a layer the tower lacks."""
-    shape = tower_shape(model, tower)
+    fusion = getattr(model, "family", "") == "fusion"
+    shape = (model.n_layers, model.n_heads) if fusion else tower_shape(model, tower)
     layer, head = int(layer), int(head)
     if shape is None:
         return layer, head, max(layer + 1, 1), max(head + 1, 1), ""
@@ -121,7 +127,8 @@ def on_trace(ctx: AppContext, model_name, custom_model, tower, text, example, la
            "head": gr.update(maximum=max(n_heads - 1, 1), value=head),
            "summary": (f"{model_label(ctx, model.name)} · {tr.tower} tower · layer {tr.layer}, "
                        f"head {tr.head} of {tr.n_heads} · {len(tr.tokens)} tokens · d = {tr.d_head} "
-                       f"per head, {tr.x.shape[1]} in all" + moved)}
+                       f"per head, {tr.x.shape[1]} in all" + moved
+                       + (f"\n\n{fusion_note(tr, q)}" if tr.tower == "joint" else ""))}
     out |= attention_break.variant_choices(model, tr.tower)
     out |= {"damage": "", "broken": gr.update(value=None, visible=False)}   # another head's
     return out | step_view(state, step, predict)
@@ -227,7 +234,8 @@ def build(ctx: AppContext) -> tuple[Components, tuple]:
                                    value=start.text if start else ctx.example_text)
             c["example"] = gr.Dropdown(examples, value=examples[0], label="Example image (image tower)")
         with gr.Column(scale=2):
-            choices = picker_choices(ctx, "text") + picker_choices(ctx, "image")
+            choices = picker_choices(ctx, "text") + picker_choices(ctx, "image") + [
+                c for c in picker_choices(ctx, "fusion") if c[1] == "fusion"]   # one sequence
             c["model"] = gr.Dropdown(choices=choices, value=choices[0][1], label="Model")
             c["custom"] = gr.Textbox(label="…or a Hugging Face id / local folder",
                                      visible=ctx.allow_custom_models, max_length=300)

@@ -14,6 +14,7 @@ from .. import api
 from ..api import fusion as fusion_api
 from ..figures import fusion as figs
 from ..types import InputError
+from . import fusion_lab
 from .context import AppContext
 from .events import MESSAGE, Components, bind
 
@@ -132,6 +133,8 @@ def build(ctx: AppContext) -> Components:
         with gr.Row():
             c["patch"] = gr.Image(label="The chosen patch", interactive=False, height=360)
             c["readers"] = gr.Plot(show_label=False)
+    with gr.Tab("Remove heads"):
+        fusion_lab.build(ctx, c)
     wire(ctx, c)
     return c
 
