@@ -3,6 +3,8 @@ they switch live like the rest (a lesson's own texts come from its file, see
 api/languages.lesson_translation; the frame around them from the language's templates)."""
 from __future__ import annotations
 
+import re
+
 from .. import api
 from .i18n import LOCALES, SOURCE, catalog
 
@@ -30,12 +32,9 @@ def lesson_texts():
 def _compose(locale: str, english: str, lessons) -> str | None:
     """A composed lesson text in `locale`: its template, else the lesson list line by line."""
     cat = catalog(locale)
-    found = cat.lookup(english)
-    if found is not None:
-        return found
     head, sep, body = english.partition("\n\n")
-    list_head = cat.lookup(head)
-    if not sep or list_head is None:
-        return None
-    lines = [cat.lookup(line) for line in body.split("\n")]
-    return None if None in lines else list_head + sep + "\n".join(lines)
+    list_head = cat.lookup(head) if sep and head.startswith("**Lessons**") else None
+    if list_head is not None:                   # the list: one line per lesson, its title
+        lines = [cat.lookup(item) for item in re.split(r"\n(?=\d+\. \*\*)", body)]
+        return None if None in lines else list_head + sep + "\n".join(lines)
+    return cat.lookup(english)
