@@ -129,6 +129,25 @@ def test_an_attention_link_carries_the_query_token(ctx):
     assert not refused and values["query"] == 8 and fields["query"].kind == "int"
 
 
+def test_a_link_beyond_the_sliders_widens_them_and_the_run_says_where_it_showed(ctx):
+    """?tab=text&layer=9&head=20: the Layer slider (0..5 when the page is built) cannot take 9,
+    and its guard answered Inspect with an error pill. The link widens the range instead; the
+    run draws the last layer and head of the model and says so."""
+    values, refused = links.read_link(ctx, {"layer": "9", "head": "20"}, text_tab.LINK)
+    assert not refused
+    assert values["layer"]["value"] == 9 and values["layer"]["maximum"] == 9
+    assert values["head"]["value"] == 20 and values["head"]["maximum"] == 20
+    plain, _ = links.read_link(ctx, {"layer": "3"}, text_tab.LINK)
+    assert plain["layer"] == 3                                   # within range: the value only
+    out = text_tab.on_run(ctx, "minilm", "", TEXT, "A kitten.", "", 0.05, False, 9, 20)
+    assert out["layer"]["value"] == 5 and out["layer"]["maximum"] == 5
+    assert out["head"]["value"] == 11 and out["head"]["maximum"] == 11
+    assert "Layer 9, head 20 is beyond this model" in out["notes"]
+    assert "showing layer 5, head 11" in out["notes"]
+    inside = text_tab.on_run(ctx, "minilm", "", TEXT, "A kitten.", "", 0.05, False, 2, 3)
+    assert "beyond this model" not in inside["notes"]
+
+
 def test_layer_by_layer_says_why_a_sentence_encoder_has_no_lens(minilm):
     view = mi.inspect_text(minilm, TEXT, logit_lens=True)
     assert view.lens is None

@@ -213,7 +213,8 @@ LINK = TabLink("attention", "any", (
     LinkField("model", "model", "model"), LinkField("model", "custom", "model"),
     LinkField("tower", "tower", "choice", choices=("text", "image")), LinkField("text", "text"),
     LinkField("example", "example", "choice", choices=tuple(api.list_examples())),
-    LinkField("layer", "layer", "int", 0, 255), LinkField("head", "head", "int", 0, 255),
+    LinkField("layer", "layer", "int", 0, 255, slider_max=5),
+    LinkField("head", "head", "int", 0, 255, slider_max=11),
     LinkField("query", "query", "int", 0, 4095),      # the query token's position
     LinkField("step", "step", "choice", choices=tuple(STEP_KEYS)),
     LinkField("predict", "predict", "bool")), "attention-run")

@@ -67,6 +67,10 @@ class LinkField:
     choices: tuple[str, ...] = ()
     also: tuple[str, ...] = ()
     default: object = None              # left out of the URL while the value equals it
+    # a slider whose range the run sets (layer, head): its maximum when the page is built.
+    # A link's larger value widens the range to take it (else the slider refuses it and the
+    # run button answers with an error); the run then says where it lies beyond the model.
+    slider_max: float | None = None
 
 
 # ---- links: browser side --------------------------------------------------------------------
@@ -134,11 +138,11 @@ def subtab_follower_js(tab: str, key: str, labels: dict[str, str], default: str 
     (labels: {tab label: tab id}) and remember it as a click would."""
     write = subtab_writer_js(tab, key, "__V__", default).replace('"__V__"', "value")
     return f"""() => {{ setTimeout(() => {{
-  const labels = {json.dumps(labels)};
+  const labels = {json.dumps(labels)}, english = window.mmEnglish || String;  // a tab's name shown in any language
   const on = [...document.querySelectorAll('[role=tab][aria-selected=true]')]
-    .find(b => b.offsetParent !== null && labels[b.innerText.trim()] !== undefined);
+    .find(b => b.offsetParent !== null && labels[english(b.innerText.trim())] !== undefined);
   if (!on) return;
-  const value = labels[on.innerText.trim()];
+  const value = labels[english(on.innerText.trim())];
   ({write})();
 }}, 0); }}"""
 
@@ -166,6 +170,8 @@ def check_field(ctx: AppContext, f: LinkField, raw: str, modality: str) -> tuple
             return {}, f"“{f.key}” must be a number, the link has {raw[:20]!r}"
         if not np.isfinite(x) or (f.low is not None and x < f.low) or (f.high is not None and x > f.high):
             return {}, f"“{f.key}” = {raw[:20]} is outside {f.low:g}..{f.high:g}"
+        if f.slider_max is not None and x > f.slider_max:
+            return {f.name: gr.update(value=x, maximum=x)}, None
         return {f.name: x}, None
     if f.kind in ("choice", "subtab"):
         if raw not in f.choices:

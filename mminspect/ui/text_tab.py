@@ -69,8 +69,8 @@ LINK = TabLink("text", "text", (
     LinkField("model", "model", "model"), LinkField("model", "custom", "model"),
     LinkField("text", "text"), LinkField("compare", "compare"), LinkField("labels", "labels"),
     LinkField("temperature", "temperature", "float", 0.01, 1.0),
-    LinkField("hide", "hide", "bool"), LinkField("layer", "layer", "int", 0, 255),
-    LinkField("head", "head", "int", 0, 255),
+    LinkField("hide", "hide", "bool"), LinkField("layer", "layer", "int", 0, 255, slider_max=5),
+    LinkField("head", "head", "int", 0, 255, slider_max=11),
     LinkField("panel", "panels", "subtab", choices=SUBTABS, also=("panel",)),
     *compare_view.LINK_FIELDS), "text-run", extra_outputs=("cmp_accordion",),
     on_open=compare_view.open_link)
@@ -109,9 +109,15 @@ def _outputs(ctx: AppContext, model, view: TextView, inputs: tuple, layer, head,
     """Everything an Inspect shows, from one TextView; `panels`: the figures to draw now.
     inputs: causal_panel.input_key of what was inspected (the lab compares its results')."""
     maps = view.attention
-    layer, head = min(int(layer), maps.n_layers - 1), min(int(head), maps.n_heads - 1)
+    asked = int(layer), int(head)
+    layer, head = min(asked[0], maps.n_layers - 1), min(asked[1], maps.n_heads - 1)
+    notes = notes_markdown(view)
+    if (layer, head) != asked:           # a link's layer or head beyond this model: said
+        notes = (notes + "\n\n" if notes else "") + (
+            f"ℹ️ Layer {asked[0]}, head {asked[1]} is beyond this model (layers 0–"
+            f"{maps.n_layers - 1}, heads 0–{maps.n_heads - 1}): showing layer {layer}, head {head}.")
     state = {"view": view, "rollout": api.rollout(maps), "inputs": inputs}
-    out = {"state": state, "label": label_dict(view), "notes": notes_markdown(view),
+    out = {"state": state, "label": label_dict(view), "notes": notes,
            "summary": summary_markdown(view, str(model.device), model_label(ctx, model.name)),
            "layer": gr.update(maximum=maps.n_layers - 1, value=layer),
            "head": gr.update(maximum=maps.n_heads - 1, value=head)}
