@@ -18,10 +18,11 @@ PIECES = ["▁the", "▁cat", "▁sat", "▁on", "▁mat", "▁a", "▁dog", "�
 SOURCE = "the cat sat on the mat"
 
 
-@pytest.fixture(scope="module")
-def tiny_t5_dir(tmp_path_factory):
+def build_tiny_t5(folder):
+    """A random T5ForConditionalGeneration (2 + 2 layers, 2 heads) and its SentencePiece-style
+    tokenizer saved to `folder`, as a hub checkpoint looks (the browser test opens it too)."""
     from transformers import T5Config, T5ForConditionalGeneration, T5TokenizerFast
-    folder = tmp_path_factory.mktemp("tiny_t5")
+    folder.mkdir(parents=True, exist_ok=True)
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(p, -1.0 - i) for i, p in enumerate(PIECES)]
     T5TokenizerFast(vocab=vocab, extra_ids=0).save_pretrained(folder)
     cfg = T5Config(vocab_size=len(vocab), d_model=16, d_kv=8, d_ff=32, num_layers=2,
@@ -30,6 +31,11 @@ def tiny_t5_dir(tmp_path_factory):
     torch.manual_seed(0)
     T5ForConditionalGeneration(cfg).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_t5_dir(tmp_path_factory):
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny_t5"))
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from .examples import list_examples, load_example, pointing_results
 from .clip import attribute_image, explain_prompts, inspect_clip, list_image_methods
 from .lens import logit_lens
 from .seq2seq import cross_attention
+from .vlm import inspect_vlm
 from .compare import compare
 from .compare_pairs import compare_texts, list_pairs, minimal_pair, randomized_copy
 from .compare_images import compare_images, object_removed_pair
@@ -37,7 +38,7 @@ from .fusion_causal import (ablate_fusion_heads, fusion_ablation_accuracy, fusio
                             image_reading_heads)
 from .fusion_trace import fusion_head_block
 
-__all__ = ["inspect_fusion", "ablate_fusion_heads", "fusion_ablation_accuracy", "fusion_head_importance", "image_reading_heads", "fusion_head_block", "cross_attention", "compare", "compare_images", "object_removed_pair", "compare_texts", "list_pairs", "minimal_pair", "randomized_copy", "explain_dataset", "summarize_dataset", "dataset_sanity", "load_dataset_sample", "summarize_image_dataset", "DatasetSummary", "caveats", "method_agreement", "sanity_check", "shipped_sanity", "shipped_verdict", "Lesson", "Measured", "get_lesson", "list_lessons", "run_lesson", "load_result", "save_result", "trace_head", "trace_embeddings", "break_attention", "check_attention", "list_attention_variants", "ablate_heads", "head_importance", "patch_activations", "default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
+__all__ = ["inspect_fusion", "ablate_fusion_heads", "fusion_ablation_accuracy", "fusion_head_importance", "image_reading_heads", "fusion_head_block", "cross_attention", "inspect_vlm", "compare", "compare_images", "object_removed_pair", "compare_texts", "list_pairs", "minimal_pair", "randomized_copy", "explain_dataset", "summarize_dataset", "dataset_sanity", "load_dataset_sample", "summarize_image_dataset", "DatasetSummary", "caveats", "method_agreement", "sanity_check", "shipped_sanity", "shipped_verdict", "Lesson", "Measured", "get_lesson", "list_lessons", "run_lesson", "load_result", "save_result", "trace_head", "trace_embeddings", "break_attention", "check_attention", "list_attention_variants", "ablate_heads", "head_importance", "patch_activations", "default_model_workers", "exclusive", "domain_note", "read_image", "head_summary", "hub_reachable", "rollout", "unavailable_models", "MAX_CHARS", "ClassTarget", "MaskFillTarget", "NextTokenTarget", "SimilarityTarget",
            "Target", "ZeroShotTarget", "attribute_generation", "attribute_image", "attribute_text",
            "bertviz_html", "compare_attributions", "explain_prompts", "inspect_clip",
            "inspect_text", "list_attribution_methods", "list_examples", "list_image_methods",

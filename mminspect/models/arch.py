@@ -166,6 +166,17 @@ _add(ArchSpec("hf_chinese_clip", {
                 "pool": "mean"}, trained_on=_WEB))
 
 
+# LLaVA (LlavaForConditionalGeneration): a CLIP or SigLIP vision tower (the same module names)
+# whose patches become image tokens INSIDE a decoder language model's sequence (Llama, Qwen2:
+# rotary positions, grouped key/value heads). models/hf_vlm.py reads its blocks from here.
+_add(ArchSpec("hf_llava", {
+    "image": {**_HF_TOWER, "root": "model.model.vision_tower", "causal": False,
+              "embeddings": "hf_clip_image"},
+    "text": {"root": "model.model.language_model", "blocks": "layers",
+             "out": ("linear", "self_attn.o_proj"), "heads": "self_attn.config.num_attention_heads"}},
+    modality="vlm"))
+
+
 def out_projection(row: dict) -> str:
     """The path, from a block, of the output projection whose INPUT is the heads' contexts."""
     kind, path = row["out"]

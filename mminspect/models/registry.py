@@ -126,6 +126,13 @@ REGISTRY: dict[str, dict] = {
         "options": {},
         "modality": "seq2seq",         # neither the text tab's one stack nor an image pair
     },
+    "llava-interleave-qwen-0.5b": {   # a vision–language model: api.inspect_vlm reads it
+        "family": "hf_llava",
+        "source": "llava-hf/llava-interleave-qwen-0.5b-hf",
+        "label": "LLaVA-Interleave Qwen 0.5B · vision–language, image tokens in the text "
+                 "(downloads on first use)",
+        "options": {},
+    },
     "open_clip:ViT-B-32/laion2b_s34b_b79k": {
         "family": "open_clip",
         "source": "open_clip:ViT-B-32/laion2b_s34b_b79k",
@@ -146,6 +153,7 @@ FAMILIES: dict[str, str] = {
     "hf_chinese_clip": "mminspect.models.hf_chinese_clip:HFChineseCLIPAdapter",
     "fusion": "mminspect.models.fusion_adapter:FusionAdapter",
     "hf_t5": "mminspect.models.hf_t5:HFT5Adapter",
+    "hf_llava": "mminspect.models.hf_vlm:HFLlavaAdapter",
 }
 
 # A saved Hugging Face folder opens with the family its config names (default: hf_text).
@@ -154,7 +162,8 @@ CONFIG_FAMILIES: dict[str, str] = {"clip": "hf_clip", "CLIPModel": "hf_clip",
                                    "chinese_clip": "hf_chinese_clip",
                                    "ChineseCLIPModel": "hf_chinese_clip",
                                    # by architecture, not model_type: a T5EncoderModel has no decoder
-                                   "T5ForConditionalGeneration": "hf_t5"}
+                                   "T5ForConditionalGeneration": "hf_t5",
+                                   "LlavaForConditionalGeneration": "hf_llava"}
 # Configs we recognise but cannot open yet, and why (said instead of a generic failure).
 UNSUPPORTED_CONFIGS: dict[str, str] = {
     "siglip2": "SigLIP 2 (Siglip2Model) feeds variable-size patch sequences (NaFlex), which the "

@@ -16,13 +16,13 @@ import math
 
 import numpy as np
 
-from . import attribution, causal, clip, compare, results, seq2seq, trace
+from . import attribution, causal, clip, compare, results, seq2seq, trace, vlm
 from .results import _check
 
 FORMAT = "mminspect-result/1"
 # Every result class a file may name: decoding never builds anything else.
 RESULT_TYPES = {cls.__name__: cls
-                for module in (attribution, causal, clip, compare, results, seq2seq, trace)
+                for module in (attribution, causal, clip, compare, results, seq2seq, trace, vlm)
                 for cls in vars(module).values()
                 if isinstance(cls, type) and dataclasses.is_dataclass(cls)
                 and cls.__module__ == module.__name__}

@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 
 from .. import api
 from . import attention_tab, attribution_tab, clip_tab, fusion_tab, lessons_tab, text_tab
-from . import dataset_tab
+from . import dataset_tab, seq2seq_tab
 from .allocator import tune_allocator
 from .clients import cancel_unheard, limit_queue_per_client
 from .context import AppContext, default_context
@@ -61,6 +61,8 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 linked["image-text"] = clip_tab.build(ctx)
             with gr.Tab("Fusion", id="fusion"):
                 fusion_tab.build(ctx)
+            with gr.Tab("T5 & VLM", id="seq2seq"):
+                seq2seq_tab.build_tab(ctx)
             with gr.Tab("Dataset", id="dataset"):
                 dataset_tab.build(ctx)
             with gr.Tab("How attention works", id="attention"):
