@@ -72,14 +72,16 @@ def test_every_shown_text_has_a_translation_in_every_language(built):
 
 def test_no_translation_is_kept_for_a_text_the_app_no_longer_shows(built):
     """The other direction: every exact string in the data is shown somewhere (as a component's
-    text or a lesson's), so a Chinese text never outlives its English one unnoticed."""
+    text or a lesson's, or inside one: a template's part), so a Chinese text never outlives its
+    English one unnoticed."""
     demo, registry = built
     for loc in LOCALES:
         if loc == SOURCE:
             continue
         data = read_catalog(loc)
+        shown = [t[SOURCE] for t in registry.texts.values()]
         stale = [s for s in data.strings if key_of(s) not in registry.texts
-                 and catalog(loc).lookup(s) and not _said_by_handlers(s)]
+                 and not any(s in t for t in shown) and not _said_by_handlers(s)]
         assert not stale, f"{loc}: {len(stale)} translations of texts never shown: {stale[:10]}"
 
 
@@ -135,3 +137,21 @@ def test_the_page_language_comes_from_its_cookie_then_the_browser():
     assert locale_of_request(req(**{"accept-language": "zh-TW,zh;q=0.9"})) == "zh-CN"
     assert locale_of_request(req(**{"accept-language": "fr-FR,fr;q=0.9"})) == SOURCE
     assert locale_of_request(None) == SOURCE
+
+
+def test_mini_clip_says_once_that_it_cannot_read_chinese_and_names_chinese_clip():
+    import numpy as np
+    from mminspect import api
+    from mminspect.api.languages import prompt_script_note
+    image = np.full((64, 64, 3), 200, np.uint8)
+    notes = api.inspect_clip("miniclip2", image, ["一只猫", "一只狗", "a cat"]).notes
+    chinese = [n for n in notes if "Chinese" in n]
+    assert len(chinese) == 1 and "'chinese-clip-vit-base-patch16'" in chinese[0], notes
+    assert "'一只猫'" in chinese[0] and "[UNK]" in chinese[0]
+    assert not any("does not know" in n for n in notes), notes     # no second note per prompt
+    assert api.inspect_clip("miniclip2", image, ["a cat", "a dog"]).notes == []
+    # a tower whose vocabulary reads Chinese gets no note
+    reads = type("Tower", (), {"name": "zh", "vocab": lambda self: {chr(0x4e00 + i): i for i in range(3000)}})()
+    assert prompt_script_note(reads, ["一只猫"]) is None
+    # and the note comes in Chinese on a Chinese page
+    assert catalog("zh-CN").lookup(chinese[0]).startswith("miniclip2 读不懂中文")

@@ -28,6 +28,7 @@ from ..models.base import Encoded
 from ..models.clip_base import CLIPAdapter
 from ..types import ClipView, InputError, PixelAttribution, Progress, PromptExplanations, PromptText
 from .adapters import as_adapter_of
+from .languages import HAN, prompt_script_note
 from .images import clean_prompts, model_mask, model_view, read_image, read_images, resize_note
 
 
@@ -61,12 +62,14 @@ def unknown_words(prompt: str, enc: Encoded) -> list[str]:
 
 def _encode(adapter: CLIPAdapter, prompts: list[str], notes: list[str]) -> list[Encoded]:
     encs = [adapter.tokenize(p) for p in prompts]
+    chinese = prompt_script_note(adapter, prompts)      # one line for all Chinese prompts
+    notes += [chinese] if chinese else []
     for p, e in zip(prompts, encs):
         if e.n_dropped:
             notes.append(f"Prompt {p[:40]!r} is longer than the text tower's limit: its last "
                          f"{e.n_dropped} tokens were dropped.")
         unknown = unknown_words(p, e)
-        if unknown:
+        if unknown and not (chinese and HAN.search(p)):
             what = (f"{unknown[0]!r}, so the model reads it as the unknown token [UNK]"
                     if len(unknown) == 1 else
                     f"{', '.join(repr(u) for u in unknown)}, so the model reads each as the same "

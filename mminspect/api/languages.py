@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import re
 
+from ..models.assets import asset_dir
+
+# The translations of the app's own words, one JSON file per language (read by the UI).
+I18N_DIR = asset_dir("i18n")
+
 # Registry names of models that read Chinese (mminspect/models/registry.py). They download
 # on first use, so they open only where the server reaches the Hugging Face hub.
 READS_CHINESE = ("bert-base-chinese", "multilingual-minilm")
@@ -133,3 +138,36 @@ def lesson_translation(lesson, locale: str) -> dict[str, str]:
                              "the order of [question] choices.")
         out.update(zip(lesson.choices, choices))
     return out
+
+
+# ---- CLIP-style prompts ---------------------------------------------------------------------
+READS_CHINESE_CLIP = "chinese-clip-vit-base-patch16"
+
+
+def _text_vocab(adapter):
+    """The vocabulary of a model's text side: its own, or its text tower's (mini-CLIP reads
+    prompts with the bundled MiniLM); None when there is no tokenizer to read."""
+    for owner in (adapter, getattr(adapter, "text", None)):
+        try:
+            return owner.vocab() if owner is not None else None
+        except (AttributeError, NotImplementedError):
+            continue
+    return None
+
+
+def prompt_script_note(adapter, prompts) -> str | None:
+    """One line when some prompts hold Chinese characters and the text tower cannot read
+    Chinese (mini-CLIP: an English MiniLM); it names the model that reads them. None else
+    (no Chinese, a tower that reads it, or a byte-level tokenizer with no vocabulary of
+    characters to judge)."""
+    chinese = [p for p in prompts if HAN.search(p)]
+    vocab = _text_vocab(adapter) if chinese else None
+    if vocab is None or reads_chinese(vocab):
+        return None
+    chars, _ = chinese_coverage(vocab)
+    shown = ", ".join(repr(p[:20]) for p in chinese[:3]) + (" …" if len(chinese) > 3 else "")
+    return (f"{adapter.name} cannot read Chinese: its text tower learned English and holds only "
+            f"{chars} Chinese characters, so the Chinese prompts ({shown}) are mostly the "
+            "unknown token [UNK] and their scores and maps say nothing about what they mean. "
+            f"Open '{READS_CHINESE_CLIP}' (Chinese-CLIP) in the model list; it downloads on first "
+            "use (the server must reach the Hugging Face hub).")

@@ -27,6 +27,7 @@ from gradio.context import LocalContext
 
 from ..api.memory import release_memory
 from ..types import Cancelled, InputError, ModelLoadError
+from .i18n import translate_now
 
 log = logging.getLogger("mminspect")
 MESSAGE = "message"          # the output name of each tab's message line
@@ -169,7 +170,7 @@ def bind(fn: Callable[..., dict[str, Any]], ctx, outputs: list[str],
             if message in outputs and message not in values:
                 values[message] = ""                     # a success clears an old message
             return _shaped([values.get(n, gr.skip()) for n in outputs])
-        gr.Warning(text)
+        gr.Warning(translate_now(text))        # in the page's language (the line: i18n_app.py)
         return _shaped([message_markdown(text) if n == message else gr.skip() for n in outputs])
 
     run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__

@@ -31,13 +31,12 @@ from pathlib import Path
 import gradio as gr
 from gradio.i18n import I18nData
 
-from ..models.assets import asset_dir
+from ..api.languages import I18N_DIR
 
 SOURCE = "en"
 LOCALES = ("en", "zh-CN")                  # what the picker offers, in its order
 NAMES = {"en": "English", "zh-CN": "中文"}
 COOKIE = "mm_lang"                         # the page's language, for messages made later
-I18N_DIR = asset_dir("i18n")
 MARK = "__i18n__"
 _PLACE = re.compile(r"\{(\w*)\}")
 

@@ -22,8 +22,9 @@ import re
 
 import gradio as gr
 
-from .i18n import CURRENT, Registry, is_marker, locale_of_request, translate_now, translations
-from .i18n_page import HEAD, language_picker_events
+from .i18n import (CURRENT, Registry, is_marker, key_of, locale_of_request, translate_now,
+                   translations)
+from .i18n_page import HEAD, language_picker_events, names_script
 
 # Components whose value is text to read (not an input): their value is translated.
 SHOWN_VALUE = (gr.Markdown, gr.HTML, gr.Button, gr.UploadButton, gr.DownloadButton)
@@ -68,11 +69,15 @@ def localize(demo: gr.Blocks) -> Registry:
     """Swap every translatable shown text of `demo` for its marker; wire the language picker,
     the output boundary and launch(). Returns the registry of texts (for tests)."""
     registry = Registry()
+    named = set()                  # tab names and button texts: the page finds them by text
     for block, where, text in list(shown_texts(demo)):
         if where == "choice":
             block.choices = [(_swap(registry, s) if s == text else s, v) for s, v in block.choices]
         else:
             setattr(block, where, _swap(registry, text))
+            if isinstance(block, (gr.Tab, gr.Button)) and is_marker(getattr(block, where)):
+                named.add(key_of(text))
+    registry.named = named
     _register_runtime_texts(registry)
     demo.mm_i18n = registry
     _wrap_outputs(demo, registry)
@@ -112,10 +117,11 @@ def _live(registry: Registry, text: str) -> str:
         return text
     if registry.knows(text):
         return registry.add(text, {})
+    now = translate_now(text)
     icon, sep, rest = text.partition(" ")       # the message line: "⚠️ <message>"
-    if sep and icon in ("⚠️", "ℹ️"):
+    if now == text and sep and icon in ("⚠️", "ℹ️"):
         return f"{icon} {html.escape(translate_now(html.unescape(rest)), quote=False)}"
-    return translate_now(text)
+    return now
 
 
 def _choice(registry: Registry, choice):
@@ -165,7 +171,8 @@ def _wrap_launch(demo: gr.Blocks, registry: Registry) -> None:
     @functools.wraps(launch)
     def launch_localized(*args, **kwargs):
         kwargs.setdefault("i18n", registry.i18n())
-        kwargs["head"] = (kwargs.get("head") or "") + HEAD
+        names = {k: registry.texts[k] for k in sorted(getattr(registry, "named", ()))}
+        kwargs["head"] = (kwargs.get("head") or "") + HEAD + names_script(names)
         return launch(*args, **kwargs)
 
     demo.launch = launch_localized

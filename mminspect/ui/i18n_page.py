@@ -39,6 +39,25 @@ HEAD = """<script>
   };
   const replace = history.replaceState.bind(history);
   history.replaceState = (state, title, url) => replace(state, title, withLang(url));
+  // gradio translates a tab's name when its tab is drawn; the names of the tabs not open
+  // keep the old language until then, so the page renames those buttons itself
+  const names = () => window.mmNames || {};
+  window.mmEnglish = (shown) => {
+    for (const texts of Object.values(names()))
+      if (Object.values(texts).includes(shown)) return texts.en;
+    return shown;
+  };
+  const renameTabs = (l) => {
+    for (const b of document.querySelectorAll('[role=tab]')) {
+      const shown = b.innerText.trim();
+      const texts = Object.values(names()).find(t => Object.values(t).includes(shown));
+      const now = texts && (texts[l] || texts.en);
+      if (!now || now === shown) continue;
+      const walker = document.createTreeWalker(b, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode())
+        if (n.nodeValue.trim() === shown) { n.nodeValue = n.nodeValue.replace(shown, now); break; }
+    }
+  };
   const core = async () => {
     const url = performance.getEntriesByType('resource').map(r => r.name)
       .find(n => /\\/assets\\/core-[^\\/]+\\.js$/.test(n));
@@ -51,6 +70,7 @@ HEAD = """<script>
     remember(l);
     const mod = await core();
     if (mod && mod.changeLocale) mod.changeLocale(l);
+    setTimeout(() => renameTabs(l), 50);
     if (window.mmLangInLink) history.replaceState(history.state, '', location.href);
     return l;
   };
@@ -68,3 +88,11 @@ def language_picker_events(demo: gr.Blocks, picker: gr.Radio) -> None:
     input (a person's pick, not the load's own setting)."""
     demo.load(None, None, [picker], js=ON_LOAD_JS, queue=False)
     picker.input(None, [picker], [picker], js=ON_PICK_JS, queue=False)
+
+
+def names_script(names: dict[str, dict[str, str]]) -> str:
+    """The tab names and button texts in every language ({key: {locale: text}}): the page
+    renames the tabs not yet drawn, and finds a tab or button by its English name whatever
+    the language shown (window.mmEnglish, used by the link code)."""
+    data = json.dumps(names, ensure_ascii=False).replace("</", "<\\/")    # no early </script>
+    return "<script>window.mmNames = %s;</script>" % data

@@ -31,7 +31,8 @@ PRESS_RUN_JS = """(button) => {
   const find = () => !button ? null : !button.startsWith('text:')
     ? document.getElementById(button)
     : [...document.querySelectorAll('button')].find(
-        b => b.offsetParent !== null && b.innerText.trim() === button.slice(5));
+        b => b.offsetParent !== null
+          && (window.mmEnglish || String)(b.innerText.trim()) === button.slice(5));  // any language
   const press = () => {
     const b = find();
     if (b) b.click(); else if (button && tries++ < 200) setTimeout(press, 100);
