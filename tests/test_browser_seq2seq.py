@@ -6,7 +6,7 @@ and a bad upload are refused and keep every result drawn, with no gradio "Error"
 from __future__ import annotations
 
 import pytest
-from browser_helpers import REDRAW_MS, Walk, walk_fixture
+from browser_helpers import MODEL_MS, REDRAW_MS, Walk, walk_fixture
 from test_t5 import build_tiny_t5
 from test_vlm import build_tiny_llava, picture
 
@@ -27,6 +27,25 @@ def title(w: Walk, start: str) -> dict:
     return w.wait_plot(f"p.title.startsWith({start!r})", timeout=REDRAW_MS)
 
 
+def refused(w: Walk, where: str, words: str, shot: str) -> None:
+    """Run, and the view's message line (and a toast) says `words`; no Error pill."""
+    w.button("Run").first.click()
+    w.expect_message(words, where=where)
+    w.shot(shot)
+    w.close_toasts()
+
+
+def ran(w: Walk, where: str, done_text: str) -> None:
+    """Run, and wait until `done_text` is on the tab and the message line is clear (a run's
+    success clears an earlier error's message: after an error, that is the sign it ran)."""
+    w.button("Run").first.click()
+    w.wait_text(done_text)
+    w.page.wait_for_function("el => el.innerText.trim() === ''", timeout=MODEL_MS,
+                             arg=w.panel.locator(f"[data-testid=markdown]{where}").element_handle())
+    w.settle(started=True)
+    w.assert_no_error_pill()
+
+
 def test_t5_view_walk(walk_t5, folders):
     w = walk_t5
     w.subtab("Encoder–decoder (T5)")
@@ -36,19 +55,13 @@ def test_t5_view_walk(walk_t5, folders):
     w.assert_no_error_pill()
 
     # ---- a handled error first: the hub model cannot be fetched here ---------------------
-    w.button("Run").first.click()
-    w.expect_message("not available offline", where=T5)
+    refused(w, T5, "not available offline", "error hub model offline")
     assert w.plots() == []
-    w.shot("error hub model offline")
-    w.close_toasts()
 
     # ---- the tiny T5 by its folder: the model writes ------------------------------------
     w.type_into(CUSTOM, str(folders["t5"]))
     w.type_into("Source text (the encoder reads it)", "the cat sat on the mat")
-    w.button("Run").first.click()
-    w.wait_text("Written (")
-    w.settle(started=True)
-    assert w.message(T5) == "", w.message(T5)
+    ran(w, T5, "Written (")
     fig = title(w, "Cross-attention, decoder layer 1, heads averaged")
     # labels are the user's text, escaped for plotly (which shows "</s>" on screen)
     assert fig["types"] == ["heatmap"] and fig["x"][-1] == "&lt;/s&gt;", fig
@@ -69,9 +82,7 @@ def test_t5_view_walk(walk_t5, folders):
 
     # ---- a given target, then the other views -------------------------------------------
     w.type_into("Target text (empty: the model writes it)", "the big house")
-    w.button("Run").first.click()
-    w.wait_text("Target (4 tokens; given")
-    w.settle(started=True)
+    ran(w, T5, "Target (4 tokens; given")
     w.subtab("Encoder self-attention")
     title(w, "Encoder self-attention, layer 0, head 1")
     w.shot("t5 encoder")
@@ -87,16 +98,10 @@ def test_t5_view_walk(walk_t5, folders):
     # ---- a handled error after results: they stay ---------------------------------------
     before = len(w.plots())
     w.type_into("Source text (the encoder reads it)", "   ")
-    w.button("Run").first.click()
-    w.expect_message("source text is empty", where=T5)
+    refused(w, T5, "source text is empty", "t5 error empty source keeps results")
     assert len(w.plots()) == before and "Target (4 tokens" in w.text()
-    w.shot("t5 error empty source keeps results")
-    w.close_toasts()
-    w.type_into("Source text (the encoder reads it)", "a dog is on the mat")
-    w.button("Run").first.click()
-    w.wait_text("Target (4 tokens")
-    w.settle(started=True)
-    assert w.message(T5) == ""
+    w.type_into("Source text (the encoder reads it)", "a dog is on the big mat")
+    ran(w, T5, "Source: 8 tokens")                        # 7 words and </s>
     w.subtab("Cross-attention")
     title(w, "Cross-attention, decoder layer 0, head 1")
     w.shot("t5 after the error")
@@ -110,18 +115,12 @@ def test_vlm_view_walk(walk_vlm, folders, tmp_path):
     assert any(m.startswith("LLaVA-Interleave") for m in models), models
     w.shot("fresh page vlm")
 
-    w.button("Run").last.click()
-    w.expect_message("not available offline", where=VLM)
-    w.shot("error hub vlm offline")
-    w.close_toasts()
+    refused(w, VLM, "not available offline", "error hub vlm offline")
 
     # ---- the tiny LLaVA by its folder ---------------------------------------------------
     w.type_into(CUSTOM, str(folders["llava"]))
     w.type_into("Prompt", "what is in the picture ?")
-    w.button("Run").last.click()
-    w.wait_text("16 image tokens")
-    w.settle(started=True)
-    assert w.message(VLM) == "", w.message(VLM)
+    ran(w, VLM, "16 image tokens")
     heads = w.gallery("Head by head", n=4)
     assert [h["caption"].split(" · ")[0] for h in heads] == [f"head {i}" for i in range(4)]
     assert all(h["loaded"] for h in heads) and heads[0]["caption"].endswith("on image")
@@ -150,20 +149,14 @@ def test_vlm_view_walk(walk_vlm, folders, tmp_path):
     # ---- handled errors keep the results ------------------------------------------------
     before = len(w.plots())
     w.type_into("Prompt", "")
-    w.button("Run").last.click()
-    w.expect_message("prompt is empty", where=VLM)
+    refused(w, VLM, "prompt is empty", "vlm error empty prompt keeps results")
     assert len(w.plots()) == before and "16 image tokens" in w.text()
-    w.shot("vlm error empty prompt keeps results")
-    w.close_toasts()
     bad = tmp_path / "notes.png"
     bad.write_text("not a picture\n")
     w.panel.locator("input[type=file]").filter(visible=False).last.set_input_files(str(bad))
     w.type_into("Prompt", "a red star")
-    w.button("Run").last.click()
-    w.expect_message("uploaded image", where=VLM)
+    refused(w, VLM, "uploaded image", "vlm error bad upload keeps results")
     assert len(w.plots()) == before
-    w.shot("vlm error bad upload keeps results")
-    w.close_toasts()
 
     # ---- after the errors: an uploaded picture, then an example picture ------------------
     good = tmp_path / "picture.png"
@@ -178,20 +171,12 @@ def test_vlm_view_walk(walk_vlm, folders, tmp_path):
     w.panel.locator("input[type=file]").filter(visible=False).last.set_input_files(str(good))
     w.page.wait_for_function("([img, old]) => img.src !== old", timeout=REDRAW_MS,
                              arg=[preview.element_handle(), example_src])   # the upload shown
-    w.button("Run").last.click()
-    w.page.wait_for_function(                            # the run's success clears the message
-        "el => el.innerText.trim() === ''",
-        arg=w.panel.locator(f"[data-testid=markdown]{VLM}").element_handle(), timeout=180_000)
-    w.settle(started=True)
-    w.assert_no_error_pill()
+    ran(w, VLM, "sequence of 19 prompt tokens")           # 16 image tokens and 3 words
     w.shot("vlm uploaded picture")
     options = w.options("Example picture")
     w.pick("Example picture", options[1])                 # picking an example empties the upload
     w.type_into("Prompt", "the cat")
-    w.button("Run").last.click()
-    w.wait_text("sequence of 18 prompt tokens")           # 16 image tokens and 2 words
-    w.settle(started=True)
-    assert w.message(VLM) == ""
+    ran(w, VLM, "sequence of 18 prompt tokens")           # 16 image tokens and 2 words
     w.subtab("Written token → patches")
     w.gallery("Head by head", n=4)
     w.shot("vlm after the errors")

@@ -59,13 +59,9 @@ def picture(seed: int = 0) -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def llava_dir(tmp_path_factory):
-    return build_tiny_llava(tmp_path_factory.mktemp("tiny_llava"))
-
-
-@pytest.fixture(scope="module")
-def llava(llava_dir):
-    return registry.load(str(llava_dir))
+def llava(tmp_path_factory):
+    """The tiny build, opened by its folder as a user's checkpoint is."""
+    return registry.load(str(build_tiny_llava(tmp_path_factory.mktemp("tiny_llava"))))
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,18 @@ from .limits import Limits, check_text, limits
 DEFAULT_NEW_TOKENS = 16
 
 
-def as_seq2seq_adapter(model):
+def adapter_with(model, kind: str, refusal: str):
+    """The adapter (a registry name is loaded) if it is of `kind` (its flag: "seq2seq",
+    "vlm"); else an InputError: its name, then `refusal`."""
     adapter = load(model) if isinstance(model, str) else model
-    if not getattr(adapter, "seq2seq", False):
-        raise InputError(f"{getattr(adapter, 'name', type(adapter).__name__)} has no decoder that "
-                         "reads an encoder, so it has no cross-attention; choose an "
-                         "encoder–decoder such as 't5-small'.")
+    if not getattr(adapter, kind, False):
+        raise InputError(f"{getattr(adapter, 'name', type(adapter).__name__)} {refusal}")
     return adapter
+
+
+def as_seq2seq_adapter(model):
+    return adapter_with(model, "seq2seq", "has no decoder that reads an encoder, so it has no "
+                        "cross-attention; choose an encoder–decoder such as 't5-small'.")
 
 
 def _new_tokens(max_new_tokens, lim: Limits) -> int:

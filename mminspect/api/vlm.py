@@ -14,21 +14,17 @@ the step that wrote that token did.
 """
 from __future__ import annotations
 
-from ..models import load
 from ..types import InputError
 from ..types.vlm import VLMLens, VLMView
 from .images import read_image
 from .limits import check_text, limits
-from .seq2seq import _new_tokens
+from .seq2seq import _new_tokens, adapter_with
 
 
 def as_vlm_adapter(model):
-    adapter = load(model) if isinstance(model, str) else model
-    if not getattr(adapter, "vlm", False):
-        raise InputError(f"{getattr(adapter, 'name', type(adapter).__name__)} does not read "
-                         "pictures inside its text, so it has no image tokens; choose a "
-                         "vision–language model such as 'llava-interleave-qwen-0.5b'.")
-    return adapter
+    return adapter_with(model, "vlm", "does not read pictures inside its text, so it has no "
+                        "image tokens; choose a vision–language model such as "
+                        "'llava-interleave-qwen-0.5b'.")
 
 
 def _prompt(prompt, lim) -> str:

@@ -21,6 +21,7 @@ from ..capture.heads import capture_residual
 from ..types import ModelLoadError
 from .base import ModelAdapter
 from .devices import choose_device
+from .hf_loading import load_eager
 from .families import clean_token
 
 # T5 has relative positions, so no hard length; its pretraining read 512 source tokens, and
@@ -36,9 +37,7 @@ class HFT5Adapter(ModelAdapter):
         self.name, self.label = name, label
         self.device = choose_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        self.model = T5ForConditionalGeneration.from_pretrained(
-            path, attn_implementation="eager", dtype=torch.float32, trust_remote_code=False,
-            use_safetensors=True).to(self.device).eval()
+        self.model = load_eager(T5ForConditionalGeneration, path, self.device)
         cfg = self.model.config
         if cfg.decoder_start_token_id is None:
             raise ModelLoadError(f"{name}: its config names no decoder_start_token_id, so the "

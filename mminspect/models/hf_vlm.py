@@ -26,6 +26,7 @@ from ..types import InputError, ModelLoadError
 from .arch import ARCHS
 from .base import ModelAdapter
 from .devices import choose_device
+from .hf_loading import load_eager
 
 LENS_CHUNK = 64          # positions read through the output head at once (vocabularies are wide)
 
@@ -35,12 +36,9 @@ class HFLlavaAdapter(ModelAdapter):
     vlm = True              # what api/vlm.py checks
 
     def __init__(self, name: str, path: str, label: str, device: str | None = None):
-        self.name, self.label = name, label
-        self.device = choose_device(device)
+        self.name, self.label, self.device = name, label, choose_device(device)
         self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
-        self.model = LlavaForConditionalGeneration.from_pretrained(
-            path, attn_implementation="eager", dtype=torch.float32, trust_remote_code=False,
-            use_safetensors=True).to(self.device).eval()
+        self.model = load_eager(LlavaForConditionalGeneration, path, self.device)
         cfg = self.model.config
         if not isinstance(cfg.vision_feature_layer, int):
             raise ModelLoadError(f"{name}: its image tokens join several vision layers "

@@ -24,6 +24,22 @@ def _rows_sum_to_one(a: np.ndarray, what: str) -> None:
            "were the query and key axes swapped?")
 
 
+def lens_arrays(lens, positions: str) -> np.ndarray:
+    """Give a lens's top_ids / top_probs / target_probs their dtypes (in place on the frozen
+    result) and check top_ids, top_probs and top_tokens agree: [layer, `positions`, k].
+    Returns top_ids."""
+    name = type(lens).__name__
+    ids = np.asarray(lens.top_ids, dtype=np.int64)
+    object.__setattr__(lens, "top_ids", ids)
+    object.__setattr__(lens, "top_probs", _as_f32(lens.top_probs))
+    object.__setattr__(lens, "target_probs", _as_f32(lens.target_probs))
+    _check(ids.ndim == 3 and lens.top_probs.shape == ids.shape,
+           f"{name}.top_probs {lens.top_probs.shape} must match top_ids [layer, {positions}, k] {ids.shape}")
+    _check(np.shape(np.asarray(lens.top_tokens, dtype=object)) == ids.shape,
+           f"{name}.top_tokens must be [layer][{positions}][k]={ids.shape}")
+    return ids
+
+
 @dataclass(frozen=True)
 class DecoderLens:
     """The logit lens over the decoder: each layer's residual stream read through the
@@ -41,16 +57,9 @@ class DecoderLens:
     target_probs: np.ndarray
 
     def __post_init__(self):
-        ids = np.asarray(self.top_ids, dtype=np.int64)
-        object.__setattr__(self, "top_ids", ids)
-        object.__setattr__(self, "top_probs", _as_f32(self.top_probs))
-        object.__setattr__(self, "target_probs", _as_f32(self.target_probs))
-        _check(ids.ndim == 3 and self.top_probs.shape == ids.shape,
-               f"DecoderLens.top_probs {self.top_probs.shape} must match top_ids [layer, T, k] {ids.shape}")
+        ids = lens_arrays(self, "T")
         _check(self.target_probs.shape == ids.shape[:2],
                f"DecoderLens.target_probs must be [layer, T]={ids.shape[:2]}, got {self.target_probs.shape}")
-        _check(np.shape(np.asarray(self.top_tokens, dtype=object)) == ids.shape,
-               f"DecoderLens.top_tokens must be [layer][T][k]={ids.shape}")
 
 
 @dataclass(frozen=True)

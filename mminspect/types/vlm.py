@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .results import _as_f32, _check
-from .seq2seq import _rows_sum_to_one
+from .seq2seq import DecoderLens, _rows_sum_to_one, lens_arrays
 
 
 @dataclass(frozen=True)
-class VLMLens:
+class VLMLens(DecoderLens):
     """The logit lens over the language model's layers at every position of the sequence
     (image tokens and text tokens alike): each layer's residual stream read through the
     model's own final norm and output head.
@@ -24,24 +24,13 @@ class VLMLens:
     top_ids: int [layer, position, k] the k likeliest next tokens, best first;
     top_tokens: their display strings [layer][position][k]; top_probs: float32 [layer,
     position, k]; target_probs: float32 [layer, T], the probability of each written (or
-    given) token at the position that wrote it. The last layer is the model's own output."""
-
-    top_ids: np.ndarray
-    top_tokens: list[list[list[str]]]
-    top_probs: np.ndarray
-    target_probs: np.ndarray
+    given) token at the position that wrote it. The last layer is the model's own output.
+    (DecoderLens's fields; here the positions are the whole sequence, not the T targets.)"""
 
     def __post_init__(self):
-        ids = np.asarray(self.top_ids, dtype=np.int64)
-        object.__setattr__(self, "top_ids", ids)
-        object.__setattr__(self, "top_probs", _as_f32(self.top_probs))
-        object.__setattr__(self, "target_probs", _as_f32(self.target_probs))
-        _check(ids.ndim == 3 and self.top_probs.shape == ids.shape,
-               f"VLMLens.top_probs {self.top_probs.shape} must match top_ids [layer, position, k] {ids.shape}")
+        ids = lens_arrays(self, "position")
         _check(self.target_probs.ndim == 2 and self.target_probs.shape[0] == ids.shape[0],
                f"VLMLens.target_probs must be [layer={ids.shape[0]}, T], got {self.target_probs.shape}")
-        _check(np.shape(np.asarray(self.top_tokens, dtype=object)) == ids.shape,
-               f"VLMLens.top_tokens must be [layer][position][k]={ids.shape}")
 
 
 @dataclass(frozen=True)
@@ -112,11 +101,13 @@ class VLMView:
 
     @property
     def n_layers(self) -> int:
-        return self.attention.shape[0]
+        """The language model's layers (the vision tower's are not read here)."""
+        return int(self.attention.shape[0])
 
     @property
     def n_heads(self) -> int:
-        return self.attention.shape[1]
+        """Query heads per layer (grouped key/value heads are shared by several)."""
+        return int(self.attention.shape[1])
 
     def writer(self, t: int) -> int:
         """The position whose output wrote target token t."""

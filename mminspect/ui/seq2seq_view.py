@@ -42,16 +42,34 @@ def head_choices(n_heads: int) -> list[str]:
     return [MEAN, *(f"head {h}" for h in range(n_heads))]
 
 
-def _redraw(state, layer, head, token) -> dict:
+def chosen(state, layer, head, token, stack: str):
+    """(view, layer, head or None, written token) of a kept run, checked; `stack` names
+    what the layers belong to in a message ("the decoder")."""
     if not state:
         raise InputError("Press Run first: the views are drawn from a run.")
     view = state["view"]
     layer, h = int(layer), head_index(head)
     if not 0 <= layer < view.n_layers:
-        raise InputError(f"Layer {layer} does not exist: the decoder has layers 0-{view.n_layers - 1}.")
+        raise InputError(f"Layer {layer} does not exist: {stack} has layers 0-{view.n_layers - 1}.")
     if h is not None and not 0 <= h < view.n_heads:
         raise InputError(f"Head {h} does not exist: this model has heads 0-{view.n_heads - 1}.")
-    t = token_index(token, len(view.target_tokens))
+    return view, layer, h, token_index(token, len(view.target_tokens))
+
+
+def control_updates(view, layer, head) -> tuple[dict, tuple]:
+    """After a run: the layer, head and written-token controls fitted to the model and the
+    tokens it wrote ({name: update}), and (layer, head, token) to draw first."""
+    layer = min(int(layer), view.n_layers - 1)
+    h = head_index(head)
+    head = head if h is None or h < view.n_heads else MEAN
+    tokens = [f"{i}: {t}" for i, t in enumerate(view.target_tokens)]
+    return ({"layer": gr.update(maximum=view.n_layers - 1, value=layer),
+             "head": gr.update(choices=head_choices(view.n_heads), value=head),
+             "token": gr.update(choices=tokens, value=tokens[0])}, (layer, head, tokens[0]))
+
+
+def _redraw(state, layer, head, token) -> dict:
+    view, layer, h, t = chosen(state, layer, head, token, "the decoder")
     return {"cross": figs.cross_figure(view, layer, h), "read_by": figs.read_by_figure(view, t, layer),
             "encoder": figs.encoder_figure(view, layer, h), "decoder": figs.decoder_figure(view, layer, h),
             "lens": figs.decoder_lens_figure(view)}
@@ -77,14 +95,8 @@ def on_run(ctx: AppContext, model_name, custom, source, target, max_new, layer, 
         view = api.cross_attention(model, source, target_text=(target or "").strip() or None,
                                    max_new_tokens=int(max_new), logit_lens=True)
     state = {"view": view}
-    layer = min(int(layer), view.n_layers - 1)
-    head = head if head_index(head) is None or head_index(head) < view.n_heads else MEAN
-    tokens = [f"{i}: {t}" for i, t in enumerate(view.target_tokens)]
-    return _redraw(state, layer, head, tokens[0]) | {
-        "state": state, "summary": _summary(view),
-        "layer": gr.update(maximum=view.n_layers - 1, value=layer),
-        "head": gr.update(choices=head_choices(view.n_heads), value=head),
-        "token": gr.update(choices=tokens, value=tokens[0])}
+    controls, first = control_updates(view, layer, head)
+    return _redraw(state, *first) | controls | {"state": state, "summary": _summary(view)}
 
 
 def on_redraw(ctx: AppContext, state, layer, head, token) -> dict:
@@ -129,15 +141,24 @@ def build(ctx: AppContext) -> Components:
     return c
 
 
-def wire(ctx: AppContext, c: Components) -> None:
+def wire_views(ctx: AppContext, c: Components, run_fn, inputs: list[str], run_out: list[str],
+               redraw_fn, redraw_out: list[str], api_name: str):
+    """Run (the model queue) and the redraws of the layer, head and written-token controls
+    (their own unlimited queue: a redraw never waits behind a model run). -> the run's fn."""
     comps = picker(c)
-    run = bind(gpu(on_run), ctx, RUN, release=True)
-    inputs = comps(["model", "custom", "source", "target", "max_new", "layer", "head", "token"])
-    model_event = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
-    c["run"].click(run, inputs, comps(RUN), api_name="cross_attention", **model_event)
-    c["source"].submit(run, inputs, comps(RUN), api_name="cross_attention_submit", **model_event)
-    redraw = comps(["state", "layer", "head", "token"])
+    run = bind(gpu(run_fn), ctx, run_out, release=True)
+    c["run"].click(run, comps(inputs), comps(run_out), api_name=api_name,
+                   concurrency_id="model", concurrency_limit=ctx.model_concurrency)
     for control in ("layer", "head", "token"):
-        c[control].input(bind(on_redraw, ctx, REDRAW), redraw, comps(REDRAW),
-                         api_name=f"cross_attention_redraw_{control}", show_progress="hidden",
-                         concurrency_limit=None, trigger_mode="always_last")
+        c[control].input(bind(redraw_fn, ctx, redraw_out), comps(["state", "layer", "head", "token"]),
+                         comps(redraw_out), api_name=f"{api_name}_redraw_{control}",
+                         show_progress="hidden", concurrency_limit=None, trigger_mode="always_last")
+    return run
+
+
+def wire(ctx: AppContext, c: Components) -> None:
+    inputs = ["model", "custom", "source", "target", "max_new", "layer", "head", "token"]
+    run = wire_views(ctx, c, on_run, inputs, RUN, on_redraw, REDRAW, "cross_attention")
+    comps = picker(c)
+    c["source"].submit(run, comps(inputs), comps(RUN), api_name="cross_attention_submit",
+                       concurrency_id="model", concurrency_limit=ctx.model_concurrency)

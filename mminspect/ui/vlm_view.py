@@ -12,9 +12,8 @@ from ..figures import seq2seq as figs
 from ..types import InputError
 from .context import AppContext
 from .events import MESSAGE, Components, bind, message_markdown, picker
-from .gpu import gpu
 from .model_picker import build_picker, resolve_model
-from .seq2seq_view import head_choices, head_index, token_index
+from .seq2seq_view import chosen, control_updates, head_choices, wire_views
 
 MESSAGE_CLASS = "mm-vlm"         # this view's own message line (the tab holds two)
 PROMPT = "What is in the picture?"
@@ -37,15 +36,7 @@ def _picture(example, upload):
 
 
 def _redraw(state, layer, head, token) -> dict:
-    if not state:
-        raise InputError("Press Run first: the views are drawn from a run.")
-    view = state["view"]
-    layer, h = int(layer), head_index(head)
-    if not 0 <= layer < view.n_layers:
-        raise InputError(f"Layer {layer} does not exist: the language model has layers 0-{view.n_layers - 1}.")
-    if h is not None and not 0 <= h < view.n_heads:
-        raise InputError(f"Head {h} does not exist: this model has heads 0-{view.n_heads - 1}.")
-    t = token_index(token, len(view.target_tokens))
+    view, layer, h, t = chosen(state, layer, head, token, "the language model")
     label = f"What {view.target_tokens[t]!r} read: layer {layer}, {figs.head_name(h)}"
     return {"map": gr.update(value=figs.patch_map_image(view, t, layer, h), label=label),
             "heads": figs.head_gallery(view, t, layer),
@@ -102,14 +93,9 @@ def on_run(ctx: AppContext, model_name, custom, example, upload, prompt, answer,
         view = api.inspect_vlm(model, image, prompt, target_text=(answer or "").strip() or None,
                                max_new_tokens=int(max_new), logit_lens=True)
     state = {"view": view}
-    layer = min(int(layer), view.n_layers - 1)
-    head = head if head_index(head) is None or head_index(head) < view.n_heads else figs.MEAN
-    tokens = [f"{i}: {t}" for i, t in enumerate(view.target_tokens)]
-    return _redraw(state, layer, head, tokens[0]) | {
-        "state": state, "summary": _summary(view), "preview": figs.seen_picture(view),
-        "layer": gr.update(maximum=view.n_layers - 1, value=layer),
-        "head": gr.update(choices=head_choices(view.n_heads), value=head),
-        "token": gr.update(choices=tokens, value=tokens[0])}
+    controls, first = control_updates(view, layer, head)
+    return _redraw(state, *first) | controls | {
+        "state": state, "summary": _summary(view), "preview": figs.seen_picture(view)}
 
 
 def on_redraw(ctx: AppContext, state, layer, head, token) -> dict:
@@ -160,11 +146,9 @@ def build(ctx: AppContext) -> Components:
 
 def wire(ctx: AppContext, c: Components) -> None:
     comps = picker(c)
-    run = bind(gpu(on_run), ctx, RUN, release=True)
-    inputs = comps(["model", "custom", "example", "upload", "prompt", "answer", "max_new",
-                    "layer", "head", "token"])
-    c["run"].click(run, inputs, comps(RUN), api_name="inspect_vlm",
-                   concurrency_id="model", concurrency_limit=ctx.model_concurrency)
+    inputs = ["model", "custom", "example", "upload", "prompt", "answer", "max_new",
+              "layer", "head", "token"]
+    wire_views(ctx, c, on_run, inputs, RUN, on_redraw, REDRAW, "inspect_vlm")
     c["example"].input(bind(on_example, ctx, ["preview", "upload", MESSAGE]), c["example"],
                        comps(["preview", "upload", MESSAGE]), api_name="vlm_example",
                        show_progress="hidden")
@@ -172,8 +156,3 @@ def wire(ctx: AppContext, c: Components) -> None:
                        comps(["preview", MESSAGE]), api_visibility="private", show_progress="hidden")
     c["upload"].clear(bind(on_upload_clear, ctx, ["preview", MESSAGE]), c["example"],
                       comps(["preview", MESSAGE]), api_visibility="private", show_progress="hidden")
-    redraw = comps(["state", "layer", "head", "token"])
-    for control in ("layer", "head", "token"):
-        c[control].input(bind(on_redraw, ctx, REDRAW), redraw, comps(REDRAW),
-                         api_name=f"vlm_redraw_{control}", show_progress="hidden",
-                         concurrency_limit=None, trigger_mode="always_last")
