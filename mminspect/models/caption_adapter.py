@@ -1,0 +1,132 @@
+"""Our bundled cross-attention captioner (an image encoder and a text decoder that reads it)
+as an adapter.
+
+The folder (assets/fusion, or a retrained copy) holds caption.safetensors and
+caption_card.json; the card records the configuration, the vocabulary and the weights'
+SHA-256, checked at every load through `bundled.verify_sha256`, as for the other bundled models.
+
+Sites (what `capture/` hooks, found here and nowhere above): `blocks()` (the decoder's
+residual stream), `self_attention_modules()` and `cross_attention_modules()` (each returns
+(output, probabilities)), `cross_out_projs()` (where the cross-attention heads are joined).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from ..fusion.caption import START, CaptionConfig, CaptionModel, caption_ids, caption_vocabulary
+from ..miniclip.model import to_pixels
+from ..types import InputError, ModelLoadError
+from .base import ModelAdapter
+from .bundled import verify_sha256
+from .devices import choose_device
+from .fusion_adapter import FusionAdapter, fusion_dir
+
+CARD, WEIGHTS = "caption_card.json", "caption.safetensors"
+RETRAIN = "python -m mminspect.lab.caption_train --out assets/fusion"
+
+
+def caption_dir(source: str) -> Path:
+    """"bundled:fusion-caption" -> the shipped folder (beside the concatenation model)."""
+    return fusion_dir("bundled:fusion" if source == "bundled:fusion-caption" else source)
+
+
+def read_caption_card(folder: Path) -> dict:
+    try:
+        return json.loads((folder / CARD).read_text())
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"The captioner's card {folder / CARD} is missing or unreadable ({e}); "
+                             f"restore it from git (git checkout -- assets/fusion) or retrain: `{RETRAIN}`.") from e
+
+
+class CaptionAdapter(ModelAdapter):
+    family = "fusion_caption"
+
+    def __init__(self, name: str, path: str, label: str, device: str | None = None):
+        folder = caption_dir(path)
+        card = read_caption_card(folder)
+        self.folder, self.card = folder, card
+        weights = verify_sha256(folder / card.get("weights", {}).get("file", WEIGHTS),
+                                card.get("weights", {}).get("sha256"),
+                                f"{folder / CARD} records another file. Restore both from git "
+                                f"(git checkout -- assets/fusion) or retrain with `{RETRAIN}`.")
+        if card.get("vocabulary") != list(caption_vocabulary()):
+            raise ModelLoadError(f"{folder / CARD} was trained with another vocabulary than "
+                                 f"mminspect.fusion.caption builds today; retrain with `{RETRAIN}`.")
+        model = CaptionModel(CaptionConfig.from_dict(card["config"]))
+        missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+        if missing or unexpected:
+            raise ModelLoadError(f"{weights} does not fit the card's config: missing {missing}, "
+                                 f"unexpected {unexpected}.")
+        self._setup(name, label, model, device)
+
+    @classmethod
+    def from_model(cls, model: CaptionModel, name: str = "fusion-caption",
+                   label: str = "captioner (in memory)") -> "CaptionAdapter":
+        """Wrap a model that is not saved (training and tests)."""
+        self = cls.__new__(cls)
+        self.folder, self.card = None, {}
+        self._setup(name, label, model, str(next(model.parameters()).device))
+        return self
+
+    def _setup(self, name: str, label: str, model: CaptionModel, device) -> None:
+        self.name, self.label = name, label
+        self.device = choose_device(device)
+        self.model = model.to(self.device).eval()
+        self.cfg: CaptionConfig = model.cfg
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return ("image", "text")
+
+    @property
+    def n_layers(self) -> int:
+        return self.cfg.depth
+
+    @property
+    def n_heads(self) -> int:
+        return self.cfg.heads
+
+    def blocks(self) -> list[torch.nn.Module]:
+        return list(self.model.blocks)
+
+    def self_attention_modules(self) -> list[torch.nn.Module]:
+        return [b.attn for b in self.model.blocks]
+
+    def cross_attention_modules(self) -> list[torch.nn.Module]:
+        return [b.cross for b in self.model.blocks]
+
+    def cross_out_projs(self) -> list[torch.nn.Module]:
+        """Where the cross-attention heads' context vectors are joined (head ablation's site)."""
+        return [b.cross.proj for b in self.model.blocks]
+
+    def image_array(self, image: Image.Image | np.ndarray) -> np.ndarray:
+        """uint8 [H, W, 3] at the model's size (the concatenation model's crop and resize:
+        both read mini-CLIP 2's tower at the same size)."""
+        return FusionAdapter.image_array(self, image)
+
+    def pixels(self, seen: np.ndarray) -> torch.Tensor:
+        return to_pixels(seen[None]).to(self.device)                      # [1, 3, H, W]
+
+    def prefix_ids(self, words: list[str]) -> torch.Tensor:
+        """[START] and the given words as ids [1, word]; refuses words it cannot write."""
+        vocab = set(caption_vocabulary())
+        unknown = [w for w in words if w not in vocab]
+        if unknown:
+            raise InputError(f"The captioner cannot write {', '.join(map(repr, unknown))}: its "
+                             "words are the world's canonical colours, shapes and things.")
+        if len(words) + 1 > self.cfg.max_words:
+            raise InputError(f"{len(words)} words; the captioner writes at most {self.cfg.max_words - 1}.")
+        return torch.tensor([caption_ids([START, *words])], device=self.device)
+
+    def vocabulary(self) -> tuple[str, ...]:
+        return caption_vocabulary()
+
+    def lens_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """A decoder layer's residual stream read through the final norm and output head."""
+        return self.model.head(self.model.ln_f(hidden))
