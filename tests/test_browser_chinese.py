@@ -14,11 +14,10 @@ from test_i18n import needs_translation
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 HAN = re.compile("[\u4e00-\u9fff]")
-# Still English (docs/chinese.md, "Not done yet"): the summary line of a run, composed with its
-# numbers, and the example's note; the zero-shot labels and prompts are the user's own words.
-STILL_ENGLISH = (re.compile(r"^(ℹ️ The example was inspected|all-MiniLM-L6-v2 |mini-CLIP 2? on )"),
-                 re.compile(r"^[a-z ]+\n\d+%$"))
-
+# The zero-shot labels and prompts in a prediction are the user's own words (English here).
+USER_WORDS = re.compile(r"^[a-z ]+\n\d+%$")
+ENGLISH_TABS = ["Text", "Attributions", "Image–text", "Fusion", "T5 & VLM", "Dataset",
+                "How attention works", "Lessons"]
 TABS = ["文本", "归因", "图文", "融合", "T5 与视觉语言模型", "数据集", "注意力如何工作", "课程"]
 # Labels, buttons, tab names and Markdown text as shown (inputs' own values are the user's).
 SHOWN_JS = """() => [...document.querySelectorAll(
@@ -44,6 +43,11 @@ def zh_page(request):
     context.close()
 
 
+def tab_names(page) -> list[str]:
+    return page.evaluate("() => [...document.querySelectorAll('[role=tab]')]"
+                         ".filter(b => b.offsetParent !== null).map(b => b.innerText.trim())")
+
+
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(300)
@@ -62,7 +66,7 @@ def test_every_tab_in_chinese_has_no_english_left_and_no_cut_labels(zh_page):
         # English left: a shown text with no Chinese in it that is not only technical names
         # (a Chinese text keeps its technical names in brackets, e.g. 积分梯度（Integrated Gradients）)
         left = [t for t in page.evaluate(SHOWN_JS) if needs_translation(t) and not HAN.search(t)
-                and not any(p.search(t) for p in STILL_ENGLISH)]
+                and not USER_WORDS.search(t)]
         if left:
             english[name] = left[:8]
         if page.evaluate(CUT_JS):
@@ -83,10 +87,14 @@ def test_the_switch_keeps_the_results_and_goes_into_the_link(zh_page):
     page.get_by_role("tab", name="Text", exact=True).wait_for(timeout=10_000)
     assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length") == plots
     assert "lang=en" in page.url
+    page.wait_for_timeout(500)
+    assert tab_names(page)[:len(ENGLISH_TABS)] == ENGLISH_TABS      # the tabs not open too
     shot(page, "21-switched-to-english-results-kept")
     page.locator("#mm-language label", has_text="中文").click()
     page.get_by_role("tab", name="文本", exact=True).wait_for(timeout=10_000)
     assert "lang=zh-CN" in page.url
+    page.wait_for_timeout(500)
+    assert tab_names(page)[:len(TABS)] == TABS
     # a link copied now opens in Chinese even in an English browser
     copied = page.url
     other = page.context.browser.new_context(locale="en-US")
@@ -104,3 +112,16 @@ def test_a_handled_error_says_its_message_in_chinese(zh_page):
                            "e => e.innerText.includes('请先选一节课'))", timeout=30_000)
     shot(page, "30-lessons-handled-error")
     assert page.locator('[data-testid="status-tracker"] .error').count() == 0
+
+
+def test_chinese_prompts_on_mini_clip_get_one_line_naming_chinese_clip(zh_page):
+    page, _ = zh_page
+    page.get_by_role("tab", name="图文", exact=True).click()
+    box = page.get_by_label("提示词，每行一个", exact=True)
+    box.fill("一只猫\n一只狗")
+    page.get_by_role("button", name="查看", exact=True).click()
+    page.wait_for_function("() => document.body.innerText.includes('读不懂中文')", timeout=MODEL_MS)
+    text = page.locator("[role=tabpanel]:visible").first.inner_text()
+    assert text.count("读不懂中文") == 1 and "chinese-clip-vit-base-patch16" in text
+    assert page.locator('[data-testid="status-tracker"] .error').count() == 0
+    shot(page, "40-image-text-chinese-prompts")

@@ -188,8 +188,22 @@ def translate_now(text: str, locale: str | None = None) -> str:
     loc = locale or CURRENT.get()
     if loc == SOURCE or not isinstance(text, str) or not text:
         return text
-    tr = catalog(loc).lookup(text)
+    cat = catalog(loc)
+    tr = cat.lookup(text)
+    if tr is None and "\n\n" in text:       # a composed text: paragraph by paragraph
+        parts = [_paragraph(cat, p) for p in text.split("\n\n")]
+        tr = "\n\n".join(p or q for p, q in zip(parts, text.split("\n\n"))) if any(parts) else None
     return text if tr is None else tr
+
+
+def _paragraph(cat: Catalog, text: str) -> str | None:
+    """One paragraph translated, its leading icon (⚠️, ℹ️) kept; None when unknown."""
+    icon, sep, rest = text.partition(" ")
+    found = cat.lookup(text)
+    if found is None and sep and icon in ("⚠️", "ℹ️", "✅", "❌"):
+        inner = cat.lookup(rest)
+        found = None if inner is None else f"{icon} {inner}"
+    return found
 
 
 def locale_of_request(request) -> str:
