@@ -36,7 +36,7 @@ class CaptionTrainConfig:
     seed: int = 0                # torch initialisation
     data_seed: int = 11          # pool, captions, batch order (held-out evaluation: 5200-5203)
     pool: int = 12000
-    steps: int = 4500
+    steps: int = 3000
     batch: int = 128
     lr: float = 2e-3
     warmup: int = 100
