@@ -23,11 +23,17 @@ IMAGE_TOKEN = WORDS.index("<image>")
 PROMPT = "what is in the picture ?"
 
 
-def build_tiny_llava(folder, seed: int = 0):
+CHAT = ("{% for m in messages %}{{ m['role'] }} {% for c in m['content'] %}{% if c['type'] == "
+        "'image' %}<image> {% else %}{{ c['text'] }}{% endif %}{% endfor %} {% endfor %}"
+        "{% if add_generation_prompt %}assistant{% endif %}")
+
+
+def build_tiny_llava(folder, seed: int = 0, chat_template: str | None = None):
     """A random LlavaForConditionalGeneration and its processor saved to `folder` (what a hub
     checkpoint looks like): a 32 px CLIP vision tower with 8 px patches (a 4 x 4 grid, its
     [CLS] dropped: 16 image tokens), a 2-layer Llama with 4 query and 2 key/value heads, and a
-    word-level tokenizer. Weights are drawn wide (initializer_range) so attention is not flat."""
+    word-level tokenizer. Weights are drawn wide (initializer_range) so attention is not flat.
+    chat_template: a Jinja chat template for the processor (hub checkpoints ship one)."""
     import transformers as tf
     from tokenizers import Tokenizer, models, pre_tokenizers
     folder.mkdir(parents=True, exist_ok=True)
@@ -39,7 +45,7 @@ def build_tiny_llava(folder, seed: int = 0):
     images = tf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     tf.LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=8,
                       vision_feature_select_strategy="default",
-                      num_additional_image_tokens=1).save_pretrained(folder)
+                      num_additional_image_tokens=1, chat_template=chat_template).save_pretrained(folder)
     vision = tf.CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
                                  num_attention_heads=2, image_size=32, patch_size=8)
     text = tf.LlamaConfig(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32,
@@ -98,6 +104,16 @@ def test_the_family_spec_names_the_modules_the_adapter_reads(llava):
     vision_blocks = attrgetter(f"{image['root']}.{image['blocks']}")(llava)
     assert len(vision_blocks) == 2 and hasattr(vision_blocks[0], "self_attn")
     assert arch.HEAD_SITE_TABLES["text"]["hf_llava"]["attention_out"] == "layers.{layer}.self_attn.o_proj"
+
+
+def test_a_checkpoint_with_a_chat_template_reads_the_prompt_through_it(tmp_path):
+    """Hub checkpoints ship a chat template (the turn markers they were tuned on): the
+    prompt goes through it, the picture first, and the image tokens still map to the grid."""
+    chat = registry.load(str(build_tiny_llava(tmp_path / "chat", chat_template=CHAT)))
+    assert chat.format_prompt("what ?") == "user <image> what ? assistant"
+    v = inspect_vlm(chat, picture(), PROMPT, max_new_tokens=2)
+    assert v.tokens[0] == "<unk>" and v.image_positions == list(range(1, 17))   # "user" is unknown
+    assert v.tokens[1] == "<img r0c0>" and v.tokens[17:23] == PROMPT.split()
 
 
 def test_image_tokens_sit_in_the_prompt_and_map_row_by_row_to_the_patch_grid(view):
