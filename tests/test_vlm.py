@@ -268,3 +268,20 @@ def test_the_view_refuses_rows_that_read_ahead_or_do_not_sum_to_one(view):
         dataclasses.replace(view, attention=view.attention * 2, lens=None)
     with pytest.raises(ValueError, match="grid"):
         dataclasses.replace(view, rows=3, lens=None)
+
+
+def test_the_figures_draw_the_kept_view_where_its_numbers_are(view):
+    """The drawings read the view, not the model: the lens grid writes each patch's top token
+    in that patch's cell, the share table is image_share, the map has the picture's size."""
+    from mminspect.figures import seq2seq as figs
+    grid = figs.image_lens_figure(view, 1).data[0]
+    tops = [view.lens.top_tokens[1][p][0] for p in view.grid_positions]      # row by row
+    assert np.shape(grid.z) == (4, 4) and sum(grid.text, []) == tops
+    np.testing.assert_allclose(grid.z, view.lens.top_probs[1, view.grid_positions, 0].reshape(4, 4))
+    share = figs.image_share_figure(view, 1).data[0]
+    np.testing.assert_allclose(share.z, view.image_share[:, :, 1])
+    heads = figs.head_gallery(view, 1, 0)
+    assert [c.split(" · ")[0] for _, c in heads] == ["head 0", "head 1", "head 2", "head 3"]
+    assert figs.patch_map_image(view, 1, 0, None).shape[1] >= 256      # enlarged to be seen
+    text = figs.vlm_text_lens_figure(view).data[0]
+    assert len(text.x) == len(view.tokens) - 16                       # every non-image position
