@@ -15,6 +15,8 @@ import numpy as np
 from ..explain import head_summary
 from .lesson_types import LessonError, LessonState, Measured
 from .compare_lesson import ROW_PLACES, changed_rows
+from .fusion_lesson import CHANGED, WHICH, attention_vs_ablation, patches_read_words, pointing_contrast
+from .fusion_lesson import SAME as SAME_HEAD
 
 PREFIXES = ("Ġ", "▁", "##")
 
@@ -268,4 +270,10 @@ MEASURES: dict[str, Measure] = {
                                         "top word by attention vs by attribution"),
     "embedding_sum": Measure(embedding_sum, EMBED, "", "how the embedding parts are combined"),
     "changed_rows": Measure(changed_rows, ROW_PLACES, "", "whose attention moves most from text A to B"),
+    "patches_read_words": Measure(patches_read_words, CHANGED, "",
+                                  "fusion: do the patch vectors change with the caption, in each model"),
+    "pointing_contrast": Measure(pointing_contrast, WHICH, "",
+                                 "fusion: object words' maps on their objects, concatenation vs cross-attention"),
+    "attention_vs_ablation": Measure(attention_vs_ablation, SAME_HEAD, "",
+                                     "fusion: the head that reads the picture most vs the one that matters most"),
 }
