@@ -66,11 +66,30 @@ def require_chromium() -> None:
 _BROWSER: dict = {}
 
 
+def _poll_by_timer() -> None:
+    """Every wait_for_function re-checks every 250 ms unless a call says otherwise. Playwright
+    re-checks on each animation frame by default, and a page that draws no frame (late in a
+    full run, a walk's first figure wait then sat idle for its whole 180 s with nothing
+    running) never re-checks: the wait then says nothing about the page."""
+    from playwright.sync_api import Frame, Page
+    for cls in (Page, Frame):
+        original = cls.wait_for_function
+        if getattr(original, "mm_timer", False):
+            continue
+
+        def wait_for_function(self, expression, *args, _original=original, **kwargs):
+            kwargs.setdefault("polling", 250)
+            return _original(self, expression, *args, **kwargs)
+        wait_for_function.mm_timer = True
+        cls.wait_for_function = wait_for_function
+
+
 def shared_browser(config):
     """One Chromium for the whole session (closed when pytest ends)."""
     if "browser" not in _BROWSER:
         require_chromium()
         from playwright.sync_api import sync_playwright
+        _poll_by_timer()
         pw = sync_playwright().start()
         _BROWSER["browser"] = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
 

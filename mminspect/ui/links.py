@@ -25,7 +25,8 @@ _DECLARED = dict(LINKS)                # before add_subpanels extends a tab's li
 # The browser presses the linked tab's run button (the same queue, progress and checks as a
 # click); nothing happens when the link named no tab.
 PRESS_RUN_JS = """(button) => {
-  // the selected tab renders after this event: wait for its button (up to 20 s);
+  // the selected tab renders after this event: wait for its button (up to 2 min: on a
+  // busy machine a heavy tab took over 20 s to render, and the link then drew nothing);
   // "text:<label>" names a button by its visible text (one without an elem_id)
   let tries = 0;
   const find = () => !button ? null : !button.startsWith('text:')
@@ -35,7 +36,7 @@ PRESS_RUN_JS = """(button) => {
           && (window.mmEnglish || String)(b.innerText.trim()) === button.slice(5));  // any language
   const press = () => {
     const b = find();
-    if (b) b.click(); else if (button && tries++ < 200) setTimeout(press, 100);
+    if (b) b.click(); else if (button && tries++ < 1200) setTimeout(press, 100);
   };
   press();
   return button;
