@@ -102,10 +102,10 @@ def model_shape(source: str = "bundled:fusion-caption") -> tuple[int, int]:
     """(decoder layers, heads) of the shipped captioner from its card (no weights load); the
     default configuration's when the card is missing (the tab then says so on Run)."""
     try:
-        cfg = read_caption_card(caption_dir(source))["config"]
+        cfg = CaptionConfig.from_dict(read_caption_card(caption_dir(source))["config"])
     except ModelLoadError:
-        return CaptionConfig.depth, CaptionConfig.heads
-    return int(cfg["depth"]), int(cfg["heads"])
+        cfg = CaptionConfig()
+    return cfg.depth, cfg.heads
 
 
 def object_steps(view: CaptionView) -> list[int]:

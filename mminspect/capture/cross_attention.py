@@ -10,27 +10,24 @@ The hook only reads; it is removed in `finally`. Nothing here knows a family.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 from typing import Iterator, Sequence
 
 import torch
 
 
+def _keep_probs(store: dict[int, torch.Tensor], i: int, module, args, output) -> None:
+    if not (isinstance(output, tuple) and len(output) > 1 and torch.is_tensor(output[1])):
+        raise RuntimeError(f"{type(module).__name__} does not return (output, probabilities); "
+                           "its attention cannot be recorded here.")
+    store[i] = output[1].detach().clone()
+
+
 @contextmanager
 def record_attention(modules: Sequence[torch.nn.Module]) -> Iterator[dict[int, torch.Tensor]]:
     store: dict[int, torch.Tensor] = {}
-    handles = []
-
-    def keep(i: int):
-        def hook(module, args, output):
-            if not (isinstance(output, tuple) and len(output) > 1 and torch.is_tensor(output[1])):
-                raise RuntimeError(f"{type(module).__name__} does not return (output, probabilities); "
-                                   "its attention cannot be recorded here.")
-            store[i] = output[1].detach().clone()
-        return hook
-
+    handles = [m.register_forward_hook(partial(_keep_probs, store, i)) for i, m in enumerate(modules)]
     try:
-        for i, m in enumerate(modules):
-            handles.append(m.register_forward_hook(keep(i)))
         yield store
     finally:
         for h in handles:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 from ..fusion.caption import START, CaptionConfig, CaptionModel, caption_ids, caption_vocabulary
@@ -74,26 +73,14 @@ class CaptionAdapter(ModelAdapter):
         self._setup(name, label, model, str(next(model.parameters()).device))
         return self
 
-    def _setup(self, name: str, label: str, model: CaptionModel, device) -> None:
-        self.name, self.label = name, label
-        self.device = choose_device(device)
-        self.model = model.to(self.device).eval()
-        self.cfg: CaptionConfig = model.cfg
-
-    @property
-    def modalities(self) -> tuple[str, ...]:
-        return ("image", "text")
-
-    @property
-    def n_layers(self) -> int:
-        return self.cfg.depth
-
-    @property
-    def n_heads(self) -> int:
-        return self.cfg.heads
-
-    def blocks(self) -> list[torch.nn.Module]:
-        return list(self.model.blocks)
+    # The concatenation adapter's own code serves here unchanged: both wrap a model with
+    # `cfg.depth`, `cfg.heads`, `blocks` and mini-CLIP 2's tower at `cfg.image_size`.
+    _setup = FusionAdapter._setup
+    modalities = FusionAdapter.modalities
+    n_layers = FusionAdapter.n_layers
+    n_heads = FusionAdapter.n_heads
+    blocks = FusionAdapter.blocks            # the decoder's blocks (residual stream)
+    image_array = FusionAdapter.image_array  # centre crop + resize to the tower's size
 
     def self_attention_modules(self) -> list[torch.nn.Module]:
         return [b.attn for b in self.model.blocks]
@@ -104,11 +91,6 @@ class CaptionAdapter(ModelAdapter):
     def cross_out_projs(self) -> list[torch.nn.Module]:
         """Where the cross-attention heads' context vectors are joined (head ablation's site)."""
         return [b.cross.proj for b in self.model.blocks]
-
-    def image_array(self, image: Image.Image | np.ndarray) -> np.ndarray:
-        """uint8 [H, W, 3] at the model's size (the concatenation model's crop and resize:
-        both read mini-CLIP 2's tower at the same size)."""
-        return FusionAdapter.image_array(self, image)
 
     def pixels(self, seen: np.ndarray) -> torch.Tensor:
         return to_pixels(seen[None]).to(self.device)                      # [1, 3, H, W]

@@ -88,6 +88,14 @@ REGISTRY: dict[str, dict] = {
         "options": {},
         "modality": "fusion",           # its own tab: neither a text model nor a CLIP-style pair
     },
+    "fusion-caption": {
+        "family": "fusion_caption",
+        "source": "bundled:fusion-caption",   # assets/fusion/caption*; the adapter checks the SHA-256
+        "label": "fusion captioner · a text decoder reads the image by cross-attention, trained "
+                 "on mini-CLIP 2's world (bundled, offline)",
+        "options": {},
+        "modality": "fusion",
+    },
     "gpt2": {
         "family": "hf_text",
         "source": "openai-community/gpt2",
@@ -152,6 +160,7 @@ FAMILIES: dict[str, str] = {
     "hf_siglip": "mminspect.models.hf_siglip:HFSiglipAdapter",
     "hf_chinese_clip": "mminspect.models.hf_chinese_clip:HFChineseCLIPAdapter",
     "fusion": "mminspect.models.fusion_adapter:FusionAdapter",
+    "fusion_caption": "mminspect.models.caption_adapter:CaptionAdapter",
     "hf_t5": "mminspect.models.hf_t5:HFT5Adapter",
     "hf_llava": "mminspect.models.hf_vlm:HFLlavaAdapter",
 }

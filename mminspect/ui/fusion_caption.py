@@ -54,7 +54,8 @@ def on_scene(ctx: AppContext, choice, number) -> dict:
 
 
 def _head(head) -> int | None:
-    return None if head in (None, "", MEAN) else int(str(head).split()[-1])
+    """'head 2' -> 2; anything else (the heads averaged) -> None."""
+    return int(str(head)[5:]) if str(head).startswith("head ") else None
 
 
 def _step(view, word) -> int:

@@ -14,6 +14,7 @@ from .. import api
 from ..api import fusion as fusion_api
 from ..figures import fusion as figs
 from ..types import InputError
+from . import fusion_caption
 from . import fusion_lab
 from .context import AppContext
 from .events import MESSAGE, Components, bind
@@ -96,6 +97,16 @@ RUN = ["state", "summary", "shares", "word", *REDRAW]
 
 
 def build(ctx: AppContext) -> Components:
+    """Two sub-tabs: the concatenation model (below) and the cross-attention captioner
+    (ui/fusion_caption.py), each with its own controls."""
+    with gr.Tab("Concatenation (one stream)"):
+        c = build_concatenation(ctx)
+    with gr.Tab("Cross-attention captioner"):
+        fusion_caption.build(ctx)
+    return c
+
+
+def build_concatenation(ctx: AppContext) -> Components:
     c = Components()
     titles = fusion_api.list_fusion_examples()
     layers, heads = fusion_api.model_shape()          # from the card: nothing loads at start-up
