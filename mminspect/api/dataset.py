@@ -158,8 +158,8 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
                     batch_size: int = 16, out=None, baseline: str = "pad",
                     temperature: float = 0.05, precision: str | None = None,
                     budget_s: float | None = None, progress: Progress | None = None,
-                    should_stop: StopCheck | None = None, ray_options: dict | None = None
-                    ) -> pd.DataFrame:
+                    should_stop: StopCheck | None = None, ray_options: dict | None = None,
+                    keep: bool = True) -> pd.DataFrame | Path:
     """Explain every row of `data`; one row of the returned table per input row.
 
     data: a .csv / .jsonl / .json / .parquet path, a DataFrame, a dict of columns, a list
@@ -183,6 +183,9 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     and budget_s (default MMINSPECT_BUDGET_S) for the whole call: refused early when the
     first rows show it will not fit, stopped when it is used up (OverBudget).
     progress(fraction, desc) after each batch; should_stop() -> True stops (Cancelled).
+    keep=False (with out= a .parquet file): each batch is written and then dropped here, so
+    memory does not grow with the set; returns the file's Path (read it with
+    mminspect.api.dataset_io.read_table or pandas.read_parquet).
     """
     import pyarrow as pa                     # only here: `import mminspect` stays light
     lim = limits()
@@ -195,6 +198,10 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     if isinstance(loaded, CLIPAdapter):      # a folder of images and a CSV: api/dataset_images
         return _images(loaded, data, methods, labels, backend, batch_size, budget_s,
                        progress, should_stop, lim, out, ray_options)
+    if not keep and (out is None or _out_paths(out)[1] is not None):
+        raise InputError("keep=False writes the table to out= and keeps nothing in memory: "
+                         "give out= a .parquet file (the aggregates need the whole table: "
+                         "mi.summarize_dataset(read_table(path)) afterwards).")
     rows = read_rows(data, lim)
     adapter = as_text_adapter(loaded)
     spec = _spec(adapter, rows, target, methods, labels, heads, baseline, temperature,
@@ -211,7 +218,8 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
             schema = table_schema(list(frame.columns), spec.methods, spec.heads)
             sink = ParquetSink(table_path, schema) if table_path is not None else None
         part = typed(frame, schema)
-        parts.append(part)
+        if keep:
+            parts.append(part)
         if sink is not None:
             sink.write(part)
 
@@ -224,6 +232,8 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     finally:
         if sink is not None:
             sink.close()
+    if not keep:
+        return table_path
     table = pa.concat_tables(parts).to_pandas().sort_values("row", ignore_index=True)
     table.attrs["spec"] = {"model": spec.model, "target": spec.target,
                            "methods": list(spec.methods), "labels": list(spec.labels),

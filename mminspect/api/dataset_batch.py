@@ -23,6 +23,7 @@ from .adapters import as_text_adapter
 from .attribution import compare_attributions
 from .causal import head_importance
 from .dataset_io import row_problem
+from .dataset_rows import batchable, explain_rows, fits
 from .limits import Limits, without_deadline
 
 TARGETS = ("zero_shot", "similarity", "class", "mask_fill", "next_token")
@@ -134,16 +135,52 @@ def explain_row(adapter, row: dict, spec: DatasetSpec, label_emb=None,
     return {**row, **out}
 
 
+def _together(adapter, rows: list[dict], spec: DatasetSpec, label_emb,
+              should_stop) -> list[dict]:
+    """explain_batch when the rows can run together (dataset_rows.batchable): rows that
+    fail a check (empty, too long for one gradient step...) take explain_row, which says
+    why in their notes; the others are explained together (api/dataset_rows.py)."""
+    out: list[dict | None] = [None] * len(rows)
+    together, encs = [], []
+    for i, row in enumerate(rows):
+        enc = None
+        if not row_problem(row, spec.limits):
+            try:
+                enc = adapter.encode(row["text"])
+            except InputError:
+                pass
+        if enc is None or not fits(adapter, enc, spec.limits.memory_mb):
+            out[i] = explain_row(adapter, row, spec, label_emb, should_stop)
+        else:
+            together.append(i)
+            encs.append(enc)
+    if together:
+        def check() -> None:       # Stop between the steps; the budget is the call's clock's
+            if should_stop is not None and should_stop():
+                raise Cancelled("Stopped.")
+        done = explain_rows(adapter, [rows[i] for i in together], encs, spec, label_emb, check)
+        for i, result in zip(together, done):
+            out[i] = result
+    return out
+
+
 def explain_batch(adapter, rows: list[dict], spec: DatasetSpec,
                   should_stop: StopCheck | None = None, between=None) -> list[dict]:
     """The result rows of `rows` (dicts of the input columns), in order. `between()` is
-    called before each row (the local backend's clock: it raises Cancelled or OverBudget);
-    torch runs on spec.threads threads, restored afterwards."""
+    called before each row, or once before rows that run together (the local backend's
+    clock: it raises Cancelled or OverBudget; should_stop is also asked between steps);
+    torch runs on spec.threads threads, restored afterwards. Text rows of a Hugging Face
+    model with gradient methods run together in padded forwards (api/dataset_rows.py),
+    the others one by one (explain_row)."""
     adapter = as_text_adapter(adapter)
     label_emb = adapter.embed(list(spec.labels)) if spec.target == "zero_shot" else None
     before = torch.get_num_threads()
     torch.set_num_threads(spec.threads)
     try:
+        if batchable(adapter, spec):
+            if between is not None:
+                between()
+            return _together(adapter, rows, spec, label_emb, should_stop)
         out = []
         for row in rows:
             if between is not None:

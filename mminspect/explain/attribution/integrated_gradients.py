@@ -39,18 +39,27 @@ def integrated_gradients(problem: Problem, tolerance: float = 0.01, start_steps:
             budget_stop = True
             break
         n = following
-    # Words for people: the slider names (words.py) and what happened, no internal names.
+    return MethodOutput(scores=scores.detach(), n_steps=n,
+                        notes=steps_notes(n, total, start_steps, rel, tolerance, max_steps,
+                                          following if budget_stop else None))
+
+
+def steps_notes(n: int, total: int, start_steps: int, rel: float, tolerance: float,
+                max_steps: int, following: int | None = None) -> list[str]:
+    """What happened, in words for people (the slider names of words.py, no internal
+    names). following: the try the time budget did not allow. Shared with dataset mode,
+    which runs the same steps for many texts at once (api/dataset_padded.py)."""
     notes = [f"Used {n} steps along the path from the baseline to your text ({total} gradients "
              f"in all: it starts with {start_steps} and adds steps until the scores add up "
              "within the accuracy goal)."]
-    if budget_stop:
+    if following is not None:
         notes.append(f"Completeness error {rel:.1%} is above the {tolerance:.1%} tolerance: a "
                      f"try with {following} steps would not fit the time budget. Shorten the "
                      "text or read the map with care.")
     elif rel > tolerance:
         notes.append(f"Completeness error {rel:.1%} is above the {tolerance:.1%} tolerance at the "
                      f"{max_steps}-step limit: raise “Most steps allowed” or read the map with care.")
-    return MethodOutput(scores=scores.detach(), n_steps=n, notes=notes)
+    return notes
 
 
 def expected_cost(n_tokens: int, n_free: int, params: dict) -> float:
