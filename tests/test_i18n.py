@@ -90,7 +90,7 @@ def _said_by_handlers(english: str) -> bool:
     looked up in the source, since no page shows it before an event."""
     from pathlib import Path
     src = Path(__file__).resolve().parents[1] / "mminspect"
-    probe = english.strip()[:40]
+    probe = english.strip()[:25]          # source strings are cut across lines
     return any(probe in p.read_text(encoding="utf-8") for p in src.rglob("*.py"))
 
 
