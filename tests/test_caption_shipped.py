@@ -42,7 +42,10 @@ def test_the_card_records_the_recipe_the_figures_and_the_weights_hash(model, car
     weights = FOLDER / card["weights"]["file"]
     assert sha256_file(weights) == card["weights"]["sha256"]
     assert weights.stat().st_size == card["weights"]["bytes"] <= 10_000_000
-    assert card["provenance"]["command"].startswith("python -m mminspect.lab.caption_train")
+    # the training command, from the run's own card or the card program's record of the run
+    trained = card.get("training", card["provenance"])
+    assert trained["command"].startswith("python -m mminspect.lab.caption_train")
+    assert trained.get("git_commit", card["provenance"]["code"].get("git_commit"))
     assert card["provenance"]["code"]["git_commit"] and card["provenance"]["date"]
     assert card["eval_seed"] == EVAL_SEED and card["metrics"]["n"] == 200
     assert card["train"]["seed"] == 0 and card["training_time_s"] > 0

@@ -22,14 +22,15 @@ probabilities a forward returns are the tensors multiplied with the values (in t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..miniclip.vit import ViT, ViTConfig, sincos_2d
+from ..miniclip.vit import ViT, sincos_2d
 from . import words as W
+from .model import FusionConfig
 
 START, END = "[START]", "[END]"
 
@@ -45,37 +46,14 @@ def caption_ids(tokens: list[str]) -> list[int]:
 
 
 @dataclass(frozen=True)
-class CaptionConfig:
-    vit: dict = field(default_factory=lambda: ViTConfig().to_dict())   # the frozen image tower
+class CaptionConfig(FusionConfig):
+    """The concatenation model's settings (the frozen tower's config in `vit`, width, depth,
+    heads, MLP ratio, max words, vocabulary size) with the captioner's defaults; the same
+    fields, so the tower's properties and the dict round trip are written once."""
     width: int = 96
     depth: int = 3
-    heads: int = 4
-    mlp_ratio: int = 2
     max_words: int = 20          # [START] + words (+ [END] as a target)
     vocab_size: int = 98
-
-    @property
-    def tower(self) -> ViTConfig:
-        return ViTConfig.from_dict(self.vit)
-
-    @property
-    def image_size(self) -> int:
-        return self.tower.image_size
-
-    @property
-    def patch(self) -> int:
-        return self.tower.patch
-
-    @property
-    def grid(self) -> int:
-        return self.tower.grid
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CaptionConfig":
-        return cls(**d)
 
 
 def _split(x: torch.Tensor, heads: int) -> torch.Tensor:

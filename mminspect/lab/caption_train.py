@@ -102,18 +102,17 @@ CODE = ("mminspect/lab/caption_train.py", "mminspect/lab/caption_eval.py",
         "mminspect/lab/miniclip_train.py", "mminspect/fusion", "mminspect/miniclip")
 
 
-def main(argv: list[str] | None = None) -> None:
-    from .caption_card import model_card
-    from .caption_eval import evaluate, format_metrics
-    args = sys.argv[1:] if argv is None else list(argv)
+def parse(args: list[str]) -> tuple[argparse.Namespace, CaptionTrainConfig]:
+    """The command line -> (its arguments, the run's config); every option defaults to the
+    shipped recipe."""
     d = CaptionTrainConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("seed", "data_seed", "pool", "steps", "batch", "threads"):
-        ap.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
+    ints = {"seed": d.seed, "data_seed": d.data_seed, "pool": d.pool, "steps": d.steps,
+            "batch": d.batch, "threads": d.threads, "width": d.model.width, "depth": d.model.depth}
+    for name, default in ints.items():
+        ap.add_argument("--" + name.replace("_", "-"), type=int, default=default)
     ap.add_argument("--lr", type=float, default=d.lr)
     ap.add_argument("--device", default=d.device)
-    ap.add_argument("--width", type=int, default=d.model.width)
-    ap.add_argument("--depth", type=int, default=d.model.depth)
     ap.add_argument("--eval", type=int, default=200, metavar="N",
                     help="evaluate on N held-out scenes per figure (0: skip)")
     ap.add_argument("--monitor", type=int, default=40, metavar="N",
@@ -121,36 +120,39 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True,
                     help="a folder for the weights and card (the shipped one: assets/fusion)")
     a = ap.parse_args(args)
-    torch.set_num_threads(a.threads)
-    model_cfg = CaptionConfig(vocab_size=len(caption_vocabulary()), width=a.width, depth=a.depth)
-    cfg = CaptionTrainConfig(seed=a.seed, data_seed=a.data_seed, pool=a.pool, steps=a.steps,
-                             batch=a.batch, lr=a.lr, threads=a.threads, device=a.device,
-                             model=model_cfg)
-    at_start = code_snapshot(CODE)
-    monitor = None
-    if a.monitor:
-        def monitor(m):
-            text = format_metrics(evaluate(m, a.monitor)).replace("\n", " |")
-            m.train()
-            return text
-    model, hist = train(cfg, lambda s: print(s, flush=True), evaluate_every=monitor)
-    a.out.mkdir(parents=True, exist_ok=True)
+    model = CaptionConfig(vocab_size=len(caption_vocabulary()), width=a.width, depth=a.depth)
+    run = {k: getattr(a, k) for k in ("seed", "data_seed", "pool", "steps", "batch", "lr", "threads", "device")}
+    return a, CaptionTrainConfig(**run, model=model)
+
+
+def main(argv: list[str] | None = None) -> None:
     from safetensors.torch import save_file
+    from .caption_card import model_card
+    from .caption_eval import evaluate, format_metrics
+    args = sys.argv[1:] if argv is None else list(argv)
+    a, cfg = parse(args)
+    torch.set_num_threads(a.threads)
+    at_start = code_snapshot(CODE)
+
+    def monitor(m):                          # only printed: nothing is chosen by these figures
+        line = format_metrics(evaluate(m, a.monitor)).replace("\n", " |")
+        m.train()
+        return line
+
+    model, hist = train(cfg, lambda line: print(line, flush=True), evaluate_every=monitor if a.monitor else None)
+    a.out.mkdir(parents=True, exist_ok=True)
     weights = a.out / WEIGHTS
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
-              str(weights), metadata={"format": "pt"})
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(weights),
+              metadata={"format": "pt"})
     print(f"trained in {hist['seconds']:.0f}s; config {asdict(cfg)}", flush=True)
-    metrics, t_eval = None, time.time()
-    if a.eval:
-        metrics = evaluate(model, a.eval)
-        print(format_metrics(metrics), flush=True)
+    t_eval = time.time()
+    metrics = evaluate(model, a.eval) if a.eval else None
     hist["eval_seconds"] = time.time() - t_eval
-    card = model_card(cfg, model, hist, metrics, weights,
-                      provenance("mminspect.lab.caption_train", args, params=asdict(cfg), code=CODE,
-                                 at_start=at_start))
-    with open(a.out / CARD, "w") as f:
-        json.dump(card, f, indent=2, default=str)
-        f.write("\n")
+    if metrics:
+        print(format_metrics(metrics), flush=True)
+    prov = provenance("mminspect.lab.caption_train", args, params=asdict(cfg), code=CODE, at_start=at_start)
+    (a.out / CARD).write_text(json.dumps(model_card(cfg, model, hist, metrics, weights, prov),
+                                         indent=2, default=str) + "\n")
     print(f"wrote {weights} and {CARD} beside it", flush=True)
 
 
