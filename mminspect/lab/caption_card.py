@@ -7,13 +7,15 @@ happens in a shared checkout), the card program writes it for the saved weights,
 every figure and recording how the weights were trained from the run's own log:
 
     python -m mminspect.lab.caption_card --folder assets/fusion --log train.log \
-        --train-commit <commit the run started at> --train-started <UTC time>
+        --train-commit <commit the run started at> --train-started <UTC time> \
+        --train-args "<the training command's arguments; default: --out assets/fusion>"
 """
 from __future__ import annotations
 
 import argparse
 import json
 import re
+import shlex
 import sys
 import time
 from dataclasses import asdict
@@ -96,18 +98,20 @@ def _from_log(text: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     from safetensors.torch import load_file
     from .caption_eval import evaluate, format_metrics
-    from .caption_train import CODE, WEIGHTS, CARD, CaptionTrainConfig, load_tower
+    from .caption_train import CODE, WEIGHTS, CARD, load_tower, parse
     from .provenance import code_snapshot, provenance
     ap = argparse.ArgumentParser(description="Write the captioner's card for saved weights.")
     ap.add_argument("--folder", type=Path, required=True)
     ap.add_argument("--log", type=Path, required=True, help="the training run's printed log")
     ap.add_argument("--train-commit", required=True, help="the git commit the run started at")
     ap.add_argument("--train-started", required=True, help="when the run started (UTC)")
+    ap.add_argument("--train-args", default="--out assets/fusion",
+                    help="the training command's arguments as run (they give its config)")
     ap.add_argument("--eval", type=int, default=200)
     args = sys.argv[1:] if argv is None else list(argv)
     a = ap.parse_args(args)
     at_start = code_snapshot(CODE)
-    cfg = CaptionTrainConfig()                                   # the run used the defaults
+    cfg = parse(shlex.split(a.train_args))[1]                    # the run's own config
     model = CaptionModel(cfg.model)
     tower = load_tower(model)
     weights = a.folder / WEIGHTS
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     prov = provenance("mminspect.lab.caption_card", args, params={k: str(v) for k, v in vars(a).items()},
                       code=CODE, at_start=at_start)
     card = model_card(cfg, model, hist, metrics, weights, prov)
-    card["training"] = {"command": "python -m mminspect.lab.caption_train --out assets/fusion",
+    card["training"] = {"command": f"python -m mminspect.lab.caption_train {a.train_args}",
                         "params": asdict(cfg) | {"model": cfg.model.to_dict()},
                         "git_commit": a.train_commit, "started": a.train_started,
                         "wall_seconds": hist["seconds"],
