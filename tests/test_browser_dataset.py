@@ -1,6 +1,7 @@
 """The Dataset tab walked in Chromium as a person would: a fresh page, Run on the bundled
 sample (the summary, the accuracy table, the faithfulness bars, the layer x head heatmap,
-the agreement and rows tables); then handled errors (a file without a text column, Run
+the agreement and rows tables, a row opened in the Attributions tab in its own browser tab
+by its link); then handled errors (a file without a text column, Run
 with no method ticked) that keep every result drawn and show no gradio "Error" pill; an
 uploaded CSV run without the head scan; a download; and Stop during a run."""
 from __future__ import annotations
@@ -47,6 +48,22 @@ def test_dataset_tab_walk(walk, tmp_path):
                              arg=w.panel.element_handle(), timeout=REDRAW_MS)
     assert "The striker scored in the last minute." in w.text()
     w.shot("sample rows filtered")
+
+    # ---- a row opens in its own browser tab: its attribution, drawn by the link ---------
+    with w.context.expect_page() as opened:
+        w.panel.get_by_role("link", name="Attributions").first.click()
+    row_page = opened.value
+    row_page.get_by_role("tab", name="Attributions", exact=True, selected=True).wait_for(
+        timeout=60_000)
+    panel = row_page.locator("[role=tabpanel]:visible").first
+    row_page.get_by_text("Integrated Gradients on all-MiniLM-L6-v2").first.wait_for(
+        timeout=120_000)
+    assert "The striker scored in the last minute." in panel.locator("textarea").first.input_value()
+    assert "sports" in panel.inner_text()                   # the predicted label, explained
+    row_page.screenshot(path=str(w.shot("row opened in attributions").with_name(
+        "dataset-row-page-attributions.png")), full_page=True)
+    row_page.close()
+    assert "12 of 12 rows explained" in w.text()            # the Dataset page stays as it was
 
     # ---- handled errors keep the page -------------------------------------------------
     bad = tmp_path / "bad.csv"

@@ -7,24 +7,18 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import mminspect as mi
 from mminspect.api.dataset_batch import DatasetSpec, explain_batch, explain_row
 from mminspect.api.dataset_rows import batchable
 from mminspect.api.limits import limits
+from test_dataset import one_thread  # noqa: F401  (autouse: one torch thread, as there)
 
 TOL = {"rtol": 1e-6, "atol": 1e-5}
 COMPLETENESS_TOL = 1e-4
 GRADIENT_METHODS = ("integrated_gradients", "saliency", "input_x_gradient")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def assert_rows_equal(batched: list[dict], alone: list[dict]) -> None:

@@ -1,7 +1,10 @@
 """The Dataset tab's handlers without a browser: the downloads hold the table the run made
 (Parquet with its lists, CSV with lists as JSON), and the data choices refuse in words."""
+import html
 import json
 import math
+import re
+from urllib.parse import parse_qs
 
 import numpy as np
 import pandas as pd
@@ -43,10 +46,27 @@ def test_data_choice_and_rows_view(table):
     assert dataset_tab._data(dataset_tab.UPLOAD_NAME, b"text\nhi\n") == b"text\nhi\n"
     with pytest.raises(InputError, match="No file yet"):
         dataset_tab._data(dataset_tab.UPLOAD_NAME, None)
-    view = dataset_tab._rows_view(table, ["saliency"])
+    update = dataset_tab._rows_view(table, ["saliency"])
+    view = update["value"]
     assert list(view.columns) == ["row", "text", "label", "prediction", "correct", "score",
-                                  "saliency.deletion_area", "notes"]
+                                  "saliency.deletion_area", "notes", "open"]
     assert view["prediction"].tolist() == table["prediction"].tolist()
+    assert update["datatype"][0] == "number" and update["datatype"][-1] == "html"
+
+
+def test_each_row_links_to_its_text_and_attribution_views(table):
+    """The links carry what reopens the row's own view: model, text, the labels in the
+    table's order, the predicted label and the first method, and open a new browser tab."""
+    view = dataset_tab._rows_view(table, ["saliency"])["value"]
+    for (_, row), cell in zip(table.iterrows(), view["open"]):
+        assert cell.count('target="_blank"') == 2
+        text_q, attr_q = (parse_qs(html.unescape(h)) for h in re.findall(r'href="\?([^"]+)"', cell))
+        assert text_q == {"tab": ["text"], "model": ["minilm"], "text": [row["text"]],
+                          "labels": ["animals, food, sports"]}
+        assert attr_q == {**text_q, "tab": ["attributions"], "method": ["saliency"],
+                          "target": ["zero_shot"], "label": [row["prediction"]]}
+    skipped = table.iloc[:1].assign(ok=False)
+    assert dataset_tab._rows_view(skipped, ["saliency"])["value"]["open"].tolist() == [""]
 
 
 def test_rows_filter_by_text_and_outcome():
@@ -57,3 +77,27 @@ def test_rows_filter_by_text_and_outcome():
     assert dataset_tab.filtered(t, " ", "incorrect")["text"].tolist() == ["A dog ran."]
     assert dataset_tab.filtered(t, "", "skipped")["ok"].tolist() == [False]
     assert dataset_tab.filtered(t, "(", "all rows").empty             # plain text, not a regex
+
+
+def test_the_report_holds_the_aggregates_and_opens_offline(table):
+    """Save report: one HTML file with the same aggregates summarize_dataset gives, the
+    figures (plotly inlined, nothing fetched) and the call that makes it again."""
+    from pathlib import Path
+    path = Path(dataset_tab.on_export_report(default_context(), table)["export_file"]["value"])
+    page = path.read_text(encoding="utf-8")
+    s = mi.summarize_dataset(table)
+    for heading in ("Accuracy per slice", "Faithfulness per method", "Head importance over the set",
+                    "Method agreement", "Reproduce it"):
+        assert f"<h2>{heading}</h2>" in page
+    acc = s.accuracy[s.accuracy["slice"] == "all"]["accuracy"].iloc[0]
+    assert f"<td>{round(float(acc), 4)}</td>" in page or f"<td>{acc:g}</td>" in page
+    mean = s.faithfulness["mean"].iloc[0]
+    assert f"{round(float(mean), 4)}" in page
+    assert page.count('class="plotly-graph-div"') == 2              # bars and heatmap
+    assert "<script type=\"text/javascript\">/**" in page          # plotly.js inlined
+    body = page[page.index("</head>"):]                              # past plotly.js itself
+    assert 'src="http' not in body and "cdn.plot.ly" not in body
+    assert ("mi.explain_dataset('minilm', data, target='zero_shot', methods=['saliency']"
+            in html.unescape(body))
+    with pytest.raises(InputError, match="press Run first"):
+        dataset_tab.on_export_report(default_context(), None)

@@ -73,7 +73,10 @@ def measure(sizes: list[int], model: str) -> list[dict]:
         for n in sizes:
             cmd = [sys.executable, "-m", "mminspect.lab.bench_dataset_memory", "--child",
                    str(n), model, str(Path(tmp) / f"t{n}.parquet")]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            env = {**os.environ, "MMINSPECT_MAX_ROWS": str(max(sizes))}   # your own machine
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if done.returncode:
+                raise RuntimeError(f"{n} rows failed:\n{done.stderr[-3000:]}")
             out.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return out
 

@@ -7,6 +7,9 @@ names a path on the server. Rows are capped by MMINSPECT_MAX_ROWS and the run by
 request's time budget (refused early, with how many rows fit, when it would not finish)."""
 from __future__ import annotations
 
+import html
+from urllib.parse import urlencode
+
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -14,11 +17,13 @@ import pandas as pd
 from .. import api
 from ..api.dataset_io import plain, to_csv
 from ..figures import dataset as figs
+from ..report.dataset import dataset_report
 from ..types import InputError
 from .context import AppContext
 from .events import MESSAGE, Components, bind, client_left, picker, reporter
 from .model_picker import resolve_model
 from .share import _fresh_export_path
+from .text_targets import TARGETS
 
 SAMPLE_NAME = "Sample: 12 short sentences (animals, sports, food)"
 PAIRS_NAME = "Minimal pairs: 240 labelled sentences (negation, number, word order, roles)"
@@ -51,13 +56,38 @@ def _data(source, upload):
     return bytes(upload)
 
 
-def _rows_view(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+def row_links(row, spec: dict) -> str:
+    """Links that open this row in the Text and Attributions tabs, in a new browser tab,
+    through the app's own links (ui/links.py): the same model, text, labels or second text,
+    and the label the model predicted, so the view drawn there is the row's."""
+    common = {"model": spec["model"], "text": row["text"]}
+    if spec["target"] == "zero_shot":
+        common["labels"] = ", ".join(spec["labels"])
+    if spec["target"] == "similarity":
+        common["compare"] = row["text2"]
+    attr = {"tab": "attributions", **common, "method": spec["methods"][0],
+            "target": spec["target"] if spec["target"] in TARGETS else "prediction"}
+    if spec["target"] == "zero_shot" and row.get("prediction"):
+        attr["label"] = row["prediction"]
+    text = {"tab": "text", **common}
+    return " · ".join(f'<a href="?{html.escape(urlencode(q))}" target="_blank" '
+                      f'rel="noopener">{name}</a>' for name, q in (("Text", text),
+                                                                   ("Attributions", attr)))
+
+
+def _rows_view(table: pd.DataFrame, methods: list[str]) -> dict:
     """One line per row: what it predicted and each method's deletion area, or why it was
-    skipped (the full table, lists included, is in the downloads)."""
+    skipped, and links that open the row in the Text and Attributions tabs (the full
+    table, lists included, is in the downloads)."""
     cols = [c for c in ROW_COLUMNS if c in table] + [f"{m}.deletion_area" for m in methods]
-    view = table[cols].copy()
+    view = table[cols].copy().round(4)
     view["notes"] = [n if not ok else "" for n, ok in zip(table["notes"], table["ok"])]
-    return view.round(4)
+    spec = table.attrs.get("spec")
+    view["open"] = ([row_links(r, spec) if r["ok"] else "" for _, r in table.iterrows()]
+                    if spec else "")
+    types = ["html" if c == "open" else "number" if pd.api.types.is_numeric_dtype(view[c])
+             and not pd.api.types.is_bool_dtype(view[c]) else "str" for c in view.columns]
+    return gr.update(value=view, datatype=types)        # the links drawn as links
 
 
 def _summary(s, table: pd.DataFrame, seconds: float) -> str:
@@ -141,6 +171,13 @@ def on_export_parquet(ctx: AppContext, state) -> dict:
     return {"export_file": gr.update(value=str(path), visible=True)}
 
 
+def on_export_report(ctx: AppContext, state) -> dict:
+    """The aggregates as one offline HTML page (report/dataset.py)."""
+    path = _fresh_export_path(".html")
+    dataset_report(_table(state), path)
+    return {"export_file": gr.update(value=str(path), visible=True)}
+
+
 def on_source(ctx: AppContext, source) -> dict:
     return {"upload": gr.update(visible=source == UPLOAD_NAME)}
 
@@ -189,11 +226,13 @@ def build(ctx: AppContext) -> Components:
             c["contains"] = gr.Textbox(label="Show rows whose text contains", max_lines=1,
                                        max_length=300)
             c["show"] = gr.Radio(list(SHOW), value=SHOW[0], label="Show")
-        c["rows"] = gr.Dataframe(label="Every row (sortable; skipped rows say why)",
+        c["rows"] = gr.Dataframe(label="Every row (sortable; skipped rows say why; open a "
+                                       "row in the Text or Attributions tab)",
                                  interactive=False, max_height=420)
     with gr.Row():
         c["csv"] = gr.Button("Download table (CSV)", size="sm")
         c["parquet"] = gr.Button("Download table (Parquet)", size="sm")
+        c["report"] = gr.Button("Save report (HTML, opens offline)", size="sm")
     c["export_file"] = gr.File(label="Download", visible=False, interactive=False)
     wire(ctx, c)
     return c
@@ -217,3 +256,5 @@ def wire(ctx: AppContext, c: Components) -> None:
                    concurrency_limit=2, api_visibility="private")
     c["parquet"].click(bind(on_export_parquet, ctx, out), c["state"], comps(out),
                        concurrency_limit=2, api_visibility="private")
+    c["report"].click(bind(on_export_report, ctx, out), c["state"], comps(out),
+                      concurrency_limit=2, api_visibility="private")
