@@ -71,19 +71,19 @@ def test_the_evaluation_reads_a_caption_as_a_person_would(caption, names, colour
 def test_the_card_program_rewrites_a_runs_card_with_the_same_figures(run, tmp_path, capsys):
     """The card program (for weights whose run could not write its card) re-measures the
     run's own figures exactly and records the run from its log."""
-    from mminspect.lab import caption_card
+    from mminspect.lab import caption_recard
     for f in (CARD, WEIGHTS):
         (tmp_path / f).write_bytes((run / f).read_bytes())
     capsys.readouterr()
     caption_train.main([*TINY, "--eval", "0", "--out", str(tmp_path / "again")])   # a log to read
     (tmp_path / "train.log").write_text(capsys.readouterr().out)
     (tmp_path / CARD).unlink()
-    caption_card.main(["--folder", str(tmp_path), "--log", str(tmp_path / "train.log"), "--eval", "8",
+    caption_recard.main(["--folder", str(tmp_path), "--log", str(tmp_path / "train.log"), "--eval", "8",
                        "--train-commit", "abc", "--train-started", "2026-01-01T00:00Z",
                        "--train-args", " ".join([*TINY, "--out", str(run)])])
     own, rewritten = (json.loads((d / CARD).read_text()) for d in (run, tmp_path))
     assert rewritten["metrics"] == own["metrics"]
     assert rewritten["weights"] == own["weights"]
     assert rewritten["training"]["command"].startswith("python -m mminspect.lab.caption_train")
-    assert rewritten["provenance"]["command"].startswith("python -m mminspect.lab.caption_card")
+    assert rewritten["provenance"]["command"].startswith("python -m mminspect.lab.caption_recard")
     assert CaptionAdapter(name="again", path=str(tmp_path), label="x").n_layers == 2

@@ -98,7 +98,7 @@ def train(cfg: CaptionTrainConfig, log=print, every: int = 50, evaluate_every=No
 
 WEIGHTS, CARD = "caption.safetensors", "caption_card.json"
 CODE = ("mminspect/lab/caption_train.py", "mminspect/lab/caption_eval.py",
-        "mminspect/lab/caption_card.py", "mminspect/lab/fusion_train.py",
+        "mminspect/lab/caption_card.py", "mminspect/lab/caption_recard.py", "mminspect/lab/fusion_train.py",
         "mminspect/lab/miniclip_train.py", "mminspect/fusion", "mminspect/miniclip")
 
 
