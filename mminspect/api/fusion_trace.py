@@ -11,7 +11,7 @@ block is therefore a part of each word's row, not a softmax of its own: its weig
 share of that word's attention that lands on the image (`image_share`), not to 1.
 
 `api.trace` runs this through the same glass-box machinery as every other model: `fusion_tower`
-is the `Tower` (where the layers are, one forward, the tokens), `fusion_embeddings` the recipe
+gives its `Tower`'s fields (where the layers are, one forward, the tokens), `fusion_embeddings` the recipe
 for what enters layer 0 (content + position + modality, one row per token).
 """
 from __future__ import annotations
@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from ..models.clip_base import PatchGrid
-from ..types import InputError, HeadTrace
+from ..types import HeadTrace, InputError
+from .images import read_image
 
 # The fusion model's glass-box row (keys as in models/attention_sites.py): mini-CLIP's block
 # layout (pre-norm ln1, fused qkv, proj), over the joint sequence, no mask but padding.
@@ -50,25 +51,24 @@ def fusion_embeddings(root, inputs):
     return {"content": content, "position": position, "modality": modality}, None
 
 
-def fusion_tower(adapter, text, image):
-    """The fusion model and one (image, caption) pair as a glass-box `Tower` ("joint")."""
-    from .trace import Tower                       # api/trace.py dispatches here: no cycle at import
+def fusion_tower(adapter, text, image) -> dict:
+    """The fusion model and one (image, caption) pair as the fields of a glass-box
+    `api.trace.Tower` ("joint"; api/trace.py builds it, so this file does not import it)."""
     if text is None or image is None:
         raise InputError(f"{adapter.name} reads an image and a caption together: pass "
                          "text='a red star left of a cat' and image=... (a PIL image or an array).")
-    from .images import read_image
     _, tokens, pixels, ids = adapter.inputs(read_image(image, "the image"), text)
     cfg = adapter.cfg
     grid = PatchGrid(rows=cfg.grid, cols=cfg.grid, patch_size=cfg.patch,
                      image_size=(cfg.image_size, cfg.image_size), has_cls=False)
-    spec = {**FUSION_SITES, "embeddings": fusion_embeddings}
 
     def run() -> torch.Tensor:                     # [layer, head, T, T]
         return torch.stack([a[0] for a in adapter.forward(pixels, ids)[2]])
 
-    return Tower(adapter, "joint", "fusion/joint", spec, adapter.model,
-                 tokens + grid.token_labels(), False, run,
-                 inputs={"input_ids": ids, "pixel_values": pixels})
+    return {"adapter": adapter, "tower": "joint", "key": "fusion/joint",
+            "spec": {**FUSION_SITES, "embeddings": fusion_embeddings}, "root": adapter.model,
+            "tokens": tokens + grid.token_labels(), "causal": False, "forward": run,
+            "inputs": {"input_ids": ids, "pixel_values": pixels}}
 
 
 @dataclass(frozen=True)

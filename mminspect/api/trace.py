@@ -127,7 +127,7 @@ def resolve_tower(model, text=None, image=None, tower: str | None = None) -> Tow
     adapter = load(model) if isinstance(model, str) else model
     if getattr(adapter, "family", None) == "fusion":        # words and patches in one sequence
         from .fusion_trace import fusion_tower
-        return fusion_tower(adapter, text, image)
+        return Tower(**fusion_tower(adapter, text, image))
     if isinstance(adapter, CLIPAdapter):
         tower = tower or ("image" if image is not None else "text")
         if tower not in ("text", "image"):
