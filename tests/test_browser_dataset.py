@@ -3,7 +3,8 @@ sample (the summary, the accuracy table, the faithfulness bars, the layer x head
 the agreement and rows tables, a row opened in the Attributions tab in its own browser tab
 by its link); then handled errors (a file without a text column, Run
 with no method ticked) that keep every result drawn and show no gradio "Error" pill; an
-uploaded CSV run without the head scan; a download; and Stop during a run."""
+uploaded CSV run without the head scan; a download and the HTML report (refused before
+any run); and Stop during a run."""
 from __future__ import annotations
 
 from browser_helpers import REDRAW_MS, Walk, walk_fixture
@@ -22,6 +23,9 @@ def test_dataset_tab_walk(walk, tmp_path):
     w = walk
     w.shot("fresh page")
     w.assert_no_error_pill()
+    w.button("Save report (HTML, opens offline)").click()        # nothing run yet
+    w.expect_message("Nothing to download yet: press Run first.")
+    w.close_toasts()
 
     # ---- the bundled sample: every aggregate drawn ----------------------------------
     w.run("Run on every row", done_text="rows explained")
@@ -102,6 +106,9 @@ def test_dataset_tab_walk(walk, tmp_path):
     w.button("Download table (CSV)").click()
     w.page.get_by_text(".csv").first.wait_for(timeout=REDRAW_MS)
     w.shot("download csv")
+    w.button("Save report (HTML, opens offline)").click()
+    w.page.get_by_text(".html").first.wait_for(timeout=REDRAW_MS)
+    w.shot("report saved")
     w.control(SAMPLE).check()
     w.control("Integrated Gradients").check()
     w.button("Run on every row").click()

@@ -83,8 +83,8 @@ def _rows_view(table: pd.DataFrame, methods: list[str]) -> dict:
     view = table[cols].copy().round(4)
     view["notes"] = [n if not ok else "" for n, ok in zip(table["notes"], table["ok"])]
     spec = table.attrs.get("spec")
-    view["open"] = ([row_links(r, spec) if r["ok"] else "" for _, r in table.iterrows()]
-                    if spec else "")
+    view.insert(1, "open", [row_links(r, spec) if r["ok"] else "" for _, r in table.iterrows()]
+                if spec else "")                   # beside the row number: no scrolling to it
     types = ["html" if c == "open" else "number" if pd.api.types.is_numeric_dtype(view[c])
              and not pd.api.types.is_bool_dtype(view[c]) else "str" for c in view.columns]
     return gr.update(value=view, datatype=types)        # the links drawn as links
