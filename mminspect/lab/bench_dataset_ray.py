@@ -29,11 +29,10 @@ def main(argv=None) -> int:
     p.add_argument("--heads", action="store_true", help="also the head scan")
     a = p.parse_args(argv)
     os.environ.setdefault("MMINSPECT_MAX_ROWS", str(a.rows))      # your own machine
-    import ray
     import torch
 
     import mminspect as mi
-    from mminspect.lab.bench_dataset import BATCH, _max_diff, labels_of, rows
+    from mminspect.lab.bench_dataset import BATCH, _max_diff, labels_of, on_ray, rows
     torch.set_num_threads(1)
     model = mi.load("minilm")
     data = rows(a.rows)
@@ -43,16 +42,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     local = mi.explain_dataset(model, data, **kw)
     local_s = time.perf_counter() - start
-    start = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False)
-    try:
-        start_s = time.perf_counter() - start
-        start = time.perf_counter()
-        remote = mi.explain_dataset(model, data, backend="ray", **kw)
-        ray_s = time.perf_counter() - start
-    finally:
-        ray.shutdown()
+    remote, ray_s, start_s = on_ray(model, data, kw)
     cols = [f"{m}.scores" for m in a.methods] + (["head_importance"] if a.heads else [])
     diff = max(_max_diff(local[c].map(lambda v: v.tolist() if hasattr(v, "tolist") else v),
                          remote[c].map(lambda v: v.tolist() if hasattr(v, "tolist") else v))
