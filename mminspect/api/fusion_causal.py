@@ -23,11 +23,12 @@ import torch
 
 from ..capture.heads import capture_head_inputs, edit_heads
 from ..fusion import words as W
-from ..fusion.data import pad, world_scenes
+from ..fusion.data import masked_blanks, pad
 from ..miniclip.model import to_pixels
 from ..types import InputError
 from ..types.causal import HeadAblation, HeadImportance
 from .causal_common import MEAN_OVER, check_mode
+from .causal_towers import check_pairs
 from .fusion import as_fusion
 from .images import read_image
 
@@ -69,15 +70,7 @@ def _sites(adapter):
 
 
 def check_heads(heads, n_layers: int, n_heads: int) -> tuple[tuple[int, int], ...]:
-    try:
-        pairs = tuple(dict.fromkeys((int(a), int(b)) for a, b in heads))
-    except (TypeError, ValueError):
-        raise InputError(f"heads must be a list of (layer, head) pairs, got {heads!r}.") from None
-    bad = [p for p in pairs if not (0 <= p[0] < n_layers and 0 <= p[1] < n_heads)]
-    if not pairs or bad:
-        raise InputError(f"Name heads of the fusion model: layers 0..{n_layers - 1}, heads "
-                         f"0..{n_heads - 1}; got {list(pairs) or 'none'}.")
-    return pairs
+    return check_pairs(heads, n_layers, n_heads, "fusion model's")
 
 
 def _edits(items: list[tuple[tuple[int, int], ...]], n_heads: int, mode: str, contexts: dict):
@@ -168,24 +161,6 @@ class AblationAccuracy:
     seed: int
 
 
-def _blanks(role: str, n: int, size: int):
-    roles = ("colour",) if role == "colour" else ("shape", "thing")
-    images, captions, spots, answers = [], [], [], []
-    for rng, s in world_scenes(EVAL_SEED, 4 * n, size, stream=STREAMS[role]):
-        c = W.caption(s.things, rng)
-        where = [p for r in roles for p in W.content_positions(c, r)]
-        if not where:
-            continue
-        k = where[int(rng.integers(len(where)))]
-        images.append(s.image)
-        captions.append(list(W.with_mask(c, k).tokens))
-        spots.append(k + 1)                                              # +1: [CLS]
-        answers.append(W.ids_of([c.tokens[k]])[0])
-        if len(images) == n:
-            break
-    return images, captions, spots, answers
-
-
 @torch.no_grad()
 def fusion_ablation_accuracy(model, heads, role: str = "colour", n: int = 200,
                              mode: str = "zero") -> AblationAccuracy:
@@ -198,7 +173,9 @@ def fusion_ablation_accuracy(model, heads, role: str = "colour", n: int = 200,
     check_mode(mode)
     adapter = as_fusion(model)
     pairs = check_heads(heads, adapter.n_layers, adapter.n_heads)
-    images, captions, spots, answers = _blanks(role, int(n), adapter.cfg.image_size)
+    roles = ("colour",) if role == "colour" else ("shape", "thing")
+    images, captions, spots, answers = masked_blanks(EVAL_SEED, int(n), roles, STREAMS[role],
+                                                     adapter.cfg.image_size)
     ids, keep = pad(captions, adapter.cfg.max_words)
     pixels = to_pixels(np.stack(images)).to(adapter.device)
     ids, keep = ids.to(adapter.device), keep.to(adapter.device)

@@ -20,6 +20,25 @@ def world_scenes(seed: int, n: int, size: int = 64, stream: int = 0, n_objects: 
         yield rng, render_world(rng, size, n_objects=k)
 
 
+def masked_blanks(seed: int, n: int, roles: tuple[str, ...], stream: int, size: int = 64):
+    """n held-out masked-word items of stream (seed, stream): per scene one true caption with
+    one word of `roles` blanked -> (images, captions with [MASK], the blank's position counting
+    [CLS], the answer's id). Scenes without such a word are passed over."""
+    images, captions, spots, answers = [], [], [], []
+    for rng, s in world_scenes(seed, 4 * n, size, stream=stream):
+        c = W.caption(s.things, rng)
+        where = [p for r in roles for p in W.content_positions(c, r)]
+        if not where:
+            continue
+        k = where[int(rng.integers(len(where)))]
+        images.append(s.image)
+        captions.append(list(W.with_mask(c, k).tokens))
+        spots.append(k + 1)                                      # +1: [CLS]
+        answers.append(W.ids_of([c.tokens[k]])[0])
+        if len(images) == n:
+            break
+    return images, captions, spots, answers
+
 
 def pad(captions: list[list[str]], max_words: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Token lists -> (ids [row, word] with [CLS] first, keep bool [row, word])."""

@@ -19,7 +19,7 @@ import torch
 
 from ..explain.pointing import energy_in_mask, pointing_hit
 from ..fusion import words as W
-from ..fusion.data import pad, world_scenes
+from ..fusion.data import masked_blanks, pad, world_scenes
 from ..fusion.model import FusionModel
 from ..miniclip.model import to_pixels
 from ..models.clip_base import PatchGrid
@@ -57,19 +57,7 @@ def matching(model: FusionModel, n: int) -> dict:
 
 
 def masked(model: FusionModel, n: int, roles: tuple[str, ...], stream: int) -> float:
-    images, captions, spots, answers = [], [], [], []
-    for rng, s in world_scenes(EVAL_SEED, 4 * n, stream=stream):
-        c = W.caption(s.things, rng)
-        where = [p for r in roles for p in W.content_positions(c, r)]
-        if not where:
-            continue
-        k = where[int(rng.integers(len(where)))]
-        images.append(s.image)
-        captions.append(list(W.with_mask(c, k).tokens))
-        spots.append(k + 1)                                      # +1: [CLS]
-        answers.append(W.ids_of([c.tokens[k]])[0])
-        if len(images) == n:
-            break
+    images, captions, spots, answers = masked_blanks(EVAL_SEED, n, roles, stream)
     logits = _run(model, images, captions)[1]                    # [row, word, vocab]
     pred = logits[torch.arange(len(spots)), torch.tensor(spots)].argmax(-1).cpu().numpy()
     return float((pred == np.array(answers)).mean())
