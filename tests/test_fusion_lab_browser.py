@@ -126,3 +126,39 @@ def test_remove_fusion_heads(lab_walk):
     assert w.message() == "", w.message()
     w.shot("after errors remove L0H0")
     w.assert_no_error_pill()
+
+
+lesson_walk = walk_fixture("fusion-lesson", "Lessons")
+LESSON = "The head that looks is not always the head that matters"
+
+
+def test_fusion_lesson_end_to_end(lesson_walk):
+    """Open the attention-vs-removal lesson, a handled error (Check with no answer), answer,
+    see the measured answer and its per-head picture, then try it in How attention works."""
+    w = lesson_walk
+    w.shot("fresh page")
+    w.pick("Lesson", LESSON)
+    w.wait_text("Predict first", timeout=REDRAW_MS * 6)
+    w.settle()
+    w.button("Check my answer").click()
+    w.expect_message("Pick one of the answers first")
+    w.shot("error check with no answer")
+    w.close_toasts()
+    measured = mi.api.run_lesson(mi.api.get_lesson(LESSON))
+    w.panel.get_by_role("radio", name="a different head", exact=True).check()
+    w.run("Check my answer", done_text="Measured on the real model")
+    assert measured.text.split(":")[0] in w.text()
+    assert ("Right" in w.text()) == (measured.answer == "a different head")
+    fig = w.wait_plot("p.title.startsWith('Each head: how much [MASK] reads the picture')")
+    assert "L0H0" in fig["x"] and "L3H3" in fig["x"]
+    w.shot("lesson answered with per head picture")
+    w.run("Try it in “How attention works”")
+    w.page.wait_for_function("() => document.body.innerText.includes('joint tower')",
+                             timeout=REDRAW_MS * 6)
+    w.page.wait_for_function("() => document.body.innerText.includes('puts')", timeout=REDRAW_MS * 6)
+    w.settle()
+    fig = w.wait_plot("p.title.startsWith('Softmax: weights of “[MASK]”') && p.drawn",
+                      timeout=REDRAW_MS * 4)
+    assert "r7c7" in fig["x"]
+    w.shot("tried in how attention works")
+    w.assert_no_error_pill()
