@@ -51,6 +51,24 @@ PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
             drawn: gd.querySelectorAll('.main-svg').length > 0};
   })"""
 
+# Each url(...) reference inside a visible plotly figure (the plot area's clip path, colour
+# bars' fills) that names another document than the page: the browser draws those parts as
+# nothing (plotly writes the page's address into them; the app then rewrites the address).
+STALE_URLS_JS = """() => {
+  const here = location.href.split('#')[0];
+  const out = [];
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    if (gd.offsetParent === null) continue;
+    for (const el of gd.querySelectorAll('[clip-path*="url("], [fill*="url("], [style*="url("]')) {
+      const v = (el.getAttribute('clip-path') || '') + ' ' + (el.getAttribute('fill') || '') +
+                ' ' + (el.getAttribute('style') || '');
+      for (const m of v.matchAll(/url\\((['"]?)([^#'")]*)#/g))
+        if (m[2] && m[2] !== here) out.push(m[2].slice(0, 120));
+    }
+  }
+  return out;
+}"""
+
 # Busy = some status tracker shows progress (not hidden, not an error pill).
 BUSY_JS = """() => [...document.querySelectorAll('[data-testid="status-tracker"]')]
   .some(e => !e.classList.contains('hide') && !e.querySelector('.error'))"""
@@ -143,6 +161,9 @@ class Walk:
         path = SHOTS / f"{self.tab}-{self.n:02d}-{re.sub(r'[^a-z0-9]+', '-', step.lower())}.png"
         self.page.wait_for_timeout(200)                # plotly's transitions end
         self.page.screenshot(path=str(path), full_page=True)
+        stale = self.page.evaluate(STALE_URLS_JS)
+        assert not stale, (f"{path.name}: figures whose clip paths or fills point at another "
+                           f"address than the page's (drawn as nothing): {stale[:3]}")
         return path
 
     # ---- controls --------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .i18n_app import add_language_picker, localize
 from .hosting import HeadersMiddleware, configure_logging, forget_closed_sessions
 from .lanes import install_lanes
 from .links import wire_links
+from .plot_urls import HEAD as PLOT_URLS_HEAD
 from .sessions import SessionsMiddleware, expire_sessions
 from .uploads import UploadQuota, upload_keep_s
 
@@ -88,6 +89,7 @@ def launch_kwargs(port: int | None = None) -> dict:
     """Launch settings. No server_name: Spaces sets GRADIO_SERVER_NAME; never share=True."""
     port = port or int(os.environ.get("GRADIO_SERVER_PORT", 7860))
     return {"server_port": port, "share": False, "theme": gr.themes.Soft(), "css": CSS,
+            "head": PLOT_URLS_HEAD,                # figures stay drawn when the link changes
             "footer_links": ["api", "gradio"], "max_file_size": "10mb",
             "app_kwargs": {"middleware": [Middleware(HeadersMiddleware),
                                           Middleware(SessionsMiddleware),

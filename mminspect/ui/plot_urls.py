@@ -1,0 +1,45 @@
+"""Keep plotly's figures drawn when the app rewrites the address bar.
+
+Why: gradio's page has a `<base href>`, and with one plotly.js writes every internal
+reference of a figure as an absolute URL of the page at drawing time:
+`clip-path="url('http://host/?tab=text#clip…xyplot')"` (the plot area's clip), and the same
+for colour bars' gradient fills. The app writes each view into the address bar
+(`history.replaceState`, share.py); from then on those URLs point at another document, and
+the browser draws the clipped parts as nothing. Seen: after "Try it in How attention works"
+(which draws the softmax step, then writes the link) the bars vanished, axes and title stayed.
+
+The script below wraps `history.replaceState` / `pushState`: after each change it re-points
+every such reference inside the page's plotly figures at the new address. Plotly offers no
+setting for this (its base URL is read from `location.href` when a figure is drawn), so it is
+written by hand.
+"""
+from __future__ import annotations
+
+HEAD = """<script>
+(() => {
+  const ATTRS = ['clip-path', 'fill', 'stroke', 'mask', 'filter'];
+  const repoint = () => {
+    const here = location.href.split('#')[0];
+    for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+      for (const attr of ATTRS) {
+        for (const el of gd.querySelectorAll('[' + attr + '*="url("]')) {
+          const v = el.getAttribute(attr);
+          const fixed = v.replace(/url\\((['"]?)[^#'")]*#/g, (m, q) => 'url(' + q + here + '#');
+          if (fixed !== v) el.setAttribute(attr, fixed);
+        }
+        for (const el of gd.querySelectorAll('[style*="url("]')) {
+          const v = el.style.getPropertyValue(attr);
+          if (!v || !v.includes('url(')) continue;
+          el.style.setProperty(attr, v.replace(/url\\((['"]?)[^#'")]*#/g, (m, q) => 'url(' + q + here + '#'));
+        }
+      }
+      if (gd._context && gd._context._baseUrl) gd._context._baseUrl = here;
+    }
+  };
+  for (const name of ['replaceState', 'pushState']) {
+    const original = history[name].bind(history);
+    history[name] = (...args) => { const out = original(...args); repoint(); return out; };
+  }
+  window.mmRepointPlots = repoint;
+})();
+</script>"""
