@@ -11,20 +11,16 @@ residual stream), `self_attention_modules()` and `cross_attention_modules()` (ea
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from ..fusion.caption import START, CaptionConfig, CaptionModel, caption_ids, caption_vocabulary
 from ..miniclip.model import to_pixels
-from ..types import InputError, ModelLoadError
+from ..types import InputError
 from .base import ModelAdapter
-from .bundled import verify_sha256
-from .devices import choose_device
-from .fusion_adapter import FusionAdapter, fusion_dir
+from .fusion_adapter import FusionAdapter, fusion_dir, load_shipped, read_card
 
 CARD, WEIGHTS = "caption_card.json", "caption.safetensors"
 RETRAIN = "python -m mminspect.lab.caption_train --out assets/fusion"
@@ -36,11 +32,7 @@ def caption_dir(source: str) -> Path:
 
 
 def read_caption_card(folder: Path) -> dict:
-    try:
-        return json.loads((folder / CARD).read_text())
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"The captioner's card {folder / CARD} is missing or unreadable ({e}); "
-                             f"restore it from git (git checkout -- assets/fusion) or retrain: `{RETRAIN}`.") from e
+    return read_card(folder, CARD, "the captioner", RETRAIN)
 
 
 class CaptionAdapter(ModelAdapter):
@@ -48,20 +40,10 @@ class CaptionAdapter(ModelAdapter):
 
     def __init__(self, name: str, path: str, label: str, device: str | None = None):
         folder = caption_dir(path)
-        card = read_caption_card(folder)
-        self.folder, self.card = folder, card
-        weights = verify_sha256(folder / card.get("weights", {}).get("file", WEIGHTS),
-                                card.get("weights", {}).get("sha256"),
-                                f"{folder / CARD} records another file. Restore both from git "
-                                f"(git checkout -- assets/fusion) or retrain with `{RETRAIN}`.")
-        if card.get("vocabulary") != list(caption_vocabulary()):
-            raise ModelLoadError(f"{folder / CARD} was trained with another vocabulary than "
-                                 f"mminspect.fusion.caption builds today; retrain with `{RETRAIN}`.")
-        model = CaptionModel(CaptionConfig.from_dict(card["config"]))
-        missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
-        if missing or unexpected:
-            raise ModelLoadError(f"{weights} does not fit the card's config: missing {missing}, "
-                                 f"unexpected {unexpected}.")
+        self.card, model = load_shipped(
+            folder, (CARD, WEIGHTS), "the captioner", RETRAIN, caption_vocabulary(),
+            "mminspect.fusion.caption", lambda config: CaptionModel(CaptionConfig.from_dict(config)))
+        self.folder = folder
         self._setup(name, label, model, device)
 
     @classmethod

@@ -36,12 +36,37 @@ def fusion_dir(source: str) -> Path:
     return asset_dir("fusion") if source == "bundled:fusion" else Path(source)
 
 
-def read_card(folder: Path) -> dict:
+def read_card(folder: Path, card_name: str = CARD, what: str = "the fusion model",
+              retrain: str = RETRAIN) -> dict:
     try:
-        return json.loads((folder / CARD).read_text())
+        return json.loads((folder / card_name).read_text())
     except (OSError, ValueError) as e:
-        raise ModelLoadError(f"The fusion model's card {folder / CARD} is missing or unreadable ({e}); "
-                             f"restore it from git (git checkout -- assets/fusion) or retrain: `{RETRAIN}`.") from e
+        raise ModelLoadError(f"The card of {what}, {folder / card_name}, is missing or unreadable "
+                             f"({e}); restore it from git (git checkout -- assets/fusion) or "
+                             f"retrain: `{retrain}`.") from e
+
+
+def load_shipped(folder: Path, files: tuple[str, str], what: str, retrain: str,
+                 vocabulary: list, vocab_source: str, build) -> tuple[dict, torch.nn.Module]:
+    """(card, model) of a model shipped in `folder` with its card: the card read, the weights'
+    SHA-256 checked against it, its vocabulary compared with the one `vocab_source` builds
+    today, the weights loaded into `build(card["config"])`. files: (card, weights) names;
+    what: the model in words ("the fusion model"); retrain: the command that remakes both."""
+    card_name, weights_name = files
+    card = read_card(folder, card_name, what, retrain)
+    weights = verify_sha256(folder / card.get("weights", {}).get("file", weights_name),
+                            card.get("weights", {}).get("sha256"),
+                            f"{folder / card_name} records another file. Restore both from git "
+                            f"(git checkout -- assets/fusion) or retrain with `{retrain}`.")
+    if card.get("vocabulary") != list(vocabulary):
+        raise ModelLoadError(f"{folder / card_name} was trained with another vocabulary than "
+                             f"{vocab_source} builds today; retrain with `{retrain}`.")
+    model = build(card["config"])
+    missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+    if missing or unexpected:
+        raise ModelLoadError(f"{weights} does not fit the card's config: missing {missing}, "
+                             f"unexpected {unexpected}.")
+    return card, model
 
 
 class FusionAdapter(ModelAdapter):
@@ -49,20 +74,10 @@ class FusionAdapter(ModelAdapter):
 
     def __init__(self, name: str, path: str, label: str, device: str | None = None):
         folder = fusion_dir(path)
-        card = read_card(folder)
-        self.folder, self.card = folder, card
-        weights = verify_sha256(folder / card.get("weights", {}).get("file", WEIGHTS),
-                                card.get("weights", {}).get("sha256"),
-                                f"{folder / CARD} records another file. Restore both from git "
-                                f"(git checkout -- assets/fusion) or retrain with `{RETRAIN}`.")
-        if card.get("vocabulary") != list(W.vocabulary()):
-            raise ModelLoadError(f"{folder / CARD} was trained with another vocabulary than "
-                                 f"mminspect.fusion.words builds today; retrain with `{RETRAIN}`.")
-        model = FusionModel(FusionConfig.from_dict(card["config"]))
-        missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
-        if missing or unexpected:
-            raise ModelLoadError(f"{weights} does not fit the card's config: missing {missing}, "
-                                 f"unexpected {unexpected}.")
+        self.card, model = load_shipped(
+            folder, (CARD, WEIGHTS), "the fusion model", RETRAIN, W.vocabulary(),
+            "mminspect.fusion.words", lambda config: FusionModel(FusionConfig.from_dict(config)))
+        self.folder = folder
         self._setup(name, label, model, device)
 
     @classmethod
