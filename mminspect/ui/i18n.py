@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import hashlib
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,8 +46,10 @@ CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("mminspect_locale"
 
 def key_of(text: str) -> str:
     """The i18n key of an English text: short, stable, and free of '}' (the front end reads a
-    marker's JSON up to its first '}')."""
-    return "mm." + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+    marker's JSON up to its first '}'). Two 32-bit checksums: a name, not a security check
+    (file hashes all go through models/bundled.py)."""
+    raw = text.encode("utf-8")
+    return f"mm.{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
 
 
 def marker(text: str) -> str:
@@ -157,6 +159,8 @@ class Registry:
     def add(self, english: str, translations: dict[str, str]) -> str:
         """Register `english` with its translations; its marker."""
         k = key_of(english)
+        if self.texts.get(k, {}).get(SOURCE, english) != english:       # a 64-bit name clash
+            raise ValueError(f"two texts share the i18n key {k}: {english[:40]!r}")
         self.texts.setdefault(k, {SOURCE: english}).update(translations)
         return marker(english)
 
