@@ -52,9 +52,11 @@ def test_the_app_offers_a_registered_explainer(brightness):
     """The page's image-method pickers are built from the registry: the new method is a
     choice of the image sanity check's boxes."""
     from mminspect.ui import build_app
+    from mminspect.ui.i18n import marker
     cfg = build_app().get_config_file()
+    # the page shows each label through its translation marker (English / 中文)
     boxes = [c for c in cfg["components"] if c["type"] == "checkboxgroup"
-             and c.get("props", {}).get("label") == "Image methods to check"]
+             and c.get("props", {}).get("label") == marker("Image methods to check")]
     assert len(boxes) == 1
     values = [ch[1] if isinstance(ch, (list, tuple)) else ch for ch in boxes[0]["props"]["choices"]]
     labels = [ch[0] if isinstance(ch, (list, tuple)) else ch for ch in boxes[0]["props"]["choices"]]

@@ -96,8 +96,9 @@ class Session:
         from gradio_client import Client
         self.url, self.index, self.runner = url, index, runner
         self.client = Client(url, verbose=False, download_files=False)
-        self.outputs = endpoint_outputs(self.client.config)
-        self.custom_visible = custom_box_visible(self.client.config)
+        config = in_english(self.client.config)
+        self.outputs = endpoint_outputs(config)
+        self.custom_visible = custom_box_visible(config)
         self.prompts: list[str] = []             # of the last image Inspect that succeeded
 
     def call(self, case: str, endpoint: str, kwargs: dict, phase: str) -> Result:
@@ -136,6 +137,28 @@ class Session:
                                 for c in prompts[0]["choices"]]
         res.values, res.types = values, types          # for the case's own check (not saved)
         return res
+
+
+MARKER = "__i18n__"          # how the page's config names a translated text (gr.I18n)
+
+
+def in_english(config: dict) -> dict:
+    """The app's config with every translation marker (the page shows its texts in English
+    or Chinese) replaced by its English text, as the harness looks controls up by label."""
+    english = (config.get("i18n_translations") or {}).get("en") or {}
+
+    def plain(x):
+        if isinstance(x, str) and x.startswith(MARKER):
+            try:
+                return english.get(json.loads(x[len(MARKER):])["key"], x)
+            except (ValueError, KeyError, TypeError):
+                return x
+        if isinstance(x, list):
+            return [plain(v) for v in x]
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        return x
+    return {**config, "components": plain(config.get("components", []))}
 
 
 def endpoint_outputs(config: dict) -> dict[str, tuple[list[str], int | None]]:

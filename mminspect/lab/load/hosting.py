@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from .client import read_stream
+from .client import in_english, read_stream
 from .messages import UNCLEAR, clear_message
 from .server import memory_mb
 
@@ -45,7 +45,7 @@ PROXY = "10.9.9.9"                       # what the (played) proxy appends for t
 
 def app_config(url: str) -> dict:
     with urllib.request.urlopen(url + "config", timeout=30) as r:
-        return json.loads(r.read())
+        return in_english(json.loads(r.read()))
 
 
 def endpoints(cfg: dict) -> dict[str, tuple[int, list[dict]]]:
