@@ -116,5 +116,8 @@ def test_dataset_tab_walk(walk, tmp_path):
     w.button("Stop").click()
     w.settle()
     assert "2 of 3 rows explained" in w.text()          # the stopped run replaced nothing
+    # Stop is no error: a message says what was kept, and no output shows an Error pill
+    # (gradio's own cancel marked every output of the run with one)
+    w.expect_message("Stopped. The results on the page are those of the last run")
     w.assert_no_error_pill()
     w.shot("stopped keeps results")

@@ -101,3 +101,17 @@ def test_the_report_holds_the_aggregates_and_opens_offline(table):
             in html.unescape(body))
     with pytest.raises(InputError, match="press Run first"):
         dataset_tab.on_export_report(default_context(), None)
+
+
+def test_stop_stops_this_pages_run_only_and_not_the_next_one():
+    """Stop is a flag the run reads between batches (gradio's own cancel left an Error pill
+    on every output): it stops the runs of its page that started before it, nothing else."""
+    from types import SimpleNamespace
+
+    from mminspect.ui import dataset_tab
+    running = dataset_tab.stop_check("page-a")
+    other = dataset_tab.stop_check("page-b")
+    assert not running() and not other()
+    dataset_tab.on_stop(SimpleNamespace(session_hash="page-a"))
+    assert running() and not other()
+    assert not dataset_tab.stop_check("page-a")()        # a run started after Stop runs on

@@ -8,6 +8,9 @@ request's time budget (refused early, with how many rows fit, when it would not 
 from __future__ import annotations
 
 import html
+import threading
+import time
+from typing import Callable
 from urllib.parse import urlencode
 
 import gradio as gr
@@ -18,7 +21,7 @@ from .. import api
 from ..api.dataset_io import plain, to_csv
 from ..figures import dataset as figs
 from ..report.dataset import dataset_report
-from ..types import InputError
+from ..types import Cancelled, InputError
 from .context import AppContext
 from .events import MESSAGE, Components, bind, client_left, picker, reporter
 from .model_picker import resolve_model
@@ -101,17 +104,48 @@ def _summary(s, table: pd.DataFrame, seconds: float) -> str:
             f"{table.attrs['spec']['target'].replace('_', '-')}.")
 
 
+# Stop is a flag the run reads between batches, not gradio's `cancels=`: gradio marks every
+# output of a cancelled event with a red "Error" pill (3 pills after Stop, measured), and the
+# page would then read as broken. {session: when Stop was pressed (monotonic s)}
+_STOP_AT: dict[str, float] = {}
+_STOP_LOCK = threading.Lock()
+STOP_KEEP_S = 3600.0                      # a session's Stop is forgotten after an hour
+
+
+def on_stop(request: gr.Request) -> None:
+    """Stop the run of this page (its session): it ends after the batch it is in."""
+    now = time.monotonic()
+    with _STOP_LOCK:
+        for session, at in list(_STOP_AT.items()):
+            if now - at > STOP_KEEP_S:
+                del _STOP_AT[session]
+        _STOP_AT[getattr(request, "session_hash", None) or ""] = now
+
+
+def stop_check(session: str | None) -> Callable[[], bool]:
+    """should_stop for a run that starts now: its page pressed Stop since, or it left."""
+    started = time.monotonic()
+    return lambda: client_left() or _STOP_AT.get(session or "", -1.0) >= started
+
+
 def on_run(ctx: AppContext, model_name, source, upload, methods, scan,
-           progress=gr.Progress()) -> dict:
+           request: gr.Request = None, progress=gr.Progress()) -> dict:
     """Explain every row, keep the table, draw the aggregates."""
+    stopped = stop_check(getattr(request, "session_hash", None))
     report = reporter(progress)
     data = _data(source, upload)
     if not methods:
         raise InputError("Tick at least one method.")
     model = resolve_model(ctx, model_name, None, report)
-    with api.exclusive(model):
-        table = api.explain_dataset(model, data, methods=list(methods), heads=bool(scan),
-                                    batch_size=4, progress=report, should_stop=client_left)
+    try:
+        with api.exclusive(model):
+            table = api.explain_dataset(model, data, methods=list(methods), heads=bool(scan),
+                                        batch_size=4, progress=report, should_stop=stopped)
+    except Cancelled:
+        if client_left():
+            raise                                  # nobody to tell: the page is gone
+        raise InputError("Stopped. The results on the page are those of the last run that "
+                         "finished; press Run to start again.") from None
     s = api.summarize_dataset(table)
     labels = {m["name"]: m["label"] for m in api.list_attribution_methods()}
     faith = s.faithfulness.assign(method=[labels.get(m, m) for m in s.faithfulness["method"]])
@@ -243,10 +277,10 @@ def wire(ctx: AppContext, c: Components) -> None:
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     c["source"].change(bind(on_source, ctx, ["upload", MESSAGE]), c["source"],
                        comps(["upload", MESSAGE]), **quick)
-    run = c["run"].click(bind(on_run, ctx, RUN, release=True),
+    c["run"].click(bind(on_run, ctx, RUN, release=True),
                          comps(["model", "source", "upload", "methods", "scan"]), comps(RUN),
                          api_name="explain_dataset", concurrency_id="long", concurrency_limit=1)
-    c["stop"].click(None, None, None, cancels=[run], api_visibility="private")
+    c["stop"].click(on_stop, None, None, queue=False, api_visibility="private")
     shown = ["rows", MESSAGE]
     for control in ("contains", "show"):
         c[control].change(bind(on_filter, ctx, shown), comps(["state", "contains", "show"]),
