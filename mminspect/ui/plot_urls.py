@@ -17,20 +17,19 @@ from __future__ import annotations
 
 HEAD = """<script>
 (() => {
-  const ATTRS = ['clip-path', 'fill', 'stroke', 'mask', 'filter'];
+  const ATTRS = ['clip-path', 'fill', 'stroke', 'mask', 'filter', 'style'];
+  const WITH_URL = ATTRS.map(a => '[' + a + '*="url("]').join(', ');
+  const REF = /url\\((['"]?)[^#'")]*#/g;
   const repoint = () => {
     const here = location.href.split('#')[0];
+    const fix = (v) => v.replace(REF, (m, q) => 'url(' + q + here + '#');
     for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-      for (const attr of ATTRS) {
-        for (const el of gd.querySelectorAll('[' + attr + '*="url("]')) {
+      // only the elements that hold a url(...) reference (a native selector: a slider step
+      // changes the address, and a heatmap has thousands of elements)
+      for (const el of gd.querySelectorAll(WITH_URL)) {
+        for (const attr of ATTRS) {
           const v = el.getAttribute(attr);
-          const fixed = v.replace(/url\\((['"]?)[^#'")]*#/g, (m, q) => 'url(' + q + here + '#');
-          if (fixed !== v) el.setAttribute(attr, fixed);
-        }
-        for (const el of gd.querySelectorAll('[style*="url("]')) {
-          const v = el.style.getPropertyValue(attr);
-          if (!v || !v.includes('url(')) continue;
-          el.style.setProperty(attr, v.replace(/url\\((['"]?)[^#'")]*#/g, (m, q) => 'url(' + q + here + '#'));
+          if (v && v.includes('url(')) { const f = fix(v); if (f !== v) el.setAttribute(attr, f); }
         }
       }
       if (gd._context && gd._context._baseUrl) gd._context._baseUrl = here;
@@ -40,6 +39,5 @@ HEAD = """<script>
     const original = history[name].bind(history);
     history[name] = (...args) => { const out = original(...args); repoint(); return out; };
   }
-  window.mmRepointPlots = repoint;
 })();
 </script>"""
