@@ -20,7 +20,7 @@ from ..types import InputError
 from . import attention_break
 from .attention_steps import SENTENCES, STEP_KEYS, TITLES, figure, question
 from .context import AppContext
-from .events import MESSAGE, Components, bind, picker, reporter
+from .events import MESSAGE, Components, bind, on_any, picker, reporter
 from .gpu import gpu
 from .model_picker import model_label, picker_choices, resolve_model
 from .share import LinkField, TabLink, build_exports, fresh_copy, wire_exports, wire_url
@@ -280,14 +280,12 @@ def wire(ctx: AppContext, c: dict, trace, prev, nxt) -> tuple:
     trace.click(handler, comps(inputs), comps(outputs), api_name="trace_head", **model_event)
     c["text"].submit(handler, comps(inputs), comps(outputs), api_visibility="private", **model_event)
     # a new head, model or tower is a new trace (one cheap forward); the sliders follow it
-    for control in ("layer", "head", "model", "tower"):
-        c[control].input(handler, comps(inputs), comps(outputs), api_visibility="private",
-                         trigger_mode="always_last", **model_event)
+    on_any([c[n].input for n in ("layer", "head", "model", "tower")], handler, comps(inputs),
+           comps(outputs), api_visibility="private", **model_event)
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     view_in, view_out = ["state", "query", "step", "predict"], ["state", *STEP_OUT, MESSAGE]
-    for control in ("query", "step", "predict"):
-        c[control].input(bind(on_view, ctx, view_out), comps(view_in), comps(view_out),
-                         trigger_mode="always_last", **quick)
+    on_any([c[n].input for n in ("query", "step", "predict")], bind(on_view, ctx, view_out),
+           comps(view_in), comps(view_out), **quick)
     # picking an answer is the guess: it is scored at once and the figure revealed
     c["answer"].input(bind(on_check, ctx, view_out), comps(["state", "step", "answer", "predict"]),
                       comps(view_out), **quick)

@@ -9,6 +9,7 @@ decoded by the app (not by gradio), so a bad file gets the app's own message.
 """
 from __future__ import annotations
 
+import functools
 import html
 
 import gradio as gr
@@ -25,7 +26,7 @@ from .clip_views import (SCALES, by_probability, chain_summary, contrast_view, o
                          redraw_text_attention, relevance_gallery, scale_note,
                          similarity_gallery, text_attention_figure)
 from .context import AppContext
-from .events import MESSAGE, Components, bind, picker, message_markdown, reporter
+from .events import MESSAGE, Components, bind, message_markdown, on_any, picker, reporter
 from .guards import may_be_empty
 from . import trust_image
 from .gpu import gpu
@@ -366,14 +367,11 @@ def wire(ctx: AppContext, c: dict, run, run_all) -> None:
        ["method_maps", "method_table", "pointing_md"], api_name="explain_methods",
        concurrency_id="long", concurrency_limit=1,
        release=True)
-    for control in ("a", "b"):
-        on(c[control].input, redraw_contrast, ["state", "a", "b"], ["contrast", "contrast_md"],
-           **quick)
-    for control in ("layer", "head", "query"):
-        on(c[control].input, redraw_attention, ["state", "layer", "head", "query"], ["patches"],
-           trigger_mode="always_last", **quick)
-    on(c["query"].change, redraw_attention, ["state", "layer", "head", "query"], ["patches"],
-       **quick)
+    on(functools.partial(on_any, [c["a"].input, c["b"].input]), redraw_contrast,
+       ["state", "a", "b"], ["contrast", "contrast_md"], **quick)
+    # the query also moves when a patch is clicked (a change, not an input)
+    on(functools.partial(on_any, [c["layer"].input, c["head"].input, c["query"].change]),
+       redraw_attention, ["state", "layer", "head", "query"], ["patches"], **quick)
     on(c["scale"].input, redraw_relevance, ["state", "scale"], ["rel", "rel_note"], **quick)
     on(c["patches"].select, on_patch_select, ["state"], ["query"], **quick)
     clip_causal.wire(ctx, c)

@@ -15,7 +15,7 @@ from ..figures.compare import compare_head_figure, head_change_figure
 from ..types import InputError
 from ..types.compare import Comparison
 from .context import AppContext
-from .events import bind, picker, reporter
+from .events import bind, on_any, picker, reporter
 from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import model_label, picker_choices, resolve_model
@@ -176,10 +176,9 @@ def wire(ctx: AppContext, c: dict) -> None:
     head_out = ["cmp_layer", "cmp_head", "cmp_figure", MESSAGE]
     c["cmp_heads"].input(bind(on_open_head, ctx, head_out, message=MESSAGE),
                          comps(["cmp_state", "cmp_heads"]), comps(head_out), **quick)
-    for slider in ("cmp_layer", "cmp_head"):
-        c[slider].input(bind(on_slide, ctx, ["cmp_figure", MESSAGE], message=MESSAGE),
-                        comps(["cmp_state", "cmp_layer", "cmp_head"]), comps(["cmp_figure", MESSAGE]),
-                        trigger_mode="always_last", **quick)
+    on_any([c["cmp_layer"].input, c["cmp_head"].input],
+           bind(on_slide, ctx, ["cmp_figure", MESSAGE], message=MESSAGE),
+           comps(["cmp_state", "cmp_layer", "cmp_head"]), comps(["cmp_figure", MESSAGE]), **quick)
     pair_out = ["text", "cmp_text_b", "labels", "cmp_teaches", MESSAGE]
     c["cmp_pair"].input(bind(on_pair, ctx, pair_out, message=MESSAGE), comps(["cmp_pair"]),
                         comps(pair_out), **quick)

@@ -23,7 +23,7 @@ from ..figures import dataset as figs
 from ..report.dataset import dataset_report
 from ..types import Cancelled, InputError
 from .context import AppContext
-from .events import MESSAGE, Components, bind, client_left, picker, reporter
+from .events import MESSAGE, Components, bind, client_left, on_any, picker, reporter
 from .model_picker import resolve_model
 from .share import _fresh_export_path
 from .text_targets import TARGETS
@@ -282,9 +282,8 @@ def wire(ctx: AppContext, c: Components) -> None:
                          api_name="explain_dataset", concurrency_id="long", concurrency_limit=1)
     c["stop"].click(on_stop, None, None, queue=False, api_visibility="private")
     shown = ["rows", MESSAGE]
-    for control in ("contains", "show"):
-        c[control].change(bind(on_filter, ctx, shown), comps(["state", "contains", "show"]),
-                          comps(shown), **quick)
+    on_any([c["contains"].change, c["show"].change], bind(on_filter, ctx, shown),
+           comps(["state", "contains", "show"]), comps(shown), **quick)
     out = ["export_file", MESSAGE]
     c["csv"].click(bind(on_export_csv, ctx, out), c["state"], comps(out),
                    concurrency_limit=2, api_visibility="private")

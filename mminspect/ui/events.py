@@ -188,3 +188,16 @@ class Components(dict):
         if name in self:
             raise KeyError(f"component name {name!r} is used twice in this tab")
         super().__setitem__(name, component)
+
+
+def on_any(triggers: list, fn, inputs: list, outputs: list, **kw):
+    """Several controls redraw the same outputs: ONE gradio event for all of them.
+
+    Why: one event per control runs as separate requests that finish in any order, so after
+    "row 2, then column 5" the answer for (row 2, old column) could arrive last and stay on
+    screen while the sliders said otherwise. One event with trigger_mode "always_last" runs
+    one request at a time and, when controls moved meanwhile, once more with their latest
+    values. triggers: the controls' events, e.g. [layer.input, head.input] (input: the
+    visitor's moves only; change: also the values the app sets)."""
+    kw.setdefault("trigger_mode", "always_last")
+    return gr.on(triggers, fn, inputs, outputs, **kw)

@@ -18,7 +18,7 @@ from ..api import fusion_caption as cap
 from ..figures import fusion as figs
 from ..types import InputError
 from .context import AppContext
-from .events import MESSAGE, Components, bind
+from .events import MESSAGE, Components, bind, on_any
 
 MODEL = "fusion-caption"
 MEAN = "heads averaged"
@@ -173,14 +173,12 @@ def build(ctx: AppContext) -> Components:
 def wire(ctx: AppContext, c: Components) -> None:
     comps = lambda names: [c[n] for n in names]                    # noqa: E731
     model_event = {"concurrency_id": "model", "concurrency_limit": ctx.model_concurrency}
-    for control in ("example", "number"):
-        c[control].change(bind(on_scene, ctx, ["image", MESSAGE]), comps(["example", "number"]),
-                          comps(["image", MESSAGE]), api_name=f"caption_scene_{control}")
+    on_any([c["example"].change, c["number"].change], bind(on_scene, ctx, ["image", MESSAGE]),
+           comps(["example", "number"]), comps(["image", MESSAGE]), api_name="caption_scene")
     inputs = comps(["example", "number", "prefix", "word", "layer", "head"])
     write = bind(on_write, ctx, WRITE, release=True)
     c["run"].click(write, inputs, comps(WRITE), api_name="caption_write", **model_event)
     c["prefix"].submit(write, inputs, comps(WRITE), api_name="caption_write_submit", **model_event)
     redraw = comps(["state", "word", "layer", "head"])
-    for control in ("word", "layer", "head"):
-        c[control].change(bind(on_redraw, ctx, REDRAW), redraw, comps(REDRAW),
-                          api_name=f"caption_redraw_{control}", show_progress="minimal")
+    on_any([c[n].change for n in ("word", "layer", "head")], bind(on_redraw, ctx, REDRAW), redraw,
+           comps(REDRAW), api_name="caption_redraw", show_progress="minimal")

@@ -17,7 +17,7 @@ from ..types import InputError
 from . import fusion_caption
 from . import fusion_lab
 from .context import AppContext
-from .events import MESSAGE, Components, bind
+from .events import MESSAGE, Components, bind, on_any
 
 MODEL = "fusion"
 MEAN = "heads averaged"
@@ -160,6 +160,6 @@ def wire(ctx: AppContext, c: Components) -> None:
     c["run"].click(run, inputs, comps(RUN), api_name="fusion_run", **model_event)
     c["caption"].submit(run, inputs, comps(RUN), api_name="fusion_run_submit", **model_event)
     redraw = comps(["state", "layer", "head", "word", "row", "col"])
-    for control in ("layer", "head", "word", "row", "col"):
-        c[control].change(bind(on_redraw, ctx, REDRAW), redraw, comps(REDRAW),
-                          api_name=f"fusion_redraw_{control}", show_progress="minimal")
+    on_any([c[n].change for n in ("layer", "head", "word", "row", "col")],
+           bind(on_redraw, ctx, REDRAW),
+           redraw, comps(REDRAW), api_name="fusion_redraw", show_progress="minimal")

@@ -10,7 +10,7 @@ from .. import api
 from ..figures import seq2seq as figs
 from ..types import InputError
 from .context import AppContext
-from .events import MESSAGE, Components, bind, picker
+from .events import MESSAGE, Components, bind, on_any, picker
 from .gpu import gpu
 from .model_picker import build_picker, resolve_model
 
@@ -149,10 +149,9 @@ def wire_views(ctx: AppContext, c: Components, run_fn, inputs: list[str], run_ou
     run = bind(gpu(run_fn), ctx, run_out, release=True)
     c["run"].click(run, comps(inputs), comps(run_out), api_name=api_name,
                    concurrency_id="model", concurrency_limit=ctx.model_concurrency)
-    for control in ("layer", "head", "token"):
-        c[control].input(bind(redraw_fn, ctx, redraw_out), comps(["state", "layer", "head", "token"]),
-                         comps(redraw_out), api_name=f"{api_name}_redraw_{control}",
-                         show_progress="hidden", concurrency_limit=None, trigger_mode="always_last")
+    on_any([c[n].input for n in ("layer", "head", "token")], bind(redraw_fn, ctx, redraw_out),
+           comps(["state", "layer", "head", "token"]), comps(redraw_out),
+           api_name=f"{api_name}_redraw", show_progress="hidden", concurrency_limit=None)
     return run
 
 

@@ -16,7 +16,7 @@ from ..api.text import instructive_head
 from ..types import InputError, TextView
 from . import causal_panel, compare_view
 from .context import AppContext
-from .events import MESSAGE, Components, bind, picker, reporter
+from .events import MESSAGE, Components, bind, on_any, picker, reporter
 from .gpu import gpu
 from .inputs import parse_labels
 from .model_picker import build_picker, model_label, picker_choices, resolve_model
@@ -201,11 +201,13 @@ def redraw_all(ctx: AppContext, state, layer, head, hide_special) -> dict:
 def make_on_open(key: str):
     """The handler for opening panel `key`'s tab: remember it is on screen, draw it afresh."""
 
-    def on_open(ctx: AppContext, state, layer, head, hide_special) -> dict:
-        out = {"panel": key}
-        if state is not None:
-            out[key] = _figure(state, key, layer, head, hide_special)
-        return out
+    def on_open(ctx: AppContext, state, shown, layer, head, hide_special) -> dict:
+        # A click on the sub-tab already on screen (gradio fires select again when the Text
+        # tab itself is clicked) redraws nothing: that panel is current, and its sliders'
+        # values were read when the click was sent, before the first view set them.
+        if state is None or shown == key:
+            return {"panel": key}
+        return {"panel": key, key: _figure(state, key, layer, head, hide_special)}
 
     on_open.__name__ = on_open.__qualname__ = f"on_open_{key}"
     return on_open
@@ -286,17 +288,16 @@ def wire(ctx: AppContext, c: dict, run, show_bv, tabs: dict) -> None:
     view_in = ["state", "panel", "layer", "head", "hide"]
     # Redraws never touch the model: their own unlimited queue, never behind a model event.
     quick = {"concurrency_limit": None, "show_progress": "hidden"}
-    for control in ("layer", "head"):
-        # input fires on drag and typing; always_last drops the stale redraws in between
-        c[control].input(bind(redraw_sliders, ctx, [*SLIDER_PANELS, MESSAGE]), comps(view_in),
-                         comps([*SLIDER_PANELS, MESSAGE]), api_visibility="private",
-                         trigger_mode="always_last", **quick)
+    # input fires on drag and typing; always_last drops the stale redraws in between
+    on_any([c["layer"].input, c["head"].input],
+           bind(redraw_sliders, ctx, [*SLIDER_PANELS, MESSAGE]),
+           comps(view_in), comps([*SLIDER_PANELS, MESSAGE]), api_visibility="private", **quick)
     c["hide"].input(bind(redraw_toggle, ctx, [*TOGGLE_PANELS, MESSAGE]), comps(view_in),
                     comps([*TOGGLE_PANELS, MESSAGE]), api_visibility="private",
                     trigger_mode="always_last", **quick)
     for key, tab in tabs.items():
         tab.select(bind(make_on_open(key), ctx, ["panel", key, MESSAGE]),
-                   comps(["state", "layer", "head", "hide"]), comps(["panel", key, MESSAGE]),
+                   comps(["state", "panel", "layer", "head", "hide"]), comps(["panel", key, MESSAGE]),
                    api_visibility="private", **quick)
     redraw_out = [*TOGGLE_PANELS, MESSAGE]
     show_bv.click(bind(on_bertviz, ctx, ["bertviz", MESSAGE]), comps(["state", "which"]),
