@@ -8,7 +8,10 @@ Data: the concatenation model's pool recipe (`fusion_train.build_pool`: mini-CLI
 1-3 objects, exact masks) and mini-CLIP 2's frozen image tower run once over the pool. A
 caption is drawn fresh for each scene at every step (`fusion.words.caption`: every object
 named, in a random order, positions and relations sometimes), so the decoder learns to name
-every object rather than one memorised sentence. Loss: next-word cross-entropy, [END] included.
+every object rather than one memorised sentence. Loss: next-word cross-entropy, [END] included;
+`--object-weight W` counts each naming word (colour, shape, thing) and [END] W times in the
+mean (W = 1: the plain mean), because a missed or wrong object is one of those few words among
+many easy glue words ("a", "and").
 AdamW, warm-up then cosine; one CPU thread by default (the CI machine is shared), float32.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from ..fusion import words as W
 from ..fusion.caption import END, START, CaptionConfig, CaptionModel, caption_ids, caption_loss, caption_vocabulary
@@ -41,26 +45,40 @@ class CaptionTrainConfig:
     lr: float = 2e-3
     warmup: int = 100
     weight_decay: float = 0.05
+    object_weight: float = 1.0   # weight of naming words and [END] in the loss (1: plain mean)
     threads: int = 1
     device: str = "cpu"
     model: CaptionConfig = field(default_factory=lambda: CaptionConfig(vocab_size=len(caption_vocabulary())))
 
 
 def make_batch(cfg: CaptionTrainConfig, pool, step: int):
-    """Step `step`'s rows: (pool index [row], input ids [row, word], targets [row, word])."""
+    """Step `step`'s rows: (pool index [row], input ids [row, word], targets [row, word],
+    loss weights [row, word])."""
     rng = np.random.default_rng([cfg.data_seed, 2, step])
     idx = rng.choice(len(pool.images), cfg.batch, replace=False)
-    seqs = [[START, *W.caption(pool.things[i], rng).tokens, END] for i in idx]
+    caps = [W.caption(pool.things[i], rng) for i in idx]
+    seqs = [[START, *c.tokens, END] for c in caps]
     n = max(len(s) for s in seqs) - 1
     if n > cfg.model.max_words:
         raise ValueError(f"a caption of {n} tokens; the captioner reads at most {cfg.model.max_words}")
     ids = torch.zeros(len(seqs), n, dtype=torch.long)                    # [PAD] is id 0
     targets = torch.full((len(seqs), n), -1, dtype=torch.long)
-    for r, s in enumerate(seqs):
+    weights = torch.zeros(len(seqs), n)
+    for r, (s, c) in enumerate(zip(seqs, caps)):
         sid = caption_ids(s)
         ids[r, :len(s) - 1] = torch.tensor(sid[:-1])
         targets[r, :len(s) - 1] = torch.tensor(sid[1:])
-    return torch.from_numpy(idx), ids, targets
+        named = [role is not None for role in c.roles] + [True]           # the targets; [END] last
+        weights[r, :len(s) - 1] = torch.tensor([cfg.object_weight if k else 1.0 for k in named])
+    return torch.from_numpy(idx), ids, targets, weights
+
+
+def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged with per-token weights (padding has weight 0)."""
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).clamp(min=0),
+                         reduction="none")
+    w = weights.reshape(-1) * (targets.reshape(-1) >= 0)
+    return (ce * w).sum() / w.sum()
 
 
 def train(cfg: CaptionTrainConfig, log=print, every: int = 50, evaluate_every=None):
@@ -80,9 +98,12 @@ def train(cfg: CaptionTrainConfig, log=print, every: int = 50, evaluate_every=No
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, step)
-        rows, ids, targets = make_batch(cfg, pool, step)
+        rows, ids, targets, weights = make_batch(cfg, pool, step)
         logits = model(None, ids.to(cfg.device), patches=feats[rows].to(cfg.device))[0]
-        loss = caption_loss(logits, targets.to(cfg.device))
+        if cfg.object_weight == 1.0:                    # the shipped recipe's loss, bit for bit
+            loss = caption_loss(logits, targets.to(cfg.device))
+        else:
+            loss = weighted_loss(logits, targets.to(cfg.device), weights.to(cfg.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -112,6 +133,9 @@ def parse(args: list[str]) -> tuple[argparse.Namespace, CaptionTrainConfig]:
     for name, default in ints.items():
         ap.add_argument("--" + name.replace("_", "-"), type=int, default=default)
     ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--warmup", type=int, default=d.warmup)
+    ap.add_argument("--object-weight", type=float, default=d.object_weight,
+                    help="weight of naming words (colour, shape, thing) and [END] in the loss")
     ap.add_argument("--device", default=d.device)
     ap.add_argument("--eval", type=int, default=200, metavar="N",
                     help="evaluate on N held-out scenes per figure (0: skip)")
@@ -121,7 +145,8 @@ def parse(args: list[str]) -> tuple[argparse.Namespace, CaptionTrainConfig]:
                     help="a folder for the weights and card (the shipped one: assets/fusion)")
     a = ap.parse_args(args)
     model = CaptionConfig(vocab_size=len(caption_vocabulary()), width=a.width, depth=a.depth)
-    run = {k: getattr(a, k) for k in ("seed", "data_seed", "pool", "steps", "batch", "lr", "threads", "device")}
+    run = {k: getattr(a, k) for k in ("seed", "data_seed", "pool", "steps", "batch", "lr", "warmup",
+                                      "object_weight", "threads", "device")}
     return a, CaptionTrainConfig(**run, model=model)
 
 
