@@ -36,7 +36,7 @@ RECIPE = ("**Pointing game**: the map of a written object word is the cross-atte
           "it over 200 held-out two-object scenes: held-out scene numbers 0-199 are those scenes.")
 
 
-def _scene(choice, number):
+def scene_of(choice, number):
     """(image uint8 [H, W, 3], {phrase: exact mask}) of the chosen scene."""
     if choice == HELD_OUT:
         if number is None or float(number) != int(float(number)):
@@ -50,7 +50,7 @@ def _scene(choice, number):
 
 
 def on_scene(ctx: AppContext, choice, number) -> dict:
-    return {"image": figs.scene_image(_scene(choice, number)[0])}
+    return {"image": figs.scene_image(scene_of(choice, number)[0])}
 
 
 def _head(head) -> int | None:
@@ -111,7 +111,7 @@ def _redraw(state, word, layer, head) -> dict:
 
 def on_write(ctx: AppContext, choice, number, prefix, word, layer, head) -> dict:
     """Write a caption of the chosen scene (starting with `prefix` if given); keep the result."""
-    image, masks = _scene(choice, number)
+    image, masks = scene_of(choice, number)
     view = cap.caption_scene(api.load(MODEL), image, prefix or "")
     state = {"view": view, "pointing": cap.caption_pointing(view, masks)}
     words = [f"{t}: {w}" for t, w in enumerate(view.steps)]
@@ -142,7 +142,7 @@ def build(ctx: AppContext) -> Components:
             shown = [(t.replace("mini-CLIP 2", "world scene"), t) for t in titles] + [(HELD_OUT, HELD_OUT)]
             c["example"] = gr.Dropdown(shown, value=titles[0] if titles else HELD_OUT, label="Captioner scene")
             c["number"] = gr.Number(0, precision=0, label="Held-out scene number (0-199)")
-            first = _scene(titles[0], 0)[0] if titles else None
+            first = scene_of(titles[0], 0)[0] if titles else None
             c["image"] = gr.Image(None if first is None else figs.scene_image(first),
                                   label="Picture the captioner reads (64 × 64, enlarged)", interactive=False)
         with gr.Column(scale=2):

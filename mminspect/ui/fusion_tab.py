@@ -15,6 +15,7 @@ from ..api import fusion as fusion_api
 from ..figures import fusion as figs
 from ..types import InputError
 from . import fusion_caption
+from . import fusion_caption_lab
 from . import fusion_lab
 from .context import AppContext
 from .events import MESSAGE, Components, bind, on_any
@@ -102,7 +103,7 @@ def build(ctx: AppContext) -> Components:
     with gr.Tab("Concatenation (one stream)"):
         c = build_concatenation(ctx)
     with gr.Tab("Cross-attention captioner"):
-        fusion_caption.build(ctx)
+        fusion_caption_lab.build(ctx, fusion_caption.build(ctx))
     return c
 
 
