@@ -32,3 +32,23 @@ def record_attention(modules: Sequence[torch.nn.Module]) -> Iterator[dict[int, t
     finally:
         for h in handles:
             h.remove()
+
+
+@contextmanager
+def record_calls(modules: Sequence[torch.nn.Module]) -> Iterator[dict[int, tuple]]:
+    """Keeps each module's positional inputs and its output of the last call (detached
+    copies): calls[layer] = (inputs tuple, output). The glass box reads a cross-attention's
+    two inputs (the words' normed states, the encoder's memory) and its joined output here."""
+    store: dict[int, tuple] = {}
+
+    def keep(i, module, args, output):
+        copy = lambda t: t.detach().clone() if torch.is_tensor(t) else t    # noqa: E731
+        store[i] = (tuple(copy(a) for a in args),
+                    tuple(copy(o) for o in output) if isinstance(output, tuple) else copy(output))
+
+    handles = [m.register_forward_hook(partial(keep, i)) for i, m in enumerate(modules)]
+    try:
+        yield store
+    finally:
+        for h in handles:
+            h.remove()

@@ -94,3 +94,13 @@ class CaptionAdapter(ModelAdapter):
     def lens_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """A decoder layer's residual stream read through the final norm and output head."""
         return self.model.head(self.model.ln_f(hidden))
+
+    def cross_weights(self, layer: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Layer `layer`'s cross-attention weights as (W [out, in], b [out]) for "q" (from the
+        words), "k" and "v" (from the patches: the two halves of `kv`) and "out" (`proj`, where
+        the heads are joined)."""
+        cross, d = self.model.blocks[layer].cross, self.cfg.width
+        kv_w, kv_b = cross.kv.weight.detach(), cross.kv.bias.detach()
+        return {"q": (cross.q.weight.detach(), cross.q.bias.detach()),
+                "k": (kv_w[:d], kv_b[:d]), "v": (kv_w[d:], kv_b[d:]),
+                "out": (cross.proj.weight.detach(), cross.proj.bias.detach())}
