@@ -35,7 +35,7 @@ def folder():
 def table(folder):
     # one batch of 40: the predictions go to inspect_clip in pieces of its 16-image limit
     return mi.explain_dataset("miniclip2", folder, methods=METHODS, budget_s=math.inf,
-                              batch_size=40)
+                              batch_size=40, faithfulness=False, heads=False)
 
 
 @pytest.mark.parametrize("name, world", [("scenes", True), ("scenes_flat", False)])
@@ -72,7 +72,8 @@ def test_hit_rate_and_energy_equal_the_pointing_game(table):
 
 def test_mini_clip_1s_flat_scenes_equal_its_pointing_game():
     table = mi.explain_dataset("miniclip", mi.load_dataset_sample("scenes_flat"),
-                               methods=["relevance"], budget_s=math.inf, batch_size=40)
+                               methods=["relevance"], budget_s=math.inf, batch_size=40,
+                               faithfulness=False, heads=False)
     game = pointing_game(load("miniclip"), n=N_SCENES, methods=["relevance"],
                          seed=POINTING_SEED, world=False)
     s = mi.summarize_image_dataset(table).set_index(["method", "metric"])
@@ -110,7 +111,7 @@ def test_bad_rows_are_kept_with_the_reason(tmp_path, folder):
         "mask": ["mask_000.png", "", "", "small_mask.png", "", ""]})
     rows.to_csv(tmp_path / "images.csv", index=False)
     t = mi.explain_dataset("miniclip2", tmp_path / "images.csv", methods=["relevance"],
-                           budget_s=math.inf)
+                           budget_s=math.inf, faithfulness=False)
     assert list(t["ok"]) == [True, False, False, False, False, True]
     assert "gone.png" in t["notes"][1] and "cannot be read" in t["notes"][2]
     assert "mask" in t["notes"][3] and "outside" in t["notes"][4]
@@ -165,14 +166,25 @@ def test_ray_gives_the_local_table(tmp_path, folder):
     assert np.allclose(local["score"], got["score"], atol=1e-6, equal_nan=True)
 
 
+def _copy_rows(tmp_path, folder, n):
+    rows = pd.read_csv(folder / "images.csv", dtype=str, keep_default_na=False).head(n)
+    for name in list(rows["file"]) + list(rows["mask"]):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    rows.to_csv(tmp_path / "images.csv", index=False)
+    return tmp_path
+
+
 def test_the_command_line_writes_the_table_and_pointing(tmp_path, folder, table, capsys):
     from mminspect.cli import main
     out = tmp_path / "r"
-    assert main(["dataset", str(folder), "--model", "miniclip2", "--methods", "relevance",
-                 "--out", str(out), "--quiet"]) == 0
+    (tmp_path / "in").mkdir()
+    data = _copy_rows(tmp_path / "in", folder, 4)
+    assert main(["dataset", str(data), "--model", "miniclip2", "--methods", "relevance",
+                 "--out", str(out), "--quiet", "--no-heads"]) == 0
     written = pd.read_parquet(out / "table.parquet")
     assert np.allclose(np.stack(written["relevance.patch_scores"]),
-                       np.stack(table["relevance.patch_scores"]), atol=1e-6)
+                       np.stack(table["relevance.patch_scores"][:4]), atol=1e-6)
+    assert written["relevance.deletion_area"].notna().all()     # faithfulness by default
     pointing = pd.read_csv(out / "pointing.csv")
     hit = pointing[(pointing["method"] == "relevance") & (pointing["metric"] == "pointing_hit")]
-    assert hit["mean"].item() == pytest.approx(table["relevance.pointing_hit"].mean())
+    assert hit["mean"].item() == pytest.approx(written["relevance.pointing_hit"].mean())

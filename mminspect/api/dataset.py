@@ -11,6 +11,7 @@ actors. The limits (rows, characters, time) are checked with the host's Limits.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from ..models.clip_base import CLIPAdapter
 from ..types import Cancelled, InputError, OverBudget, Progress, StopCheck
 from .adapters import as_text_adapter
 from .dataset_batch import TARGETS, DatasetSpec, explain_batch
-from .dataset_images import image_spec, read_image_rows, run_images
+from .dataset_image_stats import image_summary
+from .dataset_images import ImageSpec, image_spec, read_image_rows
+from .dataset_upload import unpack_images
 from .dataset_io import ParquetSink, read_rows, table_schema, typed
 from .dataset_stats import summarize_dataset
 from .limits import budget_in_force, check_labels, check_methods, limits
@@ -138,19 +141,30 @@ def _local(adapter, records: list[dict], spec: DatasetSpec, batch_size: int, clo
         clock.advance(len(chunk))
 
 
-def _images(adapter, data, methods, labels, backend, batch_size, budget_s, progress,
-            should_stop, lim, out, ray_options) -> pd.DataFrame:
-    rows, folder = read_image_rows(data, lim)
-    default = methods is None or list(methods) == list(DEFAULT_METHODS)    # text's defaults
-    spec = image_spec(adapter, rows, folder, None if default else methods, labels, lim)
-    clock = Clock(budget_s, len(rows), progress, should_stop, lim)
-    remote = None
-    if backend == "ray":
-        from .dataset_ray import run_ray
+def _prepare(loaded, data, target, methods, labels, heads, faithfulness, baseline,
+             temperature, precision, lim, scratch) -> tuple:
+    """(adapter, rows, spec): an image set (a CLIP-style model: a folder, its CSV's path or
+    a zip's bytes, api/dataset_images.py) or a table of texts. Every check before model work."""
+    if isinstance(loaded, CLIPAdapter):
+        if isinstance(data, (bytes, bytearray)):               # a zip: unpacked for this call
+            data = unpack_images(bytes(data), lim, scratch)
+        rows, folder = read_image_rows(data, lim)
+        default = methods is None or list(methods) == list(DEFAULT_METHODS)  # text's defaults
+        return loaded, rows, image_spec(loaded, rows, folder, None if default else methods,
+                                        labels, lim, faithfulness, heads)
+    rows = read_rows(data, lim)
+    adapter = as_text_adapter(loaded)
+    return adapter, rows, _spec(adapter, rows, target, methods, labels, heads, baseline,
+                                temperature, precision, lim)
 
-        def remote(emit):
-            run_ray(rows, spec, batch_size, clock, emit, ray_options)
-    return run_images(adapter, rows, spec, batch_size, clock, should_stop, out, remote)
+
+def _attrs(spec, backend: str) -> dict:
+    """What the table says it is (table.attrs["spec"]): the UI and dataset_sanity read it."""
+    if isinstance(spec, ImageSpec):
+        return {"model": spec.model, "methods": list(spec.methods), "labels": list(spec.labels),
+                "kind": "images", "backend": backend}
+    return {"model": spec.model, "target": spec.target, "methods": list(spec.methods),
+            "labels": list(spec.labels), "backend": backend}
 
 
 def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_METHODS,
@@ -159,7 +173,7 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
                     temperature: float = 0.05, precision: str | None = None,
                     budget_s: float | None = None, progress: Progress | None = None,
                     should_stop: StopCheck | None = None, ray_options: dict | None = None,
-                    keep: bool = True) -> pd.DataFrame | Path:
+                    keep: bool = True, faithfulness: bool = True) -> pd.DataFrame | Path:
     """Explain every row of `data`; one row of the returned table per input row.
 
     data: a .csv / .jsonl / .json / .parquet path, a DataFrame, a dict of columns, a list
@@ -186,6 +200,12 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     keep=False (with out= a .parquet file): each batch is written and then dropped here, so
     memory does not grow with the set; returns the file's Path (read it with
     mminspect.api.dataset_io.read_table or pandas.read_parquet).
+
+    With an image-text model, data is a folder of images with images.csv (file, prompt,
+    optionally label and mask), that CSV's path, or a zip of them (bytes); see
+    api/dataset_images.py. Per row and method: the patch map, pointing and energy-in-mask
+    (with a mask), and (faithfulness=True) deletion / insertion over patches; heads=True:
+    the image-tower head scan on the row's prompt. Text rows always carry faithfulness.
     """
     import pyarrow as pa                     # only here: `import mminspect` stays light
     lim = limits()
@@ -194,18 +214,23 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     if not (isinstance(batch_size, int) and 1 <= batch_size <= MAX_BATCH):
         raise InputError(f"batch_size must be a whole number from 1 to {MAX_BATCH}, "
                          f"got {batch_size!r}.")
-    loaded = load(model) if isinstance(model, str) else model
-    if isinstance(loaded, CLIPAdapter):      # a folder of images and a CSV: api/dataset_images
-        return _images(loaded, data, methods, labels, backend, batch_size, budget_s,
-                       progress, should_stop, lim, out, ray_options)
     if not keep and (out is None or _out_paths(out)[1] is not None):
         raise InputError("keep=False writes the table to out= and keeps nothing in memory: "
                          "give out= a .parquet file (the aggregates need the whole table: "
                          "mi.summarize_dataset(read_table(path)) afterwards).")
-    rows = read_rows(data, lim)
-    adapter = as_text_adapter(loaded)
-    spec = _spec(adapter, rows, target, methods, labels, heads, baseline, temperature,
-                 precision, lim)
+    loaded = load(model) if isinstance(model, str) else model
+    with tempfile.TemporaryDirectory(prefix="mminspect-set-") as scratch:
+        adapter, rows, spec = _prepare(loaded, data, target, methods, labels, heads,
+                                       faithfulness, baseline, temperature, precision, lim,
+                                       Path(scratch))
+        return _run(adapter, rows, spec, backend, batch_size, budget_s, progress, should_stop,
+                    out, ray_options, keep, lim, pa)
+
+
+def _run(adapter, rows, spec, backend, batch_size, budget_s, progress, should_stop, out,
+         ray_options, keep, lim, pa):
+    """Both kinds of set, both backends: batch by batch through explain_batch, each batch
+    typed and written to `out` at once."""
     clock = Clock(budget_s, len(rows), progress, should_stop, lim)
     table_path, folder = _out_paths(out)
     parts, sink, schema = [], None, None
@@ -235,10 +260,8 @@ def explain_dataset(model, data, *, target: str | None = None, methods=DEFAULT_M
     if not keep:
         return table_path
     table = pa.concat_tables(parts).to_pandas().sort_values("row", ignore_index=True)
-    table.attrs["spec"] = {"model": spec.model, "target": spec.target,
-                           "methods": list(spec.methods), "labels": list(spec.labels),
-                           "backend": backend}
+    table.attrs["spec"] = _attrs(spec, backend)
     if folder is not None:
-        summarize_dataset(table).save(folder)
+        (image_summary(table) if isinstance(spec, ImageSpec)
+         else summarize_dataset(table)).save(folder)
     return table
-

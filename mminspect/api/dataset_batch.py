@@ -22,6 +22,7 @@ from ..types import Cancelled, InputError, OverBudget, StopCheck
 from .adapters import as_text_adapter
 from .attribution import compare_attributions
 from .causal import head_importance
+from .dataset_images import ImageSpec, explain_image_batch
 from .dataset_io import row_problem
 from .dataset_rows import batchable, explain_rows, fits
 from .limits import Limits, without_deadline
@@ -171,7 +172,10 @@ def explain_batch(adapter, rows: list[dict], spec: DatasetSpec,
     clock: it raises Cancelled or OverBudget; should_stop is also asked between steps);
     torch runs on spec.threads threads, restored afterwards. Text rows of a Hugging Face
     model with gradient methods run together in padded forwards (api/dataset_rows.py),
-    the others one by one (explain_row)."""
+    the others one by one (explain_row). An ImageSpec's rows (a folder of images and a CSV)
+    go to api/dataset_images.py: maps, pointing, faithfulness and the head scan per image."""
+    if isinstance(spec, ImageSpec):
+        return explain_image_batch(adapter, rows, spec, should_stop, between)
     adapter = as_text_adapter(adapter)
     label_emb = adapter.embed(list(spec.labels)) if spec.target == "zero_shot" else None
     before = torch.get_num_threads()

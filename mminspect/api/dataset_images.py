@@ -11,11 +11,14 @@ image of the same size: white where the prompt's object is). Paths are the calle
 files: this is the library and the command line; the app never reads a server path.
 
 Per row it calls the single-input API exactly as a notebook would (`inspect_clip` for the
-prediction, `attribute_image(..., mask=)` per method), so every number is that API's number.
-`explain_image_batch` is the one function that does a batch of rows.
+prediction, `attribute_image(..., mask=, faithfulness=True)` per method, `head_importance(
+image=, prompts=, prompt=)` for the image tower's heads), so every number is that API's
+number. The batch function is dataset_batch.explain_batch, as for text: it hands an
+ImageSpec's rows to `explain_image_batch` here, in this process or in a Ray actor.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +31,11 @@ from PIL import Image, UnidentifiedImageError
 from ..explain.image_methods import IMAGE_METHODS
 from ..explain.pointing import mask_fraction, mask_patches
 from ..types import Cancelled, InputError, StopCheck
+from .causal import head_importance
 from .clip import attribute_image, inspect_clip
-from .dataset_stats import bootstrap_mean
+from .dataset_image_stats import summarize_image_dataset  # noqa: F401  (its home before)
 from .images import MAX_IMAGES, model_mask, read_image
-from .limits import Limits, check_labels, check_methods
+from .limits import Limits, check_labels, check_methods, without_deadline
 
 DEFAULT_IMAGE_METHODS = ("relevance", "legrad")
 CSV_NAME = "images.csv"
@@ -46,11 +50,15 @@ class ImageSpec:
     labels: tuple[str, ...] = ()
     threads: int = 1                         # the same in every backend: same float sums
     limits: Limits = field(default_factory=Limits)
+    faithfulness: bool = True                # deletion / insertion over patches, per map
+    heads: bool = True                       # the image-tower head scan, per row
+    prompts: tuple[str, ...] = ()            # what the head scan's probability is among
 
 
 def read_image_rows(data, lim: Limits) -> tuple[pd.DataFrame, Path]:
     """(the CSV's rows as strings, the folder its files are in). A folder means its
-    images.csv; a .csv path means that file."""
+    images.csv; a .csv path means that file. (A zip's bytes: api/dataset_upload.py unpacks
+    it into a folder first.)"""
     path = Path(data).expanduser()
     csv = path / CSV_NAME if path.is_dir() else path
     if not csv.is_file():
@@ -93,11 +101,28 @@ def _open(path: Path, what: str) -> Image.Image:
         raise InputError(f"the {what} {path.name!r} cannot be read as an image ({e})") from None
 
 
-def _read_row(adapter, row: dict, spec: ImageSpec):
-    """(image, mask or None, the row's first columns), or an InputError saying why not."""
-    folder = Path(spec.folder)
+def blank(spec: ImageSpec) -> dict:
+    """Every result column of an image row, empty: a row that cannot be read keeps them all,
+    so every batch (one of only bad rows too) has the same columns."""
     out = {"ok": False, "prediction": None, "score": np.nan, "correct": None,
-           "chance": np.nan, "energy_chance": np.nan, "notes": ""}
+           "chance": np.nan, "energy_chance": np.nan}
+    for m in spec.methods:
+        out |= {f"{m}.patch_scores": None, f"{m}.peak_patch": None,
+                **{f"{m}.{k}": np.nan for k in IMAGE_METRICS}}
+    if spec.heads:
+        out["head_importance"] = None
+    return out | {"notes": ""}
+
+
+# per method, one number per row (besides the map and its peak patch)
+IMAGE_METRICS = ("target_value", "pointing_hit", "energy_in_mask", "deletion_area",
+                 "insertion_area")
+
+
+def _read_row(adapter, row: dict, spec: ImageSpec):
+    """(image, mask or None, the row's result columns), or an InputError saying why not."""
+    folder = Path(spec.folder)
+    out = blank(spec)
     notes: list[str] = []
     im = read_image(_open(_file(folder, row["file"], "image"), "image"), "the image", notes)
     mask = None
@@ -110,19 +135,40 @@ def _read_row(adapter, row: dict, spec: ImageSpec):
     return im, mask, out
 
 
+def head_prompts(spec: ImageSpec, prompt: str) -> list[str]:
+    """The prompts the head scan's probability is taken among: the set's (spec.prompts),
+    with the row's own prompt added when it is not one of them."""
+    prompt = " ".join(prompt.split())
+    return list(spec.prompts) + ([prompt] if prompt not in spec.prompts else [])
+
+
 def _maps(adapter, im, mask, row: dict, spec: ImageSpec, out: dict) -> None:
-    """Each method's map for the row's prompt, with pointing where there is a mask."""
+    """Each method's map for the row's prompt, with pointing where there is a mask and
+    deletion / insertion over patches; then the head scan on the same prompt. Each number
+    is the single-input call's (attribute_image, head_importance)."""
     notes = [n for n in out["notes"].split("; ") if n]
     for m in spec.methods:
-        res = attribute_image(adapter, im, row["prompt"], m, mask=mask)
+        res = attribute_image(adapter, im, row["prompt"], m, mask=mask,
+                              faithfulness=spec.faithfulness)
         ps = np.asarray(res.patch_scores, dtype=np.float64)             # [gh, gw]
         out[f"{m}.patch_scores"] = ps.ravel().tolist()
         out[f"{m}.peak_patch"] = int(np.argmax(ps))
         out[f"{m}.target_value"] = float(res.target_value)
-        out[f"{m}.pointing_hit"] = float(res.pointing_hit) if mask is not None else np.nan
-        out[f"{m}.energy_in_mask"] = (float(res.energy_in_mask) if mask is not None
-                                      else np.nan)
+        if mask is not None:
+            out[f"{m}.pointing_hit"] = float(res.pointing_hit)
+            out[f"{m}.energy_in_mask"] = float(res.energy_in_mask)
+        if res.faithfulness is not None:
+            out[f"{m}.deletion_area"] = float(res.faithfulness.deletion_area)
+            out[f"{m}.insertion_area"] = float(res.faithfulness.insertion_area)
         notes += [n for n in res.notes if n not in notes]
+    prompts = head_prompts(spec, row["prompt"])
+    if spec.heads and len(prompts) < 2:
+        notes.append("No head scan: a probability among one prompt is always 1; give the "
+                     "set two prompts or labels or more.")
+    elif spec.heads:
+        scan = head_importance(adapter, image=im, prompts=prompts, prompt=prompts[
+            prompts.index(" ".join(row["prompt"].split()))], budget_s=math.inf)
+        out["head_importance"] = scan.delta.astype(np.float64).tolist()      # [layer][head]
     out["ok"] = True
     out["notes"] = "; ".join(notes)
 
@@ -146,8 +192,9 @@ def _predict(adapter, rows: list[dict], read: list, spec: ImageSpec) -> None:
 
 def explain_image_batch(adapter, records: list[dict], spec: ImageSpec,
                         should_stop: StopCheck | None = None, check=None) -> list[dict]:
-    """The one function that explains a batch of image rows: the predictions in one forward
-    pass, then each row's maps. A row that cannot be read (missing, undecodable, a mask of
+    """A batch of image rows (dataset_batch.explain_batch hands an ImageSpec's batches
+    here, for both backends): the predictions in one forward pass, then each row's maps,
+    their faithfulness and the head scan. A row that cannot be read (missing, undecodable, a mask of
     another size) keeps ok=False and the reason. torch runs on spec.threads threads."""
     before = torch.get_num_threads()
     torch.set_num_threads(spec.threads)
@@ -175,75 +222,29 @@ def _batch(adapter, records: list[dict], spec: ImageSpec, should_stop, check) ->
             raise Cancelled("Stopped.")
         t0 = time.perf_counter()
         if isinstance(r, InputError):
-            res = {"ok": False, "notes": str(r)}
+            res = blank(spec) | {"notes": str(r)}
         else:
             res = r[2]
             try:
-                _maps(adapter, r[0], r[1], row, spec, res)
+                with without_deadline():    # the call's clock runs between rows (dataset.py)
+                    _maps(adapter, r[0], r[1], row, spec, res)
             except InputError as e:
                 res.update(ok=False, notes=str(e))
         out.append({**row, **res, "seconds": shared + time.perf_counter() - t0})
     return out
 
 
-def image_spec(adapter, rows: pd.DataFrame, folder: Path, methods, labels, lim) -> ImageSpec:
+def image_spec(adapter, rows: pd.DataFrame, folder: Path, methods, labels, lim,
+               faithfulness: bool = True, heads: bool = True) -> ImageSpec:
     names = list(methods or DEFAULT_IMAGE_METHODS)
     names = check_methods(names, list(IMAGE_METHODS), lim)
     if labels is None and "label" in rows:
         labels = sorted({v.strip() for v in rows["label"] if v.strip()})
     labels = tuple(check_labels(labels, lim, "labels")) if labels else ()
+    # the head scan's prompts: the labels, else the set's distinct prompts (sorted, so every
+    # backend and every run uses the same order)
+    prompts = labels or tuple(sorted({" ".join(p.split()) for p in rows["prompt"]
+                                      if p.strip()}))[:lim.max_labels]
     return ImageSpec(model=adapter.name, folder=str(folder), methods=tuple(names),
-                     labels=labels, threads=torch.get_num_threads(), limits=lim)
-
-
-def run_images(adapter, rows: pd.DataFrame, spec: ImageSpec, batch_size: int, clock,
-               should_stop, out=None, remote=None) -> pd.DataFrame:
-    """Image sets, batch by batch through explain_image_batch: here, or with remote(emit)
-    (the Ray backend, which calls the same function in its actors). out: a .parquet file
-    for the table, or a folder (table.parquet and pointing.csv)."""
-    parts: list[pd.DataFrame] = []
-    if remote is not None:
-        remote(parts.append)
-    records = rows.to_dict("records") if remote is None else []
-    for i in range(0, len(records), batch_size):
-        chunk = records[i:i + batch_size]
-        try:
-            parts.append(pd.DataFrame.from_records(
-                explain_image_batch(adapter, chunk, spec, should_stop, clock.check)))
-        except Cancelled:
-            raise Cancelled(f"Stopped after {clock.done} of {clock.n} rows.") from None
-        clock.advance(len(chunk))
-    table = pd.concat(parts, ignore_index=True).sort_values("row", ignore_index=True)
-    table.attrs["spec"] = {"model": spec.model, "methods": list(spec.methods),
-                           "labels": list(spec.labels), "kind": "images"}
-    if out is not None:
-        out = Path(out).expanduser()
-        path = out if out.suffix.lower() == ".parquet" else out / "table.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(path, index=False)
-        if path != out:                      # a folder: the aggregates go beside the table
-            summarize_image_dataset(table).to_csv(path.parent / "pointing.csv", index=False)
-    return table
-
-
-def summarize_image_dataset(table: pd.DataFrame, n_boot: int = 1000, level: float = 0.95,
-                            seed: int = 0) -> pd.DataFrame:
-    """Per method: pointing hit rate and energy-in-mask over the rows with a mask (mean with
-    a percentile bootstrap interval), beside what chance scores; and the accuracy."""
-    methods = [c[:-len(".pointing_hit")] for c in table if c.endswith(".pointing_hit")]
-    ok = table[table["ok"]]
-    lines = []
-    for m in methods:
-        for metric, chance in (("pointing_hit", "chance"), ("energy_in_mask", "energy_chance")):
-            v = ok[f"{m}.{metric}"].to_numpy(dtype=np.float64)
-            mean, low, high = bootstrap_mean(v, n_boot, level, seed)
-            lines.append({"method": m, "metric": metric, "n": int(np.isfinite(v).sum()),
-                          "mean": mean, "low": low, "high": high,
-                          "chance": float(np.nanmean(ok[chance].to_numpy(np.float64)))
-                          if ok[chance].notna().any() else np.nan})
-    if "correct" in ok and ok["correct"].notna().any():
-        v = ok["correct"].dropna().astype(float).to_numpy()
-        mean, low, high = bootstrap_mean(v, n_boot, level, seed)
-        lines.append({"method": "", "metric": "accuracy", "n": int(v.size), "mean": mean,
-                      "low": low, "high": high, "chance": np.nan})
-    return pd.DataFrame(lines)
+                     labels=labels, threads=torch.get_num_threads(), limits=lim,
+                     faithfulness=bool(faithfulness), heads=bool(heads), prompts=prompts)

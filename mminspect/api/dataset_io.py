@@ -197,9 +197,13 @@ def table_schema(columns: list[str], methods, heads: bool):
              "correct": pa.bool_(), "target": text, "target_value": f64, "n_tokens": pa.int64(),
              "n_words": pa.int64(), "words": pa.list_(text), "seconds": f64, "notes": text,
              "head_importance": pa.list_(pa.list_(f64))}
+    known |= {"chance": f64, "energy_chance": f64}           # image sets (dataset_images)
     for m in methods:
         known[f"{m}.scores"] = pa.list_(f64)
-        for k in ("deletion_area", "insertion_area", "completeness"):
+        known[f"{m}.patch_scores"] = pa.list_(f64)
+        known[f"{m}.peak_patch"] = pa.int64()
+        for k in ("deletion_area", "insertion_area", "completeness", "target_value",
+                  "pointing_hit", "energy_in_mask"):
             known[f"{m}.{k}"] = f64
     return pa.schema([(c, known.get(c, text)) for c in columns])
 

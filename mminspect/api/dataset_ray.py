@@ -17,7 +17,6 @@ import pandas as pd
 
 from ..types import InputError
 from .dataset_batch import DatasetSpec, explain_batch
-from .dataset_images import ImageSpec, explain_image_batch
 
 LOCAL_INIT = {"num_cpus": 2, "include_dashboard": False, "_node_ip_address": "127.0.0.1"}
 
@@ -34,8 +33,7 @@ class RowExplainer:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         rows = [{k: (None if v is None or v != v else v) for k, v in r.items()}   # NaN -> None
                 for r in batch.to_dict("records")]
-        fn = explain_image_batch if isinstance(self.spec, ImageSpec) else explain_batch
-        return pd.DataFrame.from_records(fn(self.adapter, rows, self.spec))
+        return pd.DataFrame.from_records(explain_batch(self.adapter, rows, self.spec))
 
 
 def _import_ray():
@@ -48,7 +46,7 @@ def _import_ray():
     return ray
 
 
-def run_ray(rows: pd.DataFrame, spec: DatasetSpec, batch_size: int, clock, emit,
+def run_ray(rows: pd.DataFrame, spec, batch_size: int, clock, emit,
             ray_options: dict | None = None) -> None:
     """Explain `rows` with Ray Data; emit(frame) for each finished batch, in row order."""
     ray = _import_ray()

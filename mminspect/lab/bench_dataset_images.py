@@ -42,7 +42,8 @@ def run(repeats: int) -> dict:
     folder = mi.load_dataset_sample("scenes")
     rows = pd.read_csv(folder / "images.csv", dtype=str, keep_default_na=False)
     labels = sorted(set(rows["label"]))
-    kw = {"methods": METHODS, "budget_s": math.inf, "batch_size": 40}
+    kw = {"methods": METHODS, "budget_s": math.inf, "batch_size": 40, "faithfulness": False,
+          "heads": False}           # the loop below makes the maps only
     single_input_loop(model, folder, rows.head(2), labels)                 # warm-up
     times = {"local": [], "loop": []}
     for _ in range(max(1, repeats // 10)):

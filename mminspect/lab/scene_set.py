@@ -31,8 +31,9 @@ def recipe(n: int = N_SCENES, seed: int = POINTING_SEED, size: int = SIZE,
             "n": n, "seed": seed, "size": size}
 
 
-def write(world: bool, n: int = N_SCENES, seed: int = POINTING_SEED) -> Path:
-    out = DATASETS / FOLDERS[world]
+def write(world: bool, n: int = N_SCENES, seed: int = POINTING_SEED,
+          out: Path | None = None) -> Path:
+    out = Path(out) if out is not None else DATASETS / FOLDERS[world]
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, (image, prompt, mask) in enumerate(pointing_scenes(n, seed, SIZE, world=world)):
