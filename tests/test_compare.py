@@ -258,3 +258,42 @@ def test_bert_against_distilbert_on_one_vocabulary(task_models):
     assert diff.alignment.n_edits == 0 and diff.head_js.shape == (2, 2)
     assert diff.head_js.min() > 0 and diff.lens_rank_b is not None       # two different models
     assert diff.prediction[0].startswith("Top filler:")
+
+
+def _align_by_whole_table(a, b):
+    """The alignment from the whole edit-distance table, pure Python, walked back from the
+    end with the diagonal first on ties: what align_tokens must return."""
+    n, m = len(a), len(b)
+    cost = [[i + j if i == 0 or j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i][j] = min(cost[i - 1][j - 1] + (a[i - 1] != b[j - 1]),
+                             cost[i - 1][j] + 1, cost[i][j - 1] + 1)
+    i, j, pairs = n, m, []
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (a[i - 1] != b[j - 1]):
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            pairs.append((i - 1, -1))
+            i -= 1
+        else:
+            pairs.append((-1, j - 1))
+            j -= 1
+    return pairs[::-1], cost[n][m]
+
+
+def test_alignment_equals_the_whole_table_walk_on_random_sequences():
+    """align_tokens pairs equal last tokens before building its table (a shortcut): on 2,000
+    random sequences over small alphabets (many ties, repeated tokens, shared endings) it
+    must pair exactly as the whole table does."""
+    import random
+    rng = random.Random(7)
+    for _ in range(2000):
+        alphabet = "abcx"[:rng.randint(1, 4)]
+        a = [rng.choice(alphabet) for _ in range(rng.randint(0, 9))]
+        b = [rng.choice(alphabet) for _ in range(rng.randint(0, 9))]
+        pairs, distance = _align_by_whole_table(a, b)
+        al = align_tokens(a, b)
+        assert list(zip(al.a_index.tolist(), al.b_index.tolist())) == pairs, (a, b)
+        assert edit_distance(a, b) == distance
