@@ -15,6 +15,7 @@ import pandas as pd
 from .. import api
 from ..api import fusion as fusion_api
 from ..api import fusion_caption as cap
+from ..api import fusion_caption_trace as glass
 from ..figures import fusion as figs
 from ..types import InputError
 from .context import AppContext
@@ -92,6 +93,33 @@ def lens_table(view, step: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def head_steps(trace, step: int) -> str:
+    """The glass box of one cross-attention head at one step, in words and real numbers."""
+    q = ", ".join(f"{x:+.2f}" for x in trace.q[step, :4])
+    d, D = trace.q.shape[1], trace.x.shape[1]
+    return (f"**How head {trace.head} of layer {trace.layer} computed this map** (numbers recomputed "
+            f"from the weights; largest difference from the model's own: {trace.max_error:.1e})\n\n"
+            f"1. **Query from the word**: this step read “{trace.read[step]}”; its state after the "
+            f"LayerNorm (x, {D} numbers) times W_q gives q ({d} numbers: {q}, …).\n"
+            f"2. **Keys and values from the patches**: each of the {len(trace.patches)} patch vectors "
+            f"of the image encoder times W_k gives its key k, times W_v its value v.\n"
+            f"3. **Scores**: q · k for every patch, × 1/√{d} = {trace.scale:.3f}, then a softmax over "
+            f"the patches alone: the weights sum to 1 (the table: the 5 largest).\n"
+            f"4. **Context**: the weighted sum of the values (length "
+            f"{np.linalg.norm(trace.context[step]):.2f}); times this head's part of W_o it is the "
+            f"head's output (length {np.linalg.norm(trace.output[step]):.2f}), added to the word's "
+            f"residual stream, which then writes “{trace.steps[step]}”.")
+
+
+def _glass(state, step: int, layer: int, h) -> dict:
+    if h is None:
+        return {"glass": "Choose a cross-attention head above to see how it computed its map.",
+                "glass_table": pd.DataFrame({"patch": ["—"], "weight": ["choose a head"]})}
+    trace = state["traces"][layer][h]
+    table = pd.DataFrame(glass.top_patches(trace, step)).round(4)
+    return {"glass": head_steps(trace, step), "glass_table": table}
+
+
 def _redraw(state, word, layer, head) -> dict:
     if not state:
         raise InputError("Press Write caption first: the views are drawn from a caption.")
@@ -106,14 +134,16 @@ def _redraw(state, word, layer, head) -> dict:
              for k in range(view.n_heads)]
     return {"word_map": figs.word_map_image(wmap, view.image, h), "head_maps": heads,
             "pointing": figs.pointing_table(state["pointing"], layer),
-            "lens": lens_table(view, step), "steps": steps_table(view, state["pointing"], layer)}
+            "lens": lens_table(view, step), "steps": steps_table(view, state["pointing"], layer),
+            **_glass(state, step, layer, h)}
 
 
 def on_write(ctx: AppContext, choice, number, prefix, word, layer, head) -> dict:
     """Write a caption of the chosen scene (starting with `prefix` if given); keep the result."""
     image, masks = scene_of(choice, number)
     view = cap.caption_scene(api.load(MODEL), image, prefix or "")
-    state = {"view": view, "pointing": cap.caption_pointing(view, masks)}
+    state = {"view": view, "pointing": cap.caption_pointing(view, masks),
+             "traces": glass.trace_cross_heads(api.load(MODEL), image, prefix or "")}
     words = [f"{t}: {w}" for t, w in enumerate(view.steps)]
     first = words[_step(view, None)]
     ending = "" if view.ended else " (stopped at the length cap, no [END])"
@@ -128,7 +158,7 @@ def on_redraw(ctx: AppContext, state, word, layer, head) -> dict:
     return _redraw(state, word, layer, head)
 
 
-REDRAW = ["word_map", "head_maps", "pointing", "lens", "steps", MESSAGE]
+REDRAW = ["word_map", "head_maps", "glass", "glass_table", "pointing", "lens", "steps", MESSAGE]
 WRITE = ["state", "summary", "word", "image", *REDRAW]
 
 
@@ -163,6 +193,12 @@ def build(ctx: AppContext) -> Components:
             c["pointing"] = gr.Dataframe(label="Pointing game of the object words (this layer)", interactive=False)
             gr.Markdown(RECIPE)
     c["head_maps"] = gr.Gallery(label="Map of each head", columns=4, height=300)
+    with gr.Row():
+        c["glass"] = gr.Markdown("Write a caption and choose a cross-attention head to see how it "
+                                 "computed its map, step by step.")
+        c["glass_table"] = gr.Dataframe(pd.DataFrame({"patch": ["—"], "weight": ["choose a head"]}),
+                                        label="The chosen head at this step: the 5 patches it weighs most",
+                                        interactive=False)
     c["lens"] = gr.Dataframe(label="Logit lens of this step (the likeliest words after each layer)",
                              interactive=False)
     c["steps"] = gr.Dataframe(label="The caption step by step", interactive=False)

@@ -88,7 +88,8 @@ def build(ctx: AppContext, c: Components) -> None:
         c["cap_remove"] = gr.Button("Remove and write again", variant="primary", size="sm")
     c[MESSAGE] = gr.Markdown(elem_classes="mm-caption-lab-message")
     c["cap_result"] = gr.Markdown()
-    c["cap_accuracy"] = gr.Dataframe(label="Held-out scenes: intact and with the heads removed",
+    c["cap_accuracy"] = gr.Dataframe(pd.DataFrame({"held-out figure": ["—"], "intact": ["Press Remove"]}),
+                                     label="Held-out scenes: intact and with the heads removed",
                                      interactive=False)
     c["cap_importance"] = gr.Dataframe(causal_figs.empty_importance_table(HINT),
                                        label="Each head removed alone on this scene: change of "
