@@ -138,3 +138,18 @@ def test_one_prompt_gets_no_head_scan_and_says_why(world, tmp_path):
     assert t["ok"].all() and t["head_importance"].isna().all()
     assert t["relevance.deletion_area"].isna().all()
     assert all("No head scan" in n for n in t["notes"])
+
+
+def test_more_labels_than_one_call_compares_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMINSPECT_MAX_LABELS", "200")      # a host that allows more labels
+    rows = pd.DataFrame({"file": [f"x{i}.png" for i in range(51)],     # no file exists
+                         "prompt": [f"thing {i}" for i in range(51)],
+                         "label": [f"thing {i}" for i in range(51)]})
+    rows.to_csv(tmp_path / "images.csv", index=False)
+    with pytest.raises(InputError, match="51 distinct labels"):
+        mi.explain_dataset("miniclip2", tmp_path, budget_s=math.inf)
+    rows.drop(columns="label").to_csv(tmp_path / "images.csv", index=False)
+    with pytest.raises(InputError, match="heads=False"):
+        mi.explain_dataset("miniclip2", tmp_path, budget_s=math.inf)
+    t = mi.explain_dataset("miniclip2", tmp_path, budget_s=math.inf, heads=False)
+    assert (~t["ok"]).all() and t["notes"].str.contains("no image file").all()

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .dataset_stats import bootstrap_mean, head_stats
+from ..explain.sanity.agreement import agreement_matrix
+from .dataset_stats import accuracy_by_slice, bootstrap_mean, head_stats
 
 # (metric, the column saying what chance scores on the row, or None)
 IMAGE_SUMMARY = (("pointing_hit", "chance"), ("energy_in_mask", "energy_chance"),
@@ -65,6 +66,8 @@ class ImageSummary:
     figures: pd.DataFrame                   # summarize_image_dataset's table
     heads_mean: np.ndarray | None           # [layer, head]: mean change of the probability
     heads_std: np.ndarray | None            # [layer, head]: its spread over the rows
+    accuracy: pd.DataFrame                  # slice, value, n, correct, accuracy (all, label)
+    agreement: pd.DataFrame                 # method x method: mean Spearman of the maps
 
     def save(self, folder) -> Path:
         """pointing.csv (every method's figures), heads_mean.csv, heads_std.csv (rows are
@@ -72,6 +75,8 @@ class ImageSummary:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.figures.to_csv(folder / "pointing.csv", index=False)
+        self.accuracy.to_csv(folder / "accuracy.csv", index=False)
+        self.agreement.to_csv(folder / "agreement.csv")
         for name, grid in (("heads_mean", self.heads_mean), ("heads_std", self.heads_std)):
             if grid is not None:
                 pd.DataFrame(grid).to_csv(folder / f"{name}.csv", index_label="layer")
@@ -79,6 +84,21 @@ class ImageSummary:
             {"rows": self.n_rows, "explained": self.n_ok, "skipped": self.n_rows - self.n_ok},
             indent=1))
         return folder
+
+
+def map_agreement(table: pd.DataFrame) -> pd.DataFrame:
+    """method x method: Spearman's rho of two methods' patch maps on a row, averaged over the
+    explained rows (a patch map has tens of patches: every row counts)."""
+    methods = image_methods_of(table)
+    total, n = np.zeros((len(methods), len(methods))), 0
+    for _, row in table.iterrows():
+        maps = [row[f"{m}.patch_scores"] for m in methods]
+        if any(s is None for s in maps):
+            continue
+        total += agreement_matrix(np.stack([np.asarray(s, np.float64) for s in maps]))[0]
+        n += 1
+    mean = total / n if n else np.full_like(total, np.nan)
+    return pd.DataFrame(mean, index=methods, columns=methods)
 
 
 def image_summary(table, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> ImageSummary:
@@ -89,6 +109,9 @@ def image_summary(table, n_boot: int = 1000, level: float = 0.95, seed: int = 0)
         table = read_table(table)
     ok = table[table["ok"].astype(bool)]
     mean, std = head_stats(ok)
+    by = ["all"] + (["label"] if "label" in table else [])
     return ImageSummary(n_rows=len(table), n_ok=len(ok),
                         figures=summarize_image_dataset(table, n_boot, level, seed),
-                        heads_mean=mean, heads_std=std)
+                        heads_mean=mean, heads_std=std,
+                        accuracy=accuracy_by_slice(table.assign(n_words=None), by),
+                        agreement=map_agreement(ok))

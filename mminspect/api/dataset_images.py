@@ -34,7 +34,7 @@ from ..types import Cancelled, InputError, StopCheck
 from .causal import head_importance
 from .clip import attribute_image, inspect_clip
 from .dataset_image_stats import summarize_image_dataset  # noqa: F401  (its home before)
-from .images import MAX_IMAGES, model_mask, read_image
+from .images import MAX_IMAGES, MAX_PROMPTS, model_mask, read_image
 from .limits import Limits, check_labels, check_methods, without_deadline
 
 DEFAULT_IMAGE_METHODS = ("relevance", "legrad")
@@ -241,10 +241,18 @@ def image_spec(adapter, rows: pd.DataFrame, folder: Path, methods, labels, lim,
     if labels is None and "label" in rows:
         labels = sorted({v.strip() for v in rows["label"] if v.strip()})
     labels = tuple(check_labels(labels, lim, "labels")) if labels else ()
+    if len(labels) > MAX_PROMPTS:
+        raise InputError(f"The set has {len(labels)} distinct labels; an image-text model "
+                         f"compares an image with at most {MAX_PROMPTS} prompts at once. Pass "
+                         "labels=[...] (the ones to choose among) or leave out the label column.")
     # the head scan's prompts: the labels, else the set's distinct prompts (sorted, so every
     # backend and every run uses the same order)
     prompts = labels or tuple(sorted({" ".join(p.split()) for p in rows["prompt"]
-                                      if p.strip()}))[:lim.max_labels]
+                                      if p.strip()}))
+    if heads and len(prompts) + 1 > MAX_PROMPTS:
+        raise InputError(f"The head scan measures each row's prompt among the set's "
+                         f"{len(prompts)} prompts; at most {MAX_PROMPTS - 1} fit one call. "
+                         "Pass labels=[...] (at most that many) or heads=False.")
     return ImageSpec(model=adapter.name, folder=str(folder), methods=tuple(names),
                      labels=labels, threads=torch.get_num_threads(), limits=lim,
                      faithfulness=bool(faithfulness), heads=bool(heads), prompts=prompts)

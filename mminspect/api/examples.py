@@ -98,6 +98,9 @@ def load_example(title: str) -> Example:
     for name, (t, _) in PHOTOS.items():
         if t == title:
             return _photo_example(name)
+    from .dataset_links import example_from_title, is_scene_title   # a Dataset row's link
+    if is_scene_title(title):
+        return example_from_title(title)
     raise InputError(f"Unknown example {title!r}; choose one of: {', '.join(list_examples())}.")
 
 
