@@ -4,27 +4,17 @@ frozen tower): the words' normed states, the queries from the words, the keys an
 the patches, the scores, the softmax over the patches, the context and the head's output,
 each within 1e-5; the model's own maps and output agree with the trace; bad input is named."""
 import math
-import os
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+from test_caption_causal import TOL, adapter  # noqa: F401  (the shipped captioner, loaded once)
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-
-from mminspect import api  # noqa: E402
-from mminspect.api import fusion_caption_trace as ct  # noqa: E402
-from mminspect.api.fusion_caption import caption_scene, held_out_scene  # noqa: E402
-from mminspect.fusion.caption import caption_ids  # noqa: E402
-from mminspect.types import InputError  # noqa: E402
-
-TOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def adapter():
-    return api.load("fusion-caption")
+from mminspect.api import fusion_caption_trace as ct
+from mminspect.api.fusion_caption import caption_scene, held_out_scene
+from mminspect.fusion.caption import caption_ids
+from mminspect.types import InputError
 
 
 @pytest.fixture(scope="module")

@@ -61,14 +61,12 @@ def on_remove(ctx: AppContext, choice, number, heads_text) -> dict:
     abl = cc.ablate_caption_heads(model, image, heads)
     acc = cc.caption_ablation_accuracy(model, heads, n=HELD_OUT)
     imp = cc.caption_head_importance(model, image)
-    names = ", ".join(f"L{a}H{b}" for a, b in abl.heads)
-    e = html.escape
-    text = (f"**Removed {names}** (zero ablation at every step).  \n"
-            f"This scene, intact: *{e(' '.join(abl.intact)) or '(nothing)'}*  \n"
-            f"Without them: *{e(' '.join(abl.ablated)) or '(nothing)'}* — "
-            f"{'well formed' if abl.grammatical else 'not well formed'}.  \n"
-            f"Held-out figures below: {acc.n} two-object scenes the model never trained on.")
-    return {"cap_result": text, "cap_accuracy": accuracy_table(acc),
+    said = lambda words: html.escape(" ".join(words)) or "(nothing)"     # noqa: E731
+    lines = [f"**Removed {', '.join(f'L{a}H{b}' for a, b in abl.heads)}** (zero ablation at every step).",
+             f"This scene, intact: *{said(abl.intact)}*",
+             f"Without them: *{said(abl.ablated)}* — {'well formed' if abl.grammatical else 'not well formed'}.",
+             f"Held-out figures below: {acc.n} two-object scenes the model never trained on."]
+    return {"cap_result": "  \n".join(lines), "cap_accuracy": accuracy_table(acc),
             "cap_importance": causal_figs.importance_table(imp.delta)}
 
 
