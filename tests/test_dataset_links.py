@@ -18,9 +18,9 @@ def test_a_rows_example_is_its_scene_and_mask(name, model):
     rows = pd.read_csv(folder / "images.csv", dtype=str, keep_default_na=False)
     ex = scene_example(name, 7)
     r = rows.iloc[7]
-    assert ex.model == model and ex.prompts == sorted(set(rows["label"]))
-    assert np.array_equal(np.asarray(ex.image), np.asarray(Image.open(folder / r["file"])))
-    again = load_example(ex.title)                     # what the tab reads the mask through
+    assert ex["model"] == model and ex["prompts"] == sorted(set(rows["label"]))
+    assert np.array_equal(np.asarray(ex["image"]), np.asarray(Image.open(folder / r["file"])))
+    again = load_example(ex["title"])                    # what the tab reads the mask through
     assert list(again.masks) == [r["prompt"]]
     assert np.array_equal(again.masks[r["prompt"]], np.asarray(Image.open(folder / r["mask"])) > 127)
 

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 import mminspect as mi
 from mminspect.types import InputError
@@ -115,3 +116,83 @@ def test_stop_stops_this_pages_run_only_and_not_the_next_one():
     dataset_tab.on_stop(SimpleNamespace(session_hash="page-a"))
     assert running() and not other()
     assert not dataset_tab.stop_check("page-a")()        # a run started after Stop runs on
+
+
+# ---- image sets ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scenes_table(tmp_path_factory):
+    """Four bundled mini-CLIP 2 scenes run as the tab runs a set (its own run function)."""
+    import torch
+    from mminspect.ui import dataset_images
+    folder = mi.load_dataset_sample("scenes")
+    rows = pd.read_csv(folder / "images.csv", dtype=str, keep_default_na=False).head(4)
+    small = tmp_path_factory.mktemp("scenes")
+    for f in list(rows["file"]) + list(rows["mask"]):
+        (small / f).write_bytes((folder / f).read_bytes())
+    rows.to_csv(small / "images.csv", index=False)
+    source = next(k for k, v in dataset_images.IMAGE_SOURCES.items() if v == "scenes")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    original = dataset_images.image_data
+    dataset_images.image_data = lambda s, u: small          # the tab's path, four scenes
+    try:
+        out = dataset_images.run_image_set(mi.load("miniclip2"), source, None, ["relevance"],
+                                           True, None, None)
+    finally:
+        dataset_images.image_data = original
+        torch.set_num_threads(before)
+    return out
+
+
+def test_picking_a_scene_set_picks_its_model_and_the_image_maps():
+    from mminspect.ui import dataset_images
+    ctx = default_context()
+    for source, model in zip(dataset_images.IMAGE_SOURCES, ("miniclip2", "miniclip")):
+        out = dataset_tab.on_source(ctx, source, "minilm")
+        assert out["model"] == model
+        assert out["image_methods"]["visible"] and not out["methods"]["visible"]
+        assert not out["upload"]["visible"]
+    out = dataset_tab.on_source(ctx, dataset_images.ZIP_NAME, "miniclip")
+    assert out["upload"]["visible"] and "model" not in out        # an image model stays
+    assert dataset_tab.on_source(ctx, dataset_tab.SAMPLE_NAME, "miniclip2")["model"] == "minilm"
+    with pytest.raises(InputError, match="No zip yet"):
+        dataset_images.image_data(dataset_images.ZIP_NAME, None)
+
+
+def test_a_scene_rows_link_opens_its_scene_in_the_image_text_tab(scenes_table):
+    from mminspect.ui import clip_tab
+    table = scenes_table["state"]
+    view = scenes_table["rows"]["value"]
+    assert "relevance.pointing_hit" in view and "relevance.deletion_area" in view
+    assert "points at the named object" in scenes_table["summary"]
+    for (_, row), cell in zip(table.iterrows(), view["open"]):
+        q = parse_qs(html.unescape(re.search(r'href="\?([^"]+)"', cell).group(1)))
+        assert q == {"tab": ["image-text"], "model": ["miniclip2"],
+                     "set_scene": [f"scenes:{row['row']}"], "view": ["methods"]}
+        opened = clip_tab.open_links(default_context(), {"set_scene": q["set_scene"][0]})
+        shown = Image.open(mi.load_dataset_sample("scenes") / row["file"]).convert("RGB")
+        assert np.array_equal(np.asarray(opened["image"]), np.asarray(shown))
+        labels = opened["prompts"].split("\n")
+        assert row["prompt"] in labels and opened["model"] == "miniclip2"
+        mask = mi.api.load_example(opened["example"]).masks[row["prompt"]]
+        # the tab's "Every method" measures on this mask: the table's numbers come back
+        one = mi.attribute_image("miniclip2", opened["image"], row["prompt"], "relevance",
+                                 mask=mask)
+        assert float(one.pointing_hit) == row["relevance.pointing_hit"]
+        assert one.energy_in_mask == pytest.approx(row["relevance.energy_in_mask"], abs=1e-7)
+    from mminspect.ui.compare_clip import REFUSED
+    bad = clip_tab.open_links(default_context(), {"set_scene": "scenes:99"})
+    assert bad["set_scene"] == "" and "rows 0 to 39" in bad[REFUSED][0]
+
+
+def test_an_image_sets_report_and_filter(scenes_table, tmp_path):
+    from pathlib import Path
+    table = scenes_table["state"]
+    page = Path(dataset_tab.on_export_report(default_context(), table)["export_file"]
+                ["value"]).read_text(encoding="utf-8")
+    assert "<h2>Pointing and faithfulness per method</h2>" in page
+    assert "<h2>Head importance over the set</h2>" in page
+    word = table["prompt"][1].split()[-1]
+    shown = dataset_tab.on_filter(default_context(), table, word, "all rows")["rows"]["value"]
+    assert set(shown["prompt"]) == {p for p in table["prompt"] if word.lower() in p.lower()}

@@ -1,7 +1,7 @@
 """A row of a bundled scene set as an Image–text example, so a link can open it there.
 
     ex = scene_example("scenes", 12)         # image, the set's labels as prompts, its mask
-    api.load_example(ex.title)               # the same Example again, from its title
+    api.load_example(ex["title"])            # the same scene as an Example, from its title
 
 The Dataset tab links each row of a bundled set to the Image–text tab by the set's name and
 the row number (never a server path); the tab loads the image and the row's exact mask
@@ -20,7 +20,6 @@ from PIL import Image
 
 from ..types import InputError
 from .dataset_samples import load_dataset_sample
-from .examples import Example
 
 SCENE_SETS = {"scenes": "miniclip2", "scenes_flat": "miniclip"}    # set -> the model it is for
 TITLE = "{name} row {row}: {prompt}"
@@ -33,8 +32,10 @@ def _rows(name: str) -> pd.DataFrame:
                        keep_default_na=False)
 
 
-def scene_example(name: str, row: int) -> Example:
-    """Row `row` of the bundled set `name` ("scenes" or "scenes_flat")."""
+def scene_example(name: str, row: int) -> dict:
+    """Row `row` of the bundled set `name` ("scenes" or "scenes_flat"): the fields of an
+    api.examples.Example (which load_example builds from them; this module cannot import
+    examples, which imports it)."""
     if name not in SCENE_SETS:
         raise InputError(f"No bundled scene set {name!r}; choose one of {', '.join(SCENE_SETS)}.")
     rows = _rows(name)
@@ -48,17 +49,17 @@ def scene_example(name: str, row: int) -> Example:
     with Image.open(folder / r["mask"]) as m:
         mask = np.asarray(m.convert("L")) > 127                             # [H, W]
     labels = sorted({v.strip() for v in rows["label"] if v.strip()})
-    return Example(title=TITLE.format(name=name, row=int(row), prompt=r["prompt"]),
-                   image=image, prompts=labels, masks={r["prompt"]: mask},
-                   model=SCENE_SETS[name])
+    return {"title": TITLE.format(name=name, row=int(row), prompt=r["prompt"]),
+            "image": image, "prompts": labels, "masks": {r["prompt"]: mask},
+            "model": SCENE_SETS[name]}
 
 
 def is_scene_title(title: str) -> bool:
     return bool(_TITLE.match(str(title)))
 
 
-def example_from_title(title: str) -> Example:
-    """The Example a title written by scene_example names."""
+def example_from_title(title: str) -> dict:
+    """The fields of the Example a title written by scene_example names."""
     m = _TITLE.match(str(title))
     if m is None:
         raise InputError(f"Not a scene-set row: {title!r}.")

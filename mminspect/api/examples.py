@@ -100,7 +100,7 @@ def load_example(title: str) -> Example:
             return _photo_example(name)
     from .dataset_links import example_from_title, is_scene_title   # a Dataset row's link
     if is_scene_title(title):
-        return example_from_title(title)
+        return Example(**example_from_title(title))
     raise InputError(f"Unknown example {title!r}; choose one of: {', '.join(list_examples())}.")
 
 

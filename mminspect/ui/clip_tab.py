@@ -18,7 +18,7 @@ import numpy as np
 from .. import api
 from ..figures import clip as cfig
 from ..types import InputError
-from . import clip_causal, compare_clip
+from . import clip_causal, compare_clip, dataset_images
 from .clip_captions import CAPTIONS, GALLERY_CSS, GALLERY_HEIGHT
 from .clip_methods import on_all_methods, pointing_markdown
 from .clip_views import (SCALES, by_probability, chain_summary, contrast_view, on_patch_select,
@@ -211,7 +211,8 @@ def open_example_link(ctx: AppContext, values: dict) -> dict:
 
 def open_links(ctx: AppContext, values: dict) -> dict:
     """The example a link names, then its Compare A/B part (a scene pair replaces image A)."""
-    return open_example_link(ctx, values) | compare_clip.open_link(ctx, values)
+    return (open_example_link(ctx, values) | compare_clip.open_link(ctx, values)
+            | dataset_images.open_set_scene(ctx, values))    # a Dataset tab row's scene
 
 
 SUBTABS = ("prediction", "why", "contrast", "methods", "attention", "heads", "prompt", "space")
@@ -219,7 +220,8 @@ LINK = TabLink("image-text", "image", (
     LinkField("model", "model", "model"), LinkField("model", "custom", "model"),
     LinkField("example", "pick", "choice", choices=tuple(api.list_examples())),
     LinkField("prompts", "prompts"), LinkField("template", "template"),
-    LinkField("view", "views", "subtab", choices=SUBTABS), *compare_clip.LINK_FIELDS),
+    LinkField("view", "views", "subtab", choices=SUBTABS), *compare_clip.LINK_FIELDS,
+    LinkField("set_scene", "set_scene", default="")),
     "image-text-run", extra_outputs=("image", "preview", "example", "upload",
                                      *compare_clip.LINK_OUTPUTS), on_open=open_links)
 
@@ -319,6 +321,10 @@ def build(ctx: AppContext) -> dict:
             c["pca"] = gr.Plot(show_label=False)
             gr.Markdown(CAPTIONS["pca"])
     c["api_inspect"] = gr.Button(visible=False)
+    c["set_scene"] = gr.Textbox(visible=False)          # "scenes:12": a Dataset row's scene
+    c["example"].change(bind(dataset_images.on_example_changed, ctx, ["set_scene"], message=None),
+                        [c["example"], c["set_scene"]], c["set_scene"], queue=False,
+                        api_visibility="private")
     wire(ctx, c, run, run_all)
     if isinstance(tab, gr.Tab):                 # built inside the app's tab (not in a test)
         tab.select(bind(gpu(on_first_view), ctx, [*INSPECT_OUT, MESSAGE]), [c[n] for n in FIRST_VIEW_IN],

@@ -22,6 +22,7 @@ from ..api.dataset_io import plain, to_csv
 from ..figures import dataset as figs
 from ..report.dataset import dataset_report
 from ..types import Cancelled, InputError
+from . import dataset_images as images
 from .context import AppContext
 from .events import MESSAGE, Components, bind, client_left, on_any, picker, reporter
 from .model_picker import resolve_model
@@ -44,7 +45,11 @@ INTRO = ("**Dataset mode** explains every row of a table with the same methods a
          "slice, how faithful each method is *on this data* (mean with a 95 % bootstrap "
          "interval), which heads matter for the task, and whether the methods agree. With a "
          "`label` column, a sentence encoder picks one of the labels (zero-shot) and each row "
-         "explains that choice; with `text2`, the similarity of the pair.")
+         "explains that choice; with `text2`, the similarity of the pair. With an image–text "
+         "model, a scene set (or a zip of images and images.csv) gets one map per method and "
+         "scene, with pointing and energy-in-mask on the named object's mask, deletion / "
+         "insertion over patches and the image tower's head scan; each bundled scene opens "
+         "in the Image–text tab.")
 ROW_COLUMNS = ["row", "text", "label", "prediction", "correct", "score"]
 
 
@@ -128,24 +133,36 @@ def stop_check(session: str | None) -> Callable[[], bool]:
     return lambda: client_left() or _STOP_AT.get(session or "", -1.0) >= started
 
 
-def on_run(ctx: AppContext, model_name, source, upload, methods, scan,
+def on_run(ctx: AppContext, model_name, source, upload, methods, image_methods, scan,
            request: gr.Request = None, progress=gr.Progress()) -> dict:
     """Explain every row, keep the table, draw the aggregates."""
     stopped = stop_check(getattr(request, "session_hash", None))
     report = reporter(progress)
-    data = _data(source, upload)
-    if not methods:
-        raise InputError("Tick at least one method.")
-    model = resolve_model(ctx, model_name, None, report)
     try:
-        with api.exclusive(model):
-            table = api.explain_dataset(model, data, methods=list(methods), heads=bool(scan),
-                                        batch_size=4, progress=report, should_stop=stopped)
+        if images.is_image_source(source):          # scenes or a zip: ui/dataset_images.py
+            images.image_data(source, upload)       # a missing zip is said before any loading
+            return images.run_image_set(resolve_model(ctx, model_name, None, report), source,
+                                        upload, image_methods, scan, report, stopped)
+        return _run_texts(ctx, model_name, source, upload, methods, scan, report, stopped)
     except Cancelled:
         if client_left():
             raise                                  # nobody to tell: the page is gone
         raise InputError("Stopped. The results on the page are those of the last run that "
                          "finished; press Run to start again.") from None
+
+
+def _run_texts(ctx: AppContext, model_name, source, upload, methods, scan, report,
+               stopped) -> dict:
+    data = _data(source, upload)
+    if not methods:
+        raise InputError("Tick at least one method.")
+    model = resolve_model(ctx, model_name, None, report)
+    if "image" in model.modalities:
+        raise InputError(f"{model.name} is an image–text model: choose a scene set or a zip "
+                         "of images, or a text model for a table of texts.")
+    with api.exclusive(model):
+        table = api.explain_dataset(model, data, methods=list(methods), heads=bool(scan),
+                                    batch_size=4, progress=report, should_stop=stopped)
     s = api.summarize_dataset(table)
     labels = {m["name"]: m["label"] for m in api.list_attribution_methods()}
     faith = s.faithfulness.assign(method=[labels.get(m, m) for m in s.faithfulness["method"]])
@@ -162,10 +179,11 @@ SHOW = ("all rows", "correct", "incorrect", "skipped")
 
 
 def filtered(table: pd.DataFrame, contains: str, show: str) -> pd.DataFrame:
-    """The rows whose text contains `contains` (any case) and that are `show`."""
+    """The rows whose text (an image set: prompt) contains `contains` (any case) and that
+    are `show`."""
     keep = pd.Series(True, index=table.index)
     if contains and contains.strip():
-        keep &= table["text"].fillna("").str.contains(contains.strip(), case=False, regex=False)
+        keep &= table["text" if "text" in table else "prompt"].fillna("").str.contains(contains.strip(), case=False, regex=False)
     ok = table["ok"].astype(bool)
     right = table["correct"].map(lambda v: v is True or v == 1)
     wrong = table["correct"].map(lambda v: v is False or v == 0)
@@ -178,6 +196,8 @@ def on_filter(ctx: AppContext, state, contains, show) -> dict:
     """Redraw the Rows table for the filter (no model run)."""
     if state is None:
         return {}
+    if (state.attrs.get("spec") or {}).get("kind") == "images":
+        return {"rows": images.image_rows_view(filtered(state, contains, show))}
     methods = [c[: -len(".scores")] for c in state.columns if c.endswith(".scores")]
     return {"rows": _rows_view(filtered(state, contains, show), methods)}
 
@@ -212,8 +232,22 @@ def on_export_report(ctx: AppContext, state) -> dict:
     return {"export_file": gr.update(value=str(path), visible=True)}
 
 
-def on_source(ctx: AppContext, source) -> dict:
-    return {"upload": gr.update(visible=source == UPLOAD_NAME)}
+def on_source(ctx: AppContext, source, model) -> dict:
+    """The upload box for a file, the methods of the data's kind, and a model that reads it
+    (a bundled scene set: the model it was drawn for)."""
+    pictures = images.is_image_source(source)
+    out = {"upload": gr.update(visible=source in (UPLOAD_NAME, images.ZIP_NAME),
+                               label=images.ZIP_NAME if pictures else UPLOAD_NAME),
+           "methods": gr.update(visible=not pictures),
+           "image_methods": gr.update(visible=pictures)}
+    reads = {m["name"]: m["modality"] for m in api.list_models()}
+    if source in images.IMAGE_SOURCES:
+        out["model"] = images.SET_MODELS[images.IMAGE_SOURCES[source]]
+    elif pictures and reads.get(model) != "image":
+        out["model"] = "miniclip2"
+    elif not pictures and reads.get(model) == "image":
+        out["model"] = "minilm"
+    return out
 
 
 RUN = ["state", "summary", "accuracy", "faith_plot", "faith_table", "heads", "agreement",
@@ -222,20 +256,24 @@ RUN = ["state", "summary", "accuracy", "faith_plot", "faith_table", "heads", "ag
 
 def build(ctx: AppContext) -> Components:
     c = Components()
-    text_models = [m["name"] for m in api.list_models() if m["modality"] == "text"]
+    models = [m["name"] for m in api.list_models() if m["modality"] in ("text", "image")]
     methods = [(m["label"], m["name"]) for m in api.list_attribution_methods()]
+    image_methods = [(m["label"], m["name"]) for m in api.list_image_methods()]
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=2):
-            c["model"] = gr.Dropdown(text_models, value="minilm", label="Model")
-            c["source"] = gr.Radio([SAMPLE_NAME, PAIRS_NAME, UPLOAD_NAME], value=SAMPLE_NAME,
-                                   label="Data")
-            c["upload"] = gr.File(label="CSV or JSON lines (up to MMINSPECT_MAX_ROWS rows)",
-                                  file_types=[".csv", ".jsonl", ".json"], type="binary",
-                                  height=120, visible=False)
+            c["model"] = gr.Dropdown(models, value="minilm", label="Model")
+            c["source"] = gr.Radio([SAMPLE_NAME, PAIRS_NAME, UPLOAD_NAME, *images.IMAGE_SOURCES,
+                                    images.ZIP_NAME], value=SAMPLE_NAME, label="Data")
+            c["upload"] = gr.File(label=UPLOAD_NAME, file_types=[".csv", ".jsonl", ".json",
+                                                                 ".zip"],
+                                  type="binary", height=120, visible=False)
         with gr.Column(scale=3):
             c["methods"] = gr.CheckboxGroup(methods, value=["integrated_gradients", "saliency"],
                                             label="Attribution methods")
+            c["image_methods"] = gr.CheckboxGroup(image_methods, value=images.DEFAULT_METHODS,
+                                                  label="Image maps (pointing and energy "
+                                                  "need a mask)", visible=False)
             c["scan"] = gr.Checkbox(True, label="Head importance (one scan of every head per row)")
             with gr.Row():
                 c["run"] = gr.Button("Run on every row", variant="primary")
@@ -275,10 +313,12 @@ def build(ctx: AppContext) -> Components:
 def wire(ctx: AppContext, c: Components) -> None:
     comps = picker(c)
     quick = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
-    c["source"].change(bind(on_source, ctx, ["upload", MESSAGE]), c["source"],
-                       comps(["upload", MESSAGE]), **quick)
+    picked = ["upload", "methods", "image_methods", "model", MESSAGE]
+    c["source"].change(bind(on_source, ctx, picked), comps(["source", "model"]), comps(picked),
+                       **quick)
     c["run"].click(bind(on_run, ctx, RUN, release=True),
-                         comps(["model", "source", "upload", "methods", "scan"]), comps(RUN),
+                   comps(["model", "source", "upload", "methods", "image_methods", "scan"]),
+                   comps(RUN),
                          api_name="explain_dataset", concurrency_id="long", concurrency_limit=1)
     c["stop"].click(on_stop, None, None, queue=False, api_visibility="private")
     shown = ["rows", MESSAGE]
