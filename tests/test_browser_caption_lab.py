@@ -26,7 +26,7 @@ def test_caption_remove_heads_walk(walk):
     w.button("Remove and write again").scroll_into_view_if_needed()
     w.shot("remove heads fresh page")
     w.button("Remove and write again").click()
-    w.expect_message("Name the heads to remove", where=LAB)
+    w.expect_message("Name the cross-attention heads to remove", "Pick heads", where=LAB)
     w.wait_text("Press Remove: each head removed alone")
     w.shot("remove heads error on a fresh page")
     w.close_toasts()

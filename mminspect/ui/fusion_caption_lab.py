@@ -15,6 +15,7 @@ import pandas as pd
 from .. import api
 from ..api import fusion_caption_causal as cc
 from ..figures import causal as causal_figs
+from ..types import InputError
 from .context import AppContext
 from .events import Components, bind
 from .fusion_caption import scene_of
@@ -55,6 +56,9 @@ def accuracy_table(acc) -> pd.DataFrame:
 
 
 def on_remove(ctx: AppContext, choice, number, heads_text) -> dict:
+    if not str(heads_text or "").strip():          # the shared parser names the other view's button
+        raise InputError("Name the cross-attention heads to remove as layer.head, e.g. 1.0, 1.2 "
+                         "— or press “Pick heads”.")
     heads = parse_heads(heads_text)
     image = scene_of(choice, number)[0]
     model = api.load(MODEL)
