@@ -87,3 +87,25 @@ def test_the_card_program_rewrites_a_runs_card_with_the_same_figures(run, tmp_pa
     assert rewritten["training"]["command"].startswith("python -m mminspect.lab.caption_train")
     assert rewritten["provenance"]["command"].startswith("python -m mminspect.lab.caption_recard")
     assert CaptionAdapter(name="again", path=str(tmp_path), label="x").n_layers == 2
+
+
+def test_the_object_weight_counts_naming_words_and_end_w_times():
+    """--object-weight W: each colour, shape or thing target and [END] counts W times in the
+    loss mean, every other word once, padding never; W = 1 is the plain mean."""
+    from mminspect.fusion.caption import caption_loss, caption_vocabulary
+    from mminspect.fusion.words import role_of
+    from mminspect.lab.fusion_train import build_pool
+    _, cfg = caption_train.parse(["--out", "x", "--pool", "16", "--batch", "8", "--object-weight", "3"])
+    pool = build_pool(cfg, log=lambda *_: None)
+    _, ids, targets, weights = caption_train.make_batch(cfg, pool, 0)
+    vocab = caption_vocabulary()
+    for row_t, row_w in zip(targets.tolist(), weights.tolist()):
+        for t, w in zip(row_t, row_w):
+            want = 0.0 if t < 0 else 3.0 if (vocab[t] == "[END]" or role_of(vocab[t])) else 1.0
+            assert w == want, (vocab[t] if t >= 0 else "pad", w)
+    logits = torch.randn(*targets.shape, len(vocab))
+    plain = caption_train.weighted_loss(logits, targets, (targets >= 0).float())
+    assert torch.allclose(plain, caption_loss(logits, targets))
+    weighted = caption_train.weighted_loss(logits, targets, weights)
+    ce = torch.nn.functional.cross_entropy(logits[targets >= 0], targets[targets >= 0], reduction="none")
+    assert torch.allclose(weighted, (ce * weights[targets >= 0]).sum() / weights[targets >= 0].sum())
