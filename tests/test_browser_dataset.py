@@ -7,7 +7,7 @@ uploaded CSV run without the head scan; a download and the HTML report (refused 
 any run); and Stop during a run."""
 from __future__ import annotations
 
-from browser_helpers import REDRAW_MS, Walk, walk_fixture
+from browser_helpers import MODEL_MS, REDRAW_MS, Walk, walk_fixture
 
 walk = walk_fixture("dataset", "Dataset")
 SAMPLE = "Sample: 12 short sentences (animals, sports, food)"
@@ -121,3 +121,83 @@ def test_dataset_tab_walk(walk, tmp_path):
     w.expect_message("Stopped. The results on the page are those of the last run")
     w.assert_no_error_pill()
     w.shot("stopped keeps results")
+
+
+SCENES = "Scenes: 40 mini-CLIP 2 scenes with exact masks (everyday things)"
+ZIP = "My zip (images.csv naming the images; columns file, prompt, label, mask)"
+scene_walk = walk_fixture("scenes_dataset", "Dataset")
+
+
+def _row_cells(link) -> list[str]:
+    """The texts of the Rows table's cells on the line that holds `link` (gradio's table
+    draws each line as an element of role "row" holding its cells)."""
+    return link.evaluate("e => [...e.closest('[role=row]').querySelectorAll("
+                         "'td, [role=gridcell]')].map(c => c.innerText)")
+
+
+def test_dataset_tab_scene_set_walk(scene_walk):
+    """The bundled mini-CLIP 2 scenes: a handled error first (the zip choice with no zip),
+    then the run (summary with pointing, the faithfulness bars, the image tower's head
+    heatmap, the rows); a correct, pointed-at scene's link opens the Image–text tab on that
+    scene, whose "Every method" table shows the table's pointing and energy-in-mask."""
+    w = scene_walk
+    w.control(ZIP).check()
+    w.settle(REDRAW_MS)
+    w.button("Run on every row").click()
+    w.expect_message("No zip yet")
+    w.assert_no_error_pill()
+    w.close_toasts()
+    w.control(SCENES).check()
+    w.settle(REDRAW_MS)
+    assert w.dropdown_value("Model") == "miniclip2"             # the set's own model
+    w.control("LeGrad (Bousselham et al. 2025)").uncheck()       # relevance only: quicker
+    w.shot("scenes picked")
+    w.run("Run on every row", done_text="scenes explained", timeout=2 * MODEL_MS)
+    assert "40 of 40 scenes explained" in w.text() and w.message() == ""
+    assert "points at the named object" in w.text()
+    w.subtab("Faithfulness")
+    bars = w.wait_plot("p.title.startsWith('Faithfulness per method')")
+    assert bars["types"] == ["bar", "bar"] and "Relevance" in bars["x"][0], bars
+    w.shot("scenes faithfulness")
+    w.subtab("Heads")
+    heat = w.wait_plot("p.title.startsWith('Head importance over 40 rows')")
+    assert heat["types"] == ["heatmap"] and heat["zrows"] == 4, heat    # mini-CLIP 2: 4 layers
+    w.shot("scenes heads heatmap")
+    w.subtab("Rows")
+    w.wait_text("scene_000.png", timeout=REDRAW_MS)
+    w.shot("scenes rows")
+
+    # a scene the model names right and relevance points at: its numbers in the table
+    links = w.panel.get_by_role("link", name="Image–text")
+    chosen = None
+    for i in range(links.count()):
+        cells = _row_cells(links.nth(i))
+        # row, open, file, prompt, label, prediction, correct, score, hit, energy, deletion
+        if len(cells) < 11:                  # gradio's hidden copy for measuring widths
+            continue
+        if cells[6].strip().lower() == "true" and float(cells[8]) == 1.0:
+            chosen = (links.nth(i), cells)
+            break
+    assert chosen is not None, ("no correct scene with a pointing hit in the table",
+                                [_row_cells(links.nth(i)) for i in range(min(3, links.count()))])
+    link, cells = chosen
+    prompt, energy = cells[3].strip(), float(cells[9])
+    assert "set_scene=scenes%3A" + cells[0].strip() in link.get_attribute("href")
+    with w.context.expect_page() as opened:
+        link.click()
+    page = opened.value
+    page.get_by_role("tab", name="Image–text", exact=True, selected=True).wait_for(timeout=60_000)
+    page.get_by_text("best match:").first.wait_for(timeout=MODEL_MS)   # Inspect ran
+    panel = page.locator("[role=tabpanel]:visible").first
+    assert f"best match: {prompt}" in panel.inner_text()              # the table's prediction
+    page.get_by_role("button", name="Run every method on this prompt").click()
+    cell = panel.locator("table tr", has_text="Relevance (Chefer et al. 2021)").first
+    cell.wait_for(timeout=MODEL_MS)
+    tds = cell.locator("td").all_inner_texts()     # method, deletion, insertion, hit, energy
+    assert tds[3].strip() == "✅", tds                                   # the table's hit
+    shown = float(tds[4].strip().rstrip("%").strip())
+    assert abs(shown - 100 * energy) <= 0.056, (shown, energy)   # 0.1 % shown, 4 digits kept
+    page.screenshot(path=str(w.shot("scene opened in image-text").with_name(
+        "scenes_dataset-row-page-image-text.png")), full_page=True)
+    page.close()
+    assert "40 of 40 scenes explained" in w.text()            # the Dataset page as it was

@@ -71,7 +71,8 @@ def image_rows_view(table: pd.DataFrame) -> dict:
                             for _, r in table.iterrows()])
     types = ["html" if c == "open" else "number" if pd.api.types.is_numeric_dtype(view[c])
              and not pd.api.types.is_bool_dtype(view[c]) else "str" for c in view.columns]
-    return gr.update(value=view, datatype=types)
+    return gr.update(value=view, datatype=types, label="Every scene (sortable; skipped rows "
+                     "say why; open a bundled scene in the Image–text tab)")
 
 
 def _summary(s, table: pd.DataFrame) -> str:
@@ -79,7 +80,8 @@ def _summary(s, table: pd.DataFrame) -> str:
     right = (f" Accuracy: **{acc['accuracy'].iloc[0]:.0%}** ({acc['correct'].iloc[0]} of "
              f"{acc['n'].iloc[0]})." if len(acc) else "")
     hits = s.figures[s.figures["metric"] == "pointing_hit"]
-    point = "".join(f" {html.escape(r['method'])} points at the named object in "
+    names = {m["name"]: m["label"] for m in api.list_image_methods()}
+    point = "".join(f" {html.escape(names.get(r['method'], r['method']))} points at the named object in "
                     f"**{r['mean']:.0%}** of {r['n']} scenes (chance {r['chance']:.0%})."
                     for _, r in hits.iterrows())
     skipped = s.n_rows - s.n_ok
@@ -128,7 +130,8 @@ def open_set_scene(ctx, values: dict) -> dict:
         return {"set_scene": "", REFUSED: [str(e)],
                 MESSAGE: message_markdown(f"Opened from a link, except: {e}")}
     out = {"image": ex["image"], "preview": cfig.upscale(np.asarray(ex["image"]), 256),
-           "example": ex["title"], "upload": None, "set_scene": raw}
+           "example": ex["title"], "upload": None, "set_scene": raw,
+           "pick": None}                # the example list no longer names what is shown
     if "prompts" not in values:
         out["prompts"] = "\n".join(ex["prompts"])
     if "model" not in values and "custom" not in values and ex["model"] not in ctx.unavailable:

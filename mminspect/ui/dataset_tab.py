@@ -51,6 +51,8 @@ INTRO = ("**Dataset mode** explains every row of a table with the same methods a
          "insertion over patches and the image tower's head scan; each bundled scene opens "
          "in the Image–text tab.")
 ROW_COLUMNS = ["row", "text", "label", "prediction", "correct", "score"]
+ROWS_LABEL = ("Every row (sortable; skipped rows say why; open a row in the Text or "
+              "Attributions tab)")
 
 
 def _data(source, upload):
@@ -95,7 +97,8 @@ def _rows_view(table: pd.DataFrame, methods: list[str]) -> dict:
                 if spec else "")                   # beside the row number: no scrolling to it
     types = ["html" if c == "open" else "number" if pd.api.types.is_numeric_dtype(view[c])
              and not pd.api.types.is_bool_dtype(view[c]) else "str" for c in view.columns]
-    return gr.update(value=view, datatype=types)        # the links drawn as links
+    return gr.update(value=view, datatype=types,        # the links drawn as links
+                     label=ROWS_LABEL)
 
 
 def _summary(s, table: pd.DataFrame, seconds: float) -> str:
@@ -298,8 +301,7 @@ def build(ctx: AppContext) -> Components:
             c["contains"] = gr.Textbox(label="Show rows whose text contains", max_lines=1,
                                        max_length=300)
             c["show"] = gr.Radio(list(SHOW), value=SHOW[0], label="Show")
-        c["rows"] = gr.Dataframe(label="Every row (sortable; skipped rows say why; open a "
-                                       "row in the Text or Attributions tab)",
+        c["rows"] = gr.Dataframe(label=ROWS_LABEL,
                                  interactive=False, max_height=420)
     with gr.Row():
         c["csv"] = gr.Button("Download table (CSV)", size="sm")
