@@ -71,8 +71,7 @@ def image_rows_view(table: pd.DataFrame) -> dict:
                             for _, r in table.iterrows()])
     types = ["html" if c == "open" else "number" if pd.api.types.is_numeric_dtype(view[c])
              and not pd.api.types.is_bool_dtype(view[c]) else "str" for c in view.columns]
-    return gr.update(value=view, datatype=types, label="Every scene (sortable; skipped rows "
-                     "say why; open a bundled scene in the Image–text tab)")
+    return gr.update(value=view, datatype=types)
 
 
 def _summary(s, table: pd.DataFrame) -> str:

@@ -97,8 +97,7 @@ def _rows_view(table: pd.DataFrame, methods: list[str]) -> dict:
                 if spec else "")                   # beside the row number: no scrolling to it
     types = ["html" if c == "open" else "number" if pd.api.types.is_numeric_dtype(view[c])
              and not pd.api.types.is_bool_dtype(view[c]) else "str" for c in view.columns]
-    return gr.update(value=view, datatype=types,        # the links drawn as links
-                     label=ROWS_LABEL)
+    return gr.update(value=view, datatype=types)        # the links drawn as links
 
 
 def _summary(s, table: pd.DataFrame, seconds: float) -> str:
