@@ -135,7 +135,23 @@ def _row_cells(link) -> list[str]:
                          "'td, [role=gridcell]')].map(c => c.innerText)")
 
 
-def test_dataset_tab_scene_set_walk(scene_walk):
+def _scene_zip(path, n: int = 3):
+    """The first n bundled scenes, their masks and their images.csv in one zip."""
+    import zipfile
+
+    import pandas as pd
+
+    import mminspect as mi
+    folder = mi.load_dataset_sample("scenes")
+    rows = pd.read_csv(folder / "images.csv", dtype=str, keep_default_na=False).head(n)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("images.csv", rows.to_csv(index=False))
+        for name in list(rows["file"]) + list(rows["mask"]):
+            z.write(folder / name, name)
+    return path
+
+
+def test_dataset_tab_scene_set_walk(scene_walk, tmp_path):
     """The bundled mini-CLIP 2 scenes: a handled error first (the zip choice with no zip),
     then the run (summary with pointing, the faithfulness bars, the image tower's head
     heatmap, the rows); a correct, pointed-at scene's link opens the Image–text tab on that
@@ -201,3 +217,17 @@ def test_dataset_tab_scene_set_walk(scene_walk):
         "scenes_dataset-row-page-image-text.png")), full_page=True)
     page.close()
     assert "40 of 40 scenes explained" in w.text()            # the Dataset page as it was
+
+    # ---- an uploaded zip of three scenes: explained, and no link (an upload never goes
+    # into a link) ------------------------------------------------------------------------
+    w.control(ZIP).check()
+    w.settle(REDRAW_MS)
+    w.panel.locator("input[type=file][accept*='.zip']").set_input_files(
+        str(_scene_zip(tmp_path / "three.zip")))
+    w.settle(REDRAW_MS)
+    w.run("Run on every row", done_text="3 of 3 scenes explained", timeout=MODEL_MS)
+    assert w.message() == "" and "40 of 40" not in w.text()
+    w.subtab("Rows")
+    w.wait_text("scene_002.png", timeout=REDRAW_MS)
+    assert w.panel.get_by_role("link", name="Image–text").count() == 0
+    w.shot("zip rows without links")
