@@ -161,9 +161,13 @@ def test_ray_gives_the_local_table(tmp_path, folder):
         a = np.stack(local[f"{m}.patch_scores"][ok])
         b = np.stack(got[f"{m}.patch_scores"][ok])
         assert np.max(np.abs(a - b)) <= 1e-6
-        for col in (f"{m}.pointing_hit", f"{m}.energy_in_mask", f"{m}.target_value"):
+        for col in (f"{m}.pointing_hit", f"{m}.energy_in_mask", f"{m}.target_value",
+                    f"{m}.deletion_area", f"{m}.insertion_area"):
             assert np.allclose(local[col], got[col], atol=1e-6, equal_nan=True), col
     assert np.allclose(local["score"], got["score"], atol=1e-6, equal_nan=True)
+    heads = [np.stack([np.asarray([np.asarray(r) for r in g]) for g in t["head_importance"][ok]])
+             for t in (local, got)]                                    # [row, layer, head]
+    assert heads[0].shape[0] == ok.sum() and np.max(np.abs(heads[0] - heads[1])) <= 1e-6
 
 
 def _copy_rows(tmp_path, folder, n):
