@@ -1,7 +1,8 @@
 """The app's words in English and Simplified Chinese, through gradio's own i18n (gr.I18n).
 
 English is the language the code is written in. A translation is data: one JSON file per
-other language in `assets/i18n/` (`zh-CN.json`), keyed by the English text itself, so a
+other language in `assets/i18n/` (`zh-CN.json`, and `zh-CN.outputs.json` for the words
+of figures, tables and results), keyed by the English text itself, so a
 translator sees what to translate:
 
     {"strings":   {"Model": "模型", ...},                      exact texts
@@ -71,23 +72,51 @@ def normalise(locale: str | None) -> str | None:
     return None
 
 
+# Places that hold free text by nature (a user's sentence, a lesson's paragraph, a model's
+# name, a list of prompts): their value may stay as it is, however long. Any other place
+# whose value is not itself translated must be short (a number, a token, a head's name):
+# "Layer {layer}, head {head}" must not pass "Layer 2, head 7, averaged over …" as
+# translated with its English tail.
+# A place in quotes (“{text}”, `{t}`, '{t}') holds the user's or a model's words: free too.
+FREE = {"text", "title", "first", "summary", "setup", "question", "verdict", "measured", "why",
+        "next", "sentence", "which", "prompts", "steps", "parts", "options", "chain", "best",
+        "label", "answer", "query", "second", "example", "caption", "guesses", "name", "names",
+        "what", "model", "bundled", "kind", "tab", "others", "prompt", "key", "key2", "who",
+        "method", "baseline"}
+_QUOTES = "“'\"`"
+_ENGLISH_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
+
+
+def _too_english(tmpl: "Template", name: str, value: str) -> bool:
+    return name not in tmpl.free and len(_ENGLISH_WORD.findall(value)) >= 4
+
+
 @dataclass
 class Template:
     text: str                               # the English template
     pattern: re.Pattern
     names: tuple[str, ...]
+    # no word of its own ("{title} — {sentence}"): it translates only when a part it holds
+    # is known, or it would pass any sentence with a dash in it as translated
+    weak: bool = False
+    free: frozenset = frozenset()           # places whose value may be any text (FREE, quoted)
 
 
 def _template(text: str) -> Template:
-    parts, names, pos = [], [], 0
+    parts, names, pos, free = [], [], 0, set()
+    weak = not re.search(r"[A-Za-z]", _PLACE.sub("", text))
     for m in _PLACE.finditer(text):
         parts.append(re.escape(text[pos:m.start()]))
         name = m.group(1) or f"_{len(names)}"
-        parts.append(f"(?P<{name}>.+?)")
+        if name in FREE or (m.start() > 0 and text[m.start() - 1] in _QUOTES):
+            free.add(name)
+        # free text may run over lines (a lesson's sentence); a number or a name may not, so
+        # "… {seconds} s" cannot swallow the next line of a list
+        parts.append(f"(?P<{name}>[\\s\\S]+?)" if name in free else f"(?P<{name}>.+?)")
         names.append(name)
         pos = m.end()
     parts.append(re.escape(text[pos:]))
-    return Template(text, re.compile("".join(parts) + r"\Z", re.S), tuple(names))
+    return Template(text, re.compile("".join(parts) + r"\Z"), tuple(names), weak, frozenset(free))
 
 
 @dataclass
@@ -97,6 +126,7 @@ class Catalog:
     strings: dict[str, str] = field(default_factory=dict)
     templates: dict[str, str] = field(default_factory=dict)
     compiled: list[tuple[Template, str]] = field(default_factory=list)
+    memo: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self):
         # longer templates first: the most specific wins when two match
@@ -104,7 +134,16 @@ class Catalog:
                          sorted(self.templates.items(), key=lambda kv: -len(kv[0]))]
 
     def lookup(self, text: str) -> str | None:
-        """The translation of `text`, exact or through a template; None when there is none."""
+        """The translation of `text`, exact or through a template; None when there is none.
+        Remembered: a figure asks for the same notes and names again on every redraw."""
+        if text in self.memo:
+            return self.memo[text]
+        found = self._lookup(text)
+        if len(self.memo) < 20_000:
+            self.memo[text] = found
+        return found
+
+    def _lookup(self, text: str) -> str | None:
         if text in self.strings:
             return self.strings[text]
         stripped = text.strip()
@@ -114,22 +153,33 @@ class Catalog:
             m = tmpl.pattern.match(text)
             if m is None:
                 continue
-            out = tr
+            out, known = tr, False
             for name in tmpl.names:
                 value = m.group(name)
-                value = self.lookup(value) or value        # a known text inside is translated too
+                inner = self.lookup(value)                  # a known text inside is translated too
+                known = known or inner is not None
+                if inner is None and _too_english(tmpl, name, value):
+                    break
+                value = inner or value
                 # a named place once or more; an unnamed one ("{}") in order, once
                 out = (out.replace("{}", value, 1) if name.startswith("_")
                        else out.replace("{" + name + "}", value))
-            if out != text:                 # a template that changed nothing did not translate
-                return out
+            else:
+                if out != text and (known or not tmpl.weak):    # one that changed nothing did not
+                    return out
         return None
 
 
 def read_catalog(locale: str, folder: Path | None = None) -> Catalog:
-    path = Path(folder or I18N_DIR) / f"{locale}.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return Catalog(locale, dict(data.get("strings", {})), dict(data.get("templates", {})))
+    """`<locale>.json` (the page's own words) and its companions `<locale>.<part>.json` (the
+    words of figures, tables and results: `zh-CN.outputs.json`), merged."""
+    folder = Path(folder or I18N_DIR)
+    strings, templates = {}, {}
+    for path in [folder / f"{locale}.json", *sorted(folder.glob(f"{locale}.*.json"))]:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        strings.update(data.get("strings", {}))
+        templates.update(data.get("templates", {}))
+    return Catalog(locale, strings, templates)
 
 
 @functools.lru_cache(maxsize=None)
@@ -197,6 +247,8 @@ def translate_now(text: str, locale: str | None = None) -> str:
     if tr is None and "\n\n" in text:       # a composed text: paragraph by paragraph
         parts = [_paragraph(cat, p) for p in text.split("\n\n")]
         tr = "\n\n".join(p or q for p, q in zip(parts, text.split("\n\n"))) if any(parts) else None
+    elif tr is None and "\n" in text.strip():  # a list
+        tr = _paragraph(cat, text)
     return text if tr is None else tr
 
 
@@ -207,7 +259,27 @@ def _paragraph(cat: Catalog, text: str) -> str | None:
     if found is None and sep and icon in ("⚠️", "ℹ️", "✅", "❌"):
         inner = cat.lookup(rest)
         found = None if inner is None else f"{icon} {inner}"
+    if found is None and "\n" in text.strip():       # a list or a table: line by line
+        lines = text.split("\n")
+        done = [_line(cat, line) for line in lines]
+        found = "\n".join(d or q for d, q in zip(done, lines)) if any(done) else None
     return found
+
+
+def _line(cat: Catalog, line: str) -> str | None:
+    """One line of a list or of a Markdown table (cell by cell), its line-break spaces kept."""
+    bare = line.rstrip()
+    if not bare:
+        return None
+    if bare.startswith("|") and bare.endswith("|"):
+        cells = bare[1:-1].split("|")
+        done = [cat.lookup(c.strip()) for c in cells]
+        if not any(done):
+            return None
+        return "|" + "|".join(c if d is None else c.replace(c.strip(), d)
+                              for c, d in zip(cells, done)) + "|" + line[len(bare):]
+    found = _paragraph(cat, bare)
+    return None if found is None else found + line[len(bare):]
 
 
 def locale_of_request(request) -> str:

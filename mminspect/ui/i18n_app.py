@@ -24,6 +24,7 @@ import gradio as gr
 
 from .i18n import (CURRENT, Registry, is_marker, key_of, locale_of_request, translate_now,
                    translations)
+from .i18n_outputs import localize_markup, localize_shown
 from .i18n_page import HEAD, language_picker_events, names_script
 
 # Components whose value is text to read (not an input): their value is translated.
@@ -69,6 +70,7 @@ def localize(demo: gr.Blocks) -> Registry:
     """Swap every translatable shown text of `demo` for its marker; wire the language picker,
     the output boundary and launch(). Returns the registry of texts (for tests)."""
     registry = Registry()
+    _register_runtime_texts(registry)       # first: the lesson list is also a component's text
     named = set()                  # tab names and button texts: the page finds them by text
     for block, where, text in list(shown_texts(demo)):
         if where == "choice":
@@ -78,7 +80,6 @@ def localize(demo: gr.Blocks) -> Registry:
             if isinstance(block, (gr.Tab, gr.Button)) and is_marker(getattr(block, where)):
                 named.add(key_of(text))
     registry.named = named
-    _register_runtime_texts(registry)
     demo.mm_i18n = registry
     _wrap_outputs(demo, registry)
     _wrap_launch(demo, registry)
@@ -96,6 +97,8 @@ def _register_runtime_texts(registry: Registry) -> None:
 # ---- the output boundary -------------------------------------------------------------------
 def localize_output(registry: Registry, block, value):
     """One output value of an event, in the page's language (see the module's note)."""
+    if isinstance(block, (gr.Plot, gr.Dataframe)):         # figures and tables: i18n_outputs
+        value = localize_shown(block, value)               # (an update's label: below)
     if isinstance(value, dict) and value.get("__type__") == "update":
         out = dict(value)
         for prop in PROPS:
@@ -121,7 +124,7 @@ def _live(registry: Registry, text: str) -> str:
     icon, sep, rest = text.partition(" ")       # the message line: "⚠️ <message>"
     if now == text and sep and icon in ("⚠️", "ℹ️"):
         return f"{icon} {html.escape(translate_now(html.unescape(rest)), quote=False)}"
-    return now
+    return localize_markup(text) if now == text else now      # HTML: text by text
 
 
 def _choice(registry: Registry, choice):
