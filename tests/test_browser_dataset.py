@@ -14,6 +14,28 @@ SAMPLE = "Sample: 12 short sentences (animals, sports, food)"
 UPLOAD = "My file (CSV or JSON lines, columns text and label)"
 
 
+def bars_and_heads(w: Walk, first: str, rows: int, layers: int, name: str) -> None:
+    """The Faithfulness bars (deletion and insertion, `first` method first) and the Heads
+    heatmap (`rows` rows, `layers` layers), each looked at."""
+    w.subtab("Faithfulness")
+    bars = w.wait_plot("p.title.startsWith('Faithfulness per method')")
+    assert bars["types"] == ["bar", "bar"] and first in bars["x"][0], bars
+    w.shot(f"{name} faithfulness")
+    w.subtab("Heads")
+    heat = w.wait_plot(f"p.title.startsWith('Head importance over {rows} rows')")
+    assert heat["types"] == ["heatmap"] and heat["zrows"] == layers, heat
+    w.shot(f"{name} heads heatmap")
+
+
+def open_link(w: Walk, link, tab: str):
+    """(the browser tab a row's link opened, its visible panel) once `tab` is selected there."""
+    with w.context.expect_page() as opened:
+        link.click()
+    page = opened.value
+    page.get_by_role("tab", name=tab, exact=True, selected=True).wait_for(timeout=60_000)
+    return page, page.locator("[role=tabpanel]:visible").first
+
+
 def upload(w: Walk, path) -> None:
     w.panel.locator("input[type=file][accept*='.jsonl']").set_input_files(str(path))
     w.settle(REDRAW_MS)
@@ -34,14 +56,7 @@ def test_dataset_tab_walk(walk, tmp_path):
     w.shot("sample accuracy")
     w.wait_text("6-10 words", timeout=REDRAW_MS)             # the accuracy table's slices
     w.wait_text("animals", timeout=REDRAW_MS)
-    w.subtab("Faithfulness")
-    bars = w.wait_plot("p.title.startsWith('Faithfulness per method')")
-    assert bars["types"] == ["bar", "bar"] and "Integrated Gradients" in bars["x"][0], bars
-    w.shot("sample faithfulness")
-    w.subtab("Heads")
-    heat = w.wait_plot("p.title.startsWith('Head importance over 12 rows')")
-    assert heat["types"] == ["heatmap"] and heat["zrows"] == 6, heat       # MiniLM's 6 layers
-    w.shot("sample heads heatmap")
+    bars_and_heads(w, "Integrated Gradients", 12, 6, "sample")          # MiniLM's 6 layers
     w.subtab("Agreement")
     w.wait_text("Mean rank correlation", timeout=REDRAW_MS)
     assert "Saliency" in w.text()
@@ -54,12 +69,8 @@ def test_dataset_tab_walk(walk, tmp_path):
     w.shot("sample rows filtered")
 
     # ---- a row opens in its own browser tab: its attribution, drawn by the link ---------
-    with w.context.expect_page() as opened:
-        w.panel.get_by_role("link", name="Attributions").first.click()
-    row_page = opened.value
-    row_page.get_by_role("tab", name="Attributions", exact=True, selected=True).wait_for(
-        timeout=60_000)
-    panel = row_page.locator("[role=tabpanel]:visible").first
+    row_page, panel = open_link(w, w.panel.get_by_role("link", name="Attributions").first,
+                                "Attributions")
     row_page.get_by_text("Integrated Gradients on all-MiniLM-L6-v2").first.wait_for(
         timeout=120_000)
     assert "The striker scored in the last minute." in panel.locator("textarea").first.input_value()
@@ -171,14 +182,7 @@ def test_dataset_tab_scene_set_walk(scene_walk, tmp_path):
     w.run("Run on every row", done_text="scenes explained", timeout=2 * MODEL_MS)
     assert "40 of 40 scenes explained" in w.text() and w.message() == ""
     assert "points at the named object" in w.text()
-    w.subtab("Faithfulness")
-    bars = w.wait_plot("p.title.startsWith('Faithfulness per method')")
-    assert bars["types"] == ["bar", "bar"] and "Relevance" in bars["x"][0], bars
-    w.shot("scenes faithfulness")
-    w.subtab("Heads")
-    heat = w.wait_plot("p.title.startsWith('Head importance over 40 rows')")
-    assert heat["types"] == ["heatmap"] and heat["zrows"] == 4, heat    # mini-CLIP 2: 4 layers
-    w.shot("scenes heads heatmap")
+    bars_and_heads(w, "Relevance", 40, 4, "scenes")                     # mini-CLIP 2: 4 layers
     w.subtab("Rows")
     w.wait_text("scene_000.png", timeout=REDRAW_MS)
     w.shot("scenes rows")
@@ -199,12 +203,8 @@ def test_dataset_tab_scene_set_walk(scene_walk, tmp_path):
     link, cells = chosen
     prompt, energy = cells[3].strip(), float(cells[9])
     assert "set_scene=scenes%3A" + cells[0].strip() in link.get_attribute("href")
-    with w.context.expect_page() as opened:
-        link.click()
-    page = opened.value
-    page.get_by_role("tab", name="Image–text", exact=True, selected=True).wait_for(timeout=60_000)
+    page, panel = open_link(w, link, "Image–text")
     page.get_by_text("best match:").first.wait_for(timeout=MODEL_MS)   # Inspect ran
-    panel = page.locator("[role=tabpanel]:visible").first
     assert f"best match: {prompt}" in panel.inner_text()              # the table's prediction
     page.get_by_role("button", name="Run every method on this prompt").click()
     cell = panel.locator("table tr", has_text="Relevance (Chefer et al. 2021)").first

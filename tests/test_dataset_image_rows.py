@@ -19,13 +19,7 @@ from mminspect.types import InputError
 N = 5                                   # rows per set: every number checked, one by one
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from test_dataset_images import one_thread  # noqa: F401  (autouse: one torch thread)
 
 
 def _subset(tmp_path, name: str, n: int = N):

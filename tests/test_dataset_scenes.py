@@ -13,13 +13,7 @@ from mminspect.lab.pointing import POINTING_SEED, method_params, pointing_game, 
 from mminspect.models import load
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from test_dataset_images import one_thread  # noqa: F401  (autouse: one torch thread)
 
 
 @pytest.mark.parametrize("model, world, n", [("miniclip2", True, 6), ("miniclip", False, 4)])

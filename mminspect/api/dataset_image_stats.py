@@ -7,15 +7,14 @@ so they can be recomputed from a saved Parquet file.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..explain.sanity.agreement import agreement_matrix
-from .dataset_stats import accuracy_by_slice, bootstrap_mean, head_stats
+from .dataset_stats import (accuracy_by_slice, agreement_over_set, bootstrap_mean, head_stats,
+                            save_counts)
 
 # (metric, the column saying what chance scores on the row, or None)
 IMAGE_SUMMARY = (("pointing_hit", "chance"), ("energy_in_mask", "energy_chance"),
@@ -77,28 +76,14 @@ class ImageSummary:
         self.figures.to_csv(folder / "pointing.csv", index=False)
         self.accuracy.to_csv(folder / "accuracy.csv", index=False)
         self.agreement.to_csv(folder / "agreement.csv")
-        for name, grid in (("heads_mean", self.heads_mean), ("heads_std", self.heads_std)):
-            if grid is not None:
-                pd.DataFrame(grid).to_csv(folder / f"{name}.csv", index_label="layer")
-        (folder / "summary.json").write_text(json.dumps(
-            {"rows": self.n_rows, "explained": self.n_ok, "skipped": self.n_rows - self.n_ok},
-            indent=1))
+        save_counts(folder, self)
         return folder
 
 
 def map_agreement(table: pd.DataFrame) -> pd.DataFrame:
     """method x method: Spearman's rho of two methods' patch maps on a row, averaged over the
     explained rows (a patch map has tens of patches: every row counts)."""
-    methods = image_methods_of(table)
-    total, n = np.zeros((len(methods), len(methods))), 0
-    for _, row in table.iterrows():
-        maps = [row[f"{m}.patch_scores"] for m in methods]
-        if any(s is None for s in maps):
-            continue
-        total += agreement_matrix(np.stack([np.asarray(s, np.float64) for s in maps]))[0]
-        n += 1
-    mean = total / n if n else np.full_like(total, np.nan)
-    return pd.DataFrame(mean, index=methods, columns=methods)
+    return agreement_over_set(table, "patch_scores", 0)
 
 
 def image_summary(table, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> ImageSummary:

@@ -102,19 +102,30 @@ def head_stats(table: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | Non
     return stack.mean(axis=0), stack.std(axis=0)
 
 
-def agreement_over_set(table: pd.DataFrame) -> pd.DataFrame:
-    """method x method: Spearman's rho of two methods' word scores on a row, averaged over
-    the rows with at least MIN_WORDS_AGREEMENT words."""
-    methods = methods_of(table)
+def agreement_over_set(table: pd.DataFrame, column: str = "scores",
+                       min_len: int = MIN_WORDS_AGREEMENT) -> pd.DataFrame:
+    """method x method: Spearman's rho of two methods' word scores (column="patch_scores":
+    an image set's patch maps) on a row, averaged over the rows with at least min_len."""
+    methods = [c[: -len(f".{column}")] for c in table.columns if c.endswith(f".{column}")]
     total, n = np.zeros((len(methods), len(methods))), 0
     for _, row in table.iterrows():
-        maps = [row[f"{m}.scores"] for m in methods]
-        if any(s is None for s in maps) or len(maps[0]) < MIN_WORDS_AGREEMENT:
+        maps = [row[f"{m}.{column}"] for m in methods]
+        if any(s is None for s in maps) or len(maps[0]) < min_len:
             continue
         total += agreement_matrix(np.stack([np.asarray(s, np.float64) for s in maps]))[0]
         n += 1
     mean = total / n if n else np.full_like(total, np.nan)
     return pd.DataFrame(mean, index=methods, columns=methods)
+
+
+def save_counts(folder: Path, summary, **more) -> None:
+    """heads_mean.csv, heads_std.csv (rows are layers) and summary.json with the counts."""
+    for name, grid in (("heads_mean", summary.heads_mean), ("heads_std", summary.heads_std)):
+        if grid is not None:
+            pd.DataFrame(grid).to_csv(folder / f"{name}.csv", index_label="layer")
+    (folder / "summary.json").write_text(json.dumps(
+        {"rows": summary.n_rows, "explained": summary.n_ok,
+         "skipped": summary.n_rows - summary.n_ok, **more}, indent=1))
 
 
 @dataclass
@@ -136,12 +147,7 @@ class DatasetSummary:
         self.accuracy.to_csv(folder / "accuracy.csv", index=False)
         self.faithfulness.to_csv(folder / "faithfulness.csv", index=False)
         self.agreement.to_csv(folder / "agreement.csv")
-        for name, grid in (("heads_mean", self.heads_mean), ("heads_std", self.heads_std)):
-            if grid is not None:
-                pd.DataFrame(grid).to_csv(folder / f"{name}.csv", index_label="layer")
-        (folder / "summary.json").write_text(json.dumps(
-            {"rows": self.n_rows, "explained": self.n_ok, "skipped": self.n_rows - self.n_ok,
-             "rows_in_agreement": self.n_agreement}, indent=1))
+        save_counts(folder, self, rows_in_agreement=self.n_agreement)
         return folder
 
 
