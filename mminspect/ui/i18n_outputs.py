@@ -24,8 +24,9 @@ from gradio.components.plot import PlotData
 from .i18n import CURRENT, SOURCE, catalog
 
 _MARKUP = re.compile(r"(<style.*?</style>|<script.*?</script>|<[^>]+>)", re.S | re.I)
-# Tags whose text the app wrote (a column's name, a link's "Text"), even when one word.
-_HEADING = re.compile(r"<(th|summary|label|h\d|a)\b", re.I)
+# Tags whose text the app wrote (a column's name, a link's "Text", a method's name in bold),
+# even when one word.
+_HEADING = re.compile(r"<(th|summary|label|h\d|a|b)\b", re.I)
 
 # Layout parts whose name starts with one of these carry an axis-like title.
 _AXES = ("xaxis", "yaxis", "coloraxis")
@@ -125,7 +126,12 @@ def localize_markup(text: str, locale: str | None = None) -> str:
             continue
         bare = part.strip()
         if bare and (heading or " " in bare):
-            found = catalog(loc).lookup(html.unescape(bare))
+            icon, _, rest = html.unescape(bare).partition(" ")
+            found = None
+            if icon in ("⚠", "⚠️", "✓", "ℹ️") and rest:          # a badge: its words alone
+                inner = catalog(loc).lookup(rest)
+                found = None if inner is None else f"{icon} {inner}"
+            found = found or catalog(loc).lookup(html.unescape(bare))
             if found is not None:
                 part = part.replace(bare, html.escape(found, quote=False))
         out.append(part)
