@@ -20,7 +20,6 @@ from i18n_walk import shown_strings, walk
 from mminspect.ui.i18n import catalog, is_marker
 from test_i18n import WORD, needs_translation
 
-pytestmark = pytest.mark.slow
 HAN = re.compile("[\u4e00-\u9fff]")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +60,7 @@ def chinese_outputs():
     return shown, data_words(initial_values(demo).values())
 
 
+@pytest.mark.slow                       # every tab's events run, ~1 min on 2 cores
 def test_every_output_a_chinese_page_reads_is_in_chinese(chinese_outputs):
     """Fails on a figure title, an axis, a legend, a table header, a verdict in a cell or a
     run summary with no entry in assets/i18n/zh-CN*.json."""
@@ -72,6 +72,7 @@ def test_every_output_a_chinese_page_reads_is_in_chinese(chinese_outputs):
     assert not missing, f"{len(missing)} output texts have no Chinese:\n" + "\n".join(missing)
 
 
+@pytest.mark.slow
 def test_the_walk_saw_figures_and_tables_of_every_kind(chinese_outputs):
     """The check above is only as good as the outputs it saw: figure titles, axes and legends,
     table headers and Markdown summaries, in Chinese, from many events."""
@@ -85,6 +86,7 @@ def test_the_walk_saw_figures_and_tables_of_every_kind(chinese_outputs):
     assert {"on_run", "on_attribute", "on_inspect", "on_answer", "on_scan"} <= events, events
 
 
+@pytest.mark.slow
 def test_every_lessons_measured_answer_and_picture_have_chinese():
     """The verdict of every measure (the sentence with the measured numbers) and its
     picture's title and series, for each lesson."""
