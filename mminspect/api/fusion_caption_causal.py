@@ -23,9 +23,7 @@ Grammar: a caption is "grammatical" when it has the form of the training caption
 """
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,9 +32,8 @@ import torch
 from ..capture.heads import capture_head_inputs, edit_heads
 from ..explain.pointing import energy_in_mask
 from ..fusion import words as W
-from ..fusion.caption import END, START, caption_ids
+from ..fusion.caption import END, START, caption_ids, grammatical, scores
 from ..fusion.data import world_scenes
-from ..miniclip.captions import POSITION_WORDS
 from ..miniclip.model import to_pixels
 from ..models.clip_base import PatchGrid
 from ..types import InputError
@@ -46,48 +43,6 @@ from .causal_towers import check_pairs
 from .fusion_caption import HELD_OUT_SEED, HELD_OUT_STREAM, as_captioner
 
 MAX_SCENES = 1000
-
-
-# ---- reading a caption: its objects, its scores and its grammar --------------------------
-def named_objects(words: list[str]) -> list[tuple[str | None, str, int]]:
-    """A caption's objects as (colour or None, name, index of the name word)."""
-    out = []
-    for i, w in enumerate(words):
-        role = W.role_of(w)
-        if role == "shape":
-            colour = words[i - 1] if i > 0 and W.role_of(words[i - 1]) == "colour" else None
-            out.append((colour, w, i))
-        elif role == "thing":
-            out.append((None, w, i))
-    return out
-
-
-def scores(words: list[str], things) -> dict:
-    """names_every_object, colours_right (None without a shape) and exact, for one caption."""
-    said = named_objects(words)
-    names = Counter(n for _, n, _ in said)
-    shapes = [t for t in things if t.kind == "shape"]
-    pairs = Counter((c, n) for c, n, _ in said)
-    return {"names_every_object": all(names[n] >= k for n, k in Counter(t.name for t in things).items()),
-            "colours_right": (all(pairs[(t.colour, t.name)] >= 1 for t in shapes) if shapes else None),
-            "exact": pairs == Counter((t.colour, t.name) for t in things)}
-
-
-def _alternatives(phrases) -> str:
-    return "(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + ")"
-
-
-_P = "(?:(?:a|an) (?:C S|T))"                           # one object phrase
-_WHERE = f"(?: {_alternatives(p[0] for p in POSITION_WORDS.values())})?"
-_REL = _alternatives(W.RELATIONS.values())
-_GRAMMAR = re.compile(f"{_P}{_WHERE}|{_P} {_REL} {_P}|{_P}{_WHERE} and {_P}{_WHERE}|{_P} , {_P} and {_P}")
-_TAG = {"colour": "C", "shape": "S", "thing": "T"}
-
-
-def grammatical(words: list[str]) -> bool:
-    """True when the caption has the form of a training caption (the words may be wrong)."""
-    tagged = " ".join(_TAG.get(W.role_of(w), w) for w in words)
-    return _GRAMMAR.fullmatch(tagged) is not None
 
 
 # ---- removing heads ------------------------------------------------------------------------

@@ -22,12 +22,15 @@ probabilities a forward returns are the tensors multiplied with the values (in t
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..miniclip.captions import POSITION_WORDS
 from ..miniclip.vit import ViT, sincos_2d
 from . import words as W
 from .model import FusionConfig
@@ -197,3 +200,45 @@ class CaptionModel(nn.Module):
 def caption_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Next-word cross-entropy; targets [batch, word] with -1 where there is no word."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1)
+
+
+# ---- reading a written caption: its objects, its scores (the card's figures), its grammar ----
+def named_objects(words: list[str]) -> list[tuple[str | None, str, int]]:
+    """A caption's objects as (colour or None, name, index of the name word)."""
+    out = []
+    for i, w in enumerate(words):
+        role = W.role_of(w)
+        if role == "shape":
+            colour = words[i - 1] if i > 0 and W.role_of(words[i - 1]) == "colour" else None
+            out.append((colour, w, i))
+        elif role == "thing":
+            out.append((None, w, i))
+    return out
+
+
+def scores(words: list[str], things) -> dict:
+    """names_every_object, colours_right (None without a shape) and exact, for one caption."""
+    said = named_objects(words)
+    names = Counter(n for _, n, _ in said)
+    shapes = [t for t in things if t.kind == "shape"]
+    pairs = Counter((c, n) for c, n, _ in said)
+    return {"names_every_object": all(names[n] >= k for n, k in Counter(t.name for t in things).items()),
+            "colours_right": (all(pairs[(t.colour, t.name)] >= 1 for t in shapes) if shapes else None),
+            "exact": pairs == Counter((t.colour, t.name) for t in things)}
+
+
+def _alternatives(phrases) -> str:
+    return "(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + ")"
+
+
+_P = "(?:(?:a|an) (?:C S|T))"                           # one object phrase
+_WHERE = f"(?: {_alternatives(p[0] for p in POSITION_WORDS.values())})?"
+_REL = _alternatives(W.RELATIONS.values())
+_GRAMMAR = re.compile(f"{_P}{_WHERE}|{_P} {_REL} {_P}|{_P}{_WHERE} and {_P}{_WHERE}|{_P} , {_P} and {_P}")
+_TAG = {"colour": "C", "shape": "S", "thing": "T"}
+
+
+def grammatical(words: list[str]) -> bool:
+    """True when the caption has the form of a training caption (the words may be wrong)."""
+    tagged = " ".join(_TAG.get(W.role_of(w), w) for w in words)
+    return _GRAMMAR.fullmatch(tagged) is not None
