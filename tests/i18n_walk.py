@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import gradio as gr
@@ -15,6 +16,10 @@ from gradio.state_holder import SessionState
 
 from mminspect.ui.i18n import COOKIE
 from mminspect.ui.i18n_app import visible_text
+
+_PLACES = re.compile(r"%\{[^}]*\}")
+_TAGS = re.compile(r"<[^>]*>")
+_NUMBERED = re.compile(r" \(\d+\)$")                # "Saliency (2)" on the agreement map
 
 # Buttons that only write a file or a link, or stop a run: they show nothing to translate.
 SKIP = ("Save", "Copy link", "Stop", "Download")
@@ -129,6 +134,31 @@ def _lessons(demo: gr.Blocks, page: Page):
             yield "on_answer", block, value
 
 
+def hover_words(text: str) -> str:
+    """What a person reads of a figure's text: a hover template's places (%{y}: a token, a
+    number) and its tags left out, each line alone."""
+    return _TAGS.sub("\n", _PLACES.sub(" ", text))
+
+
+def _ticks_and_hover_texts(fig: dict):
+    """The method names among a figure's tick values (a token is data, a method's name is
+    the app's), and the hover texts the app wrote (a trace whose hover shows its `text`
+    only: "layer 2, head 3<br>mean change +0.1")."""
+    from mminspect.ui.i18n_hover import method_names
+    names = method_names()
+    for i, trace in enumerate(fig.get("data") or ()):
+        for axis in ("x", "y"):
+            values = trace.get(axis)
+            for v in values if isinstance(values, list) else ():
+                if isinstance(v, str) and _NUMBERED.sub("", v) in names:
+                    yield f"figure data.{i}.{axis} tick", v
+        if trace.get("hoverinfo") == "text":
+            for row in trace.get("text") or ():
+                for v in row if isinstance(row, list) else [row]:
+                    if isinstance(v, str):
+                        yield f"figure data.{i}.text hover", hover_words(v)
+
+
 def shown_strings(block, value):
     """(where, text) a person reads in one output value as the page receives it."""
     if isinstance(value, dict) and value.get("__type__") == "update":
@@ -138,9 +168,11 @@ def shown_strings(block, value):
         value = value.get("value")
     if isinstance(block, gr.Plot) and isinstance(value, dict) and value.get("plot"):
         from mminspect.ui.i18n_outputs import figure_texts
-        for path, text in figure_texts(json.loads(value["plot"])):
-            if "hovertemplate" not in path:
-                yield f"figure {path}", _english(text.replace("<br>", "\n"))
+        fig = json.loads(value["plot"])
+        for path, text in figure_texts(fig):
+            words = hover_words(text) if path.endswith("hovertemplate") else text.replace("<br>", "\n")
+            yield f"figure {path}", _english(words)
+        yield from _ticks_and_hover_texts(fig)
     elif isinstance(block, gr.Dataframe) and isinstance(value, dict):
         for h in value.get("headers") or []:
             if isinstance(h, str):

@@ -1,7 +1,8 @@
 """What the handlers show, in Chinese: every tab's outputs rendered for a page in zh-CN (the
 app's own events run through gradio's process_api with the page's cookie, tests/i18n_walk.py)
 and every text a person reads in them collected — Markdown and messages, figure titles,
-axes, legends and notes, table headers and the app's words in table cells. A text with an
+axes, legends, notes and hover tooltips, method names on ticks, table headers and the app's
+words in table cells. A text with an
 English word left (technical names, the user's own words and the models' words aside) fails.
 
 The figures and tables themselves stay English in figures/ and api/: the translation happens
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from i18n_walk import shown_strings, walk
+from i18n_walk import hover_words, shown_strings, walk
 from mminspect.ui.i18n import catalog, is_marker
 from test_i18n import WORD, needs_translation
 
@@ -101,8 +102,8 @@ def test_every_lessons_measured_answer_and_picture_have_chinese():
         assert not english_left(found, set()), (lesson.measure, found)
         fig = localize_figure(lessons_tab.panel_figure(lesson.state.panel, m, lesson.title), "zh-CN")
         for path, text in figure_texts(json.loads(getattr(fig, "plot", None) or fig.to_json())):
-            if "hovertemplate" not in path:
-                assert not english_left(text, {t.lower() for t in _tokens(m)}), (lesson.measure, path, text)
+            assert not english_left(hover_words(text), {t.lower() for t in _tokens(m)}), \
+                (lesson.measure, path, text)
 
 
 def _tokens(measured) -> list[str]:
@@ -157,3 +158,38 @@ def test_html_is_translated_text_by_text_and_a_one_word_token_stays():
     out = localize_markup(page, "zh-CN")
     assert "<th>方法</th><th>用时</th>" in out and "<span>time</span>" in out
     assert "−0.2 拉低" in out and "+0.2 推高目标" in out
+
+
+def test_a_hover_tooltip_is_translated_and_keeps_its_places(minilm):
+    """Each piece of words between plotly's places is translated; the places (%{z:.3f}), the
+    <extra> tag and the tokens the tooltip shows stay as they are."""
+    import mminspect as mi
+    from mminspect.figures import head_heatmap
+    from mminspect.figures.dataset import head_heatmap as dataset_heads
+    from mminspect.ui.i18n_outputs import localize_figure
+    places = re.compile(r"%\{[^}]*\}|<[^>]*>")
+    fig = head_heatmap(mi.inspect_text(minilm, "head after the layer").attention, 2, 3)
+    english = json.loads(fig.to_json())["data"][0]["hovertemplate"]
+    zh = json.loads(localize_figure(fig, "zh-CN").plot)["data"][0]["hovertemplate"]
+    assert zh == "查询 %{y}<br>键 %{x}<br>权重 %{z:.3f}<extra></extra>"
+    assert places.findall(zh) == places.findall(english)
+    scan = dataset_heads(np.ones((2, 2)), np.zeros((2, 2)), 5)
+    text = json.loads(localize_figure(scan, "zh-CN").plot)["data"][0]["text"]
+    assert text[1][0] == "第 1 层，头 0<br>平均变化 +1.000<br>离散程度（标准差）0.000"
+
+
+def test_method_names_on_ticks_are_translated_and_tokens_stay():
+    from mminspect.figures.trust import agreement_figure
+    from mminspect.types.trust import MethodAgreement
+    from mminspect.ui.i18n_hover import localize_extras
+    from mminspect.ui.i18n_outputs import localize_figure
+    m = np.eye(2, dtype=np.float32)
+    agreement = MethodAgreement(methods=["integrated_gradients", "saliency"], matrix=m,
+                                matrix_abs=m, n_features=4)
+    labels = {"integrated_gradients": "Integrated Gradients", "saliency": "Saliency"}
+    zh = json.loads(localize_figure(agreement_figure(agreement, labels), "zh-CN").plot)
+    assert zh["data"][0]["y"] == ["积分梯度（Integrated Gradients） (1)", "显著性（Saliency） (2)"]
+    assert zh["data"][0]["customdata"][0] == ["积分梯度（Integrated Gradients）", "显著性（Saliency）"]
+    tokens = {"data": [{"type": "bar", "x": ["Saliency", "is", "a", "word"], "y": [1, 2, 3, 4]}]}
+    assert not localize_extras(tokens, "zh-CN")
+    assert tokens["data"][0]["x"] == ["Saliency", "is", "a", "word"]

@@ -3,10 +3,11 @@
 
 What is translated: the words a person reads around the data — a figure's title, subplot
 titles and notes (annotations), axis titles, colour-bar and legend titles, trace names
-(the legend), buttons and slider labels, hover templates; a table's headers and its cells
-that are words of the app (a verdict, "skipped: …"). What is not: the data itself — tick
-labels (tokens, layer names), a trace's x/y/text values — since a token such as "head" in
-a sentence must stay the token. Only texts the language's file knows change (exactly or
+(the legend), buttons and slider labels; hover tooltips and method names on ticks
+(i18n_hover); a table's headers and its cells that are words of the app (a verdict,
+"skipped: …"). What is not: the data itself — tick labels (tokens, layer names; a
+method's name aside), a trace's x/y/text values — since a token such as "head" in a
+sentence must stay the token. Only texts the language's file knows change (exactly or
 through a template), so a token, a number or a model name passes through untouched.
 
 A figure is never changed in place: a handler may keep it (a cached first view) and show it
@@ -22,6 +23,7 @@ import gradio as gr
 from gradio.components.plot import PlotData
 
 from .i18n import CURRENT, SOURCE, catalog
+from .i18n_hover import localize_extras
 
 _MARKUP = re.compile(r"(<style.*?</style>|<script.*?</script>|<[^>]+>)", re.S | re.I)
 # Tags whose text the app wrote (a column's name, a link's "Text", a method's name in bold),
@@ -149,6 +151,8 @@ def localize_figure(fig, locale: str | None = None):
     data = json.loads(fig.to_json())
     changed = False
     for path, text in list(figure_texts(data)):
+        if path.endswith("hovertemplate"):              # piece by piece, below
+            continue
         tr = translate_text(text, loc, parts=path.endswith("title.text"))
         if tr == text:
             continue
@@ -157,6 +161,7 @@ def localize_figure(fig, locale: str | None = None):
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node[part]
         node[last], changed = tr, True
+    changed = localize_extras(data, loc) or changed
     if not changed:
         return fig
     return PlotData(type="plotly", plot=json.dumps(data))
