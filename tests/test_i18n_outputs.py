@@ -193,3 +193,21 @@ def test_method_names_on_ticks_are_translated_and_tokens_stay():
     tokens = {"data": [{"type": "bar", "x": ["Saliency", "is", "a", "word"], "y": [1, 2, 3, 4]}]}
     assert not localize_extras(tokens, "zh-CN")
     assert tokens["data"][0]["x"] == ["Saliency", "is", "a", "word"]
+
+
+def test_a_tables_headers_before_its_first_run_follow_the_page():
+    """Tables are built once for every page with English headers: on load, a Chinese page
+    gets them again in Chinese; an English page gets nothing (no change)."""
+    from i18n_walk import Page
+    from mminspect.ui import build_app
+    demo = build_app()
+    load = next(f for f in demo.fns.values() if f.name == "first_table_values")
+    zh, en = Page(demo, "zh-CN"), Page(demo, "en")
+    try:
+        headers = [v["headers"] for _, v in zh.run(load)]
+        english = [v for _, v in en.run(load)]
+    finally:
+        zh.close(), en.close()
+    assert ["层", "头"] in headers and ["图块", "权重"] in headers, headers
+    assert not any(english_left(h, set()) for hs in headers for h in hs), headers
+    assert all(v.get("__type__") == "update" and "value" not in v for v in english), english

@@ -24,7 +24,7 @@ import gradio as gr
 
 from .i18n import (CURRENT, Registry, is_marker, key_of, locale_of_request, translate_now,
                    translations)
-from .i18n_outputs import localize_markup, localize_shown
+from .i18n_outputs import localize_markup, localize_shown, translate_first_headers
 from .i18n_page import HEAD, language_picker_events, names_script
 
 # Components whose value is text to read (not an input): their value is translated.
@@ -83,6 +83,7 @@ def localize(demo: gr.Blocks) -> Registry:
     demo.mm_i18n = registry
     _wrap_outputs(demo, registry)
     _wrap_launch(demo, registry)
+    translate_first_headers(demo)           # a table's headers before its first run
     return registry
 
 

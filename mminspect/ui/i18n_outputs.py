@@ -22,7 +22,7 @@ import re
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from .i18n import CURRENT, SOURCE, catalog
+from .i18n import CURRENT, LOCALES, SOURCE, catalog
 from .i18n_hover import localize_extras
 
 _MARKUP = re.compile(r"(<style.*?</style>|<script.*?</script>|<[^>]+>)", re.S | re.I)
@@ -209,3 +209,27 @@ def localize_shown(block, value):
     if new is inner:
         return value
     return dict(value, value=new) if update else new
+
+
+def first_table_values(*values):
+    """On page load: each table's first value sent back to a page in another language than
+    English, through the output boundary, which puts its headers in that language (a table
+    is built once for every page, and gradio translates no table value). English: untouched."""
+    if CURRENT.get() == SOURCE:
+        values = [gr.skip() for _ in values]
+    return values[0] if len(values) == 1 else list(values)
+
+
+def translate_first_headers(demo: gr.Blocks) -> None:
+    """Wire first_table_values for the tables whose first headers have a translation and no
+    other load event fills (two load events would race for the same table)."""
+    filled = {b._id for fn in demo.fns.values() if any(e == "load" for _, e in fn.targets)
+              for b in fn.outputs}
+    tables = [b for b in demo.blocks.values() if isinstance(b, gr.Dataframe)
+              and b._id not in filled and isinstance(b.value, dict)
+              and any(localize_table(b, b.value, loc) is not b.value for loc in LOCALES
+                      if loc != SOURCE)]
+    if tables:
+        with demo:
+            demo.load(first_table_values, tables, tables, queue=False, show_progress="hidden",
+                      api_visibility="private")
