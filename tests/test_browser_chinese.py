@@ -229,3 +229,34 @@ def test_figures_and_tables_in_chinese_on_text_attributions_image_text_and_datas
     titles, headers = chinese_figures_and_headers(page, "Dataset · faithfulness")
     assert titles and headers, (titles, headers)
     shot(page, "57-dataset-faithfulness")
+
+
+# The drag layer of the first heatmap whose hover template the page received in Chinese.
+HOVER_BOX_JS = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.offsetParent !== null
+    && (g.data || []).some(t => t.type === 'heatmap' && String(t.hovertemplate || '').startsWith('查询')));
+  if (!gd) return null;
+  gd.scrollIntoView({block: 'center'});
+  const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+  return {x: r.x + r.width / 2, y: r.y + r.height / 2};
+}"""
+
+
+def test_a_hover_tooltip_and_a_tables_headers_before_its_run_are_chinese(zh_page):
+    """The head's heatmap shows its tooltip in Chinese when the mouse is over a cell (the
+    tokens stay); the causal lab's table has Chinese headers before any scan."""
+    page, _ = zh_page
+    page.wait_for_function(f"() => ({HOVER_BOX_JS})() !== null", timeout=MODEL_MS)
+    page.wait_for_timeout(800)
+    box = page.evaluate(HOVER_BOX_JS)
+    page.mouse.move(box["x"] - 5, box["y"] - 5)
+    page.mouse.move(box["x"], box["y"], steps=4)
+    page.wait_for_selector(".hoverlayer .hovertext", timeout=5_000)
+    tip = page.locator(".hoverlayer .hovertext").first.text_content()
+    assert "查询" in tip and "键" in tip and "权重" in tip, tip
+    shot(page, "58-hover-tooltip")
+    page.get_by_role("tab", name=zh("Causal lab"), exact=True).click()
+    page.wait_for_timeout(800)
+    _, headers = chinese_figures_and_headers(page, "Text · causal lab before a scan")
+    assert "层" in headers, headers
+    shot(page, "59-text-causal-lab-table-before-a-scan")
