@@ -7,6 +7,7 @@ headers and word cells."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import re
 import time
@@ -71,16 +72,18 @@ class Page:
                                   session_hash="i18n-walk")
         self.state = SessionState(demo)
         self.choices: dict[int, list] = {}
-        self.loop = asyncio.new_event_loop()
+        # its own thread: after a browser test, Playwright's loop is running in this one and
+        # run_until_complete here would refuse ("another loop is running")
+        self.loop, self.thread = asyncio.new_event_loop(), ThreadPoolExecutor(1)
 
     def run(self, fn, **overrides):
         """Run one event (its inputs: the page's values, `overrides` by elem_id-less block id
         given as `b<id>`); [(block, value as the page receives it)], or [(None, error)]."""
         inputs = [overrides.get(f"b{b._id}", self.values.get(b._id)) for b in fn.inputs]
         try:
-            out = self.loop.run_until_complete(self.demo.process_api(
+            out = self.thread.submit(self.loop.run_until_complete, self.demo.process_api(
                 fn, inputs, state=self.state, request=self.request, session_hash="i18n-walk",
-                event_data=None))
+                event_data=None)).result()
         except Exception as exc:                    # a handled error is a message
             return [(None, f"(error {type(exc).__name__}: {exc})")]
         pairs = list(zip(fn.outputs, out.get("data", [])))
@@ -95,7 +98,8 @@ class Page:
         return pairs
 
     def close(self):
-        self.loop.close()
+        self.thread.submit(self.loop.close).result()
+        self.thread.shutdown()
 
 
 def walk(demo: gr.Blocks, locale: str, budget_s: float = 600.0):
