@@ -24,6 +24,7 @@ from .events import MESSAGE, Components, bind, on_any
 MODEL = "fusion-caption"
 MEAN = "heads averaged"
 HELD_OUT = "held-out scene (number below)"
+WRITE_FIRST = "Press “Write caption”"
 INTRO = ("A **cross-attention** model keeps image and text apart: an image encoder (mini-CLIP "
          "2's frozen image tower) turns the picture into 8 × 8 patch vectors once, and a small "
          "text **decoder writes a caption word by word**. In every decoder layer each word "
@@ -65,6 +66,12 @@ def _step(view, word) -> int:
         return int(str(word).split(":")[0])
     named = cap.object_steps(view)
     return named[0] if named else 0
+
+
+def _empty(key: str, hint_column: str) -> pd.DataFrame:
+    """A table's look before the first caption: its own headers and what to press (gradio
+    would show the headers "1 2 3")."""
+    return pd.DataFrame({key: ["—"], hint_column: [WRITE_FIRST]})
 
 
 def steps_table(view, pointing, layer: int) -> pd.DataFrame:
@@ -190,7 +197,8 @@ def build(ctx: AppContext) -> Components:
     with gr.Row():
         c["word_map"] = gr.Image(label="Where this word read the image", interactive=False, height=360)
         with gr.Column():
-            c["pointing"] = gr.Dataframe(label="Pointing game of the object words (this layer)", interactive=False)
+            c["pointing"] = gr.Dataframe(_empty("word", "peak on object"),
+                                         label="Pointing game of the object words (this layer)", interactive=False)
             gr.Markdown(RECIPE)
     c["head_maps"] = gr.Gallery(label="Map of each head", columns=4, height=300)
     with gr.Row():
@@ -199,9 +207,11 @@ def build(ctx: AppContext) -> Components:
         c["glass_table"] = gr.Dataframe(pd.DataFrame({"patch": ["—"], "weight": ["choose a head"]}),
                                         label="The chosen head at this step: the 5 patches it weighs most",
                                         interactive=False)
-    c["lens"] = gr.Dataframe(label="Logit lens of this step (the likeliest words after each layer)",
+    c["lens"] = gr.Dataframe(_empty("after layer", "#1"),
+                             label="Logit lens of this step (the likeliest words after each layer)",
                              interactive=False)
-    c["steps"] = gr.Dataframe(label="The caption step by step", interactive=False)
+    c["steps"] = gr.Dataframe(_empty("step", "wrote"), label="The caption step by step",
+                              interactive=False)
     wire(ctx, c)
     return c
 
