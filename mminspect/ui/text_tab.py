@@ -199,7 +199,8 @@ def redraw_all(ctx: AppContext, state, layer, head, hide_special) -> dict:
 
 
 def make_on_open(key: str):
-    """The handler for opening panel `key`'s tab: remember it is on screen, draw it afresh."""
+    """The handler for opening panel `key`'s tab: remember it is on screen and draw it
+    afresh, unless it already was the panel on screen."""
 
     def on_open(ctx: AppContext, state, shown, layer, head, hide_special) -> dict:
         # A click on the sub-tab already on screen (gradio fires select again when the Text
@@ -297,7 +298,8 @@ def wire(ctx: AppContext, c: dict, run, show_bv, tabs: dict) -> None:
                     trigger_mode="always_last", **quick)
     for key, tab in tabs.items():
         tab.select(bind(make_on_open(key), ctx, ["panel", key, MESSAGE]),
-                   comps(["state", "panel", "layer", "head", "hide"]), comps(["panel", key, MESSAGE]),
+                   comps(["state", "panel", "layer", "head", "hide"]),
+                   comps(["panel", key, MESSAGE]),
                    api_visibility="private", **quick)
     redraw_out = [*TOGGLE_PANELS, MESSAGE]
     show_bv.click(bind(on_bertviz, ctx, ["bertviz", MESSAGE]), comps(["state", "which"]),
